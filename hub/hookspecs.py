@@ -1,0 +1,174 @@
+"""Every hook a bhhub plugin can implement, grouped by the stage of the billing flow.
+
+A plugin is a module (or object) with functions decorated ``@hub.hookimpl`` whose names match a
+spec here; it is found through the entry-point group ``bhhub``. Only the hub calls hooks, through
+``hub.plugins.Hooks``. Arguments are canonical model objects (``hub.model``) and plain values,
+never database sessions or rows.
+
+Two kinds of hook:
+
+* registration hooks (``bhhub_register_*``) return a list of small frozen records from
+  ``hub.types``; the hub owns the registry and refuses a duplicate name;
+* event and question hooks: "everyone contributes" hooks collect each plugin's answer, and
+  ``firstresult`` hooks ("who handles this") stop at the first answer that is not ``None``.
+
+A failing implementation of a broadcast or registration hook is reported with the plugin's name
+and the other plugins still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from hub import hookspec
+
+if TYPE_CHECKING:
+    from hub.model import Claim, Coverage, Encounter, Patient
+    from hub.types import ClaimCheck, Command, IntakeFormat, Job
+
+# --- intake -------------------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_register_intake_formats() -> list[IntakeFormat]:
+    """Declare the input formats this plugin reads (FHIR R4 bundles, HL7 v2 messages, ...).
+
+    Called once when the hub starts. Return a list of ``hub.types.IntakeFormat``; an empty list
+    (or ``None``) means the plugin reads nothing. For each payload, the hub asks every format's
+    ``recognizes(content)`` and hands the bytes to the single format that says yes.
+    """
+
+
+@hookspec
+def bhhub_encounters_received(encounters: Sequence[Encounter], source_name: str) -> None:
+    """Tell plugins that encounters were committed from one inbox item.
+
+    Called after the payload's encounters and claims are committed. ``encounters`` are the
+    canonical records the intake format returned; ``source_name`` is the file or channel they
+    came from. Return value is ignored. Use it to feed other systems; never to change claims.
+    """
+
+
+# --- eligibility --------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def bhhub_check_eligibility(
+    patient: Patient, coverage: Coverage, service_date: date, service_types: Sequence[str]
+) -> dict[str, Any] | None:
+    """Ask a payer whether ``coverage`` is active for ``patient`` on ``service_date``.
+
+    ``service_types`` are X12 service type codes (``MH``, ``A6``, ...). The first plugin that
+    serves ``coverage.payer`` answers with a benefits record keyed by service type; ``None``
+    means "not my payer", and the next plugin is asked.
+    """
+
+
+# --- coding and scrubbing -----------------------------------------------------------------
+
+
+@hookspec
+def bhhub_register_claim_checks() -> list[ClaimCheck]:
+    """Declare scrubbing rule sets.
+
+    Called once when the hub starts. Return a list of ``hub.types.ClaimCheck``. Each check is
+    run on every claim not yet sent; its findings with severity ``error`` keep the claim out of
+    batches (status ``needs_attention``), ``warning`` findings are shown and do not block.
+    """
+
+
+@hookspec(firstresult=True)
+def bhhub_code_encounter(encounter: Encounter) -> Encounter | None:
+    """Replace the hub's own coding of an encounter (rarely needed).
+
+    Called before the hub derives codes, charges, place of service and telehealth modifiers.
+    Return a new ``Encounter`` whose ``as_billed`` is true to take over coding entirely, or
+    ``None`` to let the hub code it from the tables in ``mappings/``.
+    """
+
+
+# --- submission ---------------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_batch_written(batch_id: int, path: str, claim_count: int) -> None:
+    """Tell plugins an 837P batch was written and recorded.
+
+    Called after the batch's bytes and control numbers are committed. ``path`` is where the
+    file was written, ``claim_count`` how many claims it carries. Return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def bhhub_submit_batch(batch_id: int, content: bytes, payer_ids: Sequence[str]) -> str | None:
+    """Send an 837P batch to a clearinghouse.
+
+    ``content`` is the stored X12 bytes (send them unchanged); ``payer_ids`` the payers it
+    carries, for routing. The plugin that serves this route uploads it and returns the remote
+    file name; ``None`` means "not mine". Raise ``hub.errors.RetriableError`` when the upload's
+    outcome is unknown, so the hub reconciles before sending again.
+    """
+
+
+# --- acknowledgment -----------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_acknowledgment_received(
+    kind: str, interchange_control_number: str, accepted: bool, claim_control_numbers: Sequence[str]
+) -> None:
+    """Tell plugins a TA1, 999 or 277CA was applied.
+
+    ``kind`` is ``"TA1"``, ``"999"`` or ``"277CA"``; ``interchange_control_number`` the ISA13 of
+    the 837 it answers; ``accepted`` whether the file (TA1/999) or the listed claims (277CA)
+    were accepted; ``claim_control_numbers`` the patient control numbers it names. Ignored
+    return value.
+    """
+
+
+# --- remittance ---------------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_remittance_posted(payer_id: str, trace_number: str, claim_control_numbers: Sequence[str]) -> None:
+    """Tell plugins an 835 payment was posted.
+
+    Called after the payment identified by ``payer_id`` and ``trace_number`` (TRN02) is
+    committed; ``claim_control_numbers`` are the patient control numbers it paid, adjusted or
+    denied. Return value is ignored.
+    """
+
+
+@hookspec(firstresult=True)
+def bhhub_classify_denial(group_code: str, reason_code: str, remark_codes: Sequence[str]) -> str | None:
+    """Name the denial category for a CAS group/CARC and its RARCs.
+
+    Return a category (``authorization``, ``eligibility``, ``coding``, ...) to override the
+    hub's table in ``mappings/``, or ``None`` to use the table.
+    """
+
+
+# --- jobs ---------------------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_register_jobs() -> list[Job]:
+    """Declare scheduled tasks for ``bhhub run``.
+
+    Called when the runner starts. Return a list of ``hub.types.Job``; each job takes the hub
+    and must be idempotent (the runner may call it again after a crash).
+    """
+
+
+# --- CLI ----------------------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_register_commands() -> list[Command]:
+    """Add sub-commands to ``bhhub``.
+
+    Called when the command line is built. Return a list of ``hub.types.Command``; a name the
+    hub or another plugin already uses is refused and reported by ``bhhub plugins``.
+    """

@@ -1,0 +1,71 @@
+"""Declarative tables from ``mappings/``: code rules, fee schedules, payer rules, EHR field maps.
+
+Tables are TOML files. The project's own live in the ``mappings`` package; a practice overrides
+any of them by putting a file with the same relative path under ``<home>/mappings/``. Routing
+and payer quirks are data here, never ``if payer == ...`` in code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hub.errors import MappingError
+
+
+@dataclass
+class MappingSet:
+    """Loads and caches mapping tables, the practice's overrides first."""
+
+    override_dir: Path | None = None
+    _cache: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+
+    def load(self, name: str) -> dict[str, Any]:
+        """The table at ``name`` (e.g. ``"ehr/fhir_r4.toml"``), parsed."""
+        if name not in self._cache:
+            self._cache[name] = self._read(name)
+        return self._cache[name]
+
+    def _read(self, name: str) -> dict[str, Any]:
+        if self.override_dir is not None:
+            local = self.override_dir / name
+            if local.is_file():
+                return _parse(local.read_bytes(), str(local))
+        packaged = resources.files("mappings").joinpath(name)
+        if not packaged.is_file():
+            raise MappingError(f"mapping table {name!r} not found", fix="reinstall bhhub or add the file")
+        return _parse(packaged.read_bytes(), f"mappings/{name}")
+
+    def effective(self, name: str, key: str, on: date) -> dict[str, Any]:
+        """The entry of list ``key`` in table ``name`` in effect on ``on``.
+
+        Entries carry ``valid_from`` (and optionally ``valid_to``) dates; the latest one that
+        started on or before ``on`` wins. Code sets change on fixed dates, so rules are keyed
+        by date of service.
+        """
+        entries = self.load(name).get(key, [])
+        live = [
+            e for e in entries
+            if _as_date(e.get("valid_from", date.min)) <= on
+            and (e.get("valid_to") is None or on <= _as_date(e["valid_to"]))
+        ]
+        if not live:
+            raise MappingError(f"{name}: no [{key}] entry in effect on {on.isoformat()}")
+        return max(live, key=lambda e: _as_date(e.get("valid_from", date.min)))
+
+
+def _parse(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise MappingError(f"{where} is not valid TOML: {exc}") from exc
+
+
+def _as_date(value: Any) -> date:
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))

@@ -1,0 +1,76 @@
+"""Small typed records that registration hooks return.
+
+The host owns each registry: it rejects a second registration under a name already taken and
+reports it with the plugin's name, rather than letting plugin order decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+
+    from hub.mappings import MappingSet
+    from hub.model import Claim, Encounter, Finding
+
+
+@dataclass(frozen=True)
+class IntakeContext:
+    """What an intake parser is given besides the bytes.
+
+    ``source_name`` is the file name or channel the payload came from (for messages only);
+    ``mappings`` the practice's mapping tables.
+    """
+
+    source_name: str
+    mappings: MappingSet
+
+
+@dataclass(frozen=True)
+class IntakeFormat:
+    """An input format an EHR plugin reads.
+
+    ``recognizes(content)`` answers cheaply from the bytes whether this format applies.
+    ``parse(content, context)`` returns every encounter in the payload, or raises
+    ``hub.errors.InputError`` naming what is wrong; it never returns part of a payload.
+    """
+
+    name: str
+    description: str
+    recognizes: Callable[[bytes], bool]
+    parse: Callable[[bytes, IntakeContext], Sequence[Encounter]]
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """A scrubbing rule set: ``check(claim, context)`` returns findings (empty when clean)."""
+
+    name: str
+    description: str
+    check: Callable[[Claim, Any], Sequence[Finding]]
+
+
+@dataclass(frozen=True)
+class Command:
+    """A ``bhhub`` sub-command a plugin adds.
+
+    ``configure(parser)`` adds its arguments; ``run(args, hub)`` does the work and returns the
+    exit code (0 success, 1 some inputs failed, 2 usage error).
+    """
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace, Any], int]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A scheduled task: ``func(hub)`` runs every ``interval_seconds``; it must be idempotent."""
+
+    name: str
+    interval_seconds: int
+    func: Callable[[Any], None]

@@ -1,0 +1,1 @@
+"""Declarative tables (TOML) the hub reads: code rules, fee schedules, payer rules, EHR maps."""

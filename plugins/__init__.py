@@ -1,0 +1,1 @@
+"""bhhub plugins package."""

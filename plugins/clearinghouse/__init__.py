@@ -1,0 +1,1 @@
+"""bhhub plugins.clearinghouse package."""

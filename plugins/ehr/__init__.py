@@ -1,0 +1,1 @@
+"""bhhub plugins.ehr package."""

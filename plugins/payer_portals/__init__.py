@@ -1,0 +1,1 @@
+"""bhhub plugins.payer_portals package."""
