@@ -4,6 +4,7 @@
      ├── InputError            fix the input: skip this item, keep going with its siblings
      │    ├── UnrecognizedInput    no plugin knows this content
      │    └── MappingError         a mapping/config table is malformed or lacks an entry
+     ├── UsageError            the command asked for something that cannot be (exit code 2)
      ├── RetriableError        try again later (network, lock, remote busy), with backoff
      └── FatalError            stop and tell a person (store unusable, host key changed)
           ├── ConfigError          the hub's configuration is wrong
@@ -42,6 +43,10 @@ class UnrecognizedInput(InputError):
 
 class MappingError(InputError):
     """A mapping table is malformed, or has no entry the input needs."""
+
+
+class UsageError(HubError):
+    """The caller asked for something that cannot be: an unknown id, a bad option value."""
 
 
 class RetriableError(HubError):

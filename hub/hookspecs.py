@@ -61,8 +61,8 @@ def bhhub_check_eligibility(
     """Ask a payer whether ``coverage`` is active for ``patient`` on ``service_date``.
 
     ``service_types`` are X12 service type codes (``MH``, ``A6``, ...). The first plugin that
-    serves ``coverage.payer`` answers with a benefits record keyed by service type; ``None``
-    means "not my payer", and the next plugin is asked.
+    serves ``coverage.payer`` returns a benefits record keyed by service type; returning
+    ``None`` means "not my payer", and the next plugin is asked.
     """
 
 
@@ -83,8 +83,8 @@ def bhhub_register_claim_checks() -> list[ClaimCheck]:
 def bhhub_code_encounter(encounter: Encounter) -> Encounter | None:
     """Replace the hub's own coding of an encounter (rarely needed).
 
-    Called before the hub derives codes, charges, place of service and telehealth modifiers.
-    Return a new ``Encounter`` whose ``as_billed`` is true to take over coding entirely, or
+    Called before the hub derives codes, charges, place of service and telehealth modifiers
+    for ``encounter``, the canonical record an intake format produced. Return a new ``Encounter`` whose ``as_billed`` is true to take over coding entirely, or
     ``None`` to let the hub code it from the tables in ``mappings/``.
     """
 
@@ -96,8 +96,9 @@ def bhhub_code_encounter(encounter: Encounter) -> Encounter | None:
 def bhhub_batch_written(batch_id: int, path: str, claim_count: int) -> None:
     """Tell plugins an 837P batch was written and recorded.
 
-    Called after the batch's bytes and control numbers are committed. ``path`` is where the
-    file was written, ``claim_count`` how many claims it carries. Return value is ignored.
+    Called after the batch's bytes and control numbers are committed. ``batch_id`` is the
+    stored batch, ``path`` where the file was written, ``claim_count`` how many claims it
+    carries. Return value is ignored.
     """
 
 
@@ -105,7 +106,7 @@ def bhhub_batch_written(batch_id: int, path: str, claim_count: int) -> None:
 def bhhub_submit_batch(batch_id: int, content: bytes, payer_ids: Sequence[str]) -> str | None:
     """Send an 837P batch to a clearinghouse.
 
-    ``content`` is the stored X12 bytes (send them unchanged); ``payer_ids`` the payers it
+    ``batch_id`` is the stored batch; ``content`` its X12 bytes (send them unchanged); ``payer_ids`` the payers it
     carries, for routing. The plugin that serves this route uploads it and returns the remote
     file name; ``None`` means "not mine". Raise ``hub.errors.RetriableError`` when the upload's
     outcome is unknown, so the hub reconciles before sending again.
@@ -143,9 +144,10 @@ def bhhub_remittance_posted(payer_id: str, trace_number: str, claim_control_numb
 
 @hookspec(firstresult=True)
 def bhhub_classify_denial(group_code: str, reason_code: str, remark_codes: Sequence[str]) -> str | None:
-    """Name the denial category for a CAS group/CARC and its RARCs.
+    """Name the denial category for a CAS adjustment on an 835.
 
-    Return a category (``authorization``, ``eligibility``, ``coding``, ...) to override the
+    ``group_code`` is the CAS group (CO, OA, PI, PR), ``reason_code`` the CARC and
+    ``remark_codes`` the RARCs that came with it. Return a category (``authorization``, ``eligibility``, ``coding``, ...) to override the
     hub's table in ``mappings/``, or ``None`` to use the table.
     """
 

@@ -1,0 +1,100 @@
+"""Writing the claims ready to bill into one 837P batch, recorded before it leaves the hub.
+
+Control numbers come from persisted counters and are never reused. The batch's bytes, its
+control numbers and the claims' move to ``batched`` are committed in one transaction before the
+file is written, so a crash can never leave a file on disk whose numbers the store forgot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hub.claims import set_status
+from hub.model import ClaimStatus
+from hub.store import schema
+from hub.store.repo import claim_record, next_counter
+from hub.x12.claim837p import write_837p
+from hub.x12.envelope import ControlNumbers
+
+log = logging.getLogger(__name__)
+
+# The 837 TR3 recommends at most 5000 claims (CLM) per transaction set.
+MAX_CLAIMS_PER_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    batch_id: int
+    path: Path
+    claim_count: int
+    interchange_control_number: str
+    patient_control_numbers: tuple[str, ...]
+    remaining_ready: int
+
+
+def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> BatchResult | None:
+    """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready."""
+    envelope = hub.settings.envelope
+    with hub.store.session() as session:
+        rows = session.scalars(
+            select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
+            .order_by(schema.Claim.id).limit(max_claims)
+        ).all()
+        if not rows:
+            return None
+        claims = [claim_record(session, row) for row in rows]
+        scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
+        controls = ControlNumbers(
+            interchange=next_counter(session, f"isa13:{scope}"),
+            group=next_counter(session, f"gs06:{scope}"),
+            transaction=next_counter(session, f"st02:{scope}"),
+        )
+        content = write_837p(claims, envelope, controls, datetime.now(timezone.utc))
+        isa13 = f"{controls.interchange:09d}"
+        batch = schema.Batch(
+            sender_id=envelope.sender_id,
+            interchange_control_number=isa13,
+            group_control_number=str(controls.group),
+            transaction_control_number=f"{controls.transaction:04d}",
+            usage_indicator=envelope.usage_indicator,
+            claim_count=len(rows),
+            total_charge=sum((c.total_charge for c in claims)),
+            content=content,
+            sha256=hashlib.sha256(content).hexdigest(),
+            path=str(out.resolve()),
+        )
+        session.add(batch)
+        session.flush()
+        for row in rows:
+            row.batch_id = batch.id
+            set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {isa13})")
+        hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
+        remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
+        session.commit()
+        batch_id = batch.id
+    _write_atomically(out, content)
+    log.info("batch %s written: %d claims, ISA13 %s", batch_id, len(rows), isa13)
+    hub.plugins.hooks.batch_written(batch_id, str(out), len(rows))
+    return BatchResult(batch_id, out, len(rows), isa13, tuple(c.patient_control_number for c in claims), remaining)
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,1 @@
+"""The ``bhhub`` command line."""

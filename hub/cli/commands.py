@@ -1,0 +1,267 @@
+"""The built-in ``bhhub`` sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hub import intake
+from hub.app import Hub
+from hub.batches import export_837p
+from hub.config import CONFIG_NAME, DEFAULT_CONFIG
+from hub.cli.output import print_json, print_table, progress
+from hub.errors import InputError, UsageError
+from hub.store import schema
+from hub.store.db import _safe
+
+
+def open_hub(args: argparse.Namespace) -> Hub:
+    return Hub.open(args.home, plugins=getattr(args, "plugin_host", None))
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub:
+        config = hub.settings.home / CONFIG_NAME
+        if not config.exists():
+            config.write_text(DEFAULT_CONFIG, encoding="utf-8")
+        print(f"hub home: {hub.settings.home}")
+        print(f"config:   {config}")
+        print(f"store:    {_safe(hub.settings.database_url)} (schema current)")
+    return 0
+
+
+# --- intake -------------------------------------------------------------------------------
+
+
+def _files(paths: list[str]) -> Iterator[Path]:
+    for name in paths:
+        path = Path(name)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        else:
+            yield path
+
+
+def cmd_intake(args: argparse.Namespace) -> int:
+    failed = 0
+    results = []
+    with open_hub(args) as hub:
+        for path in progress(list(_files(args.paths)), "intake"):
+            try:
+                content = path.read_bytes()
+            except OSError as exc:
+                failed += 1
+                results.append({"source": str(path), "outcome": "unreadable", "reason": exc.strerror})
+                if not args.json:
+                    print(f"unreadable   {path}: {exc.strerror}")
+                continue
+            result = intake.receive(hub, content, str(path))
+            failed += result.failed
+            results.append(_intake_json(result))
+            if not args.json:
+                print(_intake_line(result))
+    if args.json:
+        print_json(results)
+    elif len(results) > 1:
+        imported = sum(r["outcome"] == "imported" for r in results)
+        print(f"{len(results)} files: {imported} imported, "
+              f"{sum(r['outcome'] == 'duplicate' for r in results)} duplicate, {failed} failed")
+    return 1 if failed else 0
+
+
+def _intake_line(result: intake.IntakeResult) -> str:
+    if result.outcome == "quarantined":
+        return f"quarantined  {result.source_name}: {result.reason}  [inbox item {result.item_id}]"
+    if result.outcome == "duplicate":
+        return f"duplicate    {result.source_name}: {result.reason}"
+    states: dict[str, int] = {}
+    for claim in result.claims:
+        states[claim.status] = states.get(claim.status, 0) + 1
+    summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items()))
+    lines = [f"imported     {result.source_name}: {len(result.claims)} claim{"s" if len(result.claims) != 1 else ""} ({summary})"]
+    lines += [f"             note: {c.note}" for c in result.claims if c.note]
+    return "\n".join(lines)
+
+
+def _intake_json(result: intake.IntakeResult) -> dict:
+    return {
+        "source": result.source_name,
+        "inbox_item": result.item_id,
+        "outcome": result.outcome,
+        "format": result.format,
+        "reason": result.reason,
+        "claims": [
+            {"patient_control_number": c.patient_control_number, "status": c.status, "action": c.action, "note": c.note}
+            for c in result.claims
+        ],
+    }
+
+
+# --- claims -------------------------------------------------------------------------------
+
+
+def claim_json(session, row: schema.Claim) -> dict:
+    coverage = session.get(schema.Coverage, row.coverage_id)
+    return {
+        "id": row.id,
+        "patient_control_number": row.patient_control_number,
+        "frequency_code": row.frequency_code,
+        "status": row.status,
+        "payer_id": coverage.payer.payer_id,
+        "member_id": coverage.member_id,
+        "service_date": row.service_date,
+        "total_charge": row.total_charge,
+        "place_of_service": row.place_of_service,
+        "prior_authorization": row.prior_authorization,
+        "diagnoses": row.diagnoses,
+        "lines": [
+            {
+                "line": line.line_number,
+                "procedure_code": line.procedure_code,
+                "modifiers": line.modifiers,
+                "units": line.units,
+                "charge": line.charge,
+                "diagnosis_pointers": line.diagnosis_pointers,
+                "service_date": line.service_date,
+            }
+            for line in row.lines
+        ],
+        "batch_id": row.batch_id,
+        "findings": [
+            {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix}
+            for f in row.findings
+        ],
+    }
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        query = select(schema.Claim).order_by(schema.Claim.id)
+        if args.status:
+            query = query.where(schema.Claim.status == args.status)
+        rows = session.scalars(query).all()
+        data = [claim_json(session, row) for row in rows]
+        hub.audit(session, "list_claims", "claim", [r.id for r in rows], args.status)
+        session.commit()
+    if args.json:
+        print_json(data)
+        return 0
+    if not data:
+        print("no claims" + (f" with status {args.status}" if args.status else ""))
+        return 0
+    print_table(
+        ["CLAIM", "STATUS", "PAYER", "DOS", "CHARGE", "POS", "CODES", "FINDINGS"],
+        [
+            (c["patient_control_number"], c["status"], c["payer_id"], c["service_date"], c["total_charge"],
+             c["place_of_service"],
+             " ".join(":".join([l["procedure_code"], *l["modifiers"]]) for l in c["lines"]) or "-",
+             len(c["findings"]) or "")
+            for c in data
+        ],
+    )
+    for c in data:
+        for f in c["findings"]:
+            where = f" line {f['line']}" if f["line"] else ""
+            print(f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}")
+    return 0
+
+
+# --- export -------------------------------------------------------------------------------
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.max_claims < 1:
+        raise UsageError("--max-claims must be at least 1")
+    with open_hub(args) as hub:
+        result = export_837p(hub, Path(args.out), max_claims=args.max_claims)
+    if result is None:
+        if args.json:
+            print_json(None)
+        else:
+            print("no claims are ready to bill; nothing written (see `bhhub claims --status needs_attention`)")
+        return 0
+    if args.json:
+        print_json({
+            "batch_id": result.batch_id, "path": str(result.path), "claims": result.claim_count,
+            "interchange_control_number": result.interchange_control_number,
+            "patient_control_numbers": list(result.patient_control_numbers),
+            "remaining_ready": result.remaining_ready,
+        })
+    else:
+        print(f"wrote {result.path}: {result.claim_count} claims, ISA13 {result.interchange_control_number} "
+              f"(batch {result.batch_id})")
+        if result.remaining_ready:
+            print(f"{result.remaining_ready} more claims are ready; run export-837 again for the next batch")
+    return 0
+
+
+# --- inbox --------------------------------------------------------------------------------
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        query = select(schema.InboxItem).order_by(schema.InboxItem.id)
+        if args.state:
+            query = query.where(schema.InboxItem.state == args.state)
+        items = session.scalars(query).all()
+        data = [
+            {"id": i.id, "source": i.source_name, "state": i.state, "format": i.format, "size": i.size,
+             "sha256": i.sha256, "received_at": i.received_at, "attempts": i.attempts, "reason": i.reason}
+            for i in items
+        ]
+    if args.json:
+        print_json(data)
+        return 0
+    if not data:
+        print("the inbox is empty")
+        return 0
+    print_table(["ID", "STATE", "FORMAT", "RECEIVED", "SOURCE"],
+                [(d["id"], d["state"], d["format"], d["received_at"], d["source"]) for d in data])
+    for d in data:
+        if d["state"] == "quarantined":
+            print(f"  item {d['id']}: {d['reason']}")
+    return 0
+
+
+def cmd_inbox_retry(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub:
+        try:
+            result = intake.retry(hub, args.item_id)
+        except InputError as exc:
+                raise UsageError(str(exc)) from exc
+    if args.json:
+        print_json(_intake_json(result))
+    else:
+        print(_intake_line(result))
+    return 1 if result.failed else 0
+
+
+# --- plugins ------------------------------------------------------------------------------
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    host = args.plugin_host
+    host.hooks.intake_formats(), host.hooks.claim_checks()  # surface registration problems
+    infos = host.plugin_infos()
+    if args.json:
+        print_json({
+            "plugins": [
+                {"name": i.name, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks),
+                 "loaded": i.loaded, "error": i.error}
+                for i in infos
+            ],
+            "problems": host.problems,
+        })
+        return 0
+    print_table(["PLUGIN", "DISTRIBUTION", "VERSION", "HOOKS"],
+                [(i.name, i.distribution, i.version, ", ".join(i.hooks) if i.loaded else "NOT LOADED")
+                 for i in infos])
+    for i in infos:
+        if not i.loaded:
+            print(f"  {i.name} ({i.distribution or 'unknown distribution'}) failed to load: {i.error}")
+    for problem in host.problems:
+        print(f"  problem: {problem}")
+    return 0

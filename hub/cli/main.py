@@ -1,0 +1,130 @@
+"""``bhhub``: entry point, argument parsing and error handling.
+
+Exit codes: 0 success; 1 some inputs failed (each named with its reason) or the hub could not
+do the work; 2 usage error. A mistake prints one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hub import __version__
+from hub.cli import commands, demo
+from hub.errors import HubError, UsageError
+from hub.model import ClaimStatus
+from hub.plugins import build_plugin_host
+
+DESCRIPTION = """\
+bhhub turns the encounters your EHR records into clean 837P professional claims and keeps
+every file it receives or sends traceable. Data lives in the hub home: --home DIR, else
+$BHHUB_HOME, else ./.bhhub (a SQLite store unless bhhub.toml names another database).
+"""
+
+EPILOG = """\
+typical day:
+  bhhub intake exports/             read FHIR bundles (files or folders)
+  bhhub claims --status needs_attention
+  bhhub export-837 --out out/batch.x12
+
+exit codes: 0 success, 1 some inputs failed, 2 usage error
+"""
+
+
+def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bhhub", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--home", metavar="DIR", help="hub home folder (default: $BHHUB_HOME or ./.bhhub)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (ids only, never PHI)")
+    parser.add_argument("--version", action="version", version=f"bhhub {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("init", help="create the hub home, its configuration and its store")
+    p.set_defaults(func=commands.cmd_init)
+
+    p = sub.add_parser("intake", help="read EHR exports (files or folders) into claims",
+                       description="Store each file raw, then turn its encounters into claims. "
+                                   "A file that cannot be used is quarantined with the reason; "
+                                   "the others still import. The same file twice changes nothing.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are read recursively)")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=commands.cmd_intake)
+
+    statuses = [s.value for s in ClaimStatus]
+    p = sub.add_parser("claims", help="list claims with their status and findings")
+    p.add_argument("--status", choices=statuses, metavar="STATUS", help="only this status: " + ", ".join(statuses))
+    p.add_argument("--json", action="store_true", help="JSON array, one object per claim")
+    p.set_defaults(func=commands.cmd_claims)
+
+    p = sub.add_parser("export-837", help="write every claim ready to bill into one 837P file",
+                       description="Write one 837P (005010X222A1) batch of every claim with status "
+                                   "'ready' and record it; the claims become 'batched'.")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the 837P file")
+    p.add_argument("--max-claims", type=int, default=5000, metavar="N", help="at most N claims (default 5000)")
+    p.add_argument("--json", action="store_true", help="print the batch as JSON")
+    p.set_defaults(func=commands.cmd_export)
+
+    p = sub.add_parser("inbox", help="list received and quarantined files; retry one after a fix")
+    p.add_argument("--state", choices=["received", "processed", "quarantined"], help="only this state")
+    p.add_argument("--json", action="store_true", help="JSON array, one object per item")
+    p.set_defaults(func=commands.cmd_inbox)
+    inbox_sub = p.add_subparsers(dest="inbox_command", metavar="ACTION")
+    r = inbox_sub.add_parser("retry", help="process a quarantined item again")
+    r.add_argument("item_id", type=int, metavar="ID")
+    r.add_argument("--json", action="store_true", help="print the result as JSON")
+    r.set_defaults(func=commands.cmd_inbox_retry)
+
+    p = sub.add_parser("plugins", help="list plugins, their versions and the hooks they implement")
+    p.add_argument("--json", action="store_true", help="JSON array")
+    p.set_defaults(func=commands.cmd_plugins)
+
+    p = sub.add_parser("demo", help="run the end-to-end demo on sample FHIR bundles",
+                       description="Create a fresh demo hub under <home>/demo, read the sample "
+                                   "bundles, print the claims and write a validated 837P.")
+    p.set_defaults(func=demo.cmd_demo)
+
+    for command in plugin_commands:
+        p = sub.add_parser(command.name, help=command.help)
+        command.configure(p)
+        p.set_defaults(func=_plugin_runner(command))
+    return parser
+
+
+def _plugin_runner(command):
+    def run(args: argparse.Namespace) -> int:
+        with commands.open_hub(args) as hub:
+            return command.run(args, hub)
+
+    return run
+
+
+BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    host = build_plugin_host()
+    parser = build_parser(host.hooks.commands(taken=BUILTIN))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    args.plugin_host = host
+    try:
+        return args.func(args)
+    except UsageError as exc:
+        print(f"bhhub: {exc}", file=sys.stderr)
+        return 2
+    except HubError as exc:
+        print(f"bhhub: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bhhub: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

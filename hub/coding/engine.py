@@ -1,0 +1,90 @@
+"""The coding stage: from an encounter as recorded to the lines and place of service billed.
+
+What the EHR sent wins (its codes, charges, place of service); the tables in ``mappings/``
+fill what it left out: the psychotherapy code from documented minutes, the charge from the
+practice fee schedule, the telehealth place of service and modifier from the payer's rule. A
+source claim (``as_billed``) is taken as it stands but for missing charges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from hub.coding import rules
+from hub.mappings import MappingSet
+from hub.model import Encounter, Finding, Payer, ServiceLine, Severity
+
+OFFICE = "11"
+MAX_MODIFIERS = 4  # SV101-3 .. SV101-6
+MAX_POINTERS = 4  # SV107-1 .. SV107-4
+
+
+@dataclass(frozen=True)
+class CodedEncounter:
+    lines: tuple[ServiceLine, ...]
+    place_of_service: str
+    findings: tuple[Finding, ...]
+
+
+def code_encounter(encounter: Encounter, payer: Payer, mappings: MappingSet) -> CodedEncounter:
+    findings: list[Finding] = []
+    lines = list(encounter.services) or _lines_from_minutes(encounter, mappings, findings)
+    place = encounter.place_of_service or OFFICE
+    if encounter.virtual and not encounter.as_billed:
+        rule = rules.telehealth_rule(mappings, payer)
+        place = rule.place_of_service
+        modifier = rule.modifier(encounter.audio_only)
+        if modifier:
+            lines = [_with_modifier(line, modifier) for line in lines]
+    priced = [_priced(i, line, mappings, findings) for i, line in enumerate(lines, start=1)]
+    return CodedEncounter(tuple(priced), place, tuple(findings))
+
+
+def _lines_from_minutes(encounter: Encounter, mappings: MappingSet, findings: list[Finding]) -> list[ServiceLine]:
+    minimum = rules.minimum_psychotherapy_minutes(mappings, encounter.service_date)
+    if encounter.minutes is None:
+        findings.append(Finding(
+            "coding.no_service", Severity.ERROR,
+            f"{encounter.source_ref} has no billed service and no documented minutes",
+            "send the service code (ChargeItem) or the session length from the EHR",
+        ))
+        return []
+    code = rules.psychotherapy_code(mappings, encounter.minutes, encounter.service_date)
+    if code is None:
+        findings.append(Finding(
+            "psychotherapy.under_minimum", Severity.ERROR,
+            f"{encounter.minutes} minutes of psychotherapy documented; at least {minimum} are "
+            "needed to bill a psychotherapy code",
+            "check the documented session length; a session this short is not billable as psychotherapy",
+        ))
+        return []
+    pointers = tuple(range(1, min(len(encounter.diagnoses), MAX_POINTERS) + 1)) or (1,)
+    return [ServiceLine(
+        procedure_code=code,
+        service_date=encounter.service_date,
+        diagnosis_pointers=pointers,
+        minutes=encounter.minutes,
+        source_ref=encounter.source_ref,
+    )]
+
+
+def _with_modifier(line: ServiceLine, modifier: str) -> ServiceLine:
+    if modifier in line.modifiers or len(line.modifiers) >= MAX_MODIFIERS:
+        return line
+    return replace(line, modifiers=(*line.modifiers, modifier))
+
+
+def _priced(number: int, line: ServiceLine, mappings: MappingSet, findings: list[Finding]) -> ServiceLine:
+    if line.charge is not None:
+        return line
+    charge = rules.fee(mappings, line.procedure_code, line.service_date)
+    if charge is None:
+        findings.append(Finding(
+            "fee.missing", Severity.ERROR,
+            f"no charge sent and no fee for {line.procedure_code} in the fee schedule",
+            f"add {line.procedure_code} to mappings/fee_schedule.toml in the hub home, then "
+            "retry the inbox item",
+            line=number,
+        ))
+        return line
+    return replace(line, charge=charge * line.units if line.units > 1 else charge)

@@ -1,0 +1,173 @@
+"""Finding and loading plugins, and the typed facade through which the hub calls hooks.
+
+Built-ins and third-party plugins alike are entry points in the group ``bhhub``. Each is loaded
+on its own: one that fails to import or to register is recorded (with its distribution) and
+reported by ``bhhub plugins``; the others load. A failing implementation of a broadcast or
+registration hook is logged with the plugin's name and the other implementations still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from hub import PROJECT_NAME, hookspecs
+from hub.types import ClaimCheck, Command, IntakeFormat, Job
+
+log = logging.getLogger(__name__)
+
+ENTRY_POINT_GROUP = "bhhub"
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``bhhub plugins`` shows for one plugin."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    hooks: tuple[str, ...] = ()
+    error: str | None = None  # why it did not load, or what it registered wrongly
+
+    @property
+    def loaded(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class PluginHost:
+    """The plugin manager plus what the hub learned while loading plugins."""
+
+    manager: pluggy.PluginManager
+    infos: dict[str, PluginInfo] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)  # duplicate names, failing hooks
+
+    @property
+    def hooks(self) -> Hooks:
+        return Hooks(self)
+
+    def plugin_infos(self) -> list[PluginInfo]:
+        return sorted(self.infos.values(), key=lambda i: i.name)
+
+
+def build_plugin_host(
+    entry_points: Iterable[metadata.EntryPoint] | None = None, extra: Sequence[tuple[str, object]] = ()
+) -> PluginHost:
+    """Create the plugin manager and load every ``bhhub`` entry point, one at a time.
+
+    ``entry_points`` defaults to the installed ones; ``extra`` registers (name, plugin object)
+    pairs directly, for tests and embedding.
+    """
+    manager = pluggy.PluginManager(PROJECT_NAME)
+    manager.add_hookspecs(hookspecs)
+    host = PluginHost(manager)
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    for ep in sorted(entry_points, key=lambda e: e.name):
+        _load_entry_point(host, ep)
+    for name, plugin in extra:
+        _register(host, name, plugin, distribution=None, version=None)
+    return host
+
+
+def _load_entry_point(host: PluginHost, ep: metadata.EntryPoint) -> None:
+    dist = getattr(ep, "dist", None)
+    dist_name = dist.metadata["Name"] if dist is not None else None
+    version = dist.version if dist is not None else None
+    if ep.name in host.infos:
+        host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken; not loaded")
+        return
+    try:
+        plugin = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, not ours
+        log.warning("plugin %s (%s) failed to load: %s", ep.name, dist_name, type(exc).__name__)
+        host.infos[ep.name] = PluginInfo(ep.name, dist_name, version, error=f"{type(exc).__name__}: {exc}")
+        return
+    _register(host, ep.name, plugin, dist_name, version)
+
+
+def _register(host: PluginHost, name: str, plugin: object, distribution: str | None, version: str | None) -> None:
+    try:
+        host.manager.register(plugin, name=name)
+    except Exception as exc:  # noqa: BLE001 - e.g. a hookimpl with a misspelled argument
+        host.infos[name] = PluginInfo(name, distribution, version, error=f"{type(exc).__name__}: {exc}")
+        return
+    hooks = tuple(sorted(h.name for h in host.manager.get_hookcallers(plugin) or ()))
+    host.infos[name] = PluginInfo(name, distribution, version, hooks)
+
+
+class Hooks:
+    """The only way the hub calls hooks: typed, and tolerant of one bad plugin."""
+
+    def __init__(self, host: PluginHost):
+        self._host = host
+        self._hook = host.manager.hook
+
+    # --- registration hooks: collected, duplicate names refused ---
+
+    def intake_formats(self) -> list[IntakeFormat]:
+        return self._registry("bhhub_register_intake_formats", IntakeFormat)
+
+    def claim_checks(self) -> list[ClaimCheck]:
+        return self._registry("bhhub_register_claim_checks", ClaimCheck)
+
+    def commands(self, taken: Iterable[str] = ()) -> list[Command]:
+        return self._registry("bhhub_register_commands", Command, taken=set(taken))
+
+    def jobs(self) -> list[Job]:
+        return self._registry("bhhub_register_jobs", Job)
+
+    # --- broadcasts ---
+
+    def encounters_received(self, encounters: Sequence[Any], source_name: str) -> None:
+        self._broadcast("bhhub_encounters_received", encounters=encounters, source_name=source_name)
+
+    def batch_written(self, batch_id: int, path: str, claim_count: int) -> None:
+        self._broadcast("bhhub_batch_written", batch_id=batch_id, path=path, claim_count=claim_count)
+
+    # --- questions ---
+
+    def code_encounter(self, encounter: Any) -> Any | None:
+        return self._hook.bhhub_code_encounter(encounter=encounter)
+
+    # --- machinery ---
+
+    def _each(self, hook_name: str, **kwargs: Any) -> Iterable[tuple[str, Any]]:
+        caller = getattr(self._hook, hook_name)
+        for impl in caller.get_hookimpls():  # registration order: built-ins first, then the rest
+            try:
+                yield impl.plugin_name, impl.function(*[kwargs[a] for a in impl.argnames])
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
+                message = f"plugin {impl.plugin_name!r} failed in {hook_name}: {type(exc).__name__}: {exc}"
+                log.error("plugin %s failed in %s: %s", impl.plugin_name, hook_name, type(exc).__name__)
+                self._host.problems.append(message)
+
+    def _broadcast(self, hook_name: str, **kwargs: Any) -> None:
+        for _ in self._each(hook_name, **kwargs):
+            pass
+
+    def _registry(self, hook_name: str, record_type: type, taken: set[str] | None = None) -> list:
+        seen: dict[str, str] = {name: "bhhub" for name in (taken or ())}
+        records = []
+        for plugin_name, result in self._each(hook_name):
+            for record in result or ():
+                if not isinstance(record, record_type):
+                    self._host.problems.append(
+                        f"plugin {plugin_name!r}: {hook_name} returned {type(record).__name__}, "
+                        f"expected {record_type.__name__}"
+                    )
+                    continue
+                if record.name in seen:
+                    self._host.problems.append(
+                        f"plugin {plugin_name!r}: {record_type.__name__} {record.name!r} is already "
+                        f"registered by {seen[record.name]!r}; ignored"
+                    )
+                    continue
+                seen[record.name] = plugin_name
+                records.append(record)
+        return records

@@ -1,0 +1,34 @@
+"""Running every registered claim check on a claim."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from hub.model import Claim, Finding, Severity
+from hub.types import ClaimCheck
+
+log = logging.getLogger(__name__)
+
+
+def scrub(claim: Claim, checks: Sequence[ClaimCheck], context: Any = None) -> list[Finding]:
+    """Every check's findings. A check that crashes is reported as a warning, never fatal:
+    one broken rule plugin must not stop claims (nor pass them silently)."""
+    findings: list[Finding] = []
+    for check in checks:
+        try:
+            findings.extend(check.check(claim, context))
+        except Exception as exc:  # noqa: BLE001 - a rule plugin's bug
+            log.error("claim check %s failed on claim %s: %s", check.name,
+                      claim.patient_control_number, type(exc).__name__)
+            findings.append(Finding(
+                "scrub.check_failed", Severity.WARNING,
+                f"the check {check.name!r} failed ({type(exc).__name__}); this claim was not fully checked",
+                "report it to the plugin's author; run `bhhub plugins` to see which plugin it is",
+            ))
+    return findings
+
+
+def blocking(findings: Sequence[Finding]) -> bool:
+    return any(f.severity == Severity.ERROR for f in findings)

@@ -1,0 +1,103 @@
+"""Opening the store: engine, sessions, and Alembic migrations on SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from hub.errors import StoreError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class Store:
+    """The hub's database: ``store.session()`` opens a unit of work."""
+
+    def __init__(self, url: str, *, connect_args: dict | None = None):
+        self.url = url
+        try:
+            self.engine = _engine(url, connect_args or {})
+        except (SQLAlchemyError, ImportError) as exc:
+            raise StoreError(f"cannot open the store at {_safe(url)}: {exc}") from exc
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration."""
+        try:
+            with self.engine.begin() as connection:
+                cfg = _alembic_config()
+                cfg.attributes["connection"] = connection
+                command.upgrade(cfg, "head")
+        except SQLAlchemyError as exc:
+            raise StoreError(f"cannot migrate the store at {_safe(self.url)}: {exc}") from exc
+
+    def is_current(self) -> bool:
+        """True when the schema is at the newest migration."""
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() == head
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(url: str, *, migrate: bool = True, connect_args: dict | None = None) -> Store:
+    """Open (and by default migrate) the store at ``url``."""
+    store = Store(url, connect_args=connect_args)
+    if migrate:
+        store.migrate()
+    return store
+
+
+def _engine(url: str, connect_args: dict) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30, **connect_args})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # noqa: ANN001
+            # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given
+        return url
+

@@ -1,0 +1,264 @@
+"""The store's tables (SQLAlchemy 2 typed ORM). Alembic migrations create and upgrade them.
+
+Every piece of work is a row with an explicit state, and natural-key unique constraints make
+repeats harmless: an inbox item by its sha256, an encounter by its source key, a claim by its
+patient control number and revision, a batch by its interchange control number.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+Money = Numeric(12, 2)
+
+# Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class InboxItem(Base):
+    """A payload exactly as received, stored before it is parsed."""
+
+    __tablename__ = "inbox_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source_name: Mapped[str] = mapped_column(String(500))
+    size: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    format: Mapped[str | None] = mapped_column(String(50))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Payer(Base):
+    __tablename__ = "payers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payer_id: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    claim_filing_indicator: Mapped[str | None] = mapped_column(String(2))
+
+
+class Provider(Base):
+    """A billing or rendering provider, one row per NPI."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    npi: Mapped[str] = mapped_column(String(10), unique=True)
+    organization_name: Mapped[str | None] = mapped_column(String(200))
+    family_name: Mapped[str | None] = mapped_column(String(100))
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    tin: Mapped[str | None] = mapped_column(String(9))
+    taxonomy: Mapped[str | None] = mapped_column(String(10))
+    address: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    family_name: Mapped[str] = mapped_column(String(100))
+    given_name: Mapped[str | None] = mapped_column(String(100))
+    middle_name: Mapped[str | None] = mapped_column(String(100))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str] = mapped_column(String(1), default="U")
+    address: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Coverage(Base):
+    """A patient's plan with one payer, and who the subscriber is."""
+
+    __tablename__ = "coverages"
+    __table_args__ = (UniqueConstraint("patient_id", "payer_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"))
+    member_id: Mapped[str] = mapped_column(String(80))
+    coverage_order: Mapped[int] = mapped_column(Integer, default=1)
+    relationship_code: Mapped[str] = mapped_column(String(2), default="18")
+    group_number: Mapped[str | None] = mapped_column(String(50))
+    plan_name: Mapped[str | None] = mapped_column(String(200))
+    # The subscriber when it is not the patient: name, birth date, gender, address.
+    subscriber: Mapped[dict | None] = mapped_column(JSON)
+
+    payer: Mapped[Payer] = relationship(lazy="joined")
+
+
+class Encounter(Base):
+    __tablename__ = "encounters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    source_ref: Mapped[str] = mapped_column(String(300))
+    inbox_item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    service_date: Mapped[date] = mapped_column(Date)
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    virtual: Mapped[bool] = mapped_column(default=False)
+    audio_only: Mapped[bool] = mapped_column(default=False)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Claim(Base):
+    """A professional claim. ``revision`` counts replacements (frequency 7) and voids (8)."""
+
+    __tablename__ = "claims"
+    __table_args__ = (UniqueConstraint("patient_control_number", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_control_number: Mapped[str] = mapped_column(String(20))
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    frequency_code: Mapped[str] = mapped_column(String(1), default="1")
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    encounter_id: Mapped[int] = mapped_column(ForeignKey("encounters.id"), index=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    coverage_id: Mapped[int] = mapped_column(ForeignKey("coverages.id"))
+    billing_provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id"))
+    rendering_provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id"))
+    place_of_service: Mapped[str] = mapped_column(String(2))
+    prior_authorization: Mapped[str | None] = mapped_column(String(50))
+    payer_claim_control_number: Mapped[str | None] = mapped_column(String(50))
+    service_date: Mapped[date] = mapped_column(Date, index=True)
+    total_charge: Mapped[Decimal] = mapped_column(Money)
+    diagnoses: Mapped[list] = mapped_column(JSON)  # ICD-10-CM with dots, principal first
+    # Other coverages (2320/2330), ids of coverages rows in order.
+    other_coverage_ids: Mapped[list] = mapped_column(JSON, default=list)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    lines: Mapped[list[ServiceLine]] = relationship(
+        back_populates="claim", order_by="ServiceLine.line_number", cascade="all, delete-orphan"
+    )
+    findings: Mapped[list[Finding]] = relationship(
+        back_populates="claim", order_by="Finding.id", cascade="all, delete-orphan"
+    )
+
+
+class ServiceLine(Base):
+    __tablename__ = "service_lines"
+    __table_args__ = (UniqueConstraint("claim_id", "line_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    procedure_code: Mapped[str] = mapped_column(String(5))
+    modifiers: Mapped[list] = mapped_column(JSON, default=list)
+    charge: Mapped[Decimal] = mapped_column(Money)
+    units: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    diagnosis_pointers: Mapped[list] = mapped_column(JSON)
+    service_date: Mapped[date] = mapped_column(Date)
+    place_of_service: Mapped[str | None] = mapped_column(String(2))
+    minutes: Mapped[int | None] = mapped_column(Integer)
+    prior_authorization: Mapped[str | None] = mapped_column(String(50))
+    control_number: Mapped[str] = mapped_column(String(30))
+
+    claim: Mapped[Claim] = relationship(back_populates="lines")
+
+
+class Finding(Base):
+    """A scrubbing finding on a claim; an override is recorded, never deleted."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    line_number: Mapped[int | None] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(80))
+    severity: Mapped[str] = mapped_column(String(10))
+    message: Mapped[str] = mapped_column(Text)
+    fix: Mapped[str] = mapped_column(Text, default="")
+    check_name: Mapped[str] = mapped_column(String(80))
+
+    claim: Mapped[Claim] = relationship(back_populates="findings")
+
+
+class ClaimStatusEvent(Base):
+    """Append-only history of a claim's status."""
+
+    __tablename__ = "claim_status_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Batch(Base):
+    """An 837P interchange: bytes and control numbers stored before it goes anywhere."""
+
+    __tablename__ = "batches"
+    __table_args__ = (UniqueConstraint("sender_id", "interchange_control_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_id: Mapped[str] = mapped_column(String(15))
+    interchange_control_number: Mapped[str] = mapped_column(String(9))
+    group_control_number: Mapped[str] = mapped_column(String(9))
+    transaction_control_number: Mapped[str] = mapped_column(String(9))
+    usage_indicator: Mapped[str] = mapped_column(String(1))
+    claim_count: Mapped[int] = mapped_column(Integer)
+    total_charge: Mapped[Decimal] = mapped_column(Money)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(String(1000))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ControlCounter(Base):
+    """Monotonic counters (ISA13, GS06, ST02, patient control numbers), never reused."""
+
+    __tablename__ = "control_counters"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEvent(Base):
+    """Append-only trail of every read or change of PHI through the hub's interfaces."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    object_type: Mapped[str] = mapped_column(String(50))
+    object_ids: Mapped[list] = mapped_column(JSON)
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,204 @@
+"""The 005010X222A1 837P writer: canonical ``Claim`` records in, one X12 interchange out.
+
+One ISA/GS/ST per call. Claims are grouped under one 2000A billing-provider HL per distinct
+billing provider record (NPI, name, address, tax id and taxonomy alike; in the order they first
+appear); each claim gets its own 2000B subscriber HL and, when the patient is a dependent
+without their own member id, a 2000C patient HL. Every segment ends with ``~`` and a newline:
+receivers (and pyx12) accept the newline, and people can read the file.
+
+A claim that cannot be written raises ``InputError`` naming its patient control number; a bad
+envelope raises ``ConfigError``. Nothing is written partially: the bytes are returned whole.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+
+from hub.errors import ConfigError, InputError
+from hub.model import Claim, Provider
+from hub.x12 import parties
+from hub.x12.claim_information import check_claim, claim_filing_indicator, claim_loop, payer_responsibility
+from hub.x12.envelope import ControlNumbers, Delimiters, Envelope
+from hub.x12.segments import SegmentList, date8, identifier, text, time4
+
+IMPLEMENTATION_GUIDE = "005010X222A1"
+PATIENT_RELATIONSHIPS = frozenset("01 19 20 21 39 40 53 G8".split())  # PAT01
+
+
+def write_837p(
+    claims: Sequence[Claim],
+    envelope: Envelope,
+    controls: ControlNumbers,
+    created_at: datetime,
+    *,
+    delimiters: Delimiters = Delimiters(),
+) -> bytes:
+    """The 837P interchange carrying ``claims``, dated ``created_at`` (as given, no zone change)."""
+    if not claims:
+        raise InputError("an 837P needs at least one claim")
+    for claim in claims:
+        with _about_claim(claim):
+            check_claim(claim)
+    out = SegmentList(delimiters)
+    _interchange_and_group_headers(out, envelope, controls, created_at)
+    first_in_transaction = len(out)
+    out.add("ST", "837", controls.transaction_text, IMPLEMENTATION_GUIDE)
+    out.add("BHT", "0019", "00", controls.batch_reference, date8(created_at), time4(created_at), "CH")
+    _submitter_and_receiver(out, envelope)
+    hierarchy = _HierarchyNumbers()
+    for billing_provider, provider_claims in _by_billing_provider(claims).items():
+        provider_hl = hierarchy.next()
+        with _about(f"billing provider {billing_provider.npi}"):
+            _billing_provider(out, billing_provider, provider_hl)
+        for claim in provider_claims:
+            with _about_claim(claim):
+                _subscriber_and_patient(out, claim, hierarchy, provider_hl)
+                claim_loop(out, claim)
+    # SE01 counts the segments from ST to SE, both included (domain reference 5.5).
+    out.add("SE", str(len(out) - first_in_transaction + 1), controls.transaction_text)
+    out.add("GE", "1", controls.group_text)
+    out.add("IEA", "1", controls.interchange_text)
+    return out.to_bytes()
+
+
+@contextmanager
+def _about(where: str) -> Iterator[None]:
+    """Turn a ``ValueError`` raised while writing into an ``InputError`` naming what it was about."""
+    try:
+        yield
+    except ValueError as exc:
+        raise InputError(str(exc), where=where) from exc
+
+
+def _about_claim(claim: Claim) -> AbstractContextManager[None]:
+    return _about(f"claim {claim.patient_control_number}")
+
+
+class _HierarchyNumbers:
+    """HL01 increments by one through the whole transaction (domain reference 5.4)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def next(self) -> str:
+        self.last += 1
+        return str(self.last)
+
+
+def _by_billing_provider(claims: Sequence[Claim]) -> dict[Provider, list[Claim]]:
+    grouped: dict[Provider, list[Claim]] = {}
+    for claim in claims:
+        grouped.setdefault(claim.billing_provider, []).append(claim)
+    return grouped
+
+
+def _interchange_and_group_headers(
+    out: SegmentList, envelope: Envelope, controls: ControlNumbers, created_at: datetime
+) -> None:
+    """ISA (fixed width: ids padded to 15, ISA02/ISA04 ten spaces) and GS."""
+    d = out.delimiters
+    try:
+        sender = identifier(envelope.sender_id, d, "ISA sender id", 15, 2)
+        receiver = identifier(envelope.receiver_id, d, "ISA receiver id", 15, 2)
+        gs_sender = identifier(envelope.gs_sender, d, "GS application sender code", 15, 2)
+        gs_receiver = identifier(envelope.gs_receiver, d, "GS application receiver code", 15, 2)
+    except ValueError as exc:
+        raise ConfigError(f"837P envelope: {exc}") from exc
+    out.add_fixed(
+        "ISA", "00", " " * 10, "00", " " * 10,
+        envelope.sender_qualifier, sender.ljust(15), envelope.receiver_qualifier, receiver.ljust(15),
+        created_at.strftime("%y%m%d"), time4(created_at), d.repetition, "00501",
+        controls.interchange_text, "1" if envelope.acknowledgment_requested else "0",
+        envelope.usage_indicator, d.component,
+    )
+    out.add("GS", "HC", gs_sender, gs_receiver, date8(created_at), time4(created_at),
+            controls.group_text, "X", IMPLEMENTATION_GUIDE)
+
+
+def _submitter_and_receiver(out: SegmentList, envelope: Envelope) -> None:
+    """Loop 1000A (NM1*41 and the EDI contact PER*IC) and loop 1000B (NM1*40)."""
+    d = out.delimiters
+    try:
+        submitter_id = identifier(envelope.submitter_id, d, "submitter id", 80, 2)
+        receiver_id = identifier(envelope.receiver_id_code, d, "receiver id", 80, 2)
+        parties.organization_name(out, "41", envelope.submitter_name, "submitter", "46", submitter_id)
+        contact: list[str | None] = [text(envelope.submitter_contact_name, d, 60)]
+        if envelope.submitter_phone:
+            contact += ["TE", identifier(re.sub(r"\D", "", envelope.submitter_phone), d, "submitter phone", 256)]
+        if envelope.submitter_email:
+            contact += ["EM", identifier(envelope.submitter_email, d, "submitter email", 256)]
+        out.add("PER", "IC", *contact)
+        parties.organization_name(out, "40", envelope.receiver_name, "receiver", "46", receiver_id)
+    except ValueError as exc:
+        raise ConfigError(f"837P envelope: {exc}") from exc
+
+
+def _billing_provider(out: SegmentList, provider: Provider, hl: str) -> None:
+    """2000A HL (+ PRV*BI when the taxonomy is known) and 2010AA NM1*85, N3, N4, REF*EI."""
+    d = out.delimiters
+    out.add("HL", hl, None, "20", "1")
+    if provider.taxonomy:
+        out.add("PRV", "BI", "PXC", identifier(provider.taxonomy, d, "billing provider taxonomy", 50))
+    npi = identifier(provider.npi, d, "billing provider NPI", 10, 10)
+    if provider.organization_name:
+        parties.organization_name(out, "85", provider.organization_name, "billing provider", "XX", npi)
+    elif provider.name is not None:  # a sole proprietor bills under their own name
+        parties.person_name(out, "85", provider.name, "billing provider", "XX", npi)
+    else:
+        raise ValueError("the billing provider has no name")
+    if provider.address is None:
+        raise ValueError("the billing provider has no street address (2010AA N3/N4 are required)")
+    parties.address(out, provider.address, "billing provider")
+    if not (provider.tin and provider.tin.isdigit() and len(provider.tin) == 9):
+        raise ValueError("the billing provider needs a 9-digit tax id (REF*EI)")
+    out.add("REF", "EI", provider.tin)
+
+
+def _subscriber_and_patient(
+    out: SegmentList, claim: Claim, hierarchy: _HierarchyNumbers, provider_hl: str
+) -> None:
+    """2000B/2010BA/2010BB, then 2000C/2010CA when the patient is a dependent.
+
+    When the patient is the subscriber, 2010BA carries their address and demographics (the
+    guide requires them then). Otherwise 2010BA describes the subscriber as far as known and
+    2000C carries the patient, whose N3, N4 and DMG are required.
+    """
+    d = out.delimiters
+    coverage = claim.coverage
+    dependent = not coverage.patient_is_subscriber
+    subscriber_hl = hierarchy.next()
+    out.add("HL", subscriber_hl, provider_hl, "22", "1" if dependent else "0")
+    group = identifier(coverage.group_number, d, "group number", 50) if coverage.group_number else None
+    out.add("SBR", payer_responsibility(coverage), None if dependent else "18", group,
+            None, None, None, None, None, claim_filing_indicator(coverage))
+    member_id = identifier(coverage.member_id, d, "member id", 80, 2)
+    if dependent:
+        if coverage.relationship not in PATIENT_RELATIONSHIPS:
+            raise ValueError(f"{coverage.relationship!r} is not a patient relationship code (PAT01)")
+        if coverage.subscriber is None:
+            raise ValueError("the patient is a dependent but the subscriber is unknown")
+        subscriber = coverage.subscriber
+        parties.person_name(out, "IL", subscriber.name, "subscriber", "MI", member_id)
+        if subscriber.address is not None:
+            parties.address(out, subscriber.address, "subscriber")
+        if subscriber.birth_date is not None:
+            parties.demographics(out, subscriber, "subscriber")
+    else:
+        parties.person_name(out, "IL", claim.patient.name, "subscriber", "MI", member_id)
+        if claim.patient.address is None:
+            raise ValueError("the patient (the subscriber) has no address")
+        parties.address(out, claim.patient.address, "subscriber")
+        parties.demographics(out, claim.patient, "subscriber")
+    payer_id = identifier(coverage.payer.payer_id, d, "payer id", 80, 2)
+    parties.organization_name(out, "PR", coverage.payer.name, "payer", "PI", payer_id)
+    if dependent:
+        out.add("HL", hierarchy.next(), subscriber_hl, "23", "0")
+        out.add("PAT", coverage.relationship)
+        parties.person_name(out, "QC", claim.patient.name, "patient")
+        if claim.patient.address is None:
+            raise ValueError("the patient has no address (2010CA N3/N4 are required)")
+        parties.address(out, claim.patient.address, "patient")
+        parties.demographics(out, claim.patient, "patient")

@@ -1,0 +1,116 @@
+"""The settings around the claims of an 837P: interchange (ISA/GS), submitter and receiver.
+
+A clearinghouse assigns the ids; ``hub.config`` reads them from ``bhhub.toml``. Control numbers
+are not settings: they come from persisted counters, one set per file (domain reference 5.5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.errors import ConfigError
+
+# ISA05/ISA07 codes the 00501 control map accepts.
+ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
+_LARGEST_CONTROL_NUMBER = 999_999_999  # ISA13 is 9 digits; GS06 and ST02 at most 9
+
+
+@dataclass(frozen=True)
+class Delimiters:
+    """The four separators, announced by the ISA segment itself (domain reference 5.1)."""
+
+    element: str = "*"
+    repetition: str = "^"  # ISA11 in 5010
+    component: str = ":"  # ISA16
+    segment: str = "~"
+
+    def __post_init__(self) -> None:
+        chosen = (self.element, self.repetition, self.component, self.segment)
+        if any(len(c) != 1 or c.isalnum() or c.isspace() for c in chosen) or len(set(chosen)) != 4:
+            raise ValueError(f"delimiters must be four distinct punctuation characters: {chosen!r}")
+
+    def __contains__(self, char: str) -> bool:
+        return char in (self.element, self.repetition, self.component, self.segment)
+
+
+@dataclass(frozen=True)
+class ControlNumbers:
+    """ISA13, GS06 and ST02 of one file, taken from persisted counters (never reused)."""
+
+    interchange: int
+    group: int
+    transaction: int
+
+    def __post_init__(self) -> None:
+        for name in ("interchange", "group", "transaction"):
+            value = getattr(self, name)
+            if not 1 <= value <= _LARGEST_CONTROL_NUMBER:
+                raise ValueError(f"{name} control number {value} is outside 1..{_LARGEST_CONTROL_NUMBER}")
+
+    @property
+    def interchange_text(self) -> str:
+        """ISA13: exactly nine digits, zero padded."""
+        return f"{self.interchange:09d}"
+
+    @property
+    def group_text(self) -> str:
+        """GS06 (and GE02): 1-9 digits, no padding."""
+        return str(self.group)
+
+    @property
+    def transaction_text(self) -> str:
+        """ST02 (and SE02): 4-9 characters, zero padded to four."""
+        return f"{self.transaction:04d}"
+
+    @property
+    def batch_reference(self) -> str:
+        """BHT03, the batch id a 277CA echoes (2200B TRN02); unique as ST02 is."""
+        return f"BATCH{self.transaction_text}"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Who sends an 837P to whom: ISA/GS ids, loop 1000A submitter, loop 1000B receiver."""
+
+    sender_id: str  # ISA06
+    receiver_id: str  # ISA08
+    submitter_name: str  # 1000A NM103
+    submitter_id: str  # 1000A NM109 (assigned by the clearinghouse)
+    submitter_contact_name: str  # 1000A PER02
+    receiver_name: str  # 1000B NM103
+    receiver_id_code: str  # 1000B NM109
+    submitter_phone: str | None = None  # 1000A PER TE
+    submitter_email: str | None = None  # 1000A PER EM
+    sender_qualifier: str = "ZZ"  # ISA05
+    receiver_qualifier: str = "ZZ"  # ISA07
+    application_sender_code: str | None = None  # GS02; default sender_id
+    application_receiver_code: str | None = None  # GS03; default receiver_id
+    usage_indicator: str = "T"  # ISA15: T test, P production
+    acknowledgment_requested: bool = False  # ISA14: ask for a TA1
+
+    def __post_init__(self) -> None:
+        if self.usage_indicator not in ("T", "P"):
+            raise ConfigError(f"usage indicator (ISA15) must be T or P, not {self.usage_indicator!r}")
+        for name in ("sender_qualifier", "receiver_qualifier"):
+            if getattr(self, name) not in ID_QUALIFIERS:
+                raise ConfigError(f"{name} {getattr(self, name)!r} is not an ISA id qualifier")
+        # ISA06/ISA08 are fixed-width 15; GS02/GS03 are 2-15 characters.
+        for name in ("sender_id", "receiver_id", "gs_sender", "gs_receiver"):
+            value = getattr(self, name)
+            if not 2 <= len(value) <= 15 or value != value.strip():
+                raise ConfigError(f"{name} {value!r} must be 2-15 characters without outer spaces")
+        required = ("submitter_name", "submitter_id", "submitter_contact_name", "receiver_name",
+                    "receiver_id_code")
+        for name in required:
+            if not getattr(self, name).strip():
+                raise ConfigError(f"the 837P envelope needs a {name.replace('_', ' ')}")
+        if not (self.submitter_phone or self.submitter_email):
+            raise ConfigError("the submitter EDI contact (1000A PER) needs a phone number or an email")
+
+    @property
+    def gs_sender(self) -> str:
+        return self.application_sender_code or self.sender_id
+
+    @property
+    def gs_receiver(self) -> str:
+        return self.application_receiver_code or self.receiver_id

@@ -1,0 +1,208 @@
+"""The FHIR field map (``mappings/ehr/fhir_r4.toml``) as typed, ready-to-use lookups.
+
+Read once per payload from the practice's ``MappingSet``; a missing or malformed key is a
+``MappingError`` naming the key, so an integrator's edited copy fails with a pointer to the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.errors import MappingError
+from hub.mappings import MappingSet
+
+TABLE = "ehr/fhir_r4.toml"
+
+
+@dataclass(frozen=True)
+class FilingIndicatorRule:
+    system: str
+    hierarchical: bool
+    codes: dict[str, str]
+
+    def lookup(self, code: str) -> str | None:
+        if not self.hierarchical:
+            return self.codes.get(code)
+        for length in range(len(code), 0, -1):  # the longest configured prefix wins
+            found = self.codes.get(code[:length])
+            if found:
+                return found
+        return None
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    bundle_types: frozenset[str]
+    # code systems by role
+    npi: frozenset[str]
+    tin: frozenset[str]
+    icd10cm: frozenset[str]
+    procedure: frozenset[str]  # CPT and HCPCS together: a service line takes either
+    modifier: frozenset[str]
+    taxonomy: frozenset[str]
+    place_of_service: frozenset[str]
+    identifier_type: frozenset[str]
+    # identifier type codes
+    medical_record_types: frozenset[str]
+    payer_id_types: frozenset[str]
+    member_id_types: frozenset[str]
+    npi_types: frozenset[str]
+    tin_types: frozenset[str]
+    payer_id_systems: frozenset[str]
+    # coverage
+    coverage_statuses: frozenset[str]
+    coverage_class_systems: frozenset[str]
+    group_class: str
+    plan_class: str
+    relationship_systems: frozenset[str]
+    relationship: dict[str, str]
+    relationship_unknown: str
+    filing_indicator_rules: tuple[FilingIndicatorRule, ...]
+    # encounter
+    encounter_statuses: frozenset[str]
+    class_systems: frozenset[str]
+    virtual_classes: frozenset[str]
+    participant_type_systems: frozenset[str]
+    rendering_participant_types: tuple[str, ...]
+    encounter_minutes_extensions: frozenset[str]
+    excluded_condition_verification: frozenset[str]
+    class_place_of_service: dict[str, str]
+    audio_only: frozenset[tuple[str, str]]  # (system, code)
+    # charge items
+    charge_item_statuses: frozenset[str]
+    modifier_extensions: frozenset[str]
+    line_minutes_extensions: frozenset[str]
+    # claims
+    claim_uses: frozenset[str]
+    claim_statuses: frozenset[str]
+    care_team_role_systems: frozenset[str]
+    rendering_care_team_roles: tuple[str, ...]
+    claim_default_place_of_service: str | None
+    telehealth_places_of_service: frozenset[str]
+    audio_only_modifiers: frozenset[str]
+    # prior authorization
+    prior_auth_uses: frozenset[str]
+    prior_auth_statuses: frozenset[str]
+    gender: dict[str, str]
+
+    def filing_indicator(self, system: str, code: str) -> str | None:
+        for rule in self.filing_indicator_rules:
+            if rule.system == system:
+                found = rule.lookup(code)
+                if found:
+                    return found
+        return None
+
+
+def load_field_map(mappings: MappingSet) -> FieldMap:
+    """The field map in effect for this practice (its override first, else the packaged one)."""
+    table = mappings.load(TABLE)
+    cached = _CACHE.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    field_map = _build(_Table(table))
+    if len(_CACHE) >= 32:  # many MappingSets (tests): keep the cache small
+        _CACHE.clear()
+    _CACHE[id(table)] = (table, field_map)  # MappingSet caches the table: build once per table
+    return field_map
+
+
+_CACHE: dict[int, tuple[dict[str, Any], FieldMap]] = {}
+
+
+class _Table:
+    """Typed reads of dotted keys, failing with the key's name."""
+
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+
+    def get(self, dotted: str) -> Any:
+        node: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                raise MappingError(f"{TABLE}: key {dotted!r} is missing",
+                                   fix=f"add {dotted} to the practice's copy of mappings/{TABLE}")
+            node = node[part]
+        return node
+
+    def strings(self, dotted: str) -> tuple[str, ...]:
+        value = self.get(dotted)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise MappingError(f"{TABLE}: {dotted} must be a list of strings")
+        return tuple(value)
+
+    def string(self, dotted: str) -> str:
+        value = self.get(dotted)
+        if not isinstance(value, str):
+            raise MappingError(f"{TABLE}: {dotted} must be a string")
+        return value
+
+    def table(self, dotted: str) -> dict[str, str]:
+        value = self.get(dotted)
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise MappingError(f"{TABLE}: [{dotted}] must map codes to strings")
+        return dict(value)
+
+
+def _build(t: _Table) -> FieldMap:
+    rules = []
+    for rule in t.get("coverage.claim_filing_indicator"):
+        if not isinstance(rule, dict) or not isinstance(rule.get("system"), str) or not isinstance(
+                rule.get("codes"), dict):
+            raise MappingError(f"{TABLE}: each [[coverage.claim_filing_indicator]] needs system and codes")
+        rules.append(FilingIndicatorRule(rule["system"], bool(rule.get("hierarchical")),
+                                         {str(k): str(v) for k, v in rule["codes"].items()}))
+    audio_only = []
+    for coding in t.get("encounter.audio_only"):
+        if not isinstance(coding, dict) or "code" not in coding:
+            raise MappingError(f"{TABLE}: each [[encounter.audio_only]] needs system and code")
+        audio_only.append((str(coding.get("system", "")), str(coding["code"])))
+    default_pos = t.string("claim.default_place_of_service")
+    return FieldMap(
+        bundle_types=frozenset(t.strings("bundle.types")),
+        npi=frozenset(t.strings("systems.npi")),
+        tin=frozenset(t.strings("systems.tin")),
+        icd10cm=frozenset(t.strings("systems.icd10cm")),
+        procedure=frozenset(t.strings("systems.cpt") + t.strings("systems.hcpcs")),
+        modifier=frozenset(t.strings("systems.modifier")),
+        taxonomy=frozenset(t.strings("systems.taxonomy")),
+        place_of_service=frozenset(t.strings("systems.place_of_service")),
+        identifier_type=frozenset(t.strings("systems.identifier_type")),
+        medical_record_types=frozenset(t.strings("identifier_types.medical_record")),
+        payer_id_types=frozenset(t.strings("identifier_types.payer_id")),
+        member_id_types=frozenset(t.strings("identifier_types.member_id")),
+        npi_types=frozenset(t.strings("identifier_types.npi")),
+        tin_types=frozenset(t.strings("identifier_types.tin")),
+        payer_id_systems=frozenset(t.strings("payer.id_systems")),
+        coverage_statuses=frozenset(t.strings("coverage.statuses")),
+        coverage_class_systems=frozenset(t.strings("coverage.class_systems")),
+        group_class=t.string("coverage.group_class"),
+        plan_class=t.string("coverage.plan_class"),
+        relationship_systems=frozenset(t.strings("coverage.relationship_systems")),
+        relationship=t.table("coverage.relationship"),
+        relationship_unknown=t.string("coverage.relationship_unknown"),
+        filing_indicator_rules=tuple(rules),
+        encounter_statuses=frozenset(t.strings("encounter.statuses")),
+        class_systems=frozenset(t.strings("encounter.class_systems")),
+        virtual_classes=frozenset(t.strings("encounter.virtual_classes")),
+        participant_type_systems=frozenset(t.strings("encounter.participant_type_systems")),
+        rendering_participant_types=t.strings("encounter.rendering_participant_types"),
+        encounter_minutes_extensions=frozenset(t.strings("encounter.minutes_extensions")),
+        excluded_condition_verification=frozenset(t.strings("encounter.excluded_condition_verification")),
+        class_place_of_service=t.table("encounter.class_place_of_service"),
+        audio_only=frozenset(audio_only),
+        charge_item_statuses=frozenset(t.strings("charge_item.statuses")),
+        modifier_extensions=frozenset(t.strings("charge_item.modifier_extensions")),
+        line_minutes_extensions=frozenset(t.strings("charge_item.minutes_extensions")),
+        claim_uses=frozenset(t.strings("claim.uses")),
+        claim_statuses=frozenset(t.strings("claim.statuses")),
+        care_team_role_systems=frozenset(t.strings("claim.care_team_role_systems")),
+        rendering_care_team_roles=t.strings("claim.rendering_care_team_roles"),
+        claim_default_place_of_service=default_pos or None,
+        telehealth_places_of_service=frozenset(t.strings("claim.telehealth_places_of_service")),
+        audio_only_modifiers=frozenset(t.strings("claim.audio_only_modifiers")),
+        prior_auth_uses=frozenset(t.strings("prior_authorization.uses")),
+        prior_auth_statuses=frozenset(t.strings("prior_authorization.statuses")),
+        gender=t.table("gender"),
+    )

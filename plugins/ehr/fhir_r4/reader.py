@@ -1,0 +1,175 @@
+"""From bytes to one validated fhir.resources Bundle, or a refusal a biller can read.
+
+The payload is parsed once, by ``Bundle.model_validate_json`` (R4B models, which read R4
+content). Only when that fails is the content looked at again (with ``json``) to say what is
+wrong in plain words: truncated or malformed JSON with its character position, JSON that is no
+FHIR resource, a FHIR resource that is not a Bundle, the entry and element a validation error
+is about. Messages name resources by type and id and never quote content (no PHI).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from hub.errors import InputError
+
+BOM = b"\xef\xbb\xbf"
+_SNIFF = 4096  # bytes looked at by recognizes(); a Bundle's resourceType comes first in practice
+_MAX_LISTED = 3  # validation problems named in one message
+
+
+def recognizes(content: bytes) -> bool:
+    """Whether this format should take the payload: any JSON object or array.
+
+    A FHIR Bundle says so in its first bytes (``"resourceType": "Bundle"``). JSON that is not a
+    Bundle (another FHIR resource, JSON with no resourceType, a truncated file) is claimed too,
+    so that it is quarantined with the exact reason ("a lone Patient", "truncated at char N")
+    rather than as "unrecognized". FHIR XML (the FHIR namespace in the first bytes) is claimed
+    to be refused with "export JSON". Anything else (X12, HL7 v2, CSV) is left to others.
+    """
+    head = content[:_SNIFF]
+    if head.startswith(BOM):
+        head = head[len(BOM):]
+    head = head.lstrip()
+    if head[:1] in (b"{", b"["):
+        return True
+    return head[:1] == b"<" and b"http://hl7.org/fhir" in head
+
+
+def read_bundle(content: bytes, supported_types: frozenset[str]) -> Any:
+    """The validated Bundle in ``content``; ``InputError`` saying why not otherwise."""
+    if content.startswith(BOM):
+        content = content[len(BOM):]
+    if content.lstrip()[:1] == b"<":
+        raise InputError("FHIR XML is not read; this reader takes FHIR JSON",
+                         fix="export the bundle as JSON (application/fhir+json)")
+    try:
+        bundle = Bundle.model_validate_json(content)
+    except ValidationError as exc:
+        raise _explain(content, exc) from exc
+    except Exception as exc:  # noqa: BLE001 - fhir.resources raises KeyError/ValueError for unknown types
+        raise _explain(content, None) from exc
+    if bundle.type not in supported_types:
+        raise InputError(
+            f"a Bundle of type {bundle.type!r}, which this reader does not import "
+            f"(it reads {', '.join(sorted(supported_types))})",
+            where="Bundle" + (f"/{bundle.id}" if bundle.id else ""),
+            fix="export the encounters as a collection, searchset, document or transaction bundle",
+        )
+    return bundle
+
+
+def _explain(content: bytes, exc: ValidationError | None) -> InputError:
+    """Why ``content`` is not a valid Bundle, worked out on the failure path only."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return InputError(f"not UTF-8 text (invalid byte at byte offset {err.start})",
+                          fix="export the bundle as UTF-8 JSON")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        return _json_error(text, err)
+    if not isinstance(data, dict):
+        return InputError(f"JSON but not a FHIR resource (a JSON {_json_kind(data)}, not an object)",
+                          fix="send a FHIR Bundle (an object with \"resourceType\": \"Bundle\")")
+    rtype = data.get("resourceType")
+    if not isinstance(rtype, str):
+        return InputError("JSON but not a FHIR resource (no resourceType)",
+                          fix="send a FHIR Bundle exported by the EHR, not another JSON file")
+    if rtype != "Bundle":
+        if not _is_fhir_type(rtype):
+            return InputError(f"JSON with resourceType {rtype!r}, which is not a FHIR R4 resource",
+                              where=_name(data), fix="send a FHIR R4 Bundle")
+        return InputError(f"a lone FHIR {rtype}, not a Bundle", where=_name(data),
+                          fix="export a Bundle holding the Encounter (or Claim) with its Patient, Coverage, "
+                              "Conditions and charges")
+    unknown = _unknown_entry_type(data)
+    if unknown is not None:
+        return unknown
+    if exc is None:
+        return InputError("not a valid FHIR R4 Bundle", fix="check the export against the FHIR R4 specification")
+    return _validation_error(data, exc)
+
+
+def _json_error(text: str, err: json.JSONDecodeError) -> InputError:
+    # The decoder stops at the end of the text (or inside a string that never closes, which
+    # only the end of the text can cause): the file was cut short.
+    if err.pos >= len(text.rstrip()) or err.msg.startswith("Unterminated string"):
+        return InputError(f"truncated JSON: the content ends at char {len(text)} before the JSON is complete",
+                          fix="the file was cut short in transfer or export; send it again")
+    if err.msg.startswith("Extra data"):
+        return InputError(f"more than one JSON document (extra data at char {err.pos}); an NDJSON export?",
+                          fix="send one Bundle per file")
+    return InputError(f"malformed JSON at char {err.pos} (line {err.lineno}, column {err.colno}): {err.msg}",
+                      fix="the export is damaged; send it again or report it to the EHR vendor")
+
+
+def _json_kind(data: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(type(data), "number")
+
+
+def _is_fhir_type(name: str) -> bool:
+    try:
+        get_fhir_model_class(name)
+    except (ValueError, KeyError, AttributeError):
+        return False
+    return True
+
+
+def _name(resource: Any) -> str:
+    """``Type/id`` of a raw resource dict (ids only: no PHI)."""
+    if not isinstance(resource, dict):
+        return "entry"
+    rtype, rid = resource.get("resourceType", "resource"), resource.get("id")
+    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else str(rtype)
+
+
+def _unknown_entry_type(data: dict) -> InputError | None:
+    entries = data.get("entry")
+    if not isinstance(entries, list):
+        return None
+    for number, entry in enumerate(entries, start=1):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict):
+            rtype = resource.get("resourceType")
+            if not isinstance(rtype, str) or not _is_fhir_type(rtype):
+                return InputError(f"resourceType {rtype!r} is not a FHIR R4 resource type",
+                                  where=f"Bundle entry {number}",
+                                  fix="remove the entry or correct its resourceType")
+    return None
+
+
+def _validation_error(data: dict, exc: ValidationError) -> InputError:
+    """Name the entry (``Encounter/enc-7``) and element (``period.start``) of the first problems."""
+    problems, where = [], None
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = list(error["loc"])
+        resource_name = "Bundle"
+        if len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
+            entries = data.get("entry") or []
+            entry = entries[loc[1]] if loc[1] < len(entries) and isinstance(entries[loc[1]], dict) else {}
+            resource_name = _name(entry.get("resource"))
+            loc = loc[3:]
+        path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "(root)"
+        where = where or resource_name
+        message = _friendly(error["type"], str(error["msg"]))
+        problems.append(f"{resource_name} {path}: {message}")
+    shown = "; ".join(problems[:_MAX_LISTED])
+    more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
+    return InputError(f"not valid FHIR R4: {shown}{more}", where=where,
+                      fix="correct these elements in the EHR's export (FHIR R4 datatypes and element names)")
+
+
+def _friendly(error_type: str, message: str) -> str:
+    if error_type == "extra_forbidden":
+        return "not an element of this resource in FHIR R4"
+    if error_type in ("missing", "model_field_validation.missing"):
+        return "required but missing"
+    message = message.splitlines()[0]
+    return message.removeprefix("Value error, ")[:160]

@@ -1,0 +1,121 @@
+"""The plugin core: discovery through entry points, broken plugins, documented hooks."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import sys
+import types
+from importlib import metadata
+
+import pytest
+
+from hub import hookimpl, hookspecs
+from hub.cli.main import main
+from hub.plugins import build_plugin_host
+from hub.types import ClaimCheck, IntakeFormat
+
+HOOKS = [
+    (name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("bhhub_")
+]
+
+
+def test_every_hook_family_is_specified():
+    names = {name for name, _ in HOOKS}
+    families = {
+        "intake": "bhhub_register_intake_formats",
+        "eligibility": "bhhub_check_eligibility",
+        "coding and scrubbing": "bhhub_register_claim_checks",
+        "submission": "bhhub_submit_batch",
+        "acknowledgment": "bhhub_acknowledgment_received",
+        "remittance": "bhhub_remittance_posted",
+        "jobs": "bhhub_register_jobs",
+        "CLI": "bhhub_register_commands",
+    }
+    assert set(families.values()) <= names
+
+
+@pytest.mark.parametrize("name,spec", HOOKS, ids=[n for n, _ in HOOKS])
+def test_every_hook_is_documented_with_when_arguments_and_return(name, spec):
+    doc = inspect.getdoc(spec) or ""
+    assert len(doc.split()) >= 15, f"{name} needs a docstring saying when, arguments, return"
+    assert "return" in doc.lower() or "ignored" in doc.lower(), f"{name}: say what the return value means"
+    for arg in inspect.signature(spec).parameters:
+        assert f"``{arg}``" in doc, f"{name}: document the argument {arg!r}"
+
+
+def test_builtin_plugins_load_through_entry_points():
+    host = build_plugin_host()
+    infos = {i.name: i for i in host.plugin_infos()}
+    assert infos["fhir_r4"].loaded and infos["fhir_r4"].distribution == "bhhub"
+    assert "bhhub_register_intake_formats" in infos["fhir_r4"].hooks
+    assert "bhhub_register_claim_checks" in infos["core_checks"].hooks
+    assert [f.name for f in host.hooks.intake_formats()] == ["fhir-r4-bundle"]
+
+
+def _ep(name: str, value: str) -> metadata.EntryPoint:
+    return metadata.EntryPoint(name=name, value=value, group="bhhub")
+
+
+def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load():
+    host = build_plugin_host([_ep("broken", "bhhub_no_such_module_xyz"), _ep("fhir_r4", "plugins.ehr.fhir_r4")])
+    infos = {i.name: i for i in host.plugin_infos()}
+    assert not infos["broken"].loaded
+    assert "ModuleNotFoundError" in infos["broken"].error
+    assert infos["fhir_r4"].loaded
+    assert len(host.hooks.intake_formats()) == 1
+
+
+def _module(name: str, **attrs) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__dict__.update(attrs)
+    sys.modules[name] = module
+    return module
+
+
+def test_a_failing_hook_implementation_is_reported_and_others_still_register(monkeypatch):
+    @hookimpl
+    def bhhub_register_claim_checks():
+        raise RuntimeError("boom")
+
+    _module("bhhub_test_crashing", bhhub_register_claim_checks=bhhub_register_claim_checks)
+    monkeypatch.setitem(sys.modules, "bhhub_test_crashing", sys.modules["bhhub_test_crashing"])
+    host = build_plugin_host([_ep("crashing", "bhhub_test_crashing"), _ep("core_checks", "hub.scrub.core")])
+    checks = host.hooks.claim_checks()
+    assert {c.name for c in checks} >= {"core.providers", "core.diagnoses"}
+    assert any("crashing" in p and "RuntimeError" in p for p in host.problems)
+
+
+def test_a_duplicate_registration_name_is_refused():
+    fmt = IntakeFormat("fhir-r4-bundle", "impostor", lambda b: True, lambda b, c: [])
+
+    class Impostor:
+        @hookimpl
+        def bhhub_register_intake_formats(self):
+            return [fmt]
+
+    host = build_plugin_host([_ep("fhir_r4", "plugins.ehr.fhir_r4")], extra=[("impostor", Impostor())])
+    formats = host.hooks.intake_formats()
+    assert len(formats) == 1 and formats[0] is not fmt
+    assert any("impostor" in p and "already registered" in p for p in host.problems)
+
+
+def test_a_record_of_the_wrong_type_is_refused():
+    class Sloppy:
+        @hookimpl
+        def bhhub_register_claim_checks(self):
+            return [{"name": "not-a-ClaimCheck"}]
+
+    host = build_plugin_host([], extra=[("sloppy", Sloppy())])
+    assert host.hooks.claim_checks() == []
+    assert any("expected ClaimCheck" in p for p in host.problems)
+    assert ClaimCheck  # the type named in the message
+
+
+def test_bhhub_plugins_lists_name_distribution_version_and_hooks(capsys):
+    assert main(["plugins", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    fhir = next(p for p in listed["plugins"] if p["name"] == "fhir_r4")
+    assert fhir["distribution"] == "bhhub"
+    assert fhir["version"] == metadata.version("bhhub")
+    assert fhir["hooks"] == ["bhhub_register_intake_formats"]
