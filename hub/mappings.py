@@ -1,7 +1,8 @@
 """Declarative tables from ``mappings/``: code rules, fee schedules, payer rules, EHR field maps.
 
 Tables are TOML files. The project's own live in the ``mappings`` package; a practice overrides
-any of them by putting a file with the same relative path under ``<home>/mappings/``. Routing
+any of them with a file of the same relative path under ``<home>/mappings/``, which is laid over
+the packaged one: TOML tables merge key by key, values and lists are replaced whole. Routing
 and payer quirks are data here, never ``if payer == ...`` in code.
 """
 
@@ -31,14 +32,15 @@ class MappingSet:
         return self._cache[name]
 
     def _read(self, name: str) -> dict[str, Any]:
-        if self.override_dir is not None:
-            local = self.override_dir / name
-            if local.is_file():
-                return _parse(local.read_bytes(), str(local))
         packaged = resources.files("mappings").joinpath(name)
-        if not packaged.is_file():
+        table = _parse(packaged.read_bytes(), f"mappings/{name}") if packaged.is_file() else None
+        local = self.override_dir / name if self.override_dir is not None else None
+        if local is not None and local.is_file():
+            override = _parse(local.read_bytes(), str(local))
+            return _merged(table, override) if table is not None else override
+        if table is None:
             raise MappingError(f"mapping table {name!r} not found", fix="reinstall bhhub or add the file")
-        return _parse(packaged.read_bytes(), f"mappings/{name}")
+        return table
 
     def effective(self, name: str, key: str, on: date) -> dict[str, Any]:
         """The entry of list ``key`` in table ``name`` in effect on ``on``.
@@ -56,6 +58,18 @@ class MappingSet:
         if not live:
             raise MappingError(f"{name}: no [{key}] entry in effect on {on.isoformat()}")
         return max(live, key=lambda e: _as_date(e.get("valid_from", date.min)))
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """The packaged table with a practice's override laid over it: tables merge key by key,
+    anything else (values, lists, arrays of tables) is replaced whole."""
+    result = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        else:
+            result[key] = value
+    return result
 
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:

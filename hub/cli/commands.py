@@ -36,11 +36,15 @@ def cmd_init(args: argparse.Namespace) -> int:
 # --- intake -------------------------------------------------------------------------------
 
 
-def _files(paths: list[str]) -> Iterator[Path]:
+def _files(paths: list[str], home: Path) -> Iterator[Path]:
+    """The files named, and those inside folders named, except hidden ones and the hub's own."""
     for name in paths:
         path = Path(name)
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            yield from sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and not p.name.startswith(".") and not p.resolve().is_relative_to(home)
+            )
         else:
             yield path
 
@@ -49,7 +53,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
     failed = 0
     results = []
     with open_hub(args) as hub:
-        for path in progress(list(_files(args.paths)), "intake"):
+        for path in progress(list(_files(args.paths, hub.settings.home)), "intake"):
             try:
                 content = path.read_bytes()
             except OSError as exc:
@@ -81,7 +85,8 @@ def _intake_line(result: intake.IntakeResult) -> str:
     for claim in result.claims:
         states[claim.status] = states.get(claim.status, 0) + 1
     summary = ", ".join(f"{n} {s.replace('_', ' ')}" for s, n in sorted(states.items()))
-    lines = [f"imported     {result.source_name}: {len(result.claims)} claim{"s" if len(result.claims) != 1 else ""} ({summary})"]
+    noun = "claim" if len(result.claims) == 1 else "claims"
+    lines = [f"imported     {result.source_name}: {len(result.claims)} {noun} ({summary})"]
     lines += [f"             note: {c.note}" for c in result.claims if c.note]
     return "\n".join(lines)
 
