@@ -10,9 +10,12 @@ from functools import cached_property
 
 from hub.config import Settings, load_settings
 from hub.mappings import MappingSet
+from sqlalchemy import insert
+
 from hub.plugins import PluginHost, build_plugin_host
 from hub.store import schema
 from hub.store.db import Store, open_store
+from hub.store.schema import utcnow
 from hub.types import ClaimCheck, IntakeFormat
 
 
@@ -22,6 +25,8 @@ class Hub:
     store: Store
     plugins: PluginHost
     actor: str = field(default_factory=lambda: _actor())
+    # Rows this process has committed, by their exact values (see hub.store.repo.Upserter).
+    known_rows: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, *, plugins: PluginHost | None = None) -> Hub:
@@ -44,10 +49,10 @@ class Hub:
 
     def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
         """Record a read or change of PHI (promise 8). Ids only, never the data itself."""
-        session.add(schema.AuditEvent(
-            actor=self.actor, action=action, object_type=object_type,
-            object_ids=list(object_ids), detail=detail,
-        ))
+        session.connection().execute(insert(schema.AuditEvent.__table__), {
+            "at": utcnow(), "actor": self.actor, "action": action, "object_type": object_type,
+            "object_ids": list(object_ids), "detail": detail,
+        })
 
     def close(self) -> None:
         self.store.close()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from hub import model
@@ -18,10 +18,29 @@ from hub.model import ClaimStatus, Encounter
 from hub.scrub.engine import blocking, scrub
 from hub.store import schema
 from hub.store.repo import Upserter, next_counter
+from hub.store.schema import utcnow
 
 PCN_PREFIX = "BH"
 # Statuses in which a re-sent encounter may still change its claim: nothing has left the hub.
 UNSENT = (ClaimStatus.NEEDS_ATTENTION.value, ClaimStatus.READY.value)
+
+
+# Statements built once: intake runs them for every encounter.
+_ENCOUNTERS, _CLAIMS = schema.Encounter.__table__, schema.Claim.__table__
+_LINES, _FINDINGS = schema.ServiceLine.__table__, schema.Finding.__table__
+_FIND_ENCOUNTER = (
+    select(_ENCOUNTERS.c.id, _CLAIMS.c.id, _CLAIMS.c.patient_control_number, _CLAIMS.c.status)
+    .select_from(_ENCOUNTERS.outerjoin(_CLAIMS, _CLAIMS.c.encounter_id == _ENCOUNTERS.c.id))
+    .where(_ENCOUNTERS.c.key == bindparam("encounter_key"))
+    .order_by(_CLAIMS.c.revision.desc())
+)
+_INSERT_ENCOUNTER = insert(_ENCOUNTERS).returning(_ENCOUNTERS.c.id)
+_UPDATE_ENCOUNTER = update(_ENCOUNTERS).where(_ENCOUNTERS.c.id == bindparam("row_id"))
+_INSERT_CLAIM = insert(_CLAIMS).returning(_CLAIMS.c.id)
+_UPDATE_CLAIM = update(_CLAIMS).where(_CLAIMS.c.id == bindparam("row_id"))
+_INSERT_LINES = insert(_LINES)
+_INSERT_FINDINGS = insert(_FINDINGS)
+_INSERT_STATUS = insert(schema.ClaimStatusEvent.__table__)
 
 
 @dataclass(frozen=True)
@@ -34,41 +53,41 @@ class ClaimOutcome:
 
 
 def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encounter, inbox_item_id: int) -> ClaimOutcome:
-    """Store ``encounter`` and its claim in ``session`` (the caller commits)."""
-    existing = session.scalar(select(schema.Encounter).where(schema.Encounter.key == encounter.key))
-    prior_claim = None
-    if existing is not None:
-        prior_claim = session.scalar(
-            select(schema.Claim).where(schema.Claim.encounter_id == existing.id).order_by(schema.Claim.revision.desc())
+    """Store ``encounter`` and its claim in ``session`` (the caller commits).
+
+    Core statements on the session's connection rather than ORM units of work: intake is the
+    hot path (see benchmarks/).
+    """
+    conn = upserts.connection
+    known = conn.execute(_FIND_ENCOUNTER, {"encounter_key": encounter.key}).first()
+    encounter_id, prior_id, prior_pcn, prior_status = known if known else (None, None, None, None)
+    if prior_id is not None and prior_status not in UNSENT:
+        return ClaimOutcome(
+            prior_id, prior_pcn, prior_status, "unchanged_sent",
+            f"{encounter.source_ref} was already billed as claim {prior_pcn} ({prior_status}); "
+            "not changed. Send a corrected claim instead.",
         )
-        if prior_claim is not None and prior_claim.status not in UNSENT:
-            return ClaimOutcome(
-                prior_claim.id, prior_claim.patient_control_number, prior_claim.status, "unchanged_sent",
-                f"{encounter.source_ref} was already billed as claim {prior_claim.patient_control_number} "
-                f"({prior_claim.status}); not changed. Send a corrected claim instead.",
-            )
 
-    patient_row = upserts.patient(encounter.patient)
+    patient_id = upserts.patient(encounter.patient)
     coverages = sorted(encounter.coverages, key=lambda c: c.order)
-    coverage_rows = [upserts.coverage(patient_row, c) for c in coverages]
-    billing_row = upserts.provider(encounter.billing_provider)
-    rendering_row = upserts.provider(encounter.rendering_provider) if encounter.rendering_provider else None
-    session.flush()
-
-    if existing is None:
-        existing = schema.Encounter(key=encounter.key)
-        session.add(existing)
-    existing.source_ref = encounter.source_ref
-    existing.inbox_item_id = inbox_item_id
-    existing.patient_id = patient_row.id
-    existing.service_date = encounter.service_date
-    existing.minutes = encounter.minutes
-    existing.virtual = encounter.virtual
-    existing.audio_only = encounter.audio_only
+    coverage_ids = [upserts.coverage(patient_id, c) for c in coverages]
+    billing_id = upserts.provider(encounter.billing_provider)
+    rendering_id = upserts.provider(encounter.rendering_provider) if encounter.rendering_provider else None
+    encounter_values = {
+        "source_ref": encounter.source_ref, "inbox_item_id": inbox_item_id, "patient_id": patient_id,
+        "service_date": encounter.service_date, "minutes": encounter.minutes,
+        "virtual": encounter.virtual, "audio_only": encounter.audio_only,
+    }
+    if encounter_id is None:
+        encounter_id = conn.execute(
+            _INSERT_ENCOUNTER, {"key": encounter.key, "received_at": utcnow(), **encounter_values},
+        ).scalar_one()
+    else:
+        conn.execute(_UPDATE_ENCOUNTER, {"row_id": encounter_id, **encounter_values})
 
     primary = coverages[0]
     coded = code_encounter(encounter, primary.payer, hub.mappings)
-    pcn = prior_claim.patient_control_number if prior_claim else f"{PCN_PREFIX}{next_counter(session, 'patient_control_number'):08d}"
+    pcn = prior_pcn or f"{PCN_PREFIX}{next_counter(session, 'patient_control_number', conn):08d}"
     lines = tuple(
         replace(line, control_number=line.control_number or f"{pcn}-{number}")
         for number, line in enumerate(coded.lines, start=1)
@@ -88,56 +107,62 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     findings = [*coded.findings, *scrub(claim, hub.claim_checks, hub)]
     status = ClaimStatus.NEEDS_ATTENTION if blocking(findings) else ClaimStatus.READY
 
-    row = prior_claim or schema.Claim(patient_control_number=pcn, revision=0, frequency_code="1")
-    if prior_claim is not None:
-        # Delete the old lines first: the unit of work would insert the new ones before
-        # deleting the old, and line numbers are unique per claim.
-        row.lines = []
-        row.findings = []
-        session.flush()
-    previous_status = row.status
-    row.status = status.value
-    row.encounter_id = existing.id
-    row.patient_id = patient_row.id
-    row.coverage_id = coverage_rows[0].id
-    row.other_coverage_ids = [c.id for c in coverage_rows[1:]]
-    row.billing_provider_id = billing_row.id
-    row.rendering_provider_id = rendering_row.id if rendering_row else None
-    row.place_of_service = claim.place_of_service
-    row.prior_authorization = claim.prior_authorization
-    row.service_date = min((line.service_date for line in lines), default=encounter.service_date)
-    row.total_charge = claim.total_charge
-    row.diagnoses = list(encounter.diagnoses)
-    row.lines = [
-        schema.ServiceLine(
-            line_number=number,
-            procedure_code=line.procedure_code,
-            modifiers=list(line.modifiers),
-            charge=line.charge if line.charge is not None else Decimal(0),
-            units=line.units,
-            diagnosis_pointers=list(line.diagnosis_pointers),
-            service_date=line.service_date,
-            place_of_service=line.place_of_service if line.place_of_service != claim.place_of_service else None,
-            minutes=line.minutes,
-            prior_authorization=line.prior_authorization,
-            control_number=line.control_number,
-        )
-        for number, line in enumerate(lines, start=1)
-    ]
-    row.findings = [
-        schema.Finding(line_number=f.line, code=f.code, severity=f.severity.value, message=f.message,
-                       fix=f.fix, check_name=f.code.split(".", 1)[0])
-        for f in findings
-    ]
-    if prior_claim is None:
-        session.add(row)
-    session.flush()
-    if previous_status != status.value:
-        session.add(schema.ClaimStatusEvent(
-            claim_id=row.id, status=status.value,
-            reason="intake" if prior_claim is None else "encounter re-sent",
-        ))
-    return ClaimOutcome(row.id, pcn, status.value, "created" if prior_claim is None else "updated")
+    now = utcnow()
+    claim_values = {
+        "status": status.value,
+        "encounter_id": encounter_id,
+        "patient_id": patient_id,
+        "coverage_id": coverage_ids[0],
+        "other_coverage_ids": coverage_ids[1:],
+        "billing_provider_id": billing_id,
+        "rendering_provider_id": rendering_id,
+        "place_of_service": claim.place_of_service,
+        "prior_authorization": claim.prior_authorization,
+        "service_date": min((line.service_date for line in lines), default=encounter.service_date),
+        "total_charge": claim.total_charge,
+        "diagnoses": list(encounter.diagnoses),
+        "updated_at": now,
+    }
+    if prior_id is None:
+        claim_id = conn.execute(
+            _INSERT_CLAIM,
+            {"patient_control_number": pcn, "revision": 0, "frequency_code": "1", "created_at": now, **claim_values},
+        ).scalar_one()
+    else:
+        claim_id = prior_id
+        conn.execute(_UPDATE_CLAIM, {"row_id": claim_id, **claim_values})
+        conn.execute(delete(_LINES).where(_LINES.c.claim_id == claim_id))
+        conn.execute(delete(_FINDINGS).where(_FINDINGS.c.claim_id == claim_id))
+    if lines:
+        conn.execute(_INSERT_LINES, [
+            {
+                "claim_id": claim_id,
+                "line_number": number,
+                "procedure_code": line.procedure_code,
+                "modifiers": list(line.modifiers),
+                "charge": line.charge if line.charge is not None else Decimal(0),
+                "units": line.units,
+                "diagnosis_pointers": list(line.diagnosis_pointers),
+                "service_date": line.service_date,
+                "place_of_service": line.place_of_service if line.place_of_service != claim.place_of_service else None,
+                "minutes": line.minutes,
+                "prior_authorization": line.prior_authorization,
+                "control_number": line.control_number,
+            }
+            for number, line in enumerate(lines, start=1)
+        ])
+    if findings:
+        conn.execute(_INSERT_FINDINGS, [
+            {"claim_id": claim_id, "line_number": f.line, "code": f.code, "severity": f.severity.value,
+             "message": f.message, "fix": f.fix, "check_name": f.code.split(".", 1)[0]}
+            for f in findings
+        ])
+    if prior_status != status.value:
+        conn.execute(_INSERT_STATUS, {
+            "claim_id": claim_id, "status": status.value, "at": now,
+            "reason": "intake" if prior_id is None else "encounter re-sent",
+        })
+    return ClaimOutcome(claim_id, pcn, status.value, "created" if prior_id is None else "updated")
 
 
 def set_status(session: Session, row: schema.Claim, status: ClaimStatus, reason: str) -> None:

@@ -12,9 +12,9 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import insert, select, update
 
 from hub.claims import ClaimOutcome, store_encounter
 from hub.errors import HubError, InputError, UnrecognizedInput
@@ -46,70 +46,83 @@ class IntakeResult:
 def receive(hub, content: bytes, source_name: str) -> IntakeResult:
     """Store ``content`` raw, then process it; the same bytes again change nothing."""
     digest = hashlib.sha256(content).hexdigest()
+    items = schema.InboxItem
     with hub.store.session() as session:
-        known = session.scalar(select(schema.InboxItem).where(schema.InboxItem.sha256 == digest))
-        if known is None:
-            item = schema.InboxItem(sha256=digest, source_name=source_name, size=len(content), content=content,
-                                    state=RECEIVED)
-            session.add(item)
-            try:
-                session.commit()
-            except IntegrityError:  # the same bytes arrived through another door just now
-                session.rollback()
-                known = session.scalar(select(schema.InboxItem).where(schema.InboxItem.sha256 == digest))
-            else:
-                log.info("inbox item %s received (%d bytes)", item.id, len(content))
-                return process(hub, item.id)
-    assert known is not None
+        item_id = session.connection().execute(_insert_new(hub.store.dialect), {
+            "sha256": digest, "source_name": source_name, "size": len(content), "content": content,
+            "state": RECEIVED, "attempts": 0, "received_at": datetime.now(timezone.utc),
+        }).scalar()
+        if item_id is None:  # these bytes are already in the inbox
+            known = session.execute(select(items.id, items.source_name, items.state, items.format)
+                                    .where(items.sha256 == digest)).one()
+        session.commit()  # stored raw before anything reads it
+    if item_id is not None:
+        log.info("inbox item %s received (%d bytes)", item_id, len(content))
+        return process(hub, item_id, content, source_name)
     return IntakeResult(known.id, source_name, "duplicate", known.format,
                         f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
 
 
+@lru_cache(maxsize=4)
+def _insert_new(dialect: str):
+    """INSERT that does nothing when the sha256 is already stored (one statement, no race)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    table = schema.InboxItem.__table__
+    return dialect_insert(table).on_conflict_do_nothing(index_elements=["sha256"]).returning(table.c.id)
+
+
 def retry(hub, item_id: int) -> IntakeResult:
     """Process a quarantined item again (after its mapping or configuration was fixed)."""
+    items = schema.InboxItem
     with hub.store.session() as session:
-        item = session.get(schema.InboxItem, item_id)
-        if item is None:
-            raise InputError(f"no inbox item {item_id}", fix="run `bhhub inbox` to see the items")
-        if item.state != QUARANTINED:
-            raise InputError(f"inbox item {item_id} is {item.state}, not quarantined; nothing to retry")
-    return process(hub, item_id)
+        item = session.execute(select(items.state, items.content, items.source_name).where(items.id == item_id)).first()
+    if item is None:
+        raise InputError(f"no inbox item {item_id}", fix="run `bhhub inbox` to see the items")
+    if item.state != QUARANTINED:
+        raise InputError(f"inbox item {item_id} is {item.state}, not quarantined; nothing to retry")
+    return process(hub, item_id, item.content, item.source_name)
 
 
-def process(hub, item_id: int) -> IntakeResult:
+def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult:
+    """Parse, code, scrub and store one stored item: all of it in one transaction, or quarantine."""
     with hub.store.session() as session:
-        item = session.get(schema.InboxItem, item_id)
-        assert item is not None
-        item.attempts += 1
         fmt_name = None
         try:
-            fmt = _format_for(hub.intake_formats, item.content)
+            fmt = _format_for(hub.intake_formats, content)
             fmt_name = fmt.name
-            encounters = _parse(fmt, item, IntakeContext(item.source_name, hub.mappings))
-            upserts = Upserter(session)
-            outcomes = tuple(store_encounter(hub, session, upserts, e, item.id) for e in encounters)
+            encounters = _parse(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
+            upserts = Upserter(session, hub.known_rows)
+            outcomes = tuple(store_encounter(hub, session, upserts, e, item_id) for e in encounters)
         except HubError as exc:
             session.rollback()
-            return _quarantine(hub, item_id, fmt_name, str(exc))
-        item.format = fmt_name
-        item.state = PROCESSED
-        item.reason = None
-        item.processed_at = datetime.now(timezone.utc)
-        hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id],
-                  f"inbox item {item.id}")
+            return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
+        _set_state(session, item_id, PROCESSED, fmt_name, None)
+        hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
         session.commit()
-        log.info("inbox item %s imported: %d encounters", item.id, len(encounters))
-    hub.plugins.hooks.encounters_received(encounters, item.source_name)
-    return IntakeResult(item_id, item.source_name, "imported", item.format, None, outcomes)
+        upserts.remember()
+    log.info("inbox item %s imported: %d encounters", item_id, len(encounters))
+    hub.plugins.hooks.encounters_received(encounters, source_name)
+    return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes)
 
 
-def _parse(fmt: IntakeFormat, item: schema.InboxItem, context: IntakeContext) -> list:
+def _set_state(session, item_id: int, state: str, fmt: str | None, reason: str | None) -> None:
+    items = schema.InboxItem.__table__
+    session.connection().execute(update(items).where(items.c.id == item_id).values(
+        state=state, format=fmt, reason=reason, attempts=items.c.attempts + 1,
+        processed_at=datetime.now(timezone.utc) if state == PROCESSED else None,
+    ))
+
+
+def _parse(fmt: IntakeFormat, item_id: int, content: bytes, context: IntakeContext) -> list:
     try:
-        encounters = list(fmt.parse(item.content, context))
+        encounters = list(fmt.parse(content, context))
     except HubError:
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin bug quarantines this item only
-        log.error("intake format %s crashed on inbox item %s: %s", fmt.name, item.id, type(exc).__name__)
+        log.error("intake format %s crashed on inbox item %s: %s", fmt.name, item_id, type(exc).__name__)
         raise InputError(
             f"the {fmt.name} reader failed ({type(exc).__name__}); the file was kept",
             fix="report this to the plugin's author, then `bhhub inbox retry` after an upgrade",
@@ -133,13 +146,9 @@ def _format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
     )
 
 
-def _quarantine(hub, item_id: int, fmt: str | None, reason: str) -> IntakeResult:
+def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: str) -> IntakeResult:
     with hub.store.session() as session:
-        item = session.get(schema.InboxItem, item_id)
-        item.state = QUARANTINED
-        item.format = fmt
-        item.reason = reason
-        item.attempts += 1
+        _set_state(session, item_id, QUARANTINED, fmt, reason)
         session.commit()
-        log.info("inbox item %s quarantined", item_id)
-        return IntakeResult(item_id, item.source_name, QUARANTINED, fmt, reason)
+    log.info("inbox item %s quarantined", item_id)
+    return IntakeResult(item_id, source_name, QUARANTINED, fmt, reason)

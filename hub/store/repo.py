@@ -6,12 +6,14 @@ person or provider arriving in many files is one row, updated to the latest data
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,91 +22,124 @@ from hub.store import schema
 
 
 class Upserter:
-    """Finds or creates rows for canonical records within one session, caching by key."""
+    """Finds or creates rows for canonical records within one transaction.
 
-    def __init__(self, session: Session):
+    Each record is one ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING id`` (SQLite 3.35+ and
+    PostgreSQL), so the same person or provider arriving in many files is one row, updated to
+    the latest data. ``known`` remembers rows already written with exactly these values by a
+    committed transaction of this process, so a provider named in every file costs nothing
+    after the first; ``remember()`` adds this transaction's rows once it has committed.
+    """
+
+    def __init__(self, session: Session, known: dict[tuple, int] | None = None):
         self.session = session
-        self._payers: dict[str, schema.Payer] = {}
-        self._providers: dict[str, schema.Provider] = {}
-        self._patients: dict[str, schema.Patient] = {}
+        self.connection = session.connection()
+        self._upsert = _upserts(session.get_bind().dialect.name)
+        self._known = known if known is not None else {}
+        self._written: dict[tuple, int] = {}
 
-    def payer(self, payer: model.Payer) -> schema.Payer:
-        row = self._payers.get(payer.payer_id) or self.session.scalar(
-            select(schema.Payer).where(schema.Payer.payer_id == payer.payer_id))
-        if row is None:
-            row = schema.Payer(payer_id=payer.payer_id)
-            self.session.add(row)
-        row.name = payer.name
-        if payer.claim_filing_indicator:
-            row.claim_filing_indicator = payer.claim_filing_indicator
-        self._payers[payer.payer_id] = row
-        return row
+    def remember(self) -> None:
+        """Call after the transaction committed: its rows are now safe to skip."""
+        self._known.update(self._written)
 
-    def provider(self, provider: model.Provider) -> schema.Provider:
-        row = self._providers.get(provider.npi) or self.session.scalar(
-            select(schema.Provider).where(schema.Provider.npi == provider.npi))
-        if row is None:
-            row = schema.Provider(npi=provider.npi)
-            self.session.add(row)
-        row.organization_name = provider.organization_name
-        row.family_name = provider.name.family if provider.name else None
-        row.given_name = provider.name.given if provider.name else None
-        # Keep what an earlier feed told us when this one is silent.
-        row.tin = provider.tin or row.tin
-        row.taxonomy = provider.taxonomy or row.taxonomy
-        row.address = _address(provider.address) or row.address
-        self._providers[provider.npi] = row
-        return row
+    def _row(self, table: str, values: dict[str, Any]) -> int:
+        key = (table, json.dumps(values, sort_keys=True, default=str))
+        found = self._known.get(key) or self._written.get(key)
+        if found is None:
+            found = self._written[key] = self.connection.execute(self._upsert[table], values).scalar_one()
+        return found
 
-    def patient(self, patient: model.Patient) -> schema.Patient:
-        row = self._patients.get(patient.key) or self.session.scalar(
-            select(schema.Patient).where(schema.Patient.key == patient.key))
-        if row is None:
-            row = schema.Patient(key=patient.key)
-            self.session.add(row)
-        row.family_name = patient.name.family
-        row.given_name = patient.name.given
-        row.middle_name = patient.name.middle
-        row.birth_date = patient.birth_date
-        row.gender = patient.gender
-        row.address = _address(patient.address)
-        self._patients[patient.key] = row
-        return row
+    def payer(self, payer: model.Payer) -> int:
+        return self._row("payers", {
+            "payer_id": payer.payer_id, "name": payer.name,
+            "claim_filing_indicator": payer.claim_filing_indicator,
+        })
 
-    def coverage(self, patient_row: schema.Patient, coverage: model.Coverage) -> schema.Coverage:
-        payer_row = self.payer(coverage.payer)
-        self.session.flush()
-        row = self.session.scalar(select(schema.Coverage).where(
-            schema.Coverage.patient_id == patient_row.id,
-            schema.Coverage.payer_id == payer_row.id,
-            schema.Coverage.member_id == coverage.member_id,
-        ))
-        if row is None:
-            row = schema.Coverage(patient_id=patient_row.id, payer=payer_row, member_id=coverage.member_id)
-            self.session.add(row)
-        row.coverage_order = coverage.order
-        row.relationship_code = coverage.relationship
-        row.group_number = coverage.group_number
-        row.plan_name = coverage.plan_name
-        row.subscriber = _person(coverage.subscriber) if coverage.subscriber else None
-        return row
+    def provider(self, provider: model.Provider) -> int:
+        return self._row("providers", {
+            "npi": provider.npi,
+            "organization_name": provider.organization_name,
+            "family_name": provider.name.family if provider.name else None,
+            "given_name": provider.name.given if provider.name else None,
+            "tin": provider.tin,
+            "taxonomy": provider.taxonomy,
+            "address": _address(provider.address),
+        })
+
+    def patient(self, patient: model.Patient) -> int:
+        return self._row("patients", {
+            "key": patient.key,
+            "family_name": patient.name.family,
+            "given_name": patient.name.given,
+            "middle_name": patient.name.middle,
+            "birth_date": patient.birth_date,
+            "gender": patient.gender,
+            "address": _address(patient.address),
+        })
+
+    def coverage(self, patient_id: int, coverage: model.Coverage) -> int:
+        return self._row("coverages", {
+            "patient_id": patient_id,
+            "payer_id": self.payer(coverage.payer),
+            "member_id": coverage.member_id,
+            "coverage_order": coverage.order,
+            "relationship_code": coverage.relationship,
+            "group_number": coverage.group_number,
+            "plan_name": coverage.plan_name,
+            "subscriber": _person(coverage.subscriber) if coverage.subscriber else None,
+        })
 
 
-def next_counter(session: Session, name: str) -> int:
+# Natural key of each upserted table, and the columns an update keeps when the new value is
+# missing (a feed that does not mention a provider's tax id does not erase it).
+_UPSERT_KEYS = {
+    "payers": (("payer_id",), ("claim_filing_indicator",)),
+    "providers": (("npi",), ("tin", "taxonomy", "address")),
+    "patients": (("key",), ()),
+    "coverages": (("patient_id", "payer_id", "member_id"), ()),
+}
+
+
+@lru_cache(maxsize=4)
+def _upserts(dialect: str) -> dict[str, Any]:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - the hub supports SQLite and PostgreSQL
+        raise NotImplementedError(f"no upsert for {dialect}")
+    made = {}
+    for name, (keys, keep) in _UPSERT_KEYS.items():
+        table = schema.Base.metadata.tables[name]
+        stmt = dialect_insert(table)
+        columns = [c.name for c in table.columns if c.name != "id" and c.name not in keys]
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys),
+            set_={c: func.coalesce(stmt.excluded[c], table.c[c]) if c in keep else stmt.excluded[c] for c in columns},
+        ).returning(table.c.id)
+        made[name] = stmt
+    return made
+
+
+_COUNTERS = schema.ControlCounter.__table__
+_NEXT_VALUE = (
+    update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"))
+    .values(value=_COUNTERS.c.value + 1).returning(_COUNTERS.c.value)
+)
+
+
+def next_counter(session: Session, name: str, connection: Connection | None = None) -> int:
     """The next value of a monotonic counter; values are never handed out twice.
 
     The UPDATE takes the row lock on PostgreSQL (and the write lock on SQLite), so concurrent
     writers serialize; the first use inserts the row.
     """
-    counter = schema.ControlCounter
-    value = session.scalar(
-        update(counter).where(counter.name == name).values(value=counter.value + 1).returning(counter.value)
-    )
+    value = (connection or session.connection()).execute(_NEXT_VALUE, {"counter": name}).scalar()
     if value is not None:
         return value
     try:
         with session.begin_nested():
-            session.execute(insert(counter).values(name=name, value=1))
+            session.connection().execute(insert(_COUNTERS).values(name=name, value=1))
         return 1
     except IntegrityError:  # another writer created it first
         return next_counter(session, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -33,12 +34,20 @@ def text(value: str | None, delimiters: Delimiters, max_length: int) -> str:
     """Free text made safe for an element: '' when nothing printable is left."""
     if not value:
         return ""
-    decomposed = unicodedata.normalize("NFKD", value.translate(_FOLD))
-    folded = decomposed.encode("ascii", "ignore").decode("ascii").upper()
-    kept = "".join(
-        c if (c.isalnum() or c in _BASIC_PUNCTUATION) and c not in delimiters else " " for c in folded
-    )
-    return re.sub(r"\s+", " ", kept).strip()[:max_length].rstrip()
+    if not value.isascii():
+        decomposed = unicodedata.normalize("NFKD", value.translate(_FOLD))
+        value = decomposed.encode("ascii", "ignore").decode("ascii")
+    kept = value.upper().translate(_text_table(delimiters))
+    return " ".join(kept.split())[:max_length].rstrip()
+
+
+@lru_cache(maxsize=8)
+def _text_table(delimiters: Delimiters) -> dict[int, str]:
+    """ASCII characters outside the basic set, or that are delimiters, become spaces."""
+    return {
+        i: " " for i in range(128)
+        if not ((chr(i).isalnum() or chr(i) in _BASIC_PUNCTUATION) and chr(i) not in delimiters)
+    }
 
 
 def identifier(value: str | None, delimiters: Delimiters, what: str, max_length: int, min_length: int = 1) -> str:
@@ -49,16 +58,23 @@ def identifier(value: str | None, delimiters: Delimiters, what: str, max_length:
         raise ValueError(f"{what} has leading or trailing spaces")
     if not min_length <= len(value) <= max_length:
         raise ValueError(f"{what} must be {min_length}-{max_length} characters, it has {len(value)}")
-    bad = sorted({c for c in value if c in delimiters or not _extended(c)})
-    if bad:
+    if not _identifier_pattern(delimiters).fullmatch(value):
+        bad = sorted({c for c in value if c in delimiters or not _extended(c)})
         raise ValueError(f"{what} contains characters X12 cannot carry here: {''.join(bad)!r}")
     return value
+
+
+@lru_cache(maxsize=8)
+def _identifier_pattern(delimiters: Delimiters) -> re.Pattern[str]:
+    allowed = "".join(c for c in _EXTENDED_PUNCTUATION + " " if c not in delimiters)
+    return re.compile(f"[A-Za-z0-9{re.escape(allowed)}]*")
 
 
 def _extended(char: str) -> bool:
     return char.isascii() and (char.isalnum() or char == " " or char in _EXTENDED_PUNCTUATION)
 
 
+@lru_cache(maxsize=4096)
 def decimal_text(amount: Decimal) -> str:
     """An X12 ``R`` value: no exponent, no trailing zeros (180, 180.5, 180.25)."""
     if not amount.is_finite():
@@ -68,6 +84,7 @@ def decimal_text(amount: Decimal) -> str:
     return format(amount.normalize(), "f")
 
 
+@lru_cache(maxsize=4096)
 def money(amount: Decimal) -> str:
     """A monetary ``R`` value; more precision than cents is an input mistake, not rounded away."""
     if amount.is_finite() and amount != amount.quantize(Decimal("0.01")):
@@ -75,9 +92,10 @@ def money(amount: Decimal) -> str:
     return decimal_text(amount)
 
 
+@lru_cache(maxsize=4096)
 def date8(day: date) -> str:
     """D8 / CCYYMMDD."""
-    return day.strftime("%Y%m%d")
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
 
 
 def time4(moment: datetime) -> str:
@@ -92,12 +110,31 @@ class SegmentList:
         self.delimiters = delimiters
         self.terminator = delimiters.segment + ("\n" if line_break else "")
         self.segments: list[str] = []
+        self._unsafe = re.compile("[" + re.escape("".join(
+            (delimiters.element, delimiters.repetition, delimiters.component, delimiters.segment))) + "]|[^\x00-\x7f]")
 
     def add(self, segment_id: str, *elements: Element) -> None:
         """Append one segment; trailing empty elements (and components) are dropped."""
-        rendered = [self._element(e) for e in elements]
+        rendered: list[str] = []
+        values: list[str] = []  # every value as given, checked at once below
+        component = self.delimiters.component
+        for element in elements:
+            if element is None:
+                rendered.append("")
+            elif type(element) is str:
+                rendered.append(element)
+                values.append(element)
+            else:
+                parts = [v or "" for v in element]
+                while parts and not parts[-1]:
+                    parts.pop()
+                rendered.append(component.join(parts))
+                values.extend(parts)
         while rendered and not rendered[-1]:
             rendered.pop()
+        # Every value is cleaned or checked before it gets here; a delimiter now is a bug.
+        if self._unsafe.search("".join(values)):
+            raise AssertionError(f"unsafe X12 element value in {segment_id}")
         self.segments.append(self.delimiters.element.join([segment_id, *rendered]))
 
     def add_fixed(self, segment_id: str, *elements: str) -> None:
@@ -112,19 +149,3 @@ class SegmentList:
 
     def to_bytes(self) -> bytes:
         return "".join(s + self.terminator for s in self.segments).encode("ascii")
-
-    def _element(self, value: Element) -> str:
-        if value is None:
-            return ""
-        if isinstance(value, str):
-            return self._check(value)
-        parts = [self._check(v or "") for v in value]
-        while parts and not parts[-1]:
-            parts.pop()
-        return self.delimiters.component.join(parts)
-
-    def _check(self, value: str) -> str:
-        # Every value is cleaned or checked before it gets here; a delimiter now is a bug.
-        if any(c in self.delimiters for c in value) or not value.isascii():
-            raise AssertionError(f"unsafe X12 element value {value!r}")
-        return value

@@ -1,0 +1,170 @@
+"""Intake throughput and 837P generation, each beside a baseline measured in the same run.
+
+    python benchmarks/intake_and_837p.py [--encounters 10000] [--json]
+
+Intake: N synthetic FHIR R4 encounter bundles (one file per encounter, as EHR exports come) go
+through the whole intake (raw store with sha256, parse, map, code, scrub, store claims) into a
+fresh SQLite hub. Baseline: fhir.resources alone parsing the same bundles. Target: at most 2x.
+
+837P: the N stored claims are written as 837P batches (5,000 claims per transaction set, as the
+TR3 recommends). Baseline: merely joining the very same segments into a string. Target: at
+most 3x. Peak memory is each phase's own process's maximum resident set size.
+
+Each phase runs in its own process so its peak memory is its own. Timings are wall clock on
+this machine; the ratios are what the targets are about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+TARGET_INTAKE_RATIO = 2.0
+TARGET_837P_RATIO = 3.0
+
+
+def bundles(n: int) -> list[bytes]:
+    from hub.demo.synthetic import encounter_bundle
+
+    return [json.dumps(encounter_bundle(seed)).encode() for seed in range(n)]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def phase_parse(n: int, _work: Path) -> dict:
+    from fhir.resources.R4B.bundle import Bundle
+
+    payloads = bundles(n)
+    start = time.perf_counter()
+    for payload in payloads:
+        Bundle.model_validate_json(payload)
+    return {"seconds": time.perf_counter() - start}
+
+
+def phase_intake(n: int, work: Path) -> dict:
+    from hub import intake
+    from hub.app import Hub
+
+    payloads = bundles(n)
+    with Hub.open(work / "hub") as hub:
+        hub.intake_formats, hub.claim_checks  # plugin loading is start-up, not intake
+        start = time.perf_counter()
+        outcomes = [intake.receive(hub, p, f"encounter-{i}.json").outcome for i, p in enumerate(payloads)]
+        seconds = time.perf_counter() - start
+    imported = outcomes.count("imported")
+    if imported != n:
+        raise SystemExit(f"only {imported} of {n} bundles imported")
+    return {"seconds": seconds}
+
+
+def phase_837p(n: int, work: Path) -> dict:
+    from sqlalchemy import select
+
+    from hub.app import Hub
+    from hub.batches import MAX_CLAIMS_PER_BATCH
+    from hub.store import schema
+    from hub.store.repo import claim_record
+    from hub.x12.claim837p import write_837p
+    from hub.x12.envelope import ControlNumbers
+
+    with Hub.open(work / "hub") as hub, hub.store.session() as session:
+        rows = session.scalars(select(schema.Claim).where(schema.Claim.status == "ready").order_by(schema.Claim.id)).all()
+        claims = [claim_record(session, row) for row in rows]
+        envelope = hub.settings.envelope
+    if len(claims) != n:
+        raise SystemExit(f"expected {n} ready claims, found {len(claims)}")
+    chunks = [claims[i:i + MAX_CLAIMS_PER_BATCH] for i in range(0, len(claims), MAX_CLAIMS_PER_BATCH)]
+    created = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    start = time.perf_counter()
+    files = [write_837p(chunk, envelope, ControlNumbers(i + 1, i + 1, i + 1), created) for i, chunk in enumerate(chunks)]
+    seconds = time.perf_counter() - start
+    # Baseline: the same segments, already split into elements, merely joined.
+    segment_lists = [[seg.split("*") for seg in f.decode().split("~\n") if seg] for f in files]
+    start = time.perf_counter()
+    joined = ["~\n".join("*".join(elements) for elements in segs) + "~\n" for segs in segment_lists]
+    join_seconds = time.perf_counter() - start
+    if [j.encode() for j in joined] != files:
+        raise SystemExit("the join baseline does not reproduce the files; the comparison would be unfair")
+    segments = sum(len(s) for s in segment_lists)
+    return {"seconds": seconds, "join_seconds": join_seconds, "segments": segments,
+            "bytes": sum(len(f) for f in files)}
+
+
+PHASES = {"parse": phase_parse, "intake": phase_intake, "837p": phase_837p}
+
+
+def run_phase(name: str, n: int, work: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--phase", name, "--encounters", str(n), "--work", str(work)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encounters", type=int, default=10_000, help="number of encounters (default 10000)")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--phase", choices=PHASES, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    n = args.encounters
+    if args.phase:
+        result = PHASES[args.phase](n, args.work)
+        result["peak_mb"] = peak_mb()
+        print(json.dumps(result))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bhhub-bench-") as tmp:
+        work = Path(tmp)
+        print(f"{n} synthetic encounters; each phase in its own process ...", file=sys.stderr)
+        parse = run_phase("parse", n, work)
+        intake = run_phase("intake", n, work)
+        gen = run_phase("837p", n, work)
+    intake_ratio = intake["seconds"] / parse["seconds"]
+    gen_ratio = gen["seconds"] / gen["join_seconds"]
+    figures = {
+        "encounters": n,
+        "parse_seconds": parse["seconds"], "intake_seconds": intake["seconds"],
+        "intake_encounters_per_s": n / intake["seconds"], "parse_bundles_per_s": n / parse["seconds"],
+        "intake_ratio": intake_ratio, "intake_peak_mb": intake["peak_mb"], "parse_peak_mb": parse["peak_mb"],
+        "generate_seconds": gen["seconds"], "join_seconds": gen["join_seconds"],
+        "claims_per_s": n / gen["seconds"], "generate_ratio": gen_ratio, "generate_peak_mb": gen["peak_mb"],
+        "segments": gen["segments"], "x12_bytes": gen["bytes"],
+    }
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        rows = [
+            ("intake (store raw, parse, map, code, scrub, store)", f"{intake['seconds']:.2f} s",
+             f"{n / intake['seconds']:,.0f} encounters/s", f"{intake['peak_mb']:.0f} MB"),
+            ("  baseline: fhir.resources parse only", f"{parse['seconds']:.2f} s",
+             f"{n / parse['seconds']:,.0f} bundles/s", f"{parse['peak_mb']:.0f} MB"),
+            ("837P generation", f"{gen['seconds']:.3f} s", f"{n / gen['seconds']:,.0f} claims/s",
+             f"{gen['peak_mb']:.0f} MB"),
+            ("  baseline: join the same segments", f"{gen['join_seconds']:.3f} s",
+             f"{gen['segments']:,} segments", ""),
+        ]
+        width = max(len(r[0]) for r in rows)
+        print(f"{'phase'.ljust(width)}  {'time':>9}  {'throughput':>22}  {'peak RSS':>8}")
+        for label, t, rate, mem in rows:
+            print(f"{label.ljust(width)}  {t:>9}  {rate:>22}  {mem:>8}")
+        print()
+        print(f"intake / parse = {intake_ratio:.2f}x (target <= {TARGET_INTAKE_RATIO}x): "
+              f"{'met' if intake_ratio <= TARGET_INTAKE_RATIO else 'NOT met'}")
+        print(f"837P / join    = {gen_ratio:.2f}x (target <= {TARGET_837P_RATIO}x): "
+              f"{'met' if gen_ratio <= TARGET_837P_RATIO else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
