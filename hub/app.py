@@ -19,6 +19,9 @@ from hub.store.schema import utcnow
 from hub.types import ClaimCheck, IntakeFormat
 
 
+_INSERT_AUDIT = insert(schema.AuditEvent.__table__)
+
+
 @dataclass
 class Hub:
     settings: Settings
@@ -49,7 +52,7 @@ class Hub:
 
     def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
         """Record a read or change of PHI (promise 8). Ids only, never the data itself."""
-        session.connection().execute(insert(schema.AuditEvent.__table__), {
+        session.connection().execute(_INSERT_AUDIT, {
             "at": utcnow(), "actor": self.actor, "action": action, "object_type": object_type,
             "object_ids": list(object_ids), "detail": detail,
         })

@@ -13,6 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
@@ -20,8 +21,9 @@ from sqlalchemy import select
 from hub.claims import set_status
 from hub.model import ClaimStatus
 from hub.store import schema
-from hub.store.repo import claim_record, next_counter
-from hub.x12.claim837p import write_837p
+from hub.model import Provider
+from hub.store.repo import claim_record, next_counter, provider_record
+from hub.x12.claim837p import RenderedClaim, assemble_837p, render_claim
 from hub.x12.envelope import ControlNumbers
 
 log = logging.getLogger(__name__)
@@ -46,18 +48,18 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> Ba
     with hub.store.session() as session:
         rows = session.scalars(
             select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
-            .order_by(schema.Claim.id).limit(max_claims)
+            .order_by(schema.Claim.billing_provider_id, schema.Claim.id).limit(max_claims)
         ).all()
         if not rows:
             return None
-        claims = [claim_record(session, row) for row in rows]
+        groups = _by_billing_provider(session, rows)
         scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
         controls = ControlNumbers(
             interchange=next_counter(session, f"isa13:{scope}"),
             group=next_counter(session, f"gs06:{scope}"),
             transaction=next_counter(session, f"st02:{scope}"),
         )
-        content = write_837p(claims, envelope, controls, datetime.now(timezone.utc))
+        content = assemble_837p(groups, envelope, controls, datetime.now(timezone.utc))
         isa13 = f"{controls.interchange:09d}"
         batch = schema.Batch(
             sender_id=envelope.sender_id,
@@ -66,7 +68,7 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> Ba
             transaction_control_number=f"{controls.transaction:04d}",
             usage_indicator=envelope.usage_indicator,
             claim_count=len(rows),
-            total_charge=sum((c.total_charge for c in claims)),
+            total_charge=sum((row.total_charge for row in rows), Decimal(0)),
             content=content,
             sha256=hashlib.sha256(content).hexdigest(),
             path=str(out.resolve()),
@@ -77,13 +79,28 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> Ba
             row.batch_id = batch.id
             set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {isa13})")
         hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
+        pcns = tuple(row.patient_control_number for row in rows)
         remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
         session.commit()
         batch_id = batch.id
     _write_atomically(out, content)
     log.info("batch %s written: %d claims, ISA13 %s", batch_id, len(rows), isa13)
     hub.plugins.hooks.batch_written(batch_id, str(out), len(rows))
-    return BatchResult(batch_id, out, len(rows), isa13, tuple(c.patient_control_number for c in claims), remaining)
+    return BatchResult(batch_id, out, len(rows), isa13, pcns, remaining)
+
+
+def _by_billing_provider(session, rows) -> list[tuple[Provider, list[RenderedClaim]]]:
+    """Rendered claims grouped under their billing provider (one 2000A loop each).
+
+    A ready claim always carries its rendering (made when it became ready); one stored before
+    that existed is rendered now from the store.
+    """
+    groups: dict[int, list[RenderedClaim]] = {}
+    for row in rows:
+        rendered = (RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12
+                    else render_claim(claim_record(session, row)))
+        groups.setdefault(row.billing_provider_id, []).append(rendered)
+    return [(provider_record(session.get(schema.Provider, pid)), claims) for pid, claims in groups.items()]
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

@@ -14,11 +14,14 @@ from sqlalchemy.orm import Session
 
 from hub import model
 from hub.coding.engine import code_encounter
-from hub.model import ClaimStatus, Encounter
+from hub.coding.rules import claim_filing_indicator
+from hub.errors import InputError
+from hub.model import ClaimStatus, Encounter, Finding, Severity
 from hub.scrub.engine import blocking, scrub
 from hub.store import schema
-from hub.store.repo import Upserter, next_counter
+from hub.store.repo import Upserter
 from hub.store.schema import utcnow
+from hub.x12.claim837p import render_claim
 
 PCN_PREFIX = "BH"
 # Statuses in which a re-sent encounter may still change its claim: nothing has left the hub.
@@ -32,6 +35,12 @@ _FIND_ENCOUNTER = (
     select(_ENCOUNTERS.c.id, _CLAIMS.c.id, _CLAIMS.c.patient_control_number, _CLAIMS.c.status)
     .select_from(_ENCOUNTERS.outerjoin(_CLAIMS, _CLAIMS.c.encounter_id == _ENCOUNTERS.c.id))
     .where(_ENCOUNTERS.c.key == bindparam("encounter_key"))
+    .order_by(_CLAIMS.c.revision.desc())
+)
+_FIND_ENCOUNTERS = (
+    select(_ENCOUNTERS.c.key, _ENCOUNTERS.c.id, _CLAIMS.c.id, _CLAIMS.c.patient_control_number, _CLAIMS.c.status)
+    .select_from(_ENCOUNTERS.outerjoin(_CLAIMS, _CLAIMS.c.encounter_id == _ENCOUNTERS.c.id))
+    .where(_ENCOUNTERS.c.key.in_(bindparam("encounter_keys", expanding=True)))
     .order_by(_CLAIMS.c.revision.desc())
 )
 _INSERT_ENCOUNTER = insert(_ENCOUNTERS).returning(_ENCOUNTERS.c.id)
@@ -53,14 +62,13 @@ class ClaimOutcome:
 
 
 def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encounter, inbox_item_id: int) -> ClaimOutcome:
-    """Store ``encounter`` and its claim in ``session`` (the caller commits).
+    """Store ``encounter`` and its claim in ``session``; the caller flushes ``upserts`` and commits.
 
     Core statements on the session's connection rather than ORM units of work: intake is the
     hot path (see benchmarks/).
     """
     conn = upserts.connection
-    known = conn.execute(_FIND_ENCOUNTER, {"encounter_key": encounter.key}).first()
-    encounter_id, prior_id, prior_pcn, prior_status = known if known else (None, None, None, None)
+    encounter_id, prior_id, prior_pcn, prior_status = known_encounter(upserts, encounter.key)
     if prior_id is not None and prior_status not in UNSENT:
         return ClaimOutcome(
             prior_id, prior_pcn, prior_status, "unchanged_sent",
@@ -69,7 +77,11 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         )
 
     patient_id = upserts.patient(encounter.patient)
-    coverages = sorted(encounter.coverages, key=lambda c: c.order)
+    # SBR09 as the payer table says (it wins over what the EHR sent), on every coverage.
+    coverages = [
+        replace(c, payer=replace(c.payer, claim_filing_indicator=claim_filing_indicator(hub.mappings, c.payer)))
+        for c in sorted(encounter.coverages, key=lambda c: c.order)
+    ]
     coverage_ids = [upserts.coverage(patient_id, c) for c in coverages]
     billing_id = upserts.provider(encounter.billing_provider)
     rendering_id = upserts.provider(encounter.rendering_provider) if encounter.rendering_provider else None
@@ -87,7 +99,7 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
 
     primary = coverages[0]
     coded = code_encounter(encounter, primary.payer, hub.mappings)
-    pcn = prior_pcn or f"{PCN_PREFIX}{next_counter(session, 'patient_control_number', conn):08d}"
+    pcn = prior_pcn or f"{PCN_PREFIX}{upserts.next_number('patient_control_number'):08d}"
     lines = tuple(
         replace(line, control_number=line.control_number or f"{pcn}-{number}")
         for number, line in enumerate(coded.lines, start=1)
@@ -105,7 +117,16 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         prior_authorization=encounter.prior_authorization,
     )
     findings = [*coded.findings, *scrub(claim, hub.claim_checks, hub)]
-    status = ClaimStatus.NEEDS_ATTENTION if blocking(findings) else ClaimStatus.READY
+    rendered = None
+    if not blocking(findings):
+        # Rendered now, once: what the checks passed is what a batch will carry, and a claim
+        # the 837P cannot express is caught here rather than failing a whole batch.
+        try:
+            rendered = render_claim(claim).to_json()
+        except InputError as exc:
+            findings.append(Finding("x12.unwritable", Severity.ERROR, f"the 837P cannot carry this claim: {exc}",
+                                    "correct the claim data named in the message in the EHR and send it again"))
+    status = ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION
 
     now = utcnow()
     claim_values = {
@@ -121,6 +142,7 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         "service_date": min((line.service_date for line in lines), default=encounter.service_date),
         "total_charge": claim.total_charge,
         "diagnoses": list(encounter.diagnoses),
+        "rendered_x12": rendered,
         "updated_at": now,
     }
     if prior_id is None:
@@ -130,39 +152,60 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         ).scalar_one()
     else:
         claim_id = prior_id
+        upserts.flush()  # this claim's queued lines (same encounter earlier in the batch) go first
         conn.execute(_UPDATE_CLAIM, {"row_id": claim_id, **claim_values})
         conn.execute(delete(_LINES).where(_LINES.c.claim_id == claim_id))
         conn.execute(delete(_FINDINGS).where(_FINDINGS.c.claim_id == claim_id))
-    if lines:
-        conn.execute(_INSERT_LINES, [
-            {
-                "claim_id": claim_id,
-                "line_number": number,
-                "procedure_code": line.procedure_code,
-                "modifiers": list(line.modifiers),
-                "charge": line.charge if line.charge is not None else Decimal(0),
-                "units": line.units,
-                "diagnosis_pointers": list(line.diagnosis_pointers),
-                "service_date": line.service_date,
-                "place_of_service": line.place_of_service if line.place_of_service != claim.place_of_service else None,
-                "minutes": line.minutes,
-                "prior_authorization": line.prior_authorization,
-                "control_number": line.control_number,
-            }
-            for number, line in enumerate(lines, start=1)
-        ])
-    if findings:
-        conn.execute(_INSERT_FINDINGS, [
-            {"claim_id": claim_id, "line_number": f.line, "code": f.code, "severity": f.severity.value,
-             "message": f.message, "fix": f.fix, "check_name": f.code.split(".", 1)[0]}
-            for f in findings
-        ])
+    upserts.defer(_INSERT_LINES, [
+        {
+            "claim_id": claim_id,
+            "line_number": number,
+            "procedure_code": line.procedure_code,
+            "modifiers": list(line.modifiers),
+            "charge": line.charge if line.charge is not None else Decimal(0),
+            "units": line.units,
+            "diagnosis_pointers": list(line.diagnosis_pointers),
+            "service_date": line.service_date,
+            "place_of_service": line.place_of_service if line.place_of_service != claim.place_of_service else None,
+            "minutes": line.minutes,
+            "prior_authorization": line.prior_authorization,
+            "control_number": line.control_number,
+        }
+        for number, line in enumerate(lines, start=1)
+    ])
+    upserts.defer(_INSERT_FINDINGS, [
+        {"claim_id": claim_id, "line_number": f.line, "code": f.code, "severity": f.severity.value,
+         "message": f.message, "fix": f.fix, "check_name": f.code.split(".", 1)[0]}
+        for f in findings
+    ])
     if prior_status != status.value:
-        conn.execute(_INSERT_STATUS, {
+        upserts.defer(_INSERT_STATUS, [{
             "claim_id": claim_id, "status": status.value, "at": now,
             "reason": "intake" if prior_id is None else "encounter re-sent",
-        })
+        }])
+    upserts.encounters[encounter.key] = (encounter_id, claim_id, pcn, status.value)
     return ClaimOutcome(claim_id, pcn, status.value, "created" if prior_id is None else "updated")
+
+
+def known_encounter(upserts: Upserter, key: str) -> tuple:
+    """(encounter id, latest claim id, its control number, its status), Nones when new."""
+    if key not in upserts.encounters:
+        row = upserts.connection.execute(_FIND_ENCOUNTER, {"encounter_key": key}).first()
+        upserts.encounters[key] = tuple(row) if row else (None, None, None, None)
+    return upserts.encounters[key]
+
+
+def prefetch_encounters(upserts: Upserter, keys: list[str]) -> None:
+    """Look up many encounters in one query (intake of a chunk of files)."""
+    missing = [k for k in set(keys) if k not in upserts.encounters]
+    for k in missing:
+        upserts.encounters[k] = (None, None, None, None)
+    for start in range(0, len(missing), 500):
+        rows = upserts.connection.execute(
+            _FIND_ENCOUNTERS, {"encounter_keys": missing[start:start + 500]}
+        ).all()
+        for row in reversed(rows):  # the newest revision last, so it wins
+            upserts.encounters[row.key] = (row[1], row[2], row[3], row[4])
 
 
 def set_status(session: Session, row: schema.Claim, status: ClaimStatus, reason: str) -> None:

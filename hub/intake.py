@@ -2,7 +2,7 @@
 
 ``receive`` commits the raw bytes first, then ``process`` parses, codes, scrubs and stores the
 payload's encounters and claims in one transaction together with the item's new state: a payload
-is imported whole or not at all. Unusable input is quarantined with a reason a biller can act on;
+is imported whole or not at all. ``hub.intake_many`` does the same for many payloads. Unusable input is quarantined with a reason a biller can act on;
 ``retry`` runs a quarantined item again after a fix.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from hub.claims import ClaimOutcome, store_encounter
 from hub.errors import HubError, InputError, UnrecognizedInput
@@ -75,14 +75,15 @@ def _insert_new(dialect: str):
 
 
 def retry(hub, item_id: int) -> IntakeResult:
-    """Process a quarantined item again (after its mapping or configuration was fixed)."""
+    """Process a quarantined item again (after its mapping or configuration was fixed), or one
+    an interrupted intake left ``received``."""
     items = schema.InboxItem
     with hub.store.session() as session:
         item = session.execute(select(items.state, items.content, items.source_name).where(items.id == item_id)).first()
     if item is None:
         raise InputError(f"no inbox item {item_id}", fix="run `bhhub inbox` to see the items")
-    if item.state != QUARANTINED:
-        raise InputError(f"inbox item {item_id} is {item.state}, not quarantined; nothing to retry")
+    if item.state == PROCESSED:
+        raise InputError(f"inbox item {item_id} was imported already; nothing to retry")
     return process(hub, item_id, item.content, item.source_name)
 
 
@@ -101,6 +102,7 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
             return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
         _set_state(session, item_id, PROCESSED, fmt_name, None)
         hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
+        upserts.flush()
         session.commit()
         upserts.remember()
     log.info("inbox item %s imported: %d encounters", item_id, len(encounters))
@@ -108,12 +110,18 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
     return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes)
 
 
+_ITEMS = schema.InboxItem.__table__
+_SET_STATE = (
+    update(_ITEMS).where(_ITEMS.c.id == bindparam("item_id"))
+    .values(attempts=_ITEMS.c.attempts + 1)
+)
+
+
 def _set_state(session, item_id: int, state: str, fmt: str | None, reason: str | None) -> None:
-    items = schema.InboxItem.__table__
-    session.connection().execute(update(items).where(items.c.id == item_id).values(
-        state=state, format=fmt, reason=reason, attempts=items.c.attempts + 1,
-        processed_at=datetime.now(timezone.utc) if state == PROCESSED else None,
-    ))
+    session.connection().execute(_SET_STATE, {
+        "item_id": item_id, "state": state, "format": fmt, "reason": reason,
+        "processed_at": datetime.now(timezone.utc) if state == PROCESSED else None,
+    })
 
 
 def _parse(fmt: IntakeFormat, item_id: int, content: bytes, context: IntakeContext) -> list:

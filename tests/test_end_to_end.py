@@ -320,3 +320,83 @@ def test_intake_of_a_folder_holding_the_hub_home_skips_the_hubs_own_files(tmp_pa
     code, results = run_json(capsys, home, "intake", str(tmp_path))
     assert code == 0
     assert [Path(r["source"]).name for r in results] == ["visit.json"]
+
+
+def test_a_store_time_failure_quarantines_only_its_own_file(sqlite_hub, monkeypatch):
+    import hub.intake as intake_module
+    from hub import intake_many
+    from hub.errors import InputError
+
+    real = intake_module.store_encounter
+
+    def failing_for_one(hub, session, upserts, encounter, item_id):
+        if encounter.source_ref.endswith("enc-5"):
+            raise InputError("simulated failure while storing", where=encounter.source_ref)
+        return real(hub, session, upserts, encounter, item_id)
+
+    monkeypatch.setattr(intake_module, "store_encounter", failing_for_one)  # one by one
+    monkeypatch.setattr(intake_many, "store_encounter", failing_for_one)  # the whole chunk
+    payloads = [(f"{seed}.json", json.dumps(encounter_bundle(seed)).encode()) for seed in (3, 5, 8)]
+    results = list(intake_many.receive_many(sqlite_hub, payloads))
+    assert [r.outcome for r in results] == ["imported", "quarantined", "imported"]
+    assert "simulated failure" in results[1].reason
+    assert counts(sqlite_hub.settings.home)["claims"] == 2
+
+
+def test_the_same_content_twice_in_one_command_is_imported_once(sqlite_hub):
+    from hub import intake_many
+
+    content = json.dumps(encounter_bundle(3)).encode()
+    results = list(intake_many.receive_many(sqlite_hub, [("a.json", content), ("b.json", content)]))
+    assert [r.outcome for r in results] == ["imported", "duplicate"]
+    assert results[1].item_id == results[0].item_id
+
+
+def test_an_item_left_received_by_an_interrupted_intake_can_be_retried(sqlite_hub, monkeypatch, capsys):
+    from hub import intake_many
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # the process dies after the raw bytes were committed
+
+    monkeypatch.setattr(intake_many, "_parse_here", crash)
+    with pytest.raises(KeyboardInterrupt):
+        list(intake_many.receive_many(sqlite_hub, [("a.json", json.dumps(encounter_bundle(3)).encode())]))
+    monkeypatch.undo()
+    home = sqlite_hub.settings.home
+    _, [item] = run_json(capsys, home, "inbox")
+    assert item["state"] == "received"  # stored raw before the crash: nothing lost
+    code, retried = run_json(capsys, home, "inbox", "retry", str(item["id"]))
+    assert code == 0 and retried["outcome"] == "imported"
+
+
+def test_an_encounter_sent_twice_in_one_command_ends_as_one_claim_with_the_later_data(hub_home, tmp_path, capsys):
+    bundle = encounter_bundle(3)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "1-first.json").write_text(json.dumps(bundle))
+    encounter = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Encounter")
+    encounter["length"]["value"] = 58
+    encounter["class"]["code"] = "AMB"
+    (folder / "2-corrected.json").write_text(json.dumps(bundle))
+    assert run(hub_home, "intake", str(folder)) == 0
+    _, claims = run_json(capsys, hub_home, "claims")
+    assert len(claims) == 1
+    # seed 3 is a telehealth E/M with an add-on; the corrected copy says it was in the office
+    assert [(l["procedure_code"], l["modifiers"]) for l in claims[0]["lines"]] == [("99214", []), ("90833", [])]
+    assert claims[0]["place_of_service"] == "11"
+
+
+def test_parsing_in_a_worker_process_gives_the_same_results(tmp_path):
+    from hub import intake_many
+
+    payloads = [(f"{seed}.json", json.dumps(encounter_bundle(seed)).encode()) for seed in range(40, 52)]
+    payloads.insert(5, ("cut.json", payloads[0][1][:100]))
+    payloads.append(("again.json", payloads[1][1]))
+    outcomes = {}
+    for parallel in (False, True):
+        with Hub.open(tmp_path / str(parallel)) as hub:
+            results = list(intake_many.receive_many(hub, payloads, chunk_size=4, parse_in_worker=parallel))
+            outcomes[parallel] = [(r.source_name, r.outcome, r.reason, [c.status for c in r.claims]) for r in results]
+    assert outcomes[True] == outcomes[False]
+    assert [o[1] for o in outcomes[True]].count("imported") == 12
+    assert outcomes[True][5][1] == "quarantined" and outcomes[True][-1][1] == "duplicate"

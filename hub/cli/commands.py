@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import select
 
-from hub import intake
+from hub import intake, intake_many
 from hub.app import Hub
 from hub.batches import export_837p
 from hub.config import CONFIG_NAME, DEFAULT_CONFIG
@@ -49,24 +50,36 @@ def _files(paths: list[str], home: Path) -> Iterator[Path]:
             yield path
 
 
+PARALLEL_FROM = 500  # files; below this a worker's start-up costs more than it saves
+
+
 def cmd_intake(args: argparse.Namespace) -> int:
     failed = 0
     results = []
+
+    def report(entry: dict, line: str) -> None:
+        results.append(entry)
+        if not args.json:
+            print(line)
+
     with open_hub(args) as hub:
-        for path in progress(list(_files(args.paths, hub.settings.home)), "intake"):
-            try:
-                content = path.read_bytes()
-            except OSError as exc:
-                failed += 1
-                results.append({"source": str(path), "outcome": "unreadable", "reason": exc.strerror})
-                if not args.json:
-                    print(f"unreadable   {path}: {exc.strerror}")
-                continue
-            result = intake.receive(hub, content, str(path))
+        files = list(_files(args.paths, hub.settings.home))
+
+        def payloads() -> Iterator[tuple[str, bytes]]:
+            nonlocal failed
+            for path in progress(files, "intake"):
+                try:
+                    yield str(path), path.read_bytes()
+                except OSError as exc:
+                    failed += 1
+                    report({"source": str(path), "outcome": "unreadable", "reason": exc.strerror},
+                           f"unreadable   {path}: {exc.strerror}")
+
+        # Many files: parse in a second process while this one stores (when there are two cores).
+        parallel = len(files) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+        for result in intake_many.receive_many(hub, payloads(), parse_in_worker=parallel):
             failed += result.failed
-            results.append(_intake_json(result))
-            if not args.json:
-                print(_intake_line(result))
+            report(_intake_json(result), _intake_line(result))
     if args.json:
         print_json(results)
     elif len(results) > 1:

@@ -36,7 +36,10 @@ def minimum_psychotherapy_minutes(mappings: MappingSet, on: date) -> int:
 
 def fee(mappings: MappingSet, code: str, on: date) -> Decimal | None:
     """The practice's charge for ``code`` on ``on``, or None when the schedule has none."""
-    entry = mappings.effective(FEES, "fees", on)
+    try:
+        entry = mappings.effective(FEES, "fees", on)
+    except MappingError:  # no schedule in effect that day: the same as no fee for the code
+        return None
     raw = entry.get("charges", {}).get(code)
     if raw is None:
         return None

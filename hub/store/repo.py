@@ -37,6 +37,32 @@ class Upserter:
         self._upsert = _upserts(session.get_bind().dialect.name)
         self._known = known if known is not None else {}
         self._written: dict[tuple, int] = {}
+        self._reserved: dict[str, list[int]] = {}
+        self._deferred: dict[Any, list[dict[str, Any]]] = {}
+        # Encounter key -> (encounter id, claim id, control number, status) in this transaction.
+        self.encounters: dict[str, tuple] = {}
+
+    def defer(self, statement: Any, rows: list[dict[str, Any]]) -> None:
+        """Queue rows for ``statement`` (an INSERT) to be sent in one executemany by ``flush``."""
+        if rows:
+            self._deferred.setdefault(statement, []).extend(rows)
+
+    def flush(self) -> None:
+        """Send the queued inserts; call before committing."""
+        for statement, rows in self._deferred.items():
+            self.connection.execute(statement, rows)
+        self._deferred.clear()
+
+    def next_number(self, counter: str, block: int = 64) -> int:
+        """The next value of ``counter``, reserving a block at a time (one UPDATE per block).
+
+        Numbers reserved but not used when the transaction ends are skipped, never reused.
+        """
+        pool = self._reserved.setdefault(counter, [])
+        if not pool:
+            last = next_counter(self.session, counter, self.connection, block)
+            pool.extend(range(last, last - block, -1))
+        return pool.pop()
 
     def remember(self) -> None:
         """Call after the transaction committed: its rows are now safe to skip."""
@@ -124,25 +150,25 @@ def _upserts(dialect: str) -> dict[str, Any]:
 _COUNTERS = schema.ControlCounter.__table__
 _NEXT_VALUE = (
     update(_COUNTERS).where(_COUNTERS.c.name == bindparam("counter"))
-    .values(value=_COUNTERS.c.value + 1).returning(_COUNTERS.c.value)
+    .values(value=_COUNTERS.c.value + bindparam("step")).returning(_COUNTERS.c.value)
 )
 
 
-def next_counter(session: Session, name: str, connection: Connection | None = None) -> int:
-    """The next value of a monotonic counter; values are never handed out twice.
+def next_counter(session: Session, name: str, connection: Connection | None = None, step: int = 1) -> int:
+    """The next value of a monotonic counter (advanced by ``step``); never handed out twice.
 
     The UPDATE takes the row lock on PostgreSQL (and the write lock on SQLite), so concurrent
     writers serialize; the first use inserts the row.
     """
-    value = (connection or session.connection()).execute(_NEXT_VALUE, {"counter": name}).scalar()
+    value = (connection or session.connection()).execute(_NEXT_VALUE, {"counter": name, "step": step}).scalar()
     if value is not None:
         return value
     try:
         with session.begin_nested():
-            session.connection().execute(insert(_COUNTERS).values(name=name, value=1))
-        return 1
+            session.connection().execute(insert(_COUNTERS).values(name=name, value=step))
+        return step
     except IntegrityError:  # another writer created it first
-        return next_counter(session, name)
+        return next_counter(session, name, connection, step)
 
 
 # --- rows back to canonical records -------------------------------------------------------

@@ -159,6 +159,9 @@ class Claim(Base):
     diagnoses: Mapped[list] = mapped_column(JSON)  # ICD-10-CM with dots, principal first
     # Other coverages (2320/2330), ids of coverages rows in order.
     other_coverage_ids: Mapped[list] = mapped_column(JSON, default=list)
+    # The claim's 837P segments, rendered and checked when it was built (hub.x12.claim837p
+    # RenderedClaim); None while it needs attention.
+    rendered_x12: Mapped[dict | None] = mapped_column(JSON)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)

@@ -1,9 +1,10 @@
 """The 005010X222A1 837P writer: canonical ``Claim`` records in, one X12 interchange out.
 
-One ISA/GS/ST per call. Claims are grouped under one 2000A billing-provider HL per distinct
-billing provider record (NPI, name, address, tax id and taxonomy alike; in the order they first
-appear); each claim gets its own 2000B subscriber HL and, when the patient is a dependent
-without their own member id, a 2000C patient HL. Every segment ends with ``~`` and a newline:
+Two steps. ``render_claim`` checks one claim and renders its segments once, when the claim
+becomes ready, so a claim that cannot be written is caught at intake rather than failing a
+batch. ``assemble_837p`` places rendered claims in one ISA/GS/ST: one 2000A billing-provider HL
+per group, each claim its own 2000B subscriber HL and, when the patient is a dependent without
+their own member id, a 2000C patient HL. ``write_837p`` does both for canonical claims. Every segment ends with ``~`` and a newline:
 receivers (and pyx12) accept the newline, and people can read the file.
 
 A claim that cannot be written raises ``InputError`` naming its patient control number; a bad
@@ -15,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from hub.errors import ConfigError, InputError
@@ -28,40 +30,102 @@ IMPLEMENTATION_GUIDE = "005010X222A1"
 PATIENT_RELATIONSHIPS = frozenset("01 19 20 21 39 40 53 G8".split())  # PAT01
 
 
+@dataclass(frozen=True)
+class RenderedClaim:
+    """One claim's segments, rendered and checked once, to be placed in any batch later.
+
+    The hierarchy (HL) segments depend on where the claim lands in a batch, so they are left
+    out: ``subscriber`` is loop 2000B after its HL, ``patient`` loop 2000C after its HL (None
+    when the patient is the subscriber), ``claim`` loop 2300 and all inside it. Each part is
+    segments joined by the default terminator ``~`` and a newline, the last one terminated.
+    """
+
+    subscriber: str
+    patient: str | None
+    claim: str
+    segment_count: int  # segments in the three parts, the HL segments not included
+
+    def to_json(self) -> dict:
+        return {"subscriber": self.subscriber, "patient": self.patient, "claim": self.claim,
+                "segment_count": self.segment_count}
+
+    @classmethod
+    def from_json(cls, data: dict) -> RenderedClaim:
+        return cls(data["subscriber"], data["patient"], data["claim"], data["segment_count"])
+
+
+def render_claim(claim: Claim) -> RenderedClaim:
+    """Check and render one claim; ``InputError`` naming the claim if it cannot be written."""
+    d = Delimiters()
+    with _about_claim(claim):
+        check_claim(claim)
+        subscriber, patient, body = SegmentList(d), SegmentList(d), SegmentList(d)
+        _subscriber_and_patient(subscriber, patient, claim)
+        claim_loop(body, claim)
+    return RenderedClaim(
+        subscriber.to_text(), patient.to_text() if len(patient) else None, body.to_text(),
+        len(subscriber) + len(patient) + len(body),
+    )
+
+
 def write_837p(
     claims: Sequence[Claim],
     envelope: Envelope,
     controls: ControlNumbers,
     created_at: datetime,
-    *,
-    delimiters: Delimiters = Delimiters(),
 ) -> bytes:
     """The 837P interchange carrying ``claims``, dated ``created_at`` (as given, no zone change)."""
-    if not claims:
-        raise InputError("an 837P needs at least one claim")
+    grouped: dict[Provider, list[RenderedClaim]] = {}
     for claim in claims:
-        with _about_claim(claim):
-            check_claim(claim)
-    out = SegmentList(delimiters)
+        grouped.setdefault(claim.billing_provider, []).append(render_claim(claim))
+    return assemble_837p(list(grouped.items()), envelope, controls, created_at)
+
+
+def assemble_837p(
+    groups: Sequence[tuple[Provider, Sequence[RenderedClaim]]],
+    envelope: Envelope,
+    controls: ControlNumbers,
+    created_at: datetime,
+) -> bytes:
+    """One interchange from rendered claims grouped by billing provider (2000A per group)."""
+    if not any(rendered for _, rendered in groups):
+        raise InputError("an 837P needs at least one claim")
+    out = SegmentList(Delimiters())
     _interchange_and_group_headers(out, envelope, controls, created_at)
     first_in_transaction = len(out)
     out.add("ST", "837", controls.transaction_text, IMPLEMENTATION_GUIDE)
     out.add("BHT", "0019", "00", controls.batch_reference, date8(created_at), time4(created_at), "CH")
     _submitter_and_receiver(out, envelope)
-    hierarchy = _HierarchyNumbers()
-    for billing_provider, provider_claims in _by_billing_provider(claims).items():
-        provider_hl = hierarchy.next()
+    header = out.to_text()
+    parts: list[str] = [header]
+    count = len(out) - first_in_transaction  # ST and BHT onwards; SE01 counts ST through SE
+    hl = 0
+    for billing_provider, rendered_claims in groups:
+        hl += 1
+        provider_hl = hl
+        provider_block = SegmentList(Delimiters())
         with _about(f"billing provider {billing_provider.npi}"):
-            _billing_provider(out, billing_provider, provider_hl)
-        for claim in provider_claims:
-            with _about_claim(claim):
-                _subscriber_and_patient(out, claim, hierarchy, provider_hl)
-                claim_loop(out, claim)
-    # SE01 counts the segments from ST to SE, both included (domain reference 5.5).
-    out.add("SE", str(len(out) - first_in_transaction + 1), controls.transaction_text)
-    out.add("GE", "1", controls.group_text)
-    out.add("IEA", "1", controls.interchange_text)
-    return out.to_bytes()
+            _billing_provider(provider_block, billing_provider, str(provider_hl))
+        parts.append(provider_block.to_text())
+        count += len(provider_block)
+        for rendered in rendered_claims:
+            # HL01 increments through the transaction; HL02 names the parent (domain ref. 5.4).
+            hl += 1
+            subscriber_hl = hl
+            if rendered.patient is None:
+                parts.append(f"HL*{subscriber_hl}*{provider_hl}*22*0~\n{rendered.subscriber}{rendered.claim}")
+                count += 1 + rendered.segment_count
+            else:
+                hl += 1
+                parts.append(f"HL*{subscriber_hl}*{provider_hl}*22*1~\n{rendered.subscriber}"
+                             f"HL*{hl}*{subscriber_hl}*23*0~\n{rendered.patient}{rendered.claim}")
+                count += 2 + rendered.segment_count
+    trailer = SegmentList(Delimiters())
+    trailer.add("SE", str(count + 1), controls.transaction_text)
+    trailer.add("GE", "1", controls.group_text)
+    trailer.add("IEA", "1", controls.interchange_text)
+    parts.append(trailer.to_text())
+    return "".join(parts).encode("ascii")
 
 
 @contextmanager
@@ -75,24 +139,6 @@ def _about(where: str) -> Iterator[None]:
 
 def _about_claim(claim: Claim) -> AbstractContextManager[None]:
     return _about(f"claim {claim.patient_control_number}")
-
-
-class _HierarchyNumbers:
-    """HL01 increments by one through the whole transaction (domain reference 5.4)."""
-
-    def __init__(self) -> None:
-        self.last = 0
-
-    def next(self) -> str:
-        self.last += 1
-        return str(self.last)
-
-
-def _by_billing_provider(claims: Sequence[Claim]) -> dict[Provider, list[Claim]]:
-    grouped: dict[Provider, list[Claim]] = {}
-    for claim in claims:
-        grouped.setdefault(claim.billing_provider, []).append(claim)
-    return grouped
 
 
 def _interchange_and_group_headers(
@@ -157,20 +203,16 @@ def _billing_provider(out: SegmentList, provider: Provider, hl: str) -> None:
     out.add("REF", "EI", provider.tin)
 
 
-def _subscriber_and_patient(
-    out: SegmentList, claim: Claim, hierarchy: _HierarchyNumbers, provider_hl: str
-) -> None:
+def _subscriber_and_patient(out: SegmentList, patient_out: SegmentList, claim: Claim) -> None:
     """2000B/2010BA/2010BB, then 2000C/2010CA when the patient is a dependent.
 
     When the patient is the subscriber, 2010BA carries their address and demographics (the
     guide requires them then). Otherwise 2010BA describes the subscriber as far as known and
-    2000C carries the patient, whose N3, N4 and DMG are required.
+    2000C (into ``patient_out``) carries the patient, whose N3, N4 and DMG are required.
     """
     d = out.delimiters
     coverage = claim.coverage
     dependent = not coverage.patient_is_subscriber
-    subscriber_hl = hierarchy.next()
-    out.add("HL", subscriber_hl, provider_hl, "22", "1" if dependent else "0")
     group = identifier(coverage.group_number, d, "group number", 50) if coverage.group_number else None
     out.add("SBR", payer_responsibility(coverage), None if dependent else "18", group,
             None, None, None, None, None, claim_filing_indicator(coverage))
@@ -195,10 +237,9 @@ def _subscriber_and_patient(
     payer_id = identifier(coverage.payer.payer_id, d, "payer id", 80, 2)
     parties.organization_name(out, "PR", coverage.payer.name, "payer", "PI", payer_id)
     if dependent:
-        out.add("HL", hierarchy.next(), subscriber_hl, "23", "0")
-        out.add("PAT", coverage.relationship)
-        parties.person_name(out, "QC", claim.patient.name, "patient")
+        patient_out.add("PAT", coverage.relationship)
+        parties.person_name(patient_out, "QC", claim.patient.name, "patient")
         if claim.patient.address is None:
             raise ValueError("the patient has no address (2010CA N3/N4 are required)")
-        parties.address(out, claim.patient.address, "patient")
-        parties.demographics(out, claim.patient, "patient")
+        parties.address(patient_out, claim.patient.address, "patient")
+        parties.demographics(patient_out, claim.patient, "patient")

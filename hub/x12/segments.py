@@ -147,5 +147,8 @@ class SegmentList:
     def __len__(self) -> int:
         return len(self.segments)
 
+    def to_text(self) -> str:
+        return "".join(s + self.terminator for s in self.segments)
+
     def to_bytes(self) -> bytes:
-        return "".join(s + self.terminator for s in self.segments).encode("ascii")
+        return self.to_text().encode("ascii")

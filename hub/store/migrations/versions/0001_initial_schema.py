@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-28 13:13:06.034443
+Create Date: 2026-11-28 15:34:47.138342
 """
 from alembic import op
 import sqlalchemy as sa
@@ -153,6 +153,7 @@ def upgrade() -> None:
     sa.Column('total_charge', sa.Numeric(precision=12, scale=2), nullable=False),
     sa.Column('diagnoses', sa.JSON(), nullable=False),
     sa.Column('other_coverage_ids', sa.JSON(), nullable=False),
+    sa.Column('rendered_x12', sa.JSON(), nullable=True),
     sa.Column('batch_id', sa.Integer(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,163 @@
+"""Intake of many payloads at once (a folder of exports), with the guarantees of ``receive``.
+
+Payloads go in chunks. For each chunk: every payload is stored raw and committed first; the new
+ones are parsed; then all are stored in one transaction. A store-time failure (rare: parse
+errors are caught before) falls back to one transaction per payload, so only the bad one is
+quarantined. With ``parse_in_worker``, parsing runs in a second process one chunk ahead of
+storing, so a machine's two cores share the work; the worker loads plugins from entry points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import select
+
+from hub.claims import prefetch_encounters, store_encounter
+from hub.errors import HubError
+from hub.intake import PROCESSED, QUARANTINED, RECEIVED, IntakeResult, _format_for, _insert_new, _parse, _set_state, process
+from hub.mappings import MappingSet
+from hub.store import schema
+from hub.store.repo import Upserter
+from hub.types import IntakeContext
+
+log = logging.getLogger(__name__)
+
+Chunk = list[tuple[str, bytes]]
+Parsed = dict[int, tuple[str | None, list | str]]  # position -> (format, encounters or refusal)
+
+
+def receive_many(
+    hub, payloads: Iterable[tuple[str, bytes]], *, chunk_size: int = 100, parse_in_worker: bool = False
+) -> Iterator[IntakeResult]:
+    """``receive`` for each (name, bytes); results in the order of ``payloads``."""
+    if not parse_in_worker:
+        for chunk in _chunks(payloads, chunk_size):
+            results, new = _store_raw(hub, chunk)
+            yield from _store_parsed(hub, chunk, new, _parse_here(hub, chunk, new), results)
+        return
+    context = multiprocessing.get_context("spawn")  # no inherited database connections
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_worker_start,
+                             initargs=(hub.mappings.override_dir,)) as pool:
+        pending: tuple[Chunk, list, list, Future] | None = None
+        for chunk in _chunks(payloads, chunk_size):
+            results, new = _store_raw(hub, chunk)
+            work = [(position, item_id, *chunk[position]) for position, item_id in new]
+            future = pool.submit(_parse_in_worker, work)
+            if pending is not None:  # store the previous chunk while this one is parsed
+                yield from _store_parsed(hub, pending[0], pending[2], pending[3].result(), pending[1])
+            pending = (chunk, results, new, future)
+        if pending is not None:
+            yield from _store_parsed(hub, pending[0], pending[2], pending[3].result(), pending[1])
+
+
+def _chunks(payloads: Iterable[tuple[str, bytes]], size: int) -> Iterator[Chunk]:
+    chunk: Chunk = []
+    for payload in payloads:
+        chunk.append(payload)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple[int, int]]]:
+    """Commit every payload raw; the duplicates' results, and (position, item id) of the new."""
+    results: list[IntakeResult | None] = [None] * len(chunk)
+    new: list[tuple[int, int]] = []
+    items = schema.InboxItem
+    with hub.store.session() as session:
+        conn = session.connection()
+        for position, (source_name, content) in enumerate(chunk):
+            digest = hashlib.sha256(content).hexdigest()
+            item_id = conn.execute(_insert_new(hub.store.dialect), {
+                "sha256": digest, "source_name": source_name, "size": len(content), "content": content,
+                "state": RECEIVED, "attempts": 0, "received_at": datetime.now(timezone.utc),
+            }).scalar()
+            if item_id is None:
+                known = conn.execute(select(items.id, items.source_name, items.state, items.format)
+                                     .where(items.sha256 == digest)).one()
+                results[position] = IntakeResult(
+                    known.id, source_name, "duplicate", known.format,
+                    f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
+            else:
+                new.append((position, item_id))
+        session.commit()  # stored raw before anything reads it
+    return results, new
+
+
+def _parse_one(formats, mappings: MappingSet, item_id: int, source_name: str, content: bytes) -> tuple:
+    fmt_name = None
+    try:
+        fmt = _format_for(formats, content)
+        fmt_name = fmt.name
+        return fmt_name, _parse(fmt, item_id, content, IntakeContext(source_name, mappings))
+    except HubError as exc:
+        return fmt_name, str(exc)
+
+
+def _parse_here(hub, chunk: Chunk, new: list[tuple[int, int]]) -> Parsed:
+    return {position: _parse_one(hub.intake_formats, hub.mappings, item_id, *chunk[position])
+            for position, item_id in new}
+
+
+def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
+                  results: list[IntakeResult | None]) -> list[IntakeResult]:
+    try:
+        with hub.store.session() as session:
+            upserts = Upserter(session, hub.known_rows)
+            prefetch_encounters(upserts, [e.key for _, outcome in parsed.values() if isinstance(outcome, list)
+                                          for e in outcome])
+            for position, item_id in new:
+                fmt_name, outcome = parsed[position]
+                source_name = chunk[position][0]
+                if isinstance(outcome, str):
+                    _set_state(session, item_id, QUARANTINED, fmt_name, outcome)
+                    results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome)
+                    continue
+                claims = tuple(store_encounter(hub, session, upserts, e, item_id) for e in outcome)
+                _set_state(session, item_id, PROCESSED, fmt_name, None)
+                hub.audit(session, "intake", "claim", [c.claim_id for c in claims if c.claim_id],
+                          f"inbox item {item_id}")
+                results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims)
+            upserts.flush()
+            session.commit()
+            upserts.remember()
+    except HubError:
+        for position, item_id in new:
+            source_name, content = chunk[position]
+            results[position] = process(hub, item_id, content, source_name)
+        return [r for r in results if r is not None]
+    for position, _ in new:
+        result = results[position]
+        assert result is not None
+        if result.outcome == "imported":
+            log.info("inbox item %s imported: %d encounters", result.item_id, len(result.claims))
+            hub.plugins.hooks.encounters_received(parsed[position][1], result.source_name)
+        else:
+            log.info("inbox item %s quarantined", result.item_id)
+    return [r for r in results if r is not None]
+
+
+# --- the parsing worker process -------------------------------------------------------------
+
+_worker: dict = {}
+
+
+def _worker_start(override_dir: Path | None) -> None:
+    from hub.plugins import build_plugin_host
+
+    _worker["formats"] = build_plugin_host().hooks.intake_formats()
+    _worker["mappings"] = MappingSet(override_dir=override_dir)
+
+
+def _parse_in_worker(work: list[tuple[int, int, str, bytes]]) -> Parsed:
+    return {position: _parse_one(_worker["formats"], _worker["mappings"], item_id, name, content)
+            for position, item_id, name, content in work}
