@@ -112,9 +112,9 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                   results: list[IntakeResult | None]) -> list[IntakeResult]:
     try:
         with hub.store.session() as session:
-            upserts = Upserter(session, hub.known_rows)
-            prefetch_encounters(upserts, [e.key for _, outcome in parsed.values() if isinstance(outcome, list)
-                                          for e in outcome])
+            keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, list) for e in outcome]
+            upserts = Upserter(session, hub.known_rows, reserve=len(keys))
+            prefetch_encounters(upserts, keys)
             for position, item_id in new:
                 fmt_name, outcome = parsed[position]
                 source_name = chunk[position][0]

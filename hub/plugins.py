@@ -68,16 +68,23 @@ def build_plugin_host(
     host = PluginHost(manager)
     if entry_points is None:
         entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
-    for ep in sorted(entry_points, key=lambda e: e.name):
+    # bhhub's own plugins first, then the others by name: on a registration name clash the
+    # first registered wins, so a third-party plugin cannot silently replace a built-in.
+    for ep in sorted(entry_points, key=lambda e: (_distribution_name(e) != PROJECT_NAME, e.name)):
         _load_entry_point(host, ep)
     for name, plugin in extra:
         _register(host, name, plugin, distribution=None, version=None)
     return host
 
 
+def _distribution_name(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else None
+
+
 def _load_entry_point(host: PluginHost, ep: metadata.EntryPoint) -> None:
     dist = getattr(ep, "dist", None)
-    dist_name = dist.metadata["Name"] if dist is not None else None
+    dist_name = _distribution_name(ep)
     version = dist.version if dist is not None else None
     if ep.name in host.infos:
         host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken; not loaded")

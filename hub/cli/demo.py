@@ -30,15 +30,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     inbound.mkdir(parents=True)
     for seed in SEEDS:
         (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed), indent=1))
+    # One visit coded with a diagnosis category (F41) instead of a billable code: the checks
+    # keep it out of the batch and say how to fix it.
+    vague = encounter_bundle(37)
+    for entry in vague["entry"]:
+        if entry["resource"]["resourceType"] == "Condition":
+            entry["resource"]["code"]["coding"][0]["code"] = "F41"
+    (inbound / "encounter-037-vague-diagnosis.json").write_text(json.dumps(vague, indent=1))
     good = (inbound / f"encounter-{SEEDS[0]:03d}.json").read_text()
     (inbound / "zz-truncated-export.json").write_text(good[: len(good) // 2])
 
     print(f"bhhub demo: a fresh hub in {home}\n")
-    print(f"1. intake: {len(SEEDS)} FHIR R4 bundles and one truncated file (it should be quarantined)")
+    print(f"1. intake: {len(SEEDS) + 1} FHIR R4 bundles (one with a diagnosis category, not a billable "
+          "code) and one truncated file (it should be quarantined)")
     with Hub.open(home, plugins=getattr(args, "plugin_host", None)) as hub:
         for path in sorted(inbound.iterdir()):
             print("   " + _intake_line(intake.receive(hub, path.read_bytes(), path.name)).replace("\n", "\n   "))
-        print("\n2. the claims built")
+        print("\n2. the claims built (needs_attention: a check found an error, the fix is shown)")
         cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=args.plugin_host))
         out = home / "out" / "demo-837p.x12"
         print("\n3. export the claims ready to bill")

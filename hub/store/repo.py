@@ -31,13 +31,14 @@ class Upserter:
     after the first; ``remember()`` adds this transaction's rows once it has committed.
     """
 
-    def __init__(self, session: Session, known: dict[tuple, int] | None = None):
+    def __init__(self, session: Session, known: dict[tuple, int] | None = None, *, reserve: int = 1):
         self.session = session
         self.connection = session.connection()
         self._upsert = _upserts(session.get_bind().dialect.name)
         self._known = known if known is not None else {}
         self._written: dict[tuple, int] = {}
         self._reserved: dict[str, list[int]] = {}
+        self._reserve = max(1, reserve)
         self._deferred: dict[Any, list[dict[str, Any]]] = {}
         # Encounter key -> (encounter id, claim id, control number, status) in this transaction.
         self.encounters: dict[str, tuple] = {}
@@ -53,15 +54,15 @@ class Upserter:
             self.connection.execute(statement, rows)
         self._deferred.clear()
 
-    def next_number(self, counter: str, block: int = 64) -> int:
-        """The next value of ``counter``, reserving a block at a time (one UPDATE per block).
+    def next_number(self, counter: str) -> int:
+        """The next value of ``counter``, reserving ``reserve`` at a time (one UPDATE each).
 
         Numbers reserved but not used when the transaction ends are skipped, never reused.
         """
         pool = self._reserved.setdefault(counter, [])
         if not pool:
-            last = next_counter(self.session, counter, self.connection, block)
-            pool.extend(range(last, last - block, -1))
+            last = next_counter(self.session, counter, self.connection, self._reserve)
+            pool.extend(range(last, last - self._reserve, -1))
         return pool.pop()
 
     def remember(self) -> None:
