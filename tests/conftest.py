@@ -7,7 +7,10 @@ local server's ``test`` database). Where no server answers they are skipped, unl
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -89,3 +92,58 @@ def corpora() -> Path:
     if not SHARED_CORPORA.is_dir():
         pytest.skip("../shared/corpora is not present (a user's clone has none)")
     return SHARED_CORPORA
+
+
+# --- content written by others: the official FHIR R4 examples (CC0) -------------------------
+
+EXAMPLES = "hl7.fhir.r4.examples@4.0.1"
+
+
+@pytest.fixture(scope="session")
+def official(request, tmp_path_factory) -> dict[str, bytes]:
+    """The official FHIR R4 examples (CC0), fetched once with npm and cached by pytest."""
+    cache_provider = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache = Path(cache_provider.mkdir("fhir-r4-examples")) if cache_provider else tmp_path_factory.mktemp("fhir")
+    tarball = cache / "hl7.fhir.r4.examples-4.0.1.tgz"
+    if not tarball.is_file():
+        try:
+            subprocess.run(["npm", "pack", EXAMPLES, "--silent"], cwd=cache, check=True,
+                           capture_output=True, timeout=180)
+        except (OSError, subprocess.SubprocessError) as exc:
+            pytest.skip(f"cannot fetch {EXAMPLES} with npm: {type(exc).__name__}")
+        if not tarball.is_file():
+            pytest.skip(f"npm pack did not produce {tarball.name}")
+    wanted = ("Bundle-", "Claim-", "Coverage-", "Encounter-", "ChargeItem-", "ClaimResponse-",
+              "Patient-example.json", "Organization-2.json", "Organization-hl7.json")
+    files = {}
+    with tarfile.open(tarball) as archive:
+        for member in archive:
+            name = member.name.removeprefix("package/")
+            if member.isfile() and name.startswith(wanted) and name.endswith(".json"):
+                files[name] = archive.extractfile(member).read()
+    return files
+
+
+def official_visit_bundle(official) -> dict:
+    """Official Patient, Coverage, payer and Organization examples, ids re-pointed at each other."""
+    patient = json.loads(official["Patient-example.json"])
+    coverage = json.loads(official["Coverage-7546D.json"])  # order 2, group WESTAIR, relationship "self"
+    coverage["beneficiary"] = coverage["subscriber"] = {"reference": "Patient/example"}
+    payer = json.loads(official["Organization-2.json"])  # XYZ Insurance, id in an OID system
+    practice = json.loads(official["Organization-hl7.json"])
+    practice["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}]
+    bundle_809 = json.loads(official["Bundle-3ad0687e-f477-468c-afd5-fcc2bf897809.json"])
+    clinician = next(e["resource"] for e in bundle_809["entry"]
+                     if e["resource"]["resourceType"] == "Practitioner" and e["resource"]["id"] == "1")
+    condition = {"resourceType": "Condition", "id": "dx", "subject": {"reference": "Patient/example"},
+                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F43.21"}]}}
+    encounter = {"resourceType": "Encounter", "id": "visit", "status": "finished",
+                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
+                 "subject": {"reference": "Patient/example"},
+                 "participant": [{"individual": {"reference": "Practitioner/1"}}],
+                 "period": {"start": "2011-06-01T10:00:00-04:00", "end": "2011-06-01T10:45:00-04:00"},
+                 "diagnosis": [{"condition": {"reference": "Condition/dx"}}],
+                 "serviceProvider": {"reference": "Organization/hl7"}}
+    return {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": f"http://hl7.org/fhir/{r['resourceType']}/{r['id']}", "resource": r}
+        for r in (patient, coverage, payer, practice, clinician, condition, encounter)]}

@@ -400,3 +400,45 @@ def test_parsing_in_a_worker_process_gives_the_same_results(tmp_path):
     assert outcomes[True] == outcomes[False]
     assert [o[1] for o in outcomes[True]].count("imported") == 12
     assert outcomes[True][5][1] == "quarantined" and outcomes[True][-1][1] == "duplicate"
+
+
+def test_a_visit_assembled_from_official_fhir_examples_is_checked_then_billed(official, hub_home, tmp_path, capsys):
+    """Content written by others (HL7's R4 examples): its problems are caught, then it bills."""
+    from conftest import official_visit_bundle
+
+    bundle = official_visit_bundle(official)
+    override = hub_home / "mappings" / "ehr" / "fhir_r4.toml"
+    override.parent.mkdir(parents=True)
+    override.write_text('[payer]\nid_systems = ["urn:oid:2.16.840.1.113883.3.19.2.3"]\n')
+    (tmp_path / "as-published.json").write_text(json.dumps(bundle))
+    assert run(hub_home, "intake", str(tmp_path / "as-published.json")) == 0
+    _, [claim] = run_json(capsys, hub_home, "claims")
+    assert claim["status"] == "needs_attention"
+    # The example Practitioner's NPI fails the check digit, its Coverage is order 2, the HL7
+    # Organization has no tax id, and the 2011 visit predates the psychotherapy codes (2013)
+    # the hub derives from minutes, so no line could be coded.
+    assert {f["code"] for f in claim["findings"] if f["severity"] == "error"} == {
+        "provider.npi", "coverage.primary_missing", "provider.tin", "coding.no_table", "claim.no_lines"}
+
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Practitioner":
+            resource["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1999999984"}]
+        if resource["resourceType"] == "Coverage":
+            resource["order"] = 1
+            resource["period"] = {"start": "2026-01-01", "end": "2026-12-31"}  # the example's ended in 2012
+        if resource["resourceType"] == "Organization" and resource["id"] == "hl7":
+            resource["identifier"].append({"system": "urn:oid:2.16.840.1.113883.4.4", "value": "123456789"})
+        if resource["resourceType"] == "Encounter":
+            resource["period"] = {"start": "2026-10-01T10:00:00-04:00", "end": "2026-10-01T10:45:00-04:00"}
+    (tmp_path / "corrected.json").write_text(json.dumps(bundle))
+    assert run(hub_home, "intake", str(tmp_path / "corrected.json")) == 0
+    out = tmp_path / "official.x12"
+    assert run(hub_home, "export-837", "--out", str(out)) == 0
+    assert validate_x12(out.read_bytes()) == []
+    segs = segments(out)
+    assert ["NM1", "IL", "1", "CHALMERS", "PETER", "JAMES", "", "", "MI", "AB9876"] in segs
+    assert ["SBR", "P", "18", "WESTAIR", "", "", "", "", "", "CI"] in segs
+    assert ["DMG", "D8", "19741225", "M"] in segs
+    assert any(s[0] == "HI" and s[1] == "ABK:F4321" for s in segs)
+    assert any(s[0] == "SV1" and s[1] == "HC:90834" for s in segs)  # 45 minutes by the period

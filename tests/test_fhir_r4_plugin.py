@@ -7,13 +7,13 @@ variants are made by editing a good fixture in the test, so each test says what 
 from __future__ import annotations
 
 import json
-import subprocess
-import tarfile
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+
+from conftest import official_visit_bundle
 
 from hub.errors import InputError, MappingError
 from hub.mappings import MappingSet
@@ -23,7 +23,6 @@ from plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, re
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fhir"
 PACKAGED_MAP = Path(__file__).resolve().parent.parent / "mappings" / "ehr" / "fhir_r4.toml"
-EXAMPLES = "hl7.fhir.r4.examples@4.0.1"
 
 
 def raw(name: str) -> bytes:
@@ -443,31 +442,6 @@ def test_a_malformed_practice_mapping_names_the_key(tmp_path):
 # --- content written by others: the official FHIR R4 examples --------------------------------
 
 
-@pytest.fixture(scope="module")
-def official(request, tmp_path_factory) -> dict[str, bytes]:
-    """The official FHIR R4 examples (CC0), fetched once with npm and cached by pytest."""
-    cache_provider = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
-    cache = Path(cache_provider.mkdir("fhir-r4-examples")) if cache_provider else tmp_path_factory.mktemp("fhir")
-    tarball = cache / "hl7.fhir.r4.examples-4.0.1.tgz"
-    if not tarball.is_file():
-        try:
-            subprocess.run(["npm", "pack", EXAMPLES, "--silent"], cwd=cache, check=True,
-                           capture_output=True, timeout=180)
-        except (OSError, subprocess.SubprocessError) as exc:
-            pytest.skip(f"cannot fetch {EXAMPLES} with npm: {type(exc).__name__}")
-        if not tarball.is_file():
-            pytest.skip(f"npm pack did not produce {tarball.name}")
-    wanted = ("Bundle-", "Claim-", "Coverage-", "Encounter-", "ChargeItem-", "ClaimResponse-",
-              "Patient-example.json", "Organization-2.json", "Organization-hl7.json")
-    files = {}
-    with tarfile.open(tarball) as archive:
-        for member in archive:
-            name = member.name.removeprefix("package/")
-            if member.isfile() and name.startswith(wanted) and name.endswith(".json"):
-                files[name] = archive.extractfile(member).read()
-    return files
-
-
 def test_every_official_bundle_example_gives_encounters_or_an_input_error(official):
     bundles = [name for name in official if name.startswith("Bundle-")]
     assert len(bundles) == 44
@@ -498,33 +472,8 @@ def test_official_billing_resources_wrapped_in_a_bundle_give_encounters_or_an_in
             continue
 
 
-def _assembled(official) -> dict:
-    """Official Patient, Coverage, payer and Organization examples, ids re-pointed at each other."""
-    patient = json.loads(official["Patient-example.json"])
-    coverage = json.loads(official["Coverage-7546D.json"])  # order 2, group WESTAIR, relationship "self"
-    coverage["beneficiary"] = coverage["subscriber"] = {"reference": "Patient/example"}
-    payer = json.loads(official["Organization-2.json"])  # XYZ Insurance, id in an OID system
-    practice = json.loads(official["Organization-hl7.json"])
-    practice["identifier"] = [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1234567893"}]
-    bundle_809 = json.loads(official["Bundle-3ad0687e-f477-468c-afd5-fcc2bf897809.json"])
-    clinician = next(e["resource"] for e in bundle_809["entry"]
-                     if e["resource"]["resourceType"] == "Practitioner" and e["resource"]["id"] == "1")
-    condition = {"resourceType": "Condition", "id": "dx", "subject": {"reference": "Patient/example"},
-                 "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "F43.21"}]}}
-    encounter = {"resourceType": "Encounter", "id": "visit", "status": "finished",
-                 "class": {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "AMB"},
-                 "subject": {"reference": "Patient/example"},
-                 "participant": [{"individual": {"reference": "Practitioner/1"}}],
-                 "period": {"start": "2011-06-01T10:00:00-04:00", "end": "2011-06-01T10:45:00-04:00"},
-                 "diagnosis": [{"condition": {"reference": "Condition/dx"}}],
-                 "serviceProvider": {"reference": "Organization/hl7"}}
-    return {"resourceType": "Bundle", "type": "collection", "entry": [
-        {"fullUrl": f"http://hl7.org/fhir/{r['resourceType']}/{r['id']}", "resource": r}
-        for r in (patient, coverage, payer, practice, clinician, condition, encounter)]}
-
-
 def test_official_examples_assembled_into_a_visit_map_once_the_payer_id_system_is_configured(official, tmp_path):
-    bundle = _assembled(official)
+    bundle = official_visit_bundle(official)
     error = refusal(bundle)  # the official payer has no NIIP identifier
     assert error.where == "Organization/2" and "the payer has no payer id" in str(error)
     mappings = override(tmp_path, "id_systems = []", 'id_systems = ["urn:oid:2.16.840.1.113883.3.19.2.3"]')
@@ -541,26 +490,3 @@ def test_official_examples_assembled_into_a_visit_map_once_the_payer_id_system_i
     assert (visit.rendering_provider.npi, visit.rendering_provider.name.family) == ("1122334499", "Beverly")
     assert visit.billing_provider.address.postal_code == "48104"
     assert visit.minutes == 45 and visit.place_of_service == "11"
-
-
-def test_mapping_time_is_small_next_to_parsing_time():
-    """Mapping many parsed encounter bundles costs well under their parse (benchmark: <= 2x)."""
-    import time
-
-    from fhir.resources.R4B.bundle import Bundle
-
-    from hub.demo.synthetic import encounter_bundle
-    from plugins.ehr.fhir_r4 import map_bundle
-    from plugins.ehr.fhir_r4.fieldmap import load_field_map
-    from plugins.ehr.fhir_r4.references import BundleIndex
-
-    payloads = [json.dumps(encounter_bundle(seed)).encode() for seed in range(150)]
-    started = time.perf_counter()
-    bundles = [Bundle.model_validate_json(p) for p in payloads]
-    parsing = time.perf_counter() - started
-    field_map = load_field_map(MappingSet())
-    started = time.perf_counter()
-    mapped = [map_bundle(BundleIndex(b), field_map) for b in bundles]
-    mapping = time.perf_counter() - started
-    assert sum(len(m) for m in mapped) == len(payloads)
-    assert mapping < 0.5 * parsing, f"mapping {mapping:.3f}s vs parsing {parsing:.3f}s"

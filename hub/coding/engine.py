@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from hub.coding import rules
+from hub.errors import MappingError
 from hub.mappings import MappingSet
 from hub.model import Encounter, Finding, Payer, ServiceLine, Severity
 
@@ -41,7 +42,16 @@ def code_encounter(encounter: Encounter, payer: Payer, mappings: MappingSet) -> 
 
 
 def _lines_from_minutes(encounter: Encounter, mappings: MappingSet, findings: list[Finding]) -> list[ServiceLine]:
-    minimum = rules.minimum_psychotherapy_minutes(mappings, encounter.service_date)
+    try:
+        minimum = rules.minimum_psychotherapy_minutes(mappings, encounter.service_date)
+    except MappingError as exc:
+        findings.append(Finding(
+            "coding.no_table", Severity.ERROR,
+            f"no psychotherapy code table in effect on {encounter.service_date.isoformat()} ({exc})",
+            "check the date of service; for an older date add its codes to "
+            "mappings/coding/psychotherapy.toml in the hub home, or send the billed code from the EHR",
+        ))
+        return []
     if encounter.minutes is None:
         findings.append(Finding(
             "coding.no_service", Severity.ERROR,

@@ -66,6 +66,13 @@ def check_people(claim: Claim, _context: Any = None) -> Iterator[Finding]:
                      "add the subscriber id from the insurance card to the Coverage")
     if not coverage.payer.payer_id.strip():
         yield _error("coverage.payer_id", "no payer id", "add the payer's id (NIIP identifier)")
+    if coverage.order > 1 and not any(o.order < coverage.order for o in claim.other_coverages):
+        # A secondary claim needs the primary's adjudication (2320 AMT*D, CAS): bill the
+        # primary first; the secondary claim is built from its 835.
+        yield _error("coverage.primary_missing",
+                     f"the only coverage sent is number {coverage.order} in order; the primary is unknown",
+                     "add the patient's primary coverage to the export, or correct Coverage.order to 1 "
+                     "if this is the primary plan")
     # DMG and N3/N4 are required for whoever is the patient: 2010BA when the patient is the
     # subscriber, else 2010CA.
     yield from _demographics(claim.patient, "patient")
