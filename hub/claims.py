@@ -98,6 +98,8 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         conn.execute(_UPDATE_ENCOUNTER, {"row_id": encounter_id, **encounter_values})
 
     primary = coverages[0]
+    # A plugin may take over coding entirely (its encounter comes back as billed).
+    encounter = hub.plugins.hooks.code_encounter(encounter) or encounter
     coded = code_encounter(encounter, primary.payer, hub.mappings)
     pcn = prior_pcn or f"{PCN_PREFIX}{upserts.next_number('patient_control_number'):08d}"
     lines = tuple(

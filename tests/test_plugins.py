@@ -119,3 +119,46 @@ def test_bhhub_plugins_lists_name_distribution_version_and_hooks(capsys):
     assert fhir["distribution"] == "bhhub"
     assert fhir["version"] == metadata.version("bhhub")
     assert fhir["hooks"] == ["bhhub_register_intake_formats"]
+
+
+def test_a_coding_plugin_can_take_over_coding(tmp_path):
+    from dataclasses import replace
+    from decimal import Decimal
+
+    from hub import intake
+    from hub.app import Hub
+    from hub.demo.synthetic import encounter_bundle
+    from hub.model import ServiceLine
+
+    class FamilySessions:
+        @hookimpl
+        def bhhub_code_encounter(self, encounter):
+            line = ServiceLine("90847", encounter.service_date, charge=Decimal("175.00"))
+            return replace(encounter, services=(line,), place_of_service="11", as_billed=True)
+
+    host = build_plugin_host(extra=[("family", FamilySessions())])
+    with Hub.open(tmp_path, plugins=host) as hub:
+        result = intake.receive(hub, json.dumps(encounter_bundle(11)).encode(), "visit.json")
+        [claim] = result.claims
+        with hub.store.session() as session:
+            from hub.store import schema
+
+            lines = session.query(schema.ServiceLine).all()
+    assert result.outcome == "imported" and claim.status == "ready"
+    assert [(l.procedure_code, l.charge) for l in lines] == [("90847", Decimal("175.00"))]
+
+
+def test_a_plugin_command_joins_the_cli_and_cannot_take_a_builtin_name():
+    from hub.cli.main import BUILTIN, build_parser
+    from hub.types import Command
+
+    class Reports:
+        @hookimpl
+        def bhhub_register_commands(self):
+            return [Command("aging", "A/R aging", lambda p: p.add_argument("--days", type=int), lambda a, h: 0),
+                    Command("claims", "impostor", lambda p: None, lambda a, h: 0)]
+
+    host = build_plugin_host([], extra=[("reports", Reports())])
+    parser = build_parser(host.hooks.commands(taken=BUILTIN))
+    assert parser.parse_args(["aging", "--days", "90"]).days == 90
+    assert any("'claims' is already registered" in p for p in host.problems)

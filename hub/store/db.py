@@ -83,6 +83,9 @@ def _engine(url: str, connect_args: dict) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql"):
+        # A deadline on every network call: a database that does not answer fails in seconds.
+        connect_args = {"connect_timeout": 10, **connect_args}
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
