@@ -45,22 +45,31 @@ class IntakeResult:
 
 def receive(hub, content: bytes, source_name: str) -> IntakeResult:
     """Store ``content`` raw, then process it; the same bytes again change nothing."""
-    digest = hashlib.sha256(content).hexdigest()
-    items = schema.InboxItem
     with hub.store.session() as session:
-        item_id = session.connection().execute(_insert_new(hub.store.dialect), {
-            "sha256": digest, "source_name": source_name, "size": len(content), "content": content,
-            "state": RECEIVED, "attempts": 0, "received_at": datetime.now(timezone.utc),
-        }).scalar()
-        if item_id is None:  # these bytes are already in the inbox
-            known = session.execute(select(items.id, items.source_name, items.state, items.format)
-                                    .where(items.sha256 == digest)).one()
+        item_id, duplicate = store_raw(session, hub.store.dialect, source_name, content)
         session.commit()  # stored raw before anything reads it
+    if duplicate is not None:
+        return duplicate
+    log.info("inbox item %s received (%d bytes)", item_id, len(content))
+    return process(hub, item_id, content, source_name)
+
+
+def store_raw(session, dialect: str, source_name: str, content: bytes) -> tuple[int | None, IntakeResult | None]:
+    """Add ``content`` to the inbox (the caller commits): (new item id, None), or (None, the
+    duplicate's result) when the same bytes are stored already."""
+    digest = hashlib.sha256(content).hexdigest()
+    conn = session.connection()
+    item_id = conn.execute(_insert_new(dialect), {
+        "sha256": digest, "source_name": source_name, "size": len(content), "content": content,
+        "state": RECEIVED, "attempts": 0, "received_at": datetime.now(timezone.utc),
+    }).scalar()
     if item_id is not None:
-        log.info("inbox item %s received (%d bytes)", item_id, len(content))
-        return process(hub, item_id, content, source_name)
-    return IntakeResult(known.id, source_name, "duplicate", known.format,
-                        f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
+        return item_id, None
+    items = schema.InboxItem
+    known = conn.execute(select(items.id, items.source_name, items.state, items.format)
+                         .where(items.sha256 == digest)).one()
+    return None, IntakeResult(known.id, source_name, "duplicate", known.format,
+                              f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
 
 
 @lru_cache(maxsize=4)
@@ -92,15 +101,15 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
     with hub.store.session() as session:
         fmt_name = None
         try:
-            fmt = _format_for(hub.intake_formats, content)
+            fmt = format_for(hub.intake_formats, content)
             fmt_name = fmt.name
-            encounters = _parse(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
+            encounters = parse_payload(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
             upserts = Upserter(session, hub.known_rows)
             outcomes = tuple(store_encounter(hub, session, upserts, e, item_id) for e in encounters)
         except HubError as exc:
             session.rollback()
             return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
-        _set_state(session, item_id, PROCESSED, fmt_name, None)
+        set_state(session, item_id, PROCESSED, fmt_name, None)
         hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
         upserts.flush()
         session.commit()
@@ -117,14 +126,14 @@ _SET_STATE = (
 )
 
 
-def _set_state(session, item_id: int, state: str, fmt: str | None, reason: str | None) -> None:
+def set_state(session, item_id: int, state: str, fmt: str | None, reason: str | None) -> None:
     session.connection().execute(_SET_STATE, {
         "item_id": item_id, "state": state, "format": fmt, "reason": reason,
         "processed_at": datetime.now(timezone.utc) if state == PROCESSED else None,
     })
 
 
-def _parse(fmt: IntakeFormat, item_id: int, content: bytes, context: IntakeContext) -> list:
+def parse_payload(fmt: IntakeFormat, item_id: int, content: bytes, context: IntakeContext) -> list:
     try:
         encounters = list(fmt.parse(content, context))
     except HubError:
@@ -140,7 +149,7 @@ def _parse(fmt: IntakeFormat, item_id: int, content: bytes, context: IntakeConte
     return encounters
 
 
-def _format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
+def format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
     for fmt in formats:
         try:
             if fmt.recognizes(content):
@@ -156,7 +165,7 @@ def _format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
 
 def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: str) -> IntakeResult:
     with hub.store.session() as session:
-        _set_state(session, item_id, QUARANTINED, fmt, reason)
+        set_state(session, item_id, QUARANTINED, fmt, reason)
         session.commit()
     log.info("inbox item %s quarantined", item_id)
     return IntakeResult(item_id, source_name, QUARANTINED, fmt, reason)

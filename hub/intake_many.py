@@ -9,21 +9,16 @@ storing, so a machine's two cores share the work; the worker loads plugins from 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import multiprocessing
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import datetime, timezone
 from pathlib import Path
-
-from sqlalchemy import select
 
 from hub.claims import prefetch_encounters, store_encounter
 from hub.errors import HubError
-from hub.intake import PROCESSED, QUARANTINED, RECEIVED, IntakeResult, _format_for, _insert_new, _parse, _set_state, process
+from hub.intake import PROCESSED, QUARANTINED, IntakeResult, format_for, parse_payload, process, set_state, store_raw
 from hub.mappings import MappingSet
-from hub.store import schema
 from hub.store.repo import Upserter
 from hub.types import IntakeContext
 
@@ -72,22 +67,10 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
     """Commit every payload raw; the duplicates' results, and (position, item id) of the new."""
     results: list[IntakeResult | None] = [None] * len(chunk)
     new: list[tuple[int, int]] = []
-    items = schema.InboxItem
     with hub.store.session() as session:
-        conn = session.connection()
         for position, (source_name, content) in enumerate(chunk):
-            digest = hashlib.sha256(content).hexdigest()
-            item_id = conn.execute(_insert_new(hub.store.dialect), {
-                "sha256": digest, "source_name": source_name, "size": len(content), "content": content,
-                "state": RECEIVED, "attempts": 0, "received_at": datetime.now(timezone.utc),
-            }).scalar()
-            if item_id is None:
-                known = conn.execute(select(items.id, items.source_name, items.state, items.format)
-                                     .where(items.sha256 == digest)).one()
-                results[position] = IntakeResult(
-                    known.id, source_name, "duplicate", known.format,
-                    f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
-            else:
+            item_id, results[position] = store_raw(session, hub.store.dialect, source_name, content)
+            if item_id is not None:
                 new.append((position, item_id))
         session.commit()  # stored raw before anything reads it
     return results, new
@@ -96,9 +79,9 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
 def _parse_one(formats, mappings: MappingSet, item_id: int, source_name: str, content: bytes) -> tuple:
     fmt_name = None
     try:
-        fmt = _format_for(formats, content)
+        fmt = format_for(formats, content)
         fmt_name = fmt.name
-        return fmt_name, _parse(fmt, item_id, content, IntakeContext(source_name, mappings))
+        return fmt_name, parse_payload(fmt, item_id, content, IntakeContext(source_name, mappings))
     except HubError as exc:
         return fmt_name, str(exc)
 
@@ -119,11 +102,11 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                 fmt_name, outcome = parsed[position]
                 source_name = chunk[position][0]
                 if isinstance(outcome, str):
-                    _set_state(session, item_id, QUARANTINED, fmt_name, outcome)
+                    set_state(session, item_id, QUARANTINED, fmt_name, outcome)
                     results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome)
                     continue
                 claims = tuple(store_encounter(hub, session, upserts, e, item_id) for e in outcome)
-                _set_state(session, item_id, PROCESSED, fmt_name, None)
+                set_state(session, item_id, PROCESSED, fmt_name, None)
                 hub.audit(session, "intake", "claim", [c.claim_id for c in claims if c.claim_id],
                           f"inbox item {item_id}")
                 results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims)
