@@ -442,3 +442,20 @@ def test_a_visit_assembled_from_official_fhir_examples_is_checked_then_billed(of
     assert ["DMG", "D8", "19741225", "M"] in segs
     assert any(s[0] == "HI" and s[1] == "ABK:F4321" for s in segs)
     assert any(s[0] == "SV1" and s[1] == "HC:90834" for s in segs)  # 45 minutes by the period
+
+
+def test_the_batch_passes_the_x12valid_command_itself(exported):
+    """The same check a clearinghouse analyst would run: pyx12's x12valid, via the shared wrapper
+    that reads its report (x12valid's own exit status is 1 for valid files too)."""
+    import subprocess
+    import sys
+
+    from conftest import SHARED_CORPORA
+
+    checker = SHARED_CORPORA.parent / "tools" / "x12valid-check"
+    if not checker.is_file():
+        pytest.skip("../shared/tools/x12valid-check is not present")
+    out, _, _ = exported
+    run_check = subprocess.run([sys.executable, str(checker), str(out)], capture_output=True, text=True, timeout=300)
+    assert run_check.returncode == 0, run_check.stdout + run_check.stderr
+    assert run_check.stdout.strip().endswith(": OK")
