@@ -16,7 +16,7 @@ from hub.plugins import PluginHost, build_plugin_host
 from hub.store import schema
 from hub.store.db import Store, open_store
 from hub.store.schema import utcnow
-from hub.types import ClaimCheck, IntakeFormat
+from hub.types import ClaimCheck, IntakeFormat, Transport
 
 
 _INSERT_AUDIT = insert(schema.AuditEvent.__table__)
@@ -49,6 +49,10 @@ class Hub:
     @cached_property
     def claim_checks(self) -> list[ClaimCheck]:
         return self.plugins.hooks.claim_checks()
+
+    @cached_property
+    def transports(self) -> list[Transport]:
+        return self.plugins.hooks.transports()
 
     def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
         """Record a read or change of PHI (promise 8). Ids only, never the data itself."""

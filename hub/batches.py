@@ -24,7 +24,7 @@ from hub.store import schema
 from hub.model import Provider
 from hub.store.repo import claim_record, next_counter, provider_record
 from hub.x12.claim837p import RenderedClaim, assemble_837p, render_claim
-from hub.x12.envelope import ControlNumbers
+from hub.x12.envelope import ControlNumbers, Envelope
 
 log = logging.getLogger(__name__)
 
@@ -44,49 +44,57 @@ class BatchResult:
 
 def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> BatchResult | None:
     """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready."""
-    envelope = hub.settings.envelope
     with hub.store.session() as session:
-        rows = session.scalars(
-            select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
-            .order_by(schema.Claim.billing_provider_id, schema.Claim.id).limit(max_claims)
-        ).all()
-        if not rows:
+        batch = create_batch(hub, session, hub.settings.envelope, max_claims, out)
+        if batch is None:
             return None
-        groups = _by_billing_provider(session, rows)
-        scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
-        controls = ControlNumbers(
-            interchange=next_counter(session, f"isa13:{scope}"),
-            group=next_counter(session, f"gs06:{scope}"),
-            transaction=next_counter(session, f"st02:{scope}"),
-        )
-        content = assemble_837p(groups, envelope, controls, datetime.now(timezone.utc))
-        isa13 = f"{controls.interchange:09d}"
-        batch = schema.Batch(
-            sender_id=envelope.sender_id,
-            interchange_control_number=isa13,
-            group_control_number=str(controls.group),
-            transaction_control_number=f"{controls.transaction:04d}",
-            usage_indicator=envelope.usage_indicator,
-            claim_count=len(rows),
-            total_charge=sum((row.total_charge for row in rows), Decimal(0)),
-            content=content,
-            sha256=hashlib.sha256(content).hexdigest(),
-            path=str(out.resolve()),
-        )
-        session.add(batch)
-        session.flush()
-        for row in rows:
-            row.batch_id = batch.id
-            set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {isa13})")
-        hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
-        pcns = tuple(row.patient_control_number for row in rows)
         remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
+        pcns = tuple(session.scalars(select(schema.Claim.patient_control_number)
+                                     .where(schema.Claim.batch_id == batch.id).order_by(schema.Claim.id)))
         session.commit()
-        batch_id = batch.id
-    _write_atomically(out, content)
-    log.info("batch %s written: %d claims, ISA13 %s", batch_id, len(rows), isa13)
-    hub.plugins.hooks.batch_written(batch_id, str(out), len(rows))
-    return BatchResult(batch_id, out, len(rows), isa13, pcns, remaining)
+    _write_atomically(out, batch.content)
+    log.info("batch %s written: %d claims, ISA13 %s", batch.id, batch.claim_count, batch.interchange_control_number)
+    hub.plugins.hooks.batch_written(batch.id, str(out), batch.claim_count)
+    return BatchResult(batch.id, out, batch.claim_count, batch.interchange_control_number, pcns, remaining)
+
+
+def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None) -> schema.Batch | None:
+    """In ``session`` (the caller commits): the next 837P batch of ready claims, recorded with its
+    control numbers and bytes, its claims moved to ``batched``; None when no claim is ready."""
+    rows = session.scalars(
+        select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
+        .order_by(schema.Claim.billing_provider_id, schema.Claim.id).limit(max_claims)
+    ).all()
+    if not rows:
+        return None
+    groups = _by_billing_provider(session, rows)
+    # One sequence per sender: ISA13 must be unique per sender (duplicates get TA1 note 025).
+    scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
+    controls = ControlNumbers(
+        interchange=next_counter(session, f"isa13:{scope}"),
+        group=next_counter(session, f"gs06:{scope}"),
+        transaction=next_counter(session, f"st02:{scope}"),
+    )
+    content = assemble_837p(groups, envelope, controls, datetime.now(timezone.utc))
+    batch = schema.Batch(
+        sender_id=envelope.sender_id,
+        interchange_control_number=controls.interchange_text,
+        group_control_number=controls.group_text,
+        transaction_control_number=controls.transaction_text,
+        usage_indicator=envelope.usage_indicator,
+        claim_count=len(rows),
+        total_charge=sum((row.total_charge for row in rows), Decimal(0)),
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        path=str(path.resolve()) if path else None,
+    )
+    session.add(batch)
+    session.flush()
+    for row in rows:
+        row.batch_id = batch.id
+        set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {batch.interchange_control_number})")
+    hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
+    return batch
 
 
 def _by_billing_provider(session, rows) -> list[tuple[Provider, list[RenderedClaim]]]:

@@ -26,7 +26,7 @@ from hub import hookspec
 
 if TYPE_CHECKING:
     from hub.model import Claim, Coverage, Encounter, Patient
-    from hub.types import ClaimCheck, Command, IntakeFormat, Job
+    from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 # --- intake -------------------------------------------------------------------------------
 
@@ -99,6 +99,15 @@ def bhhub_batch_written(batch_id: int, path: str, claim_count: int) -> None:
     Called after the batch's bytes and control numbers are committed. ``batch_id`` is the
     stored batch, ``path`` where the file was written, ``claim_count`` how many claims it
     carries. Return value is ignored.
+    """
+
+
+@hookspec
+def bhhub_register_transports() -> list[Transport]:
+    """Declare ways to reach clearinghouse mailboxes (SFTP, and what vendors add).
+
+    Called once when the hub starts. Return a list of ``hub.types.Transport``; a mailbox in
+    ``bhhub.toml`` names one by ``transport`` (default ``"sftp"``). An empty list means none.
     """
 
 

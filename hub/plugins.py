@@ -17,7 +17,7 @@ from typing import Any
 import pluggy
 
 from hub import PROJECT_NAME, hookspecs
-from hub.types import ClaimCheck, Command, IntakeFormat, Job
+from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,9 @@ class Hooks:
 
     def jobs(self) -> list[Job]:
         return self._registry("bhhub_register_jobs", Job)
+
+    def transports(self) -> list[Transport]:
+        return self._registry("bhhub_register_transports", Transport)
 
     # --- broadcasts ---
 

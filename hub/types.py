@@ -74,3 +74,22 @@ class Job:
     name: str
     interval_seconds: int
     func: Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Transport:
+    """A way to reach a clearinghouse mailbox (SFTP, ...), named in a mailbox's ``transport``.
+
+    ``configure(table, where)`` checks a mailbox's connection settings (a config table) and
+    returns them in the transport's own form, raising ``hub.errors.ConfigError`` that lists every
+    problem; ``connect(settings)`` returns an open connection, a context manager offering
+    ``listdir``, ``stat``, ``download``, ``upload``, ``remove``, ``rename`` and ``makedirs``;
+    ``test(settings, directories)`` tries connecting, authenticating and listing each directory
+    and returns a report with ``ok`` and ``steps`` (name, passed, message) for a person.
+    """
+
+    name: str
+    description: str
+    configure: Callable[[dict, str], Any]
+    connect: Callable[[Any], Any]
+    test: Callable[[Any, Sequence[str]], Any]

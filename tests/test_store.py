@@ -42,3 +42,25 @@ def test_control_counters_never_hand_out_a_value_twice(database_url):
             session.commit()
     assert seen == [1, 2, 3, 4, 5, 6, 7]
     assert len(set(seen)) == len(seen)
+
+
+def test_a_store_at_an_older_schema_upgrades_and_keeps_its_data(database_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from hub.store.db import Store, _alembic_config
+
+    store = Store(database_url)
+    with store.engine.begin() as conn:
+        cfg = _alembic_config()
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+    with store.engine.begin() as conn:
+        conn.execute(text("insert into control_counters (name, value) values ('isa13:ZZ:OLD', 41)"))
+    assert not store.is_current()
+    store.migrate()
+    assert store.is_current()
+    with store.session() as session:
+        assert next_counter(session, "isa13:ZZ:OLD") == 42
+        assert set(inspect(store.engine).get_table_names()) >= {"transmissions", "acknowledgments", "alerts"}
+    store.close()

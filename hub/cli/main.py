@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from hub import __version__
 from hub.cli import commands, demo
+from hub.cli import exchange as exchange_cli
 from hub.errors import HubError, UsageError
 from hub.model import ClaimStatus
 from hub.plugins import build_plugin_host
@@ -27,7 +28,8 @@ EPILOG = """\
 typical day:
   bhhub intake exports/             read FHIR bundles (files or folders)
   bhhub claims --status needs_attention
-  bhhub export-837 --out out/batch.x12
+  bhhub exchange                    send ready claims to the clearinghouse, pick up responses
+  bhhub run                         ... or let the scheduler do that unattended
 
 exit codes: 0 success, 1 some inputs failed, 2 usage error
 """
@@ -88,6 +90,8 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                                    "bundles, print the claims and write a validated 837P.")
     p.set_defaults(func=demo.cmd_demo)
 
+    exchange_cli.add_commands(sub)
+
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
         command.configure(p)
@@ -103,7 +107,8 @@ def _plugin_runner(command):
     return run
 
 
-BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo")
+BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
+           "exchange", "run", "mailbox", "transmissions", "alerts")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -244,6 +244,88 @@ class Batch(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Transmission(Base):
+    """One batch's journey to a clearinghouse mailbox; every state change is committed.
+
+    ready → uploading → uploaded → acknowledged | rejected. An ``uploading`` row found after a
+    crash is reconciled (look for the file, else send the same bytes again), never re-numbered.
+    """
+
+    __tablename__ = "transmissions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), unique=True)
+    mailbox: Mapped[str] = mapped_column(String(80), index=True)
+    remote_name: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TransmissionEvent(Base):
+    """Append-only history of a transmission's states."""
+
+    __tablename__ = "transmission_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    transmission_id: Mapped[int] = mapped_column(ForeignKey("transmissions.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Acknowledgment(Base):
+    """What one TA1, 999 or 277CA said about a batch or a claim, kept for the biller."""
+
+    __tablename__ = "acknowledgments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbox_item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # TA1, 999, 277CA
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    accepted: Mapped[bool]
+    code: Mapped[str | None] = mapped_column(String(50))
+    detail: Mapped[str | None] = mapped_column(Text)  # plain language; error locations, no data values
+    payer_claim_control_number: Mapped[str | None] = mapped_column(String(50))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RemoteFileSeen(Base):
+    """A file seen in a mailbox's inbound folder: size and mtime at the last listing, for the
+    stability check (take a file only when it stopped changing)."""
+
+    __tablename__ = "remote_files_seen"
+    __table_args__ = (UniqueConstraint("mailbox", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(80))
+    name: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int] = mapped_column(Integer)
+    mtime: Mapped[int] = mapped_column(Integer)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inbox_item_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_items.id"))
+
+
+class Alert(Base):
+    """Something a person must know. One row per incident: raised once, cleared once."""
+
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)  # e.g. "ack_missing:transmission:7"
+    kind: Mapped[str] = mapped_column(String(50))
+    message: Mapped[str] = mapped_column(Text)  # ids and names of things, never PHI
+    raised_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class ControlCounter(Base):
     """Monotonic counters (ISA13, GS06, ST02, patient control numbers), never reused."""
 

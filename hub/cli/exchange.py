@@ -1,0 +1,160 @@
+"""``bhhub exchange``, ``bhhub run``, ``bhhub mailbox``, ``bhhub transmissions``, ``bhhub alerts``."""
+
+from __future__ import annotations
+
+import argparse
+
+from sqlalchemy import select
+
+from hub.cli.commands import open_hub
+from hub.cli.output import print_json, print_table
+from hub.errors import UsageError
+from hub.exchange.cycle import exchange
+from hub.exchange.mailboxes import load_mailboxes
+from hub.store import schema
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("exchange", help="exchange files with the clearinghouse mailboxes now (upload and poll)",
+                       description="Run one exchange cycle: finish interrupted uploads, send every claim "
+                                   "ready to bill, pick up TA1/999/277CA/835 files and apply them.")
+    p.add_argument("--mailbox", metavar="NAME", help="only this mailbox (default: all)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_exchange)
+
+    p = sub.add_parser("run", help="run the scheduled exchanges until stopped (Ctrl-C)",
+                       description="The embedded runner: each mailbox's schedule, and a dispatcher that "
+                                   "raises alerts for late acknowledgments. One runner per hub home.")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("mailbox", help="list mailboxes, or test one's connection")
+    mailbox_sub = p.add_subparsers(dest="mailbox_command", metavar="ACTION")
+    p.set_defaults(func=cmd_mailbox_list, json=False)
+    listing = mailbox_sub.add_parser("list", help="the configured mailboxes")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_mailbox_list)
+    test = mailbox_sub.add_parser("test", help="connect, check the host key, log in and list the folders")
+    test.add_argument("name", metavar="NAME")
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=cmd_mailbox_test)
+
+    p = sub.add_parser("transmissions", help="837P files sent to mailboxes, with their state")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_transmissions)
+
+    p = sub.add_parser("alerts", help="open alerts (missing acknowledgments, unreachable mailboxes, missed runs)")
+    p.add_argument("--all", action="store_true", help="cleared ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_alerts)
+
+
+def _mailboxes(hub, only: str | None) -> list:
+    mailboxes = load_mailboxes(hub)
+    if only is not None:
+        if only not in mailboxes:
+            raise UsageError(f"no mailbox {only!r} in {hub.settings.home / 'bhhub.toml'} "
+                             f"(configured: {', '.join(sorted(mailboxes)) or 'none'})")
+        return [mailboxes[only]]
+    if not mailboxes:
+        raise UsageError(f"no mailboxes are configured; add a [mailboxes.NAME] table to "
+                         f"{hub.settings.home / 'bhhub.toml'} (see README: Exchanging with a clearinghouse)")
+    return list(mailboxes.values())
+
+
+def cmd_exchange(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub:
+        reports = [exchange(hub, mailbox) for mailbox in _mailboxes(hub, args.mailbox)]
+    if args.json:
+        print_json([
+            {"mailbox": r.mailbox, "ok": r.ok, "error": r.error,
+             "sent": [s.__dict__ for s in r.sent], "picked_up": [p.__dict__ for p in r.picked_up]}
+            for r in reports
+        ])
+    else:
+        for r in reports:
+            print(f"mailbox {r.mailbox}: {'ok' if r.ok else 'FAILED: ' + str(r.error)}")
+            for s in r.sent:
+                print(f"  sent      {s.remote_name}: {s.claims} claims ({s.how.replace('_', ' ')})")
+            for p in r.picked_up:
+                detail = f" [inbox item {p.inbox_item_id}]" if p.inbox_item_id else ""
+                reason = f": {p.reason}" if p.reason else ""
+                print(f"  received  {p.name}: {p.outcome}{reason}{detail}")
+    return 0 if all(r.ok for r in reports) else 1
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hub.exchange.runner import run
+
+    with open_hub(args) as hub:
+        return run(hub)
+
+
+def cmd_mailbox_list(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub:
+        mailboxes = load_mailboxes(hub)
+    rows = [{"name": m.name, "profile": m.profile.key, "clearinghouse": m.profile.name,
+             "transport": m.transport.name, "schedule": m.schedule,
+             "outbound": m.profile.outbound_dir, "inbound": m.profile.inbound_dir} for m in mailboxes.values()]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print("no mailboxes configured")
+    else:
+        print_table(["MAILBOX", "CLEARINGHOUSE", "SCHEDULE", "OUTBOUND", "INBOUND"],
+                    [(r["name"], r["clearinghouse"], r["schedule"], r["outbound"], r["inbound"]) for r in rows])
+    return 0
+
+
+def cmd_mailbox_test(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub:
+        [mailbox] = _mailboxes(hub, args.name)
+    profile = mailbox.profile
+    report = mailbox.transport.test(mailbox.connection, [profile.outbound_dir, profile.inbound_dir])
+    if args.json:
+        print_json({"mailbox": mailbox.name, "ok": report.ok,
+                    "steps": [{"step": s, "passed": ok, "message": m} for s, ok, m in report.steps]})
+    else:
+        for step, passed, message in report.steps:
+            print(f"{'ok  ' if passed else 'FAIL'}  {step}: {message}")
+        print(f"mailbox {mailbox.name}: {'ready' if report.ok else 'NOT ready'}")
+    return 0 if report.ok else 1
+
+
+def cmd_transmissions(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        rows = session.execute(
+            select(schema.Transmission, schema.Batch)
+            .join(schema.Batch, schema.Batch.id == schema.Transmission.batch_id)
+            .order_by(schema.Transmission.id)
+        ).all()
+        data = [{"id": t.id, "mailbox": t.mailbox, "remote_name": t.remote_name, "state": t.state,
+                 "attempts": t.attempts, "batch_id": b.id, "interchange_control_number": b.interchange_control_number,
+                 "claims": b.claim_count, "uploaded_at": t.uploaded_at, "acknowledged_at": t.acknowledged_at,
+                 "last_error": t.last_error} for t, b in rows]
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no transmissions yet")
+    else:
+        print_table(["ID", "MAILBOX", "STATE", "ISA13", "CLAIMS", "UPLOADED", "FILE"],
+                    [(d["id"], d["mailbox"], d["state"], d["interchange_control_number"], d["claims"],
+                      d["uploaded_at"], d["remote_name"]) for d in data])
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        query = select(schema.Alert).order_by(schema.Alert.id)
+        if not args.all:
+            query = query.where(schema.Alert.cleared_at.is_(None))
+        data = [{"id": a.id, "key": a.key, "kind": a.kind, "message": a.message, "raised_at": a.raised_at,
+                 "occurrences": a.occurrences, "cleared_at": a.cleared_at} for a in session.scalars(query)]
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no open alerts")
+    else:
+        for a in data:
+            state = f"cleared {a['cleared_at']:%Y-%m-%d %H:%M}" if a["cleared_at"] else "OPEN"
+            print(f"{a['raised_at']:%Y-%m-%d %H:%M}  {state}  {a['kind']} (x{a['occurrences']}): {a['message']}")
+    return 0

@@ -1,0 +1,46 @@
+"""Alerts: raised once per incident, counted while it lasts, cleared once when it ends.
+
+A key names the incident (``mailbox_unreachable:officeally``, ``ack_missing:transmission:7``);
+raising an open key again only counts it, so a failing poll every five minutes is one alert,
+not hundreds. Messages name mailboxes, transmissions and files, never patients.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from hub.store import schema
+from hub.store.schema import utcnow
+
+log = logging.getLogger(__name__)
+
+
+def raise_alert(session, key: str, kind: str, message: str) -> bool:
+    """Open (or count) the incident ``key``; True when it is new."""
+    current = _open(session, key)
+    if current is not None:
+        current.occurrences += 1
+        current.last_seen_at = utcnow()
+        current.message = message
+        return False
+    session.add(schema.Alert(key=key, kind=kind, message=message))
+    log.warning("alert raised: %s: %s", key, message)
+    return True
+
+
+def clear_alert(session, key: str) -> bool:
+    """Close the incident ``key`` if it is open; True when it was."""
+    current = _open(session, key)
+    if current is None:
+        return False
+    current.cleared_at = utcnow()
+    log.warning("alert cleared: %s", key)
+    return True
+
+
+def _open(session, key: str) -> schema.Alert | None:
+    return session.scalar(
+        select(schema.Alert).where(schema.Alert.key == key, schema.Alert.cleared_at.is_(None))
+    )

@@ -1,0 +1,78 @@
+"""One exchange with a mailbox: send what is ready, pick up what came back, watch for silence."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import exists, select
+
+from hub.errors import HubError, RetriableError
+from hub.exchange.alerts import clear_alert, raise_alert
+from hub.exchange.inbound import PickedUp, pick_up
+from hub.exchange.outbound import UPLOADED, Sent, submit
+from hub.store import schema
+from hub.store.schema import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ExchangeReport:
+    mailbox: str
+    sent: list[Sent] = field(default_factory=list)
+    picked_up: list[PickedUp] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def exchange(hub, mailbox) -> ExchangeReport:
+    """Connect once, submit, pick up; a mailbox that cannot be reached is one alert, not a crash."""
+    report = ExchangeReport(mailbox.name)
+    unreachable = f"mailbox_unreachable:{mailbox.name}"
+    try:
+        with mailbox.transport.connect(mailbox.connection) as connection:
+            report.sent = submit(hub, mailbox, connection)
+            report.picked_up = pick_up(hub, mailbox, connection)
+    except RetriableError as exc:
+        report.error = str(exc)
+        with hub.store.session() as session:
+            raise_alert(session, unreachable, "mailbox_unreachable",
+                        f"mailbox {mailbox.name}: {exc}; the next exchange tries again")
+            session.commit()
+    except HubError as exc:  # e.g. a changed host key: a person must look
+        report.error = str(exc)
+        with hub.store.session() as session:
+            raise_alert(session, f"mailbox_refused:{mailbox.name}", "mailbox_refused", f"mailbox {mailbox.name}: {exc}")
+            session.commit()
+    else:
+        with hub.store.session() as session:
+            if clear_alert(session, unreachable) | clear_alert(session, f"mailbox_refused:{mailbox.name}"):
+                session.commit()
+    check_acknowledgments_due(hub, mailbox)
+    return report
+
+
+def check_acknowledgments_due(hub, mailbox) -> None:
+    """An upload with no 999 (or TA1) within the profile's window is an alert ("expected file
+    missing"); it clears when the acknowledgment arrives."""
+    deadline = utcnow() - timedelta(hours=mailbox.profile.expect_999_within_hours)
+    with hub.store.session() as session:
+        overdue = session.scalars(
+            select(schema.Transmission).where(
+                schema.Transmission.mailbox == mailbox.name,
+                schema.Transmission.state == UPLOADED,
+                schema.Transmission.uploaded_at < deadline,
+                ~exists().where(schema.Acknowledgment.batch_id == schema.Transmission.batch_id,
+                                schema.Acknowledgment.kind.in_(("999", "TA1"))),
+            )
+        ).all()
+        for transmission in overdue:
+            raise_alert(session, f"ack_missing:transmission:{transmission.id}", "ack_missing",
+                        f"mailbox {mailbox.name}: no 999 for {transmission.remote_name} (transmission "
+                        f"{transmission.id}) {mailbox.profile.expect_999_within_hours:g} hours after upload")
+        session.commit()

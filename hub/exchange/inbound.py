@@ -1,0 +1,116 @@
+"""Picking up a mailbox's response files: stable first, committed locally before removed remotely.
+
+A file is taken only when it has stopped changing: unchanged in size and mtime across two
+listings, or last modified longer ago than the profile's ``stable_seconds``. It is downloaded to
+the spool, stored raw in the inbox (sha256) and processed, and only after that commit is it
+deleted or archived on the server. If the remote delete fails, the next poll downloads it again
+and the inbox recognises the duplicate: nothing is applied twice, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import posixpath
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from hub import intake
+from hub.crashpoints import crash_point
+from hub.errors import HubError
+from hub.exchange.alerts import clear_alert, raise_alert
+from hub.store import schema
+from hub.store.schema import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PickedUp:
+    name: str
+    outcome: str  # imported, duplicate, quarantined, pending, deferred (not stable yet)
+    inbox_item_id: int | None = None
+    reason: str | None = None
+
+
+def pick_up(hub, mailbox, connection) -> list[PickedUp]:
+    profile = mailbox.profile
+    listing = [f for f in connection.listdir(profile.inbound_dir) if _wanted(f.name, profile.patterns)]
+    results = []
+    for remote in listing:
+        if not _stable(hub, mailbox.name, remote, profile.stable_seconds):
+            results.append(PickedUp(remote.name, "deferred", reason="still changing"))
+            continue
+        results.append(_take(hub, mailbox, connection, remote))
+    return results
+
+
+def _wanted(name: str, patterns: tuple[str, ...]) -> bool:
+    lowered = name.lower()
+    return not name.startswith(".") and any(fnmatch.fnmatch(lowered, p.lower()) for p in patterns)
+
+
+def _stable(hub, mailbox_name: str, remote, stable_seconds: int) -> bool:
+    """Record this listing; True when the file may be taken now."""
+    with hub.store.session() as session:
+        seen = session.scalar(select(schema.RemoteFileSeen).where(
+            schema.RemoteFileSeen.mailbox == mailbox_name, schema.RemoteFileSeen.name == remote.name))
+        unchanged = seen is not None and seen.size == remote.size and seen.mtime == remote.mtime
+        if seen is None:
+            seen = schema.RemoteFileSeen(mailbox=mailbox_name, name=remote.name, size=remote.size, mtime=remote.mtime)
+            session.add(seen)
+        else:
+            seen.size, seen.mtime, seen.last_seen_at = remote.size, remote.mtime, utcnow()
+        session.commit()
+    old_enough = remote.mtime <= time.time() - stable_seconds
+    return unchanged or old_enough
+
+
+def _take(hub, mailbox, connection, remote) -> PickedUp:
+    profile = mailbox.profile
+    path = posixpath.join(profile.inbound_dir, remote.name)
+    spool = hub.settings.home / "spool" / mailbox.name
+    spool.mkdir(parents=True, exist_ok=True)
+    downloaded = connection.download(path, spool)
+    try:
+        result = intake.receive(hub, downloaded.path.read_bytes(), f"{mailbox.name}:{remote.name}")
+    finally:
+        downloaded.path.unlink(missing_ok=True)
+    with hub.store.session() as session:
+        seen = session.scalar(select(schema.RemoteFileSeen).where(
+            schema.RemoteFileSeen.mailbox == mailbox.name, schema.RemoteFileSeen.name == remote.name))
+        if seen is not None:
+            seen.taken_at, seen.inbox_item_id = utcnow(), result.item_id
+        session.commit()
+    # The content is committed locally: only now may the server's copy go.
+    crash_point("pickup:before_remote_cleanup")
+    _clean_up(hub, mailbox, connection, path, remote.name)
+    log.info("mailbox %s: %s picked up as inbox item %s (%s)", mailbox.name, remote.name, result.item_id,
+             result.outcome)
+    return PickedUp(remote.name, result.outcome, result.item_id, result.reason)
+
+
+def _clean_up(hub, mailbox, connection, path: str, name: str) -> None:
+    profile = mailbox.profile
+    key = f"remote_cleanup:{mailbox.name}:{name}"
+    try:
+        if profile.pickup_after == "delete":
+            connection.remove(path)
+        elif profile.pickup_after == "archive":
+            connection.makedirs(profile.archive_dir)
+            target = posixpath.join(profile.archive_dir, name)
+            if connection.stat(target) is not None:
+                target = posixpath.join(profile.archive_dir, f"{name}.{int(time.time())}")
+            connection.rename(path, target)
+    except HubError as exc:
+        with hub.store.session() as session:
+            raise_alert(session, key, "remote_cleanup_failed",
+                        f"mailbox {mailbox.name}: picked up {name} but could not {profile.pickup_after} it on the "
+                        f"server ({exc}); it will be downloaded again and recognised as a duplicate")
+            session.commit()
+        return
+    with hub.store.session() as session:
+        if clear_alert(session, key):
+            session.commit()

@@ -1,0 +1,142 @@
+"""``bhhub run``: the embedded runner (one process, APScheduler 3.x, in-memory job store).
+
+Jobs are rebuilt from configuration at every start (never pickled into the database): one
+exchange job per mailbox with a ``schedule``, the plugins' jobs, and a dispatcher tick that reads
+due work from the store. Every job has an explicit misfire grace time, coalescing and
+``max_instances=1``; a missed or skipped run raises an alert, and a run that succeeds clears it.
+A second runner on the same hub home refuses to start.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import signal
+import threading
+from pathlib import Path
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from hub.errors import ConfigError, UsageError
+from hub.exchange.alerts import clear_alert, raise_alert
+from hub.exchange.cycle import check_acknowledgments_due, exchange
+from hub.exchange.mailboxes import load_mailboxes
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 60
+# A run that could not start on time still runs if it is at most this late; later ones are
+# recorded as missed (APScheduler's default of one second silently drops runs after a pause).
+MISFIRE_GRACE_SECONDS = 15 * 60
+
+
+class RunLock:
+    """An exclusive lock on the hub home: one runner per home (and so per SQLite file)."""
+
+    def __init__(self, home: Path):
+        self.path = home / "bhhub.run.lock"
+        self._handle = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")  # noqa: SIM115 - held for the life of the runner
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            handle.close()
+            raise UsageError(f"another bhhub run is already using {self.path.parent} (pid {owner}); "
+                             "stop it first, or give this one its own --home") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+
+
+def build_scheduler(hub) -> BackgroundScheduler:
+    mailboxes = load_mailboxes(hub)
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
+        timezone="UTC",
+    )
+    for name, mailbox in mailboxes.items():
+        if not mailbox.schedule:
+            continue
+        try:
+            trigger = CronTrigger.from_crontab(mailbox.schedule, timezone="UTC")
+        except ValueError as exc:
+            raise ConfigError(f"[mailboxes.{name}] schedule {mailbox.schedule!r} is not a cron expression: {exc}") from exc
+        # Only the mailbox's name goes into the job: no PHI, nothing to unpickle.
+        scheduler.add_job(_exchange_job, trigger, args=[hub, name], id=f"exchange:{name}", name=f"exchange {name}")
+    for job in hub.plugins.hooks.jobs():
+        scheduler.add_job(job.func, IntervalTrigger(seconds=job.interval_seconds), args=[hub],
+                          id=f"plugin:{job.name}", name=job.name)
+    scheduler.add_job(_tick, IntervalTrigger(seconds=TICK_SECONDS), args=[hub], id="dispatcher", name="dispatcher")
+    scheduler.add_listener(lambda event: _on_event(hub, event),
+                           EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
+    return scheduler
+
+
+def _exchange_job(hub, mailbox_name: str) -> None:
+    mailbox = load_mailboxes(hub)[mailbox_name]
+    report = exchange(hub, mailbox)
+    log.info("exchange %s: %d sent, %d picked up%s", mailbox_name, len(report.sent), len(report.picked_up),
+             f", error: {report.error}" if report.error else "")
+
+
+def _tick(hub) -> None:
+    """Due work read from the store: acknowledgments that are late."""
+    for mailbox in load_mailboxes(hub).values():
+        check_acknowledgments_due(hub, mailbox)
+
+
+def _on_event(hub, event) -> None:
+    job_id = event.job_id
+    with hub.store.session() as session:
+        if event.code == EVENT_JOB_MISSED:
+            raise_alert(session, f"job_missed:{job_id}", "job_missed",
+                        f"scheduled run of {job_id} at {event.scheduled_run_time:%Y-%m-%d %H:%M} UTC was missed "
+                        "(the runner was stopped, suspended or too busy); the next run catches up")
+        elif event.code == EVENT_JOB_MAX_INSTANCES:
+            raise_alert(session, f"job_skipped:{job_id}", "job_skipped",
+                        f"a run of {job_id} was skipped because the previous one was still running")
+        elif event.code == EVENT_JOB_ERROR:
+            raise_alert(session, f"job_failed:{job_id}", "job_failed",
+                        f"{job_id} failed: {type(event.exception).__name__}")
+        else:  # executed: the incidents of this job are over
+            for kind in ("job_missed", "job_skipped", "job_failed"):
+                clear_alert(session, f"{kind}:{job_id}")
+        session.commit()
+
+
+def run(hub, *, stop: threading.Event | None = None) -> int:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+    stop = stop or threading.Event()
+    with RunLock(hub.settings.home):
+        scheduler = build_scheduler(hub)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(sig, lambda *_: stop.set())
+        scheduler.start()
+        jobs = ", ".join(job.name for job in scheduler.get_jobs())
+        log.warning("bhhub run: started with jobs: %s", jobs)
+        print(f"bhhub run: {hub.settings.home}: jobs {jobs}; Ctrl-C stops", flush=True)
+        try:
+            stop.wait()
+        finally:
+            scheduler.shutdown(wait=True)
+    return 0
