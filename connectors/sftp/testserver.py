@@ -1,0 +1,445 @@
+"""An SFTP server in this process, on 127.0.0.1, for tests and the sandbox clearinghouse.
+
+    with SftpTestServer(tmp_path / "mailbox") as server:      # random port, own host key
+        server.known_hosts_line                                 # "[127.0.0.1]:40123 ssh-ed25519 AAAA..."
+        server.password                                         # generated unless given
+        key_path = server.new_client_key(tmp_path / "id")       # an authorized ed25519 key, on disk
+        server.move_on_close = True                             # misbehave, from now on
+
+It serves one directory for one user, over password or public-key authentication, each
+connection on its own threads. Paths are confined to the root: ``..`` cannot climb out of it,
+symbolic links leading outside are refused, and relative paths start at the root (as OpenSSH's
+``internal-sftp -d`` does). ``stop()`` closes every session and joins every thread.
+
+Ways to misbehave, read at each request so a test can flip them mid-session:
+
+- ``move_on_close``: a file written by a client leaves the listing when closed, for a hidden
+  folder (``moved_dir``), as write-once clearinghouse servers do;
+- ``refuse_rename``: rename and posix-rename answer "permission denied";
+- ``stall_after_bytes``: after N bytes of one transfer (read or written through one handle),
+  stop answering; the session hangs until the client gives up or the server stops;
+- ``fail_remove``: remove answers "permission denied";
+- ``offer_posix_rename``: whether the ``posix-rename@openssh.com`` extension is announced.
+"""
+
+from __future__ import annotations
+
+import errno
+import hmac
+import io
+import logging
+import os
+import posixpath
+import secrets
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import paramiko
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from paramiko.sftp import (
+    CMD_INIT, CMD_VERSION, SFTP_FAILURE, SFTP_OK, SFTP_OP_UNSUPPORTED, SFTP_PERMISSION_DENIED, SFTPError,
+)
+
+log = logging.getLogger(__name__)
+_SSH_LOG = f"{__name__}.ssh"
+logging.getLogger(_SSH_LOG).addHandler(logging.NullHandler())
+
+
+def generate_ed25519_key(path: Path | None = None, passphrase: str | None = None) -> paramiko.Ed25519Key:
+    """A new ed25519 key; written to ``path`` (OpenSSH format, mode 600) when given."""
+    private = Ed25519PrivateKey.generate()
+    encryption = (serialization.BestAvailableEncryption(passphrase.encode()) if passphrase
+                  else serialization.NoEncryption())
+    text = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                 encryption).decode()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+    return paramiko.Ed25519Key(file_obj=io.StringIO(text), password=passphrase)
+
+
+class SftpTestServer:
+    """One user's SFTP mailbox on 127.0.0.1; a context manager that starts and stops it."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, root: Path, *, username: str = "bhhub", password: str | None = None,
+                 host_key: paramiko.PKey | None = None, authorized_keys: tuple[paramiko.PKey, ...] = (),
+                 move_on_close: bool = False, refuse_rename: bool = False, stall_after_bytes: int | None = None,
+                 fail_remove: bool = False, offer_posix_rename: bool = True, moved_dir: Path | None = None,
+                 port: int = 0):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.username = username
+        self.password = password if password is not None else secrets.token_urlsafe(16)
+        self.host_key = host_key or generate_ed25519_key()
+        self.authorized_keys: list[paramiko.PKey] = list(authorized_keys)
+        self.move_on_close = move_on_close
+        self.refuse_rename = refuse_rename
+        self.stall_after_bytes = stall_after_bytes
+        self.fail_remove = fail_remove
+        self.offer_posix_rename = offer_posix_rename
+        self.moved_dir = Path(moved_dir) if moved_dir else self.root / ".moved"
+        self.port = port
+        self.sessions_open = 0
+        self.sessions_max = 0  # the most SFTP sessions open at once
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._listener: socket.socket | None = None
+        self._acceptor: threading.Thread | None = None
+        self._transports: list[paramiko.Transport] = []
+        self._handlers: list[threading.Thread] = []
+
+    # --- what a client needs ---------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def host_public_key(self) -> str:
+        """``ssh-ed25519 AAAA...``: the key line without a host."""
+        return f"{self.host_key.get_name()} {self.host_key.get_base64()}"
+
+    @property
+    def known_hosts_line(self) -> str:
+        return f"[{self.host}]:{self.port} {self.host_public_key}"
+
+    def authorize(self, key: paramiko.PKey) -> None:
+        with self._lock:
+            self.authorized_keys.append(key)
+
+    def new_client_key(self, path: Path, passphrase: str | None = None) -> Path:
+        """Write a new ed25519 private key to ``path``, authorize it, return ``path``."""
+        self.authorize(generate_ed25519_key(path, passphrase))
+        return path
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> "SftpTestServer":
+        self._stopping.clear()
+        self._listener = socket.create_server((self.host, self.port))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"sftp-test-server:{self.port}",
+                                          daemon=True)
+        self._acceptor.start()
+        return self
+
+    def stop(self) -> None:
+        """Close every connection and wait for every thread of this server to end."""
+        self._stopping.set()
+        if self._acceptor is not None:
+            self._acceptor.join(timeout=5)
+        if self._listener is not None:
+            self._listener.close()
+        with self._lock:
+            transports, handlers = list(self._transports), list(self._handlers)
+        for transport in transports:
+            transport.close()
+        for thread in handlers + transports:
+            thread.join(timeout=5)
+        with self._lock:
+            self._transports.clear()
+            self._handlers.clear()
+
+    def __enter__(self) -> "SftpTestServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, _ = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            transport = paramiko.Transport(sock)
+            transport.set_log_channel(_SSH_LOG)  # a client hanging up is routine here, not an error
+            transport.add_server_key(self.host_key)
+            transport.set_subsystem_handler("sftp", _SftpSession, _Filesystem, self)
+            with self._lock:
+                self._transports = [t for t in self._transports if t.is_alive()]
+                self._transports.append(transport)
+                self.connections += 1
+            try:
+                transport.start_server(event=threading.Event(), server=_Login(self))
+            except (paramiko.SSHException, OSError):
+                transport.close()
+
+    def _session_started(self, handler: threading.Thread) -> None:
+        with self._lock:
+            self._handlers = [h for h in self._handlers if h.is_alive()]
+            self._handlers.append(handler)
+            self.sessions_open += 1
+            self.sessions_max = max(self.sessions_max, self.sessions_open)
+
+    def _session_ended(self) -> None:
+        with self._lock:
+            self.sessions_open -= 1
+
+    def _wait_while_stalled(self, channel: paramiko.Channel) -> None:
+        """Answer nothing until the client hangs up or the server stops."""
+        while not self._stopping.wait(0.05):
+            if channel.closed or not channel.get_transport().is_active():
+                return
+
+
+class _Login(paramiko.ServerInterface):
+    def __init__(self, server: SftpTestServer):
+        self.server = server
+
+    def get_allowed_auths(self, username):
+        return "publickey,password"
+
+    def check_auth_password(self, username, password):
+        ok = (hmac.compare_digest(username.encode(), self.server.username.encode())
+              and hmac.compare_digest(password.encode(), self.server.password.encode()))
+        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+    def check_auth_publickey(self, username, key):
+        if username == self.server.username and any(
+                key.asbytes() == known.asbytes() for known in self.server.authorized_keys):
+            return paramiko.AUTH_SUCCESSFUL
+        return paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind, chanid):
+        if kind == "session":
+            return paramiko.OPEN_SUCCEEDED
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+
+class _SftpSession(paramiko.SFTPServer):
+    """paramiko's SFTP protocol handler, announcing posix-rename as OpenSSH does."""
+
+    def __init__(self, channel, name, server, sftp_si, test_server: SftpTestServer):
+        super().__init__(channel, name, server, sftp_si, test_server)
+        self.test_server = test_server
+        self.channel = channel
+
+    def start_subsystem(self, name, transport, channel):
+        self.test_server._session_started(self)
+        super().start_subsystem(name, transport, channel)
+
+    def finish_subsystem(self):
+        try:
+            super().finish_subsystem()
+        finally:
+            self.test_server._session_ended()
+
+    def _send_server_version(self):
+        kind, data = self._read_packet()
+        if kind != CMD_INIT:
+            raise SFTPError("Incompatible sftp protocol")
+        message = paramiko.Message()
+        message.add_int(3)
+        if self.test_server.offer_posix_rename:
+            message.add_string("posix-rename@openssh.com")
+            message.add_string("1")
+        self._send_packet(CMD_VERSION, message)
+
+
+class _Outside(Exception):
+    """A path that leads out of the served root."""
+
+
+class _Filesystem(paramiko.SFTPServerInterface):
+    """The served root as the client sees it: ``/`` is the root, ``moved_dir`` is invisible."""
+
+    def __init__(self, login: _Login, test_server: SftpTestServer):
+        super().__init__(login)
+        self.test = test_server
+        self.root = os.path.realpath(test_server.root)
+
+    def _local(self, path: str) -> str:
+        virtual = posixpath.normpath(posixpath.join("/", path))  # ".." stops at the root
+        local = os.path.join(self.root, virtual.lstrip("/"))
+        real = os.path.realpath(local)
+        if os.path.commonpath([real, self.root]) != self.root:
+            raise _Outside(path)
+        moved = os.path.realpath(self.test.moved_dir)
+        if moved != self.root and os.path.commonpath([real, moved]) == moved:
+            raise FileNotFoundError(errno.ENOENT, "no such file")
+        return local
+
+    def _call(self, action, path: str, *more: str):
+        """Run ``action`` on local paths, turning refusals into SFTP status codes."""
+        try:
+            return action(self._local(path), *(self._local(p) for p in more))
+        except _Outside:
+            return SFTP_PERMISSION_DENIED
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+
+    def canonicalize(self, path):
+        return posixpath.normpath(posixpath.join("/", path))
+
+    def session_ended(self):
+        pass
+
+    def list_folder(self, path):
+        def listing(local):
+            entries = []
+            moved = os.path.realpath(self.test.moved_dir)
+            for entry in os.scandir(local):
+                if os.path.realpath(entry.path) == moved:
+                    continue
+                attributes = paramiko.SFTPAttributes.from_stat(entry.stat(follow_symlinks=False), entry.name)
+                entries.append(attributes)
+            return entries
+        return self._call(listing, path)
+
+    def stat(self, path):
+        return self._call(lambda local: paramiko.SFTPAttributes.from_stat(os.stat(local),
+                                                                           posixpath.basename(path)), path)
+
+    def lstat(self, path):
+        return self._call(lambda local: paramiko.SFTPAttributes.from_stat(os.lstat(local),
+                                                                           posixpath.basename(path)), path)
+
+    def open(self, path, flags, attr):
+        def opening(local):
+            mode = attr.st_mode if attr is not None and attr.st_mode is not None else 0o644
+            fd = os.open(local, flags | getattr(os, "O_NOFOLLOW", 0), stat.S_IMODE(mode) or 0o644)
+            if stat.S_ISDIR(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise IsADirectoryError(errno.EISDIR, "is a directory")
+            return _Handle(fd, flags, local, self.test)
+        return self._call(opening, path)
+
+    def remove(self, path):
+        if self.test.fail_remove:
+            return SFTP_PERMISSION_DENIED
+        return self._call(lambda local: os.remove(local) or SFTP_OK, path)
+
+    def rename(self, oldpath, newpath):
+        """The SFTP draft's rename: refuses to replace an existing target."""
+        if self.test.refuse_rename:
+            return SFTP_PERMISSION_DENIED
+
+        def renaming(old, new):
+            if os.path.isdir(old):
+                if os.path.lexists(new):
+                    return SFTP_FAILURE
+                os.rename(old, new)
+            else:
+                os.link(old, new, follow_symlinks=False)  # fails if the target exists: atomic
+                os.unlink(old)
+            return SFTP_OK
+        return self._call(renaming, oldpath, newpath)
+
+    def posix_rename(self, oldpath, newpath):
+        if not self.test.offer_posix_rename:
+            return SFTP_OP_UNSUPPORTED
+        if self.test.refuse_rename:
+            return SFTP_PERMISSION_DENIED
+        return self._call(lambda old, new: os.replace(old, new) or SFTP_OK, oldpath, newpath)
+
+    def mkdir(self, path, attr):
+        mode = attr.st_mode if attr is not None and attr.st_mode is not None else 0o755
+        return self._call(lambda local: os.mkdir(local, stat.S_IMODE(mode) or 0o755) or SFTP_OK, path)
+
+    def rmdir(self, path):
+        return self._call(lambda local: os.rmdir(local) or SFTP_OK, path)
+
+    def chattr(self, path, attr):
+        return self._call(lambda local: _apply_attributes(local, attr), path)
+
+    def readlink(self, path):
+        return SFTP_OP_UNSUPPORTED
+
+    def symlink(self, target_path, path):
+        return SFTP_OP_UNSUPPORTED
+
+
+def _apply_attributes(target, attr) -> int:
+    """chmod, utime and truncate (``target`` is a path or a file descriptor); no chown."""
+    if attr._flags & attr.FLAG_PERMISSIONS and attr.st_mode is not None:
+        os.chmod(target, stat.S_IMODE(attr.st_mode))
+    if attr._flags & attr.FLAG_AMTIME:
+        os.utime(target, (attr.st_atime, attr.st_mtime))
+    if attr._flags & attr.FLAG_SIZE:
+        os.truncate(target, attr.st_size)
+    return SFTP_OK
+
+
+class _Handle(paramiko.SFTPHandle):
+    def __init__(self, fd: int, flags: int, local: str, test_server: SftpTestServer):
+        super().__init__(flags)
+        self.fd, self.local, self.test = fd, local, test_server
+        self.writable = bool(flags & (os.O_WRONLY | os.O_RDWR))
+        self.transferred = 0
+        self.closed = False
+
+    def _stall_if_due(self, size: int) -> bool:
+        limit = self.test.stall_after_bytes
+        if limit is not None and self.transferred + size > limit:
+            session = threading.current_thread()
+            channel = getattr(session, "channel", None)
+            if channel is not None:
+                self.test._wait_while_stalled(channel)
+            return True
+        return False
+
+    def read(self, offset, length):
+        if self._stall_if_due(length):
+            return SFTP_FAILURE
+        try:
+            data = os.pread(self.fd, length, offset)
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+        self.transferred += len(data)
+        return data
+
+    def write(self, offset, data):
+        if self._stall_if_due(len(data)):
+            return SFTP_FAILURE
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(self.fd, view, offset)
+                view, offset = view[written:], offset + written
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+        self.transferred += len(data)
+        return SFTP_OK
+
+    def stat(self):
+        try:
+            return paramiko.SFTPAttributes.from_stat(os.fstat(self.fd))
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+
+    def chattr(self, attr):
+        try:
+            return _apply_attributes(self.fd, attr)
+        except OSError as exc:
+            return paramiko.SFTPServer.convert_errno(exc.errno)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        os.close(self.fd)
+        if self.writable and self.test.move_on_close:
+            self._move_away()
+
+    def _move_away(self) -> None:
+        """As a write-once server does: the closed file leaves the mailbox at once."""
+        relative = os.path.relpath(self.local, os.path.realpath(self.test.root))
+        target = Path(self.test.moved_dir) / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        candidate, n = target, 1
+        while candidate.exists():
+            candidate, n = target.with_name(f"{target.name}.{n}"), n + 1
+        try:
+            os.replace(self.local, candidate)
+        except OSError:
+            log.warning("test server could not move a closed file away")
