@@ -140,6 +140,12 @@ class Hooks:
     def batch_written(self, batch_id: int, path: str, claim_count: int) -> None:
         self._broadcast("bhhub_batch_written", batch_id=batch_id, path=path, claim_count=claim_count)
 
+    def acknowledgment_received(self, kind: str, interchange_control_number: str, accepted: bool,
+                                claim_control_numbers: Sequence[str]) -> None:
+        self._broadcast("bhhub_acknowledgment_received", kind=kind,
+                        interchange_control_number=interchange_control_number, accepted=accepted,
+                        claim_control_numbers=claim_control_numbers)
+
     # --- questions ---
 
     def code_encounter(self, encounter: Any) -> Any | None:

@@ -64,6 +64,9 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
     with open_hub(args) as hub:
         files = list(_files(args.paths, hub.settings.home))
+        if not files:
+            raise UsageError(f"no files to read in {', '.join(args.paths)} (hidden files and files inside the "
+                             f"hub home {hub.settings.home} are skipped)")
 
         def payloads() -> Iterator[tuple[str, bytes]]:
             nonlocal failed
