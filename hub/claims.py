@@ -214,3 +214,18 @@ def set_status(session: Session, row: schema.Claim, status: ClaimStatus, reason:
     """Move a claim to ``status`` and append it to the claim's history."""
     row.status = status.value
     session.add(schema.ClaimStatusEvent(claim_id=row.id, status=status.value, reason=reason))
+
+
+def resubmit(session: Session, row: schema.Claim, actor_reason: str) -> None:
+    """Put a rejected claim back in the queue for the next batch (same CLM01, same revision).
+
+    Only a claim known rejected (TA1, 999 or 277CA) may go into a new transmission: one that is
+    in flight or adjudicated never is, so nothing is sent twice.
+    """
+    if row.status != ClaimStatus.REJECTED.value:
+        raise InputError(f"claim {row.patient_control_number} is {row.status}, not rejected; only a rejected "
+                         f"claim is sent again")
+    if any(f.severity == "error" for f in row.findings):
+        raise InputError(f"claim {row.patient_control_number} has error findings; fix them first")
+    row.batch_id = None
+    set_status(session, row, ClaimStatus.READY, f"resubmitted: {actor_reason}")

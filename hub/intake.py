@@ -21,6 +21,7 @@ from hub.errors import HubError, InputError, UnrecognizedInput
 from hub.store import schema
 from hub.store.repo import Upserter
 from hub.types import IntakeContext, IntakeFormat
+from hub.x12.recognize import recognize
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ class IntakeResult:
     format: str | None = None
     reason: str | None = None
     claims: tuple[ClaimOutcome, ...] = field(default=())
+    summary: str | None = None  # what a response file (TA1, 999, 277CA, 835) did
+    updated: dict = field(default_factory=dict)  # patient control number -> status it set
 
     @property
     def failed(self) -> bool:
@@ -98,6 +101,12 @@ def retry(hub, item_id: int) -> IntakeResult:
 
 def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult:
     """Parse, code, scrub and store one stored item: all of it in one transaction, or quarantine."""
+    try:
+        recognized = recognize(content)
+    except HubError as exc:
+        return _quarantine(hub, item_id, source_name, "x12", str(exc))
+    if recognized is not None:
+        return _process_x12(hub, item_id, content, source_name, recognized)
     with hub.store.session() as session:
         fmt_name = None
         try:
@@ -117,6 +126,29 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
     log.info("inbox item %s imported: %d encounters", item_id, len(encounters))
     hub.plugins.hooks.encounters_received(encounters, source_name)
     return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes)
+
+
+def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized) -> IntakeResult:
+    """A response from a clearinghouse or payer: applied in the transaction that marks it read."""
+    from hub import responses
+
+    fmt_name = f"x12-{recognized.kind.lower()}"
+    with hub.store.session() as session:
+        try:
+            applied = responses.apply(hub, session, item_id, recognized, content)
+        except HubError as exc:
+            session.rollback()
+            return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
+        set_state(session, item_id, applied.state, fmt_name, applied.summary if applied.state != PROCESSED else None)
+        session.commit()
+    log.info("inbox item %s applied as %s", item_id, recognized.kind)
+    for call in applied.notify:
+        hub.plugins.hooks.acknowledgment_received(*call)
+    return IntakeResult(item_id, source_name, "imported", fmt_name, None, (), applied.summary, dict(applied.claims))
+
+
+def is_x12(content: bytes) -> bool:
+    return content[:200].lstrip(b" \t\r\n\xef\xbb\xbf").startswith(b"ISA")
 
 
 _ITEMS = schema.InboxItem.__table__

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from hub.claims import prefetch_encounters, store_encounter
 from hub.errors import HubError
-from hub.intake import PROCESSED, QUARANTINED, IntakeResult, format_for, parse_payload, process, set_state, store_raw
+from hub.intake import (
+    PROCESSED, QUARANTINED, IntakeResult, format_for, is_x12, parse_payload, process, set_state, store_raw,
+)
 from hub.mappings import MappingSet
 from hub.store.repo import Upserter
 from hub.types import IntakeContext
@@ -77,6 +79,8 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
 
 
 def _parse_one(formats, mappings: MappingSet, item_id: int, source_name: str, content: bytes) -> tuple:
+    if is_x12(content):
+        return "x12", None  # a response file: applied on its own after the chunk (hub.responses)
     fmt_name = None
     try:
         fmt = format_for(formats, content)
@@ -101,6 +105,8 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
             for position, item_id in new:
                 fmt_name, outcome = parsed[position]
                 source_name = chunk[position][0]
+                if outcome is None:
+                    continue
                 if isinstance(outcome, str):
                     set_state(session, item_id, QUARANTINED, fmt_name, outcome)
                     results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome)
@@ -118,7 +124,11 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
             source_name, content = chunk[position]
             results[position] = process(hub, item_id, content, source_name)
         return [r for r in results if r is not None]
-    for position, _ in new:
+    for position, item_id in new:
+        if parsed[position][1] is None:
+            source_name, content = chunk[position]
+            results[position] = process(hub, item_id, content, source_name)
+            continue
         result = results[position]
         assert result is not None
         if result.outcome == "imported":

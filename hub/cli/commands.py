@@ -97,6 +97,8 @@ def _intake_line(result: intake.IntakeResult) -> str:
         return f"quarantined  {result.source_name}: {result.reason}  [inbox item {result.item_id}]"
     if result.outcome == "duplicate":
         return f"duplicate    {result.source_name}: {result.reason}"
+    if result.summary is not None:
+        return f"applied      {result.source_name}: {result.summary}"
     states: dict[str, int] = {}
     for claim in result.claims:
         states[claim.status] = states.get(claim.status, 0) + 1
@@ -114,6 +116,8 @@ def _intake_json(result: intake.IntakeResult) -> dict:
         "outcome": result.outcome,
         "format": result.format,
         "reason": result.reason,
+        "summary": result.summary,
+        "updated": result.updated,
         "claims": [
             {"patient_control_number": c.patient_control_number, "status": c.status, "action": c.action, "note": c.note}
             for c in result.claims
@@ -151,6 +155,10 @@ def claim_json(session, row: schema.Claim) -> dict:
             for line in row.lines
         ],
         "batch_id": row.batch_id,
+        "payer_claim_control_number": row.payer_claim_control_number,
+        "status_reason": session.scalar(
+            select(schema.ClaimStatusEvent.reason).where(schema.ClaimStatusEvent.claim_id == row.id)
+            .order_by(schema.ClaimStatusEvent.id.desc()).limit(1)),
         "findings": [
             {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix}
             for f in row.findings
@@ -184,6 +192,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
         ],
     )
     for c in data:
+        if c["status"] in ("rejected", "denied", "partially_paid") and c["status_reason"]:
+            print(f"  {c['patient_control_number']} {c['status']}: {c['status_reason']}")
         for f in c["findings"]:
             where = f" line {f['line']}" if f["line"] else ""
             print(f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}")

@@ -42,6 +42,16 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_transmissions)
 
+    p = sub.add_parser("resubmit", help="send rejected claims again with the next exchange",
+                       description="Put claims a TA1, 999 or 277CA rejected back in the queue: the next "
+                                   "exchange sends them in a new file. Fix the cause first (the reason is in "
+                                   "`bhhub claims --status rejected`). Claims in flight or adjudicated are refused.")
+    p.add_argument("claims", nargs="*", metavar="CLAIM", help="patient control numbers (CLM01)")
+    p.add_argument("--all-rejected", action="store_true", help="every rejected claim")
+    p.add_argument("--reason", default="rejection resolved", help="recorded in the claim's history")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_resubmit)
+
     p = sub.add_parser("alerts", help="open alerts (missing acknowledgments, unreachable mailboxes, missed runs)")
     p.add_argument("--all", action="store_true", help="cleared ones too")
     p.add_argument("--json", action="store_true")
@@ -158,3 +168,38 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             state = f"cleared {a['cleared_at']:%Y-%m-%d %H:%M}" if a["cleared_at"] else "OPEN"
             print(f"{a['raised_at']:%Y-%m-%d %H:%M}  {state}  {a['kind']} (x{a['occurrences']}): {a['message']}")
     return 0
+
+
+def cmd_resubmit(args: argparse.Namespace) -> int:
+    from hub.claims import resubmit
+    from hub.errors import InputError
+    from hub.model import ClaimStatus
+
+    if not args.claims and not args.all_rejected:
+        raise UsageError("name the claims to send again (CLM01), or --all-rejected")
+    done, refused = [], []
+    with open_hub(args) as hub, hub.store.session() as session:
+        query = select(schema.Claim).order_by(schema.Claim.id)
+        if args.all_rejected:
+            query = query.where(schema.Claim.status == ClaimStatus.REJECTED.value)
+        else:
+            query = query.where(schema.Claim.patient_control_number.in_(args.claims))
+        rows = session.scalars(query).all()
+        found = {r.patient_control_number for r in rows}
+        refused += [{"claim": c, "reason": "no such claim"} for c in args.claims if c not in found]
+        for row in rows:
+            try:
+                resubmit(session, row, args.reason)
+                done.append(row.patient_control_number)
+            except InputError as exc:
+                refused.append({"claim": row.patient_control_number, "reason": str(exc)})
+        hub.audit(session, "resubmit", "claim", [r.id for r in rows if r.patient_control_number in done], args.reason)
+        session.commit()
+    if args.json:
+        print_json({"resubmitted": done, "refused": refused})
+    else:
+        for pcn in done:
+            print(f"queued     {pcn}: goes out with the next exchange")
+        for r in refused:
+            print(f"refused    {r['claim']}: {r['reason']}")
+    return 1 if refused else 0

@@ -108,7 +108,7 @@ def _plugin_runner(command):
 
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
-           "exchange", "run", "mailbox", "transmissions", "alerts")
+           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -58,8 +58,9 @@ def exchange(hub, mailbox) -> ExchangeReport:
 
 
 def check_acknowledgments_due(hub, mailbox) -> None:
-    """An upload with no 999 (or TA1) within the profile's window is an alert ("expected file
-    missing"); it clears when the acknowledgment arrives."""
+    """An upload with no 999 within the profile's window is an alert ("expected file missing");
+    it clears when the 999 (or a TA1 rejecting the file) arrives. An accepting TA1 only says the
+    file arrived: the 999 is still expected."""
     deadline = utcnow() - timedelta(hours=mailbox.profile.expect_999_within_hours)
     with hub.store.session() as session:
         overdue = session.scalars(
@@ -68,7 +69,7 @@ def check_acknowledgments_due(hub, mailbox) -> None:
                 schema.Transmission.state == UPLOADED,
                 schema.Transmission.uploaded_at < deadline,
                 ~exists().where(schema.Acknowledgment.batch_id == schema.Transmission.batch_id,
-                                schema.Acknowledgment.kind.in_(("999", "TA1"))),
+                                schema.Acknowledgment.kind == "999"),
             )
         ).all()
         for transmission in overdue:

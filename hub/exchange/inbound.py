@@ -13,7 +13,7 @@ import fnmatch
 import logging
 import posixpath
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
@@ -32,7 +32,8 @@ class PickedUp:
     name: str
     outcome: str  # imported, duplicate, quarantined, pending, deferred (not stable yet)
     inbox_item_id: int | None = None
-    reason: str | None = None
+    reason: str | None = None  # why it was quarantined, or what it did
+    updated: dict = field(default_factory=dict)  # patient control number -> status it set
 
 
 def pick_up(hub, mailbox, connection) -> list[PickedUp]:
@@ -89,7 +90,8 @@ def _take(hub, mailbox, connection, remote) -> PickedUp:
     _clean_up(hub, mailbox, connection, path, remote.name)
     log.info("mailbox %s: %s picked up as inbox item %s (%s)", mailbox.name, remote.name, result.item_id,
              result.outcome)
-    return PickedUp(remote.name, result.outcome, result.item_id, result.reason)
+    return PickedUp(remote.name, result.outcome, result.item_id, result.reason or result.summary,
+                    dict(result.updated))
 
 
 def _clean_up(hub, mailbox, connection, path: str, name: str) -> None:

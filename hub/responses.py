@@ -1,0 +1,303 @@
+"""Applying what clearinghouses and payers send back: TA1, 999, 277CA, and 835 claim outcomes.
+
+Called by the inbox for every stored X12 payload, inside the transaction that marks the item
+processed, so a response is applied exactly once: the same file downloaded again is a duplicate
+in the inbox and never reaches this module twice.
+
+- **TA1** answers an interchange (ISA13). Rejected: the transmission and its claims are rejected
+  and may be sent again. Note 025 (duplicate interchange) means the clearinghouse already has
+  that ISA13: the resend after a lost connection found the first copy, which stands; harmless.
+- **999** answers the 837's functional group (GS06) and transaction (ST02). Accepted (A, E):
+  the transmission is acknowledged. Rejected (R, M, W, X): it and its claims are rejected, with
+  the 999's error locations kept for the biller (per claim where the 999 names the CLM01).
+- **277CA** answers each claim by its CLM01: A1/A2 accepted into adjudication, A3/A4/A6/A7/A8
+  rejected with the STC reason.
+- **835** payments: each claim's outcome (paid, partially paid, denied, reversed) sets its
+  status now; the amounts wait in the inbox (state ``pending``) for remittance posting.
+
+A response that names nothing the hub sent is quarantined with a reason; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from hub.claims import set_status
+from hub.errors import InputError
+from hub.exchange.alerts import clear_alert
+from hub.model import ClaimStatus
+from hub.store import schema
+from hub.store.schema import utcnow
+from hub.x12.recognize import Recognized
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"  # an inbox state: stored and read, waiting for another stage (835 posting)
+
+# Transmission states (hub.exchange.outbound keeps the same names).
+UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
+
+# Where a claim may go from where it is: a late or repeated response never moves it backwards.
+_IN_FLIGHT = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
+_ACKNOWLEDGEABLE = _IN_FLIGHT | {ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value}
+_ADJUDICABLE = _ACKNOWLEDGEABLE | {ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value,
+                                   ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
+_OUTCOMES = {"paid": ClaimStatus.PAID, "partially_paid": ClaimStatus.PARTIALLY_PAID,
+             "denied": ClaimStatus.DENIED, "reversed": ClaimStatus.REVERSED}
+
+KINDS = ("TA1", "999", "277CA", "835")
+
+
+@dataclass
+class Applied:
+    """What one response did, for the intake report."""
+
+    kind: str
+    state: str  # the inbox item's state: processed, or pending (835)
+    summary: str
+    claims: dict[str, str] = field(default_factory=dict)  # patient control number -> new status
+    notify: list[tuple] = field(default_factory=list)  # acknowledgment hook calls, after commit
+
+
+def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
+    if recognized.kind == "TA1":
+        return _apply_ta1(session, item_id, recognized, content)
+    if recognized.kind == "999":
+        return _apply_999(session, item_id, recognized, content)
+    if recognized.kind == "277CA":
+        return _apply_277ca(session, item_id, content)
+    if recognized.kind == "835":
+        return _apply_835(session, item_id, content)
+    raise InputError(
+        f"an X12 {recognized.kind} file ({recognized.version or 'no version'}): the hub does not read this kind yet",
+        fix="it is kept in the inbox; `bhhub inbox retry` it once a plugin or release reads it",
+    )
+
+
+# --- TA1 -------------------------------------------------------------------------------------------
+
+
+def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
+    from hub.x12.acks import read_ta1
+
+    applied = Applied("TA1", "processed", "")
+    notes = []
+    for ack in read_ta1(content):
+        batch, transmission = _batch_by_isa13(session, recognized, ack.interchange_control_number)
+        session.add(schema.Acknowledgment(
+            inbox_item_id=item_id, kind="TA1", batch_id=batch.id, accepted=ack.accepted or ack.duplicate,
+            code=f"{ack.result.value}/{ack.note.value}", detail=ack.describe()))
+        if ack.duplicate:
+            notes.append(f"ISA13 {batch.interchange_control_number}: duplicate of an interchange the "
+                         f"clearinghouse already has (a resend found the first copy); nothing changes")
+        elif not ack.accepted:
+            _reject_transmission(session, transmission, batch, f"TA1 rejected the file: {ack.describe()}", applied)
+            notes.append(f"ISA13 {batch.interchange_control_number} rejected: {ack.note.description}")
+        else:
+            notes.append(f"ISA13 {batch.interchange_control_number} received by the clearinghouse")
+        applied.notify.append(("TA1", batch.interchange_control_number, ack.accepted or ack.duplicate,
+                               list(applied.claims)))
+    applied.summary = "; ".join(notes) or "an empty TA1"
+    return applied
+
+
+# --- 999 -------------------------------------------------------------------------------------------
+
+
+def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
+    from hub.x12.acks import read_999
+
+    applied = Applied("999", "processed", "")
+    notes = []
+    for group in read_999(content):
+        if group.functional_id != "HC":
+            notes.append(f"a 999 for a {group.functional_id} group (not claims): kept, nothing to update")
+            continue
+        for transaction in group.transactions:
+            batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
+                                                  transaction.control_number)
+            accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
+            detail = transaction.describe()
+            session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
+                                              accepted=accepted, code=transaction.result.value, detail=detail))
+            claims_named = {}
+            for error in transaction.errors:
+                if error.claim_reference:
+                    claims_named.setdefault(error.claim_reference, []).append(error.describe())
+            for pcn, errors in claims_named.items():
+                claim = _claim_in_batch(session, batch.id, pcn)
+                if claim is not None:
+                    session.add(schema.Acknowledgment(
+                        inbox_item_id=item_id, kind="999", batch_id=batch.id, claim_id=claim.id,
+                        accepted=accepted, code=transaction.result.value, detail="; ".join(errors)))
+            if accepted:
+                if transmission is not None and transmission.state in (UPLOADED, "uploading", "ready"):
+                    transmission.state = ACKNOWLEDGED
+                    transmission.acknowledged_at = utcnow()
+                    _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
+                note = f"ISA13 {batch.interchange_control_number}: the 837 was accepted ({transaction.result.description})"
+            else:
+                reason = f"999 rejected the 837 ({transaction.result.description})"
+                if claims_named:
+                    reason += f"; errors in claims {', '.join(sorted(claims_named))}"
+                _reject_transmission(session, transmission, batch, f"{reason}: {detail}", applied,
+                                     per_claim={pcn: "; ".join(e) for pcn, e in claims_named.items()})
+                note = f"ISA13 {batch.interchange_control_number}: {reason}"
+            if transmission is not None:
+                clear_alert(session, f"ack_missing:transmission:{transmission.id}")
+            notes.append(note)
+            applied.notify.append(("999", batch.interchange_control_number, accepted,
+                                   [c.patient_control_number for c in _claims_of(session, batch.id)]))
+    applied.summary = "; ".join(notes) or "a 999 acknowledging nothing"
+    return applied
+
+
+# --- 277CA -----------------------------------------------------------------------------------------
+
+
+def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
+    from hub.x12.acks import read_277ca
+
+    applied = Applied("277CA", "processed", "")
+    acks = read_277ca(content)
+    unknown = []
+    accepted_pcns, rejected_pcns = [], []
+    for ack in acks:
+        claim = _claim_by_pcn(session, ack.patient_control_number)
+        if claim is None:
+            unknown.append(ack.patient_control_number)
+            continue
+        session.add(schema.Acknowledgment(
+            inbox_item_id=item_id, kind="277CA", batch_id=claim.batch_id, claim_id=claim.id,
+            accepted=ack.accepted, code=ack.category, detail=ack.describe(),
+            payer_claim_control_number=ack.payer_claim_control_number))
+        if ack.payer_claim_control_number and not claim.payer_claim_control_number:
+            claim.payer_claim_control_number = ack.payer_claim_control_number
+        if claim.status not in _ACKNOWLEDGEABLE:
+            continue  # already adjudicated (an 835 came first): the history keeps the 277CA
+        if ack.rejected:
+            set_status(session, claim, ClaimStatus.REJECTED, f"277CA: {ack.describe()}")
+            applied.claims[claim.patient_control_number] = ClaimStatus.REJECTED.value
+            rejected_pcns.append(claim.patient_control_number)
+        elif ack.accepted:
+            set_status(session, claim, ClaimStatus.ACCEPTED, f"277CA: {ack.describe()}")
+            applied.claims[claim.patient_control_number] = ClaimStatus.ACCEPTED.value
+            accepted_pcns.append(claim.patient_control_number)
+    if acks and len(unknown) == len(acks):
+        raise InputError(
+            f"a 277CA about {len(acks)} claims, none of which the hub sent (patient control numbers not found)",
+            fix="check that the file is for this practice and this hub; it is kept in the inbox",
+        )
+    if accepted_pcns:
+        applied.notify.append(("277CA", "", True, accepted_pcns))
+    if rejected_pcns:
+        applied.notify.append(("277CA", "", False, rejected_pcns))
+    applied.summary = (f"277CA: {len(accepted_pcns)} accepted, {len(rejected_pcns)} rejected"
+                       + (f", {len(unknown)} not found" if unknown else ""))
+    return applied
+
+
+# --- 835 (claim outcomes only; posting is remittance's) ---------------------------------------------
+
+
+def _apply_835(session, item_id: int, content: bytes) -> Applied:
+    from hub.x12.claim_payments import read_claim_payments
+
+    applied = Applied("835", PENDING, "")
+    payments = read_claim_payments(content)
+    unmatched = 0
+    for payment in payments:
+        for paid in payment.claims:
+            claim = _claim_by_pcn(session, paid.patient_control_number)
+            if claim is None:
+                unmatched += 1
+                continue
+            status = _OUTCOMES.get(paid.outcome)
+            if status is None or claim.status not in _ADJUDICABLE:
+                continue
+            if paid.payer_claim_control_number and not claim.payer_claim_control_number:
+                claim.payer_claim_control_number = paid.payer_claim_control_number
+            reasons = f", {' '.join(paid.denial_reasons)}" if paid.denial_reasons else ""
+            set_status(session, claim, status,
+                       f"835 trace {payment.trace_number}: paid {paid.paid} of {paid.charge}, patient "
+                       f"{paid.patient_responsibility}{reasons}")
+            applied.claims[claim.patient_control_number] = status.value
+    total = sum(len(p.claims) for p in payments)
+    applied.summary = (f"835: {len(payments)} payment(s), {total} claim(s), {len(applied.claims)} updated"
+                       + (f", {unmatched} not matched (for remittance posting)" if unmatched else "")
+                       + "; amounts wait for remittance posting")
+    return applied
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def _batch_by_isa13(session, recognized: Recognized, isa13: str):
+    """The batch a TA1 answers: its ISA13, sent by the hub's sender id (the TA1's receiver)."""
+    query = select(schema.Batch).where(schema.Batch.interchange_control_number == isa13.zfill(9))
+    candidates = session.scalars(query).all()
+    mine = [b for b in candidates if b.sender_id.strip() == recognized.receiver_id] or candidates
+    if len(mine) != 1:
+        raise InputError(
+            f"a TA1 for interchange {isa13}, which matches {len(mine) or 'no'} batch(es) the hub sent"
+            + (f" as {recognized.receiver_id}" if recognized.receiver_id else ""),
+            fix="check that the file is for this practice (its receiver id) and this hub",
+        )
+    return mine[0], _transmission_of(session, mine[0].id)
+
+
+def _batch_by_group(session, recognized: Recognized, group_number: str, transaction_number: str):
+    query = select(schema.Batch).where(schema.Batch.group_control_number == (group_number.lstrip("0") or "0"))
+    candidates = [b for b in session.scalars(query)
+                  if not transaction_number or b.transaction_control_number.lstrip("0") == transaction_number.lstrip("0")]
+    mine = [b for b in candidates if b.sender_id.strip() == recognized.receiver_id] or candidates
+    if len(mine) != 1:
+        raise InputError(
+            f"a 999 for group {group_number}, transaction {transaction_number}, which matches "
+            f"{len(mine) or 'no'} batch(es) the hub sent",
+            fix="check that the file is for this practice (its receiver id) and this hub",
+        )
+    return mine[0], _transmission_of(session, mine[0].id)
+
+
+def _transmission_of(session, batch_id: int) -> schema.Transmission | None:
+    return session.scalar(select(schema.Transmission).where(schema.Transmission.batch_id == batch_id))
+
+
+def _claims_of(session, batch_id: int) -> list[schema.Claim]:
+    return list(session.scalars(select(schema.Claim).where(schema.Claim.batch_id == batch_id)
+                                .order_by(schema.Claim.id)))
+
+
+def _claim_in_batch(session, batch_id: int, pcn: str) -> schema.Claim | None:
+    return session.scalar(select(schema.Claim).where(schema.Claim.batch_id == batch_id,
+                                                     schema.Claim.patient_control_number == pcn))
+
+
+def _claim_by_pcn(session, pcn: str) -> schema.Claim | None:
+    """The latest revision of the claim with this CLM01 that has been sent."""
+    return session.scalar(select(schema.Claim).where(schema.Claim.patient_control_number == pcn,
+                                                     schema.Claim.batch_id.is_not(None))
+                          .order_by(schema.Claim.id.desc()).limit(1))
+
+
+def _reject_transmission(session, transmission, batch, reason: str, applied: Applied,
+                         per_claim: dict[str, str] | None = None) -> None:
+    if transmission is not None:
+        clear_alert(session, f"ack_missing:transmission:{transmission.id}")
+    if transmission is not None and transmission.state != REJECTED:
+        transmission.state = REJECTED
+        transmission.acknowledged_at = utcnow()
+        _history(session, transmission, REJECTED, reason)
+    for claim in _claims_of(session, batch.id):
+        if claim.status in _IN_FLIGHT or claim.status == ClaimStatus.ACCEPTED.value:
+            specific = (per_claim or {}).get(claim.patient_control_number)
+            set_status(session, claim, ClaimStatus.REJECTED, f"{reason}" + (f" (this claim: {specific})" if specific else ""))
+            applied.claims[claim.patient_control_number] = ClaimStatus.REJECTED.value
+
+
+def _history(session, transmission, state: str, detail: str) -> None:
+    session.add(schema.TransmissionEvent(transmission_id=transmission.id, state=state, detail=detail[:2000]))
