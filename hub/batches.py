@@ -58,9 +58,14 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> Ba
     return BatchResult(batch.id, out, batch.claim_count, batch.interchange_control_number, pcns, remaining)
 
 
-def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None) -> schema.Batch | None:
+def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None, *,
+                 line_breaks: bool = True) -> schema.Batch | None:
     """In ``session`` (the caller commits): the next 837P batch of ready claims, recorded with its
-    control numbers and bytes, its claims moved to ``batched``; None when no claim is ready."""
+    control numbers and bytes, its claims moved to ``batched``; None when no claim is ready.
+
+    ``line_breaks=False`` writes the interchange on one line, for clearinghouses that refuse a
+    line break after the segment terminator (a profile's ``claims.line_breaks``).
+    """
     rows = session.scalars(
         select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
         .order_by(schema.Claim.billing_provider_id, schema.Claim.id).limit(max_claims)
@@ -76,6 +81,8 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
         transaction=next_counter(session, f"st02:{scope}"),
     )
     content = assemble_837p(groups, envelope, controls, datetime.now(timezone.utc))
+    if not line_breaks:  # "~" never occurs inside an element (hub.x12.segments), so this is exact
+        content = content.replace(b"~\n", b"~")
     batch = schema.Batch(
         sender_id=envelope.sender_id,
         interchange_control_number=controls.interchange_text,

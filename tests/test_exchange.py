@@ -443,3 +443,18 @@ def test_mailbox_test_reports_each_step(site):
     steps = json.loads(result.stdout)["steps"]
     assert [s["step"] for s in steps][:4] == ["connect", "host key", "log in", "open SFTP"]
     assert all(s["passed"] for s in steps)
+
+
+def test_claim_quirks_of_a_profile_shape_the_file_sent(request, tmp_path):
+    from hub.x12.validate import validate_x12
+
+    site = _make_site("paramiko", request, tmp_path)
+    profile = site.home / "mappings" / "clearinghouses" / "testch.toml"
+    profile.write_text(profile.read_text().replace("[interchange]\n", '[interchange]\napplication_receiver_code = "GS03CODE"\n')
+                       + "[claims]\nline_breaks = false\nmax_claims_per_file = 2\n")
+    report = site.exchange()
+    assert [s.claims for s in report.sent] == [2, 1]
+    for name in site.outbound_files():
+        content = site.remote("outbound", name).read_bytes()
+        assert b"\n" not in content and b"*GS03CODE*" in content
+        assert validate_x12(content) == []

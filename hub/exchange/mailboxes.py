@@ -47,6 +47,7 @@ class ClearinghouseProfile:
     stable_seconds: int
     expect_999_within_hours: float
     max_claims_per_file: int
+    line_breaks: bool  # a line break after each segment terminator in the 837 (a claim quirk)
     interchange: dict[str, Any]
 
 
@@ -80,6 +81,7 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
             stable_seconds=int(pickup.get("stable_seconds", 120)),
             expect_999_within_hours=float(table.get("acknowledgments", {}).get("expect_999_within_hours", 24)),
             max_claims_per_file=int(table.get("claims", {}).get("max_claims_per_file", 5000)),
+            line_breaks=bool(table.get("claims", {}).get("line_breaks", True)),
             interchange=dict(table.get("interchange", {})),
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -138,6 +140,13 @@ def _mailbox(hub, name: str, table: dict, where: str, transports: dict[str, Tran
         receiver_id_code=str(interchange.get("receiver_id", base.receiver_id_code)),
         receiver_name=str(interchange.get("receiver_name", profile.name.upper())),
         submitter_id=str(interchange.get("submitter_id", interchange.get("sender_id", base.submitter_id))),
+        application_sender_code=_optional(interchange.get("application_sender_code", base.application_sender_code)),
+        application_receiver_code=_optional(interchange.get("application_receiver_code",
+                                                            base.application_receiver_code)),
     )
     schedule = table.get("schedule")
     return Mailbox(name, profile, transport, connection, envelope, str(schedule) if schedule else None)
+
+
+def _optional(value) -> str | None:
+    return None if value in (None, "") else str(value)

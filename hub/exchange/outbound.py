@@ -61,7 +61,8 @@ def _unfinished(hub, mailbox_name: str) -> list[int]:
 def _new_transmission(hub, mailbox) -> int | None:
     """Batch the ready claims for this mailbox and record the transmission, all in one commit."""
     with hub.store.session() as session:
-        batch = create_batch(hub, session, mailbox.envelope, mailbox.profile.max_claims_per_file)
+        batch = create_batch(hub, session, mailbox.envelope, mailbox.profile.max_claims_per_file,
+                             line_breaks=mailbox.profile.line_breaks)
         if batch is None:
             return None
         now = datetime.now(timezone.utc)
