@@ -20,6 +20,12 @@ Ways to misbehave, read at each request so a test can flip them mid-session:
   stop answering; the session hangs until the client gives up or the server stops;
 - ``fail_remove``: remove answers "permission denied";
 - ``offer_posix_rename``: whether the ``posix-rename@openssh.com`` extension is announced.
+
+``on_file_ready(local_path)``, when given, is called in the session's thread once a file is in
+place: after a successful rename or posix-rename (with the new name), and after a client closes
+a file it wrote (unless ``move_on_close`` took it away). The client's request is answered only
+when it returns, so whatever it does is done by then; an exception it raises is logged (by type)
+and does not change the answer. The sandbox clearinghouse answers uploads this way.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import socket
 import stat
 import threading
 from pathlib import Path
+from typing import Callable
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -72,7 +79,7 @@ class SftpTestServer:
                  host_key: paramiko.PKey | None = None, authorized_keys: tuple[paramiko.PKey, ...] = (),
                  move_on_close: bool = False, refuse_rename: bool = False, stall_after_bytes: int | None = None,
                  fail_remove: bool = False, offer_posix_rename: bool = True, moved_dir: Path | None = None,
-                 port: int = 0):
+                 port: int = 0, on_file_ready: Callable[[Path], None] | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.username = username
@@ -86,6 +93,7 @@ class SftpTestServer:
         self.offer_posix_rename = offer_posix_rename
         self.moved_dir = Path(moved_dir) if moved_dir else self.root / ".moved"
         self.port = port
+        self.on_file_ready = on_file_ready
         self.sessions_open = 0
         self.sessions_max = 0  # the most SFTP sessions open at once
         self.connections = 0
@@ -184,6 +192,16 @@ class SftpTestServer:
     def _session_ended(self) -> None:
         with self._lock:
             self.sessions_open -= 1
+
+    def _file_ready(self, local: str) -> None:
+        """Tell ``on_file_ready`` a file is in place; its failure never reaches the client."""
+        callback = self.on_file_ready
+        if callback is None or not os.path.isfile(local):
+            return
+        try:
+            callback(Path(local))
+        except Exception as exc:  # noqa: BLE001 - a failing callback must not break the session
+            log.error("test server: on_file_ready failed (%s)", type(exc).__name__)
 
     def _wait_while_stalled(self, channel: paramiko.Channel) -> None:
         """Answer nothing until the client hangs up or the server stops."""
@@ -332,6 +350,7 @@ class _Filesystem(paramiko.SFTPServerInterface):
             else:
                 os.link(old, new, follow_symlinks=False)  # fails if the target exists: atomic
                 os.unlink(old)
+                self.test._file_ready(new)
             return SFTP_OK
         return self._call(renaming, oldpath, newpath)
 
@@ -340,7 +359,12 @@ class _Filesystem(paramiko.SFTPServerInterface):
             return SFTP_OP_UNSUPPORTED
         if self.test.refuse_rename:
             return SFTP_PERMISSION_DENIED
-        return self._call(lambda old, new: os.replace(old, new) or SFTP_OK, oldpath, newpath)
+
+        def replacing(old, new):
+            os.replace(old, new)
+            self.test._file_ready(new)
+            return SFTP_OK
+        return self._call(replacing, oldpath, newpath)
 
     def mkdir(self, path, attr):
         mode = attr.st_mode if attr is not None and attr.st_mode is not None else 0o755
@@ -430,6 +454,8 @@ class _Handle(paramiko.SFTPHandle):
         os.close(self.fd)
         if self.writable and self.test.move_on_close:
             self._move_away()
+        elif self.writable:
+            self.test._file_ready(self.local)
 
     def _move_away(self) -> None:
         """As a write-once server does: the closed file leaves the mailbox at once."""
