@@ -138,7 +138,8 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
                     transmission.state = ACKNOWLEDGED
                     transmission.acknowledged_at = utcnow()
                     _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
-                note = f"ISA13 {batch.interchange_control_number}: the 837 was accepted ({transaction.result.description})"
+                note = f"ISA13 {batch.interchange_control_number}: the 837 was accepted" + (
+                    "" if transaction.result.value == "A" else f" ({transaction.result.description})")
             else:
                 reason = f"999 rejected the 837 ({transaction.result.description})"
                 if claims_named:

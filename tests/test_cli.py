@@ -13,16 +13,36 @@ from hub.demo.synthetic import encounter_bundle
 from hub.x12.validate import validate_x12
 
 
-def test_demo_builds_claims_and_writes_a_valid_837p(tmp_path, capsys):
+def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
+    from hub.x12.acks import read_277ca
+    from hub.x12.claim_payments import read_claim_payments
+
     assert main(["--home", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out
-    path = Path(re.search(r"837P written to: (\S+)", out).group(1))
+    path = Path(re.search(r"the 837P sent: (\S+)", out).group(1))
     assert path.is_file() and validate_x12(path.read_bytes()) == []
-    assert "needs_attention" in out and "diagnosis.not_billable" in out
+    assert "diagnosis.not_billable" in out
     assert "quarantined  zz-truncated-export.json: truncated JSON" in out
+    built, answered = out.split("\n4. ", 1)
     clms = [seg for seg in path.read_text().split("~\n") if seg.startswith("CLM*")]
-    ready = re.findall(r"^(BH\d+) +ready ", out, re.MULTILINE)
+    ready = re.findall(r"^(BH\d+) +ready ", built, re.MULTILINE)
     assert sorted(c.split("*")[1] for c in clms) == sorted(ready)  # every ready claim, only those
+    assert re.search(r"sent +BHHUB_\d{9}\.837: %d claims" % len(ready), built)
+    final = dict(re.findall(r"^(BH\d+) +(\w+) ", answered, re.MULTILINE))
+
+    # What the sandbox really answered, read from the files the hub picked up over SFTP.
+    picked = tmp_path / "demo" / "sandbox" / "picked-up"
+    [ack] = picked.glob("*.277")
+    rejected = {c.patient_control_number for c in read_277ca(ack.read_bytes()) if c.rejected}
+    outcomes = {c.patient_control_number: c.outcome for [f] in [list(picked.glob("*.835"))]
+                for p in read_claim_payments(f.read_bytes()) for c in p.claims}
+    assert rejected and {"paid", "denied"} <= set(outcomes.values())
+    for pcn in ready:
+        expected = "rejected" if pcn in rejected else outcomes[pcn]
+        assert final[pcn] == expected, pcn
+    assert re.search(r"^  BH\d+ rejected: 277CA: .*member number", answered, re.MULTILINE)
+    assert re.search(r"^  BH\d+ denied: 835 .*CO-197", answered, re.MULTILINE)
+    assert "the 837 was accepted" in built
 
 
 def test_demo_runs_again_from_scratch(tmp_path, capsys):
@@ -36,7 +56,8 @@ def test_demo_runs_again_from_scratch(tmp_path, capsys):
 def test_help_explains_every_command():
     run = subprocess.run([sys.executable, "-m", "hub.cli.main", "--help"], capture_output=True, text=True)
     assert run.returncode == 0
-    for command in ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo"):
+    for command in ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo", "exchange", "run",
+                    "mailbox", "transmissions", "alerts", "resubmit", "sandbox"):
         assert command in run.stdout
     assert "exit codes" in run.stdout
 

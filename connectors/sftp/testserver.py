@@ -53,6 +53,7 @@ from paramiko.sftp import (
 log = logging.getLogger(__name__)
 _SSH_LOG = f"{__name__}.ssh"
 logging.getLogger(_SSH_LOG).addHandler(logging.NullHandler())
+logging.getLogger(_SSH_LOG).propagate = False  # paramiko logs a client hanging up as an ERROR
 
 
 def generate_ed25519_key(path: Path | None = None, passphrase: str | None = None) -> paramiko.Ed25519Key:

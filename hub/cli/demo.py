@@ -1,62 +1,131 @@
-"""``bhhub demo``: the whole slice on the embedded default, start to finish, repeatable.
+"""``bhhub demo``: the whole path on the embedded default, start to finish, repeatable.
 
 It builds a fresh hub under ``<home>/demo`` (its own SQLite store), writes sample EHR exports
-(synthetic FHIR R4 bundles, and one deliberately truncated file), reads them, prints the claims,
-writes the 837P and checks it with pyx12's implementation-guide validator when installed.
+(synthetic FHIR R4 bundles: one with a diagnosis category, one with a member id the payer will
+not take, one truncated file), reads them, and exchanges the claims over real SFTP with bhhub's
+sandbox clearinghouse (``plugins/clearinghouse/sandbox``), started on 127.0.0.1 with its own
+host key, which the demo's mailbox pins. The sandbox answers the upload with a 999, a 277CA and
+an 835; the demo picks them up and prints each claim's status from them, then checks the 837P
+it sent with pyx12's implementation-guide validator.
+
+The demo is the one place the core names a plugin: the sandbox, which ships with the hub.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 from pathlib import Path
 
 from hub import intake
 from hub.app import Hub
-from hub.batches import export_837p
 from hub.cli.commands import _intake_line, cmd_claims
 from hub.config import resolve_home
 from hub.demo.synthetic import encounter_bundle
+from hub.exchange.cycle import exchange
+from hub.exchange.mailboxes import load_mailboxes
+from hub.store import schema
 
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    except ImportError as exc:  # pragma: no cover - the sandbox ships with the hub
+        print(f"bhhub demo needs the sandbox clearinghouse plugin ({exc})")
+        return 1
     home = resolve_home(args.home) / "demo"
     if home.exists():
         shutil.rmtree(home)
-    inbound = home / "inbound"
+    inbound = home / "exports"
     inbound.mkdir(parents=True)
+    _write_exports(inbound)
+
+    print(f"bhhub demo: a fresh hub in {home}\n")
+    with SandboxClearinghouse(home / "sandbox") as sandbox:
+        _write_config(home, sandbox)
+        print(f"0. the sandbox clearinghouse listens on 127.0.0.1:{sandbox.port} (SFTP); its host key "
+              f"is pinned in {home / 'bhhub.toml'}")
+        with Hub.open(home, plugins=getattr(args, "plugin_host", None)) as hub:
+            print(f"\n1. intake: {len(SEEDS) + 2} FHIR R4 bundles (one with a diagnosis category instead of a "
+                  "billable code, one with a member id the payer will not take) and one truncated file")
+            for path in sorted(inbound.iterdir()):
+                line = _intake_line(intake.receive(hub, path.read_bytes(), path.name))
+                print("   " + line.replace("\n", "\n   "))
+            print("\n2. the claims built (needs_attention: a check found an error; the fix is shown)")
+            _claims(args, home)
+            print("\n3. exchange with the clearinghouse over SFTP: upload the 837P, pick up what comes back")
+            report = exchange(hub, load_mailboxes(hub)["sandbox"])
+            if not report.ok:
+                print(f"   the exchange failed: {report.error}")
+                return 1
+            for sent in report.sent:
+                print(f"   sent      {sent.remote_name}: {sent.claims} claims")
+            for picked in report.picked_up:
+                print(f"   received  {picked.name}: {picked.reason or picked.outcome}")
+            print("\n4. each claim's status from the 999, 277CA and 835 the clearinghouse sent back")
+            _claims(args, home)
+            with hub.store.session() as session:
+                batch = session.query(schema.Batch).order_by(schema.Batch.id).first()
+                content = batch.content if batch else None
+    if content is None:
+        print("   no claim was ready to bill")
+        return 1
+    out = home / "out" / "demo-837p.x12"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(content)
+    print(f"\nthe 837P sent: {out}")
+    return _validate(out)
+
+
+def _write_exports(inbound: Path) -> None:
     for seed in SEEDS:
         (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed), indent=1))
-    # One visit coded with a diagnosis category (F41) instead of a billable code: the checks
-    # keep it out of the batch and say how to fix it.
+    # A visit coded with a diagnosis category (F41) instead of a billable code: the checks keep it
+    # out of the batch and say how to fix it.
     vague = encounter_bundle(37)
     for entry in vague["entry"]:
         if entry["resource"]["resourceType"] == "Condition":
             entry["resource"]["code"]["coding"][0]["code"] = "F41"
     (inbound / "encounter-037-vague-diagnosis.json").write_text(json.dumps(vague, indent=1))
+    # A member id typed with a dash: the hub cannot know the payer's format, the clearinghouse
+    # rejects the claim in its 277CA, and the biller sees why.
+    typo = encounter_bundle(41)
+    for entry in typo["entry"]:
+        if entry["resource"]["resourceType"] == "Coverage":
+            entry["resource"]["subscriberId"] = entry["resource"]["subscriberId"][:4] + "-" + \
+                entry["resource"]["subscriberId"][4:]
+    (inbound / "encounter-041-member-id-typo.json").write_text(json.dumps(typo, indent=1))
     good = (inbound / f"encounter-{SEEDS[0]:03d}.json").read_text()
     (inbound / "zz-truncated-export.json").write_text(good[: len(good) // 2])
 
-    print(f"bhhub demo: a fresh hub in {home}\n")
-    print(f"1. intake: {len(SEEDS) + 1} FHIR R4 bundles (one with a diagnosis category, not a billable "
-          "code) and one truncated file (it should be quarantined)")
-    with Hub.open(home, plugins=getattr(args, "plugin_host", None)) as hub:
-        for path in sorted(inbound.iterdir()):
-            print("   " + _intake_line(intake.receive(hub, path.read_bytes(), path.name)).replace("\n", "\n   "))
-        print("\n2. the claims built (needs_attention: a check found an error, the fix is shown)")
-        cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=args.plugin_host))
-        out = home / "out" / "demo-837p.x12"
-        print("\n3. export the claims ready to bill")
-        result = export_837p(hub, out)
-    if result is None:
-        print("   no claim was ready to bill")
-        return 1
-    print(f"   {result.claim_count} claims, ISA13 {result.interchange_control_number}")
-    print(f"\n837P written to: {out}")
-    return _validate(out)
+
+def _write_config(home: Path, sandbox) -> None:
+    """A mailbox for the sandbox: its pinned host key, and the password by file reference."""
+    password_file = home / "sandbox.password"
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(sandbox.password)
+    (home / "bhhub.toml").write_text(
+        "# written by `bhhub demo`\n"
+        "[mailboxes.sandbox]\n"
+        'profile = "sandbox"                      # mappings/clearinghouses/sandbox.toml\n'
+        'host = "127.0.0.1"\n'
+        f"port = {sandbox.port}\n"
+        f'username = "{sandbox.username}"\n'
+        f'password_file = "{password_file}"\n'
+        f'known_hosts = ["{sandbox.known_hosts_line}"]\n'
+        "connect_timeout = 10\n"
+        "operation_timeout = 30\n",
+        encoding="utf-8",
+    )
+
+
+def _claims(args: argparse.Namespace, home: Path) -> None:
+    cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=getattr(args, "plugin_host", None)))
 
 
 def _validate(path: Path) -> int:

@@ -39,6 +39,9 @@ class PickedUp:
 def pick_up(hub, mailbox, connection) -> list[PickedUp]:
     profile = mailbox.profile
     listing = [f for f in connection.listdir(profile.inbound_dir) if _wanted(f.name, profile.patterns)]
+    # In the order of the profile's patterns (TA1 and 999 before 277CA before 835), then oldest
+    # first: a claim's acknowledgment is applied before its adjudication.
+    listing.sort(key=lambda f: (_rank(f.name, profile.patterns), f.mtime, f.name))
     results = []
     for remote in listing:
         if not _stable(hub, mailbox.name, remote, profile.stable_seconds):
@@ -51,6 +54,11 @@ def pick_up(hub, mailbox, connection) -> list[PickedUp]:
 def _wanted(name: str, patterns: tuple[str, ...]) -> bool:
     lowered = name.lower()
     return not name.startswith(".") and any(fnmatch.fnmatch(lowered, p.lower()) for p in patterns)
+
+
+def _rank(name: str, patterns: tuple[str, ...]) -> int:
+    lowered = name.lower()
+    return next(i for i, p in enumerate(patterns) if fnmatch.fnmatch(lowered, p.lower()))
 
 
 def _stable(hub, mailbox_name: str, remote, stable_seconds: int) -> bool:
