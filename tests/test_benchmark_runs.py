@@ -19,3 +19,23 @@ def test_the_benchmark_command_runs_and_reports_every_figure():
     assert figures["encounters"] == 30
     for key in ("intake_ratio", "intake_single_process_ratio", "generate_ratio", "intake_peak_mb", "segments"):
         assert figures[key] > 0
+
+
+def test_the_sftp_benchmark_runs_beside_openssh_and_reports_every_figure():
+    import pytest
+
+    from sftp_support import sshd_available
+
+    if not sshd_available():
+        pytest.skip("OpenSSH's sshd is not installed")
+    run = subprocess.run(
+        [sys.executable, str(PROJECT / "benchmarks" / "sftp_throughput.py"), "--sizes", "1,2", "--repeat", "1", "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    rows = json.loads(run.stdout)["rows"]
+    tools = {(r["size_mb"], r["direction"], r["tool"]) for r in rows}
+    for size in (1, 2):
+        for direction in ("download", "upload"):
+            assert {(size, direction, "connector"), (size, direction, "scp")} <= tools
+    assert all(r["mb_per_s"] > 0 for r in rows)
