@@ -91,3 +91,30 @@ def test_a_claim_the_837p_cannot_carry_needs_attention_and_the_rest_are_batched(
     assert "member id" in claim["findings"][0]["message"]
     assert main(["--home", str(home), "export-837", "--out", str(tmp_path / "o.x12"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["claims"] == 1
+
+
+def test_the_exchange_logs_and_alerts_carry_no_phi(tmp_path, caplog, capsys):
+    """The whole demo path (intake, SFTP, sandbox answers, 999/277CA/835 applied) at DEBUG."""
+    import logging
+
+    from sqlalchemy import select
+
+    from hub.app import Hub
+    from hub.cli.demo import SEEDS
+    from hub.store import schema
+
+    caplog.set_level(logging.DEBUG)
+    assert main(["--home", str(tmp_path), "-v", "demo"]) == 0
+    capsys.readouterr()
+    with Hub.open(tmp_path / "demo") as hub, hub.store.session() as session:
+        stored = [a.message for a in session.scalars(select(schema.Alert))]
+        stored += [a.detail or "" for a in session.scalars(select(schema.Acknowledgment))]
+        stored += [e.detail or "" for e in session.scalars(select(schema.TransmissionEvent))]
+    logged = "\n".join(r.getMessage() for r in caplog.records) + "\n".join(stored)
+    assert "uploaded" in logged and "inbox item" in logged  # the logs did run
+    for seed in (*SEEDS, 41):
+        bundle = encounter_bundle(seed)
+        patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+        for phi in (patient["name"][0]["family"], patient["birthDate"], coverage["subscriberId"]):
+            assert phi not in logged, phi
