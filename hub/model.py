@@ -176,6 +176,67 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class PayerAdjustment:
+    """One reason a payer paid less (or more) than was charged: an 835 CAS group, CARC and amount.
+
+    ``group`` is CO (contractual), PR (patient responsibility), OA (other) or PI (payer
+    initiated); a positive ``amount`` reduces the payment, a negative one increases it.
+    """
+
+    group: str
+    reason: str  # claim adjustment reason code (CARC), e.g. 45, 1, 2, 3
+    amount: Decimal
+    quantity: Decimal | None = None  # units adjusted, when the payer said
+
+
+@dataclass(frozen=True)
+class LineAdjudication:
+    """How a prior payer adjudicated one service line (its 835 SVC loop).
+
+    The line is identified by ``line_number`` (1-based, on the claim as sent), else by its
+    ``control_number`` (REF*6R echoed back), else by ``procedure_code`` and ``modifiers``
+    (and ``service_date`` when given). ``procedure_code``, when set, is also the procedure as
+    the payer adjudicated it. ``paid_units`` None means the units billed; ``adjudication_date``
+    None means the adjudication's date; ``remaining_patient_liability`` None means the sum of
+    the line's PR adjustments.
+    """
+
+    paid_amount: Decimal
+    adjustments: tuple[PayerAdjustment, ...] = ()
+    line_number: int | None = None
+    control_number: str | None = None
+    procedure_code: str | None = None
+    modifiers: tuple[str, ...] = ()
+    service_date: date | None = None
+    paid_units: Decimal | None = None
+    adjudication_date: date | None = None
+    remaining_patient_liability: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class PriorPayerAdjudication:
+    """What a payer earlier in the order decided about this claim, for the next payer (COB).
+
+    ``coverage`` is the adjudicating payer's coverage (one of the claim's ``other_coverages``).
+    ``claim_adjustments`` are the claim-level adjustments only: when ``lines`` are given, each
+    line's own adjustments travel with the line. ``patient_responsibility`` None means the sum
+    of the claim-level PR adjustments.
+    """
+
+    coverage: Coverage
+    paid_amount: Decimal  # claim level, 835 CLP04
+    adjudication_date: date  # the remittance (check or EFT) date
+    claim_adjustments: tuple[PayerAdjustment, ...] = ()
+    lines: tuple[LineAdjudication, ...] = ()
+    patient_responsibility: Decimal | None = None  # 835 CLP05
+    payer_claim_control_number: str | None = None  # 835 CLP07, the payer's number for the claim
+
+    @property
+    def payer(self) -> Payer:
+        return self.coverage.payer
+
+
+@dataclass(frozen=True)
 class Claim:
     """A professional claim ready for the 837P writer."""
 
@@ -196,6 +257,8 @@ class Claim:
     benefits_assigned: str = "Y"  # CLM08
     release_of_information: str = "Y"  # CLM09
     findings: tuple[Finding, ...] = field(default=(), compare=False)
+    # Earlier payers' adjudications (2320 CAS/AMT, 2430), one per adjudicating other coverage.
+    prior_adjudications: tuple[PriorPayerAdjudication, ...] = ()
 
     @property
     def total_charge(self) -> Decimal:

@@ -133,8 +133,8 @@ def _about(where: str) -> Iterator[None]:
     """Turn a ``ValueError`` raised while writing into an ``InputError`` naming what it was about."""
     try:
         yield
-    except ValueError as exc:
-        raise InputError(str(exc), where=where) from exc
+    except ValueError as exc:  # a ClaimProblem carries the fix to suggest
+        raise InputError(str(exc), where=where, fix=getattr(exc, "fix", None)) from exc
 
 
 def _about_claim(claim: Claim) -> AbstractContextManager[None]:
