@@ -144,6 +144,8 @@ def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized
     log.info("inbox item %s applied as %s", item_id, recognized.kind)
     for call in applied.notify:
         hub.plugins.hooks.acknowledgment_received(*call)
+    for payer_id, trace_number, pcns in applied.remittances:
+        hub.plugins.hooks.remittance_posted(payer_id, trace_number, pcns)
     return IntakeResult(item_id, source_name, "imported", fmt_name, None, (), applied.summary, dict(applied.claims))
 
 

@@ -146,6 +146,10 @@ class Hooks:
                         interchange_control_number=interchange_control_number, accepted=accepted,
                         claim_control_numbers=claim_control_numbers)
 
+    def remittance_posted(self, payer_id: str, trace_number: str, claim_control_numbers: Sequence[str]) -> None:
+        self._broadcast("bhhub_remittance_posted", payer_id=payer_id, trace_number=trace_number,
+                        claim_control_numbers=claim_control_numbers)
+
     # --- questions ---
 
     def code_encounter(self, encounter: Any) -> Any | None:

@@ -12,8 +12,8 @@ in the inbox and never reaches this module twice.
   the 999's error locations kept for the biller (per claim where the 999 names the CLM01).
 - **277CA** answers each claim by its CLM01: A1/A2 accepted into adjudication, A3/A4/A6/A7/A8
   rejected with the STC reason.
-- **835** payments: each claim's outcome (paid, partially paid, denied, reversed) sets its
-  status now; the amounts wait in the inbox (state ``pending``) for remittance posting.
+- **835** payments are posted (``hub.remit.posting``): each claim payment posted, unmatched or
+  quarantined; each claim's status set from it.
 
 A response that names nothing the hub sent is quarantined with a reason; nothing is guessed.
 """
@@ -45,8 +45,6 @@ _IN_FLIGHT = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
 _ACKNOWLEDGEABLE = _IN_FLIGHT | {ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value}
 _ADJUDICABLE = _ACKNOWLEDGEABLE | {ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value,
                                    ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
-_OUTCOMES = {"paid": ClaimStatus.PAID, "partially_paid": ClaimStatus.PARTIALLY_PAID,
-             "denied": ClaimStatus.DENIED, "reversed": ClaimStatus.REVERSED}
 
 KINDS = ("TA1", "999", "277CA", "835")
 
@@ -60,6 +58,7 @@ class Applied:
     summary: str
     claims: dict[str, str] = field(default_factory=dict)  # patient control number -> new status
     notify: list[tuple] = field(default_factory=list)  # acknowledgment hook calls, after commit
+    remittances: list[tuple] = field(default_factory=list)  # (payer, trace, pcns) posted, for the hook
 
 
 def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
@@ -70,7 +69,7 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
     if recognized.kind == "277CA":
         return _apply_277ca(session, item_id, content)
     if recognized.kind == "835":
-        return _apply_835(session, item_id, content)
+        return _apply_835(hub, session, item_id, content)
     raise InputError(
         f"an X12 {recognized.kind} file ({recognized.version or 'no version'}): the hub does not read this kind yet",
         fix="it is kept in the inbox; `bhhub inbox retry` it once a plugin or release reads it",
@@ -204,32 +203,12 @@ def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
 # --- 835 (claim outcomes only; posting is remittance's) ---------------------------------------------
 
 
-def _apply_835(session, item_id: int, content: bytes) -> Applied:
-    from hub.x12.claim_payments import read_claim_payments
+def _apply_835(hub, session, item_id: int, content: bytes) -> Applied:
+    from hub.remit.posting import post_835
 
-    applied = Applied("835", PENDING, "")
-    payments = read_claim_payments(content)
-    unmatched = 0
-    for payment in payments:
-        for paid in payment.claims:
-            claim = _claim_by_pcn(session, paid.patient_control_number)
-            if claim is None:
-                unmatched += 1
-                continue
-            status = _OUTCOMES.get(paid.outcome)
-            if status is None or claim.status not in _ADJUDICABLE:
-                continue
-            if paid.payer_claim_control_number and not claim.payer_claim_control_number:
-                claim.payer_claim_control_number = paid.payer_claim_control_number
-            reasons = f", {' '.join(paid.denial_reasons)}" if paid.denial_reasons else ""
-            set_status(session, claim, status,
-                       f"835 trace {payment.trace_number}: paid {paid.paid} of {paid.charge}, patient "
-                       f"{paid.patient_responsibility}{reasons}")
-            applied.claims[claim.patient_control_number] = status.value
-    total = sum(len(p.claims) for p in payments)
-    applied.summary = (f"835: {len(payments)} payment(s), {total} claim(s), {len(applied.claims)} updated"
-                       + (f", {unmatched} not matched (for remittance posting)" if unmatched else "")
-                       + "; amounts wait for remittance posting")
+    report = post_835(hub, session, item_id, content)
+    applied = Applied("835", "processed", report.summary(), dict(report.statuses))
+    applied.remittances = report.posted_payments
     return applied
 
 

@@ -15,7 +15,7 @@ from hub.x12.validate import validate_x12
 
 def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
     from hub.x12.acks import read_277ca
-    from hub.x12.claim_payments import read_claim_payments
+    from hub.x12.remit835 import ClaimPayment, read_835
 
     assert main(["--home", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out
@@ -34,8 +34,13 @@ def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_a
     picked = tmp_path / "demo" / "sandbox" / "picked-up"
     [ack] = picked.glob("*.277")
     rejected = {c.patient_control_number for c in read_277ca(ack.read_bytes()) if c.rejected}
-    outcomes = {c.patient_control_number: c.outcome for [f] in [list(picked.glob("*.835"))]
-                for p in read_claim_payments(f.read_bytes()) for c in p.claims}
+    [remit] = picked.glob("*.835")
+    outcomes = {}
+    for event in read_835(remit.read_bytes()):
+        if isinstance(event, ClaimPayment):
+            denied = [a for a in event.all_adjustments if a.group != "PR" and (a.group, a.reason) != ("CO", "45")]
+            outcomes[event.patient_control_number] = ("denied" if event.status_code == "4" or event.paid == 0
+                                                      else "partially_paid" if denied else "paid")
     assert rejected and {"paid", "denied"} <= set(outcomes.values())
     for pcn in ready:
         expected = "rejected" if pcn in rejected else outcomes[pcn]

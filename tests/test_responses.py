@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import select
@@ -197,7 +198,7 @@ def test_a_response_for_something_never_sent_is_quarantined_with_a_reason(hub, s
     assert result.outcome == "quarantined" and "matches no batch" in result.reason
 
 
-def test_an_835_sets_each_claims_outcome_and_waits_for_posting(hub, sent):
+def test_an_835_is_posted_and_sets_each_claims_outcome(hub, sent):
     a, b, c = sent.pcns
     clps = [f"CLP*{a}*1*150*100*20*12*PAYERA", "CAS*CO*45*30", "CAS*PR*3*20",
             f"CLP*{b}*4*200*0*0*12*PAYERB", "CAS*CO*197*200"]
@@ -206,11 +207,14 @@ def test_an_835_sets_each_claims_outcome_and_waits_for_posting(hub, sent):
     assert statuses(hub) == {a: "paid", b: "denied", c: "submitted"}
     with hub.store.session() as session:
         item = session.get(schema.InboxItem, result.item_id)
-        assert item.state == "pending"  # the amounts wait for remittance posting
+        assert item.state == "processed"
         claim_b = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == b)).one()
         reason = session.scalars(select(schema.ClaimStatusEvent.reason).where(
             schema.ClaimStatusEvent.claim_id == claim_b.id).order_by(schema.ClaimStatusEvent.id.desc())).first()
         assert "CO-197" in reason
+        postings = session.scalars(select(schema.RemitClaim).order_by(schema.RemitClaim.id)).all()
+        assert [(p.patient_control_number, p.state, p.paid) for p in postings] == [
+            (a, "posted", Decimal("100")), (b, "posted", Decimal("0"))]
 
 
 def test_intake_of_a_folder_mixing_bundles_and_responses(hub, sent, tmp_path):

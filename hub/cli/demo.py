@@ -22,6 +22,7 @@ from pathlib import Path
 from hub import intake
 from hub.app import Hub
 from hub.cli.commands import _intake_line, cmd_claims
+from hub.cli.remit import cmd_denials
 from hub.config import resolve_home
 from hub.demo.synthetic import encounter_bundle
 from hub.exchange.cycle import exchange
@@ -68,6 +69,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print(f"   received  {picked.name}: {picked.reason or picked.outcome}")
             print("\n4. each claim's status from the 999, 277CA and 835 the clearinghouse sent back")
             _claims(args, home)
+            print("\n5. the denial worklist (oldest deadline first) and what is still owed")
+            namespace = argparse.Namespace(home=home, all=False, json=False, plugin_host=getattr(args, "plugin_host", None))
+            cmd_denials(namespace)
+            _ar_summary(hub)
             with hub.store.session() as session:
                 batch = session.query(schema.Batch).order_by(schema.Batch.id).first()
                 content = batch.content if batch else None
@@ -122,6 +127,16 @@ def _write_config(home: Path, sandbox) -> None:
         "operation_timeout = 30\n",
         encoding="utf-8",
     )
+
+
+def _ar_summary(hub) -> None:
+    from hub.remit.ar import ar_report
+
+    with hub.store.session() as session:
+        figures = ar_report(session).figures
+    print(f"   A/R: insurance {figures['insurance_ar']}, patient {figures['patient_ar']}; denial rate "
+          f"{figures['denial_rate_count']}% of claims with an 835; net collection rate {figures['net_collection_rate']}%"
+          f" (`bhhub ar` for aging and formulas)")
 
 
 def _claims(args: argparse.Namespace, home: Path) -> None:

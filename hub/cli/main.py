@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from hub import __version__
 from hub.cli import commands, demo
 from hub.cli import exchange as exchange_cli
+from hub.cli import remit as remit_cli
 from hub.errors import HubError, UsageError
 from hub.model import ClaimStatus
 from hub.plugins import build_plugin_host
@@ -30,6 +31,8 @@ typical day:
   bhhub claims --status needs_attention
   bhhub exchange                    send ready claims to the clearinghouse, pick up responses
   bhhub run                         ... or let the scheduler do that unattended
+  bhhub denials                     what payers denied, oldest deadline first, with the next step
+  bhhub ar                          what is owed, by age, payer and provider; days in A/R and rates
 
 exit codes: 0 success, 1 some inputs failed, 2 usage error
 """
@@ -92,6 +95,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=demo.cmd_demo)
 
     exchange_cli.add_commands(sub)
+    remit_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -109,7 +113,7 @@ def _plugin_runner(command):
 
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
-           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit")
+           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -347,3 +347,114 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_ids: Mapped[list] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+# --- remittance (835) ---------------------------------------------------------------------------
+
+
+class RemitPayment(Base):
+    """One 835 payment (one ST/SE): who paid, how much, and what became of each of its claims.
+
+    A payment is "the same" only when payer, trace number, amount and date all agree (payers
+    reuse trace numbers): that is its natural key, so the same payment in another file or
+    envelope posts nothing the second time.
+    """
+
+    __tablename__ = "remit_payments"
+    __table_args__ = (UniqueConstraint("payer_id", "trace_number", "amount", "payment_date", "credit_debit"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inbox_item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
+    payer_id: Mapped[str] = mapped_column(String(80))
+    payer_name: Mapped[str] = mapped_column(String(200))
+    trace_number: Mapped[str] = mapped_column(String(80))
+    amount: Mapped[Decimal] = mapped_column(Money)  # BPR02
+    credit_debit: Mapped[str] = mapped_column(String(1))  # BPR03
+    payment_date: Mapped[date | None] = mapped_column(Date)  # BPR16
+    method: Mapped[str] = mapped_column(String(10))  # BPR04
+    handling: Mapped[str] = mapped_column(String(2))  # BPR01
+    payee_id: Mapped[str] = mapped_column(String(80))
+    transaction_control_number: Mapped[str] = mapped_column(String(9))
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    claims_posted: Mapped[int] = mapped_column(Integer, default=0)
+    claims_unmatched: Mapped[int] = mapped_column(Integer, default=0)
+    claims_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    paid_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # sum of CLP04
+    provider_adjustment_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # sum of PLB
+    problems: Mapped[list] = mapped_column(JSON, default=list)
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RemitClaim(Base):
+    """One CLP of a payment: posted to its claim, unmatched (waiting for a biller), or quarantined.
+
+    ``state``: posted, unmatched, quarantined (with ``reason``). A reversal (CLP02 22) is posted
+    with its negative amounts and ``reverses_id`` pointing at the posting it undoes, which gets
+    ``reversed_by_id``.
+    """
+
+    __tablename__ = "remit_claims"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("remit_payments.id"), index=True)
+    sequence: Mapped[int] = mapped_column(Integer)  # order in the payment
+    claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    patient_control_number: Mapped[str] = mapped_column(String(38), index=True)
+    status_code: Mapped[str] = mapped_column(String(2))
+    charge: Mapped[Decimal] = mapped_column(Money)
+    paid: Mapped[Decimal] = mapped_column(Money)
+    patient_responsibility: Mapped[Decimal] = mapped_column(Money)
+    contractual: Mapped[Decimal] = mapped_column(Money)  # sum of CO adjustments
+    other_adjustments: Mapped[Decimal] = mapped_column(Money)  # OA and PI
+    payer_claim_control_number: Mapped[str] = mapped_column(String(50), default="")
+    adjustments: Mapped[list] = mapped_column(JSON, default=list)  # [{level, line, group, reason, amount}]
+    services: Mapped[list] = mapped_column(JSON, default=list)  # [{code, modifiers, charge, paid, date, ...}]
+    remarks: Mapped[list] = mapped_column(JSON, default=list)
+    segment_number: Mapped[int] = mapped_column(Integer)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
+    reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
+    posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProviderAdjustment(Base):
+    """A PLB amount: provider-level money (recoupments, interest), not a claim's payment."""
+
+    __tablename__ = "remit_provider_adjustments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("remit_payments.id"), index=True)
+    provider_id: Mapped[str] = mapped_column(String(80))
+    fiscal_period_end: Mapped[date | None] = mapped_column(Date)
+    reason: Mapped[str] = mapped_column(String(10))
+    reference: Mapped[str] = mapped_column(String(80))
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class Denial(Base):
+    """A denied or partly denied amount on a posted claim payment, with its next action.
+
+    ``status``: open (on the worklist), resolved (worked: corrected, appealed, written off),
+    undone (its payment was reversed).
+    """
+
+    __tablename__ = "denials"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    remit_claim_id: Mapped[int] = mapped_column(ForeignKey("remit_claims.id"), index=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    line: Mapped[int | None] = mapped_column(Integer)  # 1-based service line of the CLP; None: claim level
+    procedure_code: Mapped[str | None] = mapped_column(String(10))
+    group_code: Mapped[str] = mapped_column(String(2))
+    reason_code: Mapped[str] = mapped_column(String(5))
+    remark_codes: Mapped[list] = mapped_column(JSON, default=list)
+    amount: Mapped[Decimal] = mapped_column(Money)
+    category: Mapped[str] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(40))
+    action_text: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[date | None] = mapped_column(Date, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolution: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,258 @@
+"""``bhhub remit``, ``bhhub denials``, ``bhhub ar``: what payers paid, what they denied, what is owed."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from datetime import date
+
+from sqlalchemy import select
+
+from hub.cli.commands import open_hub
+from hub.cli.output import print_json, print_table
+from hub.errors import InputError, UsageError
+from hub.store import schema
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("remit", help="835 payments posted, and claim payments waiting to be matched",
+                       description="Every 835 payment the hub posted (one per ST/SE), with its claim payments "
+                                   "posted, unmatched or quarantined. An 835 arrives through `bhhub exchange` or "
+                                   "`bhhub intake FILE`.")
+    p.add_argument("--json", action="store_true", help="one object per payment")
+    p.set_defaults(func=cmd_remit_list)
+    remit_sub = p.add_subparsers(dest="remit_command", metavar="ACTION")
+    listing = remit_sub.add_parser("list", help="the payments (the default)")
+    listing.add_argument("--json", action="store_true", help="one object per payment")
+    listing.set_defaults(func=cmd_remit_list)
+    waiting = remit_sub.add_parser("unmatched", help="claim payments that matched no claim, and quarantined ones")
+    waiting.add_argument("--json", action="store_true")
+    waiting.set_defaults(func=cmd_remit_unmatched)
+    match = remit_sub.add_parser("match", help="post an unmatched claim payment to a claim")
+    match.add_argument("remit_claim_id", type=int, metavar="ID", help="the claim payment (from `remit unmatched`)")
+    match.add_argument("claim", metavar="CLAIM", help="the claim's patient control number (CLM01)")
+    match.set_defaults(func=cmd_remit_match)
+
+    p = sub.add_parser("denials", help="the denial worklist, oldest deadline first, with the next action",
+                       description="Every denied or partly denied amount from posted 835s, classified by "
+                                   "mappings/remittance/denials.toml (category, next action, appeal deadline).")
+    p.add_argument("--all", action="store_true", help="worked and undone ones too")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_denials)
+    denial_sub = p.add_subparsers(dest="denial_command", metavar="ACTION")
+    resolve = denial_sub.add_parser("resolve", help="mark a denial worked (corrected, appealed, written off)")
+    resolve.add_argument("denial_id", type=int, metavar="ID")
+    resolve.add_argument("--how", required=True, help="what was done, recorded and audited")
+    resolve.set_defaults(func=cmd_denial_resolve)
+
+    p = sub.add_parser("followup", help="a corrected (7) or void (8) claim, or the claim to the secondary payer",
+                       description="Build the follow-up claim a remittance calls for, as a new revision of the "
+                                   "claim that goes out with the next exchange: `replace` (frequency 7 with REF*F8, "
+                                   "after fixing the data at the source), `void` (frequency 8), `secondary` (to the "
+                                   "next payer with the primary's 835 adjudication in 2320/2430).")
+    p.add_argument("kind", choices=["replace", "void", "secondary"])
+    p.add_argument("claims", nargs="+", metavar="CLAIM", help="patient control numbers (CLM01)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_followup)
+
+    p = sub.add_parser("ar", help="accounts receivable: aging by payer and provider, and revenue-cycle figures",
+                       description="A/R aging buckets (0-30, 31-60, 61-90, 91-120, 120+) by payer and by provider, "
+                                   "insurance vs patient, days in A/R, clean-claim, first-pass resolution, denial "
+                                   "and net collection rates, each with its formula; and the claims with no response "
+                                   "at all for 30 days.")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="report as of this date (default today)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true", help="the aging table as CSV")
+    p.set_defaults(func=cmd_ar)
+
+
+def cmd_remit_list(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        rows = session.scalars(select(schema.RemitPayment).order_by(schema.RemitPayment.id)).all()
+        data = [{"id": p.id, "payer_id": p.payer_id, "payer_name": p.payer_name, "trace_number": p.trace_number,
+                 "payment_amount": p.amount, "payment_date": p.payment_date, "method": p.method,
+                 "claims": p.claims, "claims_posted": p.claims_posted, "claims_unmatched": p.claims_unmatched,
+                 "claims_quarantined": p.claims_quarantined, "paid_total": p.paid_total,
+                 "provider_adjustments": p.provider_adjustment_total, "problems": p.problems,
+                 "inbox_item": p.inbox_item_id} for p in rows]
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no 835 payments posted yet")
+    else:
+        print_table(["ID", "PAYER", "TRACE", "DATE", "AMOUNT", "CLAIMS", "POSTED", "UNMATCHED", "QUARANTINED", "PAID"],
+                    [(d["id"], d["payer_id"], d["trace_number"], d["payment_date"], d["payment_amount"], d["claims"],
+                      d["claims_posted"], d["claims_unmatched"], d["claims_quarantined"], d["paid_total"])
+                     for d in data])
+        for d in data:
+            for problem in d["problems"]:
+                print(f"  payment {d['id']}: {problem}")
+    return 0
+
+
+def cmd_remit_unmatched(args: argparse.Namespace) -> int:
+    r = schema.RemitClaim
+    with open_hub(args) as hub, hub.store.session() as session:
+        rows = session.execute(select(r, schema.RemitPayment).join(schema.RemitPayment, schema.RemitPayment.id == r.payment_id)
+                               .where(r.state.in_(("unmatched", "quarantined"))).order_by(r.id)).all()
+        data = [{"id": c.id, "state": c.state, "payer_id": p.payer_id, "trace_number": p.trace_number,
+                 "patient_control_number": c.patient_control_number, "payer_claim_control_number": c.payer_claim_control_number,
+                 "status_code": c.status_code, "charge": c.charge, "paid": c.paid, "reason": c.reason,
+                 "segment": c.segment_number} for c, p in rows]
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("every claim payment is posted")
+    else:
+        print_table(["ID", "STATE", "PAYER", "TRACE", "CLP01", "PAYER CLAIM", "CHARGE", "PAID"],
+                    [(d["id"], d["state"], d["payer_id"], d["trace_number"], d["patient_control_number"],
+                      d["payer_claim_control_number"], d["charge"], d["paid"]) for d in data])
+        for d in data:
+            print(f"  {d['id']}: {d['reason']}")
+    return 0
+
+
+def cmd_remit_match(args: argparse.Namespace) -> int:
+    from hub.remit.posting import match_by_hand
+
+    with open_hub(args) as hub, hub.store.session() as session:
+        claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == args.claim)
+                                .order_by(schema.Claim.revision.desc())).first()
+        if claim is None:
+            raise UsageError(f"no claim {args.claim}")
+        row = match_by_hand(hub, session, args.remit_claim_id, claim, "bhhub remit match")
+        hub.audit(session, "remit_match", "claim", [claim.id], f"claim payment {row.id}")
+        session.commit()
+        status = claim.status
+    print(f"claim payment {args.remit_claim_id} posted to {args.claim}: now {status}")
+    return 0
+
+
+def cmd_denials(args: argparse.Namespace) -> int:
+    d = schema.Denial
+    with open_hub(args) as hub, hub.store.session() as session:
+        query = select(d, schema.Claim.patient_control_number).join(schema.Claim, schema.Claim.id == d.claim_id)
+        if not args.all:
+            query = query.where(d.status == "open")
+        rows = session.execute(query).all()
+        rows.sort(key=lambda pair: (pair[0].deadline is None, pair[0].deadline or date.max, pair[0].id))
+        data = [{"id": x.id, "claim": pcn, "line": x.line, "procedure_code": x.procedure_code,
+                 "adjustment": f"{x.group_code}-{x.reason_code}", "remarks": x.remark_codes, "amount": x.amount,
+                 "category": x.category, "action": x.action, "next_step": x.action_text, "deadline": x.deadline,
+                 "status": x.status, "resolution": x.resolution} for x, pcn in rows]
+        hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, _ in rows}), None)
+        session.commit()
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no open denials")
+    else:
+        print_table(["ID", "DEADLINE", "CLAIM", "LINE", "CODE", "ADJ", "AMOUNT", "CATEGORY", "ACTION"],
+                    [(x["id"], x["deadline"] or "-", x["claim"], x["line"] or "claim", x["procedure_code"] or "",
+                      x["adjustment"], x["amount"], x["category"], x["action"]) for x in data])
+        for x in data:
+            print(f"  {x['id']}: {x['next_step']}")
+    return 0
+
+
+def cmd_denial_resolve(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        denial = session.get(schema.Denial, args.denial_id)
+        if denial is None:
+            raise UsageError(f"no denial {args.denial_id}")
+        if denial.status != "open":
+            raise InputError(f"denial {args.denial_id} is {denial.status}, not open")
+        from hub.store.schema import utcnow
+
+        denial.status, denial.resolution, denial.resolved_at = "resolved", args.how, utcnow()
+        hub.audit(session, "resolve_denial", "claim", [denial.claim_id], args.how)
+        session.commit()
+    print(f"denial {args.denial_id} resolved: {args.how}")
+    return 0
+
+
+def cmd_followup(args: argparse.Namespace) -> int:
+    from hub.remit.followups import create_replacement, create_secondary, create_void
+
+    make = {"replace": create_replacement, "void": create_void, "secondary": create_secondary}[args.kind]
+    done, refused = [], []
+    with open_hub(args) as hub:
+        for pcn in args.claims:
+            with hub.store.session() as session:
+                row = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)
+                                      .order_by(schema.Claim.revision.desc())).first()
+                try:
+                    if row is None:
+                        raise InputError(f"no claim {pcn}")
+                    new = make(session, row)
+                    hub.audit(session, f"followup_{args.kind}", "claim", [row.id, new.id], None)
+                    session.commit()
+                    done.append({"claim": pcn, "revision": new.revision, "frequency_code": new.frequency_code})
+                except InputError as exc:
+                    session.rollback()
+                    refused.append({"claim": pcn, "reason": str(exc)})
+    if args.json:
+        print_json({"created": done, "refused": refused})
+    else:
+        for d in done:
+            print(f"ready      {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}): "
+                  f"goes out with the next exchange")
+        for r in refused:
+            print(f"refused    {r['claim']}: {r['reason']}")
+    return 1 if refused else 0
+
+
+def cmd_ar(args: argparse.Namespace) -> int:
+    from hub.remit.ar import BUCKETS, FORMULAS, ar_report
+
+    try:
+        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
+    except ValueError:
+        raise UsageError(f"--as-of must be a date like 2026-11-30, not {args.as_of!r}") from None
+    with open_hub(args) as hub, hub.store.session() as session:
+        report = ar_report(session, as_of)
+        hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], str(as_of))
+        session.commit()
+    if args.json:
+        print_json({"as_of": report.as_of, "figures": report.figures, "formulas": FORMULAS, "aging": report.aging,
+                    "no_response_30_days": [{"claim": b.patient_control_number, "payer_id": b.payer_id,
+                                             "billed_on": b.billed_on, "charge": b.charge} for b in report.no_response]})
+        return 0
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["group", "key", "bucket", "claims", "insurance", "patient"])
+        for group in ("by_payer", "by_provider"):
+            for key, buckets in sorted(report.aging[group].items()):
+                for name in BUCKETS:
+                    cell = buckets[name]
+                    writer.writerow([group.removeprefix("by_"), key, name, cell["claims"], cell["insurance"], cell["patient"]])
+        return 0
+    print(f"accounts receivable as of {report.as_of} (age from the date first billed)\n")
+    for title, group in (("by payer", "by_payer"), ("by provider (rendering NPI, else billing)", "by_provider")):
+        print(title)
+        rows = []
+        for key, buckets in sorted(report.aging[group].items()):
+            rows.append((key, *(f"{buckets[b]['insurance'] + buckets[b]['patient']:.2f}" for b in BUCKETS),
+                         f"{sum(buckets[b]['insurance'] for b in BUCKETS):.2f}",
+                         f"{sum(buckets[b]['patient'] for b in BUCKETS):.2f}"))
+        if rows:
+            print_table(["", *BUCKETS, "INSURANCE", "PATIENT"], rows)
+        else:
+            print("  nothing owed")
+        print()
+    f = report.figures
+    print("figures (formula)")
+    for name, value, unit in (("days_in_ar", f["days_in_ar"], " days"), ("clean_claim_rate", f["clean_claim_rate"], "%"),
+                              ("first_pass_resolution_rate", f["first_pass_resolution_rate"], "%"),
+                              ("denial_rate_count", f["denial_rate_count"], "%"),
+                              ("denial_rate_dollars", f["denial_rate_dollars"], "%"),
+                              ("net_collection_rate", f["net_collection_rate"], "%")):
+        shown = "n/a" if value is None else f"{value}{unit}"
+        print(f"  {name.replace('_', ' '):28} {shown:>12}   = {FORMULAS[name]}")
+    print(f"  {'total A/R':28} {f['total_ar']:>12}   (insurance {f['insurance_ar']}, patient {f['patient_ar']})")
+    print(f"\nno response at all for 30 days ({FORMULAS['no_response_30_days']}): {len(report.no_response)}")
+    for b in report.no_response:
+        print(f"  {b.patient_control_number}  payer {b.payer_id}  billed {b.billed_on}  charge {b.charge}")
+    return 0

@@ -1,0 +1,252 @@
+"""Accounts receivable and the revenue-cycle figures, computed from the store itself.
+
+Every figure is computed from claims, their status history, the acknowledgments and the posted
+835s; the formulas are in ``FORMULAS`` and printed with the report. Balances:
+
+- insurance balance = charge − insurance paid − patient responsibility − (CO/OA/PI adjustments
+  − open denials): an open denial stays in insurance A/R until it is worked (appealed and paid,
+  corrected, or written off);
+- patient balance = patient responsibility (PR) posted from 835s (patient payments are not
+  tracked yet).
+
+Age is counted from the date a claim was first billed (first put in a batch), as of a date.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from sqlalchemy import select
+
+from hub.store import schema
+
+ZERO = Decimal(0)
+BUCKETS = ("0-30", "31-60", "61-90", "91-120", "120+")
+PERIOD_DAYS = 90
+
+FORMULAS = {
+    "aging": "balance by age, counted in days from the date the claim was first billed (put in a batch)",
+    "days_in_ar": "total A/R (insurance + patient) / (gross charges billed in the last 90 days / 90)",
+    "clean_claim_rate": "claims sent without a check error, a rejection or a resubmission / claims sent",
+    "first_pass_resolution_rate": "claims whose first 835 paid them with no denial, never rejected or resubmitted / "
+                                  "claims with an 835",
+    "denial_rate_count": "claims with at least one denial on an 835 / claims with an 835",
+    "denial_rate_dollars": "denied amounts on 835s / charges of claims with an 835",
+    "net_collection_rate": "insurance payments / (charges − contractual write-downs), claims with an 835 "
+                           "(patient payments are not recorded yet, so patient shares count as uncollected)",
+    "no_response_30_days": "claims sent 30 or more days ago with no 277CA and no 835 (chase them with a 276)",
+}
+
+
+@dataclass
+class _Stage:
+    """One payer's part of a claim: its revisions to that payer and what their 835s posted."""
+
+    coverage_id: int
+    paid: Decimal = ZERO
+    patient_responsibility: Decimal = ZERO
+    adjustments: Decimal = ZERO  # CO, OA and PI (a secondary's OA-23, the primary's impact, left out)
+    open_denials: Decimal = ZERO
+    remitted: bool = False
+
+    def balance(self, billed: Decimal) -> Decimal:
+        if not self.remitted:
+            return billed
+        return max(billed - self.paid - self.patient_responsibility - (self.adjustments - self.open_denials), ZERO)
+
+
+@dataclass
+class ClaimBalance:
+    """One claim (one patient control number, all its revisions and payers)."""
+
+    claim_id: int  # the latest revision
+    patient_control_number: str
+    payer_id: str  # the payer it is with now
+    provider: str  # rendering provider NPI, else billing
+    status: str
+    service_date: date
+    billed_on: date | None  # first put in a batch
+    charge: Decimal
+    paid: Decimal = ZERO  # by every payer
+    adjustments: Decimal = ZERO
+    denied: Decimal = ZERO  # denied amounts posted and not reversed (for the denial rate)
+    denied_not_patient: Decimal = ZERO
+    insurance_balance: Decimal = ZERO
+    patient_balance: Decimal = ZERO
+    remitted: bool = False
+    first_pass_paid: bool = False
+    needed_rework: bool = False
+    responded: bool = False
+
+    @property
+    def contractual(self) -> Decimal:
+        """Write-downs that are not denials (CO-45, CO-253): what the net collection rate excludes."""
+        return self.adjustments - self.denied_not_patient
+
+
+@dataclass
+class ArReport:
+    as_of: date
+    claims: list[ClaimBalance]
+    figures: dict = field(default_factory=dict)
+    aging: dict = field(default_factory=dict)  # {"by_payer": {payer: {bucket: {...}}}, ...}
+    no_response: list[ClaimBalance] = field(default_factory=list)
+
+
+def bucket(days: int) -> str:
+    if days <= 30:
+        return "0-30"
+    if days <= 60:
+        return "31-60"
+    if days <= 90:
+        return "61-90"
+    if days <= 120:
+        return "91-120"
+    return "120+"
+
+
+def ar_report(session, as_of: date | None = None) -> ArReport:
+    as_of = as_of or date.today()
+    balances = _balances(session)
+    report = ArReport(as_of, balances)
+    report.aging = _aging(balances, as_of)
+    report.figures = _figures(balances, as_of)
+    report.no_response = [b for b in balances if not b.responded and b.billed_on is not None
+                          and (as_of - b.billed_on).days >= 30 and b.status not in ("void", "rejected")]
+    return report
+
+
+def _balances(session) -> list[ClaimBalance]:
+    c = schema.Claim
+    rows = session.scalars(select(c).where(c.batch_id.is_not(None)).order_by(c.patient_control_number, c.revision)).all()
+    if not rows:
+        return []
+    ids = [row.id for row in rows]
+    payers = dict(session.execute(select(schema.Coverage.id, schema.Payer.payer_id)
+                                  .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all())
+    npis = dict(session.execute(select(schema.Provider.id, schema.Provider.npi)).all())
+    history: dict[int, list[str]] = defaultdict(list)
+    billed: dict[int, date] = {}
+    for claim_id, status, at in session.execute(
+            select(schema.ClaimStatusEvent.claim_id, schema.ClaimStatusEvent.status, schema.ClaimStatusEvent.at)
+            .where(schema.ClaimStatusEvent.claim_id.in_(ids)).order_by(schema.ClaimStatusEvent.id)):
+        history[claim_id].append(status)
+        if status == "batched" and claim_id not in billed:
+            billed[claim_id] = at.date()
+    acknowledged = set(session.scalars(select(schema.Acknowledgment.claim_id).where(
+        schema.Acknowledgment.kind == "277CA", schema.Acknowledgment.claim_id.in_(ids))))
+    postings: dict[int, list[schema.RemitClaim]] = defaultdict(list)
+    r = schema.RemitClaim
+    for posting in session.scalars(select(r).where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)):
+        postings[posting.claim_id].append(posting)
+    denials: dict[int, list[schema.Denial]] = defaultdict(list)
+    for denial in session.scalars(select(schema.Denial).where(schema.Denial.claim_id.in_(ids))):
+        if denial.status != "undone":
+            denials[denial.claim_id].append(denial)
+
+    by_pcn: dict[str, list[schema.Claim]] = defaultdict(list)
+    for row in rows:
+        by_pcn[row.patient_control_number].append(row)
+    out = []
+    for pcn, revisions in by_pcn.items():
+        first, last = revisions[0], revisions[-1]
+        balance = ClaimBalance(
+            claim_id=last.id, patient_control_number=pcn, payer_id=payers.get(last.coverage_id, "?"),
+            provider=npis.get(first.rendering_provider_id or first.billing_provider_id, "?"), status=last.status,
+            service_date=first.service_date, billed_on=billed.get(first.id), charge=first.total_charge)
+        stages: list[_Stage] = []
+        for row in revisions:
+            statuses = history.get(row.id, [])
+            if row.coverage_id == first.coverage_id:  # a secondary claim is not rework
+                balance.needed_rework |= ("needs_attention" in statuses or "rejected" in statuses
+                                          or statuses.count("batched") > 1 or row.frequency_code == "7")
+            balance.responded |= row.id in acknowledged
+            if not stages or stages[-1].coverage_id != row.coverage_id:
+                stages.append(_Stage(row.coverage_id))
+            stage = stages[-1]
+            secondary = len(stages) > 1
+            for posting in postings.get(row.id, []):
+                if not balance.remitted:
+                    balance.first_pass_paid = posting.paid > ZERO and posting.status_code != "4" and not any(
+                        d.remit_claim_id == posting.id and d.group_code != "PR" for d in denials.get(row.id, []))
+                balance.remitted = balance.responded = stage.remitted = True
+                stage.paid += posting.paid
+                stage.patient_responsibility += posting.patient_responsibility
+                impact = sum((Decimal(a["amount"]) for a in posting.adjustments
+                              if secondary and a["group"] == "OA" and a["reason"] == "23"), ZERO)
+                stage.adjustments += posting.contractual + posting.other_adjustments - impact
+            for denial in denials.get(row.id, []):
+                balance.denied += denial.amount
+                if denial.group_code != "PR":
+                    balance.denied_not_patient += denial.amount
+                    if denial.status == "open":
+                        stage.open_denials += denial.amount  # still owed by the payer until worked
+        if last.status == "void" or last.frequency_code == "8":
+            balance.insurance_balance = balance.patient_balance = ZERO
+        else:
+            billed_amount = balance.charge
+            for number, stage in enumerate(stages):
+                balance.insurance_balance += stage.balance(billed_amount)
+                final = number == len(stages) - 1
+                if stage.remitted:
+                    billed_amount = stage.patient_responsibility  # what the next payer is billed
+                    if final:
+                        balance.patient_balance = stage.patient_responsibility
+        balance.paid = sum((stage.paid for stage in stages), ZERO)
+        balance.adjustments = sum((stage.adjustments for stage in stages), ZERO)
+        out.append(balance)
+    return out
+
+
+def _aging(balances: list[ClaimBalance], as_of: date) -> dict:
+    def empty():
+        return {b: {"insurance": ZERO, "patient": ZERO, "claims": 0} for b in BUCKETS}
+
+    by_payer: dict[str, dict] = defaultdict(empty)
+    by_provider: dict[str, dict] = defaultdict(empty)
+    total = empty()
+    for balance in balances:
+        owed = balance.insurance_balance + balance.patient_balance
+        if owed <= ZERO or balance.billed_on is None:
+            continue
+        age = bucket((as_of - balance.billed_on).days)
+        for table in (by_payer[balance.payer_id], by_provider[balance.provider], total):
+            table[age]["insurance"] += balance.insurance_balance
+            table[age]["patient"] += balance.patient_balance
+            table[age]["claims"] += 1
+    return {"by_payer": dict(by_payer), "by_provider": dict(by_provider), "total": total}
+
+
+def _ratio(numerator, denominator) -> Decimal | None:
+    if not denominator:
+        return None
+    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+
+
+def _figures(balances: list[ClaimBalance], as_of: date) -> dict:
+    live = [b for b in balances if b.status != "void"]
+    total_ar = sum((b.insurance_balance + b.patient_balance for b in live), ZERO)
+    since = as_of - timedelta(days=PERIOD_DAYS)
+    recent = sum((b.charge for b in live if b.billed_on and since < b.billed_on <= as_of), ZERO)
+    daily = recent / PERIOD_DAYS if recent else ZERO
+    remitted = [b for b in live if b.remitted]
+    charges_remitted = sum((b.charge for b in remitted), ZERO)
+    contractual = sum((b.contractual for b in remitted), ZERO)
+    payments = sum((b.paid for b in remitted), ZERO)
+    return {
+        "total_ar": total_ar,
+        "insurance_ar": sum((b.insurance_balance for b in live), ZERO),
+        "patient_ar": sum((b.patient_balance for b in live), ZERO),
+        "days_in_ar": (total_ar / daily).quantize(Decimal("0.1"), ROUND_HALF_UP) if daily else None,
+        "clean_claim_rate": _ratio(sum(not b.needed_rework for b in live), len(live)),
+        "first_pass_resolution_rate": _ratio(sum(b.first_pass_paid and not b.needed_rework for b in remitted),
+                                             len(remitted)),
+        "denial_rate_count": _ratio(sum(b.denied > ZERO for b in remitted), len(remitted)),
+        "denial_rate_dollars": _ratio(sum((b.denied for b in remitted), ZERO), charges_remitted),
+        "net_collection_rate": _ratio(payments, charges_remitted - contractual),
+        "claims_sent": len(live),
+        "claims_with_835": len(remitted),
+    }

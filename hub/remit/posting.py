@@ -1,0 +1,395 @@
+"""Posting 835 payments to claims: every claim payment posted, unmatched or quarantined, once.
+
+Called by the inbox (``hub.responses``) inside the transaction that marks the 835 read, so a
+file's postings and its state are committed together.
+
+- **Once.** A payment is the same payment when payer, trace number (TRN02), amount (BPR02),
+  date (BPR16) and credit/debit all agree (payers reuse trace numbers); that is the natural key
+  of ``remit_payments``. The same 835 twice, or the same payment in another envelope, posts
+  nothing the second time. Different CLPs in one payment with the same patient control number
+  (split or corrected claims) are each their own claim payment.
+- **Matching.** CLP01 = the CLM01 the hub sent; else the payer's claim number (CLP07, known
+  from a 277CA or an earlier 835); else the lines: the one sent claim with the same charge
+  and the same procedure codes on the same dates (payers drop or change modifiers on the way
+  back). A claim payment that matches nothing is kept ``unmatched`` for ``bhhub remit match``.
+- **Balancing.** A claim payment that does not balance (charge = paid + adjustments, per claim
+  and per line; CLP05 = patient share) is ``quarantined`` with the reason, not posted; so is a
+  malformed one, with its segment number and loop. The rest of the file still posts.
+- **Reversals.** CLP02 = 22 posts its negative amounts and is linked to the posting it undoes;
+  that posting's denials are marked undone. The corrected CLP that usually follows posts
+  normally.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from hub.claims import set_status
+from hub.errors import InputError
+from hub.model import ClaimStatus
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+POSTED, UNMATCHED, QUARANTINED = "posted", "unmatched", "quarantined"
+REVERSAL = "22"
+ZERO = Decimal(0)
+
+_ADJUDICABLE = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value, ClaimStatus.ACCEPTED.value,
+                ClaimStatus.REJECTED.value, ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value,
+                ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
+
+
+@dataclass
+class PostingReport:
+    payments: int = 0
+    already_posted: int = 0
+    claims: int = 0
+    posted: int = 0
+    unmatched: int = 0
+    quarantined: int = 0
+    statuses: dict[str, str] = field(default_factory=dict)  # patient control number -> status set
+    problems: list[str] = field(default_factory=list)
+    posted_payments: list[tuple[str, str, list[str]]] = field(default_factory=list)  # payer, trace, pcns
+
+    def summary(self) -> str:
+        parts = [f"835: {self.payments} payment(s)"]
+        if self.already_posted:
+            parts.append(f"{self.already_posted} already posted (nothing posted twice)")
+        parts.append(f"{self.claims} claim payment(s): {self.posted} posted, {self.unmatched} unmatched, "
+                     f"{self.quarantined} quarantined")
+        if self.problems:
+            parts.append("; ".join(self.problems[:3]))
+        return ", ".join(parts)
+
+
+def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
+    """Post every payment in ``content`` (the caller commits)."""
+    from hub.remit.denials import DenialRules
+    from hub.x12.remit835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
+
+    rules = DenialRules.load(hub.mappings)
+    report = PostingReport()
+    payment: schema.RemitPayment | None = None
+    skipping = False
+    sequence = 0
+    pcns: list[str] = []
+    try:
+        for event in read_835(content):
+            if isinstance(event, PaymentHeader):
+                report.payments += 1
+                sequence, pcns = 0, []
+                known = _same_payment(session, event)
+                if known is not None:
+                    report.already_posted += 1
+                    skipping, payment = True, None
+                    continue
+                skipping = False
+                payment = _new_payment(session, item_id, event)
+            elif skipping:
+                continue
+            elif payment is None:
+                raise InputError("claim payments before any payment header (BPR/TRN)")
+            elif isinstance(event, ClaimPayment):
+                sequence += 1
+                report.claims += 1
+                pcns.append(event.patient_control_number)
+                _post_claim(hub, session, rules, payment, event, sequence, report)
+            elif isinstance(event, BadClaim):
+                sequence += 1
+                report.claims += 1
+                report.quarantined += 1
+                payment.claims_quarantined += 1
+                payment.claims += 1
+                session.add(_remit_claim(payment, sequence, None, QUARANTINED,
+                                         f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
+                                         pcn=event.patient_control_number or "", segment=event.segment_number))
+            elif isinstance(event, PaymentTrailer):
+                _finish_payment(session, payment, event, report)
+                report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
+                payment = None
+    except InputError as exc:
+        if report.payments == 0:
+            raise  # nothing readable at all: the file is quarantined with the reason
+        # What was read before the damage is posted; the rest of the file could not be read.
+        report.problems.append(f"the rest of the file could not be read: {exc}")
+        if payment is not None:
+            payment.problems = [*payment.problems, str(exc)]
+    session.flush()
+    return report
+
+
+# --- payments ----------------------------------------------------------------------------------
+
+
+def _same_payment(session, header) -> schema.RemitPayment | None:
+    p = schema.RemitPayment
+    query = select(p).where(p.payer_id == header.payer_id, p.trace_number == header.trace_number,
+                            p.amount == header.amount, p.credit_debit == (header.credit_debit or "C"))
+    query = query.where(p.payment_date.is_(None) if header.payment_date is None else p.payment_date == header.payment_date)
+    return session.scalars(query).first()
+
+
+def _new_payment(session, item_id: int, header) -> schema.RemitPayment:
+    payment = schema.RemitPayment(
+        inbox_item_id=item_id, payer_id=header.payer_id, payer_name=header.payer_name[:200],
+        trace_number=header.trace_number, amount=header.amount, credit_debit=header.credit_debit or "C",
+        payment_date=header.payment_date, method=header.method or "", handling=header.handling or "",
+        payee_id=header.payee_id or "", transaction_control_number=header.control_number,
+        claims=0, claims_posted=0, claims_unmatched=0, claims_quarantined=0, paid_total=ZERO,
+        provider_adjustment_total=ZERO, problems=[],
+    )
+    session.add(payment)
+    session.flush()
+    return payment
+
+
+def _finish_payment(session, payment: schema.RemitPayment, trailer, report: PostingReport) -> None:
+    payment.paid_total = trailer.paid_total
+    total = ZERO
+    for adjustment in trailer.provider_adjustments:
+        total += adjustment.amount
+        session.add(schema.ProviderAdjustment(
+            payment_id=payment.id, provider_id=adjustment.provider_id, fiscal_period_end=adjustment.fiscal_period_end,
+            reason=adjustment.reason, reference=adjustment.reference[:80], amount=adjustment.amount))
+    payment.provider_adjustment_total = total
+    if trailer.problems:
+        payment.problems = [*payment.problems, *trailer.problems]
+        report.problems.extend(trailer.problems)
+
+
+# --- claims ------------------------------------------------------------------------------------
+
+
+def _post_claim(hub, session, rules, payment, paid, sequence: int, report: PostingReport) -> None:
+    payment.claims += 1
+    claim = match_claim(session, paid)
+    if not paid.balanced:
+        reason = "does not balance: " + "; ".join(paid.problems)
+        session.add(_remit_claim(payment, sequence, claim, QUARANTINED, reason, paid))
+        payment.claims_quarantined += 1
+        report.quarantined += 1
+        return
+    if claim is None:
+        session.add(_remit_claim(payment, sequence, None, UNMATCHED,
+                                 "no claim the hub sent has this patient control number, payer claim number or "
+                                 "these lines; match it by hand with `bhhub remit match`", paid))
+        payment.claims_unmatched += 1
+        report.unmatched += 1
+        return
+    row = _remit_claim(payment, sequence, claim, POSTED, None, paid)
+    session.add(row)
+    session.flush()
+    apply_posting(hub, session, rules, payment, row, claim, paid, report)
+
+
+def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: schema.Claim, paid,
+                  report: PostingReport | None) -> None:
+    """Post ``row`` (a RemitClaim matched to ``claim``): status, payer claim number, denials."""
+    payment.claims_posted += 1
+    if report is not None:
+        report.posted += 1
+    if paid.payer_claim_control_number and not claim.payer_claim_control_number:
+        claim.payer_claim_control_number = paid.payer_claim_control_number
+    if paid.status_code == REVERSAL:
+        original = _original_of(session, row, claim)
+        if original is not None:
+            original.reversed_by_id, row.reverses_id = row.id, original.id
+            for denial in session.scalars(select(schema.Denial).where(schema.Denial.remit_claim_id == original.id,
+                                                                      schema.Denial.status == "open")):
+                denial.status, denial.resolution = "undone", f"payment reversed (remittance {payment.trace_number})"
+        else:
+            row.reason = "reverses a payment the hub has no record of; posted as received"
+        status = ClaimStatus.REVERSED
+    else:
+        denials = _record_denials(session, rules, payment, row, claim, paid)
+        status = _status_of(paid, denials)
+    if claim.status in _ADJUDICABLE:
+        set_status(session, claim, status, f"835 trace {payment.trace_number}: paid {paid.paid} of {paid.charge}, "
+                                           f"patient {paid.patient_responsibility}"
+                   + _reasons(paid))
+        if report is not None:
+            report.statuses[claim.patient_control_number] = status.value
+
+
+def _status_of(paid, denials: list[schema.Denial]) -> ClaimStatus:
+    if paid.status_code == "4":
+        return ClaimStatus.DENIED
+    if paid.paid == ZERO and paid.patient_responsibility == ZERO:
+        return ClaimStatus.DENIED
+    if denials:
+        return ClaimStatus.PARTIALLY_PAID
+    return ClaimStatus.PAID
+
+
+def _reasons(paid) -> str:
+    codes = [f"{a.group}-{a.reason}" for a in paid.all_adjustments
+             if not (a.group == "CO" and a.reason in ("45", "253")) and a.group != "PR"]
+    return f", {' '.join(dict.fromkeys(codes))}" if codes else ""
+
+
+def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.Denial]:
+    has_secondary = bool(claim.other_coverage_ids)
+    remit_date = payment.payment_date or date.today()
+    made = []
+    for line, procedure, adjustment, remarks in _each_adjustment(paid):
+        if adjustment.amount <= ZERO:
+            continue
+        found = rules.classify(adjustment.group, adjustment.reason, remarks, payer_id=payment.payer_id,
+                               has_secondary=has_secondary)
+        if not found.is_denial:
+            continue
+        deadline = rules.appeal_deadline(payment.payer_id, remit_date) if found.action == "appeal" else None
+        denial = schema.Denial(
+            remit_claim_id=row.id, claim_id=claim.id, line=line, procedure_code=procedure,
+            group_code=adjustment.group, reason_code=adjustment.reason, remark_codes=list(remarks),
+            amount=adjustment.amount, category=found.category, action=found.action, action_text=found.action_text,
+            deadline=deadline, status="open")
+        session.add(denial)
+        made.append(denial)
+    return made
+
+
+def _each_adjustment(paid):
+    for adjustment in paid.adjustments:
+        yield None, None, adjustment, tuple(paid.remarks)
+    for number, service in enumerate(paid.services, start=1):
+        for adjustment in service.adjustments:
+            yield number, service.procedure_code, adjustment, tuple(service.remarks) or tuple(paid.remarks)
+
+
+def _original_of(session, row, claim) -> schema.RemitClaim | None:
+    r = schema.RemitClaim
+    candidates = session.scalars(select(r).where(
+        r.claim_id == claim.id, r.state == POSTED, r.status_code != REVERSAL, r.reversed_by_id.is_(None),
+        r.id != row.id).order_by(r.id.desc())).all()
+    exact = [c for c in candidates if c.paid == -row.paid and c.charge == -row.charge]
+    same_number = [c for c in exact if not row.payer_claim_control_number
+                   or c.payer_claim_control_number == row.payer_claim_control_number]
+    chosen = same_number or exact
+    return chosen[0] if chosen else None
+
+
+def match_claim(session, paid) -> schema.Claim | None:
+    """The sent claim a CLP is about: by CLM01, then by the payer's claim number, then by lines."""
+    c = schema.Claim
+    sent = c.batch_id.is_not(None)
+    found = session.scalars(select(c).where(c.patient_control_number == paid.patient_control_number, sent)
+                            .order_by(c.revision.desc(), c.id.desc())).first()
+    if found is not None:
+        return found
+    if paid.payer_claim_control_number:
+        found = session.scalars(select(c).where(c.payer_claim_control_number == paid.payer_claim_control_number,
+                                                sent).order_by(c.id.desc())).first()
+        if found is not None:
+            return found
+    return _match_by_lines(session, paid)
+
+
+def _match_by_lines(session, paid) -> schema.Claim | None:
+    """The one sent claim with the same charge whose lines have the same codes on the same dates."""
+    wanted = sorted((s.original_procedure_code or s.procedure_code, s.service_date) for s in paid.services)
+    if not wanted or any(d is None for _, d in wanted):
+        return None
+    c, line = schema.Claim, schema.ServiceLine
+    candidates = session.scalars(select(c).where(c.batch_id.is_not(None), c.total_charge == paid.charge)).all()
+    matches = []
+    for claim in candidates:
+        lines = session.scalars(select(line).where(line.claim_id == claim.id)).all()
+        if sorted((l.procedure_code, l.service_date) for l in lines) == wanted:
+            matches.append(claim)
+    return matches[0] if len(matches) == 1 else None
+
+
+def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, paid=None, *, pcn: str = "",
+                 segment: int = 0) -> schema.RemitClaim:
+    if paid is None:
+        return schema.RemitClaim(
+            payment_id=payment.id, sequence=sequence, claim_id=claim.id if claim else None, state=state,
+            reason=reason, patient_control_number=pcn[:38], status_code="", charge=ZERO, paid=ZERO,
+            patient_responsibility=ZERO, contractual=ZERO, other_adjustments=ZERO, payer_claim_control_number="",
+            adjustments=[], services=[], remarks=[], segment_number=segment)
+    adjustments = [{"line": line, "group": a.group, "reason": a.reason, "amount": str(a.amount)}
+                   for line, _, a, _ in _each_adjustment(paid)]
+    contractual = sum((a.amount for a in paid.all_adjustments if a.group == "CO"), ZERO)
+    other = sum((a.amount for a in paid.all_adjustments if a.group in ("OA", "PI")), ZERO)
+    services = [{"code": s.procedure_code, "modifiers": list(s.modifiers), "charge": str(s.charge), "paid": str(s.paid),
+                 "date": s.service_date.isoformat() if s.service_date else None,
+                 "original_code": s.original_procedure_code, "remarks": list(s.remarks)} for s in paid.services]
+    return schema.RemitClaim(
+        payment_id=payment.id, sequence=sequence, claim_id=claim.id if claim else None, state=state, reason=reason,
+        patient_control_number=paid.patient_control_number[:38], status_code=paid.status_code, charge=paid.charge,
+        paid=paid.paid, patient_responsibility=paid.patient_responsibility, contractual=contractual,
+        other_adjustments=other, payer_claim_control_number=paid.payer_claim_control_number[:50],
+        adjustments=adjustments, services=services, remarks=list(paid.remarks), segment_number=paid.segment_number)
+
+
+# --- matching by hand ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _StoredAdjustment:
+    group: str
+    reason: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class _StoredService:
+    procedure_code: str
+    adjustments: tuple
+    remarks: tuple
+
+
+@dataclass(frozen=True)
+class _StoredPayment:
+    """A stored claim payment in the shape posting reads (for matching by hand)."""
+
+    patient_control_number: str
+    status_code: str
+    charge: Decimal
+    paid: Decimal
+    patient_responsibility: Decimal
+    payer_claim_control_number: str
+    adjustments: tuple
+    services: tuple
+    remarks: tuple
+
+    @property
+    def all_adjustments(self) -> tuple:
+        return self.adjustments + tuple(a for s in self.services for a in s.adjustments)
+
+
+def _stored(row: schema.RemitClaim) -> _StoredPayment:
+    def adjustments(line):
+        return tuple(_StoredAdjustment(a["group"], a["reason"], Decimal(a["amount"]))
+                     for a in row.adjustments if a["line"] == line)
+
+    services = tuple(_StoredService(s["code"], adjustments(n), tuple(s.get("remarks", ())))
+                     for n, s in enumerate(row.services, start=1))
+    return _StoredPayment(row.patient_control_number, row.status_code, row.charge, row.paid,
+                          row.patient_responsibility, row.payer_claim_control_number, adjustments(None), services,
+                          tuple(row.remarks))
+
+
+def match_by_hand(hub, session, remit_claim_id: int, claim: schema.Claim, who: str) -> schema.RemitClaim:
+    """Post an unmatched claim payment to ``claim`` (``bhhub remit match``)."""
+    from hub.remit.denials import DenialRules
+
+    row = session.get(schema.RemitClaim, remit_claim_id)
+    if row is None:
+        raise InputError(f"no claim payment {remit_claim_id}", fix="`bhhub remit unmatched` lists them")
+    if row.state != UNMATCHED:
+        raise InputError(f"claim payment {remit_claim_id} is {row.state}, not unmatched")
+    if claim.batch_id is None:
+        raise InputError(f"claim {claim.patient_control_number} was never sent; a payment cannot be for it")
+    payment = session.get(schema.RemitPayment, row.payment_id)
+    row.state, row.claim_id, row.reason = POSTED, claim.id, f"matched by hand by {who}"
+    payment.claims_unmatched -= 1
+    apply_posting(hub, session, DenialRules.load(hub.mappings), payment, row, claim, _stored(row), None)
+    return row
