@@ -74,45 +74,47 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     from hub.x12.remit835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
 
     rules = DenialRules.load(hub.mappings)
+    matcher = Matcher(session)
     report = PostingReport()
     payment: schema.RemitPayment | None = None
     skipping = False
     sequence = 0
     pcns: list[str] = []
     try:
-        for event in read_835(content):
-            if isinstance(event, PaymentHeader):
-                report.payments += 1
-                sequence, pcns = 0, []
-                known = _same_payment(session, event)
-                if known is not None:
-                    report.already_posted += 1
-                    skipping, payment = True, None
+        with session.no_autoflush:  # rows are written in bulk at the end, not before each lookup
+            for event in read_835(content):
+                if isinstance(event, PaymentHeader):
+                    report.payments += 1
+                    sequence, pcns = 0, []
+                    known = _same_payment(session, event)
+                    if known is not None:
+                        report.already_posted += 1
+                        skipping, payment = True, None
+                        continue
+                    skipping = False
+                    payment = _new_payment(session, item_id, event)
+                elif skipping:
                     continue
-                skipping = False
-                payment = _new_payment(session, item_id, event)
-            elif skipping:
-                continue
-            elif payment is None:
-                raise InputError("claim payments before any payment header (BPR/TRN)")
-            elif isinstance(event, ClaimPayment):
-                sequence += 1
-                report.claims += 1
-                pcns.append(event.patient_control_number)
-                _post_claim(hub, session, rules, payment, event, sequence, report)
-            elif isinstance(event, BadClaim):
-                sequence += 1
-                report.claims += 1
-                report.quarantined += 1
-                payment.claims_quarantined += 1
-                payment.claims += 1
-                session.add(_remit_claim(payment, sequence, None, QUARANTINED,
-                                         f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
-                                         pcn=event.patient_control_number or "", segment=event.segment_number))
-            elif isinstance(event, PaymentTrailer):
-                _finish_payment(session, payment, event, report)
-                report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
-                payment = None
+                elif payment is None:
+                    raise InputError("claim payments before any payment header (BPR/TRN)")
+                elif isinstance(event, ClaimPayment):
+                    sequence += 1
+                    report.claims += 1
+                    pcns.append(event.patient_control_number)
+                    _post_claim(hub, session, rules, matcher, payment, event, sequence, report)
+                elif isinstance(event, BadClaim):
+                    sequence += 1
+                    report.claims += 1
+                    report.quarantined += 1
+                    payment.claims_quarantined += 1
+                    payment.claims += 1
+                    session.add(_remit_claim(payment, sequence, None, QUARANTINED,
+                                             f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
+                                             pcn=event.patient_control_number or "", segment=event.segment_number))
+                elif isinstance(event, PaymentTrailer):
+                    _finish_payment(session, payment, event, report)
+                    report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
+                    payment = None
     except InputError as exc:
         if report.payments == 0:
             raise  # nothing readable at all: the file is quarantined with the reason
@@ -166,9 +168,9 @@ def _finish_payment(session, payment: schema.RemitPayment, trailer, report: Post
 # --- claims ------------------------------------------------------------------------------------
 
 
-def _post_claim(hub, session, rules, payment, paid, sequence: int, report: PostingReport) -> None:
+def _post_claim(hub, session, rules, matcher, payment, paid, sequence: int, report: PostingReport) -> None:
     payment.claims += 1
-    claim = match_claim(session, paid)
+    claim = matcher(paid)
     if not paid.balanced:
         reason = "does not balance: " + "; ".join(paid.problems)
         session.add(_remit_claim(payment, sequence, claim, QUARANTINED, reason, paid))
@@ -275,35 +277,52 @@ def _original_of(session, row, claim) -> schema.RemitClaim | None:
     return chosen[0] if chosen else None
 
 
-def match_claim(session, paid) -> schema.Claim | None:
-    """The sent claim a CLP is about: by CLM01, then by the payer's claim number, then by lines."""
-    c = schema.Claim
-    sent = c.batch_id.is_not(None)
-    found = session.scalars(select(c).where(c.patient_control_number == paid.patient_control_number, sent)
-                            .order_by(c.revision.desc(), c.id.desc())).first()
-    if found is not None:
-        return found
-    if paid.payer_claim_control_number:
-        found = session.scalars(select(c).where(c.payer_claim_control_number == paid.payer_claim_control_number,
-                                                sent).order_by(c.id.desc())).first()
-        if found is not None:
-            return found
-    return _match_by_lines(session, paid)
+class Matcher:
+    """Finds the sent claim a CLP is about: by CLM01, then the payer's claim number, then lines.
 
+    The keys of every sent claim are read once per 835 (a file may carry 50,000 claims), and
+    the claim row itself only when one matches.
+    """
 
-def _match_by_lines(session, paid) -> schema.Claim | None:
-    """The one sent claim with the same charge whose lines have the same codes on the same dates."""
-    wanted = sorted((s.original_procedure_code or s.procedure_code, s.service_date) for s in paid.services)
-    if not wanted or any(d is None for _, d in wanted):
-        return None
-    c, line = schema.Claim, schema.ServiceLine
-    candidates = session.scalars(select(c).where(c.batch_id.is_not(None), c.total_charge == paid.charge)).all()
-    matches = []
-    for claim in candidates:
-        lines = session.scalars(select(line).where(line.claim_id == claim.id)).all()
-        if sorted((l.procedure_code, l.service_date) for l in lines) == wanted:
-            matches.append(claim)
-    return matches[0] if len(matches) == 1 else None
+    def __init__(self, session):
+        self.session = session
+        c = schema.Claim
+        self.by_pcn: dict[str, int] = {}
+        self.by_payer_number: dict[str, int] = {}
+        self._by_charge: dict[Decimal, list[int]] | None = None
+        for claim_id, pcn, number in session.execute(
+                select(c.id, c.patient_control_number, c.payer_claim_control_number)
+                .where(c.batch_id.is_not(None)).order_by(c.revision, c.id)):
+            self.by_pcn[pcn] = claim_id  # the latest revision wins
+            if number:
+                self.by_payer_number[number] = claim_id
+
+    def __call__(self, paid) -> schema.Claim | None:
+        claim_id = self.by_pcn.get(paid.patient_control_number)
+        if claim_id is None and paid.payer_claim_control_number:
+            claim_id = self.by_payer_number.get(paid.payer_claim_control_number)
+        if claim_id is None:
+            claim_id = self._by_lines(paid)
+        return self.session.get(schema.Claim, claim_id) if claim_id is not None else None
+
+    def _by_lines(self, paid) -> int | None:
+        """The one sent claim with the same charge whose lines have the same codes on the same dates."""
+        wanted = sorted((s.original_procedure_code or s.procedure_code, s.service_date) for s in paid.services)
+        if not wanted or any(d is None for _, d in wanted):
+            return None
+        if self._by_charge is None:
+            self._by_charge = {}
+            c = schema.Claim
+            for claim_id, charge in self.session.execute(select(c.id, c.total_charge).where(c.batch_id.is_not(None))):
+                self._by_charge.setdefault(Decimal(charge), []).append(claim_id)
+        matches = []
+        line = schema.ServiceLine
+        for claim_id in self._by_charge.get(paid.charge, ()):
+            lines = self.session.execute(select(line.procedure_code, line.service_date)
+                                         .where(line.claim_id == claim_id)).all()
+            if sorted((code, day) for code, day in lines) == wanted:
+                matches.append(claim_id)
+        return matches[0] if len(matches) == 1 else None
 
 
 def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, paid=None, *, pcn: str = "",
