@@ -39,3 +39,19 @@ def test_the_sftp_benchmark_runs_beside_openssh_and_reports_every_figure():
         for direction in ("download", "upload"):
             assert {(size, direction, "connector"), (size, direction, "scp")} <= tools
     assert all(r["mb_per_s"] > 0 for r in rows)
+
+
+def test_the_835_benchmark_runs_and_judges_every_target():
+    run = subprocess.run(
+        [sys.executable, str(PROJECT / "benchmarks" / "remit_835.py"), "--claims", "50,200", "--pyx12-loop-claims", "20",
+         "--json"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    readers = {(r["claims_in_file"], r["reader"]) for r in figures["rows"]}
+    for n in (50, 200):
+        for reader in ("read_835", "pyx12 bare segments", "pyx12 loop-aware", "str.split floor", "post (bhhub intake)"):
+            assert (n, reader) in readers
+    assert set(figures["targets"]) == {"of_oxedi_mb_per_s", "over_pyx12_loop_aware_claims_per_s",
+                                       "over_pyx12_bare_mb_per_s", "flat_memory"}

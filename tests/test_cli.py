@@ -48,6 +48,11 @@ def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_a
     assert re.search(r"^  BH\d+ rejected: 277CA: .*member number", answered, re.MULTILINE)
     assert re.search(r"^  BH\d+ denied: 835 .*CO-197", answered, re.MULTILINE)
     assert "the 837 was accepted" in built
+    worklist = answered.split("\n5. ", 1)[1]
+    denied = [pcn for pcn, status in final.items() if status == "denied"]
+    assert denied and all(re.search(rf"^\d+ +\d{{4}}-\d\d-\d\d +{pcn} .*CO-197 .*authorization", worklist, re.MULTILINE)
+                          for pcn in denied)
+    assert re.search(r"A/R: insurance \d+\.\d\d, patient \d+\.\d\d", worklist)
 
 
 def test_demo_runs_again_from_scratch(tmp_path, capsys):
