@@ -245,3 +245,28 @@ def test_a_4010_remittance_is_quarantined_with_a_reason(sqlite_hub):
     content = (FIXTURES.parent / "data" / "x12" / "835" / "pyx12-835-simple-4010.x12").read_bytes()
     result = intake.receive(sqlite_hub, content, "old.835")
     assert result.outcome == "quarantined" and "00401" in result.reason and "005010X221A1" in result.reason
+
+
+def test_ar_as_text_and_csv_state_their_formulas_and_buckets(hub, hub_home, sent, capsys):
+    import csv
+    import io
+
+    a, b, *_ = sent
+    remit = Remit("TRACE300").claim(a, sent[a], lines=[[("CO", "45", D("10")), ("PR", "2", D("5"))]] * len(sent[a]["lines"]))
+    intake.receive(hub, remit.bytes(5), "r.835")
+    as_of = (date.today() + timedelta(days=95)).isoformat()
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "ar", "--as-of", as_of]) == 0
+    text = capsys.readouterr().out
+    assert "age from the date first billed" in text
+    for phrase in ("days in ar", "clean claim rate", "first pass resolution rate", "denial rate count",
+                   "net collection rate", "total A/R (insurance + patient) / (gross charges billed in the last 90 days / 90)"):
+        assert phrase in text
+    assert main(["--home", str(hub_home), "ar", "--as-of", as_of, "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    owed = [r for r in rows if r["claims"] != "0"]
+    assert {r["bucket"] for r in owed} == {"91-120"}  # billed today, 95 days before as-of
+    by_payer = sum(Decimal(r["insurance"]) + Decimal(r["patient"]) for r in owed if r["group"] == "payer")
+    by_provider = sum(Decimal(r["insurance"]) + Decimal(r["patient"]) for r in owed if r["group"] == "provider")
+    expected = sum((info["charge"] for pcn, info in sent.items() if pcn != a), D(0)) + 5 * len(sent[a]["lines"])
+    assert by_payer == by_provider == expected
