@@ -229,3 +229,51 @@ def resubmit(session: Session, row: schema.Claim, actor_reason: str) -> None:
         raise InputError(f"claim {row.patient_control_number} has error findings; fix them first")
     row.batch_id = None
     set_status(session, row, ClaimStatus.READY, f"resubmitted: {actor_reason}")
+
+
+# Findings the coding stage makes from the encounter itself; a re-scrub of the stored claim
+# cannot redo them, so it keeps them.
+CODING_STAGE = frozenset({"coding.no_table", "coding.no_service", "psychotherapy.under_minimum", "fee.missing"})
+
+
+def overridden(session: Session, claim_id: int) -> set[tuple[str, int | None]]:
+    """(finding code, line) pairs a biller has overridden on this claim (``bhhub claims override``)."""
+    table = getattr(schema, "FindingOverride", None)
+    if table is None:
+        return set()
+    return {(code, line) for code, line in session.execute(
+        select(table.code, table.line_number).where(table.claim_id == claim_id))}
+
+
+def rescrub(hub, session: Session, row: schema.Claim) -> str | None:
+    """Run every check again on a claim not yet sent; its new status, or None when it has left.
+
+    Findings a biller overrode (with a recorded reason) do not block; everything else is as at
+    intake. A claim that becomes clean is rendered now, as at intake.
+    """
+    from hub.store.repo import claim_record
+
+    if row.status not in UNSENT:
+        return None
+    claim = claim_record(session, row)
+    kept = [Finding(f.code, Severity(f.severity), f.message, f.fix, f.line_number)
+            for f in row.findings if f.code in CODING_STAGE]
+    findings = [*kept, *scrub(claim, hub.claim_checks, hub)]
+    waived = overridden(session, row.id)
+    blocking_findings = [f for f in findings if (f.code, f.line) not in waived]
+    rendered = None
+    if not blocking(blocking_findings):
+        try:
+            rendered = render_claim(claim).to_json()
+        except InputError as exc:
+            findings.append(Finding("x12.unwritable", Severity.ERROR, f"the 837P cannot carry this claim: {exc}",
+                                    "correct the claim data named in the message in the EHR and send it again"))
+    row.findings.clear()
+    for f in findings:
+        row.findings.append(schema.Finding(line_number=f.line, code=f.code, severity=f.severity.value,
+                                           message=f.message, fix=f.fix, check_name=f.code.split(".", 1)[0]))
+    row.rendered_x12 = rendered
+    status = ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION
+    if row.status != status.value:
+        set_status(session, row, status, "re-scrubbed")
+    return status.value

@@ -50,3 +50,21 @@ def test_a_rejected_first_claim_does_not_block_the_service_billed_again(hub):
         session.commit()
     [outcome] = intake.receive(hub, _visit(5, "enc-5-copy"), "visit-again.json").claims
     assert outcome.status == "ready"
+
+
+def test_bhhub_scrub_checks_unsent_claims_again_when_what_they_depend_on_changed(hub, hub_home, capsys):
+    from hub.cli.main import main
+
+    [first] = intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json").claims
+    [second] = intake.receive(hub, _visit(5, "enc-5-copy"), "visit-again.json").claims
+    assert second.status == "needs_attention"
+    with hub.store.session() as session:  # the first claim was rejected by the payer's front end
+        session.get(schema.Claim, first.claim_id).status = "rejected"
+        session.commit()
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "scrub", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["changed"] == [{"claim": second.patient_control_number, "from": "needs_attention", "to": "ready"}]
+    assert _findings(hub, second.patient_control_number) == []
+    with hub.store.session() as session:
+        assert session.get(schema.Claim, second.claim_id).rendered_x12 is not None

@@ -52,6 +52,13 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_resubmit)
 
+    p = sub.add_parser("scrub", help="run every check again on the claims not yet sent",
+                       description="Re-run every claim check (after a table, registry or plugin changed) on "
+                                   "each claim that is ready or needs attention. Claims with errors stay out of "
+                                   "batches; `bhhub claims --status needs_attention` shows their findings.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_scrub)
+
     p = sub.add_parser("alerts", help="open alerts (missing acknowledgments, unreachable mailboxes, missed runs)")
     p.add_argument("--all", action="store_true", help="cleared ones too")
     p.add_argument("--json", action="store_true")
@@ -203,3 +210,30 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         for r in refused:
             print(f"refused    {r['claim']}: {r['reason']}")
     return 1 if refused else 0
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    from hub.claims import UNSENT, rescrub
+
+    changes, counts = [], {"ready": 0, "needs_attention": 0}
+    with open_hub(args) as hub, hub.store.session() as session:
+        rows = session.scalars(select(schema.Claim).where(schema.Claim.status.in_(UNSENT))
+                               .order_by(schema.Claim.id)).all()
+        for row in rows:
+            before = row.status
+            after = rescrub(hub, session, row)
+            counts[after] += 1
+            if after != before:
+                changes.append({"claim": row.patient_control_number, "from": before, "to": after})
+        hub.audit(session, "scrub", "claim", [r.id for r in rows], None)
+        session.commit()
+    if args.json:
+        print_json({"checked": len(rows), **counts, "changed": changes})
+    else:
+        print(f"{len(rows)} claims not yet sent checked: {counts['ready']} ready, {counts['needs_attention']} "
+              f"need attention")
+        for c in changes:
+            print(f"  {c['claim']}: {c['from']} -> {c['to']}")
+        if counts["needs_attention"]:
+            print("see `bhhub claims --status needs_attention` for the findings and their fixes")
+    return 0

@@ -113,7 +113,7 @@ def _plugin_runner(command):
 
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
-           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup")
+           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
