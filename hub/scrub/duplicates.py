@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hub import hookimpl
 from hub.model import Claim, Finding, Severity
@@ -25,26 +25,29 @@ from hub.types import ClaimCheck
 _NOT_STANDING = ("needs_attention", "rejected", "void")
 
 
+_c, _line, _p, _cov, _payer, _prov = (schema.Claim, schema.ServiceLine, schema.Patient, schema.Coverage,
+                                      schema.Payer, schema.Provider)
+# One statement, built once: the patient's other standing claims' lines (indexed by patient).
+_EARLIER_LINES = (
+    select(_c.patient_control_number, _line.procedure_code, _line.modifiers, _line.service_date, _payer.payer_id,
+           _prov.npi)
+    .select_from(_p)
+    .join(_c, _c.patient_id == _p.id)
+    .join(_line, _line.claim_id == _c.id)
+    .join(_cov, _cov.id == _c.coverage_id)
+    .join(_payer, _payer.id == _cov.payer_id)
+    .join(_prov, _prov.id == _c.rendering_provider_id, isouter=True)
+    .where(_p.key == bindparam("key"), _c.patient_control_number != bindparam("pcn"),
+           _c.status.not_in(_NOT_STANDING), _c.frequency_code != "8")
+)
+
+
 def check_duplicates(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if context is None or getattr(context, "store", None) is None or claim.frequency_code != "1":
         return
-    c, line, p, cov, payer, prov = (schema.Claim, schema.ServiceLine, schema.Patient, schema.Coverage,
-                                    schema.Payer, schema.Provider)
-    dates = {l.service_date for l in claim.lines}
-    codes = {l.procedure_code for l in claim.lines}
-    with context.store.session() as session:
-        rows = session.execute(
-            select(c.patient_control_number, line.procedure_code, line.modifiers, line.service_date,
-                   payer.payer_id, prov.npi)
-            .join(line, line.claim_id == c.id)
-            .join(p, p.id == c.patient_id)
-            .join(cov, cov.id == c.coverage_id)
-            .join(payer, payer.id == cov.payer_id)
-            .join(prov, prov.id == c.rendering_provider_id, isouter=True)
-            .where(p.key == claim.patient.key, line.service_date.in_(dates), line.procedure_code.in_(codes),
-                   c.patient_control_number != claim.patient_control_number, c.status.not_in(_NOT_STANDING),
-                   c.frequency_code != "8")
-        ).all()
+    with context.store.engine.connect() as connection:
+        rows = connection.execute(_EARLIER_LINES, {"key": claim.patient.key,
+                                                   "pcn": claim.patient_control_number}).all()
     if not rows:
         return
     rendering = claim.rendering_provider.npi if claim.rendering_provider else None
