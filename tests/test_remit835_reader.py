@@ -457,18 +457,3 @@ def test_two_interchanges_back_to_back_each_name_their_own_isa13():
     second = (SAMPLES / "reversal-then-correction.835").read_bytes()
     headers = of(PaymentHeader, events(first + second))
     assert [h.interchange_control_number for h in headers] == ["000000101", "000000103"]
-
-
-def test_the_benchmark_command_runs_and_reports_every_reader_and_target():
-    import json
-
-    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "remit_835.py"), "--claims", "20,40",
-                          "--pyx12-loop-claims", "10", "--json"], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(run.stdout)
-    readers = {(r["claims_in_file"], r["reader"]) for r in figures["rows"]}
-    assert readers == {(n, name) for n in (20, 40) for name in
-                       ("read_835", "oxedi", "pyx12 bare segments", "pyx12 loop-aware", "str.split floor")}
-    assert all(r["claims_per_s"] > 0 for r in figures["rows"] if r["installed"])
-    assert set(figures["targets"]) == {"of_oxedi_mb_per_s", "over_pyx12_loop_aware_claims_per_s",
-                                       "over_pyx12_bare_mb_per_s", "flat_memory"}
