@@ -29,7 +29,7 @@ class CodedEncounter:
 
 def code_encounter(encounter: Encounter, payer: Payer, mappings: MappingSet) -> CodedEncounter:
     findings: list[Finding] = []
-    lines = list(encounter.services) or _lines_from_minutes(encounter, mappings, findings)
+    lines = _with_visit_minutes(list(encounter.services), encounter) or _lines_from_minutes(encounter, mappings, findings)
     place = encounter.place_of_service or OFFICE
     if encounter.virtual and not encounter.as_billed:
         rule = rules.telehealth_rule(mappings, payer)
@@ -39,6 +39,24 @@ def code_encounter(encounter: Encounter, payer: Payer, mappings: MappingSet) -> 
             lines = [_with_modifier(line, modifier) for line in lines]
     priced = [_priced(i, line, mappings, findings) for i, line in enumerate(lines, start=1)]
     return CodedEncounter(tuple(priced), place, tuple(findings))
+
+
+# Codes whose choice depends on the session's time; the visit's documented minutes are theirs
+# when the visit has exactly one such line and no other timed service (an E/M visit's minutes
+# are the whole visit's, not the psychotherapy add-on's, so those stay unset).
+_TIMED = frozenset({"90832", "90834", "90837", "90839", "90846", "90847"})
+_VISIT_TIME_SHARED = frozenset({"90833", "90836", "90838", "90840"})
+
+
+def _with_visit_minutes(lines: list[ServiceLine], encounter: Encounter) -> list[ServiceLine]:
+    if encounter.minutes is None or not lines:
+        return lines
+    timed = [i for i, line in enumerate(lines) if line.procedure_code in _TIMED]
+    shared = any(line.procedure_code in _VISIT_TIME_SHARED or line.procedure_code.startswith("992") for line in lines)
+    if len(timed) != 1 or shared or lines[timed[0]].minutes is not None:
+        return lines
+    lines[timed[0]] = replace(lines[timed[0]], minutes=encounter.minutes)
+    return lines
 
 
 def _lines_from_minutes(encounter: Encounter, mappings: MappingSet, findings: list[Finding]) -> list[ServiceLine]:
