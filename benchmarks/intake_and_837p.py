@@ -39,7 +39,12 @@ TARGET_837P_RATIO = 3.0
 def bundles(n: int) -> list[bytes]:
     from hub.demo.synthetic import encounter_bundle
 
-    return [json.dumps(encounter_bundle(seed)).encode() for seed in range(n)]
+    from datetime import timedelta
+
+    from hub.clock import today
+
+    start = today() - timedelta(days=60)  # within every filing window, whenever it runs
+    return [json.dumps(encounter_bundle(seed, start=start)).encode() for seed in range(n)]
 
 
 def peak_mb() -> float:

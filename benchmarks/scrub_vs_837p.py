@@ -51,7 +51,12 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="bhhub-scrub-bench-") as home, Hub.open(home) as hub:
         print(f"taking in {args.claims:,} encounters (not timed) ...", file=sys.stderr)
-        payloads = ((f"e{n}.json", json.dumps(encounter_bundle(n)).encode()) for n in range(args.claims))
+        from datetime import timedelta
+
+        from hub.clock import today
+
+        start = today() - timedelta(days=60)  # within every filing window, whenever it runs
+        payloads = ((f"e{n}.json", json.dumps(encounter_bundle(n, start=start)).encode()) for n in range(args.claims))
         for _ in receive_many(hub, payloads):
             pass
         with hub.store.session() as session:

@@ -1,4 +1,5 @@
-"""Shared fixtures: a hub on SQLite and on the machine's PostgreSQL, and the shared corpora.
+"""Shared fixtures: a hub on SQLite and on the machine's PostgreSQL, and the shared corpora;
+a fixed "today" for the rules that count days (``BHHUB_TODAY``).
 
 PostgreSQL tests use a fresh schema per test on ``BHHUB_TEST_POSTGRES_URL`` (default: the
 local server's ``test`` database). Where no server answers they are skipped, unless
@@ -21,6 +22,12 @@ PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_CORPORA = PROJECT.parent / "shared" / "corpora"
 PG_URL = os.environ.get("BHHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# The fixtures' dates of service are fixed (October-November 2026); the rules that count days
+# (timely filing, future dates) count them from this day, whenever the suite runs. Subprocesses
+# (the CLI, benchmarks) inherit it. A test about those rules sets its own day.
+TODAY = "2026-11-29"
+os.environ.setdefault("BHHUB_TODAY", TODAY)
 
 _pg_status: str | None = None
 

@@ -128,3 +128,13 @@ def test_the_exchange_logs_and_alerts_carry_no_phi(tmp_path, caplog, capsys):
         coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
         for phi in (patient["name"][0]["family"], patient["birthDate"], coverage["subscriberId"]):
             assert phi not in logged, phi
+
+
+def test_the_demo_still_bills_cleanly_a_year_from_now(tmp_path, capsys, monkeypatch):
+    """Its visits are dated from "today", so the filing-window and future-date rules never stop it."""
+    monkeypatch.setenv("BHHUB_TODAY", "2027-11-29")
+    assert main(["--home", str(tmp_path), "demo"]) == 0
+    out = capsys.readouterr().out
+    built = out.split("\n3. ", 1)[0]
+    assert len(re.findall(r"^BH\d+ +ready ", built, re.MULTILINE)) == 9
+    assert "filing." not in out and "service_date_future" not in out

@@ -17,9 +17,10 @@ import argparse
 import json
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
-from hub import intake
+from hub import clock, intake
 from hub.app import Hub
 from hub.cli.commands import _intake_line, cmd_claims
 from hub.cli.remit import cmd_denials
@@ -87,18 +88,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _write_exports(inbound: Path) -> None:
+    # Visits from the last two months, so they are always within every payer's filing window.
+    start = clock.today() - timedelta(days=60)
     for seed in SEEDS:
-        (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed), indent=1))
+        (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed, start=start), indent=1))
     # A visit coded with a diagnosis category (F41) instead of a billable code: the checks keep it
     # out of the batch and say how to fix it.
-    vague = encounter_bundle(37)
+    vague = encounter_bundle(37, start=start)
     for entry in vague["entry"]:
         if entry["resource"]["resourceType"] == "Condition":
             entry["resource"]["code"]["coding"][0]["code"] = "F41"
     (inbound / "encounter-037-vague-diagnosis.json").write_text(json.dumps(vague, indent=1))
     # A member id typed with a dash: the hub cannot know the payer's format, the clearinghouse
     # rejects the claim in its 277CA, and the biller sees why.
-    typo = encounter_bundle(41)
+    typo = encounter_bundle(41, start=start)
     for entry in typo["entry"]:
         if entry["resource"]["resourceType"] == "Coverage":
             entry["resource"]["subscriberId"] = entry["resource"]["subscriberId"][:4] + "-" + \

@@ -3,24 +3,54 @@
 A built-in plugin, registered through the ``bhhub`` entry point like any vendor's. Each finding
 names the claim or line and says how to fix it. Behavioral-health coding rules (time-based
 codes, add-ons, same-day pairs, authorizations) live in their own rule pack.
+
+Tables: ``mappings/rules/validity.toml`` (severities, place-of-service codes, EIN prefixes,
+timely-filing warning window), ``mappings/rules/icd10cm_versions.toml`` (ICD-10-CM changes by
+release, for the code set in effect on the date of service) and the payers' filing limits in
+``mappings/remittance/denials.toml``. Date rules ask :func:`today`, which tests replace.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import simple_icd_10_cm as icd
 
-from hub import hookimpl
+from hub import clock, hookimpl
 from hub.identifiers import npi_is_valid, tin_is_valid
+from hub.mappings import MappingSet
 from hub.model import Claim, Finding, Person, Provider, Severity
+from hub.remit.denials import DenialRules
 from hub.types import ClaimCheck
 
 MAX_DIAGNOSES = 12  # HI01..HI12
 MAX_LINES = 50  # 2400 repeat
 MAX_POINTERS = 4  # SV107-1..4
 MAX_CONTROL_NUMBER = 20  # CLM01 length receivers must keep
+
+VALIDITY = "rules/validity.toml"
+ICD10CM_VERSIONS = "rules/icd10cm_versions.toml"
+# NUCC taxonomy: ten characters, the last always X (e.g. 1041C0700X, 2084P0800X).
+_TAXONOMY = re.compile(r"^[0-9]{3}[0-9A-Z]{6}X$")
+_PACKAGED = MappingSet()  # the packaged tables, when a check runs without a hub (unit tests)
+
+
+def today() -> date:
+    """The date the date rules (future service, timely filing) measure from (``hub.clock``)."""
+    return clock.today()
+
+
+def _mappings(context: Any) -> MappingSet:
+    mappings = getattr(context, "mappings", None)
+    return mappings if isinstance(mappings, MappingSet) else _PACKAGED
+
+
+def _validity(context: Any) -> Mapping[str, Any]:
+    return _mappings(context).load(VALIDITY)
 
 
 def _error(code: str, message: str, fix: str, line: int | None = None) -> Finding:
@@ -31,14 +61,11 @@ def _warning(code: str, message: str, fix: str, line: int | None = None) -> Find
     return Finding(code, Severity.WARNING, message, fix, line)
 
 
-def check_providers(claim: Claim, _context: Any = None) -> Iterator[Finding]:
+def check_providers(claim: Claim, context: Any = None) -> Iterator[Finding]:
+    rules = _validity(context).get("provider", {})
     billing = claim.billing_provider
     yield from _npi(billing, "billing provider")
-    if billing.tin is None or not tin_is_valid(billing.tin):
-        yield _error(
-            "provider.tin", "billing provider has no valid tax id (9 digits)",
-            "add the practice's EIN to its Organization (urn:oid:2.16.840.1.113883.4.4)",
-        )
+    yield from _tin(billing.tin, rules)
     if billing.address is None:
         yield _error("provider.address", "billing provider has no address",
                      "add the practice's street address to its Organization")
@@ -46,11 +73,33 @@ def check_providers(claim: Claim, _context: Any = None) -> Iterator[Finding]:
         # TR3 2010AA note: a 9-digit ZIP (domain reference 5.2; widely enforced).
         yield _warning("provider.zip9", "billing provider ZIP code is not 9 digits",
                        "use the ZIP+4 of the practice's street address")
-    if claim.rendering_provider is not None:
-        yield from _npi(claim.rendering_provider, "rendering provider")
-        if claim.rendering_provider.npi != billing.npi and not claim.rendering_provider.taxonomy:
-            yield _warning("provider.taxonomy", "rendering provider has no taxonomy code",
-                           "add the clinician's NUCC taxonomy (PractitionerRole.specialty)")
+    rendering = claim.rendering_provider
+    if rendering is not None:
+        yield from _npi(rendering, "rendering provider")
+        # 2310B (and its PRV) is sent only when the renderer is not the billing provider.
+        if rendering.npi != billing.npi and not rendering.taxonomy:
+            yield Finding("provider.taxonomy", _severity(rules.get("taxonomy_missing_severity", "warning")),
+                          "rendering provider has no taxonomy code",
+                          "add the clinician's NUCC taxonomy (PractitionerRole.specialty)")
+    for role, provider in (("billing provider", billing), ("rendering provider", rendering)):
+        if provider is not None and provider.taxonomy and not _TAXONOMY.match(provider.taxonomy):
+            yield _error("provider.taxonomy_shape",
+                         f"{role} taxonomy {provider.taxonomy!r} is not a NUCC code (10 characters ending in X)",
+                         f"correct the {role}'s taxonomy, e.g. 1041C0700X (clinical social worker); "
+                         "check it in NPPES")
+
+
+def _tin(tin: str | None, rules: Mapping[str, Any]) -> Iterator[Finding]:
+    fix = "add the practice's EIN to its Organization (urn:oid:2.16.840.1.113883.4.4)"
+    if tin is None or not tin_is_valid(tin):
+        yield _error("provider.tin", "billing provider has no valid tax id (9 digits)", fix)
+    elif len(set(tin)) == 1:  # 000000000, 999999999 ...: placeholders the IRS never issues
+        yield _error("provider.tin", f"billing provider tax id {tin} is a placeholder", fix)
+    elif tin[:2] in rules.get("invalid_ein_prefixes", ()):
+        # Never an EIN; may still be a sole proprietor's SSN, hence a warning.
+        yield _warning("provider.tin_prefix",
+                       f"billing provider tax id starts with {tin[:2]}, a prefix the IRS does not assign to EINs",
+                       "check the EIN on the practice's IRS letter (CP 575); ignore if it is the owner's SSN")
 
 
 def _npi(provider: Provider, role: str) -> Iterator[Finding]:
@@ -86,24 +135,95 @@ def _demographics(person: Person, role: str) -> Iterator[Finding]:
         yield _error(f"{role}.birth_date", f"{role} has no date of birth", f"add the {role}'s birth date")
     if person.address is None:
         yield _error(f"{role}.address", f"{role} has no address", f"add the {role}'s home address")
+    elif not all(part.strip() for part in (person.address.line1, person.address.city, person.address.state,
+                                           person.address.postal_code)):
+        yield _error(f"{role}.address", f"{role}'s address lacks a street, city, state or ZIP code",
+                     f"complete the {role}'s home address")
     if not person.name.family.strip():
         yield _error(f"{role}.name", f"{role} has no family name", f"add the {role}'s name")
 
 
-def check_diagnoses(claim: Claim, _context: Any = None) -> Iterator[Finding]:
+def check_diagnoses(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if not claim.diagnoses:
         yield _error("diagnosis.missing", "no diagnosis on the claim",
                      "add the encounter's ICD-10-CM diagnoses")
     if len(claim.diagnoses) > MAX_DIAGNOSES:
         yield _error("diagnosis.too_many", f"{len(claim.diagnoses)} diagnoses; an 837P carries at most 12",
                      "keep the 12 most relevant diagnoses")
+    versions = CodeSetChanges.of(_mappings(context))
     for position, code in enumerate(claim.diagnoses, start=1):
-        yield from _icd10(code, position)
+        yield from _icd10(code, position, _dates_of(claim, position), versions)
+    yield from _z_code_primary(claim, _validity(context).get("z_code_primary", {}))
 
 
-def _icd10(code: str, position: int) -> Iterator[Finding]:
-    # ICD-10-CM validity against the code set simple-icd-10-cm ships; dated code-set versions
-    # by date of service belong to the rule pack.
+@dataclass(frozen=True)
+class CodeSetChanges:
+    """The ICD-10-CM changes of ``icd10cm_versions.toml``, indexed: when each code was added, and
+    when each deleted one stopped (with its replacements). simple-icd-10-cm answers for today."""
+
+    added: Mapping[str, date]  # code -> first valid date of service
+    deleted: Mapping[str, tuple[date, tuple[str, ...]]]  # code -> (first invalid date, replacements)
+    predecessor: Mapping[str, str]  # new code -> the deleted code it replaced
+
+    @classmethod
+    def of(cls, mappings: MappingSet) -> CodeSetChanges:
+        table = mappings.load(ICD10CM_VERSIONS)
+        if _versions_cache and _versions_cache[0] is table:
+            return _versions_cache[1]
+        added: dict[str, date] = {}
+        deleted: dict[str, tuple[date, tuple[str, ...]]] = {}
+        predecessor: dict[str, str] = {}
+        for release in table.get("release", []):
+            effective = _as_date(release["effective"])
+            for code in release.get("added", []):
+                added.setdefault(_dotted(code), effective)
+            for entry in release.get("deleted", []):
+                replacements = tuple(_dotted(c) for c in entry.get("replaced_by", []))
+                deleted[_dotted(entry["code"])] = (effective, replacements)
+                for new in replacements:
+                    predecessor.setdefault(new, _dotted(entry["code"]))
+        changes = cls(added, deleted, predecessor)
+        _versions_cache[:] = [table, changes]
+        return changes
+
+
+_versions_cache: list[Any] = []  # [table, CodeSetChanges]: the last table indexed
+
+
+def _dates_of(claim: Claim, position: int) -> tuple[date, date] | None:
+    """Earliest and latest date of service of the lines pointing at diagnosis ``position``
+    (all lines when none does); None without lines."""
+    dates = [line.service_date for line in claim.lines if position in line.diagnosis_pointers]
+    dates = dates or [line.service_date for line in claim.lines]
+    return (min(dates), max(dates)) if dates else None
+
+
+def _icd10(code: str, position: int, dates: tuple[date, date] | None, versions: CodeSetChanges) -> Iterator[Finding]:
+    dotted = _dotted(code)
+    if dates is not None:
+        earliest, latest = dates
+        added = versions.added.get(dotted)
+        if added is not None and earliest < added:
+            before = versions.predecessor.get(dotted)
+            yield _error(
+                "diagnosis.not_in_effect",
+                f"diagnosis {position} ({code}) took effect on {added.isoformat()}; "
+                f"it is not a valid ICD-10-CM code on the date of service {earliest.isoformat()}",
+                f"use the code in effect on {earliest.isoformat()}" + (f", e.g. {before}" if before else ""),
+            )
+            return
+        deleted = versions.deleted.get(dotted)
+        if deleted is not None:
+            ended, replacements = deleted
+            if latest >= ended:
+                yield _error(
+                    "diagnosis.deleted",
+                    f"diagnosis {position} ({code}) was deleted from ICD-10-CM on {ended.isoformat()}; "
+                    f"it is not valid on the date of service {latest.isoformat()}",
+                    "use one of its replacements: " + ", ".join(replacements),
+                )
+            return  # billable until then, though today's code set makes it a header
+    # Otherwise: validity against the code set simple-icd-10-cm ships (the current release).
     if not icd.is_valid_item(code):
         yield _error("diagnosis.invalid", f"diagnosis {position} ({code}) is not an ICD-10-CM code",
                      "correct the diagnosis code in the EHR")
@@ -116,7 +236,39 @@ def _icd10(code: str, position: int) -> Iterator[Finding]:
         )
 
 
-def check_lines(claim: Claim, _context: Any = None) -> Iterator[Finding]:
+def _z_code_primary(claim: Claim, rules: Mapping[str, Any]) -> Iterator[Finding]:
+    # Domain reference 4.4: a Z-code first (Z63.0 couples' problems, Z71.x counseling) reads as a
+    # non-covered service (CARC 11/50/96/167); some payers reject it outright.
+    if not claim.diagnoses:
+        return
+    first = _dotted(claim.diagnoses[0])
+    if not first.startswith("Z") or any(first.startswith(p) for p in rules.get("accepted_prefixes", ())):
+        return
+    rejecting = claim.coverage.payer.payer_id.strip() in rules.get("payers_rejecting_z_primary", ())
+    severity = Severity.ERROR if rejecting else _severity(rules.get("severity", "warning"))
+    only = len(claim.diagnoses) == 1
+    yield Finding(
+        "diagnosis.z_code_primary", severity,
+        f"{claim.diagnoses[0]} is the {'only' if only else 'first-listed'} diagnosis; "
+        f"{claim.coverage.payer.name or 'the payer'} {'rejects' if rejecting else 'often denies'} "
+        "a claim whose primary diagnosis is a Z-code",
+        ("add the mental-health diagnosis the service treated (F-code) and list it first"
+         if only else "list the mental-health diagnosis (F-code) first; keep the Z-code as a secondary diagnosis"),
+    )
+
+
+def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
+    validity = _validity(context)
+    places = validity.get("place_of_service", {})
+    frequencies = validity.get("claim", {}).get("frequency_codes", ["1", "7", "8"])
+    if claim.frequency_code not in frequencies:
+        yield _error("claim.frequency_code",
+                     f"claim frequency code {claim.frequency_code!r} is not one of {', '.join(frequencies)}",
+                     "send 1 for an original claim, 7 to replace or 8 to void an earlier one")
+    if claim.place_of_service not in places:
+        yield _error("claim.place_of_service",
+                     f"place of service {claim.place_of_service!r} is not a CMS place-of-service code",
+                     "use the two-digit code, e.g. 11 office, 02 or 10 telehealth")
     if not claim.lines:
         yield _error("claim.no_lines", "the claim has no service lines", "add the billed services")
     if len(claim.lines) > MAX_LINES:
@@ -132,6 +284,11 @@ def check_lines(claim: Claim, _context: Any = None) -> Iterator[Finding]:
         if line.units <= 0:
             yield _error("line.units", f"line {number} has {line.units} units",
                          "bill at least one unit", number)
+        if line.place_of_service is not None and line.place_of_service not in places:
+            yield _error("line.place_of_service",
+                         f"line {number} place of service {line.place_of_service!r} is not a CMS code",
+                         "use the two-digit code, or leave it empty to use the claim's", number)
+        yield from _service_date(claim, line.service_date, number)
         pointers = line.diagnosis_pointers
         if not pointers or len(pointers) > MAX_POINTERS or any(
             p < 1 or p > len(claim.diagnoses) for p in pointers
@@ -142,6 +299,73 @@ def check_lines(claim: Claim, _context: Any = None) -> Iterator[Finding]:
                          "point each line to one to four of the claim's diagnoses", number)
 
 
+def _service_date(claim: Claim, service_date: date, number: int) -> Iterator[Finding]:
+    if service_date > today():
+        yield _error("line.service_date_future",
+                     f"line {number} is dated {service_date.isoformat()}, in the future",
+                     "bill the service after it took place; correct the date if it is a typo", number)
+    birth = claim.patient.birth_date
+    if birth is not None and service_date < birth:
+        yield _error("line.service_date_before_birth",
+                     f"line {number} is dated {service_date.isoformat()}, before the patient's birth "
+                     f"({birth.isoformat()})",
+                     "correct the date of service or the patient's birth date in the EHR", number)
+
+
+def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
+    # Domain reference 10.1: the clock runs from the first date of service. Replacements, voids
+    # and secondary claims have their own windows, anchored elsewhere (not checked here).
+    if not claim.lines or claim.frequency_code != "1" or claim.coverage.order != 1:
+        return
+    mappings = _mappings(context)
+    limit = _denial_rules(mappings).timely_filing_days(claim.coverage.payer.payer_id)
+    if limit is None:
+        return
+    first = claim.service_date
+    last_day = first + timedelta(days=limit)
+    left = (last_day - today()).days
+    payer = claim.coverage.payer.name or claim.coverage.payer.payer_id
+    if left < 0:
+        yield _error(
+            "filing.deadline_passed",
+            f"{payer} accepts claims for {limit} days after the date of service; the first date "
+            f"({first.isoformat()}) is {limit - left} days ago and the last day was {last_day.isoformat()}",
+            "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or "
+            "a delay reason (CLM20), and appeal a CO-29 denial with it; without proof, write it off "
+            "(the patient may not be billed)",
+        )
+    elif left <= int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14)):
+        yield _warning(
+            "filing.deadline_near",
+            f"{payer}'s filing limit ({limit} days from {first.isoformat()}) ends on {last_day.isoformat()}, "
+            f"in {left} days",
+            f"send this claim before {last_day.isoformat()}; keep its 999/277CA acceptance as proof",
+        )
+
+
+_denial_cache: list[Any] = []  # [mappings, DenialRules]: the last table loaded
+
+
+def _denial_rules(mappings: MappingSet) -> DenialRules:
+    # The per-payer limits live with the denial table (mappings/remittance/denials.toml).
+    if not _denial_cache or _denial_cache[0] is not mappings:
+        _denial_cache[:] = [mappings, DenialRules.load(mappings)]
+    return _denial_cache[1]
+
+
+def _severity(name: str) -> Severity:
+    return Severity(str(name).lower())
+
+
+def _dotted(code: str) -> str:
+    code = code.strip().upper()
+    return code if "." in code or len(code) <= 3 else f"{code[:3]}.{code[3:]}"
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
 @hookimpl
 def bhhub_register_claim_checks() -> list[ClaimCheck]:
     return [
@@ -149,8 +373,10 @@ def bhhub_register_claim_checks() -> list[ClaimCheck]:
                    lambda c, ctx: list(check_providers(c, ctx))),
         ClaimCheck("core.people", "member id, payer id, patient and subscriber demographics",
                    lambda c, ctx: list(check_people(c, ctx))),
-        ClaimCheck("core.diagnoses", "ICD-10-CM codes valid and billable, at most 12",
-                   lambda c, ctx: list(check_diagnoses(c, ctx))),
-        ClaimCheck("core.lines", "lines present, charges, units, diagnosis pointers",
+        ClaimCheck("core.diagnoses", "ICD-10-CM codes valid and billable on the date of service, at most 12, "
+                   "no Z-code first", lambda c, ctx: list(check_diagnoses(c, ctx))),
+        ClaimCheck("core.lines", "frequency, place of service, lines, charges, units, dates, diagnosis pointers",
                    lambda c, ctx: list(check_lines(c, ctx))),
+        ClaimCheck("core.timely_filing", "days since the first date of service against the payer's filing limit",
+                   lambda c, ctx: list(check_timely_filing(c, ctx))),
     ]
