@@ -245,7 +245,7 @@ def overridden(session: Session, claim_id: int) -> set[tuple[str, int | None]]:
         select(table.code, table.line_number).where(table.claim_id == claim_id))}
 
 
-def rescrub(hub, session: Session, row: schema.Claim) -> str | None:
+def rescrub(hub, session: Session, row: schema.Claim, context=None) -> str | None:
     """Run every check again on a claim not yet sent; its new status, or None when it has left.
 
     Findings a biller overrode (with a recorded reason) do not block; everything else is as at
@@ -258,7 +258,7 @@ def rescrub(hub, session: Session, row: schema.Claim) -> str | None:
     claim = claim_record(session, row)
     kept = [Finding(f.code, Severity(f.severity), f.message, f.fix, f.line_number)
             for f in row.findings if f.code in CODING_STAGE]
-    findings = [*kept, *scrub(claim, hub.claim_checks, hub)]
+    findings = [*kept, *scrub(claim, hub.claim_checks, context or hub)]
     waived = overridden(session, row.id)
     blocking_findings = [f for f in findings if (f.code, f.line) not in waived]
     rendered = None

@@ -214,14 +214,16 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
 def cmd_scrub(args: argparse.Namespace) -> int:
     from hub.claims import UNSENT, rescrub
+    from hub.scrub.engine import BulkContext
 
     changes, counts = [], {"ready": 0, "needs_attention": 0}
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.scalars(select(schema.Claim).where(schema.Claim.status.in_(UNSENT))
                                .order_by(schema.Claim.id)).all()
+        context = BulkContext(hub)
         for row in rows:
             before = row.status
-            after = rescrub(hub, session, row)
+            after = rescrub(hub, session, row, context)
             counts[after] += 1
             if after != before:
                 changes.append({"claim": row.patient_control_number, "from": before, "to": after})

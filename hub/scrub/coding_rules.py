@@ -12,12 +12,11 @@ crisis time). Messages name codes, minutes, modifiers and line numbers, never th
 
 from __future__ import annotations
 
+
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from hub import hookimpl
@@ -33,26 +32,18 @@ Numbered = tuple[int, ServiceLine]  # (1-based line number, line)
 
 # --- tables ------------------------------------------------------------------------------------
 
+_PACKAGED = MappingSet()  # the packaged tables, for checks run without a hub (unit tests, tools)
+
+
 def _mappings(context: Any) -> MappingSet:
     """The hub's mappings (with the practice's overrides), or the packaged ones without a hub."""
     mappings = getattr(context, "mappings", None)
-    return mappings if mappings is not None else MappingSet()
+    return mappings if mappings is not None else _PACKAGED
 
 
 def _table(mappings: MappingSet) -> dict:
-    """The rule table. The hub hands out a fresh MappingSet per access, so the parsed table is
-    kept per override file (and its modification time) rather than parsed once per check."""
-    if type(mappings) is not MappingSet:
-        return mappings.load(TABLE)
-    override = mappings.override_dir / TABLE if mappings.override_dir is not None else None
-    stamp = override.stat().st_mtime_ns if override is not None and override.is_file() else None
-    return _cached_table(str(override) if override is not None else None, stamp)
-
-
-@lru_cache(maxsize=16)
-def _cached_table(override: str | None, _stamp: int | None) -> dict:
-    override_dir = Path(override).parents[1] if override is not None else None
-    return MappingSet(override_dir=override_dir).load(TABLE)
+    """The rule table; a MappingSet parses it once (the hub keeps one MappingSet)."""
+    return mappings.load(TABLE)
 
 
 def _as_date(value: Any) -> date:

@@ -42,12 +42,30 @@ _EARLIER_LINES = (
 )
 
 
+def _earlier_lines(claim: Claim, context: Any) -> list:
+    cache = getattr(context, "cache", None)
+    if cache is None:
+        with context.store.engine.connect() as connection:
+            return connection.execute(_EARLIER_LINES, {"key": claim.patient.key,
+                                                       "pcn": claim.patient_control_number}).all()
+    index = cache.get("duplicates")
+    if index is None:
+        index = cache["duplicates"] = {}
+        statement = (select(_p.key, *_EARLIER_LINES.selected_columns).select_from(_p)
+                     .join(_c, _c.patient_id == _p.id).join(_line, _line.claim_id == _c.id)
+                     .join(_cov, _cov.id == _c.coverage_id).join(_payer, _payer.id == _cov.payer_id)
+                     .join(_prov, _prov.id == _c.rendering_provider_id, isouter=True)
+                     .where(_c.status.not_in(_NOT_STANDING), _c.frequency_code != "8"))
+        with context.store.engine.connect() as connection:
+            for key, *row in connection.execute(statement):
+                index.setdefault(key, []).append(tuple(row))
+    return [row for row in index.get(claim.patient.key, ()) if row[0] != claim.patient_control_number]
+
+
 def check_duplicates(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if context is None or getattr(context, "store", None) is None or claim.frequency_code != "1":
         return
-    with context.store.engine.connect() as connection:
-        rows = connection.execute(_EARLIER_LINES, {"key": claim.patient.key,
-                                                   "pcn": claim.patient_control_number}).all()
+    rows = _earlier_lines(claim, context)
     if not rows:
         return
     rendering = claim.rendering_provider.npi if claim.rendering_provider else None

@@ -32,3 +32,15 @@ def scrub(claim: Claim, checks: Sequence[ClaimCheck], context: Any = None) -> li
 
 def blocking(findings: Sequence[Finding]) -> bool:
     return any(f.severity == Severity.ERROR for f in findings)
+
+
+class BulkContext:
+    """The hub, for checking many claims in one go: checks may keep what they read once in
+    ``cache`` (e.g. every standing claim's lines) instead of querying per claim."""
+
+    def __init__(self, hub: Any):
+        self.hub = hub
+        self.cache: dict[str, Any] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.hub, name)
