@@ -97,9 +97,12 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     )
     session.add(batch)
     session.flush()
+    from hub.ledger.authorizations import consume
+
     for row in rows:
         row.batch_id = batch.id
         set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {batch.interchange_control_number})")
+        consume(session, row)  # its visits count against its authorization from now on
     hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
     return batch
 

@@ -133,7 +133,7 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
     class FamilySessions:
         @hookimpl
         def bhhub_code_encounter(self, encounter):
-            line = ServiceLine("90847", encounter.service_date, charge=Decimal("175.00"))
+            line = ServiceLine("90847", encounter.service_date, charge=Decimal("175.00"), minutes=50)
             return replace(encounter, services=(line,), place_of_service="11", as_billed=True)
 
     host = build_plugin_host(extra=[("family", FamilySessions())])

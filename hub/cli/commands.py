@@ -130,6 +130,8 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 
 def claim_json(session, row: schema.Claim) -> dict:
     coverage = session.get(schema.Coverage, row.coverage_id)
+    waived = {(o.code, o.line_number): o.reason for o in session.scalars(
+        select(schema.FindingOverride).where(schema.FindingOverride.claim_id == row.id))}
     return {
         "id": row.id,
         "patient_control_number": row.patient_control_number,
@@ -160,7 +162,8 @@ def claim_json(session, row: schema.Claim) -> dict:
             select(schema.ClaimStatusEvent.reason).where(schema.ClaimStatusEvent.claim_id == row.id)
             .order_by(schema.ClaimStatusEvent.id.desc()).limit(1)),
         "findings": [
-            {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix}
+            {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix,
+             "overridden": waived.get((f.code, f.line_number))}
             for f in row.findings
         ],
     }
@@ -196,7 +199,9 @@ def cmd_claims(args: argparse.Namespace) -> int:
             print(f"  {c['patient_control_number']} {c['status']}: {c['status_reason']}")
         for f in c["findings"]:
             where = f" line {f['line']}" if f["line"] else ""
-            print(f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}")
+            waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""
+            print(f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}"
+                  f"{waived}")
     return 0
 
 

@@ -59,6 +59,16 @@ def add_commands(sub) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_scrub)
 
+    p = sub.add_parser("override", help="bill a claim despite a finding, with the reason (recorded, audited)",
+                       description="Record that a person decided a finding does not apply to this claim (for "
+                                   "example a payer exception confirmed by phone). The reason and who gave it are "
+                                   "kept; the claim is checked again and goes out if nothing else blocks it.")
+    p.add_argument("claim", metavar="CLAIM", help="patient control number (CLM01)")
+    p.add_argument("code", metavar="CODE", help="the finding's code, e.g. coding.time_mismatch")
+    p.add_argument("--line", type=int, metavar="N", help="the finding's line (when it is about a line)")
+    p.add_argument("--reason", required=True, help="why it does not apply; recorded with your user name")
+    p.set_defaults(func=cmd_override)
+
     p = sub.add_parser("alerts", help="open alerts (missing acknowledgments, unreachable mailboxes, missed runs)")
     p.add_argument("--all", action="store_true", help="cleared ones too")
     p.add_argument("--json", action="store_true")
@@ -238,4 +248,29 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             print(f"  {c['claim']}: {c['from']} -> {c['to']}")
         if counts["needs_attention"]:
             print("see `bhhub claims --status needs_attention` for the findings and their fixes")
+    return 0
+
+
+def cmd_override(args: argparse.Namespace) -> int:
+    from hub.claims import rescrub
+
+    if not args.reason.strip():
+        raise UsageError("--reason must say why the finding does not apply")
+    with open_hub(args) as hub, hub.store.session() as session:
+        row = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == args.claim)
+                              .order_by(schema.Claim.revision.desc())).first()
+        if row is None:
+            raise UsageError(f"no claim {args.claim}")
+        found = [f for f in row.findings if f.code == args.code and f.line_number == args.line]
+        if not found:
+            shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)
+            raise UsageError(f"claim {args.claim} has no finding {args.code}"
+                             + (f" on line {args.line}" if args.line else "") + f" (its findings: {shown or 'none'})")
+        session.add(schema.FindingOverride(claim_id=row.id, code=args.code, line_number=args.line,
+                                           reason=args.reason.strip(), actor=hub.actor))
+        hub.audit(session, "override_finding", "claim", [row.id], f"{args.code}: {args.reason.strip()}")
+        session.flush()
+        status = rescrub(hub, session, row) or row.status
+        session.commit()
+    print(f"{args.claim}: {args.code} overridden ({args.reason.strip()}); the claim is now {status}")
     return 0

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from hub import __version__
 from hub.cli import commands, demo
 from hub.cli import exchange as exchange_cli
+from hub.cli import ledger as ledger_cli
 from hub.cli import remit as remit_cli
 from hub.errors import HubError, UsageError
 from hub.model import ClaimStatus
@@ -96,6 +97,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
 
     exchange_cli.add_commands(sub)
     remit_cli.add_commands(sub)
+    ledger_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -113,7 +115,7 @@ def _plugin_runner(command):
 
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
-           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub")
+           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -33,6 +33,7 @@ TICK_SECONDS = 60
 # A run that could not start on time still runs if it is at most this late; later ones are
 # recorded as missed (APScheduler's default of one second silently drops runs after a pause).
 MISFIRE_GRACE_SECONDS = 15 * 60
+EXPIRY_WARNING_DAYS = 30  # alert this long before an enrollment ends or a re-attestation is due
 
 
 class RunLock:
@@ -86,6 +87,8 @@ def build_scheduler(hub) -> BackgroundScheduler:
         scheduler.add_job(job.func, IntervalTrigger(seconds=job.interval_seconds), args=[hub],
                           id=f"plugin:{job.name}", name=job.name)
     scheduler.add_job(_tick, IntervalTrigger(seconds=TICK_SECONDS), args=[hub], id="dispatcher", name="dispatcher")
+    scheduler.add_job(_enrollments, CronTrigger(hour=6, minute=0, timezone="UTC"), args=[hub], id="enrollments",
+                      name="enrollment and re-attestation dates")
     scheduler.add_listener(lambda event: _on_event(hub, event),
                            EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
     return scheduler
@@ -102,6 +105,16 @@ def _tick(hub) -> None:
     """Due work read from the store: acknowledgments that are late."""
     for mailbox in load_mailboxes(hub).values():
         check_acknowledgments_due(hub, mailbox)
+
+
+def _enrollments(hub) -> None:
+    """Alerts ahead of enrollments ending and re-attestations falling due (once per incident)."""
+    from hub.clock import today
+    from hub.ledger.credentialing import check_expirations
+
+    with hub.store.session() as session:
+        check_expirations(session, today(), days=EXPIRY_WARNING_DAYS)
+        session.commit()
 
 
 def _on_event(hub, event) -> None:

@@ -30,6 +30,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from hub.claims import set_status
+from hub.ledger.authorizations import release_for_denial
 from hub.errors import InputError
 from hub.model import ClaimStatus
 from hub.store import schema
@@ -37,6 +38,7 @@ from hub.store import schema
 log = logging.getLogger(__name__)
 
 POSTED, UNMATCHED, QUARANTINED = "posted", "unmatched", "quarantined"
+_AUTHORIZATION_DENIALS = frozenset({"15", "197", "198"})
 REVERSAL = "22"
 ZERO = Decimal(0)
 
@@ -254,6 +256,8 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
             deadline=deadline, status="open")
         session.add(denial)
         made.append(denial)
+        if adjustment.reason in _AUTHORIZATION_DENIALS:
+            release_for_denial(session, claim.id, line, adjustment.reason)  # the visit was not used
     return made
 
 

@@ -458,3 +458,87 @@ class Denial(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution: Mapped[str | None] = mapped_column(Text)
+
+
+# --- authorizations, session limits and credentialing -------------------------------------------
+
+
+class Authorization(Base):
+    """A payer's prior authorization for a member: which codes, how many, when, for whom.
+
+    ``procedure_codes`` empty means any code; ``rendering_npi`` set means only that clinician.
+    ``quantity`` counts ``unit_type``: visits (one per date of service on a claim) or units (the
+    lines' units, for H-codes and testing hours). ``status``: active, void (entered in error).
+    """
+
+    __tablename__ = "authorizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payer_id: Mapped[str] = mapped_column(String(80), index=True)
+    member_id: Mapped[str] = mapped_column(String(80), index=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    number: Mapped[str] = mapped_column(String(50))
+    procedure_codes: Mapped[list] = mapped_column(JSON, default=list)
+    unit_type: Mapped[str] = mapped_column(String(10), default="visits")
+    quantity: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    rendering_npi: Mapped[str | None] = mapped_column(String(10))
+    source: Mapped[str] = mapped_column(String(20), default="typed")  # typed, fhir, eligibility, portal
+    status: Mapped[str] = mapped_column(String(10), default="active", index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthorizationUse(Base):
+    """What one line of a claim that went out took from an authorization; given back (released)
+    when the payer denied it for the authorization, or when a later revision replaced it."""
+
+    __tablename__ = "authorization_uses"
+    __table_args__ = (UniqueConstraint("claim_id", "line_number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    authorization_id: Mapped[int] = mapped_column(ForeignKey("authorizations.id"), index=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"))
+    line_number: Mapped[int] = mapped_column(Integer)
+    units: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    release_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Enrollment(Base):
+    """A rendering provider's enrollment with a payer over a period (domain reference 11.3).
+
+    ``status``: enrolled, pending, terminated, not_enrolled. Open dates mean "no bound". One row
+    per provider, payer and effective date, so a re-enrollment after a termination is a new row.
+    """
+
+    __tablename__ = "enrollments"
+    __table_args__ = (UniqueConstraint("npi", "payer_id", "effective_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    npi: Mapped[str] = mapped_column(String(10))
+    payer_id: Mapped[str] = mapped_column(String(80), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    effective_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    in_network: Mapped[bool] = mapped_column(default=True)
+    era_enrolled: Mapped[bool] = mapped_column(default=False)
+    eft_enrolled: Mapped[bool] = mapped_column(default=False)
+    reattestation_due: Mapped[date | None] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(20), default="typed")  # typed, csv, ...
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class FindingOverride(Base):
+    """A person's decision to bill despite a finding: who, why, when. Never deleted."""
+
+    __tablename__ = "finding_overrides"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    code: Mapped[str] = mapped_column(String(80))
+    line_number: Mapped[int | None] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

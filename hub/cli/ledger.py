@@ -1,0 +1,188 @@
+"""``bhhub auth`` and ``bhhub credentialing``: the authorization ledger and the enrollment registry."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from hub.cli.commands import open_hub
+from hub.cli.output import print_json, print_table
+from hub.errors import UsageError
+from hub.ledger import authorizations as ledger
+from hub.ledger import credentialing
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("auth", help="prior authorizations: what payers authorized, used and remaining",
+                       description="The authorization ledger the scrubber checks claims against. A visit is "
+                                   "counted when its claim goes out, and given back when the payer denies it "
+                                   "for the authorization (CO-197, 198, 15).")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_auth_list)
+    auth_sub = p.add_subparsers(dest="auth_command", metavar="ACTION")
+    add = auth_sub.add_parser("add", help="enter an authorization")
+    add.add_argument("--payer", required=True, metavar="PAYER_ID", help="the clearinghouse payer id")
+    add.add_argument("--member", required=True, metavar="MEMBER_ID", help="the member id on the insurance card")
+    add.add_argument("--number", required=True, help="the authorization number (sent as REF*G1)")
+    count = add.add_mutually_exclusive_group(required=True)
+    count.add_argument("--visits", metavar="K", help="visits authorized (one per date of service)")
+    count.add_argument("--units", metavar="K", help="units authorized (H-codes, testing hours)")
+    add.add_argument("--cpt", default="", metavar="CODES", help="authorized codes, e.g. 90834,90837 (default: any)")
+    add.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    add.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
+    add.add_argument("--npi", help="only for this rendering provider")
+    add.add_argument("--source", default="typed", choices=ledger.SOURCES)
+    add.add_argument("--json", action="store_true")
+    add.set_defaults(func=cmd_auth_add)
+    listing = auth_sub.add_parser("list", help="authorizations with used and remaining (the default)")
+    listing.add_argument("--all", action="store_true", help="void ones too")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_auth_list)
+    void = auth_sub.add_parser("void", help="void an authorization entered in error")
+    void.add_argument("authorization_id", type=int, metavar="ID")
+    void.set_defaults(func=cmd_auth_void)
+
+    p = sub.add_parser("credentialing", help="which provider is enrolled with which payer, and when",
+                       description="The enrollment registry the scrubber checks rendering providers against. "
+                                   "CSV header: " + ",".join(credentialing.COLUMNS))
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_credentialing_list)
+    cred_sub = p.add_subparsers(dest="credentialing_command", metavar="ACTION")
+    imp = cred_sub.add_parser("import", help="read enrollments from a CSV file (all rows or none)")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_credentialing_import)
+    add = cred_sub.add_parser("add", help="record one enrollment (same NPI, payer and effective date: updated)")
+    add.add_argument("--npi", required=True)
+    add.add_argument("--payer", required=True, metavar="PAYER_ID")
+    add.add_argument("--status", required=True, choices=credentialing.STATUSES)
+    add.add_argument("--effective", metavar="YYYY-MM-DD")
+    add.add_argument("--end", metavar="YYYY-MM-DD")
+    add.add_argument("--out-of-network", action="store_true")
+    add.add_argument("--era", action="store_true", help="enrolled for ERA (835)")
+    add.add_argument("--eft", action="store_true", help="enrolled for EFT")
+    add.add_argument("--reattestation-due", metavar="YYYY-MM-DD", help="next CAQH re-attestation date")
+    add.set_defaults(func=cmd_credentialing_add)
+    listing = cred_sub.add_parser("list", help="the registry (the default)")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_credentialing_list)
+
+
+def _date(text: str | None, option: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} must be a date like 2026-11-30, not {text!r}") from None
+
+
+def _count(text: str, option: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise UsageError(f"{option} must be a number, not {text!r}") from None
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+def cmd_auth_add(args: argparse.Namespace) -> int:
+    unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
+    quantity = _count(text, f"--{unit_type}")
+    start, end = _date(args.start, "--from"), _date(args.end, "--to")
+    with open_hub(args) as hub, hub.store.session() as session:
+        row = ledger.add(session, payer_id=args.payer, member_id=args.member, number=args.number,
+                         quantity=quantity, unit_type=unit_type, start=start, end=end,
+                         procedure_codes=args.cpt.split(","), rendering_npi=args.npi, source=args.source)
+        hub.audit(session, "add_authorization", "authorization", [row.id], None)
+        session.commit()
+        data = _auth_data(row, Decimal(0))
+    if args.json:
+        print_json(data)
+    else:
+        print(f"authorization {data['id']} ({data['number']}): {ledger.count_text(data['authorized'])} {data['unit_type']} "
+              f"from {data['start']} to {data['end']}")
+    return 0
+
+
+def _auth_data(row, used: Decimal) -> dict:
+    return {"id": row.id, "payer_id": row.payer_id, "member_id": row.member_id, "patient_id": row.patient_id,
+            "number": row.number, "procedure_codes": row.procedure_codes, "unit_type": row.unit_type,
+            "authorized": row.quantity, "used": used, "remaining": row.quantity - used,
+            "start": row.start_date, "end": row.end_date, "rendering_npi": row.rendering_npi,
+            "source": row.source, "status": row.status}
+
+
+def cmd_auth_list(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        rows = ledger.list_authorizations(session, include_void=getattr(args, "all", False))
+        used = ledger.used(session, [r.id for r in rows])
+        data = [_auth_data(r, used.get(r.id, Decimal(0))) for r in rows]
+        hub.audit(session, "list_authorizations", "authorization", [r.id for r in rows], None)
+        session.commit()
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no authorizations on file (add one with `bhhub auth add`)")
+    else:
+        print_table(["ID", "PAYER", "MEMBER", "NUMBER", "CODES", "FROM", "TO", "NPI", "AUTHORIZED", "USED", "LEFT", "STATUS"],
+                    [(d["id"], d["payer_id"], d["member_id"], d["number"], ",".join(d["procedure_codes"]) or "any",
+                      d["start"], d["end"], d["rendering_npi"] or "any", f"{ledger.count_text(d['authorized'])} {d['unit_type']}",
+                      ledger.count_text(d["used"]), ledger.count_text(d["remaining"]), d["status"]) for d in data])
+    return 0
+
+
+def cmd_auth_void(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        row = ledger.void(session, args.authorization_id)
+        hub.audit(session, "void_authorization", "authorization", [row.id], None)
+        session.commit()
+    print(f"authorization {args.authorization_id} void")
+    return 0
+
+
+# --- credentialing ------------------------------------------------------------------------------
+
+
+def cmd_credentialing_import(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        counts = credentialing.import_csv(session, args.file)
+        session.commit()
+    if args.json:
+        print_json(counts)
+    else:
+        print(f"{args.file}: {counts['added']} enrollment(s) added, {counts['updated']} updated")
+    return 0
+
+
+def cmd_credentialing_add(args: argparse.Namespace) -> int:
+    facts = credentialing.EnrollmentFacts(
+        npi=args.npi, payer_id=args.payer, status=args.status, effective=_date(args.effective, "--effective"),
+        end=_date(args.end, "--end"), in_network=not args.out_of_network, era=args.era, eft=args.eft,
+        reattestation_due=_date(args.reattestation_due, "--reattestation-due"))
+    with open_hub(args) as hub, hub.store.session() as session:
+        row, created = credentialing.add(session, facts)
+        session.commit()
+    print(f"enrollment {row.id} {'added' if created else 'updated'}: provider {row.npi} {row.status} "
+          f"with payer {row.payer_id}")
+    return 0
+
+
+def cmd_credentialing_list(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        data = [{"id": r.id, "npi": r.npi, "payer_id": r.payer_id, "status": r.status, "effective": r.effective_date,
+                 "end": r.end_date, "in_network": r.in_network, "era": r.era_enrolled, "eft": r.eft_enrolled,
+                 "reattestation_due": r.reattestation_due, "source": r.source}
+                for r in credentialing.list_enrollments(session)]
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no enrollments recorded (claims get a credentialing.unknown warning)")
+    else:
+        print_table(["ID", "NPI", "PAYER", "STATUS", "EFFECTIVE", "END", "NETWORK", "ERA", "EFT", "RE-ATTEST"],
+                    [(d["id"], d["npi"], d["payer_id"], d["status"], d["effective"], d["end"],
+                      "in" if d["in_network"] else "out", "yes" if d["era"] else "no", "yes" if d["eft"] else "no",
+                      d["reattestation_due"]) for d in data])
+    return 0

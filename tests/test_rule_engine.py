@@ -1,0 +1,94 @@
+"""The rule engine as a biller meets it: overriding a finding with a reason, and the
+authorization ledger counting a visit when its claim goes out and giving it back on a denial."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from hub import intake
+from hub.batches import export_837p
+from hub.cli.main import main
+from hub.demo.synthetic import encounter_bundle
+from hub.store import schema
+from test_duplicates import _visit
+from test_remittance import Remit
+
+
+def run_json(capsys, home, *args):
+    capsys.readouterr()
+    code = main(["--home", str(home), *args, "--json"])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_a_finding_overridden_with_a_reason_no_longer_blocks_and_the_override_is_audited(hub, hub_home, capsys):
+    intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json")
+    [second] = intake.receive(hub, _visit(5, "enc-5-copy"), "visit-again.json").claims
+    assert second.status == "needs_attention"
+    pcn = second.patient_control_number
+    assert main(["--home", str(hub_home), "override", pcn, "claim.duplicate_service", "--line", "1",
+                 "--reason", "two sessions that day, confirmed with the payer"]) == 0
+    _, claims = run_json(capsys, hub_home, "claims")
+    claim = next(c for c in claims if c["patient_control_number"] == pcn)
+    assert claim["status"] == "ready"
+    [finding] = claim["findings"]
+    assert finding["overridden"] == "two sessions that day, confirmed with the payer"
+    with hub.store.session() as session:
+        actions = [e.action for e in session.scalars(select(schema.AuditEvent))]
+        assert "override_finding" in actions
+
+
+def test_an_override_must_name_a_finding_the_claim_has(hub, hub_home, capsys):
+    [claim] = intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json").claims
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "override", claim.patient_control_number, "coding.time_mismatch",
+                 "--reason", "x"]) == 2
+    assert "has no finding coding.time_mismatch" in capsys.readouterr().err
+
+
+def test_a_visit_is_counted_when_its_claim_goes_out_and_given_back_when_denied_for_no_authorization(
+        hub, hub_home, tmp_path, capsys):
+    bundle = encounter_bundle(5)
+    coverage = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Coverage")
+    payer = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Organization"
+                 and e["resource"]["id"].startswith("payer-"))
+    payer_id = payer["identifier"][0]["value"]
+    overrides = hub_home / "mappings" / "rules"
+    overrides.mkdir(parents=True)
+    (overrides / "authorization.toml").write_text(f'[payers."{payer_id}"]\nrequires_authorization = ["90834"]\n')
+    start, end = date(2026, 9, 1), date(2026, 12, 31)
+    assert main(["--home", str(hub_home), "auth", "add", "--payer", payer_id, "--member", coverage["subscriberId"],
+                 "--number", "AUTH-1", "--visits", "1", "--cpt", "90834", "--from", start.isoformat(),
+                 "--to", end.isoformat()]) == 0
+
+    from hub.app import Hub
+
+    with Hub.open(hub_home) as fresh:  # the practice's table and the authorization, as a new process sees them
+        [claim] = intake.receive(fresh, json.dumps(bundle).encode(), "visit.json").claims
+        assert claim.status == "ready", claim
+        export_837p(fresh, tmp_path / "b.x12")
+        _, auths = run_json(capsys, hub_home, "auth", "list")
+        assert [(a["number"], Decimal(str(a["remaining"]))) for a in auths] == [("AUTH-1", 0)]
+
+        # a second visit for the same authorization is blocked: nothing left
+        later = _visit(5, "enc-5-next", period={"start": "2026-11-20T10:00:00-05:00"})
+        [blocked] = intake.receive(fresh, later, "later.json").claims
+        assert blocked.status == "needs_attention"
+        with fresh.store.session() as session:
+            codes = [f.code for f in session.get(schema.Claim, blocked.claim_id).findings]
+        assert "auth.exhausted" in codes
+
+        # the payer denies the first one CO-197: the visit is given back
+        with fresh.store.session() as session:
+            row = session.get(schema.Claim, claim.claim_id)
+            row.status = "submitted"
+            info = {"charge": row.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in row.lines]}
+            session.commit()
+        remit = Remit("TRACE-A").claim(claim.patient_control_number, info, "4",
+                                       lines=[[("CO", "197", info["charge"])]])
+        intake.receive(fresh, remit.bytes(1), "denial.835")
+    _, auths = run_json(capsys, hub_home, "auth", "list")
+    assert [(a["number"], Decimal(str(a["remaining"]))) for a in auths] == [("AUTH-1", 1)]
