@@ -92,3 +92,21 @@ def test_a_visit_is_counted_when_its_claim_goes_out_and_given_back_when_denied_f
         intake.receive(fresh, remit.bytes(1), "denial.835")
     _, auths = run_json(capsys, hub_home, "auth", "list")
     assert [(a["number"], Decimal(str(a["remaining"]))) for a in auths] == [("AUTH-1", 1)]
+
+
+def test_a_claim_sent_after_an_override_does_not_count_as_clean(hub, hub_home, tmp_path, capsys):
+    outcomes = [intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"{seed}.json").claims[0]
+                for seed in (3, 5, 8)]
+    assert [o.status for o in outcomes] == ["ready"] * 3
+    export_837p(hub, tmp_path / "b.x12")
+    _, before = run_json(capsys, hub_home, "ar")
+    assert Decimal(str(before["figures"]["clean_claim_rate"])) == Decimal("100.0")
+    # seed 3 (an E/M with a psychotherapy add-on) carries a warning; a biller overrides it
+    _, claims = run_json(capsys, hub_home, "claims")
+    warned = next(c for c in claims if c["patient_control_number"] == outcomes[0].patient_control_number)
+    [finding] = warned["findings"]
+    assert main(["--home", str(hub_home), "override", warned["patient_control_number"], finding["code"],
+                 "--line", str(finding["line"]), "--reason", "minutes are in the note"]) == 0
+    _, after = run_json(capsys, hub_home, "ar")
+    assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("66.7")
+    assert "overridden finding" in after["formulas"]["clean_claim_rate"]

@@ -30,7 +30,8 @@ PERIOD_DAYS = 90
 FORMULAS = {
     "aging": "balance by age, counted in days from the date the claim was first billed (put in a batch)",
     "days_in_ar": "total A/R (insurance + patient) / (gross charges billed in the last 90 days / 90)",
-    "clean_claim_rate": "claims sent without a check error, a rejection or a resubmission / claims sent",
+    "clean_claim_rate": "claims sent without a check error, an overridden finding, a rejection or a resubmission "
+                        "/ claims sent",
     "first_pass_resolution_rate": "claims whose first 835 paid them with no denial, never rejected or resubmitted / "
                                   "claims with an 835",
     "denial_rate_count": "claims with at least one denial on an 835 / claims with an 835",
@@ -138,6 +139,9 @@ def _balances(session) -> list[ClaimBalance]:
             billed[claim_id] = at.date()
     acknowledged = set(session.scalars(select(schema.Acknowledgment.claim_id).where(
         schema.Acknowledgment.kind == "277CA", schema.Acknowledgment.claim_id.in_(ids))))
+    # A finding a person overrode is a manual change: that claim was not clean.
+    overridden = set(session.scalars(select(schema.FindingOverride.claim_id).where(
+        schema.FindingOverride.claim_id.in_(ids))))
     postings: dict[int, list[schema.RemitClaim]] = defaultdict(list)
     r = schema.RemitClaim
     for posting in session.scalars(select(r).where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)):
@@ -162,7 +166,8 @@ def _balances(session) -> list[ClaimBalance]:
             statuses = history.get(row.id, [])
             if row.coverage_id == first.coverage_id:  # a secondary claim is not rework
                 balance.needed_rework |= ("needs_attention" in statuses or "rejected" in statuses
-                                          or statuses.count("batched") > 1 or row.frequency_code == "7")
+                                          or statuses.count("batched") > 1 or row.frequency_code == "7"
+                                          or row.id in overridden)
             balance.responded |= row.id in acknowledged
             if not stages or stages[-1].coverage_id != row.coverage_id:
                 stages.append(_Stage(row.coverage_id))
