@@ -190,10 +190,7 @@ def check_credentialing(claim: Claim, context: Any) -> list[Finding]:
         return []
     billed = BilledClaim.from_model(claim)
     days = sorted({l.service_date for l in billed.lines}) or [claim.service_date]
-    with context.store.session() as session:
-        records = credentialing.enrollments_for(session, billed.rendering_npi, billed.payer_id)
-        # A practice that keeps no registry at all is not told so on every claim.
-        keeps_registry = bool(records) or credentialing.has_any(session)
+    records, keeps_registry = _enrollments(context, billed.rendering_npi, billed.payer_id)
     who = f"provider {billed.rendering_npi} with payer {billed.payer_id}"
     if not keeps_registry:
         return []
@@ -219,6 +216,24 @@ def check_credentialing(claim: Claim, context: Any) -> list[Finding]:
             findings.append(_warning("credentialing.out_of_network", f"{who} is out of network on {day}",
                                      "the patient's out-of-network benefits apply; tell the patient"))
     return findings
+
+
+def _enrollments(context: Any, npi: str, payer_id: str) -> tuple[list, bool]:
+    """This provider's enrollments with this payer, and whether the practice keeps a registry at
+    all (one that keeps none is not told so on every claim). Checking many claims at once
+    (a ``BulkContext``), the whole registry is read once."""
+    cache = getattr(context, "cache", None)
+    if cache is None:
+        with context.store.session() as session:
+            records = credentialing.enrollments_for(session, npi, payer_id)
+            return records, bool(records) or credentialing.has_any(session)
+    registry = cache.get("enrollments")
+    if registry is None:
+        registry = cache["enrollments"] = {}
+        with context.store.session() as session:
+            for record in session.scalars(select(schema.Enrollment)):
+                registry.setdefault((record.npi, record.payer_id), []).append(record)
+    return registry.get((npi, payer_id), []), bool(registry)
 
 
 @hookimpl
