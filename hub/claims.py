@@ -17,7 +17,7 @@ from hub.coding.engine import code_encounter
 from hub.coding.rules import claim_filing_indicator
 from hub.errors import InputError
 from hub.model import ClaimStatus, Encounter, Finding, Severity
-from hub.scrub.engine import blocking, scrub
+from hub.scrub.engine import ConnectionContext, blocking, scrub
 from hub.store import schema
 from hub.store.repo import Upserter
 from hub.store.schema import utcnow
@@ -118,7 +118,7 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         other_coverages=tuple(coverages[1:]),
         prior_authorization=encounter.prior_authorization,
     )
-    findings = [*coded.findings, *scrub(claim, hub.claim_checks, hub)]
+    findings = [*coded.findings, *scrub(claim, hub.claim_checks, ConnectionContext(hub, conn))]
     rendered = None
     if not blocking(findings):
         # Rendered now, once: what the checks passed is what a batch will carry, and a claim

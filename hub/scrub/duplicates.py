@@ -45,9 +45,12 @@ _EARLIER_LINES = (
 def _earlier_lines(claim: Claim, context: Any) -> list:
     cache = getattr(context, "cache", None)
     if cache is None:
+        parameters = {"key": claim.patient.key, "pcn": claim.patient_control_number}
+        shared = getattr(context, "connection", None)  # intake's own transaction
+        if shared is not None:
+            return shared.execute(_EARLIER_LINES, parameters).all()
         with context.store.engine.connect() as connection:
-            return connection.execute(_EARLIER_LINES, {"key": claim.patient.key,
-                                                       "pcn": claim.patient_control_number}).all()
+            return connection.execute(_EARLIER_LINES, parameters).all()
     index = cache.get("duplicates")
     if index is None:
         index = cache["duplicates"] = {}

@@ -44,3 +44,15 @@ class BulkContext:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.hub, name)
+
+
+class ConnectionContext:
+    """The hub, checking one claim inside a transaction already open (intake): database-backed
+    checks read through ``connection`` instead of opening one of their own per claim."""
+
+    def __init__(self, hub: Any, connection: Any):
+        self.hub = hub
+        self.connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.hub, name)

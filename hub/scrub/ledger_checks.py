@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from hub import hookimpl
 from hub.ledger import authorizations as ledger
@@ -223,10 +223,12 @@ def _enrollments(context: Any, npi: str, payer_id: str) -> tuple[list, bool]:
     all (one that keeps none is not told so on every claim). Checking many claims at once
     (a ``BulkContext``), the whole registry is read once."""
     cache = getattr(context, "cache", None)
-    if cache is None:
-        with context.store.session() as session:
-            records = credentialing.enrollments_for(session, npi, payer_id)
-            return records, bool(records) or credentialing.has_any(session)
+    if cache is None:  # one claim: two indexed reads, on intake's connection when there is one
+        shared = getattr(context, "connection", None)
+        if shared is not None:
+            return _enrollments_on(shared, npi, payer_id)
+        with context.store.engine.connect() as connection:
+            return _enrollments_on(connection, npi, payer_id)
     registry = cache.get("enrollments")
     if registry is None:
         registry = cache["enrollments"] = {}
@@ -234,6 +236,17 @@ def _enrollments(context: Any, npi: str, payer_id: str) -> tuple[list, bool]:
             for record in session.scalars(select(schema.Enrollment)):
                 registry.setdefault((record.npi, record.payer_id), []).append(record)
     return registry.get((npi, payer_id), []), bool(registry)
+
+
+_E = schema.Enrollment.__table__
+# Built once: the pair's enrollments, and whether the registry holds anything at all.
+_PAIR = select(_E).where(_E.c.npi == bindparam("npi"), _E.c.payer_id == bindparam("payer_id"))
+_ANY = select(_E.c.id).limit(1)
+
+
+def _enrollments_on(connection, npi: str, payer_id: str) -> tuple[list, bool]:
+    records = connection.execute(_PAIR, {"npi": npi, "payer_id": payer_id}).all()
+    return records, bool(records) or connection.execute(_ANY).first() is not None
 
 
 @hookimpl
