@@ -55,3 +55,12 @@ def test_the_835_benchmark_runs_and_judges_every_target():
             assert (n, reader) in readers
     assert set(figures["targets"]) == {"of_oxedi_mb_per_s", "over_pyx12_loop_aware_claims_per_s",
                                        "over_pyx12_bare_mb_per_s", "flat_memory"}
+
+
+def test_the_scrub_benchmark_runs_beside_the_837p_writer():
+    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "scrub_vs_837p.py"), "--claims", "40", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["claims"] == 40 and figures["scrub_seconds"] > 0 and figures["write_837p_seconds"] > 0
+    assert {"duplicates", "ledger.credentialing", "coding.psychotherapy_time", "core.timely_filing"} <= set(figures["checks"])
