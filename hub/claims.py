@@ -120,7 +120,9 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     )
     findings = [*coded.findings, *scrub(claim, hub.claim_checks, ConnectionContext(hub, conn))]
     rendered = None
-    if not blocking(findings):
+    # A re-sent encounter keeps the overrides a biller gave its claim (``bhhub override``).
+    waived = overridden(session, prior_id) if prior_id is not None else set()
+    if not blocking([f for f in findings if (f.code, f.line) not in waived]):
         # Rendered now, once: what the checks passed is what a batch will carry, and a claim
         # the 837P cannot express is caught here rather than failing a whole batch.
         try:

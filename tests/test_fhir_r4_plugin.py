@@ -490,3 +490,27 @@ def test_official_examples_assembled_into_a_visit_map_once_the_payer_id_system_i
     assert (visit.rendering_provider.npi, visit.rendering_provider.name.family) == ("1122334499", "Beverly")
     assert visit.billing_provider.address.postal_code == "48104"
     assert visit.minutes == 45 and visit.place_of_service == "11"
+
+
+def test_encounter_service_type_is_one_codeable_concept_in_r4_and_can_mark_a_phone_session():
+    """R4's Encounter.serviceType is a single CodeableConcept (a list only in R5): read it as one."""
+    import json
+
+    from hub.demo.synthetic import encounter_bundle
+    from hub.mappings import MappingSet
+    from hub.types import IntakeContext
+    from plugins.ehr import fhir_r4
+
+    fmt = fhir_r4.bhhub_register_intake_formats()[0]
+
+    def parse(service_type):
+        bundle = encounter_bundle(5)
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == "Encounter":
+                entry["resource"]["serviceType"] = service_type
+        [encounter] = fmt.parse(json.dumps(bundle).encode(), IntakeContext("x", MappingSet()))
+        return encounter
+
+    assert parse({"text": "individual psychotherapy"}).audio_only is False
+    phone = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationMode", "code": "PHONE"}]}
+    assert parse(phone).audio_only is True

@@ -110,3 +110,17 @@ def test_a_claim_sent_after_an_override_does_not_count_as_clean(hub, hub_home, t
     _, after = run_json(capsys, hub_home, "ar")
     assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("66.7")
     assert "overridden finding" in after["formulas"]["clean_claim_rate"]
+
+
+def test_an_override_survives_the_encounter_being_sent_again(hub, hub_home, capsys):
+    intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json")
+    copy = _visit(5, "enc-5-copy")
+    [second] = intake.receive(hub, copy, "visit-again.json").claims
+    pcn = second.patient_control_number
+    assert main(["--home", str(hub_home), "override", pcn, "claim.duplicate_service", "--line", "1",
+                 "--reason", "two sessions"]) == 0
+    # the EHR sends the same visit again with a changed note: the claim is rebuilt, the override kept
+    changed = _visit(5, "enc-5-copy", length={"value": 44, "unit": "min", "system": "http://unitsofmeasure.org",
+                                              "code": "min"})
+    [again] = intake.receive(hub, changed, "visit-again-2.json").claims
+    assert again.patient_control_number == pcn and again.status == "ready"

@@ -58,7 +58,9 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
             fix="send the service as a ChargeItem (context = this Encounter), or the session minutes in "
                 "Encounter.length or Encounter.period start and end")
     class_code = coding_code(resource.class_fhir, fmap.class_systems)
-    audio_only = has_coding(resource.type, fmap.audio_only) or has_coding(resource.serviceType, fmap.audio_only)
+    # Encounter.serviceType is one CodeableConcept in R4 (a list only from R5 on).
+    service_type = [resource.serviceType] if resource.serviceType is not None else None
+    audio_only = has_coding(resource.type, fmap.audio_only) or has_coding(service_type, fmap.audio_only)
     virtual = class_code in fmap.virtual_classes or audio_only
     return Encounter(
         key=people.resource_key(index, resource),
