@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _TIN = re.compile(r"^\d{9}$")
 
 
+@lru_cache(maxsize=65536)  # a practice has few providers; every claim asks about them
 def npi_is_valid(npi: str) -> bool:
     """NPI check digit: Luhn over the 10 digits as if prefixed by 80840 (domain reference 11.1)."""
     if len(npi) != 10 or not npi.isdigit():

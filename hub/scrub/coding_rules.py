@@ -50,8 +50,24 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
+_IN_EFFECT: dict[tuple[int, date], tuple[list, list]] = {}
+
+
 def in_effect(entries: list[dict], on: date) -> list[dict]:
-    """The entries whose ``effective``..``end`` span covers ``on``."""
+    """The entries whose ``effective``..``end`` span covers ``on`` (remembered per table and day:
+    claims share their dates; the table is kept with the answer so its id cannot be reused)."""
+    key = (id(entries), on)
+    known = _IN_EFFECT.get(key)
+    if known is not None and known[0] is entries:
+        return known[1]
+    if len(_IN_EFFECT) > 50_000:
+        _IN_EFFECT.clear()
+    found = _in_effect(entries, on)
+    _IN_EFFECT[key] = (entries, found)
+    return found
+
+
+def _in_effect(entries: list[dict], on: date) -> list[dict]:
     return [
         e for e in entries
         if _as_date(e.get("effective", date.min)) <= on
@@ -70,12 +86,22 @@ def payer_rules(table: dict, mappings: MappingSet, claim: Claim, on: date) -> di
     section = table.get("payer_rules", {})
     # The stored claim already carries SBR09 as the payer table says (hub.claims).
     indicator = claim.coverage.payer.claim_filing_indicator or claim_filing_indicator(mappings, claim.coverage.payer)
+    key = (id(table), indicator, claim.coverage.payer.payer_id, on)
+    known = _PAYER_RULES.get(key)
+    if known is not None and known[0] is table:
+        return known[1]  # shared: callers only read it
     merged: dict = {}
     for entries in (section.get("default", []),
                     section.get("claim_filing_indicator", {}).get(indicator, []),
                     section.get("payer", {}).get(claim.coverage.payer.payer_id, [])):
         merged.update(current(entries, on) or {})
+    if len(_PAYER_RULES) > 50_000:
+        _PAYER_RULES.clear()
+    _PAYER_RULES[key] = (table, merged)
     return merged
+
+
+_PAYER_RULES: dict[tuple, tuple[dict, dict]] = {}
 
 
 def _by_date(claim: Claim) -> dict[date, list[Numbered]]:
@@ -200,6 +226,8 @@ def check_addons(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[F
 
 def check_same_day_pairs(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Finding]:
     for day, lines in _by_date(claim).items():
+        if len(lines) < 2:
+            continue  # a pair needs two lines that day
         waived = set(payer_rules(table, mappings, claim, day).get("waive_pairs", []))
         for pair in in_effect(table.get("same_day_pairs", []), day):
             if pair["id"] in waived:

@@ -40,7 +40,22 @@ class PayerRules:
     session_limit: dict | None
 
 
+_RULES: dict[tuple[int, str], tuple[dict, "PayerRules"]] = {}
+
+
 def payer_rules(table: dict, payer_id: str) -> PayerRules:
+    """The table's rules for ``payer_id`` (worked out once per table and payer)."""
+    known = _RULES.get((id(table), payer_id))
+    if known is not None and known[0] is table:
+        return known[1]
+    if len(_RULES) > 10_000:
+        _RULES.clear()
+    rules = _payer_rules(table, payer_id)
+    _RULES[(id(table), payer_id)] = (table, rules)
+    return rules
+
+
+def _payer_rules(table: dict, payer_id: str) -> PayerRules:
     """The table's rules for ``payer_id``: the all-payer codes plus the payer's own entry."""
     warnings = table.get("warnings", {})
     entry = table.get("payers", {}).get(payer_id, {})
