@@ -90,9 +90,12 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="JSON array")
     p.set_defaults(func=commands.cmd_plugins)
 
-    p = sub.add_parser("demo", help="run the end-to-end demo on sample FHIR bundles",
-                       description="Create a fresh demo hub under <home>/demo, read the sample "
-                                   "bundles, print the claims and write a validated 837P.")
+    p = sub.add_parser("demo", help="run the end-to-end demo: FHIR bundles to claims, exchanged with a local "
+                                    "sandbox clearinghouse over SFTP, 999/277CA/835 applied",
+                       description="Create a fresh demo hub under <home>/demo, read sample FHIR bundles, "
+                                   "send the claims over SFTP to bhhub's sandbox clearinghouse (on 127.0.0.1, its "
+                                   "host key pinned), apply the 999, 277CA and 835 it answers with, and print "
+                                   "each claim's status, the denial worklist, A/R, and the pyx12 check of the 837P.")
     p.set_defaults(func=demo.cmd_demo)
 
     exchange_cli.add_commands(sub)
