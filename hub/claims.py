@@ -240,9 +240,7 @@ CODING_STAGE = frozenset({"coding.no_table", "coding.no_service", "psychotherapy
 
 def overridden(session: Session, claim_id: int) -> set[tuple[str, int | None]]:
     """(finding code, line) pairs a biller has overridden on this claim (``bhhub claims override``)."""
-    table = getattr(schema, "FindingOverride", None)
-    if table is None:
-        return set()
+    table = schema.FindingOverride
     return {(code, line) for code, line in session.execute(
         select(table.code, table.line_number).where(table.claim_id == claim_id))}
 

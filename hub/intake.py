@@ -139,7 +139,7 @@ def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized
         except HubError as exc:
             session.rollback()
             return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
-        set_state(session, item_id, applied.state, fmt_name, applied.summary if applied.state != PROCESSED else None)
+        set_state(session, item_id, PROCESSED, fmt_name, None)
         session.commit()
     log.info("inbox item %s applied as %s", item_id, recognized.kind)
     for call in applied.notify:

@@ -35,7 +35,6 @@ from hub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
 
-PENDING = "pending"  # an inbox state: stored and read, waiting for another stage (835 posting)
 
 # Transmission states (hub.exchange.outbound keeps the same names).
 UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
@@ -43,8 +42,6 @@ UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
 # Where a claim may go from where it is: a late or repeated response never moves it backwards.
 _IN_FLIGHT = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
 _ACKNOWLEDGEABLE = _IN_FLIGHT | {ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value}
-_ADJUDICABLE = _ACKNOWLEDGEABLE | {ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value,
-                                   ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
 
 KINDS = ("TA1", "999", "277CA", "835")
 
@@ -54,7 +51,6 @@ class Applied:
     """What one response did, for the intake report."""
 
     kind: str
-    state: str  # the inbox item's state: processed, or pending (835)
     summary: str
     claims: dict[str, str] = field(default_factory=dict)  # patient control number -> new status
     notify: list[tuple] = field(default_factory=list)  # acknowledgment hook calls, after commit
@@ -82,7 +78,7 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
 def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
     from hub.x12.acks import read_ta1
 
-    applied = Applied("TA1", "processed", "")
+    applied = Applied("TA1", "")
     notes = []
     for ack in read_ta1(content):
         batch, transmission = _batch_by_isa13(session, recognized, ack.interchange_control_number)
@@ -109,7 +105,7 @@ def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) ->
 def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
     from hub.x12.acks import read_999
 
-    applied = Applied("999", "processed", "")
+    applied = Applied("999", "")
     notes = []
     for group in read_999(content):
         if group.functional_id != "HC":
@@ -161,7 +157,7 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     from hub.x12.acks import read_277ca
 
-    applied = Applied("277CA", "processed", "")
+    applied = Applied("277CA", "")
     acks = read_277ca(content)
     unknown = []
     accepted_pcns, rejected_pcns = [], []
@@ -207,7 +203,7 @@ def _apply_835(hub, session, item_id: int, content: bytes) -> Applied:
     from hub.remit.posting import post_835
 
     report = post_835(hub, session, item_id, content)
-    applied = Applied("835", "processed", report.summary(), dict(report.statuses))
+    applied = Applied("835", report.summary(), dict(report.statuses))
     applied.remittances = report.posted_payments
     return applied
 

@@ -57,7 +57,7 @@ def ta1(sent: Sent, result: str, note: str) -> bytes:
 
 def ack_999(sent: Sent, result: str, errors: str = "") -> bytes:
     b = sent.batch
-    body = [f"ST*999*0001*005010X231A1", f"AK1*HC*{b.group_control_number}*005010X222A1",
+    body = ["ST*999*0001*005010X231A1", f"AK1*HC*{b.group_control_number}*005010X222A1",
             f"AK2*837*{b.transaction_control_number}*005010X222A1", *[e for e in errors.split("\n") if e],
             f"IK5*{result}" + ("*I5" if result == "R" else ""),
             f"AK9*{result}*1*1*{0 if result == 'R' else 1}"]

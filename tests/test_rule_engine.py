@@ -4,7 +4,7 @@ authorization ledger counting a visit when its claim goes out and giving it back
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select

@@ -122,8 +122,6 @@ def test_a_failing_job_is_one_alert_however_often_it_fails(tmp_path):
 
     class Event:
         def __init__(self, code):
-            from apscheduler.events import EVENT_JOB_ERROR
-
             self.code, self.job_id, self.exception = code, "exchange:ch", RuntimeError("boom")
             self.scheduled_run_time = datetime.now(timezone.utc)
 

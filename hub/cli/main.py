@@ -76,8 +76,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("inbox", help="list received and quarantined files; retry one after a fix")
-    p.add_argument("--state", choices=["received", "processed", "pending", "quarantined"],
-                   help="only this state (pending: an 835 waiting for remittance posting)")
+    p.add_argument("--state", choices=["received", "processed", "quarantined"], help="only this state")
     p.add_argument("--json", action="store_true", help="JSON array, one object per item")
     p.set_defaults(func=commands.cmd_inbox)
     inbox_sub = p.add_subparsers(dest="inbox_command", metavar="ACTION")
