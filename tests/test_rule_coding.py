@@ -354,6 +354,23 @@ def test_a_practice_override_changes_a_payers_rounding(tmp_path: Path):
     assert only(c, "coding.units", context=PracticeHub()).fix == "bill 2 units"
 
 
+def test_a_broken_rule_entry_is_reported_and_the_other_rules_still_run(tmp_path: Path):
+    overrides = tmp_path / "mappings" / "rules"
+    overrides.mkdir(parents=True)
+    # A practice's same-day pair without "first": that rule cannot run, the others must.
+    (overrides / "coding.toml").write_text(
+        '[[same_day_pairs]]\neffective = 2020-01-01\nid = "broken"\nsecond = ["90837"]\nkeep = "x"\n')
+
+    class PracticeHub:
+        mappings = MappingSet(override_dir=tmp_path / "mappings")
+
+    c = claim(line("90837", 45), line("90833", 20))
+    codes = {f.code for f in findings(c, PracticeHub())}
+    assert {"scrub.check_failed", "coding.time_mismatch", "coding.addon_without_primary"} <= codes
+    failed = only(c, "scrub.check_failed", context=PracticeHub())
+    assert "coding.same_day_pairs" in failed.message and failed.severity == Severity.WARNING
+
+
 def test_every_rule_table_entry_has_an_effective_date():
     table = MappingSet().load("rules/coding.toml")
     sections = [v for k, v in table.items() if k != "payer_rules"]
@@ -372,5 +389,7 @@ def test_the_plugin_registers_through_the_hub_like_any_other():
     from hub.plugins import build_plugin_host
 
     host = build_plugin_host(entry_points=[], extra=[("coding_rules", coding_rules)])
-    names = {c.name for c in host.hooks.claim_checks()}
-    assert {"coding.psychotherapy_time", "coding.same_day_pairs", "coding.telehealth"} <= names
+    [check] = host.hooks.claim_checks()  # the nine rules run as one pass over the claim
+    assert check.name == "coding"
+    findings = check.check(claim(line("90837", 45), line("90833", 20)), None)
+    assert {"coding.time_mismatch", "coding.addon_without_primary"} <= {f.code for f in findings}

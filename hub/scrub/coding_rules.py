@@ -12,9 +12,10 @@ crisis time). Messages name codes, minutes, modifiers and line numbers, never th
 
 from __future__ import annotations
 
-
+import logging
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -24,6 +25,8 @@ from hub.coding.rules import claim_filing_indicator
 from hub.mappings import MappingSet
 from hub.model import Claim, Finding, ServiceLine, Severity
 from hub.types import ClaimCheck
+
+log = logging.getLogger(__name__)
 
 TABLE = "rules/coding.toml"
 
@@ -123,6 +126,135 @@ def _units(units: Decimal) -> str:
     return f"{units.normalize():f}"
 
 
+# --- the rules in effect on one date, compiled -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayRules:
+    """What the coding table says for one date of service, with its code lists as sets: the
+    checks then cost a few set lookups per line. Built once per table and date (claims share
+    their dates), so a rule table of any length adds nothing per claim."""
+
+    psychotherapy: dict | None
+    family_of: dict  # timed psychotherapy code -> its [minimum, code] thresholds (stand-alone first)
+    minimums: dict  # other timed codes -> minimum minutes
+    crisis: dict | None
+    addons: tuple  # (rule, codes, needs_one_of, not_with)
+    addon_codes: frozenset
+    pairs: tuple  # (pair, first, second, modifiers that waive it)
+    units: dict | None
+    single_unit_codes: frozenset
+    single_unit_exempt: frozenset
+    time_unit_codes: dict
+    provider_types: dict | None
+    prescriber_only: frozenset
+    deleted: dict  # code -> the deleted_codes entries naming it
+    broken: dict  # table section -> why it could not be read (a practice override missing a key)
+
+
+def _compile_day(table: dict, on: date) -> DayRules:
+    """The day's rules; a section a practice's override broke (an entry missing a key) is left
+    empty and named in ``broken``, so only the rules reading it fail."""
+    broken: dict[str, str] = {}
+
+    def section(name: str, build, empty):
+        try:
+            return build()
+        except Exception as exc:  # noqa: BLE001 - reported by the rules that read it
+            broken[name] = type(exc).__name__
+            return empty
+
+    def psychotherapy():
+        psych = current(table.get("psychotherapy", []), on)
+        family_of: dict = {}
+        if psych is not None:
+            for family in (psych["standalone"], psych["addon"]):  # the stand-alone family wins a tie
+                for _, code in family:
+                    family_of.setdefault(code, family)
+            if "minimum_minutes" not in psych:
+                raise KeyError("minimum_minutes")
+        return psych, family_of, dict((psych or {}).get("minimums", {}))
+
+    def addons():
+        compiled = tuple((r, frozenset(r["codes"]), frozenset(r["needs_one_of"]), frozenset(r.get("not_with", [])))
+                         for r in in_effect(table.get("addons", []), on))
+        return compiled, frozenset().union(*(codes for _, codes, _, _ in compiled))
+
+    def pairs():
+        return tuple((p, frozenset(p["first"]), frozenset(p["second"]), frozenset(p.get("modifiers", [])))
+                     for p in in_effect(table.get("same_day_pairs", []), on))
+
+    def units():
+        rule = current(table.get("units", []), on)
+        return (rule, frozenset((rule or {}).get("single_unit_codes", [])),
+                frozenset((rule or {}).get("single_unit_exempt_place_of_service", [])),
+                dict((rule or {}).get("time_unit_codes", {})))
+
+    def providers():
+        rule = current(table.get("provider_types", []), on)
+        return rule, frozenset((rule or {}).get("prescriber_only_codes", []))
+
+    def deleted():
+        by_code: dict = {}
+        for entry in in_effect(table.get("deleted_codes", []), on):
+            for code in entry["codes"]:
+                by_code.setdefault(code, []).append(entry)
+        return by_code
+
+    psych, family_of, minimums = section("psychotherapy", psychotherapy, (None, {}, {}))
+    addon_rules, addon_codes = section("addons", addons, ((), frozenset()))
+    unit_rule, single_unit, exempt, time_unit_codes = section("units", units, (None, frozenset(), frozenset(), {}))
+    provider_rule, prescriber_only = section("provider_types", providers, (None, frozenset()))
+    return DayRules(
+        psychotherapy=psych, family_of=family_of, minimums=minimums,
+        crisis=section("crisis", lambda: current(table.get("crisis", []), on), None),
+        addons=addon_rules, addon_codes=addon_codes,
+        pairs=section("same_day_pairs", pairs, ()),
+        units=unit_rule, single_unit_codes=single_unit, single_unit_exempt=exempt, time_unit_codes=time_unit_codes,
+        provider_types=provider_rule, prescriber_only=prescriber_only,
+        deleted=section("deleted_codes", deleted, {}),
+        broken=broken,
+    )
+
+
+_DAYS: dict[tuple[int, date], tuple[dict, DayRules]] = {}
+
+
+def day_rules(table: dict, on: date) -> DayRules:
+    key = (id(table), on)
+    known = _DAYS.get(key)
+    if known is not None and known[0] is table:
+        return known[1]
+    if len(_DAYS) > 20_000:
+        _DAYS.clear()
+    rules = _compile_day(table, on)
+    _DAYS[key] = (table, rules)
+    return rules
+
+
+class ClaimRules:
+    """The table's rules for one claim: by date of service, and the payer's for each date."""
+
+    __slots__ = ("table", "mappings", "claim", "_days", "_payer")
+
+    def __init__(self, claim: Claim, table: dict, mappings: MappingSet):
+        self.table, self.mappings, self.claim = table, mappings, claim
+        self._days: dict[date, DayRules] = {}
+        self._payer: dict[date, dict] = {}
+
+    def on(self, day: date) -> DayRules:
+        rules = self._days.get(day)
+        if rules is None:
+            rules = self._days[day] = day_rules(self.table, day)
+        return rules
+
+    def payer(self, day: date) -> dict:
+        rules = self._payer.get(day)
+        if rules is None:
+            rules = self._payer[day] = payer_rules(self.table, self.mappings, self.claim, day)
+        return rules
+
+
 # --- 1.1 / 1.5 psychotherapy time -----------------------------------------------------------------
 
 def _supported(thresholds: list, minutes: int) -> tuple[str | None, str]:
@@ -135,22 +267,19 @@ def _supported(thresholds: list, minutes: int) -> tuple[str | None, str]:
     return None, ""
 
 
-def check_time(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Finding]:
+def check_time(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     for number, line in enumerate(claim.lines, start=1):
-        rule = current(table.get("psychotherapy", []), line.service_date)
-        if rule is None:
-            continue
+        day = rules.on(line.service_date)
         code = line.procedure_code
-        families = [rule["standalone"], rule["addon"]]
-        family = next((f for f in families if code in {c for _, c in f}), None)
-        minimum = rule.get("minimums", {}).get(code)
+        family = day.family_of.get(code)
+        minimum = day.minimums.get(code)
         if family is None and minimum is None:
             continue
         if line.minutes is None:
             yield _warning("coding.time_missing", f"line {number} ({code}) is a timed code but no minutes are documented",
                            "send the session's psychotherapy minutes (start/stop or total) from the EHR", number)
             continue
-        floor = rule["minimum_minutes"] if family is not None else minimum
+        floor = day.psychotherapy["minimum_minutes"] if family is not None else minimum
         if line.minutes < floor:
             yield _error("coding.time_too_short",
                          f"line {number} ({code}): {line.minutes} minutes documented; {code} needs at least {floor}",
@@ -166,15 +295,16 @@ def check_time(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Fin
 
 # --- 1.3 crisis --------------------------------------------------------------------------------
 
-def check_crisis(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Finding]:
-    for day, lines in _by_date(claim).items():
-        rule = current(table.get("crisis", []), day)
+def check_crisis(claim: Claim, rules: ClaimRules, by_date: dict[date, list[Numbered]]) -> Iterator[Finding]:
+    for day, lines in by_date.items():
+        today_rules = rules.on(day)
+        rule = today_rules.crisis
         if rule is None:
             continue
         first = [(n, ln) for n, ln in lines if ln.procedure_code == rule["first_code"]]
-        addons = [(n, ln) for n, ln in lines if ln.procedure_code == rule["addon_code"]]
         if not first:
             continue  # an add-on alone is check_addons' finding
+        addons = [(n, ln) for n, ln in lines if ln.procedure_code == rule["addon_code"]]
         number, line = first[0]
         minutes = line.minutes if line.minutes is not None else max(
             (ln.minutes for _, ln in addons if ln.minutes is not None), default=None)
@@ -183,7 +313,7 @@ def check_crisis(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[F
                            "send the day's total crisis time from the EHR", number)
             continue
         if minutes < rule["first_minimum"]:
-            psych = current(table.get("psychotherapy", []), day)
+            psych = today_rules.psychotherapy
             supported, span = _supported(psych["standalone"], minutes) if psych else (None, "")
             fix = f"bill {supported} ({span}) instead of crisis codes" if supported else \
                 "not billable as crisis or psychotherapy; check the documented time"
@@ -206,14 +336,17 @@ def check_crisis(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[F
 
 # --- 1.2 / 1.6 / 1.7 add-ons ------------------------------------------------------------------------
 
-def check_addons(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Finding]:
-    for day, lines in _by_date(claim).items():
+def check_addons(claim: Claim, rules: ClaimRules, by_date: dict[date, list[Numbered]]) -> Iterator[Finding]:
+    for day, lines in by_date.items():
+        today_rules = rules.on(day)
+        if not any(ln.procedure_code in today_rules.addon_codes for _, ln in lines):
+            continue
         codes_that_day = {ln.procedure_code for _, ln in lines}
-        for rule in in_effect(table.get("addons", []), day):
+        for rule, codes, needs, not_with in today_rules.addons:
             for number, line in lines:
-                if line.procedure_code not in rule["codes"] or codes_that_day & set(rule["needs_one_of"]):
+                if line.procedure_code not in codes or codes_that_day & needs:
                     continue
-                present = sorted(codes_that_day & set(rule.get("not_with", [])))
+                present = sorted(codes_that_day & not_with)
                 why = f"; {', '.join(present)} cannot be its primary" if present else ""
                 yield _error("coding.addon_without_primary",
                              f"line {number}: add-on {line.procedure_code} needs {rule['primary_name']} "
@@ -224,15 +357,14 @@ def check_addons(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[F
 
 # --- 1.10 same-day pairs -------------------------------------------------------------------------------
 
-def check_same_day_pairs(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Finding]:
-    for day, lines in _by_date(claim).items():
+def check_same_day_pairs(claim: Claim, rules: ClaimRules, by_date: dict[date, list[Numbered]]) -> Iterator[Finding]:
+    for day, lines in by_date.items():
         if len(lines) < 2:
             continue  # a pair needs two lines that day
-        waived = set(payer_rules(table, mappings, claim, day).get("waive_pairs", []))
-        for pair in in_effect(table.get("same_day_pairs", []), day):
+        waived = set(rules.payer(day).get("waive_pairs", []))
+        for pair, first, second, waiving in rules.on(day).pairs:
             if pair["id"] in waived:
                 continue
-            first, second = set(pair["first"]), set(pair["second"])
             for i, (n1, a) in enumerate(lines):
                 for n2, b in lines[i + 1:]:
                     if a.procedure_code in first and b.procedure_code in second:
@@ -241,7 +373,7 @@ def check_same_day_pairs(claim: Claim, table: dict, mappings: MappingSet) -> Ite
                         col1, col2 = (n2, b), (n1, a)
                     else:
                         continue
-                    if set(col2[1].modifiers) & set(pair.get("modifiers", [])):
+                    if waiving.intersection(col2[1].modifiers):
                         continue
                     make = _error if pair.get("severity", "error") == "error" else _warning
                     yield make("coding.same_day_pair",
@@ -260,24 +392,24 @@ def time_units(minutes: int, unit_minutes: int, rounding: str) -> int:
     return (minutes + (unit_minutes - 1) // 2) // unit_minutes
 
 
-def check_units(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Finding]:
+def check_units(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     for number, line in enumerate(claim.lines, start=1):
-        rule = current(table.get("units", []), line.service_date)
-        if rule is None:
+        day = rules.on(line.service_date)
+        if day.units is None:
             continue
-        code, place = line.procedure_code, line.place_of_service or claim.place_of_service
-        if code in rule["single_unit_codes"] and line.units != 1 \
-                and place not in rule.get("single_unit_exempt_place_of_service", []):
+        code = line.procedure_code
+        if code in day.single_unit_codes and line.units != 1 \
+                and (line.place_of_service or claim.place_of_service) not in day.single_unit_exempt:
             yield _error("coding.units", f"line {number} ({code}) has {_units(line.units)} units; "
                          f"{code} is billed once per session", "bill 1 unit", number)
-        unit_minutes = rule.get("time_unit_codes", {}).get(code)
+        unit_minutes = day.time_unit_codes.get(code)
         if unit_minutes is None:
             continue
         if line.minutes is None:
             yield _warning("coding.time_missing", f"line {number} ({code}) is billed in {unit_minutes}-minute units "
                            "but no minutes are documented", "send the service minutes from the EHR", number)
             continue
-        rounding = payer_rules(table, mappings, claim, line.service_date).get("time_unit_rounding", "cms_8_minute")
+        rounding = rules.payer(line.service_date).get("time_unit_rounding", "cms_8_minute")
         expected = time_units(line.minutes, unit_minutes, rounding)
         if expected == 0:
             yield _error("coding.time_too_short",
@@ -291,13 +423,14 @@ def check_units(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Fin
 
 # --- 1.2 / 1.4 / 11.2 provider type ---------------------------------------------------------------------
 
-def check_provider_type(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Finding]:
+def check_provider_type(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     clinician = claim.rendering_provider or claim.billing_provider
     taxonomy = clinician.taxonomy
     for number, line in enumerate(claim.lines, start=1):
-        rule = current(table.get("provider_types", []), line.service_date)
-        if rule is None or line.procedure_code not in rule["prescriber_only_codes"]:
+        day = rules.on(line.service_date)
+        if line.procedure_code not in day.prescriber_only:
             continue
+        rule = day.provider_types
         if taxonomy and taxonomy.startswith(tuple(rule["prescriber_taxonomy_prefixes"])):
             continue
         if taxonomy and taxonomy.startswith(tuple(rule["non_prescriber_taxonomy_prefixes"])):
@@ -315,33 +448,35 @@ def check_provider_type(claim: Claim, table: dict, _mappings: MappingSet) -> Ite
 
 # --- 2 telehealth ---------------------------------------------------------------------------------------
 
-def check_telehealth(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Finding]:
+def check_telehealth(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     for number, line in enumerate(claim.lines, start=1):
-        rules = payer_rules(table, mappings, claim, line.service_date)
+        if not line.modifiers:
+            continue  # telehealth is told by its modifiers
+        payer_rules_today = rules.payer(line.service_date)
         mods = set(line.modifiers)
-        video = mods & set(rules.get("telehealth_video_modifiers", []))
-        audio = mods & set(rules.get("audio_only_modifiers", []))
+        video = mods.intersection(payer_rules_today.get("telehealth_video_modifiers", ()))
+        audio = mods.intersection(payer_rules_today.get("audio_only_modifiers", ()))
         if not (video or audio):
             continue
         place = line.place_of_service or claim.place_of_service
         payer = claim.coverage.payer.payer_id
-        for retired in sorted(mods & set(rules.get("retired_telehealth_modifiers", []))):
+        for retired in sorted(mods.intersection(payer_rules_today.get("retired_telehealth_modifiers", ()))):
             yield _error("coding.telehealth_modifier",
                          f"line {number}: modifier {retired} is retired for professional claims by payer {payer}",
                          f"remove {retired}; telehealth is told by POS 02/10"
-                         + (f" ({'/'.join(rules['audio_only_modifiers'][:1])} if audio-only)"
-                            if rules.get("audio_only_modifiers") else ""), number)
+                         + (f" ({'/'.join(payer_rules_today['audio_only_modifiers'][:1])} if audio-only)"
+                            if payer_rules_today.get("audio_only_modifiers") else ""), number)
         if video and audio:
             yield _error("coding.telehealth_modifier",
                          f"line {number} carries both audio-video ({', '.join(sorted(video))}) and audio-only "
                          f"({', '.join(sorted(audio))}) modifiers", "keep the one that describes the session", number)
-        allowed = rules.get("telehealth_place_of_service") or []
+        allowed = payer_rules_today.get("telehealth_place_of_service") or []
         if allowed and place not in allowed:
             yield _error("coding.telehealth_place",
                          f"line {number}: telehealth modifier {', '.join(sorted(video | audio))} with POS {place}; "
                          f"payer {payer} wants POS {' or '.join(allowed)} for telehealth",
                          "use POS 10 (patient at home) or 02 (patient elsewhere)", number)
-        audio_places = rules.get("audio_only_place_of_service") or []
+        audio_places = payer_rules_today.get("audio_only_place_of_service") or []
         if audio and audio_places and place not in audio_places and (not allowed or place in allowed):
             yield _error("coding.telehealth_place",
                          f"line {number}: audio-only ({', '.join(sorted(audio))}) with POS {place}; payer {payer} "
@@ -351,13 +486,15 @@ def check_telehealth(claim: Claim, table: dict, mappings: MappingSet) -> Iterato
 
 # --- 3.1 licensure modifiers ------------------------------------------------------------------------------
 
-def check_licensure(claim: Claim, table: dict, mappings: MappingSet) -> Iterator[Finding]:
+def check_licensure(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     clinician = claim.rendering_provider or claim.billing_provider
     for number, line in enumerate(claim.lines, start=1):
-        rules = payer_rules(table, mappings, claim, line.service_date)
-        required = rules.get("licensure_modifiers", {}).get(clinician.taxonomy or "")
-        codes = rules.get("licensure_codes") or []
-        if not required or (codes and line.procedure_code not in codes) or set(line.modifiers) & set(required):
+        payer_rules_today = rules.payer(line.service_date)
+        required = payer_rules_today.get("licensure_modifiers", {}).get(clinician.taxonomy or "")
+        if not required:
+            continue
+        codes = payer_rules_today.get("licensure_codes") or []
+        if (codes and line.procedure_code not in codes) or set(line.modifiers) & set(required):
             continue
         yield _error("coding.licensure_modifier",
                      f"line {number} ({line.procedure_code}): payer {claim.coverage.payer.payer_id} requires a "
@@ -367,38 +504,61 @@ def check_licensure(claim: Claim, table: dict, mappings: MappingSet) -> Iterator
 
 # --- 1.11 deleted codes ------------------------------------------------------------------------------------
 
-def check_deleted(claim: Claim, table: dict, _mappings: MappingSet) -> Iterator[Finding]:
+def check_deleted(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     for number, line in enumerate(claim.lines, start=1):
-        for entry in in_effect(table.get("deleted_codes", []), line.service_date):
-            if line.procedure_code in entry["codes"]:
-                yield _error("coding.deleted_code",
-                             f"line {number}: {line.procedure_code} was deleted effective "
-                             f"{_as_date(entry['effective']).isoformat()}",
-                             f"bill {entry['replacement']}", number)
+        for entry in rules.on(line.service_date).deleted.get(line.procedure_code, ()):
+            yield _error("coding.deleted_code",
+                         f"line {number}: {line.procedure_code} was deleted effective "
+                         f"{_as_date(entry['effective']).isoformat()}",
+                         f"bill {entry['replacement']}", number)
 
 
 # --- registration ---------------------------------------------------------------------------------------------
 
+# (name, what it checks, the rule, whether it looks at a whole date's lines, the sections it reads)
 RULES = [
-    ("coding.deleted_codes", "codes deleted from CPT/HCPCS before the date of service", check_deleted),
-    ("coding.psychotherapy_time", "psychotherapy code matches the documented minutes", check_time),
-    ("coding.crisis", "90839/+90840 by crisis minutes", check_crisis),
-    ("coding.addons", "add-on codes have their primary the same day", check_addons),
-    ("coding.same_day_pairs", "same-day combinations that are not billed together", check_same_day_pairs),
-    ("coding.units", "one unit for 908xx, time units for HCPCS timed codes", check_units),
-    ("coding.provider_type", "prescriber-only codes by rendering taxonomy", check_provider_type),
-    ("coding.telehealth", "telehealth modifiers and place of service per payer", check_telehealth),
-    ("coding.licensure", "licensure modifiers a payer requires by taxonomy", check_licensure),
+    ("coding.deleted_codes", "codes deleted from CPT/HCPCS before the date of service", check_deleted, False,
+     ("deleted_codes",)),
+    ("coding.psychotherapy_time", "psychotherapy code matches the documented minutes", check_time, False,
+     ("psychotherapy",)),
+    ("coding.crisis", "90839/+90840 by crisis minutes", check_crisis, True, ("crisis", "psychotherapy")),
+    ("coding.addons", "add-on codes have their primary the same day", check_addons, True, ("addons",)),
+    ("coding.same_day_pairs", "same-day combinations that are not billed together", check_same_day_pairs, True,
+     ("same_day_pairs",)),
+    ("coding.units", "one unit for 908xx, time units for HCPCS timed codes", check_units, False, ("units",)),
+    ("coding.provider_type", "prescriber-only codes by rendering taxonomy", check_provider_type, False,
+     ("provider_types",)),
+    ("coding.telehealth", "telehealth modifiers and place of service per payer", check_telehealth, False, ()),
+    ("coding.licensure", "licensure modifiers a payer requires by taxonomy", check_licensure, False, ()),
 ]
 
 
-def _run(rule):
-    def check(claim: Claim, context: Any) -> list[Finding]:
-        mappings = _mappings(context)
-        return list(rule(claim, _table(mappings), mappings))
-    return check
+def check_all(claim: Claim, context: Any) -> list[Finding]:
+    """Every coding rule in one pass over the claim: the table, the rules in effect on each
+    date and the payer's entries are looked up once per claim, not once per rule. A rule that
+    fails (a broken table entry, a bug) is reported and does not stop the others."""
+    mappings = _mappings(context)
+    rules = ClaimRules(claim, _table(mappings), mappings)
+    by_date = _by_date(claim)
+    broken: dict[str, str] = {}
+    for day in by_date:
+        broken.update(rules.on(day).broken)
+    findings: list[Finding] = []
+    for name, _description, rule, per_day, sections in RULES:
+        failed = next((broken[s] for s in sections if s in broken), None)
+        if failed is None:
+            try:
+                findings.extend(rule(claim, rules, by_date) if per_day else rule(claim, rules))
+                continue
+            except Exception as exc:  # noqa: BLE001 - a bad payer entry or a bug: report, go on
+                failed = type(exc).__name__
+        log.error("coding rule %s failed on claim %s: %s", name, claim.patient_control_number, failed)
+        findings.append(_warning(
+            "scrub.check_failed", f"the coding rule {name!r} failed ({failed}); this claim was not fully checked",
+            f"check the practice's {TABLE} override for that rule, or report it", None))
+    return findings
 
 
 @hookimpl
 def bhhub_register_claim_checks() -> list[ClaimCheck]:
-    return [ClaimCheck(name, description, _run(rule)) for name, description, rule in RULES]
+    return [ClaimCheck("coding", "behavioral-health coding rules: " + "; ".join(r[1] for r in RULES), check_all)]
