@@ -70,6 +70,8 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     conn = upserts.connection
     encounter_id, prior_id, prior_pcn, prior_status = known_encounter(upserts, encounter.key)
     if prior_id is not None and prior_status not in UNSENT:
+        if encounter.authorizations:  # the claim stays as sent; the ledger still learns
+            record_authorizations(hub, session, encounter.authorizations, None)
         return ClaimOutcome(
             prior_id, prior_pcn, prior_status, "unchanged_sent",
             f"{encounter.source_ref} was already billed as claim {prior_pcn} ({prior_status}); "
@@ -83,6 +85,11 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         for c in sorted(encounter.coverages, key=lambda c: c.order)
     ]
     coverage_ids = [upserts.coverage(patient_id, c) for c in coverages]
+    # The payer's authorizations that came with the visit go in the ledger before the claim is
+    # checked, and the check reads them in this transaction (rare: a plain visit costs nothing).
+    if encounter.authorizations:
+        record_authorizations(hub, session, encounter.authorizations, patient_id)
+        session.flush()  # the checks read this transaction through ``conn``
     billing_id = upserts.provider(encounter.billing_provider)
     rendering_id = upserts.provider(encounter.rendering_provider) if encounter.rendering_provider else None
     encounter_values = {
@@ -189,6 +196,16 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         }])
     upserts.encounters[encounter.key] = (encounter_id, claim_id, pcn, status.value)
     return ClaimOutcome(claim_id, pcn, status.value, "created" if prior_id is None else "updated")
+
+
+def record_authorizations(hub, session: Session, grants, patient_id: int | None) -> None:
+    """Put the grants an encounter carried in the ledger (same payer, member and number: once)."""
+    from hub.ledger.authorization_imports import record_grant
+
+    for grant in grants:
+        row, what = record_grant(session, grant, patient_id)
+        if what in ("added", "updated"):
+            hub.audit(session, f"authorization_{what}", "authorization", [row.id], f"from {grant.source_ref}")
 
 
 def known_encounter(upserts: Upserter, key: str) -> tuple:

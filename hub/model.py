@@ -13,7 +13,7 @@ are X12 individual-relationship codes (``18`` self, ``01`` spouse, ``19`` child,
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
@@ -139,12 +139,40 @@ class ServiceLine:
 
 
 @dataclass(frozen=True)
+class AuthorizationGrant:
+    """A payer's prior authorization as a source sent it, for the authorization ledger.
+
+    An EHR plugin reads it from the payer's answer (a FHIR ClaimResponse to a preauthorization)
+    and only when the authorized count is known: an authorization whose count cannot be read
+    is not a grant (its number may still travel as ``Encounter.prior_authorization``).
+    ``unit_type`` is ``visits`` (one per date of service) or ``units`` (H-codes, testing
+    hours). ``procedure_codes`` empty means any code. ``issued`` is when the payer issued it:
+    a later grant with the same payer, member and number replaces an earlier one's dates and
+    count, an earlier one never does. ``source_ref`` names the source resource (ids only).
+    """
+
+    payer_id: str
+    member_id: str
+    number: str  # REF*G1
+    quantity: Decimal
+    start: date
+    end: date
+    unit_type: str = "visits"
+    procedure_codes: tuple[str, ...] = ()
+    rendering_npi: str | None = None
+    source: str = "fhir"
+    source_ref: str = ""
+    issued: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Encounter:
     """A visit as the EHR recorded it, before the hub codes and prices it.
 
     ``services`` may be empty: the coding stage then derives the psychotherapy code from
     ``minutes``. ``as_billed`` marks a source claim (a FHIR ``Claim``) whose lines, modifiers
-    and place of service are taken as they stand.
+    and place of service are taken as they stand. ``authorizations`` are recorded in the ledger
+    when the encounter is stored, before its claim is checked.
     """
 
     key: str  # source-scoped identity, stable across re-sends
@@ -162,6 +190,8 @@ class Encounter:
     minutes: int | None = None
     prior_authorization: str | None = None
     as_billed: bool = False
+    # The patient's prior authorizations the source sent with the visit, for the ledger.
+    authorizations: tuple[AuthorizationGrant, ...] = ()
 
 
 @dataclass(frozen=True)

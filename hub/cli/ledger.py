@@ -9,15 +9,16 @@ from decimal import Decimal, InvalidOperation
 from hub.cli.commands import open_hub
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
+from hub.ledger import authorization_imports, credentialing, rescrub
 from hub.ledger import authorizations as ledger
-from hub.ledger import credentialing
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("auth", help="prior authorizations: what payers authorized, used and remaining",
                        description="The authorization ledger the scrubber checks claims against. A visit is "
                                    "counted when its claim goes out, and given back when the payer denies it "
-                                   "for the authorization (CO-197, 198, 15).")
+                                   "for the authorization (CO-197, 198, 15). Adding, importing or voiding an "
+                                   "authorization checks the member's claims not yet sent again.")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_auth_list)
     auth_sub = p.add_subparsers(dest="auth_command", metavar="ACTION")
@@ -35,17 +36,34 @@ def add_commands(sub) -> None:
     add.add_argument("--source", default="typed", choices=ledger.SOURCES)
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_auth_add)
+    imp = auth_sub.add_parser(
+        "import", help="read authorizations from a CSV file (all rows or none)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Read authorizations from a CSV file, one per row. A file with any bad row imports "
+                    "nothing and names every bad row by its line. A row whose payer, member and number are "
+                    "already on file is left as it is, so importing a file twice adds nothing.",
+        epilog="header (" + ", ".join(authorization_imports.REQUIRED) + " are needed):\n  "
+               + ",".join(authorization_imports.COLUMNS) +
+               "\n\nexample row:\n  87726,MEM1008,PA-2026-0042,12,visits,90834 90837,2026-10-01,2026-12-31,,portal"
+               "\n\ndates are YYYY-MM-DD; unit_type is visits (default) or units; procedure_codes are separated "
+               "by spaces or\nsemicolons (empty: any code); rendering_npi limits it to one clinician; source is "
+               "typed (default),\nportal or eligibility.")
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.add_argument("--json", action="store_true")
+    imp.set_defaults(func=cmd_auth_import)
     listing = auth_sub.add_parser("list", help="authorizations with used and remaining (the default)")
     listing.add_argument("--all", action="store_true", help="void ones too")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_auth_list)
     void = auth_sub.add_parser("void", help="void an authorization entered in error")
     void.add_argument("authorization_id", type=int, metavar="ID")
+    void.add_argument("--json", action="store_true")
     void.set_defaults(func=cmd_auth_void)
 
     p = sub.add_parser("credentialing", help="which provider is enrolled with which payer, and when",
                        description="The enrollment registry the scrubber checks rendering providers against. "
-                                   "CSV header: " + ",".join(credentialing.COLUMNS))
+                                   "Recording an enrollment checks the provider's claims with that payer not "
+                                   "yet sent again. CSV header: " + ",".join(credentialing.COLUMNS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_credentialing_list)
     cred_sub = p.add_subparsers(dest="credentialing_command", metavar="ACTION")
@@ -63,6 +81,7 @@ def add_commands(sub) -> None:
     add.add_argument("--era", action="store_true", help="enrolled for ERA (835)")
     add.add_argument("--eft", action="store_true", help="enrolled for EFT")
     add.add_argument("--reattestation-due", metavar="YYYY-MM-DD", help="next CAQH re-attestation date")
+    add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_credentialing_add)
     listing = cred_sub.add_parser("list", help="the registry (the default)")
     listing.add_argument("--json", action="store_true")
@@ -97,14 +116,44 @@ def cmd_auth_add(args: argparse.Namespace) -> int:
                          quantity=quantity, unit_type=unit_type, start=start, end=end,
                          procedure_codes=args.cpt.split(","), rendering_npi=args.npi, source=args.source)
         hub.audit(session, "add_authorization", "authorization", [row.id], None)
+        checked = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)],
+                                      f"authorization {row.id} added")
         session.commit()
         data = _auth_data(row, Decimal(0))
     if args.json:
-        print_json(data)
+        print_json({**data, "rescrubbed": checked.as_dict()})
     else:
         print(f"authorization {data['id']} ({data['number']}): {ledger.count_text(data['authorized'])} {data['unit_type']} "
               f"from {data['start']} to {data['end']}")
+        _print_rescrubbed(checked)
     return 0
+
+
+def cmd_auth_import(args: argparse.Namespace) -> int:
+    with open_hub(args) as hub, hub.store.session() as session:
+        result = authorization_imports.import_csv(session, args.file)
+        ids = [row.id for row in result.added]
+        if ids:
+            hub.audit(session, "import_authorizations", "authorization", ids, None)
+        checked = rescrub.for_members(hub, session, [(r.payer_id, r.member_id) for r in result.added],
+                                      f"{len(ids)} authorization(s) imported")
+        session.commit()
+    if args.json:
+        print_json({**result.counts(), "ids": ids, "rescrubbed": checked.as_dict()})
+        return 0
+    print(f"{args.file}: {len(ids)} authorization(s) added, {result.on_file} already on file")
+    if result.differing_lines:
+        lines = ", ".join(str(n) for n in result.differing_lines)
+        print(f"  line(s) {lines}: on file with other terms, left as they are "
+              "(void the one on file with `bhhub auth void ID` and import again to replace it)")
+    _print_rescrubbed(checked)
+    return 0
+
+
+def _print_rescrubbed(checked: rescrub.Rescrubbed) -> None:
+    print(checked.summary())
+    for c in checked.changed:
+        print(f"  {c['claim']}: {c['from']} -> {c['to']}")
 
 
 def _auth_data(row, used: Decimal) -> dict:
@@ -138,8 +187,14 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
         row = ledger.void(session, args.authorization_id)
         hub.audit(session, "void_authorization", "authorization", [row.id], None)
+        checked = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)],
+                                      f"authorization {row.id} void")
         session.commit()
-    print(f"authorization {args.authorization_id} void")
+    if args.json:
+        print_json({"id": args.authorization_id, "status": "void", "rescrubbed": checked.as_dict()})
+    else:
+        print(f"authorization {args.authorization_id} void")
+        _print_rescrubbed(checked)
     return 0
 
 
@@ -148,12 +203,15 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
 
 def cmd_credentialing_import(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
-        counts = credentialing.import_csv(session, args.file)
+        pairs: set[tuple[str, str]] = set()
+        counts = credentialing.import_csv(session, args.file, pairs)
+        checked = rescrub.for_providers(hub, session, pairs, "enrollments imported")
         session.commit()
     if args.json:
-        print_json(counts)
+        print_json({**counts, "rescrubbed": checked.as_dict()})
     else:
         print(f"{args.file}: {counts['added']} enrollment(s) added, {counts['updated']} updated")
+        _print_rescrubbed(checked)
     return 0
 
 
@@ -164,9 +222,14 @@ def cmd_credentialing_add(args: argparse.Namespace) -> int:
         reattestation_due=_date(args.reattestation_due, "--reattestation-due"))
     with open_hub(args) as hub, hub.store.session() as session:
         row, created = credentialing.add(session, facts)
+        checked = rescrub.for_providers(hub, session, [(row.payer_id, row.npi)], f"enrollment {row.id} recorded")
         session.commit()
-    print(f"enrollment {row.id} {'added' if created else 'updated'}: provider {row.npi} {row.status} "
-          f"with payer {row.payer_id}")
+    if args.json:
+        print_json({"id": row.id, "action": "added" if created else "updated", "rescrubbed": checked.as_dict()})
+    else:
+        print(f"enrollment {row.id} {'added' if created else 'updated'}: provider {row.npi} {row.status} "
+              f"with payer {row.payer_id}")
+        _print_rescrubbed(checked)
     return 0
 
 

@@ -165,46 +165,73 @@ def count_text(value: Decimal) -> str:
 # --- the ledger -----------------------------------------------------------------------------------
 
 
+def problems(*, payer_id: str, member_id: str, number: str, quantity: Decimal, start: date, end: date,
+             procedure_codes: Sequence[str] = (), unit_type: str = "visits", rendering_npi: str | None = None,
+             source: str = "typed") -> list[str]:
+    """Everything wrong with an authorization's facts, in words a biller can act on."""
+    found = []
+    if not payer_id.strip() or not member_id.strip() or not number.strip():
+        found.append("payer, member id and authorization number are all needed")
+    if quantity <= 0:
+        found.append(f"the authorized count must be positive, not {quantity}")
+    if end < start:
+        found.append(f"the authorization ends ({end}) before it starts ({start})")
+    if unit_type not in UNIT_TYPES:
+        found.append(f"unit type {unit_type!r} is not one of {', '.join(UNIT_TYPES)}")
+    if source not in SOURCES:
+        found.append(f"source {source!r} is not one of {', '.join(SOURCES)}")
+    if rendering_npi is not None and not npi_is_valid(rendering_npi):
+        found.append(f"rendering NPI {rendering_npi!r} fails the NPI check digit")
+    if any(len(c) != 5 for c in procedure_codes):
+        found.append("procedure codes are 5-character CPT/HCPCS codes, separated by commas")
+    return found
+
+
+def clean_codes(procedure_codes: Iterable[str]) -> list[str]:
+    return [c.strip().upper() for c in procedure_codes if c.strip()]
+
+
+def on_file(session: Session, payer_id: str, member_id: str, number: str) -> schema.Authorization | None:
+    """The active authorization with this payer, member and number: the ledger's natural key."""
+    a = schema.Authorization
+    return session.scalar(select(a).where(a.payer_id == payer_id, a.member_id == member_id,
+                                          a.number == number, a.status == "active").order_by(a.id))
+
+
 def add(session: Session, *, payer_id: str, member_id: str, number: str, quantity: Decimal | int,
         start: date, end: date, procedure_codes: Sequence[str] = (), unit_type: str = "visits",
         rendering_npi: str | None = None, source: str = "typed") -> schema.Authorization:
     """Record an authorization (the caller commits). Every problem is reported at once."""
     quantity = Decimal(quantity)
-    codes = [c.strip().upper() for c in procedure_codes if c.strip()]
-    problems = []
-    if not payer_id.strip() or not member_id.strip() or not number.strip():
-        problems.append("payer, member id and authorization number are all needed")
-    if quantity <= 0:
-        problems.append(f"the authorized count must be positive, not {quantity}")
-    if end < start:
-        problems.append(f"the authorization ends ({end}) before it starts ({start})")
-    if unit_type not in UNIT_TYPES:
-        problems.append(f"unit type {unit_type!r} is not one of {', '.join(UNIT_TYPES)}")
-    if source not in SOURCES:
-        problems.append(f"source {source!r} is not one of {', '.join(SOURCES)}")
-    if rendering_npi is not None and not npi_is_valid(rendering_npi):
-        problems.append(f"rendering NPI {rendering_npi!r} fails the NPI check digit")
-    if any(len(c) != 5 for c in codes):
-        problems.append("procedure codes are 5-character CPT/HCPCS codes, separated by commas")
-    if problems:
-        raise InputError("; ".join(problems))
-    a = schema.Authorization
-    same = session.scalar(select(a.id).where(a.payer_id == payer_id, a.member_id == member_id,
-                                             a.number == number, a.status == "active"))
+    codes = clean_codes(procedure_codes)
+    found = problems(payer_id=payer_id, member_id=member_id, number=number, quantity=quantity, start=start,
+                     end=end, procedure_codes=codes, unit_type=unit_type, rendering_npi=rendering_npi, source=source)
+    if found:
+        raise InputError("; ".join(found))
+    same = on_file(session, payer_id, member_id, number)
     if same is not None:
-        raise InputError(f"authorization {number} for this member and payer is already on file as {same}",
-                         fix=f"void {same} first to enter it again")
-    patient_id = _patient_of(session, payer_id, member_id)
+        raise InputError(f"authorization {number} for this member and payer is already on file as {same.id}",
+                         fix=f"void {same.id} first to enter it again")
+    return insert(session, payer_id=payer_id, member_id=member_id, number=number, quantity=quantity, start=start,
+                  end=end, procedure_codes=codes, unit_type=unit_type, rendering_npi=rendering_npi, source=source,
+                  patient_id=patient_of(session, payer_id, member_id))
+
+
+def insert(session: Session, *, payer_id: str, member_id: str, number: str, quantity: Decimal, start: date,
+           end: date, procedure_codes: list[str], unit_type: str, rendering_npi: str | None, source: str,
+           patient_id: int | None, created_at=None) -> schema.Authorization:
+    """Add a checked authorization row (``add`` checks; the importers check in bulk)."""
     row = schema.Authorization(payer_id=payer_id, member_id=member_id, patient_id=patient_id, number=number,
-                               procedure_codes=codes, unit_type=unit_type, quantity=quantity, start_date=start,
-                               end_date=end, rendering_npi=rendering_npi, source=source, status="active")
+                               procedure_codes=procedure_codes, unit_type=unit_type, quantity=quantity,
+                               start_date=start, end_date=end, rendering_npi=rendering_npi, source=source,
+                               status="active", created_at=created_at or utcnow())
     session.add(row)
     session.flush()
-    log.info("authorization %s added", row.id)
+    log.info("authorization %s added (source %s)", row.id, source)
     return row
 
 
-def _patient_of(session: Session, payer_id: str, member_id: str) -> int | None:
+def patient_of(session: Session, payer_id: str, member_id: str) -> int | None:
     """The patient whose coverage carries this member id with this payer, when exactly one."""
     c = schema.Coverage
     ids = set(session.scalars(select(c.patient_id).join(schema.Payer, schema.Payer.id == c.payer_id)

@@ -88,10 +88,11 @@ def list_enrollments(session: Session) -> list[schema.Enrollment]:
     return list(session.scalars(select(e).order_by(e.npi, e.payer_id, e.effective_date, e.id)))
 
 
-def import_csv(session: Session, path: str | Path) -> dict[str, int]:
+def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]] | None = None) -> dict[str, int]:
     """Read the enrollment CSV at ``path`` (the caller commits): {"added": n, "updated": n}.
 
     Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
+    ``touched``, when given, receives the (payer id, NPI) of every row recorded.
     """
     path = Path(path)
     try:
@@ -122,6 +123,8 @@ def import_csv(session: Session, path: str | Path) -> dict[str, int]:
     for facts in rows:
         _, created = add(session, facts, source="csv")
         counts["added" if created else "updated"] += 1
+        if touched is not None:
+            touched.add((facts.payer_id, facts.npi))
     return counts
 
 

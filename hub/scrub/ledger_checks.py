@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from hub import hookimpl
 from hub.ledger import authorizations as ledger
@@ -95,11 +96,19 @@ def check_authorizations(claim: Claim, context: Any) -> list[Finding]:
     needing = [l for l in billed.lines if _needs_authorization(rules, l.procedure_code)]
     if not needing and not rules.session_limit:
         return []
-    with context.store.session() as session:
+    with _session(context) as session:
         findings = list(_authorization_findings(session, billed, rules, {l.number for l in needing}))
         if rules.session_limit:
             findings += _limit_findings(session, billed, rules.session_limit)
     return findings
+
+
+def _session(context: Any) -> Session:
+    """A session on the caller's open transaction when there is one (intake, a ledger change
+    re-checking its claims): the check sees what that transaction wrote, and closing the
+    session neither commits nor rolls it back. Otherwise a short session of its own."""
+    connection = getattr(context, "connection", None)
+    return Session(bind=connection) if connection is not None else context.store.session()
 
 
 def _authorization_findings(session, billed: BilledClaim, rules: PayerRules, needing: set[int]) -> Iterator[Finding]:

@@ -18,7 +18,7 @@ from hub.errors import InputError
 from hub.model import Encounter, Provider, ServiceLine
 
 from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import prior_authorization
+from plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
 from plugins.ehr.fhir_r4.elements import as_date, code_in, icd10cm, money
 from plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
 from plugins.ehr.fhir_r4.providers import RENDERING_TYPES, billing_provider, rendering_provider
@@ -77,6 +77,7 @@ def map_claim(index: BundleIndex, fmap: FieldMap, claim: Any) -> Encounter:
         audio_only=any(m in fmap.audio_only_modifiers for line in services for m in line.modifiers),
         prior_authorization=(focal_ref or prior_authorization(index, fmap, patient_resource, service_date,
                                                               coverages[0].payer)),
+        authorizations=authorization_grants(index, fmap, patient_resource),
         as_billed=True,
     )
 

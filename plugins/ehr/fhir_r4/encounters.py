@@ -18,7 +18,7 @@ from hub.errors import InputError
 from hub.model import Encounter, Provider, ServiceLine
 
 from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import prior_authorization
+from plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
 from plugins.ehr.fhir_r4.elements import (
     as_code, as_date, code_in, coding_code, extension_value, extension_values, first_code, has_coding, icd10cm,
     minutes_of, money, period_minutes,
@@ -78,6 +78,7 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
         audio_only=audio_only,
         minutes=minutes,
         prior_authorization=prior_authorization(index, fmap, patient_resource, service_date, coverages[0].payer),
+        authorizations=authorization_grants(index, fmap, patient_resource),
     )
 
 

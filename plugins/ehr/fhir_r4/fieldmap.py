@@ -84,6 +84,17 @@ class FieldMap:
     # prior authorization
     prior_auth_uses: frozenset[str]
     prior_auth_statuses: frozenset[str]
+    prior_auth_ledger_outcomes: frozenset[str]
+    prior_auth_count_sources: tuple[str, ...]
+    prior_auth_authorized_detail_extensions: frozenset[str]
+    prior_auth_adjudication_category_systems: frozenset[str]
+    prior_auth_adjudication_categories: frozenset[str]
+    prior_auth_request_outcomes: frozenset[str]
+    prior_auth_review_action_extensions: frozenset[str]
+    prior_auth_authorized_review_actions: frozenset[str]
+    prior_auth_unit_code_prefixes: tuple[str, ...]
+    prior_auth_unit_words: frozenset[str]
+    prior_auth_visit_words: frozenset[str]
     gender: dict[str, str]
 
     def filing_indicator(self, system: str, code: str) -> str | None:
@@ -145,6 +156,18 @@ class _Table:
         return dict(value)
 
 
+COUNT_SOURCES = ("addItem", "item.authorizedDetail", "item.adjudication", "request.item")
+
+
+def _count_sources(t: _Table) -> tuple[str, ...]:
+    sources = t.strings("prior_authorization.count.sources")
+    unknown = [s for s in sources if s not in COUNT_SOURCES]
+    if unknown:
+        raise MappingError(f"{TABLE}: prior_authorization.count.sources has {', '.join(map(repr, unknown))}",
+                           fix=f"use only {', '.join(COUNT_SOURCES)}")
+    return sources
+
+
 def _build(t: _Table) -> FieldMap:
     rules = []
     for rule in t.get("coverage.claim_filing_indicator"):
@@ -204,5 +227,19 @@ def _build(t: _Table) -> FieldMap:
         audio_only_modifiers=frozenset(t.strings("claim.audio_only_modifiers")),
         prior_auth_uses=frozenset(t.strings("prior_authorization.uses")),
         prior_auth_statuses=frozenset(t.strings("prior_authorization.statuses")),
+        prior_auth_ledger_outcomes=frozenset(t.strings("prior_authorization.ledger_outcomes")),
+        prior_auth_count_sources=_count_sources(t),
+        prior_auth_authorized_detail_extensions=frozenset(
+            t.strings("prior_authorization.count.authorized_detail_extensions")),
+        prior_auth_adjudication_category_systems=frozenset(
+            t.strings("prior_authorization.count.adjudication_category_systems")),
+        prior_auth_adjudication_categories=frozenset(t.strings("prior_authorization.count.adjudication_categories")),
+        prior_auth_request_outcomes=frozenset(t.strings("prior_authorization.count.request_outcomes")),
+        prior_auth_review_action_extensions=frozenset(t.strings("prior_authorization.count.review_action_extensions")),
+        prior_auth_authorized_review_actions=frozenset(
+            t.strings("prior_authorization.count.authorized_review_actions")),
+        prior_auth_unit_code_prefixes=tuple(c.upper() for c in t.strings("prior_authorization.units.code_prefixes")),
+        prior_auth_unit_words=frozenset(w.lower() for w in t.strings("prior_authorization.units.unit_words")),
+        prior_auth_visit_words=frozenset(w.lower() for w in t.strings("prior_authorization.units.visit_words")),
         gender=t.table("gender"),
     )

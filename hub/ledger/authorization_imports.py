@@ -1,0 +1,252 @@
+"""Authorizations that arrive in bulk: a payer's answer carried by an EHR feed, or a CSV file.
+
+Both are keyed like the ledger itself, by payer, member and authorization number, so a repeat
+adds nothing: the same FHIR bundle sent twice, two bundles carrying one ClaimResponse, or one
+CSV file imported twice leave one row.
+
+CSV import (``bhhub auth import FILE``), one authorization per row, header required::
+
+    payer_id,member_id,number,quantity,unit_type,procedure_codes,start,end,rendering_npi,source
+    87726,MEM1008,PA-2026-0042,12,visits,90834 90837,2026-10-01,2026-12-31,,portal
+
+``payer_id``, ``member_id``, ``number``, ``quantity``, ``start`` and ``end`` are needed; dates
+are YYYY-MM-DD; ``unit_type`` is visits (the default) or units; ``procedure_codes`` are
+separated by spaces or semicolons (empty: any code); ``rendering_npi`` restricts the
+authorization to one clinician; ``source`` is typed (the default), portal or eligibility. A row
+whose payer, member and number are already on file (active) is left as it is. A file with any
+bad row imports nothing, and every bad row is named by its line.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from hub.errors import InputError
+from hub.ledger import authorizations as ledger
+from hub.model import AuthorizationGrant
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("payer_id", "member_id", "number", "quantity", "unit_type", "procedure_codes", "start", "end",
+           "rendering_npi", "source")
+REQUIRED = ("payer_id", "member_id", "number", "quantity", "start", "end")
+CSV_SOURCES = ("typed", "portal", "eligibility")  # "fhir" is what the EHR feed records
+
+
+# --- from an EHR feed ------------------------------------------------------------------------------
+
+
+def record_grant(session: Session, grant: AuthorizationGrant, patient_id: int | None
+                 ) -> tuple[schema.Authorization | None, str]:
+    """Put a payer's grant in the ledger (the caller commits and audits): (row, what happened).
+
+    What happened: ``added``; ``updated`` (a grant issued later than the one on file changed
+    its dates, count or codes); ``on_file`` (the same, or not issued later: kept as it is);
+    ``left_void`` (a biller voided it, and this grant was not issued after that: not re-added).
+    """
+    codes = ledger.clean_codes(grant.procedure_codes)
+    found = ledger.problems(payer_id=grant.payer_id, member_id=grant.member_id, number=grant.number,
+                            quantity=grant.quantity, start=grant.start, end=grant.end, procedure_codes=codes,
+                            unit_type=grant.unit_type, rendering_npi=grant.rendering_npi, source=grant.source)
+    if found:
+        raise InputError("the prior authorization cannot go in the ledger: " + "; ".join(found),
+                         where=grant.source_ref or None,
+                         fix="correct the payer's authorization in the EHR, or enter it with `bhhub auth add`")
+    issued = _utc(grant.issued)
+    row = ledger.on_file(session, grant.payer_id, grant.member_id, grant.number)
+    if row is None:
+        voided = _latest_void(session, grant)
+        if voided is not None and (issued is None or issued <= _utc(voided.created_at)):
+            return voided, "left_void"
+        row = ledger.insert(session, payer_id=grant.payer_id, member_id=grant.member_id, number=grant.number,
+                            quantity=grant.quantity, start=grant.start, end=grant.end, procedure_codes=codes,
+                            unit_type=grant.unit_type, rendering_npi=grant.rendering_npi, source=grant.source,
+                            patient_id=patient_id if patient_id is not None else
+                            ledger.patient_of(session, grant.payer_id, grant.member_id), created_at=issued)
+        return row, "added"
+    if _same_terms(row, grant, codes):
+        return row, "on_file"
+    if issued is None or issued <= _utc(row.created_at):
+        log.info("authorization %s kept: %s was not issued after it", row.id, grant.source_ref or "the grant")
+        return row, "on_file"
+    # A later answer from the payer (an extension, a corrected count) replaces the terms; for
+    # a row from a feed, created_at is when the payer issued the terms on file.
+    row.quantity, row.start_date, row.end_date = grant.quantity, grant.start, grant.end
+    row.procedure_codes, row.unit_type, row.rendering_npi = codes, grant.unit_type, grant.rendering_npi
+    row.created_at = issued
+    session.flush()
+    log.info("authorization %s updated from %s", row.id, grant.source_ref or "a later grant")
+    return row, "updated"
+
+
+def _same_terms(row: schema.Authorization, grant: AuthorizationGrant, codes: list[str]) -> bool:
+    return (Decimal(row.quantity) == grant.quantity and row.start_date == grant.start and row.end_date == grant.end
+            and sorted(row.procedure_codes or ()) == sorted(codes) and row.unit_type == grant.unit_type
+            and row.rendering_npi == grant.rendering_npi)
+
+
+def _latest_void(session: Session, grant: AuthorizationGrant) -> schema.Authorization | None:
+    a = schema.Authorization
+    return session.scalar(select(a).where(a.payer_id == grant.payer_id, a.member_id == grant.member_id,
+                                          a.number == grant.number, a.status == "void")
+                          .order_by(a.created_at.desc(), a.id.desc()).limit(1))
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Aware UTC (SQLite hands back naive datetimes, which the store writes as UTC)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+# --- from a CSV file --------------------------------------------------------------------------------
+
+
+@dataclass
+class CsvImport:
+    """What an import did: rows added, rows already on file (and which of those differ)."""
+
+    added: list[schema.Authorization] = field(default_factory=list)
+    on_file: int = 0
+    differing_lines: list[int] = field(default_factory=list)  # on file with other terms: left as they are
+
+    def counts(self) -> dict:
+        return {"added": len(self.added), "on_file": self.on_file, "differing_lines": self.differing_lines}
+
+
+@dataclass(frozen=True)
+class _Row:
+    line: int
+    payer_id: str
+    member_id: str
+    number: str
+    quantity: Decimal
+    unit_type: str
+    procedure_codes: tuple[str, ...]
+    start: date
+    end: date
+    rendering_npi: str | None
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.payer_id, self.member_id, self.number
+
+    def terms(self) -> tuple:
+        return self.quantity, self.unit_type, tuple(sorted(self.procedure_codes)), self.start, self.end, \
+            self.rendering_npi
+
+    def same_as(self, row: schema.Authorization) -> bool:
+        return self.terms() == (Decimal(row.quantity), row.unit_type, tuple(sorted(row.procedure_codes or ())),
+                                row.start_date, row.end_date, row.rendering_npi)
+
+
+def import_csv(session: Session, path: str | Path) -> CsvImport:
+    """Read the authorization CSV at ``path`` into the ledger (the caller commits).
+
+    Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
+    """
+    path = Path(path)
+    rows, problems = _read(path)
+    first_line: dict[tuple, _Row] = {}
+    for row in rows:
+        earlier = first_line.setdefault(row.key, row)
+        if earlier is not row and earlier.terms() != row.terms():
+            problems.append(f"line {row.line}: authorization {row.number} repeats line {earlier.line} with "
+                            "other terms")
+    if problems:
+        raise InputError(f"{len(problems)} bad row(s), nothing imported:\n  " + "\n  ".join(problems),
+                         where=str(path), fix="correct the rows named and import the file again")
+    result = CsvImport()
+    for row in first_line.values():
+        known = ledger.on_file(session, *row.key)
+        if known is not None:
+            result.on_file += 1
+            if not row.same_as(known):
+                result.differing_lines.append(row.line)
+            continue
+        result.added.append(ledger.insert(
+            session, payer_id=row.payer_id, member_id=row.member_id, number=row.number, quantity=row.quantity,
+            start=row.start, end=row.end, procedure_codes=list(row.procedure_codes), unit_type=row.unit_type,
+            rendering_npi=row.rendering_npi, source=row.source,
+            patient_id=ledger.patient_of(session, row.payer_id, row.member_id)))
+    result.on_file += len(rows) - len(first_line)  # a row repeated in the file, same terms
+    return result
+
+
+def _read(path: Path) -> tuple[list[_Row], list[str]]:
+    rows, problems = [], []
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            missing = [c for c in REQUIRED if c not in header]
+            unknown = [h for h in header if h not in COLUMNS]
+            if missing or unknown:
+                raise InputError(f"the header must be {','.join(COLUMNS)}"
+                                 + (f"; missing {', '.join(missing)}" if missing else "")
+                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""), where=str(path))
+            reader.fieldnames = header
+            for record in reader:
+                row, row_problems = _parse_row(reader.line_num, record)
+                if row_problems:
+                    problems.append(f"line {reader.line_num}: {'; '.join(row_problems)}")
+                else:
+                    rows.append(row)
+    except OSError as exc:
+        raise InputError(f"cannot read the authorization file: {exc.strerror}", where=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError("the authorization file is not UTF-8 text", where=str(path)) from exc
+    if not rows and not problems:
+        raise InputError("the authorization file has a header but no rows", where=str(path))
+    return rows, problems
+
+
+def _parse_row(line: int, record: dict) -> tuple[_Row | None, list[str]]:
+    values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+    problems: list[str] = []
+    if None in record:
+        problems.append("more columns than the header")
+
+    def day(name: str) -> date | None:
+        text = values.get(name, "")
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            problems.append(f"{name} {text!r} is not a date like 2026-01-31")
+            return None
+
+    text = values.get("quantity", "")
+    try:
+        quantity = Decimal(text)
+        if not quantity.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        problems.append(f"quantity {text!r} is not a number")
+        quantity = None
+    start, end = day("start"), day("end")
+    unit_type = values.get("unit_type", "").lower() or "visits"
+    source = values.get("source", "").lower() or "typed"
+    if source not in CSV_SOURCES:
+        problems.append(f"source {source!r} is not one of {', '.join(CSV_SOURCES)}")
+    codes = ledger.clean_codes(values.get("procedure_codes", "").replace(";", " ").replace(",", " ").split())
+    npi = values.get("rendering_npi") or None
+    # The other checks run even when a number or date did not parse, so every problem is named.
+    problems += ledger.problems(payer_id=values.get("payer_id", ""), member_id=values.get("member_id", ""),
+                                number=values.get("number", ""), quantity=Decimal(1) if quantity is None else quantity,
+                                start=start or date.min, end=end or date.max, procedure_codes=codes,
+                                unit_type=unit_type, rendering_npi=npi,
+                                source=source if source in CSV_SOURCES else "typed")
+    if problems:
+        return None, problems
+    return _Row(line, values["payer_id"], values["member_id"], values["number"], quantity, unit_type, tuple(codes),
+                start, end, npi, source), []
