@@ -67,7 +67,7 @@ def test_help_explains_every_command():
     run = subprocess.run([sys.executable, "-m", "hub.cli.main", "--help"], capture_output=True, text=True)
     assert run.returncode == 0
     for command in ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo", "exchange", "run",
-                    "mailbox", "transmissions", "alerts", "resubmit", "sandbox"):
+                    "mailbox", "transmissions", "alerts", "resubmit", "sandbox", "listen", "auth", "credentialing"):
         assert command in run.stdout
     assert "exit codes" in run.stdout
 
