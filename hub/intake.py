@@ -4,6 +4,10 @@
 payload's encounters and claims in one transaction together with the item's new state: a payload
 is imported whole or not at all. ``hub.intake_many`` does the same for many payloads. Unusable input is quarantined with a reason a biller can act on;
 ``retry`` runs a quarantined item again after a fix.
+
+A payload may hold records that are not billable (``hub.records``: an HL7 ADT registration, an
+SIU appointment); they are stored by ``hub.registrations`` in the same transaction, and a
+payload with such records and no encounter is imported, not "nothing to bill".
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from sqlalchemy import bindparam, select, update
 
 from hub.claims import ClaimOutcome, store_encounter
 from hub.errors import HubError, InputError, UnrecognizedInput
+from hub.model import Encounter
+from hub.registrations import RecordOutcome, store_record
 from hub.store import schema
 from hub.store.repo import Upserter
 from hub.types import IntakeContext, IntakeFormat
@@ -40,6 +46,7 @@ class IntakeResult:
     claims: tuple[ClaimOutcome, ...] = field(default=())
     summary: str | None = None  # what a response file (TA1, 999, 277CA, 835) did
     updated: dict = field(default_factory=dict)  # patient control number -> status it set
+    records: tuple[RecordOutcome, ...] = field(default=())  # registrations, appointments stored
 
     @property
     def failed(self) -> bool:
@@ -112,20 +119,43 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
         try:
             fmt = format_for(hub.intake_formats, content)
             fmt_name = fmt.name
-            encounters = parse_payload(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
+            parsed = parse_payload(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
+            encounters, others = split_records(parsed)
             upserts = Upserter(session, hub.known_rows)
             outcomes = tuple(store_encounter(hub, session, upserts, e, item_id) for e in encounters)
+            records = store_records(hub, session, upserts, others, item_id)
         except HubError as exc:
             session.rollback()
             return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
         set_state(session, item_id, PROCESSED, fmt_name, None)
-        hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
+        if outcomes or not records:
+            hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
         upserts.flush()
         session.commit()
         upserts.remember()
-    log.info("inbox item %s imported: %d encounters", item_id, len(encounters))
-    hub.plugins.hooks.encounters_received(encounters, source_name)
-    return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes)
+    log.info("inbox item %s imported: %d encounters, %d other records", item_id, len(encounters), len(records))
+    if encounters:
+        hub.plugins.hooks.encounters_received(encounters, source_name)
+    return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes, records=records)
+
+
+def split_records(parsed: list) -> tuple[list[Encounter], list]:
+    """(encounters, the other records): encounters become claims, the rest go to hub.registrations."""
+    if all(isinstance(r, Encounter) for r in parsed):
+        return parsed, []
+    return [r for r in parsed if isinstance(r, Encounter)], [r for r in parsed if not isinstance(r, Encounter)]
+
+
+def store_records(hub, session, upserts: Upserter, records: list, item_id: int) -> tuple[RecordOutcome, ...]:
+    """Store registrations and appointments in the item's transaction, audited (they change PHI)."""
+    if not records:
+        return ()
+    outcomes = tuple(store_record(hub, upserts, record, item_id) for record in records)
+    for kind, object_type in (("registration", "patient"), ("appointment", "appointment")):
+        ids = [o.row_id for o in outcomes if o.kind == kind]
+        if ids:
+            hub.audit(session, "intake", object_type, ids, f"inbox item {item_id}")
+    return outcomes
 
 
 def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized) -> IntakeResult:
@@ -181,6 +211,25 @@ def parse_payload(fmt: IntakeFormat, item_id: int, content: bytes, context: Inta
     if not encounters:
         raise InputError("nothing to bill: no encounters or claims found")
     return encounters
+
+
+def expand(formats: list[IntakeFormat], source_name: str, content: bytes) -> list[tuple[str, bytes]]:
+    """A file cut into its payloads by the format that reads it (``IntakeFormat.split``):
+    ``name#1``, ``name#2``, ... each its own inbox item; a one-payload file stays as it is."""
+    for fmt in formats:
+        if fmt.split is None:
+            continue
+        try:
+            if not fmt.recognizes(content):
+                continue
+            parts = fmt.split(content)
+        except Exception:  # noqa: BLE001 - a plugin's splitter must not stop the intake
+            log.error("intake format %s failed to split a file", fmt.name)
+            return [(source_name, content)]
+        if len(parts) == 1 and parts[0] is content:
+            return [(source_name, content)]
+        return [(f"{source_name}#{number}", part) for number, part in enumerate(parts, start=1)]
+    return [(source_name, content)]
 
 
 def format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:

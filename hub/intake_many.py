@@ -5,6 +5,10 @@ ones are parsed; then all are stored in one transaction. A store-time failure (r
 errors are caught before) falls back to one transaction per payload, so only the bad one is
 quarantined. With ``parse_in_worker``, parsing runs in a second process one chunk ahead of
 storing, so a machine's two cores share the work; the worker loads plugins from entry points.
+
+A file holding several payloads (HL7 messages dropped in one file) is first cut into them by
+its format's ``split``: each part is its own inbox item (``name#2``), so one bad message is
+quarantined and its siblings import.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ from pathlib import Path
 from hub.claims import prefetch_encounters, store_encounter
 from hub.errors import HubError
 from hub.intake import (
-    PROCESSED, QUARANTINED, IntakeResult, format_for, is_x12, parse_payload, process, set_state, store_raw,
+    PROCESSED, QUARANTINED, IntakeResult, expand, format_for, is_x12, parse_payload, process, set_state,
+    split_records, store_raw, store_records,
 )
 from hub.mappings import MappingSet
 from hub.store.repo import Upserter
@@ -33,7 +38,12 @@ Parsed = dict[int, tuple[str | None, list | str]]  # position -> (format, encoun
 def receive_many(
     hub, payloads: Iterable[tuple[str, bytes]], *, chunk_size: int = 100, parse_in_worker: bool = False
 ) -> Iterator[IntakeResult]:
-    """``receive`` for each (name, bytes); results in the order of ``payloads``."""
+    """``receive`` for each (name, bytes); results in the order of ``payloads``.
+
+    A payload its format can split (``IntakeFormat.split``) is received as its parts."""
+    splitters = [f for f in hub.intake_formats if f.split is not None]
+    if splitters:
+        payloads = (part for name, content in payloads for part in expand(splitters, name, content))
     if not parse_in_worker:
         for chunk in _chunks(payloads, chunk_size):
             results, new = _store_raw(hub, chunk)
@@ -99,7 +109,9 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                   results: list[IntakeResult | None]) -> list[IntakeResult]:
     try:
         with hub.store.session() as session:
-            keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, list) for e in outcome]
+            parsed = {position: (fmt, split_records(outcome) if isinstance(outcome, list) else outcome)
+                      for position, (fmt, outcome) in parsed.items()}
+            keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
             upserts = Upserter(session, hub.known_rows, reserve=len(keys))
             prefetch_encounters(upserts, keys)
             for position, item_id in new:
@@ -111,11 +123,15 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                     set_state(session, item_id, QUARANTINED, fmt_name, outcome)
                     results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome)
                     continue
-                claims = tuple(store_encounter(hub, session, upserts, e, item_id) for e in outcome)
+                encounters, others = outcome
+                claims = tuple(store_encounter(hub, session, upserts, e, item_id) for e in encounters)
+                records = store_records(hub, session, upserts, others, item_id)
                 set_state(session, item_id, PROCESSED, fmt_name, None)
-                hub.audit(session, "intake", "claim", [c.claim_id for c in claims if c.claim_id],
-                          f"inbox item {item_id}")
-                results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims)
+                if claims or not records:
+                    hub.audit(session, "intake", "claim", [c.claim_id for c in claims if c.claim_id],
+                              f"inbox item {item_id}")
+                results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims,
+                                                 records=records)
             upserts.flush()
             session.commit()
             upserts.remember()
@@ -132,8 +148,11 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
         result = results[position]
         assert result is not None
         if result.outcome == "imported":
-            log.info("inbox item %s imported: %d encounters", result.item_id, len(result.claims))
-            hub.plugins.hooks.encounters_received(parsed[position][1], result.source_name)
+            log.info("inbox item %s imported: %d encounters, %d other records", result.item_id,
+                     len(result.claims), len(result.records))
+            encounters = parsed[position][1][0]
+            if encounters:
+                hub.plugins.hooks.encounters_received(encounters, result.source_name)
         else:
             log.info("inbox item %s quarantined", result.item_id)
     return [r for r in results if r is not None]

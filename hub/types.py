@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from hub.mappings import MappingSet
     from hub.model import Claim, Encounter, Finding
+    from hub.records import Record
 
 
 @dataclass(frozen=True)
@@ -34,14 +35,19 @@ class IntakeFormat:
     """An input format an EHR plugin reads.
 
     ``recognizes(content)`` answers cheaply from the bytes whether this format applies.
-    ``parse(content, context)`` returns every encounter in the payload, or raises
-    ``hub.errors.InputError`` naming what is wrong; it never returns part of a payload.
+    ``parse(content, context)`` returns every record in the payload: ``hub.model.Encounter``
+    (billable visits) and ``hub.records`` records (``Registration``, ``Appointment``), or
+    raises ``hub.errors.InputError`` naming what is wrong; it never returns part of a payload.
+    ``split(content)``, when given, cuts a file holding several payloads (a folder drop of HL7
+    messages) into its parts, each then stored and processed as its own inbox item; a file that
+    is one payload comes back as ``[content]`` unchanged. It must not raise.
     """
 
     name: str
     description: str
     recognizes: Callable[[bytes], bool]
-    parse: Callable[[bytes, IntakeContext], Sequence[Encounter]]
+    parse: Callable[[bytes, IntakeContext], Sequence[Encounter | Record]]
+    split: Callable[[bytes], list[bytes]] | None = None
 
 
 @dataclass(frozen=True)

@@ -64,3 +64,14 @@ def test_the_scrub_benchmark_runs_beside_the_837p_writer():
     figures = json.loads(run.stdout)
     assert figures["claims"] == 40 and figures["scrub_seconds"] > 0 and figures["write_837p_seconds"] > 0
     assert {"duplicates", "ledger.credentialing", "coding", "core.timely_filing"} <= set(figures["checks"])
+
+
+def test_the_hl7_benchmark_runs_beside_hl7apy_and_imports_every_message():
+    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "hl7_intake.py"), "--messages", "40", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["messages"] == 40 and figures["intake_claims"] == figures["intake_ready_claims"] > 0
+    assert figures["intake_records"] > 0
+    for key in ("intake_messages_per_s", "hl7apy_messages_per_s", "hl7apy_groups_messages_per_s", "ratio"):
+        assert figures[key] > 0

@@ -50,7 +50,8 @@ def test_builtin_plugins_load_through_entry_points():
     assert infos["fhir_r4"].loaded and infos["fhir_r4"].distribution == "bhhub"
     assert "bhhub_register_intake_formats" in infos["fhir_r4"].hooks
     assert "bhhub_register_claim_checks" in infos["core_checks"].hooks
-    assert [f.name for f in host.hooks.intake_formats()] == ["fhir-r4-bundle"]
+    assert [f.name for f in host.hooks.intake_formats()] == ["fhir-r4-bundle", "hl7v2"]
+    assert infos["hl7v2"].loaded and infos["mllp"].loaded
 
 
 def _ep(name: str, value: str) -> metadata.EntryPoint:

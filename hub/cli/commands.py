@@ -87,7 +87,9 @@ def cmd_intake(args: argparse.Namespace) -> int:
         print_json(results)
     elif len(results) > 1:
         imported = sum(r["outcome"] == "imported" for r in results)
-        print(f"{len(results)} files: {imported} imported, "
+        # A file of several HL7 messages is one item per message (file.hl7#2).
+        noun = "files" if all("#" not in str(r["source"]) for r in results) else "items"
+        print(f"{len(results)} {noun}: {imported} imported, "
               f"{sum(r['outcome'] == 'duplicate' for r in results)} duplicate, {failed} failed")
     return 1 if failed else 0
 
@@ -99,6 +101,8 @@ def _intake_line(result: intake.IntakeResult) -> str:
         return f"duplicate    {result.source_name}: {result.reason}"
     if result.summary is not None:
         return f"applied      {result.source_name}: {result.summary}"
+    if result.records and not result.claims:
+        return f"imported     {result.source_name}: {_records_summary(result.records)}"
     states: dict[str, int] = {}
     for claim in result.claims:
         states[claim.status] = states.get(claim.status, 0) + 1
@@ -106,7 +110,20 @@ def _intake_line(result: intake.IntakeResult) -> str:
     noun = "claim" if len(result.claims) == 1 else "claims"
     lines = [f"imported     {result.source_name}: {len(result.claims)} {noun} ({summary})"]
     lines += [f"             note: {c.note}" for c in result.claims if c.note]
+    if result.records:
+        lines.append(f"             also: {_records_summary(result.records)}")
     return "\n".join(lines)
+
+
+def _records_summary(records) -> str:
+    """``1 registration (patient 7, 1 coverage)``: ids and counts only, never PHI."""
+    parts = []
+    for kind in ("registration", "appointment"):
+        mine = [r for r in records if r.kind == kind]
+        if mine:
+            noun = kind if len(mine) == 1 else f"{kind}s"
+            parts.append(f"{len(mine)} {noun} ({'; '.join(r.detail for r in mine)})")
+    return ", ".join(parts)
 
 
 def _intake_json(result: intake.IntakeResult) -> dict:
@@ -122,6 +139,7 @@ def _intake_json(result: intake.IntakeResult) -> dict:
             {"patient_control_number": c.patient_control_number, "status": c.status, "action": c.action, "note": c.note}
             for c in result.claims
         ],
+        "records": [{"kind": r.kind, "id": r.row_id, "action": r.action} for r in result.records],
     }
 
 

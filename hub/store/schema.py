@@ -542,3 +542,33 @@ class FindingOverride(Base):
     reason: Mapped[str] = mapped_column(Text)
     actor: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- registrations and appointments (HL7 ADT and SIU) --------------------------------------------
+
+
+class Appointment(Base):
+    """A scheduled visit from the EHR's scheduler (HL7 SIU), kept for eligibility sweeps.
+
+    One row per appointment (``key``, source-scoped); a change or cancellation updates it, and
+    ``message_time`` keeps an older message from undoing a newer one. ``starts_at`` is the local
+    wall-clock time as sent. ``patient_id`` is set when the patient is known (``patient_key``
+    always).
+    """
+
+    __tablename__ = "appointments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300), unique=True)
+    patient_key: Mapped[str] = mapped_column(String(300))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    service_date: Mapped[date] = mapped_column(Date, index=True)
+    starts_at: Mapped[datetime | None] = mapped_column(DateTime)
+    duration_minutes: Mapped[int | None] = mapped_column(Integer)
+    provider_id: Mapped[str | None] = mapped_column(String(80))
+    provider_npi: Mapped[str | None] = mapped_column(String(10))
+    appointment_type: Mapped[str | None] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    message_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    inbox_item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
