@@ -439,6 +439,20 @@ def test_a_malformed_practice_mapping_names_the_key(tmp_path):
         read(raw("lcsw-office-90837.json"), mappings)
 
 
+def test_every_problem_in_a_practice_mapping_is_reported_at_once(tmp_path):
+    (tmp_path / "mappings" / "ehr").mkdir(parents=True)
+    (tmp_path / "mappings" / "ehr" / "fhir_r4.toml").write_text(
+        '[encounter]\nstatuses = "finished"\nstatsus = ["finished"]\n'
+        '[systems]\nnpi = "http://hl7.org/fhir/sid/us-npi"\n[claim]\ndefault_place_of_service = 11\n')
+    with pytest.raises(MappingError) as refused:
+        read(raw("lcsw-office-90837.json"), MappingSet(override_dir=tmp_path / "mappings"))
+    message = str(refused.value)
+    for problem in ("encounter.statuses must be a list of strings", "systems.npi must be a list of strings",
+                    "claim.default_place_of_service must be a string", "unknown key 'encounter.statsus'"):
+        assert problem in message
+    assert "4 problem(s)" in message
+
+
 # --- content written by others: the official FHIR R4 examples --------------------------------
 
 

@@ -123,37 +123,62 @@ _CACHE: dict[int, tuple[dict[str, Any], FieldMap]] = {}
 
 
 class _Table:
-    """Typed reads of dotted keys, failing with the key's name."""
+    """Typed reads of dotted keys. A problem is noted, not raised, and a neutral value returned,
+    so that ``problems`` ends up naming every missing key and wrong type in the file at once;
+    ``unknown_keys`` then names the keys no read asked for (a typo such as ``encounter.statsus``
+    would otherwise be ignored silently)."""
 
     def __init__(self, data: dict[str, Any]):
         self.data = data
+        self.problems: list[str] = []
+        self.read: set[str] = set()
 
-    def get(self, dotted: str) -> Any:
+    def get(self, dotted: str, default: Any = None) -> Any:
+        self.read.add(dotted)
         node: Any = self.data
         for part in dotted.split("."):
             if not isinstance(node, dict) or part not in node:
-                raise MappingError(f"{TABLE}: key {dotted!r} is missing",
-                                   fix=f"add {dotted} to the practice's copy of mappings/{TABLE}")
+                self.problems.append(f"key {dotted!r} is missing")
+                return default
             node = node[part]
         return node
 
     def strings(self, dotted: str) -> tuple[str, ...]:
-        value = self.get(dotted)
+        value = self.get(dotted, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise MappingError(f"{TABLE}: {dotted} must be a list of strings")
+            self.problems.append(f"{dotted} must be a list of strings")
+            return ()
         return tuple(value)
 
     def string(self, dotted: str) -> str:
-        value = self.get(dotted)
+        value = self.get(dotted, "")
         if not isinstance(value, str):
-            raise MappingError(f"{TABLE}: {dotted} must be a string")
+            self.problems.append(f"{dotted} must be a string")
+            return ""
         return value
 
     def table(self, dotted: str) -> dict[str, str]:
-        value = self.get(dotted)
+        value = self.get(dotted, {})
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-            raise MappingError(f"{TABLE}: [{dotted}] must map codes to strings")
+            self.problems.append(f"[{dotted}] must map codes to strings")
+            return {}
         return dict(value)
+
+    def unknown_keys(self) -> list[str]:
+        unknown: list[str] = []
+
+        def walk(node: dict[str, Any], prefix: str) -> None:
+            for key, value in node.items():
+                dotted = f"{prefix}{key}"
+                if dotted in self.read:
+                    continue  # read whole
+                if isinstance(value, dict) and any(r.startswith(dotted + ".") for r in self.read):
+                    walk(value, dotted + ".")
+                else:
+                    unknown.append(dotted)
+
+        walk(self.data, "")
+        return unknown
 
 
 COUNT_SOURCES = ("addItem", "item.authorizedDetail", "item.adjudication", "request.item")
@@ -163,26 +188,28 @@ def _count_sources(t: _Table) -> tuple[str, ...]:
     sources = t.strings("prior_authorization.count.sources")
     unknown = [s for s in sources if s not in COUNT_SOURCES]
     if unknown:
-        raise MappingError(f"{TABLE}: prior_authorization.count.sources has {', '.join(map(repr, unknown))}",
-                           fix=f"use only {', '.join(COUNT_SOURCES)}")
-    return sources
+        t.problems.append(f"prior_authorization.count.sources has {', '.join(map(repr, unknown))} "
+                          f"(use only {', '.join(COUNT_SOURCES)})")
+    return tuple(s for s in sources if s in COUNT_SOURCES)
 
 
 def _build(t: _Table) -> FieldMap:
     rules = []
-    for rule in t.get("coverage.claim_filing_indicator"):
+    for rule in t.get("coverage.claim_filing_indicator", []):
         if not isinstance(rule, dict) or not isinstance(rule.get("system"), str) or not isinstance(
                 rule.get("codes"), dict):
-            raise MappingError(f"{TABLE}: each [[coverage.claim_filing_indicator]] needs system and codes")
+            t.problems.append("each [[coverage.claim_filing_indicator]] needs system and codes")
+            continue
         rules.append(FilingIndicatorRule(rule["system"], bool(rule.get("hierarchical")),
                                          {str(k): str(v) for k, v in rule["codes"].items()}))
     audio_only = []
-    for coding in t.get("encounter.audio_only"):
+    for coding in t.get("encounter.audio_only", []):
         if not isinstance(coding, dict) or "code" not in coding:
-            raise MappingError(f"{TABLE}: each [[encounter.audio_only]] needs system and code")
+            t.problems.append("each [[encounter.audio_only]] needs system and code")
+            continue
         audio_only.append((str(coding.get("system", "")), str(coding["code"])))
     default_pos = t.string("claim.default_place_of_service")
-    return FieldMap(
+    field_map = FieldMap(
         bundle_types=frozenset(t.strings("bundle.types")),
         npi=frozenset(t.strings("systems.npi")),
         tin=frozenset(t.strings("systems.tin")),
@@ -243,3 +270,8 @@ def _build(t: _Table) -> FieldMap:
         prior_auth_visit_words=frozenset(w.lower() for w in t.strings("prior_authorization.units.visit_words")),
         gender=t.table("gender"),
     )
+    problems = t.problems + [f"unknown key {k!r} (a typo? see the packaged mappings/{TABLE})" for k in t.unknown_keys()]
+    if problems:
+        raise MappingError(f"{TABLE}: {len(problems)} problem(s): " + "; ".join(problems),
+                           fix=f"correct the practice's copy of mappings/{TABLE} (its comments document each key)")
+    return field_map
