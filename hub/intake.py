@@ -233,12 +233,18 @@ def expand(formats: list[IntakeFormat], source_name: str, content: bytes) -> lis
 
 
 def format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
-    for fmt in formats:
-        try:
-            if fmt.recognizes(content):
-                return fmt
-        except Exception:  # noqa: BLE001 - a plugin's sniffer must not stop the others
-            log.error("intake format %s failed to sniff a payload", fmt.name)
+    """The format that recognizes ``content``; else one that falls back to it (to refuse it
+    precisely); else UnrecognizedInput."""
+    for sniff in ("recognizes", "fallback"):
+        for fmt in formats:
+            test = getattr(fmt, sniff)
+            if test is None:
+                continue
+            try:
+                if test(content):
+                    return fmt
+            except Exception:  # noqa: BLE001 - a plugin's sniffer must not stop the others
+                log.error("intake format %s failed to sniff a payload", fmt.name)
     names = ", ".join(f.name for f in formats) or "none installed"
     raise UnrecognizedInput(
         f"not a format any installed plugin reads (formats: {names})",

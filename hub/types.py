@@ -41,6 +41,9 @@ class IntakeFormat:
     ``split(content)``, when given, cuts a file holding several payloads (a folder drop of HL7
     messages) into its parts, each then stored and processed as its own inbox item; a file that
     is one payload comes back as ``[content]`` unchanged. It must not raise.
+    ``fallback(content)``, when given, claims what no format recognized, so as to refuse it
+    with a precise reason (the FHIR reader takes any JSON that way): a format that recognizes
+    a payload always comes before one that only falls back to it.
     """
 
     name: str
@@ -48,6 +51,7 @@ class IntakeFormat:
     recognizes: Callable[[bytes], bool]
     parse: Callable[[bytes, IntakeContext], Sequence[Encounter | Record]]
     split: Callable[[bytes], list[bytes]] | None = None
+    fallback: Callable[[bytes], bool] | None = None
 
 
 @dataclass(frozen=True)

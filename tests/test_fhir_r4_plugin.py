@@ -20,6 +20,7 @@ from hub.mappings import MappingSet
 from hub.model import Encounter
 from hub.types import IntakeContext
 from plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, recognizes
+from plugins.ehr.fhir_r4.reader import claims_unrecognized
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fhir"
 PACKAGED_MAP = Path(__file__).resolve().parent.parent / "mappings" / "ehr" / "fhir_r4.toml"
@@ -75,11 +76,15 @@ def test_the_plugin_registers_one_format_named_fhir_r4_bundle():
 @pytest.mark.parametrize("content", [
     b'{"resourceType": "Bundle", "type": "collection"}',
     b'\xef\xbb\xbf \n {"resourceType": "Bundle"',  # BOM, whitespace, truncated
-    b'{"foo": 1}',
-    b"[1, 2]",
+    b'{"resourceType": "Patient", "id": "p1"}',
 ])
-def test_json_is_recognised_so_that_it_is_refused_with_a_reason(content):
-    assert recognizes(content)
+def test_json_naming_a_resource_type_is_recognised(content):
+    assert recognizes(content) and claims_unrecognized(content)
+
+
+@pytest.mark.parametrize("content", [b'{"foo": 1}', b"[1, 2]"])
+def test_other_json_is_left_to_other_plugins_then_claimed_to_be_refused_with_a_reason(content):
+    assert not recognizes(content) and claims_unrecognized(content)
 
 
 @pytest.mark.parametrize("content", [

@@ -149,6 +149,32 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
     assert [(l.procedure_code, l.charge) for l in lines] == [("90847", Decimal("175.00"))]
 
 
+def test_a_vendors_json_format_gets_its_files_and_fhir_still_refuses_other_json_precisely(tmp_path):
+    from hub import intake
+    from hub.app import Hub
+    from hub.errors import InputError
+
+    seen = []
+
+    def parse(content, context):
+        seen.append(json.loads(content)["export"])
+        raise InputError("the vendor reader was reached")
+
+    class VendorJson:
+        @hookimpl
+        def bhhub_register_intake_formats(self):
+            return [IntakeFormat("vendor-json", "a vendor's JSON export", lambda c: b'"export"' in c[:200], parse)]
+
+    host = build_plugin_host(extra=[("vendor", VendorJson())])
+    with Hub.open(tmp_path, plugins=host) as hub:
+        vendor = intake.receive(hub, b'{"export": "visits", "rows": []}', "visits.json")
+        other = intake.receive(hub, b'{"patients": []}', "other.json")
+        truncated = intake.receive(hub, b'{"resourceType": "Bundle", "type": "collection", "entry": [', "cut.json")
+    assert seen == ["visits"] and vendor.format == "vendor-json"  # not shadowed by the FHIR reader
+    assert other.format == "fhir-r4-bundle" and "not a FHIR" in other.reason  # nobody else took it
+    assert truncated.format == "fhir-r4-bundle" and "truncated" in truncated.reason
+
+
 def test_a_plugin_command_joins_the_cli_and_cannot_take_a_builtin_name():
     from hub.cli.main import BUILTIN, build_parser
     from hub.types import Command

@@ -27,7 +27,7 @@ from hub.types import IntakeContext, IntakeFormat
 
 from plugins.ehr.fhir_r4 import claims, encounters
 from plugins.ehr.fhir_r4.fieldmap import FieldMap, load_field_map
-from plugins.ehr.fhir_r4.reader import read_bundle, recognizes
+from plugins.ehr.fhir_r4.reader import claims_unrecognized, read_bundle, recognizes
 from plugins.ehr.fhir_r4.references import BundleIndex
 
 log = logging.getLogger(__name__)
@@ -123,6 +123,7 @@ FORMAT = IntakeFormat(
     description="FHIR R4 Bundle (US Core): encounters with coverage, providers, diagnoses, charges; or FHIR Claims",
     recognizes=recognizes,
     parse=parse,
+    fallback=claims_unrecognized,
 )
 
 

@@ -24,21 +24,28 @@ _MAX_LISTED = 3  # validation problems named in one message
 
 
 def recognizes(content: bytes) -> bool:
-    """Whether this format should take the payload: any JSON object or array.
-
-    A FHIR Bundle says so in its first bytes (``"resourceType": "Bundle"``). JSON that is not a
-    Bundle (another FHIR resource, JSON with no resourceType, a truncated file) is claimed too,
-    so that it is quarantined with the exact reason ("a lone Patient", "truncated at char N")
-    rather than as "unrecognized". FHIR XML (the FHIR namespace in the first bytes) is claimed
-    to be refused with "export JSON". Anything else (X12, HL7 v2, CSV) is left to others.
+    """Whether the payload says it is FHIR: JSON naming a ``resourceType`` in its first bytes
+    (a Bundle, or another resource to be refused as "a lone Patient"), or FHIR XML (the FHIR
+    namespace; refused with "export JSON"). Other JSON is left to the formats other plugins
+    read, and comes back to ``claims_unrecognized`` only if none of them takes it.
     """
+    head = _head(content)
+    if head[:1] in (b"{", b"["):
+        return b'"resourceType"' in head
+    return head[:1] == b"<" and b"http://hl7.org/fhir" in head
+
+
+def claims_unrecognized(content: bytes) -> bool:
+    """Any JSON no installed format recognized: quarantined with the exact reason (truncated at
+    char N, JSON with no resourceType) rather than as "unrecognized"."""
+    return _head(content)[:1] in (b"{", b"[")
+
+
+def _head(content: bytes) -> bytes:
     head = content[:_SNIFF]
     if head.startswith(BOM):
         head = head[len(BOM):]
-    head = head.lstrip()
-    if head[:1] in (b"{", b"["):
-        return True
-    return head[:1] == b"<" and b"http://hl7.org/fhir" in head
+    return head.lstrip()
 
 
 def read_bundle(content: bytes, supported_types: frozenset[str]) -> Any:
