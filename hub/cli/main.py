@@ -15,6 +15,7 @@ from hub import __version__
 from hub.cli import commands, demo
 from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
+from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.errors import HubError, UsageError
 from hub.model import ClaimStatus
@@ -100,6 +101,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     exchange_cli.add_commands(sub)
     remit_cli.add_commands(sub)
     ledger_cli.add_commands(sub)
+    plugin_new_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -116,7 +118,7 @@ def _plugin_runner(command):
     return run
 
 
-BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo",
+BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override")
 
 

@@ -1,0 +1,101 @@
+"""``bhhub plugin new``: write a separately installable plugin package from a template.
+
+A template is a folder under ``hub/scaffold/templates/<family>/`` whose files end in ``.tmpl``.
+Paths and contents may contain ``{{package}}`` (the import name), ``{{distribution}}`` (the
+name on PyPI), ``{{slug}}`` (the name with dashes, used for formats and transports),
+``{{title}}`` and ``{{bhhub_version}}``; ``__package__`` in a path is the package folder. The
+generated package's own tests run the ``hub.testing`` contract kit and pass as generated.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from hub import __version__
+from hub.errors import UsageError
+
+FAMILIES = {"ehr": "ehr", "clearinghouse": "clearinghouse", "payer-portal": "payer_portal"}
+NAME = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
+# Top-level names a plugin must not take: bhhub's own packages, and what tests import by name.
+RESERVED = {"hub", "plugins", "connectors", "mappings", "tests", "test", "bhhub", "src", "conftest"}
+MAX_NAME = 60
+
+
+@dataclass(frozen=True)
+class PluginNames:
+    """Every spelling of a new plugin's name."""
+
+    package: str  # acme_ehr: the import name and the entry-point name
+    distribution: str  # bhhub-acme-ehr
+    slug: str  # acme-ehr: intake format / transport names
+    title: str  # Acme Ehr
+
+
+def plugin_names(name: str) -> PluginNames:
+    """Check ``name`` and derive the package, distribution and display names, or ``UsageError``."""
+    if not name:
+        raise UsageError("the plugin needs a NAME, e.g. `bhhub plugin new ehr acme_ehr`")
+    if name != name.lower() and NAME.match(name.lower()):
+        raise UsageError(f"plugin name {name!r} has capital letters; use {name.lower()!r}")
+    if len(name) > MAX_NAME or not NAME.match(name):
+        raise UsageError(f"plugin name {name!r} is not usable: use lower-case letters and digits, separated by "
+                         f"single '_' or '-', starting with a letter (e.g. acme_ehr), at most {MAX_NAME} characters")
+    package = name.replace("-", "_")
+    if keyword.iskeyword(package) or package in RESERVED or package in sys.stdlib_module_names:
+        raise UsageError(f"plugin name {name!r} would clash with the Python module {package!r}; choose another")
+    slug = package.replace("_", "-")
+    return PluginNames(package, f"bhhub-{slug}".replace("bhhub-bhhub-", "bhhub-"), slug,
+                       " ".join(part.capitalize() for part in package.split("_")))
+
+
+def template_root(family: str):
+    if family not in FAMILIES:
+        raise UsageError(f"no plugin template {family!r}; choose one of: {', '.join(FAMILIES)}")
+    return resources.files("hub.scaffold").joinpath("templates", FAMILIES[family])
+
+
+def _walk(folder, prefix: str = ""):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _walk(entry, f"{prefix}{entry.name}/")
+        elif entry.name.endswith(".tmpl"):
+            yield f"{prefix}{entry.name[:-5]}", entry.read_text(encoding="utf-8")
+
+
+def render(text: str, names: PluginNames) -> str:
+    values = {"package": names.package, "distribution": names.distribution, "slug": names.slug,
+              "title": names.title, "bhhub_version": __version__}
+    for key, value in values.items():
+        text = text.replace("{{" + key + "}}", value)
+    return text
+
+
+def generate(family: str, name: str, out_dir: Path | str = ".") -> Path:
+    """Write the ``family`` template for plugin ``name`` into ``out_dir/<name>``; return that folder.
+
+    Refuses (``UsageError``) an unknown family, an unusable name, or a folder that exists.
+    """
+    names = plugin_names(name)
+    root = template_root(family)
+    target = Path(out_dir) / names.package
+    if target.exists():
+        raise UsageError(f"{target} already exists; nothing was written (remove it or choose another --out)")
+    files = [(render(path, names).replace("__package__", names.package), render(text, names))
+             for path, text in _walk(root)]
+    leftovers = [path for path, text in files if "{{" in text or "{{" in path]
+    if leftovers:  # a template bug, not the user's: say where
+        raise RuntimeError(f"template {family} left placeholders in {', '.join(leftovers)}")
+    try:
+        target.mkdir(parents=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create {target}: {exc.strerror or exc}") from None
+    for path, text in files:
+        destination = target / path
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        destination.write_text(text, encoding="utf-8")
+    return target
