@@ -23,7 +23,7 @@ from hub.errors import ConfigError, InputError
 from hub.model import Claim, Provider
 from hub.x12 import parties
 from hub.x12.claim_information import check_claim, claim_filing_indicator, claim_loop, payer_responsibility
-from hub.x12.envelope import ControlNumbers, Delimiters, Envelope
+from hub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
 from hub.x12.segments import SegmentList, date8, identifier, text, time4
 
 IMPLEMENTATION_GUIDE = "005010X222A1"
@@ -145,23 +145,7 @@ def _interchange_and_group_headers(
     out: SegmentList, envelope: Envelope, controls: ControlNumbers, created_at: datetime
 ) -> None:
     """ISA (fixed width: ids padded to 15, ISA02/ISA04 ten spaces) and GS."""
-    d = out.delimiters
-    try:
-        sender = identifier(envelope.sender_id, d, "ISA sender id", 15, 2)
-        receiver = identifier(envelope.receiver_id, d, "ISA receiver id", 15, 2)
-        gs_sender = identifier(envelope.gs_sender, d, "GS application sender code", 15, 2)
-        gs_receiver = identifier(envelope.gs_receiver, d, "GS application receiver code", 15, 2)
-    except ValueError as exc:
-        raise ConfigError(f"837P envelope: {exc}") from exc
-    out.add_fixed(
-        "ISA", "00", " " * 10, "00", " " * 10,
-        envelope.sender_qualifier, sender.ljust(15), envelope.receiver_qualifier, receiver.ljust(15),
-        created_at.strftime("%y%m%d"), time4(created_at), d.repetition, "00501",
-        controls.interchange_text, "1" if envelope.acknowledgment_requested else "0",
-        envelope.usage_indicator, d.component,
-    )
-    out.add("GS", "HC", gs_sender, gs_receiver, date8(created_at), time4(created_at),
-            controls.group_text, "X", IMPLEMENTATION_GUIDE)
+    write_headers(out, envelope, controls, created_at, "HC", IMPLEMENTATION_GUIDE)
 
 
 def _submitter_and_receiver(out: SegmentList, envelope: Envelope) -> None:

@@ -7,8 +7,13 @@ are not settings: they come from persisted counters, one set per file (domain re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from hub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from hub.x12.segments import SegmentList
 
 # ISA05/ISA07 codes the 00501 control map accepts.
 ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
@@ -114,3 +119,39 @@ class Envelope:
     @property
     def gs_receiver(self) -> str:
         return self.application_receiver_code or self.receiver_id
+
+
+def write_headers(out: SegmentList, envelope: Envelope, controls: ControlNumbers, created_at: datetime,
+                  functional_id: str, guide: str) -> None:
+    """ISA and GS of any 005010 transaction into ``out`` (a ``hub.x12.segments.SegmentList``).
+
+    ``functional_id`` is GS01 (HC 837, HS 270, HR 276) and ``guide`` GS08 (e.g. 005010X279A1).
+    ISA is fixed width: ids padded to 15, ISA02/ISA04 ten spaces. The same as the 837P's own
+    headers, for the transactions that came after it.
+    """
+    from hub.x12.segments import date8, identifier, time4  # hub.x12.segments imports this module
+
+    d = out.delimiters
+    try:
+        sender = identifier(envelope.sender_id, d, "ISA sender id", 15, 2)
+        receiver = identifier(envelope.receiver_id, d, "ISA receiver id", 15, 2)
+        gs_sender = identifier(envelope.gs_sender, d, "GS application sender code", 15, 2)
+        gs_receiver = identifier(envelope.gs_receiver, d, "GS application receiver code", 15, 2)
+    except ValueError as exc:
+        raise ConfigError(f"{guide} envelope: {exc}") from exc
+    out.add_fixed(
+        "ISA", "00", " " * 10, "00", " " * 10,
+        envelope.sender_qualifier, sender.ljust(15), envelope.receiver_qualifier, receiver.ljust(15),
+        created_at.strftime("%y%m%d"), time4(created_at), d.repetition, "00501",
+        controls.interchange_text, "1" if envelope.acknowledgment_requested else "0",
+        envelope.usage_indicator, d.component,
+    )
+    out.add("GS", functional_id, gs_sender, gs_receiver, date8(created_at), time4(created_at),
+            controls.group_text, "X", guide)
+
+
+def write_trailers(out: SegmentList, controls: ControlNumbers, segment_count: int) -> None:
+    """SE (``segment_count`` counts ST through SE), GE and IEA of a one-transaction interchange."""
+    out.add("SE", str(segment_count), controls.transaction_text)
+    out.add("GE", "1", controls.group_text)
+    out.add("IEA", "1", controls.interchange_text)

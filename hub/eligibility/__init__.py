@@ -1,0 +1,11 @@
+"""Eligibility and benefits: the 270 inquiry and the 271 response (005010X279A1).
+
+    write_270(requests, envelope, controls, created_at) -> bytes      hub.eligibility.x270
+    read_271(content) -> [EligibilityResponse]                        hub.eligibility.x271
+    EligibilityRequest                                                hub.eligibility.inquiry
+    EligibilityResponse, ServiceBenefits, BenefitEntry ...            hub.eligibility.benefits
+
+Pure library code: no store, no transport. Code meanings and choices (the service types a 270
+asks about, the order a mental-health summary prefers, what marks a carve-out) are the table
+``mappings/x12/eligibility_codes.toml``.
+"""
