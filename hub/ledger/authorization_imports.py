@@ -65,24 +65,23 @@ def record_grant(session: Session, grant: AuthorizationGrant, patient_id: int | 
     row = ledger.on_file(session, grant.payer_id, grant.member_id, grant.number)
     if row is None:
         voided = _latest_void(session, grant)
-        if voided is not None and (issued is None or issued <= _utc(voided.created_at)):
+        if voided is not None and (issued is None or issued <= _issued(voided)):
             return voided, "left_void"
         row = ledger.insert(session, payer_id=grant.payer_id, member_id=grant.member_id, number=grant.number,
                             quantity=grant.quantity, start=grant.start, end=grant.end, procedure_codes=codes,
                             unit_type=grant.unit_type, rendering_npi=grant.rendering_npi, source=grant.source,
                             patient_id=patient_id if patient_id is not None else
-                            ledger.patient_of(session, grant.payer_id, grant.member_id), created_at=issued)
+                            ledger.patient_of(session, grant.payer_id, grant.member_id), issued_at=issued)
         return row, "added"
     if _same_terms(row, grant, codes):
         return row, "on_file"
-    if issued is None or issued <= _utc(row.created_at):
+    if issued is None or issued <= _issued(row):
         log.info("authorization %s kept: %s was not issued after it", row.id, grant.source_ref or "the grant")
         return row, "on_file"
-    # A later answer from the payer (an extension, a corrected count) replaces the terms; for
-    # a row from a feed, created_at is when the payer issued the terms on file.
+    # A later answer from the payer (an extension, a corrected count) replaces the terms.
     row.quantity, row.start_date, row.end_date = grant.quantity, grant.start, grant.end
     row.procedure_codes, row.unit_type, row.rendering_npi = codes, grant.unit_type, grant.rendering_npi
-    row.created_at = issued
+    row.issued_at = issued
     session.flush()
     log.info("authorization %s updated from %s", row.id, grant.source_ref or "a later grant")
     return row, "updated"
@@ -98,7 +97,12 @@ def _latest_void(session: Session, grant: AuthorizationGrant) -> schema.Authoriz
     a = schema.Authorization
     return session.scalar(select(a).where(a.payer_id == grant.payer_id, a.member_id == grant.member_id,
                                           a.number == grant.number, a.status == "void")
-                          .order_by(a.created_at.desc(), a.id.desc()).limit(1))
+                          .order_by(a.id.desc()).limit(1))
+
+
+def _issued(row: schema.Authorization) -> datetime:
+    """When the terms on file were issued: a typed row's are as of its entry."""
+    return _utc(row.issued_at or row.created_at)
 
 
 def _utc(moment: datetime | None) -> datetime | None:

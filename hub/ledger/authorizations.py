@@ -219,12 +219,12 @@ def add(session: Session, *, payer_id: str, member_id: str, number: str, quantit
 
 def insert(session: Session, *, payer_id: str, member_id: str, number: str, quantity: Decimal, start: date,
            end: date, procedure_codes: list[str], unit_type: str, rendering_npi: str | None, source: str,
-           patient_id: int | None, created_at=None) -> schema.Authorization:
+           patient_id: int | None, issued_at=None) -> schema.Authorization:
     """Add a checked authorization row (``add`` checks; the importers check in bulk)."""
     row = schema.Authorization(payer_id=payer_id, member_id=member_id, patient_id=patient_id, number=number,
                                procedure_codes=procedure_codes, unit_type=unit_type, quantity=quantity,
                                start_date=start, end_date=end, rendering_npi=rendering_npi, source=source,
-                               status="active", created_at=created_at or utcnow())
+                               status="active", issued_at=issued_at)
     session.add(row)
     session.flush()
     log.info("authorization %s added (source %s)", row.id, source)

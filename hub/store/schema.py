@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -225,12 +226,15 @@ class ClaimStatusEvent(Base):
 
 
 class Batch(Base):
-    """An 837P interchange: bytes and control numbers stored before it goes anywhere."""
+    """An outbound interchange (837P, 270 or 276): bytes and control numbers stored before it
+    goes anywhere. ``claim_count`` and ``total_charge`` are zero for inquiries."""
 
     __tablename__ = "batches"
     __table_args__ = (UniqueConstraint("sender_id", "interchange_control_number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # what the interchange carries: 837P claims, or 270 eligibility / 276 status inquiries
+    kind: Mapped[str] = mapped_column(String(10), default="837P", server_default="837P", index=True)
     sender_id: Mapped[str] = mapped_column(String(15))
     interchange_control_number: Mapped[str] = mapped_column(String(9))
     group_control_number: Mapped[str] = mapped_column(String(9))
@@ -485,6 +489,8 @@ class Authorization(Base):
     end_date: Mapped[date] = mapped_column(Date)
     rendering_npi: Mapped[str | None] = mapped_column(String(10))
     source: Mapped[str] = mapped_column(String(20), default="typed")  # typed, fhir, eligibility, portal
+    # when the payer issued these terms (a feed's grant): a later grant updates, an earlier never
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(10), default="active", index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
@@ -572,3 +578,52 @@ class Appointment(Base):
     message_time: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     inbox_item_id: Mapped[int] = mapped_column(ForeignKey("inbox_items.id"), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EligibilityCheck(Base):
+    """One eligibility question to a payer and its answer, kept as history (never overwritten).
+
+    ``state``: requested (a 270 waits in a batch or a portal call is due), answered, failed.
+    ``trace_number`` (270 TRN02, or the portal call's id) matches the answer to the question.
+    ``source``: how it was asked (``x12`` through a clearinghouse mailbox, ``portal:NAME``).
+    ``response`` is ``EligibilityResponse.to_json()``; ``active`` is copied out of it for queries.
+    """
+
+    __tablename__ = "eligibility_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trace_number: Mapped[str] = mapped_column(String(50), unique=True)
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    payer_id: Mapped[str] = mapped_column(String(80), index=True)
+    member_id: Mapped[str] = mapped_column(String(80), index=True)
+    service_date: Mapped[date] = mapped_column(Date)
+    service_types: Mapped[list] = mapped_column(JSON, default=list)
+    source: Mapped[str] = mapped_column(String(40))
+    reason: Mapped[str | None] = mapped_column(String(40))  # sweep, before_batch, asked
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    active: Mapped[bool | None] = mapped_column(Boolean)
+    response: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    inbox_item_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_items.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ClaimStatusCheck(Base):
+    """One claim status inquiry (276, or a portal call) and its answer (277), as history."""
+
+    __tablename__ = "claim_status_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trace_number: Mapped[str] = mapped_column(String(50), unique=True)
+    claim_id: Mapped[int] = mapped_column(ForeignKey("claims.id"), index=True)
+    source: Mapped[str] = mapped_column(String(40))
+    state: Mapped[str] = mapped_column(String(20), index=True)  # requested, answered, failed
+    status: Mapped[str | None] = mapped_column(String(30))  # the 277's status in the hub's words
+    response: Mapped[dict | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"))
+    inbox_item_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_items.id"))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
