@@ -105,3 +105,14 @@ def test_a_message_the_plugin_refuses_gets_ae_with_the_field_and_the_next_is_acc
     with feed_hub.store.session() as session:
         states = sorted(session.scalars(select(schema.InboxItem.state)))
     assert states == ["processed", "quarantined"]
+
+
+def test_a_message_type_the_hub_does_not_read_gets_ae_unsupported_message_type(feed_hub):
+    template = (HL7 / "adt-a04-v251.hl7").read_bytes()
+    lab_result = variant(template, 3).replace(b"ADT^A04^ADT_A01", b"ORU^R01^ORU_R01", 1)
+    with MllpListener(feed_hub, port=0) as listener:
+        client = MllpClient(listener.address)
+        ack = client.call(lab_result)
+        client.close()
+    assert msa(ack)[:2] == ["AE", "M0000034"]
+    assert "200^Unsupported message type" in err(ack)  # HL7 table 0357: the sender learns it is the type

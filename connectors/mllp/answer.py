@@ -32,7 +32,9 @@ from hub.store import schema
 log = logging.getLogger(__name__)
 
 NOT_HL7 = "not an HL7 v2 message (no MSH segment); nothing was stored"
-UNRECOGNIZED = "not a format any installed plugin reads"  # hub.intake.format_for's words
+# Reasons that mean "the hub does not read this kind of message" (HL7 table 0357 code 200):
+# hub.intake.format_for's words, and the HL7 v2 reader's for a message type it does not take.
+UNRECOGNIZED = ("not a format any installed plugin reads", "MSH-9 message type")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ class Answerer:
         if not quarantined and outcome != intake.QUARANTINED:
             return Answer(ACCEPT, build_ack(header, ACCEPT), item_id, outcome)
         reason = reason or "quarantined"
-        code = UNSUPPORTED_MESSAGE_TYPE if reason.startswith(UNRECOGNIZED) else APPLICATION_INTERNAL_ERROR
+        code = UNSUPPORTED_MESSAGE_TYPE if any(u in reason for u in UNRECOGNIZED) else APPLICATION_INTERNAL_ERROR
         text = f"stored as inbox item {item_id}, quarantined: {reason}"
         return Answer(ERROR, build_ack(header, ERROR, text, error_code=code), item_id, outcome)
 
