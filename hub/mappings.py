@@ -42,6 +42,20 @@ class MappingSet:
             raise MappingError(f"mapping table {name!r} not found", fix="reinstall bhhub or add the file")
         return table
 
+    def load_plugin_table(self, package: str, resource: str, name: str) -> dict[str, Any]:
+        """A table a plugin ships in its own package (``resource`` inside ``package``, e.g.
+        ``"mapping.toml"``), with the practice's ``<home>/mappings/<name>`` laid over it the
+        same way as bhhub's own tables; parsed once per MappingSet."""
+        key = f"{package}:{resource}|{name}"
+        if key not in self._cache:
+            packaged = resources.files(package).joinpath(resource)
+            table = _parse(packaged.read_bytes(), f"{package}/{resource}")
+            local = self.override_dir / name if self.override_dir is not None else None
+            if local is not None and local.is_file():
+                table = _merged(table, _parse(local.read_bytes(), str(local)))
+            self._cache[key] = table
+        return self._cache[key]
+
     def effective(self, name: str, key: str, on: date) -> dict[str, Any]:
         """The entry of list ``key`` in table ``name`` in effect on ``on``.
 
@@ -58,6 +72,11 @@ class MappingSet:
         if not live:
             raise MappingError(f"{name}: no [{key}] entry in effect on {on.isoformat()}")
         return max(live, key=lambda e: _as_date(e.get("valid_from", date.min)))
+
+
+def overlay(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` laid over ``base`` as bhhub lays a practice's file over a packaged table."""
+    return _merged(base, override)
 
 
 def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

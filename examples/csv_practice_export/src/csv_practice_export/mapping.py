@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import MappingError
+from hub.mappings import MappingSet
 from hub.identifiers import npi_is_valid, tin_is_valid
 
 OVERRIDE = Path("ehr") / "csv_practice_export.toml"
@@ -41,12 +42,11 @@ class ColumnMap:
 
 
 def load_mapping(mappings: Any = None) -> ColumnMap:
-    """The packaged map with the practice's override (``mappings.override_dir``) laid over it."""
-    table = packaged_table()
-    override_dir = getattr(mappings, "override_dir", None)
-    if override_dir is not None and (Path(override_dir) / OVERRIDE).is_file():
-        local = Path(override_dir) / OVERRIDE
-        table = _merged(table, _parse(local.read_text(encoding="utf-8"), str(local)))
+    """The packaged map with the practice's ``<home>/mappings/ehr/csv_practice_export.toml`` laid
+    over it (bhhub's ``MappingSet.load_plugin_table``: the same overlay as bhhub's own tables)."""
+    if not isinstance(mappings, MappingSet):
+        mappings = MappingSet(getattr(mappings, "override_dir", None))
+    table = mappings.load_plugin_table(__package__, "mapping.toml", OVERRIDE.as_posix())
     validate_mapping(table)
     csv = table.get("csv", {})
     return ColumnMap(dict(table["columns"]), csv.get("delimiter", ","), csv.get("date_format", "%m/%d/%Y"),
@@ -131,11 +131,3 @@ def _parse(text: str, where: str) -> dict[str, Any]:
         raise MappingError(f"{where} is not valid TOML: {exc}") from exc
 
 
-def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merged(result[key], value)
-        else:
-            result[key] = value
-    return result
