@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hub import hookspec
 
 if TYPE_CHECKING:
+    from hub.eligibility.benefits import EligibilityResponse
     from hub.model import Claim, Coverage, Encounter, Patient
     from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
@@ -57,12 +58,25 @@ def bhhub_encounters_received(encounters: Sequence[Encounter], source_name: str)
 @hookspec(firstresult=True)
 def bhhub_check_eligibility(
     patient: Patient, coverage: Coverage, service_date: date, service_types: Sequence[str]
-) -> dict[str, Any] | None:
-    """Ask a payer whether ``coverage`` is active for ``patient`` on ``service_date``.
+) -> EligibilityResponse | None:
+    """Ask a payer (a payer portal's API) about ``coverage`` for ``patient`` on ``service_date``.
 
-    ``service_types`` are X12 service type codes (``MH``, ``A6``, ...). The first plugin that
-    serves ``coverage.payer`` returns a benefits record keyed by service type; returning
-    ``None`` means "not my payer", and the next plugin is asked.
+    Called when the hub checks eligibility in real time (``bhhub eligibility check``, the sweep
+    before appointments and before claims are batched). ``patient`` is the patient (a
+    ``hub.model.Patient``: name and birth date, for the portal's matching); ``coverage`` the
+    coverage asked about (payer id, member id, subscriber and relationship when the patient is
+    a dependent); ``service_date`` the date of service; ``service_types`` X12 service type
+    codes (``MH``, ``A6``, ``30``...).
+
+    Return a ``hub.eligibility.benefits.EligibilityResponse``, the record ``read_271`` makes, so
+    an answer is stored and judged the same whichever path it came by: ``benefits`` with an
+    entry per service type the payer answered about, or ``rejections`` when it refused the
+    question (member not found: AAA reject reasons). Return ``None`` for a payer the plugin
+    does not serve ("not my payer"), decided from its mapping files without the network; the
+    next plugin is then asked. Raise ``hub.errors`` only: ``RetriableError`` when the portal is
+    unavailable (after the plugin's own retries), ``InputError`` when it answered something
+    unreadable (no record is made), ``ConfigError`` for missing or refused credentials. Messages
+    name the payer, never the patient.
     """
 
 

@@ -1,5 +1,4 @@
-"""The contract a payer-portal plugin (eligibility from a payer's API) must keep. Small for now;
-issue 7 (eligibility) grows it.
+"""The contract a payer-portal plugin (eligibility from a payer's API) must keep.
 
 In a plugin's tests::
 
@@ -13,8 +12,11 @@ The checks:
 2. ``check_not_my_payer``: asked about a payer it does not serve, the hook returns ``None`` (so
    the next plugin is asked) and reaches no network: which payers a plugin serves is data.
 3. ``check_answers`` (when the test supplies a served request and makes the portal answer
-   offline, e.g. with a fake transport): the hook returns a ``dict`` with an entry for each
-   service type asked about, reaching no network.
+   offline, e.g. with a fake transport or ``responses``): the hook returns a
+   ``hub.eligibility.benefits.EligibilityResponse`` (the record ``read_271`` makes) for the
+   payer asked about, with benefits for each service type asked about or rejections saying
+   why the payer would not answer, and a mental-health summary that can be made and written
+   as JSON; reaching no network.
 4. ``check_no_network_at_import``, ``check_mapping_file``, ``check_entry_point`` from
    ``hub.testing.common``.
 """
@@ -25,6 +27,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
+from hub.eligibility.benefits import EligibilityResponse
 from hub.model import Address, Coverage, Patient, Payer, PersonName
 from hub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,
@@ -72,15 +75,30 @@ def check_not_my_payer(plugin: object) -> None:
                    "return None unless coverage.payer.payer_id is one of yours")
 
 
-def check_answers(plugin: object, request: dict[str, Any]) -> dict[str, Any]:
-    """Check 3: a benefits record keyed by each requested service type; returns it."""
+def check_answers(plugin: object, request: dict[str, Any]) -> EligibilityResponse:
+    """Check 3: an ``EligibilityResponse`` for the payer asked about, with benefits for each
+    requested service type or rejections; returns it."""
     impl = _eligibility_impl(plugin)
     answer = check_calls_need_no_network(lambda: _call(impl, request), "bhhub_check_eligibility")
-    if not isinstance(answer, dict):
-        raise fail(f"bhhub_check_eligibility returned {type(answer).__name__} for a payer it serves, not a dict")
-    missing = [t for t in request["service_types"] if t not in answer]
-    if missing:
-        raise fail(f"the benefits record has no entry for service type(s) {', '.join(missing)}")
+    if not isinstance(answer, EligibilityResponse):
+        raise fail(f"bhhub_check_eligibility returned {type(answer).__name__} for a payer it serves, "
+                   "not an EligibilityResponse",
+                   "build a hub.eligibility.benefits.EligibilityResponse (the record read_271 makes) from the answer")
+    payer_id = request["coverage"].payer.payer_id
+    if answer.payer_id != payer_id:
+        raise fail(f"the answer is for payer {answer.payer_id!r}, not {payer_id!r} which was asked about",
+                   "set payer_id to coverage.payer.payer_id")
+    if not answer.rejections:
+        missing = [t for t in request["service_types"] if t not in answer.benefits]
+        if missing:
+            raise fail(f"the answer has no benefits for service type(s) {', '.join(missing)} and no rejection",
+                       "answer each service type asked about, or give rejections saying why the payer did not")
+    try:
+        answer.mental_health_summary()
+        answer.to_json()
+    except Exception as exc:  # noqa: BLE001 - the point of the check
+        raise fail(f"the answer cannot be summarised or written as JSON: {type(exc).__name__}: {exc}",
+                   "build benefits from hub.eligibility.benefits records (BenefitEntry, ServiceBenefits)") from None
     return answer
 
 
