@@ -17,6 +17,7 @@ from typing import Any
 import pluggy
 
 from hub import PROJECT_NAME, hookspecs
+from hub.errors import HubError, RetriableError
 from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,20 @@ def _register(host: PluginHost, name: str, plugin: object, distribution: str | N
     host.infos[name] = PluginInfo(name, distribution, version, hooks)
 
 
+@dataclass(frozen=True)
+class PortalAnswer:
+    """What a payer-portal plugin said about one coverage: an answer, or why there is none."""
+
+    plugin: str
+    response: Any | None  # hub.eligibility.benefits.EligibilityResponse, None when it failed
+    error: str | None = None
+    retriable: bool = False  # the plugin raised RetriableError: asking again later may work
+
+    @property
+    def failed(self) -> bool:
+        return self.response is None
+
+
 class Hooks:
     """The only way the hub calls hooks: typed, and tolerant of one bad plugin."""
 
@@ -154,6 +169,43 @@ class Hooks:
 
     def code_encounter(self, encounter: Any) -> Any | None:
         return self._hook.bhhub_code_encounter(encounter=encounter)
+
+    def check_eligibility(self, patient: Any, coverage: Any, service_date: Any,
+                          service_types: Sequence[str]) -> PortalAnswer | None:
+        """The first payer-portal plugin's answer about ``coverage``; None when none serves its payer.
+
+        Plugins are asked in registration order (built-ins first). The first that returns an
+        answer (an ``EligibilityResponse``) decides; one that raises has served the payer and
+        failed (a timeout, throttling it gave up on, garbage from the API): that is a failed
+        answer with the reason, and no other plugin is asked, since a second opinion from
+        another portal would not be the payer's. Reasons name the plugin and the error class
+        and the plugin's own message (``HubError`` messages carry ids, never PHI).
+        """
+        from hub.eligibility.benefits import EligibilityResponse  # lazily: the facade loads first
+
+        kwargs = {"patient": patient, "coverage": coverage, "service_date": service_date,
+                  "service_types": tuple(service_types)}
+        for impl in self._hook.bhhub_check_eligibility.get_hookimpls():
+            name = impl.plugin_name
+            try:
+                answer = impl.function(*[kwargs[a] for a in impl.argnames])
+            except HubError as exc:
+                log.warning("payer portal %s failed: %s", name, type(exc).__name__)
+                return PortalAnswer(name, None, f"payer portal {name!r} failed: {exc}",
+                                    retriable=isinstance(exc, RetriableError))
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug: a failed check, not a crash
+                log.error("payer portal %s crashed: %s", name, type(exc).__name__)
+                self._host.problems.append(f"plugin {name!r} failed in bhhub_check_eligibility: "
+                                           f"{type(exc).__name__}: {exc}")
+                return PortalAnswer(name, None, f"payer portal {name!r} crashed ({type(exc).__name__}); "
+                                    "report it to the plugin's author")
+            if answer is None:
+                continue
+            if not isinstance(answer, EligibilityResponse):
+                return PortalAnswer(name, None, f"payer portal {name!r} returned {type(answer).__name__}, "
+                                    "not an EligibilityResponse; report it to the plugin's author")
+            return PortalAnswer(name, answer)
+        return None
 
     # --- machinery ---
 

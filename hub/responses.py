@@ -1,4 +1,4 @@
-"""Applying what clearinghouses and payers send back: TA1, 999, 277CA, and 835 claim outcomes.
+"""Applying what clearinghouses and payers send back: TA1, 999, 277CA, 835, 271 and 277 claim status.
 
 Called by the inbox for every stored X12 payload, inside the transaction that marks the item
 processed, so a response is applied exactly once: the same file downloaded again is a duplicate
@@ -14,6 +14,17 @@ in the inbox and never reaches this module twice.
   rejected with the STC reason.
 - **835** payments are posted (``hub.remit.posting``): each claim payment posted, unmatched or
   quarantined; each claim's status set from it.
+- **271** (005010X279A1) answers eligibility questions by the trace number echoed (TRN02); an
+  answer no one here asked for is kept too. What changed since the member's previous answer
+  raises alerts and re-checks their unsent claims (``hub.eligibility.effects``).
+- **277** claim status (005010X212, told from the 277CA by GS08) answers 276 questions by trace
+  number (or names the sent claim by REF*EJ). The claim follows where the hub's vocabulary has
+  the state and the 277 may move it: accepted (A2, pending, more information requested) and
+  rejected (A3/A6/A7/A8) while in flight. Finalized answers (paid, denied, no payment) never
+  move it: only an 835 posts money and denials. Rejected, denied, not found, no payment and
+  information requested are alerts, one per claim.
+- A **999** answering a 270 or 276 group acknowledges or rejects that inquiry file; rejected,
+  its questions fail with the 999's reason.
 
 A response that names nothing the hub sent is quarantined with a reason; nothing is guessed.
 """
@@ -27,7 +38,7 @@ from sqlalchemy import select
 
 from hub.claims import set_status
 from hub.errors import InputError
-from hub.exchange.alerts import clear_alert
+from hub.exchange.alerts import clear_alert, raise_alert
 from hub.model import ClaimStatus
 from hub.store import schema
 from hub.store.schema import utcnow
@@ -43,7 +54,8 @@ UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
 _IN_FLIGHT = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
 _ACKNOWLEDGEABLE = _IN_FLIGHT | {ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value}
 
-KINDS = ("TA1", "999", "277CA", "835")
+KINDS = ("TA1", "999", "277CA", "835", "271", "277")
+INQUIRY_GROUPS = {"HS": "270", "HR": "276"}  # GS01 of the inquiry files a 999 may answer
 
 
 @dataclass
@@ -66,6 +78,10 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
         return _apply_277ca(session, item_id, content)
     if recognized.kind == "835":
         return _apply_835(hub, session, item_id, content)
+    if recognized.kind == "271":
+        return _apply_271(hub, session, item_id, content)
+    if recognized.kind == "277":
+        return _apply_277(hub, session, item_id, content)
     raise InputError(
         f"an X12 {recognized.kind} file ({recognized.version or 'no version'}): the hub does not read this kind yet",
         fix="it is kept in the inbox; `bhhub inbox retry` it once a plugin or release reads it",
@@ -108,6 +124,9 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
     applied = Applied("999", "")
     notes = []
     for group in read_999(content):
+        if group.functional_id in INQUIRY_GROUPS:
+            notes += _apply_999_to_inquiries(session, item_id, recognized, group)
+            continue
         if group.functional_id != "HC":
             notes.append(f"a 999 for a {group.functional_id} group (not claims): kept, nothing to update")
             continue
@@ -194,6 +213,175 @@ def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     applied.summary = (f"277CA: {len(accepted_pcns)} accepted, {len(rejected_pcns)} rejected"
                        + (f", {len(unknown)} not found" if unknown else ""))
     return applied
+
+
+def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group) -> list[str]:
+    """A 999 for a 270 or 276 file: its transmission acknowledged, or rejected with its questions."""
+    from hub.claimstatus import store as status_store
+    from hub.eligibility import store as eligibility_store
+
+    kind = INQUIRY_GROUPS[group.functional_id]
+    notes = []
+    for transaction in group.transactions:
+        batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
+                                              transaction.control_number)
+        accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
+        detail = transaction.describe()
+        session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
+                                          accepted=accepted, code=transaction.result.value, detail=detail))
+        if transmission is not None:
+            clear_alert(session, f"ack_missing:transmission:{transmission.id}")
+        if accepted:
+            if transmission is not None and transmission.state in (UPLOADED, "uploading", "ready"):
+                transmission.state, transmission.acknowledged_at = ACKNOWLEDGED, utcnow()
+                _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
+            notes.append(f"ISA13 {batch.interchange_control_number}: the {kind} was accepted")
+            continue
+        reason = f"999 rejected the {kind} ({transaction.result.description}): {detail}"
+        if transmission is not None and transmission.state != REJECTED:
+            transmission.state, transmission.acknowledged_at = REJECTED, utcnow()
+            _history(session, transmission, REJECTED, reason)
+        model = eligibility_store if kind == "270" else status_store
+        table = schema.EligibilityCheck if kind == "270" else schema.ClaimStatusCheck
+        waiting = session.scalars(select(table).where(table.batch_id == batch.id, table.state == model.REQUESTED))
+        failed = [model.fail(session, row, reason) for row in waiting]
+        notes.append(f"ISA13 {batch.interchange_control_number}: {reason}; {len(failed)} question(s) failed")
+    return notes
+
+
+# --- 271 eligibility answers -------------------------------------------------------------------------
+
+
+def _apply_271(hub, session, item_id: int, content: bytes) -> Applied:
+    from hub.eligibility import effects
+    from hub.eligibility import store as eligibility
+    from hub.eligibility.x271 import read_271
+
+    responses = read_271(content)
+    applied = Applied("271", "")
+    counts = {"answered": 0, "unsolicited": 0, "refused": 0, "repeat": 0, "unknown": 0}
+    news = []
+    for index, response in enumerate(responses, start=1):
+        recorded = eligibility.record_271(session, response, item_id, index)
+        if recorded.repeat:
+            counts["repeat"] += 1
+            continue
+        if recorded.row is None:
+            counts["unknown"] += 1
+            continue
+        row = recorded.row
+        if row.state == eligibility.FAILED:
+            counts["refused"] += 1
+        else:
+            counts["answered" if recorded.matched else "unsolicited"] += 1
+        changed = effects.apply_answer(hub, session, row)
+        if changed.raised:
+            news.append(f"check {row.id}: {', '.join(f.replace('_', ' ') for f in changed.raised)}")
+        for change in (changed.rescrubbed or {}).get("changed", []):
+            applied.claims[change["claim"]] = change["to"]
+    if responses and counts["unknown"] == len(responses):
+        raise InputError(f"a 271 about {len(responses)} patient(s), none with a trace number the hub gave or a "
+                         "member id to keep the answer under",
+                         fix="check that the file is for this practice; it is kept in the inbox")
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
+    applied.summary = "271: " + (", ".join(parts) or "no patients") + (f"; changes: {'; '.join(news)}" if news else "")
+    return applied
+
+
+# --- 277 claim status (005010X212) ------------------------------------------------------------------
+
+# The 277's status word (mappings/x12/claim_status.toml) -> the claim status it may move a claim
+# to, and from which statuses. Finalized words are absent on purpose: only an 835 adjudicates.
+_FOLLOWS = {
+    "accepted": (ClaimStatus.ACCEPTED, _IN_FLIGHT),
+    "pending": (ClaimStatus.ACCEPTED, _IN_FLIGHT),
+    "information_requested": (ClaimStatus.ACCEPTED, _IN_FLIGHT),
+    "rejected": (ClaimStatus.REJECTED, _IN_FLIGHT | {ClaimStatus.ACCEPTED.value}),
+}
+# Answers a person must act on: one alert per claim while the answer stands.
+STATUS_ALERTS = ("rejected", "denied", "not_found", "finalized_no_payment", "information_requested")
+
+
+def _apply_277(hub, session, item_id: int, content: bytes) -> Applied:
+    from hub.claimstatus import store as status_store
+    from hub.claimstatus.x277 import read_277
+
+    results = read_277(content)
+    applied = Applied("277", "")
+    counts = {"answered": 0, "unsolicited": 0, "repeat": 0, "unknown": 0, "refusals": 0}
+    statuses: dict[str, int] = {}
+    for index, result in enumerate(results, start=1):
+        if result.level != "claim":
+            failed = _refuse_waiting(session, result, item_id)
+            counts["refusals" if failed else "unknown"] += 1
+            continue
+        recorded = status_store.record_277(session, result, item_id, index)
+        if recorded.claim is None:
+            counts["unknown"] += 1
+            continue
+        if recorded.repeat:
+            counts["repeat"] += 1
+            continue
+        counts["answered" if recorded.matched else "unsolicited"] += 1
+        statuses[result.status] = statuses.get(result.status, 0) + 1
+        _claim_follows(session, recorded.claim, recorded.row, result, applied)
+    if results and counts["unknown"] == len(results):
+        raise InputError(f"a 277 claim status response about {len(results)} claim(s) or level(s), none of which "
+                         "the hub asked about or sent (trace numbers and patient control numbers not found)",
+                         fix="check that the file is for this practice and this hub; it is kept in the inbox")
+    parts = [f"{n} {what}" for what, n in counts.items() if n]
+    said = ", ".join(f"{n} {status.replace('_', ' ')}" for status, n in sorted(statuses.items()))
+    applied.summary = "277: " + (", ".join(parts) or "nothing") + (f" ({said})" if said else "")
+    return applied
+
+
+def _claim_follows(session, claim: schema.Claim, check: schema.ClaimStatusCheck, result, applied: Applied) -> None:
+    """Move the claim where the 277 may, keep the payer's claim number, and alert on bad news."""
+    from hub.claimstatus import store as status_store
+
+    if result.payer_claim_control_number and not claim.payer_claim_control_number:
+        claim.payer_claim_control_number = result.payer_claim_control_number
+    if check.state != status_store.ANSWERED:
+        return
+    target = _FOLLOWS.get(result.status)
+    if target is not None and claim.status in target[1] and claim.status != target[0].value:
+        set_status(session, claim, target[0], f"277 claim status: {result.describe()}")
+        applied.claims[claim.patient_control_number] = target[0].value
+    pcn = claim.patient_control_number
+    for status in STATUS_ALERTS:
+        key = f"claim_status_{status}:claim:{pcn}"
+        if status == result.status:
+            raise_alert(session, key, "claim_status",
+                        f"claim {pcn}: payer {result.payer_id or '?'} answered the status inquiry "
+                        f"{status.replace('_', ' ')} (status check {check.id}): {result.describe()}")
+        else:
+            clear_alert(session, key)
+
+
+def _refuse_waiting(session, result, item_id: int) -> int:
+    """A refusal above the claims (receiver, provider, subscriber): every waiting question it
+    covers fails with its reason. How many did."""
+    from hub.claimstatus import store as status_store
+
+    check, claim, coverage, payer = schema.ClaimStatusCheck, schema.Claim, schema.Coverage, schema.Payer
+    query = (select(check, payer.payer_id, coverage.member_id, claim.billing_provider_id)
+             .join(claim, claim.id == check.claim_id).join(coverage, coverage.id == claim.coverage_id)
+             .join(payer, payer.id == coverage.payer_id).where(check.state == status_store.REQUESTED))
+    reason = f"277 refused the request: {result.describe()}"
+    failed = 0
+    for row, payer_id, member_id, provider_id in session.execute(query).all():
+        if result.payer_id and result.payer_id != payer_id:
+            continue
+        if result.level in ("provider", "subscriber", "dependent") and result.provider_id:
+            provider = session.get(schema.Provider, provider_id)
+            if result.provider_id not in {provider.npi, provider.tin} - {None, ""}:
+                continue
+        if result.level in ("subscriber", "dependent") and result.member_id != member_id:
+            continue
+        status_store.fail(session, row, reason)
+        row.inbox_item_id, row.status, row.response = item_id, result.status, status_store.result_json(result)
+        failed += 1
+    return failed
 
 
 # --- 835 (claim outcomes only; posting is remittance's) ---------------------------------------------

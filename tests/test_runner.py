@@ -52,7 +52,8 @@ def test_jobs_come_from_configuration_with_explicit_misfire_coalescing_and_one_i
         scheduler.start(paused=True)  # job defaults are applied when the scheduler starts
         jobs = {job.id: job for job in scheduler.get_jobs()}
         scheduler.shutdown(wait=False)
-    assert set(jobs) == {"exchange:officeally", "exchange:stedi", "dispatcher", "enrollments"}
+    assert set(jobs) == {"exchange:officeally", "exchange:stedi", "dispatcher", "enrollments",
+                         "eligibility_sweep"}
     for job in jobs.values():
         assert job.coalesce is True and job.max_instances == 1
         assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS

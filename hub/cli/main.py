@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from hub import __version__
 from hub.cli import commands, demo
+from hub.cli import eligibility as eligibility_cli
 from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
 from hub.cli import plugin_new as plugin_new_cli
@@ -102,6 +103,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     remit_cli.add_commands(sub)
     ledger_cli.add_commands(sub)
     plugin_new_cli.add_commands(sub)
+    eligibility_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -119,7 +121,8 @@ def _plugin_runner(command):
 
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
-           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override")
+           "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
+           "eligibility", "status")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

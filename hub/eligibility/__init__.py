@@ -5,7 +5,10 @@
     EligibilityRequest                                                hub.eligibility.inquiry
     EligibilityResponse, ServiceBenefits, BenefitEntry ...            hub.eligibility.benefits
 
-Pure library code: no store, no transport. Code meanings and choices (the service types a 270
+The X12 modules are pure library code. Around them: ``store`` (checks and answers kept as
+history), ``service`` (asking a payer-portal plugin, else queuing a 270 for the mailbox),
+``effects`` (what a changed answer raises and re-checks) and ``sweep`` (the daily run over
+upcoming appointments and unsent claims). Code meanings and choices (the service types a 270
 asks about, the order a mental-health summary prefers, what marks a carve-out) are the table
 ``mappings/x12/eligibility_codes.toml``.
 """

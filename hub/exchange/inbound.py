@@ -5,6 +5,10 @@ listings, or last modified longer ago than the profile's ``stable_seconds``. It 
 the spool, stored raw in the inbox (sha256) and processed, and only after that commit is it
 deleted or archived on the server. If the remote delete fails, the next poll downloads it again
 and the inbox recognises the duplicate: nothing is applied twice, nothing is lost.
+
+Which files are taken is the profile's ``pickup.patterns`` (TA1, 999, 277CA and 835 for claims;
+271 and 277 answering eligibility and claim status inquiries): the inbox tells them apart by
+content, never by name.
 """
 
 from __future__ import annotations

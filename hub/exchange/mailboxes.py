@@ -27,6 +27,7 @@ from hub.types import Transport
 from hub.x12.envelope import Envelope
 
 UPLOAD_METHODS = ("rename", "direct")
+OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
 PICKUP_AFTER = ("delete", "archive", "leave")
 MAILBOX_KEYS = {"profile", "transport", "schedule", "interchange"}  # the rest goes to the transport
 
@@ -41,7 +42,8 @@ class ClearinghouseProfile:
     upload_method: str
     temp_suffix: str
     confirm_upload: bool
-    file_name: str
+    file_name: str  # the 837P's remote name
+    outbound_names: dict[str, str]  # kind (270, 276) -> remote name template; 837P uses file_name
     pickup_after: str
     patterns: tuple[str, ...]
     stable_seconds: int
@@ -49,6 +51,18 @@ class ClearinghouseProfile:
     max_claims_per_file: int
     line_breaks: bool  # a line break after each segment terminator in the 837 (a claim quirk)
     interchange: dict[str, Any]
+
+    def remote_name(self, kind: str, **fields: Any) -> str:
+        """The outbound file name for a batch of ``kind``, from the profile's template.
+
+        Fields: {sender_id}, {isa13}, {batch_id}, {date}, {time}, {kind}. A kind the profile
+        names no template for is sent as ``{sender_id}_{isa13}.{kind}`` (e.g. ``..._000000012.270``).
+        """
+        template = self.file_name if kind == "837P" else self.outbound_names.get(kind, DEFAULT_INQUIRY_NAME)
+        return template.format(kind=kind, **fields)
+
+
+DEFAULT_INQUIRY_NAME = "{sender_id}_{isa13}.{kind}"
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,7 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
     where = f"mappings/clearinghouses/{key}.toml"
     try:
         folders, upload, pickup = table["folders"], table["upload"], table["pickup"]
+        names = {str(kind): str(name) for kind, name in dict(upload.get("outbound_names", {})).items()}
         profile = ClearinghouseProfile(
             key=key,
             name=str(table["name"]),
@@ -75,7 +90,8 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
             upload_method=str(upload["method"]),
             temp_suffix=str(upload.get("temp_suffix", ".part")),
             confirm_upload=bool(upload.get("confirm", True)),
-            file_name=str(upload["file_name"]),
+            file_name=str(names.get("837P") or upload["file_name"]),
+            outbound_names={kind: name for kind, name in names.items() if kind != "837P"},
             pickup_after=str(pickup["after"]),
             patterns=tuple(pickup.get("patterns", ["*"])),
             stable_seconds=int(pickup.get("stable_seconds", 120)),
@@ -95,6 +111,14 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
         problems.append("pickup.after is 'archive' but folders.archive is empty")
     if profile.upload_method == "rename" and not profile.temp_suffix:
         problems.append("upload.method 'rename' needs a temp_suffix")
+    unknown = sorted(set(profile.outbound_names) - set(OUTBOUND_KINDS))
+    if unknown:
+        problems.append(f"upload.outbound_names has unknown kinds {unknown} (use {', '.join(OUTBOUND_KINDS)})")
+    for kind in OUTBOUND_KINDS:
+        try:
+            profile.remote_name(kind, sender_id="S", isa13="000000001", batch_id=1, date="20260101", time="000000")
+        except (KeyError, IndexError, ValueError) as exc:
+            problems.append(f"the outbound file name for {kind} has an unknown field {exc}")
     if problems:
         raise MappingError(f"{where}: " + "; ".join(problems))
     return profile
@@ -127,9 +151,43 @@ def _mailbox(hub, name: str, table: dict, where: str, transports: dict[str, Tran
         raise ConfigError(f"{where}: no transport {transport_name!r} is installed "
                           f"(installed: {', '.join(sorted(transports)) or 'none'})")
     connection = transport.configure({k: v for k, v in table.items() if k not in MAILBOX_KEYS}, where)
+    envelope = _envelope(hub, profile, table)
+    schedule = table.get("schedule")
+    return Mailbox(name, profile, transport, connection, envelope, str(schedule) if schedule else None)
+
+
+def outbound_envelope(hub, name: str | None = None) -> tuple[Envelope, ClearinghouseProfile | None]:
+    """The envelope a file for mailbox ``name`` is written with, and that mailbox's profile.
+
+    ``name`` None means the only mailbox configured; with none it is the hub's own envelope and
+    no profile (the file waits for a mailbox whose sender and receiver ids it carries, see
+    ``hub.exchange.outbound``). With several and no name, ``ConfigError``: a file addressed to
+    no clearinghouse in particular would wait for ever. Needs no transport: queuing an inquiry
+    connects nowhere.
+    """
+    configured = hub.settings.raw.get("mailboxes", {})
+    if name is None:
+        if not configured:
+            return hub.settings.envelope, None
+        if len(configured) > 1:
+            raise ConfigError(f"{len(configured)} mailboxes are configured ({', '.join(sorted(configured))}): "
+                              "say which one carries this file (mailbox=NAME)")
+        name = next(iter(configured))
+    table = configured.get(name)
+    where = f"[mailboxes.{name}]"
+    if table is None:
+        raise ConfigError(f"no mailbox {name!r} in bhhub.toml (configured: {', '.join(sorted(configured)) or 'none'})")
+    if not isinstance(table, dict) or "profile" not in table:
+        raise ConfigError(f"{where} needs profile = \"<clearinghouse>\" (a file in mappings/clearinghouses/)")
+    profile = load_profile(hub.mappings, str(table["profile"]))
+    return _envelope(hub, profile, table), profile
+
+
+def _envelope(hub, profile: ClearinghouseProfile, table: dict) -> Envelope:
+    """The hub's envelope with the profile's ids laid over it, then the mailbox's own overrides."""
     interchange = {**profile.interchange, **table.get("interchange", {})}
     base = hub.settings.envelope
-    envelope = replace(
+    return replace(
         base,
         sender_qualifier=str(interchange.get("sender_qualifier", base.sender_qualifier)),
         sender_id=str(interchange.get("sender_id", base.sender_id)),
@@ -144,8 +202,6 @@ def _mailbox(hub, name: str, table: dict, where: str, transports: dict[str, Tran
         application_receiver_code=_optional(interchange.get("application_receiver_code",
                                                             base.application_receiver_code)),
     )
-    schedule = table.get("schedule")
-    return Mailbox(name, profile, transport, connection, envelope, str(schedule) if schedule else None)
 
 
 def _optional(value) -> str | None:

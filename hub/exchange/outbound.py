@@ -1,4 +1,5 @@
-"""Sending 837P batches to a mailbox, losing nothing and sending nothing twice.
+"""Sending batches to a mailbox (837P claims, 270 and 276 inquiries), losing nothing and sending
+nothing twice.
 
 A transmission moves ready → uploading → uploaded, each step committed before the next remote
 action. Its bytes and control numbers were stored with its batch before any upload. An
@@ -7,6 +8,11 @@ reconciled: if the file is on the server under its final name it was delivered; 
 same bytes, with the same ISA13, are sent again. If a first copy did arrive unseen (a write-once
 server hides it), the receiver's duplicate-interchange edit answers the second with a TA1 025,
 which the hub recognises as harmless.
+
+Inquiry batches (``hub.exchange.inquiries``) are stored before ``submit`` sees them; it gives each
+one not yet transmitted a transmission when this mailbox's sender and receiver ids are the ones
+in its ISA (the file was written for this clearinghouse), and from there it travels exactly as a
+claim batch does.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from hub.batches import create_batch
 from hub.claims import set_status
@@ -25,6 +31,7 @@ from hub.errors import HubError
 from hub.model import ClaimStatus
 from hub.store import schema
 from hub.store.schema import utcnow
+from hub.x12.recognize import recognize
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +46,19 @@ class Sent:
     remote_name: str
     claims: int
     how: str  # uploaded, found_on_server, resent
+    kind: str = "837P"  # 837P, 270 or 276
+
+
+INQUIRY_KINDS = ("270", "276")  # hub.exchange.inquiries
 
 
 def submit(hub, mailbox, connection) -> list[Sent]:
-    """Finish this mailbox's unfinished transmissions, then send every ready claim."""
+    """Finish this mailbox's unfinished transmissions, then send every ready claim, then every
+    inquiry batch written for this mailbox and not yet transmitted."""
     sent = [_deliver(hub, mailbox, connection, t) for t in _unfinished(hub, mailbox.name)]
     while (transmission_id := _new_transmission(hub, mailbox)) is not None:
+        sent.append(_deliver(hub, mailbox, connection, transmission_id))
+    for transmission_id in _inquiry_transmissions(hub, mailbox):
         sent.append(_deliver(hub, mailbox, connection, transmission_id))
     return sent
 
@@ -65,18 +79,46 @@ def _new_transmission(hub, mailbox) -> int | None:
                              line_breaks=mailbox.profile.line_breaks)
         if batch is None:
             return None
-        now = datetime.now(timezone.utc)
-        name = mailbox.profile.file_name.format(
-            sender_id=mailbox.envelope.sender_id, isa13=batch.interchange_control_number,
-            batch_id=batch.id, date=now.strftime("%Y%m%d"), time=now.strftime("%H%M%S"),
-        )
-        transmission = schema.Transmission(batch_id=batch.id, mailbox=mailbox.name, remote_name=name, state=READY)
-        session.add(transmission)
-        session.flush()
-        _history(session, transmission, READY, f"batch {batch.id}, ISA13 {batch.interchange_control_number}")
+        transmission_id = _record_transmission(session, mailbox, batch)
         session.commit()
-        log.info("transmission %s created for mailbox %s (batch %s)", transmission.id, mailbox.name, batch.id)
-        return transmission.id
+        return transmission_id
+
+
+def _inquiry_transmissions(hub, mailbox) -> list[int]:
+    """A ready transmission (committed) for each inquiry batch addressed through this mailbox."""
+    created = []
+    with hub.store.session() as session:
+        waiting = session.scalars(
+            select(schema.Batch).where(
+                schema.Batch.kind.in_(INQUIRY_KINDS),
+                schema.Batch.sender_id == mailbox.envelope.sender_id,
+                ~exists().where(schema.Transmission.batch_id == schema.Batch.id),
+            ).order_by(schema.Batch.id)
+        ).all()
+        for batch in waiting:
+            # The ISA is the truth of where the file was written to go: another clearinghouse's
+            # inquiry waits for that clearinghouse's mailbox.
+            if recognize(batch.content).receiver_id != mailbox.envelope.receiver_id:
+                continue
+            created.append(_record_transmission(session, mailbox, batch))
+            session.commit()
+    return created
+
+
+def _record_transmission(session, mailbox, batch: schema.Batch) -> int:
+    """A ready transmission of ``batch`` through ``mailbox``, named by the profile (the caller commits)."""
+    now = datetime.now(timezone.utc)
+    kind = batch.kind or "837P"
+    name = mailbox.profile.remote_name(
+        kind, sender_id=mailbox.envelope.sender_id, isa13=batch.interchange_control_number,
+        batch_id=batch.id, date=now.strftime("%Y%m%d"), time=now.strftime("%H%M%S"),
+    )
+    transmission = schema.Transmission(batch_id=batch.id, mailbox=mailbox.name, remote_name=name, state=READY)
+    session.add(transmission)
+    session.flush()
+    _history(session, transmission, READY, f"{kind} batch {batch.id}, ISA13 {batch.interchange_control_number}")
+    log.info("transmission %s created for mailbox %s (%s batch %s)", transmission.id, mailbox.name, kind, batch.id)
+    return transmission.id
 
 
 def _deliver(hub, mailbox, connection, transmission_id: int) -> Sent:
@@ -85,7 +127,7 @@ def _deliver(hub, mailbox, connection, transmission_id: int) -> Sent:
         transmission = session.get(schema.Transmission, transmission_id)
         batch = session.get(schema.Batch, transmission.batch_id)
         content, remote_name, previous = batch.content, transmission.remote_name, transmission.state
-        claims = batch.claim_count
+        claims, kind = batch.claim_count, batch.kind or "837P"
     final_path = posixpath.join(profile.outbound_dir, remote_name)
     how = "uploaded"
     if previous == UPLOADING:
@@ -94,7 +136,7 @@ def _deliver(hub, mailbox, connection, transmission_id: int) -> Sent:
         remote = connection.stat(final_path) if profile.upload_method == "rename" else None
         if remote is not None and remote.size == len(content):
             _mark_uploaded(hub, transmission_id, "found on the server after an interrupted upload")
-            return Sent(transmission_id, transmission.batch_id, remote_name, claims, "found_on_server")
+            return Sent(transmission_id, transmission.batch_id, remote_name, claims, "found_on_server", kind)
         how = "resent"
     with hub.store.session() as session:
         transmission = session.get(schema.Transmission, transmission_id)
@@ -114,7 +156,7 @@ def _deliver(hub, mailbox, connection, transmission_id: int) -> Sent:
         raise
     crash_point("upload:after_put")
     _mark_uploaded(hub, transmission_id, "sent again with the same bytes and ISA13" if how == "resent" else None)
-    return Sent(transmission_id, transmission.batch_id, remote_name, claims, how)
+    return Sent(transmission_id, transmission.batch_id, remote_name, claims, how, kind)
 
 
 def _mark_uploaded(hub, transmission_id: int, detail: str | None) -> None:

@@ -89,6 +89,8 @@ def build_scheduler(hub) -> BackgroundScheduler:
     scheduler.add_job(_tick, IntervalTrigger(seconds=TICK_SECONDS), args=[hub], id="dispatcher", name="dispatcher")
     scheduler.add_job(_enrollments, CronTrigger(hour=6, minute=0, timezone="UTC"), args=[hub], id="enrollments",
                       name="enrollment and re-attestation dates")
+    scheduler.add_job(_eligibility_sweep, CronTrigger(hour=5, minute=30, timezone="UTC"), args=[hub],
+                      id="eligibility_sweep", name="eligibility sweep")
     scheduler.add_listener(lambda event: _on_event(hub, event),
                            EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
     return scheduler
@@ -115,6 +117,24 @@ def _enrollments(hub) -> None:
     with hub.store.session() as session:
         check_expirations(session, today(), days=EXPIRY_WARNING_DAYS)
         session.commit()
+
+
+def _eligibility_sweep(hub) -> None:
+    """Ask about the coming days' appointments and the stale unsent claims; the 270 it queues goes
+    out with the next exchange. No way to ask (no portal, no mailbox) is one alert, not a failure."""
+    from hub.eligibility.sweep import sweep
+
+    report = sweep(hub)
+    not_asked = report.counts().get("not_asked", 0)
+    with hub.store.session() as session:
+        if not_asked:
+            raise_alert(session, "eligibility_no_route", "eligibility_no_route",
+                        f"the eligibility sweep could not ask about {not_asked} member(s): no payer-portal plugin "
+                        "serves their payers and no clearinghouse mailbox is configured")
+        else:
+            clear_alert(session, "eligibility_no_route")
+        session.commit()
+    log.info(report.summary())
 
 
 def _on_event(hub, event) -> None:

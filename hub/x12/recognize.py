@@ -27,11 +27,15 @@ _TEXT_WHITESPACE = " \t\r\n"
 _KIND_BY_FUNCTIONAL_ID = {"HP": "835", "FA": "997", "HN": "277", "HB": "271", "HS": "270", "HR": "276"}
 # (GS01, implementation guide in GS08) -> kind. GS08 is e.g. 005010X222A1: version 005010,
 # guide X222 (837P), addenda A1.
+# Two 277s share GS01 HN: the claim acknowledgment (277CA, X214) and the answer to a 276
+# (claim status, X212); only GS08 tells them apart (hub.claimstatus.x277).
 _KIND_BY_GUIDE = {
     ("HC", "X222"): "837P",
     ("HC", "X223"): "837I",
     ("FA", "X231"): "999",
     ("HN", "X214"): "277CA",
+    ("HN", "X212"): "277",
+    ("HB", "X279"): "271",
 }
 
 
@@ -39,7 +43,7 @@ _KIND_BY_GUIDE = {
 class Recognized:
     """An X12 interchange's kind and envelope ids (no content beyond the envelope)."""
 
-    kind: str  # 837P 837I 835 999 TA1 277CA 277 271 270 276 997, or X12 when unknown
+    kind: str  # 837P 837I 835 999 TA1 277CA 277 (claim status) 271 270 276 997, or X12 when unknown
     version: str  # GS08, e.g. 005010X231A1; "" when there is no GS
     interchange_control_number: str  # ISA13
     sender_id: str  # ISA06, without its padding

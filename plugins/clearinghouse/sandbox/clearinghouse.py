@@ -1,5 +1,8 @@
 """What the sandbox does with one uploaded file, as a real clearinghouse would (domain ref. 7).
 
+An 837P is answered here; a 270 or 276 by ``inquiries`` (the same envelope checks, then a 999
+and a 271 or 277).
+
     answer = answer_upload(content, rules, state, now)
     answer.outcome        # answered, duplicate, interchange_rejected or unreadable
     answer.replies        # (kind, bytes) pairs: ta1, 999, 277, 835, in the order they are sent
@@ -23,9 +26,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.errors import InputError
+from hub.x12.segments import date8
+from hub.x12.tokens import segments
 
 from plugins.clearinghouse.sandbox.reader import Interchange, Upload, read_837p, read_interchange_header
-from plugins.clearinghouse.sandbox.rules import Rules, adjudicate, front_end_edits
+from plugins.clearinghouse.sandbox.rules import DENIED, Rules, adjudicate, front_end_edits
 from plugins.clearinghouse.sandbox.state import SandboxState
 from plugins.clearinghouse.sandbox.syntax import Findings, syntax_findings, transaction_findings
 from plugins.clearinghouse.sandbox.writers import (
@@ -59,40 +64,58 @@ def answer_upload(content: bytes, rules: Rules, state: SandboxState, now: dateti
         return Answer("unreadable", None, None, note=str(exc))
     if len(header.control_number) != 9 or not header.control_number.isdigit():
         return Answer("unreadable", None, header.sender_id, note="ISA13 is not nine digits; no TA1 can name it")
+    if _functional_id(content) in ("HS", "HR"):
+        from plugins.clearinghouse.sandbox.inquiries import answer_inquiries
+
+        return answer_inquiries(content, rules, state, now)
     upload = read_837p(content)
     envelope = upload.envelope
-    fault = _envelope_fault(upload, rules)
+    fault = envelope_fault(envelope, upload.groups, upload.ends_with_iea, rules, {"HC": CLAIM_GUIDE})
     if fault is not None:
-        return _rejected(envelope, rules, state, now, fault, "interchange_rejected")
+        return reject_interchange(envelope, rules, state, now, fault, "interchange_rejected")
     if state.seen(envelope.sender_id, envelope.control_number):
-        return _rejected(envelope, rules, state, now, DUPLICATE, "duplicate")
+        return reject_interchange(envelope, rules, state, now, DUPLICATE, "duplicate")
     findings = syntax_findings(content)
     if findings is not None and (findings.interchange_codes or findings.unexplained):
         note = findings.interchange_codes[0] if findings.interchange_codes else BAD_CONTENT
-        return _rejected(envelope, rules, state, now, note, "interchange_rejected")
+        return reject_interchange(envelope, rules, state, now, note, "interchange_rejected")
     state.remember(envelope.sender_id, envelope.control_number)
     return _answered(upload, findings, rules, state, now)
 
 
-def _envelope_fault(upload: Upload, rules: Rules) -> str | None:
-    """The TA105 note code of what is wrong with the envelope, or None."""
-    envelope = upload.envelope
+def _functional_id(content: bytes) -> str:
+    """GS01 of the first group ("" when there is none to read)."""
+    try:
+        for segment in segments(content):
+            if segment.id == "GS":
+                return segment[1]
+            if segment.id in ("ST", "IEA"):
+                break
+    except InputError:
+        pass
+    return ""
+
+
+def envelope_fault(envelope: Interchange, groups, ends_with_iea: bool, rules: Rules,
+                   guides: dict[str, str]) -> str | None:
+    """The TA105 note code of what is wrong with the envelope, or None. ``guides``: the GS01 the
+    file may carry and the GS08 each must name (every group of one kind: 837P, 270 or 276)."""
     if envelope.version != "00501":
         return "017"  # invalid interchange version
     if not rules.accepts_receiver(envelope.receiver_id):
         return "009"  # unknown interchange receiver id
-    if not upload.ends_with_iea:
+    if not ends_with_iea:
         return "023"  # improper (premature) end of file
     if envelope.trailer_control_number != envelope.control_number:
         return "001"  # ISA13 and IEA02 differ
-    if envelope.trailer_group_count != str(len(upload.groups)):
+    if envelope.trailer_group_count != str(len(groups)):
         return "021"  # invalid number of included groups
-    if not upload.groups or any(g.functional_id != "HC" or g.version != CLAIM_GUIDE for g in upload.groups):
-        return BAD_CONTENT  # this clearinghouse takes 837P claims only
+    if not groups or any(guides.get(g.functional_id) != g.version for g in groups):
+        return BAD_CONTENT  # 837P claims, 270 or 276 inquiries, one kind per file
     return None
 
 
-def _rejected(envelope: Interchange, rules: Rules, state: SandboxState, now: datetime, note: str,
+def reject_interchange(envelope: Interchange, rules: Rules, state: SandboxState, now: datetime, note: str,
               outcome: str) -> Answer:
     reply = ReplyEnvelope.answering(envelope, rules, now, state.next_control_number())
     log.info("sandbox: interchange %s from %s rejected, TA1 note %s", envelope.control_number, envelope.sender_id, note)
@@ -137,6 +160,7 @@ def _answered(upload: Upload, findings: Findings | None, rules: Rules, state: Sa
     if remittances:
         replies.append(("835", write_835(remittances, reply_envelope())))
     remitted = tuple(p.claim.patient_control_number for r in remittances for p in r.claims)
+    state.record_claims(envelope.sender_id, claim_outcomes(accepted + rejected, remittances, rules, date8(now)))
     log.info("sandbox: interchange %s from %s answered: %d claims accepted, %d rejected, %d remitted",
              envelope.control_number, envelope.sender_id, len(accepted), len(rejected), len(remitted))
     return Answer("answered", envelope.control_number, envelope.sender_id, tuple(replies),
@@ -149,10 +173,52 @@ def _remittances(accepted: list[ClaimVerdict], rules: Rules, interchange: str) -
     grouped: dict[tuple[str, str], list] = {}
     for verdict in accepted:
         claim = verdict.claim
-        if claim.frequency_code == VOID:
-            continue
         payer = rules.payer(claim.payer_id)
+        if claim.frequency_code == VOID or payer.pend:
+            continue
         payment = adjudicate(claim, payer, rules, verdict.payer_claim_control_number)
         grouped.setdefault((claim.payer_id, claim.billing_provider.npi), []).append(payment)
     return [Remittance(rules.payer(payer_id), f"{rules.claim_number_prefix}{interchange}{n:03d}", tuple(payments))
             for n, ((payer_id, _), payments) in enumerate(grouped.items(), start=1)]
+
+
+def claim_outcomes(verdicts: list[ClaimVerdict], remittances: list[Remittance], rules: Rules,
+                   day: str) -> dict[str, dict]:
+    """What became of each claim (CLM01 -> outcome), for the 277s answering status inquiries:
+    the 277CA's rejection, the 835's payment or denial, or pending (accepted, not remitted)."""
+    outcomes: dict[str, dict] = {}
+    for verdict in verdicts:
+        claim = verdict.claim
+        charge = str(claim.total_charge or 0)
+        if verdict.problems:
+            first = verdict.problems[0]
+            outcomes[claim.patient_control_number] = {
+                "outcome": "rejected", "category": first.category, "status_code": first.code,
+                "entity": first.entity, "charge": charge, "date": day}
+        else:
+            outcomes[claim.patient_control_number] = {
+                "outcome": "pending", "category": "P1", "status_code": "20", "charge": charge, "date": day,
+                "payer_claim_control_number": verdict.payer_claim_control_number}
+    for remittance in remittances:
+        for payment in remittance.claims:
+            if payment.status == DENIED:
+                outcome, category, code = "denied", "F2", _denial_status(payment, rules)
+            elif payment.paid > 0:
+                outcome, category, code = "paid", "F1", "65"  # 65: claim/line has been paid
+            else:
+                outcome, category, code = "finalized", "F4", "1"  # no payment; see the remittance advice
+            outcomes[payment.claim.patient_control_number] = {
+                "outcome": outcome, "category": category, "status_code": code, "charge": str(payment.charge),
+                "paid": str(payment.paid), "date": day, "payment_method": "CHK", "check": remittance.trace_number,
+                "payer_claim_control_number": payment.payer_claim_control_number}
+    return outcomes
+
+
+def _denial_status(payment, rules: Rules) -> str:
+    """The 277 status code of the denial rule behind the first denied line (1 when none matches)."""
+    for line in payment.lines:
+        for adjustment in line.adjustments:
+            for denial in rules.denials.values():
+                if (denial.group, denial.reason) == (adjustment.group, adjustment.reason):
+                    return denial.status_code
+    return "1"

@@ -20,9 +20,10 @@ DEFAULT_PORT = 2222
 def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="sandbox_command", metavar="ACTION")
     actions.required = True
-    serve = actions.add_parser("serve", help="answer 837P uploads over SFTP on 127.0.0.1 until Ctrl-C",
-                               description="A local clearinghouse: upload 837Ps to /to-clearinghouse, "
-                                           "pick up TA1, 999, 277CA and 835 files from /from-clearinghouse.")
+    serve = actions.add_parser("serve", help="answer 837P, 270 and 276 uploads over SFTP on 127.0.0.1 until Ctrl-C",
+                               description="A local clearinghouse: upload 837Ps, 270s and 276s to "
+                                           "/to-clearinghouse, pick up TA1, 999, 277CA, 835, 271 and 277 "
+                                           "files from /from-clearinghouse.")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
                        help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
     serve.add_argument("--root", metavar="DIR", help="the sandbox's folder (default: <hub home>/sandbox)")
@@ -82,7 +83,7 @@ def _announce(sandbox, out) -> None:
     out(f"bhhub sandbox clearinghouse: sftp://{sandbox.username}@{sandbox.host}:{sandbox.port}")
     out(f"  folder:        {sandbox.root}")
     out(f"  uploads:       /{OUTBOUND}  (NAME.part, then rename to NAME)")
-    out(f"  answers:       /{INBOUND}  (*.ta1 *.999 *.277 *.835)")
+    out(f"  answers:       /{INBOUND}  (*.ta1 *.999 *.277 *.835 *.271)")
     out(f"  username:      {sandbox.username}")
     out(f"  password file: {sandbox.password_path}  (mode 600)")
     out(f"  pin this host key (known_hosts line):\n    {sandbox.known_hosts_line}")
@@ -98,5 +99,6 @@ def _announce(sandbox, out) -> None:
 
 
 COMMAND = Command(name="sandbox", help="run bhhub's sandbox clearinghouse (a local SFTP mailbox that "
-                                       "answers 837Ps with TA1, 999, 277CA and 835 files)",
+                                       "answers 837Ps with TA1, 999, 277CA and 835 files, "
+                                       "270s with 271s and 276s with 277s)",
                   configure=configure, run=run)

@@ -24,6 +24,7 @@ from hub.errors import ConfigError
 from hub.identifiers import npi_is_valid
 from hub.mappings import MappingSet
 
+from plugins.clearinghouse.sandbox.eligibility import EVERYONE_ACTIVE, EligibilityRules, eligibility_from_table
 from plugins.clearinghouse.sandbox.reader import Claim, ServiceLine
 
 RULES_TABLE = "clearinghouses/sandbox_rules.toml"
@@ -62,6 +63,7 @@ class Denial:
     group: str  # CAS01
     reason: str  # CARC
     remark: str | None = None  # RARC, in LQ*HE
+    status_code: str = "1"  # 277 STC01-2 (code list 508) answering a status inquiry: 1 see the remittance
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,7 @@ class PayerRules:
     non_covered_codes: frozenset[str]
     claim_filing_indicator: str | None
     member_id_pattern: re.Pattern[str]
+    pend: bool = False  # accepted claims wait: no 835 (a status inquiry is answered "pending")
 
     def needs_authorization(self, procedure_code: str) -> bool:
         return self.authorization_required or procedure_code in self.authorization_required_codes
@@ -95,6 +98,7 @@ class Rules:
     denials: Mapping[str, Denial]
     filing_indicators: Mapping[str, str]
     payers: Mapping[str, PayerRules]
+    eligibility: EligibilityRules = EVERYONE_ACTIVE  # how 270s are answered
 
     def payer(self, payer_id: str) -> PayerRules | None:
         return self.payers.get(payer_id)
@@ -137,7 +141,7 @@ def rules_from_table(table: Mapping[str, Any], where: str = "sandbox rules") -> 
                    "payer_unknown", "charge_mismatch"} - set(edits)
         if missing:
             raise ConfigError(f"{where}: [front_end_edits] needs {', '.join(sorted(missing))}")
-        denials = {name: Denial(str(d["group"]), str(d["reason"]), d.get("remark"))
+        denials = {name: Denial(str(d["group"]), str(d["reason"]), d.get("remark"), str(d.get("status_code", "1")))
                    for name, d in table["denials"].items()}
         for needed in ("authorization_absent", "not_covered"):
             if needed not in denials:
@@ -153,6 +157,7 @@ def rules_from_table(table: Mapping[str, Any], where: str = "sandbox rules") -> 
             edits=edits, denials=denials,
             filing_indicators={str(k): str(v) for k, v in table.get("claim_filing_indicators", {}).items()},
             payers=payers,
+            eligibility=eligibility_from_table(table.get("eligibility"), where),
         )
     except KeyError as exc:
         raise ConfigError(f"{where}: {exc.args[0]!r} is missing") from exc
@@ -176,6 +181,7 @@ def _payer(payer_id: str, entry: Mapping[str, Any], where: str) -> PayerRules:
         non_covered_codes=frozenset(str(c) for c in entry.get("non_covered_codes", [])),
         claim_filing_indicator=entry.get("claim_filing_indicator"),
         member_id_pattern=member_pattern,
+        pend=bool(entry.get("pend", False)),
     )
 
 

@@ -1,4 +1,4 @@
-"""The sandbox clearinghouse: an SFTP mailbox on 127.0.0.1 that answers 837P uploads.
+"""The sandbox clearinghouse: an SFTP mailbox on 127.0.0.1 that answers 837P, 270 and 276 uploads.
 
     with SandboxClearinghouse(tmp_path / "sandbox", today=date(2026, 11, 30)) as sandbox:
         sandbox.known_hosts_line, sandbox.port, sandbox.password   # what a mailbox needs

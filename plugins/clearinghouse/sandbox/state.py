@@ -1,4 +1,5 @@
-"""What the sandbox remembers across restarts: its last control number and the interchanges seen.
+"""What the sandbox remembers across restarts: its last control number, the interchanges seen,
+and what became of each claim it was sent (for the 277s that answer claim status inquiries).
 
 Kept in one small JSON file, replaced atomically (written aside, fsync'd, renamed), so a crash
 leaves the old state or the new one. A restarted sandbox therefore never reuses a control
@@ -20,18 +21,21 @@ _LARGEST = 999_999_999  # ISA13 is nine digits
 
 
 class SandboxState:
-    """A control-number counter and the (sender, ISA13) pairs processed, persisted in ``path``."""
+    """A control-number counter, the (sender, ISA13) pairs processed and each claim's outcome
+    (by sender and CLM01: its latest copy wins), persisted in ``path``."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._lock = threading.Lock()
         self._last = 0
         self._seen: dict[str, set[str]] = {}
+        self._claims: dict[str, dict[str, dict]] = {}
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
                 self._last = int(data.get("last_control_number", 0))
                 self._seen = {sender: set(numbers) for sender, numbers in data.get("interchanges", {}).items()}
+                self._claims = {sender: dict(claims) for sender, claims in data.get("claims", {}).items()}
             except (OSError, ValueError, TypeError, AttributeError) as exc:
                 raise ConfigError(f"the sandbox state {self.path} is unreadable ({type(exc).__name__}); "
                                   f"move it away to start afresh") from exc
@@ -56,9 +60,24 @@ class SandboxState:
             self._seen.setdefault(sender_id, set()).add(control_number)
             self._save()
 
+    def record_claims(self, sender_id: str, outcomes: dict[str, dict]) -> None:
+        """What became of claims (CLM01 -> outcome: ids, codes, amounts as text); saved at once."""
+        if not outcomes:
+            return
+        with self._lock:
+            self._claims.setdefault(sender_id, {}).update(outcomes)
+            self._save()
+
+    def claim(self, sender_id: str, patient_control_number: str) -> dict | None:
+        """The outcome recorded for a claim this sender sent, or None when it never arrived."""
+        with self._lock:
+            found = self._claims.get(sender_id, {}).get(patient_control_number)
+            return dict(found) if found is not None else None
+
     def _save(self) -> None:
         data = {"last_control_number": self._last,
-                "interchanges": {sender: sorted(numbers) for sender, numbers in sorted(self._seen.items())}}
+                "interchanges": {sender: sorted(numbers) for sender, numbers in sorted(self._seen.items())},
+                "claims": {sender: dict(sorted(claims.items())) for sender, claims in sorted(self._claims.items())}}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".state-", suffix=".tmp")
         try:
