@@ -75,8 +75,8 @@ CASES = [
      "administered by NORTHSTAR BEHAVIORAL HEALTH (payer id 77321), not payer 87726"),
     ("eligibility.visits_exhausted", "commercial-psychotherapy", 0, {"VS_8~": "VS_0~"},
      {"eligibility.visits_exhausted": "error"}, "no covered mental-health visits remain (0 of 20)"),
-    ("eligibility.auth_required", "dependents", 0, {}, {"eligibility.auth_required": "warning"},
-     "requires an authorization for outpatient mental health"),
+    ("eligibility.auth_required", "dependents", 0, {}, {"eligibility.auth_required": "error"},
+     "and none on file covers 2026-10-16"),
     ("active coverage with visits left and no authorization needed", "commercial-psychotherapy", 0, {}, {}, None),
     ("a refused request says nothing", "subscriber-not-found", 0, {}, {}, None),
 ]
@@ -89,6 +89,23 @@ def test_rule(sqlite_hub, claim, rule, fixture, index, replace, expected, messag
     assert {f.code: f.severity.value for f in findings} == expected
     if message:
         assert message in findings[0].message and findings[0].fix
+
+
+def test_an_authorization_in_the_ledger_answers_the_payers_requirement(sqlite_hub, claim):
+    from hub.ledger import authorizations as ledger
+
+    keep(sqlite_hub, answer("dependents", 0))
+    assert [f.code for f in check_eligibility(claim, sqlite_hub)] == ["eligibility.auth_required"]
+    with sqlite_hub.store.session() as session:  # one that ended before the visit does not count
+        ledger.add(session, payer_id=PAYER, member_id=MEMBER, number="A-OLD", quantity=6,
+                   start=CLAIM_DATE - timedelta(days=90), end=CLAIM_DATE - timedelta(days=1))
+        session.commit()
+    assert [f.code for f in check_eligibility(claim, sqlite_hub)] == ["eligibility.auth_required"]
+    with sqlite_hub.store.session() as session:
+        ledger.add(session, payer_id=PAYER, member_id=MEMBER, number="A-NOW", quantity=6,
+                   start=CLAIM_DATE - timedelta(days=10), end=CLAIM_DATE + timedelta(days=80))
+        session.commit()
+    assert check_eligibility(claim, sqlite_hub) == []
 
 
 def test_no_check_on_file_is_no_finding(sqlite_hub, claim):

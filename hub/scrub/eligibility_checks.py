@@ -7,8 +7,10 @@ whose date of service is within ``window_days`` of the claim's (``mappings/rules
     eligibility.inactive          error    the payer said coverage is inactive on that day
     eligibility.carve_out         error    mental health is administered by another payer: bill that one
     eligibility.visits_exhausted  error    no covered visits remain
-    eligibility.auth_required     warning  the payer requires an authorization (EB11 Y, or its MSG says so);
-                                           whether one is on file is the authorization ledger's check
+    eligibility.auth_required     error    the payer requires an authorization (EB11 Y, or its MSG says so)
+                                           and no active authorization in the ledger covers the day (the
+                                           answer feeds the ledger's gate: its codes and count are then the
+                                           authorization checks' to judge)
 
 No check on file, or only failed ones, is no finding: the hub does not know, and says nothing.
 An inactive answer whose eligibility end date (DTP*357) is on or after the claim's date of
@@ -24,14 +26,18 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from hub import hookimpl
 from hub.eligibility import store
+from hub.ledger import authorizations as ledger
 from hub.model import Claim, Finding, Severity
 from hub.types import ClaimCheck
 
 TABLE = "rules/eligibility.toml"
 DEFAULT_WINDOW_DAYS = 30
 _CACHE_KEY = "eligibility_answers"
+AUTH_REQUIRED = "eligibility.auth_required"
 
 
 def window_days(mappings) -> int:
@@ -52,7 +58,10 @@ def check_eligibility(claim: Claim, context: Any) -> list[Finding]:
                    and (a.patient_key is None or a.patient_key == claim.patient.key)), None)
     if answer is None:
         return []
-    return findings_for(answer, payer_id, service_date)
+    findings = findings_for(answer, payer_id, service_date)
+    if any(f.code == AUTH_REQUIRED for f in findings) and _authorized(context, payer_id, member_id, service_date):
+        findings = [f for f in findings if f.code != AUTH_REQUIRED]  # the ledger holds one for the day
+    return findings
 
 
 def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
@@ -89,11 +98,27 @@ def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
             "if they were told in advance (plan rules)"))
     if summary.get("auth_required") is True:
         findings.append(Finding(
-            "eligibility.auth_required", Severity.WARNING,
-            f"the payer requires an authorization for outpatient mental health {per}",
-            "make sure the authorization is on file (`bhhub auth add`); the authorization checks say "
-            "whether one covers this claim"))
+            AUTH_REQUIRED, Severity.ERROR,
+            f"the payer requires an authorization for outpatient mental health {per}, and none on file "
+            f"covers {service_date}",
+            "get the authorization from the payer and enter it (`bhhub auth add`, or `bhhub auth import`); "
+            "the claim is checked again when it is entered"))
     return findings
+
+
+def _authorized(context: Any, payer_id: str, member_id: str, service_date: date) -> bool:
+    """An active authorization in the ledger for this member covers the day (its codes and count
+    are the authorization checks' to judge)."""
+    def covering(session: Session) -> bool:
+        return any(a.start_date <= service_date <= a.end_date
+                   for a in ledger.candidates(session, payer_id, member_id))
+
+    shared = getattr(context, "connection", None)
+    if shared is not None:
+        with Session(bind=shared) as session:
+            return covering(session)
+    with context.store.session() as session:
+        return covering(session)
 
 
 def _covered_until(response: dict, service_date: date) -> bool:
