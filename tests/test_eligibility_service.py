@@ -431,3 +431,31 @@ def test_a_question_the_270_cannot_carry_is_named_and_the_others_still_go(home, 
     assert set(states.values()) == {"requested"} and len(states) == 3  # the three billed members, one 270
     assert len({c["batch_id"] for c in swept["checks"] if c["state"] == "requested"}) == 1
     assert count(home, schema.EligibilityCheck) == 3
+
+
+def test_the_exchange_asks_about_claims_it_is_about_to_batch_and_a_portal_answer_holds_one_in_time(
+        home, portal, capsys):
+    with_mailbox(home)  # a mailbox nobody answers: the exchange fails after the check, as it may
+    portal.answer = ended_on_october_15()
+    assert claim_of(home, capsys)["status"] == "ready"
+    bhhub(home, "exchange")
+    capsys.readouterr()
+    # each ready claim's member with this portal's payer, about its visit (seed 2 is a child on a plan)
+    assert sorted(portal.asked) == [("M00000002", "2026-10-04"), (MEMBER, CLAIM_DATE)]
+    held = claim_of(home, capsys)
+    assert held["status"] == "needs_attention"
+    assert "eligibility.inactive" in {f["code"] for f in held["findings"]}
+    [check] = [c for c in run_json(home, capsys, "eligibility", "list") if c["member_id"] == MEMBER]
+    assert check["reason"] == "before_batch"
+    bhhub(home, "exchange")  # asked recently: not again
+    capsys.readouterr()
+    assert len(portal.asked) == 2
+
+
+def test_checking_before_the_batch_can_be_turned_off(home, portal, capsys):
+    with_mailbox(home)
+    (home / "mappings" / "rules").mkdir(parents=True, exist_ok=True)
+    (home / "mappings" / "rules" / "eligibility.toml").write_text("[sweep]\ncheck_before_batch = false\n")
+    bhhub(home, "exchange")
+    capsys.readouterr()
+    assert portal.asked == []

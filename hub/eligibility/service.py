@@ -95,11 +95,13 @@ def check(hub, patient_id: int, payer_id: str | None = None, service_date: date 
     return outcome
 
 
-def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reason: str | Sequence[str]
-               ) -> list[CheckOutcome]:
+def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reason: str | Sequence[str],
+               *, mailbox: bool = True) -> list[CheckOutcome]:
     """Ask about each (patient id, payer id or None, date of service or None); one 270 for all
-    the questions no portal answers. ``reason`` is one for all, or one per question. A patient
-    or coverage that cannot be found raises ``UsageError`` (the sweep only passes ones it found)."""
+    the questions no portal answers (with ``mailbox=False`` those are left unasked: an answer
+    that comes back hours later is of no use to the caller). ``reason`` is one for all, or one
+    per question. A patient or coverage that cannot be found raises ``UsageError`` (the sweep
+    only passes ones it found)."""
     reasons = [reason] * len(wanted) if isinstance(reason, str) else list(reason)
     service_types = codes.default_service_types()
     practice_npi = hub.settings.raw.get("eligibility", {}).get("provider_npi")
@@ -130,7 +132,7 @@ def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reaso
             _fill(outcome, row)
         _audit(hub, session, outcomes)
         session.commit()  # the portals' answers stand whatever becomes of the 270
-        if by_mailbox:
+        if by_mailbox and mailbox:
             _queue_270(hub, session, by_mailbox, service_types)
             _audit(hub, session, [o for _, o in by_mailbox])
             session.commit()

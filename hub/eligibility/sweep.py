@@ -27,6 +27,7 @@ from sqlalchemy import select
 from hub.claims import UNSENT
 from hub.clock import today
 from hub.eligibility import service, store
+from hub.model import ClaimStatus
 from hub.store import schema
 
 TABLE = "rules/eligibility.toml"
@@ -98,25 +99,53 @@ def sweep(hub, days: int | None = None) -> SweepReport:
                 report.skipped_recent += 1
                 continue
             wanted[key] = (patient_id, coverage[0], day, "sweep")
-        c, cov, payer = schema.Claim, schema.Coverage, schema.Payer
-        claims = session.execute(
-            select(c.patient_id, c.service_date, payer.payer_id, cov.member_id)
-            .join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id)
-            .where(c.status.in_(UNSENT)).order_by(c.service_date, c.id)).all()
-        report.claims = len(claims)
-        for patient_id, day, payer_id, member_id in claims:
-            key = (payer_id, member_id, patient_id)
-            if key in wanted:
-                continue
-            if key in fresh:
-                report.skipped_recent += 1
-                continue
-            wanted[key] = (patient_id, payer_id, day, "before_batch")
+        _stale_claims(session, UNSENT, fresh, wanted, report)
+    return _ask(hub, wanted, report)
+
+
+def before_batch(hub) -> SweepReport:
+    """The claims about to go into a batch (``ready``) whose member's newest check is older than
+    ``claim_check_max_age_days``, asked about now through the payer portals: ``bhhub exchange``
+    runs this before it batches (``[sweep] check_before_batch``), so a portal's answer that
+    coverage ended holds the claim before it leaves. Members no portal serves are left to the
+    daily sweep's 270: a 271 arrives after the batch has gone."""
+    rules = settings(hub)
+    report = SweepReport()
+    wanted: dict[tuple[str, str, int], tuple[int, str, date, str]] = {}
+    with hub.store.session() as session:
+        fresh = store.asked_since(session, _start_of(today() - timedelta(days=rules["claim_check_max_age_days"])))
+        _stale_claims(session, (ClaimStatus.READY.value,), fresh, wanted, report)
+    return _ask(hub, wanted, report, mailbox=False)
+
+
+def _stale_claims(session, statuses, fresh, wanted: dict, report: SweepReport) -> None:
+    """Add the members of claims in ``statuses`` not asked about since ``fresh`` to ``wanted``."""
+    c, cov, payer = schema.Claim, schema.Coverage, schema.Payer
+    claims = session.execute(
+        select(c.patient_id, c.service_date, payer.payer_id, cov.member_id)
+        .join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id)
+        .where(c.status.in_(statuses)).order_by(c.service_date, c.id)).all()
+    report.claims = len(claims)
+    for patient_id, day, payer_id, member_id in claims:
+        key = (payer_id, member_id, patient_id)
+        if key in wanted:
+            continue
+        if key in fresh:
+            report.skipped_recent += 1
+            continue
+        wanted[key] = (patient_id, payer_id, day, "before_batch")
+
+
+def _ask(hub, wanted: dict, report: SweepReport, *, mailbox: bool = True) -> SweepReport:
     if wanted:
         items = list(wanted.values())
         report.outcomes = service.check_many(hub, [(p, payer_id, day) for p, payer_id, day, _ in items],
-                                             [why for *_, why in items])
+                                             [why for *_, why in items], mailbox=mailbox)
     return report
+
+
+def checks_before_batch(hub) -> bool:
+    return bool(hub.mappings.load(TABLE).get("sweep", {}).get("check_before_batch", True))
 
 
 def _primary_coverages(session, patient_ids: set[int]) -> dict[int, tuple[str, str]]:

@@ -34,6 +34,7 @@ def exchange(hub, mailbox) -> ExchangeReport:
     """Connect once, submit, pick up; a mailbox that cannot be reached is one alert, not a crash."""
     report = ExchangeReport(mailbox.name)
     unreachable = f"mailbox_unreachable:{mailbox.name}"
+    _check_eligibility_before_batch(hub)
     try:
         with mailbox.transport.connect(mailbox.connection) as connection:
             report.sent = submit(hub, mailbox, connection)
@@ -55,6 +56,29 @@ def exchange(hub, mailbox) -> ExchangeReport:
                 session.commit()
     check_acknowledgments_due(hub, mailbox)
     return report
+
+
+def _check_eligibility_before_batch(hub) -> None:
+    """Ask about the members of claims about to be batched whose check is stale (see
+    ``hub.eligibility.sweep.before_batch``). Never stops the exchange: a failure is one alert."""
+    from hub.eligibility import sweep
+
+    if not sweep.checks_before_batch(hub):
+        return
+    key = "eligibility_before_batch"
+    try:
+        report = sweep.before_batch(hub)
+    except HubError as exc:
+        with hub.store.session() as session:
+            raise_alert(session, key, "eligibility_before_batch",
+                        f"checking eligibility before the batch failed: {exc}; the claims went as they were")
+            session.commit()
+        return
+    if report.outcomes:
+        log.info("eligibility before the batch: %d question(s)", len(report.outcomes))
+    with hub.store.session() as session:
+        if clear_alert(session, key):
+            session.commit()
 
 
 def check_acknowledgments_due(hub, mailbox) -> None:
