@@ -162,24 +162,8 @@ class PortalClient:
                   accept: str = "application/json") -> PortalAnswer:
         """POST ``body`` to ``base_url + path``; the JSON answer of a 2xx or 4xx (401/403 and the
         retried statuses excepted). Raises the errors drawn at the top of this module."""
-        deadline = self.clock.monotonic() + self.connection.limits.deadline
-        url = self.connection.base_url + path
-        data = json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": content_type, "Accept": accept}
-        response = self._send("POST", url, payer_id, deadline, limited=True, data=data,
-                              headers={**headers, **self._auth_headers(payer_id, deadline)})
-        if response.status_code == 401 and self.connection.auth.type == "oauth2_client_credentials":
-            log.info("portal %s (payer %s): HTTP 401, refreshing the access token once", self.name, payer_id)
-            self._forget_token()
-            response = self._send("POST", url, payer_id, deadline, limited=True, data=data,
-                                  headers={**headers, **self._auth_headers(payer_id, deadline)})
-        if response.status_code in (401, 403):
-            raise PortalCredentialsError(
-                f"portal {self.name} refused bhhub's credentials for payer {payer_id} (HTTP {response.status_code})"
-                + (" even after a new access token" if response.status_code == 401 else ""),
-            )
-        if response.status_code >= 500:
-            raise PortalUnavailable(f"portal {self.name} failed for payer {payer_id} (HTTP {response.status_code})")
+        response = self.post(path, json.dumps(body).encode("utf-8"), payer_id=payer_id,
+                             headers={"Content-Type": content_type, "Accept": accept})
         if 200 <= response.status_code < 300:
             return PortalAnswer(response.status_code, self._json(response, payer_id))
         try:
@@ -187,6 +171,38 @@ class PortalClient:
         except PortalAnswerUnreadable:
             parsed = None
         return PortalAnswer(response.status_code, parsed)
+
+    def post(self, path: str, data: bytes, *, payer_id: str, headers: dict[str, str],
+             detail: Callable[[requests.Response], str] | None = None) -> requests.Response:
+        """POST ``data`` to ``base_url + path`` with the portal's auth, deadline, retries and
+        rate limit; the response of a 2xx or 4xx. 401/403 (after one token refresh) raise
+        ``PortalCredentialsError`` and 5xx ``PortalUnavailable``; ``refused`` is added to
+        their messages with ``detail(response)`` (e.g. an error code the body names, never its
+        free text)."""
+        deadline = self.clock.monotonic() + self.connection.limits.deadline
+        url = self.connection.base_url + path
+        response = self._send("POST", url, payer_id, deadline, limited=True, data=data,
+                              headers={**headers, **self._auth_headers(payer_id, deadline)})
+        if response.status_code == 401 and self.connection.auth.type == "oauth2_client_credentials":
+            log.info("portal %s (payer %s): HTTP 401, refreshing the access token once", self.name, payer_id)
+            self._forget_token()
+            response = self._send("POST", url, payer_id, deadline, limited=True, data=data,
+                                  headers={**headers, **self._auth_headers(payer_id, deadline)})
+        failed = response.status_code in (401, 403) or response.status_code >= 500
+        extra = detail(response) if detail is not None and failed else ""
+        if response.status_code in (401, 403):
+            raise PortalCredentialsError(
+                f"portal {self.name} refused bhhub's credentials for payer {payer_id} "
+                f"(HTTP {response.status_code}{extra})"
+                + (" even after a new access token" if response.status_code == 401
+                   and self.connection.auth.type == "oauth2_client_credentials" else "")
+                + "; check the file's [auth] and the secret it names",
+            )
+        if response.status_code >= 500:
+            raise PortalUnavailable(f"portal {self.name} failed for payer {payer_id} "
+                                    f"(HTTP {response.status_code}{extra})"
+                                    "; try again later")
+        return response
 
     # --- sending, with retries ---------------------------------------------------------------
 

@@ -26,6 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                            "files from /from-clearinghouse.")
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, metavar="N",
                        help=f"port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)")
+    serve.add_argument("--realtime-port", type=int, metavar="N",
+                       help="also answer real-time 270s over HTTP (CAQH CORE multipart) on 127.0.0.1:N "
+                            "(0 picks a free port; default: not served)")
     serve.add_argument("--root", metavar="DIR", help="the sandbox's folder (default: <hub home>/sandbox)")
     serve.add_argument("--rules", metavar="FILE", help="adjudication rules (default: the packaged "
                                                        "mappings/clearinghouses/sandbox_rules.toml)")
@@ -50,14 +53,17 @@ def run(args: argparse.Namespace, hub, *, stop: threading.Event | None = None, o
             today = date.fromisoformat(args.today)
         except ValueError:
             raise UsageError(f"--today {args.today!r} is not a date (YYYY-MM-DD)") from None
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port} is not a port number")
-    sandbox = SandboxClearinghouse(root, port=args.port, rules=rules, today=today)
+    realtime_port = getattr(args, "realtime_port", None)
+    for option, port in (("--port", args.port), ("--realtime-port", realtime_port)):
+        if port is not None and not 0 <= port <= 65535:
+            raise UsageError(f"{option} {port} is not a port number")
+    sandbox = SandboxClearinghouse(root, port=args.port, rules=rules, today=today, realtime_port=realtime_port)
     try:
         sandbox.start()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {sandbox.host}:{args.port} ({exc.strerror or exc}); "
-                         f"choose another --port") from None
+        raise UsageError(f"cannot listen on {sandbox.host}:{args.port}"
+                         + (f" or {realtime_port}" if realtime_port is not None else "")
+                         + f" ({exc.strerror or exc}); choose another --port or --realtime-port") from None
     try:
         _announce(sandbox, out)
         if stop is not None:
@@ -95,7 +101,34 @@ def _announce(sandbox, out) -> None:
     out(f'    username = "{sandbox.username}"')
     out(f'    password_file = "{sandbox.password_path}"')
     out(f'    known_hosts = ["{sandbox.known_hosts_line}"]')
+    if sandbox.realtime is not None:
+        _announce_realtime(sandbox, out)
     out("Ctrl-C stops it.")
+
+
+def _announce_realtime(sandbox, out) -> None:
+    realtime = sandbox.realtime
+    out(f"  real-time 270/271 (CAQH CORE vC2.2.0, HTTP MIME multipart): {realtime.url}")
+    out("  <hub home>/mappings/clearinghouses/realtime/sandbox.toml (set BHHUB_SANDBOX_PASSWORD from the "
+        "password file):")
+    out("    [portal]")
+    out('    name = "sandbox-realtime"')
+    out('    payer_ids = ["87726", "00431", "77027"]')
+    out(f'    base_url = "{realtime.url}"')
+    out("    [core]")
+    out(f'    sender_id = "{sandbox.username.upper()}"')
+    out(f'    receiver_id = "{sandbox.rules.clearinghouse_id}"')
+    out("    [envelope]")
+    out(f'    sender_id = "{sandbox.username.upper()}"')
+    out(f'    receiver_id = "{sandbox.rules.clearinghouse_id}"')
+    out("    [provider]")
+    out('    npi = "<the practice\'s billing NPI>"')
+    out('    organization_name = "<the practice>"')
+    out('    tax_id = "<its 9-digit EIN>"')
+    out("    [auth]")
+    out('    type = "core_username_password"')
+    out(f'    username = "{sandbox.username}"')
+    out('    password_env = "BHHUB_SANDBOX_PASSWORD"')
 
 
 COMMAND = Command(name="sandbox", help="run bhhub's sandbox clearinghouse (a local SFTP mailbox that "

@@ -66,7 +66,7 @@ class SandboxClearinghouse:
 
     def __init__(self, root: Path, *, port: int = 0, host_key_path: Path | None = None,
                  password: str | None = None, username: str = "bhhub", rules: Rules | None = None,
-                 today: date | datetime | None = None):
+                 today: date | datetime | None = None, realtime_port: int | None = None):
         _require_pyx12()
         self.root = Path(root).resolve()
         self.private = self.root / PRIVATE
@@ -81,6 +81,8 @@ class SandboxClearinghouse:
         self.today = today
         self.state = SandboxState(self.private / "state.json")
         self.processed: list[Handled] = []
+        self.realtime = None  # the real-time HTTP endpoint (``realtime.RealtimeSandbox``), when asked for
+        self._realtime_port = realtime_port
         self._lock = threading.Lock()
         self._server = SftpTestServer(
             self.root, username=username, password=self._password(password), host_key=self._host_key(),
@@ -109,9 +111,22 @@ class SandboxClearinghouse:
     def start(self) -> SandboxClearinghouse:
         self._server.start()
         log.info("sandbox clearinghouse listening on %s:%d", self.host, self.port)
+        if self._realtime_port is not None:
+            from plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
+
+            try:  # the same rules, state (control numbers) and credentials as the mailbox
+                self.realtime = RealtimeSandbox(self.rules, self.state, port=self._realtime_port,
+                                                username=self.username, password=self.password,
+                                                today=self.today).start()
+            except OSError:
+                self._server.stop()
+                raise
         return self
 
     def stop(self) -> None:
+        if self.realtime is not None:
+            self.realtime.stop()
+            self.realtime = None
         self._server.stop()
 
     def __enter__(self) -> SandboxClearinghouse:
