@@ -26,7 +26,7 @@ from hub import hookspec
 
 if TYPE_CHECKING:
     from hub.eligibility.benefits import EligibilityResponse
-    from hub.model import Claim, Coverage, Encounter, Patient
+    from hub.model import Coverage, Encounter, Patient
     from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 # --- intake -------------------------------------------------------------------------------
