@@ -147,7 +147,9 @@ def test_a_portal_answer_is_stored_at_once_and_listed_with_its_benefits(home, po
     deductible = listed["benefits"]["30"]
     assert (deductible["deductible"], deductible["deductible_remaining"]) == ("1500", "750")
     assert listed["benefits"]["CF"]["auth_required"] is True
-    # The patient is found by the hub's id as well as by chart number; a stranger is not.
+    # The patient is found by the hub's id (as `bhhub claims --json` shows it) as well as by chart
+    # number; a stranger is not.
+    assert claim_of(home, capsys)["patient_id"] == listed["patient_id"]
     assert len(run_json(home, capsys, "eligibility", "list", "--patient", str(listed["patient_id"]))) == 1
     assert bhhub(home, "eligibility", "list", "--patient", "MRN9999999") == 2
 

@@ -153,6 +153,7 @@ def claim_json(session, row: schema.Claim) -> dict:
     return {
         "id": row.id,
         "patient_control_number": row.patient_control_number,
+        "patient_id": row.patient_id,  # what `bhhub eligibility check --patient` takes
         "frequency_code": row.frequency_code,
         "status": row.status,
         "payer_id": coverage.payer.payer_id,
