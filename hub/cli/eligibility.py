@@ -9,9 +9,10 @@ from hub.cli.commands import open_hub
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
 
-PATIENT_HELP = ("the patient: the hub's patient id (`patient_id` in `bhhub claims --json`, the PATIENT column of `bhhub eligibility list`), the EHR's "
-                "patient key as the hub stores it (e.g. fhir:MR|urn:example:ehr:mrn|MRN0000005), or just the "
-                "chart number at its end when no other patient has it")
+PATIENT_HELP = ("the patient: the hub's patient id (`patient_id` in `bhhub claims --json`, the PATIENT "
+                "column of `bhhub eligibility list`), the EHR's patient key as the hub stores it (e.g. "
+                "fhir:MR|urn:example:ehr:mrn|MRN0000005), or just the chart number at its end when no other "
+                "patient has it")
 
 
 def add_commands(sub) -> None:
