@@ -246,6 +246,22 @@ known_hosts = ["{key}"]
     assert [s.batch_id for s in report.sent] == [here]
     with setup.hub() as hub, hub.store.session() as session:
         assert session.scalar(select(schema.Transmission).where(schema.Transmission.batch_id == elsewhere)) is None
+    # It is not left to wait in silence: after an hour the runner's tick raises one alert.
+    from hub.exchange.cycle import INQUIRIES_WAITING, check_inquiries_waiting
+
+    with setup.hub() as hub:
+        assert check_inquiries_waiting(hub) == 0  # just written
+        assert check_inquiries_waiting(hub, hours=-1) == 1
+        with hub.store.session() as session:
+            [alert] = session.scalars(select(schema.Alert).where(schema.Alert.cleared_at.is_(None),
+                                                                 schema.Alert.key == INQUIRIES_WAITING)).all()
+            assert f"batch {elsewhere}" in alert.message
+            session.get(schema.Batch, elsewhere).kind = "837P"  # as if taken care of
+            session.commit()
+        assert check_inquiries_waiting(hub, hours=-1) == 0
+        with hub.store.session() as session:
+            assert session.scalars(select(schema.Alert).where(schema.Alert.cleared_at.is_(None),
+                                                              schema.Alert.key == INQUIRIES_WAITING)).all() == []
 
 
 # --- claim status ----------------------------------------------------------------------------------

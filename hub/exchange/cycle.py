@@ -101,3 +101,26 @@ def check_acknowledgments_due(hub, mailbox) -> None:
                         f"mailbox {mailbox.name}: no 999 for {transmission.remote_name} (transmission "
                         f"{transmission.id}) {mailbox.profile.expect_999_within_hours:g} hours after upload")
         session.commit()
+
+
+INQUIRIES_WAITING = "inquiries_waiting"
+
+
+def check_inquiries_waiting(hub, *, hours: float = 1.0) -> int:
+    """Inquiry batches (270/276) that no mailbox has taken ``hours`` after they were written (none
+    carries their ISA sender and receiver ids): one alert naming how many, cleared when none wait."""
+    cutoff = utcnow() - timedelta(hours=hours)
+    b, t = schema.Batch, schema.Transmission
+    with hub.store.session() as session:
+        waiting = session.scalars(select(b.id).where(
+            b.kind != "837P", b.created_at < cutoff, ~exists().where(t.batch_id == b.id))).all()
+        if waiting:
+            raise_alert(session, INQUIRIES_WAITING, INQUIRIES_WAITING,
+                        f"{len(waiting)} eligibility or claim status inquiry batch(es) (first: batch {waiting[0]}) "
+                        f"have waited over {hours:g} hour(s) for a mailbox: none configured carries their ISA "
+                        "sender and receiver ids; configure that clearinghouse's mailbox, or ask again")
+        else:
+            clear_alert(session, INQUIRIES_WAITING)
+        session.commit()
+    return len(waiting)
+

@@ -24,7 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from hub.errors import ConfigError, UsageError
 from hub.exchange.alerts import clear_alert, raise_alert
-from hub.exchange.cycle import check_acknowledgments_due, exchange
+from hub.exchange.cycle import check_acknowledgments_due, check_inquiries_waiting, exchange
 from hub.exchange.mailboxes import load_mailboxes
 
 log = logging.getLogger(__name__)
@@ -104,9 +104,10 @@ def _exchange_job(hub, mailbox_name: str) -> None:
 
 
 def _tick(hub) -> None:
-    """Due work read from the store: acknowledgments that are late."""
+    """Due work read from the store: acknowledgments that are late, inquiries no mailbox takes."""
     for mailbox in load_mailboxes(hub).values():
         check_acknowledgments_due(hub, mailbox)
+    check_inquiries_waiting(hub)
 
 
 def _enrollments(hub) -> None:
