@@ -31,13 +31,13 @@ from hub.model import Address, Coverage, Patient, Payer, PersonName
 from hub.testing import payer_portal
 from hub.testing.network import no_network
 from hub.testing.payer_portal import PayerPortalPluginContract, sample_request
-from plugins.payer_portals.http import (
+from connectors.http_api.client import (
     PortalAnswerUnreadable,
     PortalCredentialsError,
     PortalRefusedRequest,
     PortalUnavailable,
 )
-from plugins.payer_portals.registry import PortalFiles
+from connectors.http_api.registry import PortalFiles
 
 JSON_PAYER, FHIR_PAYER = "EXAMPLE-PORTAL-00000", "EXAMPLE-FHIR-00000"
 JSON_BASE, FHIR_BASE = "https://portal.example.invalid/api/v2", "https://fhir.example.invalid/r4"

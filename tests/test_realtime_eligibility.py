@@ -41,8 +41,8 @@ from plugins.clearinghouse.sandbox.command import COMMAND, configure
 from plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
 from plugins.clearinghouse.sandbox.rules import load_rules
 from plugins.clearinghouse.sandbox.state import SandboxState
-from plugins.payer_portals.http import PortalCredentialsError, PortalRefusedRequest
-from plugins.payer_portals.registry import PortalFiles
+from connectors.http_api.client import PortalCredentialsError, PortalRefusedRequest
+from connectors.http_api.registry import PortalFiles
 
 TODAY = date(2026, 11, 30)
 SERVICE_DATE = date(2026, 12, 2)

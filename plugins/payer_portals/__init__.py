@@ -9,9 +9,7 @@ Two plugins, each registered through the ``bhhub`` entry point like a vendor's w
 * ``fhir_coverage``: a FHIR R4 payer API (``CoverageEligibilityRequest`` in,
   ``CoverageEligibilityResponse`` out), configured by ``mappings/payer_portals/fhir/*.toml``.
 
-Shared by both (and by no other plugin): ``http`` (``PortalClient``: OAuth2 client credentials,
-timeouts, retries with backoff honouring Retry-After, a per-portal rate limit, a deadline per
-check), ``connection`` (the ``[auth]`` and ``[limits]`` tables), ``schema`` (mapping checks that
-report every problem at once), ``builder`` (benefit entries → an ``EligibilityResponse``) and
-``registry`` (the portal files of a plugin, the practice's over the packaged ones).
+``builder`` (benefit entries → an ``EligibilityResponse``) is shared by both. The HTTP client,
+the connection tables, the mapping-file checks and the file registry are ``connectors.http_api``,
+which the real-time clearinghouse plugin uses too.
 """

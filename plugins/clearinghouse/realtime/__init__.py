@@ -29,7 +29,7 @@ from hub.model import Coverage, Patient
 
 from plugins.clearinghouse.realtime.config import RealtimeEndpoint, build_endpoint, validate_endpoint
 from plugins.clearinghouse.realtime.exchange import ask
-from plugins.payer_portals.registry import PortalFiles
+from connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from email.policy import HTTP
 import requests
 from urllib3 import encode_multipart_formdata
 
-from plugins.payer_portals.http import (
+from connectors.http_api.client import (
     PortalAnswerUnreadable, PortalClient, PortalCredentialsError, PortalRefusedRequest, PortalUnavailable,
 )
 

@@ -36,7 +36,7 @@ from hub.x12.recognize import recognize
 
 from plugins.clearinghouse.realtime.config import RealtimeEndpoint
 from plugins.clearinghouse.realtime.core import CoreClient, raise_for_error, read_answer, request_fields
-from plugins.payer_portals.http import PortalAnswerUnreadable, PortalRefusedRequest
+from connectors.http_api.client import PortalAnswerUnreadable, PortalRefusedRequest
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from hub.model import Coverage, Patient
 
 from plugins.payer_portals.fhir_coverage.exchange import coverage_eligibility_request, read_response
 from plugins.payer_portals.fhir_coverage.mapping import FhirPortal, build_portal, validate_mapping
-from plugins.payer_portals.http import PortalClient
-from plugins.payer_portals.registry import PortalFiles
+from connectors.http_api.client import PortalClient
+from connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 

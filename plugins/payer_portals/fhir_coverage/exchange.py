@@ -26,7 +26,7 @@ from hub.model import Coverage, Patient
 
 from plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
 from plugins.payer_portals.fhir_coverage.mapping import FhirPortal
-from plugins.payer_portals.http import PortalAnswer, PortalAnswerUnreadable, PortalRefusedRequest
+from connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable, PortalRefusedRequest
 
 log = logging.getLogger(__name__)
 _GENDER = {"M": "male", "F": "female", "U": "unknown"}

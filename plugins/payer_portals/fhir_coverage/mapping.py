@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugins.payer_portals import connection as conn
-from plugins.payer_portals.connection import Connection
-from plugins.payer_portals.http import PortalClient
-from plugins.payer_portals.schema import check, raise_problems
+from connectors.http_api import connection as conn
+from connectors.http_api.connection import Connection
+from connectors.http_api.client import PortalClient
+from connectors.http_api.schema import check, raise_problems
 
 X12_SERVICE_TYPES = "https://codesystem.x12.org/005010/1365"  # as Da Vinci CRD/PAS name X12 code list 1365
 EX_BENEFIT_CATEGORY = "http://terminology.hl7.org/CodeSystem/ex-benefitcategory"  # X12's codes, 28 of them

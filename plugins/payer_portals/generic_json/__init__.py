@@ -23,8 +23,8 @@ from hub.model import Coverage, Patient
 
 from plugins.payer_portals.generic_json.exchange import read_answer, request_body
 from plugins.payer_portals.generic_json.mapping import JsonPortal, build_portal, validate_mapping
-from plugins.payer_portals.http import PortalClient, PortalRefusedRequest
-from plugins.payer_portals.registry import PortalFiles
+from connectors.http_api.client import PortalClient, PortalRefusedRequest
+from connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from hub.eligibility import codes
 from hub.eligibility.benefits import EligibilityResponse, Rejection, RelatedEntity
 from hub.model import Coverage, Patient
 
-from plugins.payer_portals import jsonpath
+from connectors.http_api import jsonpath
 from plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
 from plugins.payer_portals.generic_json.mapping import JsonPortal
-from plugins.payer_portals.http import PortalAnswer, PortalAnswerUnreadable
-from plugins.payer_portals.jsonpath import MISSING
+from connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable
+from connectors.http_api.jsonpath import MISSING
 
 log = logging.getLogger(__name__)
 _FIX = "nothing was recorded; compare the portal's API with the mapping's [response] paths and [values]"

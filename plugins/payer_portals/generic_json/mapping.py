@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from plugins.payer_portals import connection as conn
-from plugins.payer_portals.connection import Connection
-from plugins.payer_portals.http import PortalClient
-from plugins.payer_portals.schema import check, raise_problems
+from connectors.http_api import connection as conn
+from connectors.http_api.connection import Connection
+from connectors.http_api.client import PortalClient
+from connectors.http_api.schema import check, raise_problems
 
 PLACEHOLDERS = frozenset({"member_id", "first_name", "last_name", "birth_date", "service_date", "service_types",
                           "payer_id", "group_number", "subscriber_member_id", "relationship",

@@ -50,7 +50,7 @@ import requests
 
 from hub.errors import ConfigError, InputError, RetriableError
 
-from plugins.payer_portals.connection import Connection
+from connectors.http_api.connection import Connection
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 A schema is a dict of key → kind, or key → nested schema. Kinds: ``string``, ``strings`` (a
 list), ``number`` (above zero), ``bool``, ``url`` (``https://``), ``path`` (a JSON path, see
-``plugins.payer_portals.jsonpath``), ``values`` (a table of portal value → string, number or
+``connectors.http_api.jsonpath``), ``values`` (a table of portal value → string, number or
 true/false: a translation), ``any`` (anything: a request body template). A kind ending in
 ``?`` may be left out; the key ``*`` stands for any key.
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from hub.errors import MappingError
 
-from plugins.payer_portals.jsonpath import path_problem
+from connectors.http_api.jsonpath import path_problem
 
 _SECRET_KEYS = ("client_secret", "secret", "password", "api_key", "access_token", "token", "client_id")
 
