@@ -189,3 +189,41 @@ def test_a_plugin_command_joins_the_cli_and_cannot_take_a_builtin_name():
     parser = build_parser(host.hooks.commands(taken=BUILTIN))
     assert parser.parse_args(["aging", "--days", "90"]).days == 90
     assert any("'claims' is already registered" in p for p in host.problems)
+
+
+def test_no_plugin_imports_another_plugin_and_the_core_imports_none():
+    """Plugins share code through ``connectors/`` and ``hub``, never by importing one another, and
+    the core names no plugin (the demo, which runs the sandbox clearinghouse, is the one exception)."""
+    import ast
+    from pathlib import Path
+
+    project = Path(__file__).resolve().parent.parent
+
+    def imported(path: Path) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        return names
+
+    def own_package(path: Path) -> str:
+        parts = path.relative_to(project).parts
+        # plugins/<family>/<plugin>/...; the payer-portal plugins share their family package
+        return ".".join(parts[:2] if parts[1] == "payer_portals" else parts[:3])
+
+    crossings = []
+    for path in sorted((project / "plugins").rglob("*.py")):
+        if len(path.relative_to(project).parts) < 4 and path.parts[-2] != "payer_portals":
+            continue  # the family packages' own __init__ files
+        mine = own_package(path)
+        crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
+                      if name.startswith("plugins.") and not (name + ".").startswith(mine + ".")]
+    for folder in ("hub", "connectors"):
+        for path in sorted((project / folder).rglob("*.py")):
+            if path.relative_to(project).as_posix() == "hub/cli/demo.py":
+                continue
+            crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
+                          if name == "plugins" or name.startswith("plugins.")]
+    assert crossings == []
