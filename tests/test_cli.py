@@ -54,6 +54,17 @@ def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_a
                           for pcn in denied)
     assert re.search(r"A/R: insurance \d+\.\d\d, patient \d+\.\d\d", worklist)
 
+    # The eligibility sweep's 270 went up with the 837P; the sandbox's 271 answers every patient.
+    from hub.eligibility.x271 import read_271
+
+    assert re.search(r"sent +BHHUB_\d{9}\.270: 270 inquiry", built)
+    [answer] = picked.glob("*.271")
+    responses = read_271(answer.read_bytes())
+    coverage = worklist.split("\n6. ", 1)[1]
+    listed = dict(re.findall(r"^\d+ +\d+ +\d+ +(\S+) +\S+ +x12 +answered +(\w+) ", coverage, re.MULTILINE))
+    assert listed == {r.member_id: "yes" if r.active else "NO" for r in responses}
+    assert len(listed) == len(ready) + 1  # every patient with an unsent claim, the held one included
+
 
 def test_demo_runs_again_from_scratch(tmp_path, capsys):
     assert main(["--home", str(tmp_path), "demo"]) == 0

@@ -4,9 +4,10 @@ It builds a fresh hub under ``<home>/demo`` (its own SQLite store), writes sampl
 (synthetic FHIR R4 bundles: one with a diagnosis category, one with a member id the payer will
 not take, one truncated file), reads them, and exchanges the claims over real SFTP with bhhub's
 sandbox clearinghouse (``plugins/clearinghouse/sandbox``), started on 127.0.0.1 with its own
-host key, which the demo's mailbox pins. The sandbox answers the upload with a 999, a 277CA and
-an 835; the demo picks them up and prints each claim's status from them, then checks the 837P
-it sent with pyx12's implementation-guide validator.
+host key, which the demo's mailbox pins, together with a 270 the eligibility sweep writes about
+each patient. The sandbox answers with a 999, a 277CA, an 835 and a 271; the demo picks them up
+and prints each claim's status and each patient's coverage from them, then checks the 837P it
+sent with pyx12's implementation-guide validator.
 
 The demo is the one place the core names a plugin: the sandbox, which ships with the hub.
 """
@@ -23,9 +24,11 @@ from pathlib import Path
 from hub import clock, intake
 from hub.app import Hub
 from hub.cli.commands import _intake_line, cmd_claims
+from hub.cli.eligibility import cmd_list as cmd_eligibility_list
 from hub.cli.remit import cmd_denials
 from hub.config import resolve_home
 from hub.demo.synthetic import encounter_bundle
+from hub.eligibility.sweep import sweep
 from hub.exchange.cycle import exchange
 from hub.exchange.mailboxes import load_mailboxes
 from hub.store import schema
@@ -59,13 +62,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 print("   " + line.replace("\n", "\n   "))
             print("\n2. the claims built (needs_attention: a check found an error; the fix is shown)")
             _claims(args, home)
-            print("\n3. exchange with the clearinghouse over SFTP: upload the 837P, pick up what comes back")
+            print("\n3. exchange with the clearinghouse over SFTP: upload the 837P and a 270 asking about each "
+                  "patient's coverage (the eligibility sweep), pick up what comes back")
+            swept = sweep(hub)
+            print(f"   {swept.summary()}")
             report = exchange(hub, load_mailboxes(hub)["sandbox"])
             if not report.ok:
                 print(f"   the exchange failed: {report.error}")
                 return 1
             for sent in report.sent:
-                print(f"   sent      {sent.remote_name}: {sent.claims} claims")
+                what = f"{sent.claims} claims" if sent.kind == "837P" else f"{sent.kind} inquiry"
+                print(f"   sent      {sent.remote_name}: {what}")
             for picked in report.picked_up:
                 print(f"   received  {picked.name}: {picked.reason or picked.outcome}")
             print("\n4. each claim's status from the 999, 277CA and 835 the clearinghouse sent back")
@@ -74,8 +81,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
             namespace = argparse.Namespace(home=home, all=False, json=False, plugin_host=getattr(args, "plugin_host", None))
             cmd_denials(namespace)
             _ar_summary(hub)
+            print("\n6. what each payer said about coverage (the 271s): active, copay, visits left, "
+                  "authorization required")
+            cmd_eligibility_list(argparse.Namespace(home=home, patient=None, json=False,
+                                                    plugin_host=getattr(args, "plugin_host", None)))
             with hub.store.session() as session:
-                batch = session.query(schema.Batch).order_by(schema.Batch.id).first()
+                batch = session.query(schema.Batch).filter(schema.Batch.kind == "837P").order_by(schema.Batch.id).first()
                 content = batch.content if batch else None
     if content is None:
         print("   no claim was ready to bill")

@@ -92,11 +92,12 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_plugins)
 
     p = sub.add_parser("demo", help="run the end-to-end demo: FHIR bundles to claims, exchanged with a local "
-                                    "sandbox clearinghouse over SFTP, 999/277CA/835 applied",
+                                    "sandbox clearinghouse over SFTP with a 270, 999/277CA/835/271 applied",
                        description="Create a fresh demo hub under <home>/demo, read sample FHIR bundles, "
-                                   "send the claims over SFTP to bhhub's sandbox clearinghouse (on 127.0.0.1, its "
-                                   "host key pinned), apply the 999, 277CA and 835 it answers with, and print "
-                                   "each claim's status, the denial worklist, A/R, and the pyx12 check of the 837P.")
+                                   "send the claims and a 270 about each patient over SFTP to bhhub's sandbox "
+                                   "clearinghouse (on 127.0.0.1, its host key pinned), apply the 999, 277CA, 835 "
+                                   "and 271 it answers with, and print each claim's status, the denial worklist, "
+                                   "A/R, each patient's coverage, and the pyx12 check of the 837P.")
     p.set_defaults(func=demo.cmd_demo)
 
     exchange_cli.add_commands(sub)
