@@ -202,3 +202,17 @@ def test_no_phi_in_logs(hub_home, tmp_path, caplog):
     for phi in ("Sampleton", "Demoperson", "Testperson", "20120607", "19780922", "XOF123456789", "C0011223344",
                 "MRN20002", "999000111"):
         assert phi not in logged
+
+
+def test_a_phone_session_from_hl7_is_billed_with_the_payers_telehealth_place_and_modifier(hub_home, capsys):
+    from test_hl7v2_plugin import ZTH_TELEHEALTH
+
+    with_practice(hub_home, ZTH_TELEHEALTH)
+    content = (HL7 / "dft-p03-ztherapy-minutes.hl7").read_bytes().replace(b"ZTH|1|53", b"ZTH|1|53|PHONE")
+    (hub_home / "phone.hl7").write_bytes(content)
+    code, [result] = run_json(capsys, hub_home, "intake", str(hub_home / "phone.hl7"))
+    assert code == 0 and result["outcome"] == "imported"
+    code, [claim] = run_json(capsys, hub_home, "claims")
+    # mappings/payers.toml: the commercial default is POS 10 (patient at home) and 93 for audio only
+    assert claim["place_of_service"] == "10"
+    assert [(l["procedure_code"], l["modifiers"]) for l in claim["lines"]] == [("90837", ["93"])]

@@ -121,6 +121,25 @@ def test_a_z_segment_carries_minutes_only_with_a_practice_mapping(tmp_path):
     assert mapped.services[0].charge is None  # no amount sent: the fee schedule prices it
 
 
+ZTH_TELEHEALTH = """
+[encounter]
+minutes = ["ZTH-2"]
+telehealth = ["ZTH-3"]
+telehealth_video = ["VIDEO"]
+telehealth_audio_only = ["PHONE"]
+"""
+
+
+@pytest.mark.parametrize(("value", "virtual", "audio_only"), [
+    ("PHONE", True, True), ("video", True, False), ("OFFICE", False, False), ("", False, False)])
+def test_a_telehealth_session_is_told_by_the_field_the_mapping_names(tmp_path, value, virtual, audio_only):
+    content = (HL7 / "dft-p03-ztherapy-minutes.hl7").read_bytes().replace(b"ZTH|1|53", f"ZTH|1|53|{value}".encode())
+    [visit] = read(content, practice_mappings(tmp_path, ZTH_TELEHEALTH))
+    assert (visit.virtual, visit.audio_only) == (virtual, audio_only)
+    [unmapped] = read(content, practice_mappings(tmp_path / "plain"))
+    assert (unmapped.virtual, unmapped.audio_only) == (False, False)  # without the mapping, an office visit
+
+
 def test_ft1s_for_two_clinicians_in_one_dft_become_two_visits(tmp_path):
     text = (HL7 / "dft-p03-v251-full.hl7").read_bytes().decode()
     second = "1987654328^Lopez^Sam^^^^^^^^^^NPI"

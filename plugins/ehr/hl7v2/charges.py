@@ -73,6 +73,7 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
         scope = Scope(message, first.group)
         minutes = _minutes(scope, fmap.paths("encounter.minutes"), where)
         place = scope.first(fmap.paths("encounter.place_of_service")) or practice.place_of_service
+        virtual, audio_only = _telehealth(scope, fmap)
         result.append(Encounter(
             key=f"{patient.key}|visit|{service_date.isoformat()}|{npi or billing.npi}",
             source_ref=f"{'^'.join(message.message_type)} {message.control_id} FT1 set "
@@ -85,10 +86,24 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
             diagnoses=tuple(diagnoses),
             services=services,
             place_of_service=place or None,
+            virtual=virtual,
+            audio_only=audio_only,
             minutes=minutes,
             prior_authorization=scope.first(fmap.paths("encounter.prior_authorization")) or None,
         ))
     return result
+
+
+def _telehealth(scope: Scope, fmap: FieldMap) -> tuple[bool, bool]:
+    """(virtual, audio only) from the field the mapping names, by its values; (False, False)
+    when the mapping names none or the value is neither."""
+    paths = fmap.paths("encounter.telehealth")
+    if not paths:
+        return False, False
+    value = scope.first(paths).strip().upper()
+    audio = value in {v.upper() for v in fmap.strings("encounter.telehealth_audio_only")}
+    video = value in {v.upper() for v in fmap.strings("encounter.telehealth_video")}
+    return bool(value) and (audio or video), bool(value) and audio
 
 
 def _lines(message: Message, fmap: FieldMap, practice: Practice) -> list[_Line]:

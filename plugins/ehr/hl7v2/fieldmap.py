@@ -46,7 +46,8 @@ SCHEMA: dict[str, Any] = {
         "rendering_npi": PATHS, "rendering_family_name": PATHS, "rendering_given_name": PATHS,
     },
     "diagnosis": {"code": PATHS, "system": PATHS, "priority": PATHS, "icd10cm_systems": STRINGS},
-    "encounter": {"minutes": PATHS, "place_of_service": PATHS, "prior_authorization": PATHS},
+    "encounter": {"minutes": PATHS, "place_of_service": PATHS, "prior_authorization": PATHS,
+                  "telehealth": PATHS, "telehealth_video": STRINGS, "telehealth_audio_only": STRINGS},
     "appointment": {
         "id": PATHS, "start": PATHS, "duration": PATHS, "duration_units": PATHS, "minutes_per_unit": NUMBERS,
         "provider": PATHS, "type": PATHS, "status_by_event": CODES,
