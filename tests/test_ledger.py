@@ -407,6 +407,19 @@ def test_auth_commands_add_list_and_void_and_audit_each(hub, hub_home, capsys):
     assert actions == ["add_authorization", "list_authorizations", "void_authorization", "list_authorizations"]
 
 
+@pytest.mark.parametrize(("content", "says"), [
+    ("npi,payer_id,status\n", "has a header but no rows"),
+    ("npi,payer_id\n1234567893,87726\n", "missing status"),
+    ("npi,payer_id,status,tier\n1234567893,87726,enrolled,1\n", "unknown tier"),
+    ("npi,payer_id,status\n1234567893,87726,enrolled,extra\n", "line 2: more columns than the header"),
+])
+def test_an_enrollment_file_that_cannot_be_read_as_a_whole_is_refused_saying_why(hub, tmp_path, content, says):
+    path = tmp_path / "enrollments.csv"
+    path.write_text(content, encoding="utf-8")
+    with hub.store.session() as session, pytest.raises(InputError, match=says):
+        credentialing.import_csv(session, path)
+
+
 def test_credentialing_commands_import_add_and_list(hub, hub_home, tmp_path, capsys):
     path = tmp_path / "enrollments.csv"
     path.write_text(f"npi,payer_id,status,effective,end,in_network,era,eft,reattestation_due\n"

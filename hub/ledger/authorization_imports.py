@@ -19,7 +19,6 @@ bad row imports nothing, and every bad row is named by its line.
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -29,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.csvfile import read_rows
 from hub.errors import InputError
 from hub.ledger import authorizations as ledger
 from hub.model import AuthorizationGrant
@@ -188,38 +188,11 @@ def import_csv(session: Session, path: str | Path) -> CsvImport:
 
 
 def _read(path: Path) -> tuple[list[_Row], list[str]]:
-    rows, problems = [], []
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in REQUIRED if c not in header]
-            unknown = [h for h in header if h not in COLUMNS]
-            if missing or unknown:
-                raise InputError(f"the header must be {','.join(COLUMNS)}"
-                                 + (f"; missing {', '.join(missing)}" if missing else "")
-                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""), where=str(path))
-            reader.fieldnames = header
-            for record in reader:
-                row, row_problems = _parse_row(reader.line_num, record)
-                if row_problems:
-                    problems.append(f"line {reader.line_num}: {'; '.join(row_problems)}")
-                else:
-                    rows.append(row)
-    except OSError as exc:
-        raise InputError(f"cannot read the authorization file: {exc.strerror}", where=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError("the authorization file is not UTF-8 text", where=str(path)) from exc
-    if not rows and not problems:
-        raise InputError("the authorization file has a header but no rows", where=str(path))
-    return rows, problems
+    return read_rows(path, columns=COLUMNS, required=REQUIRED, what="the authorization file", parse=_parse_row)
 
 
-def _parse_row(line: int, record: dict) -> tuple[_Row | None, list[str]]:
-    values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+def _parse_row(line: int, values: dict[str, str]) -> tuple[_Row | None, list[str]]:
     problems: list[str] = []
-    if None in record:
-        problems.append("more columns than the header")
 
     def day(name: str) -> date | None:
         text = values.get(name, "")

@@ -17,7 +17,6 @@ updates the one on file. A file with any bad row imports nothing, and every bad 
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -26,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.csvfile import read_rows
 from hub.errors import InputError
 from hub.exchange.alerts import clear_alert, raise_alert
 from hub.identifiers import npi_is_valid
@@ -95,28 +95,8 @@ def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]]
     ``touched``, when given, receives the (payer id, NPI) of every row recorded.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            header = [h.strip() for h in (reader.fieldnames or [])]
-            missing = [c for c in REQUIRED if c not in header]
-            unknown = [h for h in header if h not in COLUMNS]
-            if missing or unknown:
-                raise InputError(f"the header must be {','.join(COLUMNS)}"
-                                 + (f"; missing {', '.join(missing)}" if missing else "")
-                                 + (f"; unknown {', '.join(unknown)}" if unknown else ""), where=str(path))
-            reader.fieldnames = header
-            rows, problems = [], []
-            for record in reader:
-                facts, row_problems = _parse_row(record)
-                if row_problems:
-                    problems.append(f"line {reader.line_num}: {'; '.join(row_problems)}")
-                else:
-                    rows.append(facts)
-    except OSError as exc:
-        raise InputError(f"cannot read the enrollment file: {exc.strerror}", where=str(path)) from exc
-    except UnicodeDecodeError as exc:
-        raise InputError("the enrollment file is not UTF-8 text", where=str(path)) from exc
+    rows, problems = read_rows(path, columns=COLUMNS, required=REQUIRED, what="the enrollment file",
+                               parse=lambda _line, values: _parse_row(values))
     if problems:
         raise InputError(f"{len(problems)} bad row(s), nothing imported:\n  " + "\n  ".join(problems), where=str(path))
     counts = {"added": 0, "updated": 0}
@@ -128,11 +108,8 @@ def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]]
     return counts
 
 
-def _parse_row(record: dict) -> tuple[EnrollmentFacts | None, list[str]]:
-    values = {k: (v or "").strip() for k, v in record.items() if k is not None}
+def _parse_row(values: dict[str, str]) -> tuple[EnrollmentFacts | None, list[str]]:
     problems: list[str] = []
-    if None in record:
-        problems.append("more columns than the header")
 
     def day(name: str) -> date | None:
         text = values.get(name, "")
