@@ -23,6 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from hub.config import resolve_home
 from hub.errors import HubError, MappingError
+from hub.mappings import overlay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,7 +89,7 @@ class PortalFiles(Generic[T]):
                 tables[path.name] = (str(path), None, MappingError(f"{path} is not valid TOML: {exc}"))
                 continue
             if table is not None and error is None:
-                tables[path.name] = (str(path), _merged(table, layer), None)
+                tables[path.name] = (str(path), overlay(table, layer), None)
         by_payer: dict[str, T] = {}
         sources: dict[str, str] = {}
         broken: list[_Broken] = []
@@ -118,14 +119,3 @@ def _listed_payers(table: dict[str, Any] | None) -> tuple[str, ...]:
     portal = (table or {}).get("portal")
     ids = portal.get("payer_ids") if isinstance(portal, dict) else None
     return tuple(i for i in ids if isinstance(i, str)) if isinstance(ids, list) else ()
-
-
-def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """Tables merge key by key; values and lists are replaced whole (as ``hub.mappings`` does)."""
-    result = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = _merged(result[key], value)
-        else:
-            result[key] = value
-    return result

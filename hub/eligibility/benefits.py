@@ -373,6 +373,24 @@ class ServiceBenefits:
         return chosen[2] if chosen is not None else None
 
 
+def by_service_type(entries: tuple[BenefitEntry, ...]) -> dict[str, ServiceBenefits]:
+    """The benefit entries grouped per service type they name (``UNSPECIFIED`` when none), as
+    ``EligibilityResponse.benefits`` holds them, whether they came from a 271 or a portal."""
+    grouped: dict[str, list[BenefitEntry]] = {}
+    for entry in entries:
+        for service_type in entry.service_types or (UNSPECIFIED,):
+            grouped.setdefault(service_type, []).append(entry)
+    return {stc: ServiceBenefits(stc, tuple(found)) for stc, found in grouped.items()}
+
+
+def coverage_active(entries: tuple[BenefitEntry, ...]) -> bool | None:
+    """True when any entry says active coverage, False when one says inactive and none active,
+    None when the entries do not say."""
+    if any(e.active for e in entries):
+        return True
+    return False if any(e.inactive for e in entries) else None
+
+
 def _preferred(candidates: list, network: str, network_of, level_of):
     """The first candidate in ``network`` (then both, then unknown), individual before family."""
     for wanted in _NETWORK_ORDER.get(network, (network,)):

@@ -26,14 +26,14 @@ from typing import Any
 
 from hub.eligibility import codes
 from hub.eligibility.benefits import (
-    UNSPECIFIED,
+    by_service_type,
+    coverage_active,
     BenefitEntry,
     DatePeriod,
     Delivery,
     EligibilityResponse,
     Rejection,
     RelatedEntity,
-    ServiceBenefits,
     Trace,
     UnrecognizedSegment,
 )
@@ -402,7 +402,7 @@ class _Transaction:
             dependent_member_id=(dependent.id or None) if dependent else None,
             patient=("dependent" if dependent else "subscriber") if subscriber else None,
             traces=tuple(traces),
-            active=_active(entries),
+            active=coverage_active(entries),
             plan_number=_reference(references, "18"),
             group_number=_reference(references, "6P"),
             group_name=next((r[2] for r in reversed(references) if r[0] == "6P" and r[2]), None),
@@ -411,7 +411,7 @@ class _Transaction:
             insurance_type=next((e.insurance_type for e in active_entries if e.insurance_type), None),
             dates=tuple(patient.dates) if patient else (),
             rejections=rejections,
-            benefits=_by_service_type(entries),
+            benefits=by_service_type(entries),
             entries=entries,
             messages=tuple(dict.fromkeys(m for e in entries for m in e.messages)),
             unrecognized=tuple(self.header_unrecognized) + tuple(u for lv in chain for u in lv.unrecognized),
@@ -421,23 +421,9 @@ class _Transaction:
         )
 
 
-def _active(entries: tuple[BenefitEntry, ...]) -> bool | None:
-    if any(e.active for e in entries):
-        return True
-    return False if any(e.inactive for e in entries) else None
-
-
 def _reference(references: list[tuple[str, str, str]], qualifier: str) -> str | None:
     """The dependent's own REF when it has one (it comes last), else the subscriber's."""
     return next((r[1] for r in reversed(references) if r[0] == qualifier and r[1]), None)
-
-
-def _by_service_type(entries: tuple[BenefitEntry, ...]) -> dict[str, ServiceBenefits]:
-    grouped: dict[str, list[BenefitEntry]] = {}
-    for entry in entries:
-        for service_type in entry.service_types or (UNSPECIFIED,):
-            grouped.setdefault(service_type, []).append(entry)
-    return {stc: ServiceBenefits(stc, tuple(found)) for stc, found in grouped.items()}
 
 
 # --- element readers: messages name the element and loop, never the value ---------------------------

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from hub.eligibility.benefits import (
-    UNSPECIFIED,
+    by_service_type,
+    coverage_active,
     BenefitEntry,
     EligibilityResponse,
     Rejection,
     RelatedEntity,
-    ServiceBenefits,
 )
 
 PER_VISIT, CALENDAR_YEAR, YEAR_TO_DATE, REMAINING = "27", "23", "24", "29"  # EB06 time periods
@@ -113,30 +113,16 @@ def eligibility_response(*, payer_id: str, payer_name: str, member_id: str, bene
         receiver_id="", receiver_id_qualifier="",
         subscriber_member_id=member_id, dependent_member_id=dependent_member_id,
         patient="dependent" if dependent or dependent_member_id else "subscriber",
-        traces=(), active=_active(entries),
+        traces=(), active=coverage_active(entries),
         plan_number=plan_number, group_number=group_number, group_name=group_name,
         plan_description=plan_description or next(
             (e.plan_description for e in active_entries + list(entries) if e.plan_description), None),
         insurance_type=insurance_type or next((e.insurance_type for e in active_entries if e.insurance_type), None),
         rejections=tuple(rejections) + tuple(r for e in entries for r in e.rejections),
-        benefits=_by_service_type(entries), entries=entries,
+        benefits=by_service_type(entries), entries=entries,
         messages=tuple(dict.fromkeys(m for e in entries for m in e.messages)),
         reference=reference,
     )
-
-
-def _active(entries: tuple[BenefitEntry, ...]) -> bool | None:
-    if any(e.active for e in entries):
-        return True
-    return False if any(e.inactive for e in entries) else None
-
-
-def _by_service_type(entries: tuple[BenefitEntry, ...]) -> dict[str, ServiceBenefits]:
-    grouped: dict[str, list[BenefitEntry]] = {}
-    for entry in entries:
-        for service_type in entry.service_types or (UNSPECIFIED,):
-            grouped.setdefault(service_type, []).append(entry)
-    return {stc: ServiceBenefits(stc, tuple(found)) for stc, found in grouped.items()}
 
 
 def percent_as_fraction(value: Decimal) -> Decimal:
