@@ -131,12 +131,7 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
             notes.append(f"a 999 for a {group.functional_id} group (not claims): kept, nothing to update")
             continue
         for transaction in group.transactions:
-            batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
-                                                  transaction.control_number)
-            accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
-            detail = transaction.describe()
-            session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
-                                              accepted=accepted, code=transaction.result.value, detail=detail))
+            batch, transmission, accepted, detail = _record_999(session, item_id, recognized, group, transaction)
             claims_named = {}
             for error in transaction.errors:
                 if error.claim_reference:
@@ -148,10 +143,7 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
                         inbox_item_id=item_id, kind="999", batch_id=batch.id, claim_id=claim.id,
                         accepted=accepted, code=transaction.result.value, detail="; ".join(errors)))
             if accepted:
-                if transmission is not None and transmission.state in (UPLOADED, "uploading", "ready"):
-                    transmission.state = ACKNOWLEDGED
-                    transmission.acknowledged_at = utcnow()
-                    _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
+                _acknowledge(session, transmission, transaction, detail)
                 note = f"ISA13 {batch.interchange_control_number}: the 837 was accepted" + (
                     "" if transaction.result.value == "A" else f" ({transaction.result.description})")
             else:
@@ -215,6 +207,25 @@ def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     return applied
 
 
+def _record_999(session, item_id: int, recognized: Recognized, group, transaction):
+    """(batch, transmission, accepted, detail) of the file a 999 transaction answers, with the
+    acknowledgment stored against the batch."""
+    batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
+                                          transaction.control_number)
+    accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
+    detail = transaction.describe()
+    session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
+                                      accepted=accepted, code=transaction.result.value, detail=detail))
+    return batch, transmission, accepted, detail
+
+
+def _acknowledge(session, transmission, transaction, detail: str) -> None:
+    """An accepting 999: the transmission, if still on its way, is acknowledged."""
+    if transmission is not None and transmission.state in (UPLOADED, "uploading", "ready"):
+        transmission.state, transmission.acknowledged_at = ACKNOWLEDGED, utcnow()
+        _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
+
+
 def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group) -> list[str]:
     """A 999 for a 270 or 276 file: its transmission acknowledged, or rejected with its questions."""
     from hub.claimstatus import store as status_store
@@ -223,18 +234,11 @@ def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group
     kind = INQUIRY_GROUPS[group.functional_id]
     notes = []
     for transaction in group.transactions:
-        batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
-                                              transaction.control_number)
-        accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
-        detail = transaction.describe()
-        session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
-                                          accepted=accepted, code=transaction.result.value, detail=detail))
+        batch, transmission, accepted, detail = _record_999(session, item_id, recognized, group, transaction)
         if transmission is not None:
             clear_alert(session, f"ack_missing:transmission:{transmission.id}")
         if accepted:
-            if transmission is not None and transmission.state in (UPLOADED, "uploading", "ready"):
-                transmission.state, transmission.acknowledged_at = ACKNOWLEDGED, utcnow()
-                _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
+            _acknowledge(session, transmission, transaction, detail)
             notes.append(f"ISA13 {batch.interchange_control_number}: the {kind} was accepted")
             continue
         reason = f"999 rejected the {kind} ({transaction.result.description}): {detail}"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 
 from hub.cli.commands import open_hub
-from hub.cli.output import print_json, print_table
+from hub.cli.output import date_option, print_json, print_table
 from hub.errors import UsageError
 
 PATIENT_HELP = ("the patient: the hub's patient id (`patient_id` in `bhhub claims --json`, the PATIENT "
@@ -66,22 +65,13 @@ def add_commands(sub) -> None:
     listing.set_defaults(func=cmd_status_list)
 
 
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} must be a date like 2026-11-30, not {text!r}") from None
-
-
 # --- eligibility ------------------------------------------------------------------------------------
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     from hub.eligibility import service
 
-    day = _date(args.date, "--date")
+    day = date_option(args.date, "--date")
     with open_hub(args) as hub:
         with hub.store.session() as session:
             patient_id = service.find_patient(session, args.patient)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from hub.cli.commands import open_hub
-from hub.cli.output import print_json, print_table
+from hub.cli.output import date_option, print_json, print_table
 from hub.errors import UsageError
 from hub.ledger import authorization_imports, credentialing, rescrub
 from hub.ledger import authorizations as ledger
@@ -88,15 +87,6 @@ def add_commands(sub) -> None:
     listing.set_defaults(func=cmd_credentialing_list)
 
 
-def _date(text: str | None, option: str) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"{option} must be a date like 2026-11-30, not {text!r}") from None
-
-
 def _count(text: str, option: str) -> Decimal:
     try:
         return Decimal(text)
@@ -110,7 +100,7 @@ def _count(text: str, option: str) -> Decimal:
 def cmd_auth_add(args: argparse.Namespace) -> int:
     unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
     quantity = _count(text, f"--{unit_type}")
-    start, end = _date(args.start, "--from"), _date(args.end, "--to")
+    start, end = date_option(args.start, "--from"), date_option(args.end, "--to")
     with open_hub(args) as hub, hub.store.session() as session:
         row = ledger.add(session, payer_id=args.payer, member_id=args.member, number=args.number,
                          quantity=quantity, unit_type=unit_type, start=start, end=end,
@@ -217,9 +207,9 @@ def cmd_credentialing_import(args: argparse.Namespace) -> int:
 
 def cmd_credentialing_add(args: argparse.Namespace) -> int:
     facts = credentialing.EnrollmentFacts(
-        npi=args.npi, payer_id=args.payer, status=args.status, effective=_date(args.effective, "--effective"),
-        end=_date(args.end, "--end"), in_network=not args.out_of_network, era=args.era, eft=args.eft,
-        reattestation_due=_date(args.reattestation_due, "--reattestation-due"))
+        npi=args.npi, payer_id=args.payer, status=args.status, effective=date_option(args.effective, "--effective"),
+        end=date_option(args.end, "--end"), in_network=not args.out_of_network, era=args.era, eft=args.eft,
+        reattestation_due=date_option(args.reattestation_due, "--reattestation-due"))
     with open_hub(args) as hub, hub.store.session() as session:
         row, created = credentialing.add(session, facts)
         checked = rescrub.for_providers(hub, session, [(row.payer_id, row.npi)], f"enrollment {row.id} recorded")

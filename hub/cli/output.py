@@ -9,6 +9,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from hub.errors import UsageError
+
 T = TypeVar("T")
 
 
@@ -57,3 +59,14 @@ def progress(items: Sequence[T], label: str, *, stream=None) -> Iterator[T]:
     if show:
         stream.write(f"\r{label} [{'#' * 30}] {total}/{total}\n")
         stream.flush()
+
+
+def date_option(text: str | None, option: str) -> date | None:
+    """The date an option names (``--from 2026-11-30``); None when it was not given."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{option} must be a date like 2026-11-30, not {text!r}") from None
+

@@ -10,7 +10,7 @@ from datetime import date
 from sqlalchemy import select
 
 from hub.cli.commands import open_hub
-from hub.cli.output import print_json, print_table
+from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
 from hub.store import schema
 
@@ -207,10 +207,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
 def cmd_ar(args: argparse.Namespace) -> int:
     from hub.remit.ar import BUCKETS, FORMULAS, ar_report
 
-    try:
-        as_of = date.fromisoformat(args.as_of) if args.as_of else date.today()
-    except ValueError:
-        raise UsageError(f"--as-of must be a date like 2026-11-30, not {args.as_of!r}") from None
+    as_of = date_option(args.as_of, "--as-of") or date.today()
     with open_hub(args) as hub, hub.store.session() as session:
         report = ar_report(session, as_of)
         hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], str(as_of))
