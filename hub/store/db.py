@@ -26,7 +26,15 @@ class Store:
             self.engine = _engine(url, connect_args or {})
         except (SQLAlchemyError, ImportError) as exc:
             raise StoreError(f"cannot open the store at {_safe(url)}: {exc}") from exc
+        # Every transaction reads and writes one consistent state (the driver's own handling, which
+        # ran SELECTs outside the transaction, is off: see ``_engine``). A ``writer`` session also
+        # takes SQLite's write lock when it begins (BEGIN IMMEDIATE): work that reads, decides and
+        # writes (intake, batching, uploads) then never acts on a state another process has just
+        # changed, and never fails at its first write because of one; the other waits its turn.
+        # Plain sessions and ``engine.connect()`` begin deferred, so readers never wait for writers
+        # (WAL) and a reader opened inside a writer's transaction does not wait for it.
         self.session = sessionmaker(self.engine, expire_on_commit=False)
+        self.writer = sessionmaker(self.engine.execution_options(bhhub_write=True), expire_on_commit=False)
 
     @property
     def dialect(self) -> str:
@@ -75,12 +83,20 @@ def _engine(url: str, connect_args: dict) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):  # noqa: ANN001
+            # The driver's own transaction handling is off: the "begin" hook below starts each
+            # transaction, so a writer's can be IMMEDIATE (SQLAlchemy's documented pysqlite recipe).
+            dbapi_connection.isolation_level = None
             # WAL lets readers run beside the writer; foreign keys are off by default in SQLite.
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection):  # noqa: ANN001
+            writer = connection.get_execution_options().get("bhhub_write")
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
 
         return engine
     if url.startswith("postgresql"):
