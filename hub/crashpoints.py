@@ -1,16 +1,36 @@
-"""Named crash points for crash-safety tests: inert unless BHHUB_CRASH_AT names one.
+"""Named fault points for crash-safety and concurrency tests: inert unless the environment names one.
 
-A test sets ``BHHUB_CRASH_AT=<name>`` in a child process; reaching that point kills the process
-at once (SIGKILL: no cleanup, no commit), the way a power cut or an OOM kill would. The test then
-restarts and checks that nothing was lost or done twice (SQLite's own crash-testing approach).
+``BHHUB_CRASH_AT=<name>``: reaching that point kills the process at once (SIGKILL: no cleanup,
+no commit), the way a power cut or an OOM kill would. The test then runs the command again and
+checks that nothing was lost or done twice (SQLite's own crash-testing approach).
+
+``BHHUB_PAUSE_AT=<name>``: reaching that point sleeps ``BHHUB_PAUSE_SECONDS`` (default 2), so a
+test can run a second command while the first is inside its transaction at that very step.
+
+The points, by step (each a boundary where a crash or a second process could interleave):
+intake ``intake:after_store_raw``, ``intake:before_commit``; batching ``batch:after_take``,
+``batch:before_commit``, ``export:before_file``; sending ``transmission:after_create``,
+``upload:before_put``, ``upload:after_put``; pickup ``pickup:after_download``,
+``pickup:before_remote_cleanup``; applying responses and posting ``apply:before_commit``.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
+
+POINTS = (
+    "intake:after_store_raw", "intake:before_commit",
+    "batch:after_take", "batch:before_commit", "export:before_file",
+    "transmission:after_create", "upload:before_put", "upload:after_put",
+    "pickup:after_download", "pickup:before_remote_cleanup",
+    "apply:before_commit",
+)
 
 
 def crash_point(name: str) -> None:
     if os.environ.get("BHHUB_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("BHHUB_PAUSE_AT") == name:
+        time.sleep(float(os.environ.get("BHHUB_PAUSE_SECONDS", "2")))
