@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from sqlalchemy import select
 
@@ -89,8 +90,11 @@ def _mailboxes(hub, only: str | None) -> list:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
+    def waiting(message: str) -> None:
+        print(f"bhhub: {message}", file=sys.stderr, flush=True)
+
     with open_hub(args) as hub:
-        reports = [exchange(hub, mailbox) for mailbox in _mailboxes(hub, args.mailbox)]
+        reports = [exchange(hub, mailbox, waiting=waiting) for mailbox in _mailboxes(hub, args.mailbox)]
     if args.json:
         print_json([
             {"mailbox": r.mailbox, "ok": r.ok, "error": r.error,

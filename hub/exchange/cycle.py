@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -10,6 +11,8 @@ from sqlalchemy import exists, select
 
 from hub.errors import HubError, RetriableError
 from hub.exchange.alerts import clear_alert, raise_alert
+from hub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, LockBusy, hub_lock
+from hub.intake import finish_received
 from hub.exchange.inbound import PickedUp, pick_up
 from hub.exchange.outbound import UPLOADED, Sent, submit
 from hub.store import schema
@@ -30,9 +33,25 @@ class ExchangeReport:
         return self.error is None
 
 
-def exchange(hub, mailbox) -> ExchangeReport:
-    """Connect once, submit, pick up; a mailbox that cannot be reached is one alert, not a crash."""
+def exchange(hub, mailbox, *, wait: float = DEFAULT_WAIT_SECONDS,
+             waiting: Callable[[str], None] | None = None) -> ExchangeReport:
+    """Connect once, submit, pick up; a mailbox that cannot be reached is one alert, not a crash.
+
+    Holds the hub's exchange lock throughout (``hub.exchange.locks``): the runner's scheduled
+    exchange and a person's ``bhhub exchange`` never interleave; the second waits for the first.
+    Items an interrupted run left stored but not applied are finished first.
+    """
     report = ExchangeReport(mailbox.name)
+    try:
+        with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
+            finish_received(hub)
+            return _exchange(hub, mailbox, report)
+    except LockBusy as exc:
+        report.error = str(exc)
+        return report
+
+
+def _exchange(hub, mailbox, report: ExchangeReport) -> ExchangeReport:
     unreachable = f"mailbox_unreachable:{mailbox.name}"
     _check_eligibility_before_batch(hub)
     try:
