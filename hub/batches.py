@@ -16,13 +16,16 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.claims import set_status
-from hub.model import ClaimStatus
+from hub.crashpoints import crash_point
+from hub.errors import InputError, StoreError
+from hub.model import ClaimStatus, Finding, Provider, Severity
 from hub.store import schema
-from hub.model import Provider
 from hub.store.repo import claim_record, next_counter, provider_record
+from hub.store.schema import utcnow
 from hub.x12.claim837p import RenderedClaim, assemble_837p, render_claim
 from hub.x12.envelope import ControlNumbers, Envelope
 
@@ -40,39 +43,66 @@ class BatchResult:
     interchange_control_number: str
     patient_control_numbers: tuple[str, ...]
     remaining_ready: int
+    set_aside: tuple[tuple[str, str], ...] = ()  # (patient control number, finding code) held back
 
 
-def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH) -> BatchResult | None:
-    """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready."""
-    with hub.store.session() as session:
-        batch = create_batch(hub, session, hub.settings.envelope, max_claims, out)
+def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_aside: list | None = None,
+                wait: float = 600.0, waiting=None) -> BatchResult | None:
+    """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready.
+    ``set_aside``, when given, collects (patient control number, finding code) of claims held back."""
+    from hub.exchange.locks import EXCHANGE, hub_lock
+
+    set_aside = [] if set_aside is None else set_aside
+    # The same lock as the exchange's: batching here never interleaves with a scheduled exchange.
+    with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
+        _write_unwritten(hub)
+        return _export(hub, out, max_claims, set_aside)
+
+
+def _export(hub, out: Path, max_claims: int, set_aside: list) -> BatchResult | None:
+    with hub.store.writer() as session:
+        batch = create_batch(hub, session, hub.settings.envelope, max_claims, out, set_aside=set_aside)
         if batch is None:
+            session.commit()  # the claims set aside keep their findings
             return None
         remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
         pcns = tuple(session.scalars(select(schema.Claim.patient_control_number)
                                      .where(schema.Claim.batch_id == batch.id).order_by(schema.Claim.id)))
         session.commit()
+    crash_point("export:before_file")
     _write_atomically(out, batch.content)
+    _mark_written(hub, batch.id)
     log.info("batch %s written: %d claims, ISA13 %s", batch.id, batch.claim_count, batch.interchange_control_number)
     hub.plugins.hooks.batch_written(batch.id, str(out), batch.claim_count)
-    return BatchResult(batch.id, out, batch.claim_count, batch.interchange_control_number, pcns, remaining)
+    return BatchResult(batch.id, out, batch.claim_count, batch.interchange_control_number, pcns, remaining,
+                       tuple(set_aside))
 
 
 def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None, *,
-                 line_breaks: bool = True) -> schema.Batch | None:
+                 line_breaks: bool = True, set_aside: list | None = None) -> schema.Batch | None:
     """In ``session`` (the caller commits): the next 837P batch of ready claims, recorded with its
     control numbers and bytes, its claims moved to ``batched``; None when no claim is ready.
 
+    Taking a claim is atomic: the ready rows are locked as they are read (PostgreSQL: FOR UPDATE
+    SKIP LOCKED; SQLite: the session's transaction holds the write lock from its start), and
+    each moves to ``batched`` only while still ``ready``. Two batching commands at once take
+    disjoint claims, never the same one. A claim that cannot go (a duplicate of a service in
+    this batch or already sent, a claim or billing provider the 837P cannot carry) is set aside
+    as ``needs_attention`` with the reason, and the rest of the batch is written.
+
     ``line_breaks=False`` writes the interchange on one line, for clearinghouses that refuse a
-    line break after the segment terminator (a profile's ``claims.line_breaks``).
+    line break after the segment terminator (a profile's ``claims.line_breaks``). ``set_aside``,
+    when given, collects (patient control number, finding code) of the claims held back.
     """
-    rows = session.scalars(
-        select(schema.Claim).where(schema.Claim.status == ClaimStatus.READY.value)
-        .order_by(schema.Claim.billing_provider_id, schema.Claim.id).limit(max_claims)
-    ).all()
-    if not rows:
-        return None
-    groups = _by_billing_provider(session, rows)
+    while True:
+        rows = _take_ready(session, max_claims)
+        crash_point("batch:after_take")
+        if not rows:
+            return None
+        rows, groups = _billable(hub, session, envelope, rows, set_aside if set_aside is not None else [])
+        if rows:
+            break
+        # every claim taken was set aside: look at the next ones
     # One sequence per sender: ISA13 must be unique per sender (duplicates get TA1 note 025).
     scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
     controls = ControlNumbers(
@@ -99,26 +129,126 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     session.flush()
     from hub.ledger.authorizations import consume
 
+    _claim_for_batch(session, [row.id for row in rows], batch.id)
     for row in rows:
-        row.batch_id = batch.id
-        set_status(session, row, ClaimStatus.BATCHED, f"batch {batch.id} (ISA13 {batch.interchange_control_number})")
+        set_committed_value(row, "status", ClaimStatus.BATCHED.value)
+        set_committed_value(row, "batch_id", batch.id)
+        session.add(schema.ClaimStatusEvent(claim_id=row.id, status=ClaimStatus.BATCHED.value,
+                                            reason=f"batch {batch.id} (ISA13 {batch.interchange_control_number})"))
         consume(session, row)  # its visits count against its authorization from now on
     hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
+    crash_point("batch:before_commit")
     return batch
 
 
-def _by_billing_provider(session, rows) -> list[tuple[Provider, list[RenderedClaim]]]:
-    """Rendered claims grouped under their billing provider (one 2000A loop each).
+def _take_ready(session, max_claims: int) -> list[schema.Claim]:
+    """Up to ``max_claims`` ready claims, locked for this transaction (skipping claims another
+    batching transaction holds on PostgreSQL)."""
+    claim = schema.Claim
+    return list(session.scalars(
+        select(claim).where(claim.status == ClaimStatus.READY.value)
+        .order_by(claim.billing_provider_id, claim.id).limit(max_claims)
+        .with_for_update(skip_locked=True)
+    ).all())
 
-    A ready claim always carries its rendering (made when it became ready); one stored before
-    that existed is rendered now from the store.
-    """
-    groups: dict[int, list[RenderedClaim]] = {}
+
+def _claim_for_batch(session, claim_ids: list[int], batch_id: int) -> None:
+    """Move the claims to ``batched`` in ``batch_id``, each only while still ``ready``: a claim
+    another process batched first is never batched twice (its count would not add up)."""
+    claim = schema.Claim
+    moved = 0
+    for start in range(0, len(claim_ids), 500):
+        chunk = claim_ids[start:start + 500]
+        moved += session.execute(
+            update(claim).where(claim.id.in_(chunk), claim.status == ClaimStatus.READY.value)
+            .values(status=ClaimStatus.BATCHED.value, batch_id=batch_id, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    if moved != len(claim_ids):  # cannot happen while the rows are locked; never write a batch then
+        raise StoreError(f"{len(claim_ids) - moved} of the claims taken for batch {batch_id} were taken by "
+                         "another process meanwhile; nothing was batched, run the command again")
+
+
+def _billable(hub, session, envelope: Envelope, rows: list[schema.Claim], held: list):
+    """(claims that can go, their rendered claims grouped by billing provider); the others are set
+    aside as ``needs_attention`` with the reason (in this transaction)."""
+    from hub.scrub.duplicates import duplicates_at_batch_time
+
+    set_aside: dict[int, Finding] = dict(duplicates_at_batch_time(session, rows))
+    rendered: dict[int, RenderedClaim] = {}
     for row in rows:
-        rendered = (RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12
-                    else render_claim(claim_record(session, row)))
-        groups.setdefault(row.billing_provider_id, []).append(rendered)
-    return [(provider_record(session.get(schema.Provider, pid)), claims) for pid, claims in groups.items()]
+        if row.id in set_aside:
+            continue
+        try:
+            rendered[row.id] = (RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12
+                                else render_claim(claim_record(session, row)))
+        except InputError as exc:
+            set_aside[row.id] = Finding("x12.unwritable", Severity.ERROR, f"the 837P cannot carry this claim: {exc}",
+                                        "correct the claim data named in the message in the EHR and send it again")
+    groups: dict[int, list[RenderedClaim]] = {}
+    providers: dict[int, Provider] = {}
+    for row in rows:
+        if row.id in set_aside:
+            continue
+        pid = row.billing_provider_id
+        if pid not in providers:
+            providers[pid] = provider_record(session.get(schema.Provider, pid))
+            problem = _billing_provider_problem(providers[pid], rendered[row.id], envelope)
+            if problem:
+                providers[pid] = problem  # every claim of this billing provider is set aside
+        if isinstance(providers[pid], Finding):
+            set_aside[row.id] = providers[pid]
+            continue
+        groups.setdefault(pid, []).append(rendered[row.id])
+    for row in rows:
+        if row.id in set_aside:
+            _set_aside(session, row, set_aside[row.id])
+            held.append((row.patient_control_number, set_aside[row.id].code))
+    kept = [row for row in rows if row.id not in set_aside]
+    return kept, [(providers[pid], claims) for pid, claims in groups.items()]
+
+
+def _billing_provider_problem(provider: Provider, sample: RenderedClaim, envelope: Envelope) -> Finding | None:
+    """A finding when the 837P cannot carry this billing provider (2000A/2010AA), else None: one
+    claim of its group is assembled alone, so a missing address or tax id sets aside that
+    provider's claims instead of failing the whole batch."""
+    try:
+        assemble_837p([(provider, [sample])], envelope, ControlNumbers(1, 1, 1), datetime.now(timezone.utc))
+    except InputError as exc:
+        return Finding("billing_provider.unwritable", Severity.ERROR,
+                       f"the 837P cannot carry this claim's billing provider: {exc}",
+                       "complete the billing provider (name, street address, 9-digit tax id) in the EHR or "
+                       "the practice profile, send the visit again, then `bhhub scrub`")
+    return None
+
+
+def _set_aside(session, row: schema.Claim, finding: Finding) -> None:
+    session.add(schema.Finding(claim_id=row.id, line_number=finding.line, code=finding.code,
+                               severity=finding.severity.value, message=finding.message, fix=finding.fix,
+                               check_name=finding.code.split(".", 1)[0]))
+    set_status(session, row, ClaimStatus.NEEDS_ATTENTION, f"set aside when batching: {finding.code}")
+    log.info("claim %s set aside when batching: %s", row.id, finding.code)
+
+
+def _write_unwritten(hub) -> None:
+    """Write the files of exported batches whose writing a crash cut off (committed, file not
+    known written): the same bytes, to the same path. Their claims are ``batched`` already, so
+    without this they would never reach a file."""
+    b = schema.Batch
+    with hub.store.session() as session:
+        unwritten = session.execute(select(b.id, b.path, b.content).where(
+            b.path.is_not(None), b.file_written_at.is_(None),
+            ~select(schema.Transmission.id).where(schema.Transmission.batch_id == b.id).exists())).all()
+    for batch_id, path, content in unwritten:
+        _write_atomically(Path(path), content)
+        _mark_written(hub, batch_id)
+        log.warning("batch %s: its file was not written before an interruption; written now to %s", batch_id, path)
+
+
+def _mark_written(hub, batch_id: int) -> None:
+    with hub.store.session() as session:
+        session.execute(update(schema.Batch).where(schema.Batch.id == batch_id).values(file_written_at=utcnow()))
+        session.commit()
 
 
 def _write_atomically(path: Path, content: bytes) -> None:

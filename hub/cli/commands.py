@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,8 +231,13 @@ def cmd_claims(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
+    set_aside: list[tuple[str, str]] = []
     with open_hub(args) as hub:
-        result = export_837p(hub, Path(args.out), max_claims=args.max_claims)
+        result = export_837p(hub, Path(args.out), max_claims=args.max_claims, set_aside=set_aside,
+                             waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
+    if not args.json:
+        for pcn, code in set_aside:
+            print(f"set aside {pcn}: {code} (see `bhhub claims --status needs_attention`)")
     if result is None:
         if args.json:
             print_json(None)
@@ -244,6 +250,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             "interchange_control_number": result.interchange_control_number,
             "patient_control_numbers": list(result.patient_control_numbers),
             "remaining_ready": result.remaining_ready,
+            "set_aside": [{"claim": pcn, "code": code} for pcn, code in result.set_aside],
         })
     else:
         print(f"wrote {result.path}: {result.claim_count} claims, ISA13 {result.interchange_control_number} "

@@ -74,20 +74,22 @@ def _unfinished(hub, mailbox_name: str) -> list[int]:
 
 def _new_transmission(hub, mailbox) -> int | None:
     """Batch the ready claims for this mailbox and record the transmission, all in one commit."""
-    with hub.store.session() as session:
+    with hub.store.writer() as session:
         batch = create_batch(hub, session, mailbox.envelope, mailbox.profile.max_claims_per_file,
                              line_breaks=mailbox.profile.line_breaks)
         if batch is None:
+            session.commit()  # claims set aside while batching keep their findings
             return None
         transmission_id = _record_transmission(session, mailbox, batch)
         session.commit()
-        return transmission_id
+    crash_point("transmission:after_create")
+    return transmission_id
 
 
 def _inquiry_transmissions(hub, mailbox) -> list[int]:
     """A ready transmission (committed) for each inquiry batch addressed through this mailbox."""
     created = []
-    with hub.store.session() as session:
+    with hub.store.writer() as session:
         waiting = session.scalars(
             select(schema.Batch).where(
                 schema.Batch.kind.in_(INQUIRY_KINDS),

@@ -245,6 +245,9 @@ class Batch(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     path: Mapped[str | None] = mapped_column(String(1000))
+    # set once the exported file (``path``) is on disk whole: a batch committed and then cut
+    # off before its file was written is written again, with the same bytes, by the next export
+    file_written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
