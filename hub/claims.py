@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hub import model
@@ -211,14 +211,30 @@ def record_authorizations(hub, session: Session, grants, patient_id: int | None)
 def known_encounter(upserts: Upserter, key: str) -> tuple:
     """(encounter id, latest claim id, its control number, its status), Nones when new."""
     if key not in upserts.encounters:
+        lock_encounters(upserts, [key])
         row = upserts.connection.execute(_FIND_ENCOUNTER, {"encounter_key": key}).first()
         upserts.encounters[key] = tuple(row) if row else (None, None, None, None)
     return upserts.encounters[key]
 
 
+_LOCK_ENCOUNTER = text("select pg_advisory_xact_lock(hashtextextended(current_schema() || ':encounter:' || :key, 0))")
+
+
+def lock_encounters(upserts: Upserter, keys: list[str]) -> None:
+    """Hold each encounter key for this transaction before looking it up, so two intakes of the
+    same visit at once do not both find it new (one waits, then finds the other's row and updates
+    its claim). PostgreSQL: transaction-scoped advisory locks, taken in key order so two chunks
+    never wait on each other in a circle; SQLite: the session holds the write lock already."""
+    if upserts.connection.dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        upserts.connection.execute(_LOCK_ENCOUNTER, {"key": key})
+
+
 def prefetch_encounters(upserts: Upserter, keys: list[str]) -> None:
     """Look up many encounters in one query (intake of a chunk of files)."""
     missing = [k for k in set(keys) if k not in upserts.encounters]
+    lock_encounters(upserts, missing)
     for k in missing:
         upserts.encounters[k] = (None, None, None, None)
     for start in range(0, len(missing), 500):

@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.claims import ClaimOutcome, store_encounter
-from hub.errors import HubError, InputError, UnrecognizedInput
+from hub.crashpoints import crash_point
+from hub.errors import HubError, InputError, StoreError, UnrecognizedInput
 from hub.model import Encounter
 from hub.registrations import RecordOutcome, store_record
 from hub.store import schema
@@ -54,10 +57,15 @@ class IntakeResult:
 
 
 def receive(hub, content: bytes, source_name: str) -> IntakeResult:
-    """Store ``content`` raw, then process it; the same bytes again change nothing."""
-    with hub.store.session() as session:
+    """Store ``content`` raw, then process it; the same bytes again change nothing.
+
+    The same bytes as an item a crash left ``received`` (stored, never applied) are not a
+    duplicate: that item is processed now.
+    """
+    with hub.store.writer() as session:
         item_id, duplicate = store_raw(session, hub.store.dialect, source_name, content)
         session.commit()  # stored raw before anything reads it
+    crash_point("intake:after_store_raw")
     if duplicate is not None:
         return duplicate
     log.info("inbox item %s received (%d bytes)", item_id, len(content))
@@ -65,8 +73,9 @@ def receive(hub, content: bytes, source_name: str) -> IntakeResult:
 
 
 def store_raw(session, dialect: str, source_name: str, content: bytes) -> tuple[int | None, IntakeResult | None]:
-    """Add ``content`` to the inbox (the caller commits): (new item id, None), or (None, the
-    duplicate's result) when the same bytes are stored already."""
+    """Add ``content`` to the inbox (the caller commits): (item id, None) when it is to be
+    processed (new, or the same bytes stored earlier and left ``received`` by an interrupted
+    run), or (None, the duplicate's result) when the same bytes were processed or quarantined."""
     digest = hashlib.sha256(content).hexdigest()
     conn = session.connection()
     item_id = conn.execute(_insert_new(dialect), {
@@ -78,8 +87,59 @@ def store_raw(session, dialect: str, source_name: str, content: bytes) -> tuple[
     items = schema.InboxItem
     known = conn.execute(select(items.id, items.source_name, items.state, items.format)
                          .where(items.sha256 == digest)).one()
+    if known.state == RECEIVED:  # stored before, never applied: finish it now (nothing is lost)
+        log.info("inbox item %s was stored but not applied; processing it now", known.id)
+        return known.id, None
     return None, IntakeResult(known.id, source_name, "duplicate", known.format,
                               f"same content as inbox item {known.id} ({known.source_name}, {known.state})")
+
+
+def take_items(session, item_ids: list[int], states: tuple[str, ...] = (RECEIVED,)) -> set[int]:
+    """Of ``item_ids``, those still in ``states``, locked for this transaction: the one process
+    that applies each. Another process applying the same item at the same time waits here
+    (PostgreSQL: the row lock; SQLite: the write lock the session took when it began) and then
+    finds it applied."""
+    items = schema.InboxItem
+    taken: set[int] = set()
+    for start in range(0, len(item_ids), 500):
+        taken.update(session.connection().execute(
+            select(items.id).where(items.id.in_(item_ids[start:start + 500]), items.state.in_(states))
+            .with_for_update()).scalars())
+    return taken
+
+
+def applied_elsewhere(item_id: int, source_name: str) -> IntakeResult:
+    return IntakeResult(item_id, source_name, "duplicate", None,
+                        f"inbox item {item_id} was applied by another run at the same time")
+
+
+# An item whose processing keeps failing (a bug, the store failing) stays ``received`` and is
+# tried again by the next exchange or runner start; after this many attempts a person is told.
+ALERT_AFTER_ATTEMPTS = 3
+# A race with another writer (deadlock, serialization failure, a row inserted meanwhile) is
+# resolved by reading again: the transaction is redone this many times.
+_RACE_RETRIES = 3
+
+
+def finish_received(hub) -> list[IntakeResult]:
+    """Process every item left ``received`` (stored raw, never applied: a process was killed in
+    between). Called when the runner starts and at every exchange; an item that fails is left
+    for the next time (and alerted after ``ALERT_AFTER_ATTEMPTS``), the others go on."""
+    items = schema.InboxItem
+    with hub.store.session() as session:
+        waiting = session.execute(select(items.id, items.source_name).where(items.state == RECEIVED)
+                                  .order_by(items.id)).all()
+    results = []
+    for item_id, source_name in waiting:
+        with hub.store.session() as session:
+            content = session.scalar(select(items.content).where(items.id == item_id))
+        try:
+            results.append(process(hub, item_id, content, source_name))
+        except Exception:  # noqa: BLE001 - recorded and alerted by process; the others go on
+            log.error("inbox item %s could not be applied; left for the next run", item_id)
+    if results:
+        log.info("finished %d inbox item(s) an interrupted run had left unapplied", len(results))
+    return results
 
 
 @lru_cache(maxsize=4)
@@ -103,18 +163,46 @@ def retry(hub, item_id: int) -> IntakeResult:
         raise InputError(f"no inbox item {item_id}", fix="run `bhhub inbox` to see the items")
     if item.state == PROCESSED:
         raise InputError(f"inbox item {item_id} was imported already; nothing to retry")
-    return process(hub, item_id, item.content, item.source_name)
+    return process(hub, item_id, item.content, item.source_name, states=(RECEIVED, QUARANTINED))
 
 
-def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult:
-    """Parse, code, scrub and store one stored item: all of it in one transaction, or quarantine."""
+def process(hub, item_id: int, content: bytes, source_name: str, *,
+            states: tuple[str, ...] = (RECEIVED,)) -> IntakeResult:
+    """Parse, code, scrub and store one stored item: all of it in one transaction, or quarantine.
+
+    Only an item still in ``states`` is applied (``take_items``): the same item processed by two
+    processes at once is applied once. A race with another writer is redone; any other failure
+    leaves the item ``received`` for the next run, counted, and alerted when it keeps failing.
+    """
+    for attempt in range(1, _RACE_RETRIES + 1):
+        try:
+            return _process_once(hub, item_id, content, source_name, states)
+        except (OperationalError, IntegrityError) as exc:
+            if attempt == _RACE_RETRIES:
+                _note_failure(hub, item_id, exc)
+                raise StoreError(f"inbox item {item_id} could not be stored: {type(exc).__name__} "
+                                 f"({_store_problem(exc)}); it is kept and will be tried again") from exc
+            log.info("inbox item %s: a concurrent writer got in the way (%s); trying again", item_id,
+                     type(exc.orig).__name__ if getattr(exc, "orig", None) is not None else type(exc).__name__)
+            time.sleep(0.05 * attempt)
+        except HubError:
+            raise
+        except Exception as exc:
+            _note_failure(hub, item_id, exc)
+            raise
+    raise AssertionError("unreachable")
+
+
+def _process_once(hub, item_id: int, content: bytes, source_name: str, states: tuple[str, ...]) -> IntakeResult:
     try:
         recognized = recognize(content)
     except HubError as exc:
-        return _quarantine(hub, item_id, source_name, "x12", str(exc))
+        return _quarantine(hub, item_id, source_name, "x12", str(exc), states)
     if recognized is not None:
-        return _process_x12(hub, item_id, content, source_name, recognized)
-    with hub.store.session() as session:
+        return _process_x12(hub, item_id, content, source_name, recognized, states)
+    with hub.store.writer() as session:
+        if not take_items(session, [item_id], states):
+            return applied_elsewhere(item_id, source_name)
         fmt_name = None
         try:
             fmt = format_for(hub.intake_formats, content)
@@ -126,11 +214,12 @@ def process(hub, item_id: int, content: bytes, source_name: str) -> IntakeResult
             records = store_records(hub, session, upserts, others, item_id)
         except HubError as exc:
             session.rollback()
-            return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
+            return _quarantine(hub, item_id, source_name, fmt_name, str(exc), states)
         set_state(session, item_id, PROCESSED, fmt_name, None)
         if outcomes or not records:
             hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
         upserts.flush()
+        crash_point("intake:before_commit")
         session.commit()
         upserts.remember()
     log.info("inbox item %s imported: %d encounters, %d other records", item_id, len(encounters), len(records))
@@ -158,18 +247,22 @@ def store_records(hub, session, upserts: Upserter, records: list, item_id: int) 
     return outcomes
 
 
-def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized) -> IntakeResult:
+def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized,
+                 states: tuple[str, ...]) -> IntakeResult:
     """A response from a clearinghouse or payer: applied in the transaction that marks it read."""
     from hub import responses
 
     fmt_name = f"x12-{recognized.kind.lower()}"
-    with hub.store.session() as session:
+    with hub.store.writer() as session:
+        if not take_items(session, [item_id], states):
+            return applied_elsewhere(item_id, source_name)
         try:
             applied = responses.apply(hub, session, item_id, recognized, content)
         except HubError as exc:
             session.rollback()
-            return _quarantine(hub, item_id, source_name, fmt_name, str(exc))
+            return _quarantine(hub, item_id, source_name, fmt_name, str(exc), states)
         set_state(session, item_id, PROCESSED, fmt_name, None)
+        crash_point("apply:before_commit")
         session.commit()
     log.info("inbox item %s applied as %s", item_id, recognized.kind)
     for call in applied.notify:
@@ -252,9 +345,38 @@ def format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
     )
 
 
-def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: str) -> IntakeResult:
-    with hub.store.session() as session:
+def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: str,
+                states: tuple[str, ...] = (RECEIVED,)) -> IntakeResult:
+    with hub.store.writer() as session:
+        if not take_items(session, [item_id], states):
+            return applied_elsewhere(item_id, source_name)
         set_state(session, item_id, QUARANTINED, fmt, reason)
         session.commit()
     log.info("inbox item %s quarantined", item_id)
     return IntakeResult(item_id, source_name, QUARANTINED, fmt, reason)
+
+
+def _note_failure(hub, item_id: int, exc: BaseException) -> None:
+    """Count a failed attempt on an item that stays ``received``; alert once when it keeps failing.
+    The reason names the error's kind only (its text may quote the payload)."""
+    from hub.exchange.alerts import raise_alert
+
+    items = schema.InboxItem
+    try:
+        with hub.store.writer() as session:
+            attempts = session.execute(
+                update(items).where(items.id == item_id, items.state == RECEIVED)
+                .values(attempts=items.attempts + 1, reason=f"not applied yet: {type(exc).__name__} on attempt")
+                .returning(items.attempts)).scalar()
+            if attempts is not None and attempts >= ALERT_AFTER_ATTEMPTS:
+                raise_alert(session, f"inbox_item_failing:{item_id}", "inbox_item_failing",
+                            f"inbox item {item_id} failed to apply {attempts} times ({type(exc).__name__}); it is "
+                            "kept and tried again at every exchange; `bhhub inbox` shows it")
+            session.commit()
+    except Exception:  # noqa: BLE001 - the store itself may be what fails; the item stays received
+        log.error("inbox item %s: could not record the failed attempt", item_id)
+
+
+def _store_problem(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return type(orig).__name__ if orig is not None else "database error"

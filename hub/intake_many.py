@@ -15,15 +15,22 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import signal
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError, OperationalError
+
 from hub.claims import prefetch_encounters, store_encounter
+from hub.crashpoints import crash_point
 from hub.errors import HubError
 from hub.intake import (
-    PROCESSED, QUARANTINED, IntakeResult, expand, format_for, is_x12, parse_payload, process, set_state,
-    split_records, store_raw, store_records,
+    PROCESSED, QUARANTINED, IntakeResult, applied_elsewhere, expand, format_for, is_x12, parse_payload, process,
+    set_state, split_records, store_raw, store_records, take_items,
 )
 from hub.mappings import MappingSet
 from hub.store.repo import Upserter
@@ -51,7 +58,7 @@ def receive_many(
         return
     context = multiprocessing.get_context("spawn")  # no inherited database connections
     with ProcessPoolExecutor(1, mp_context=context, initializer=_worker_start,
-                             initargs=(hub.mappings.override_dir,)) as pool:
+                             initargs=(hub.mappings.override_dir, os.getpid())) as pool:
         pending: tuple[Chunk, list, list, Future] | None = None
         for chunk in _chunks(payloads, chunk_size):
             results, new = _store_raw(hub, chunk)
@@ -79,12 +86,18 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
     """Commit every payload raw; the duplicates' results, and (position, item id) of the new."""
     results: list[IntakeResult | None] = [None] * len(chunk)
     new: list[tuple[int, int]] = []
-    with hub.store.session() as session:
+    with hub.store.writer() as session:
+        taken: dict[int, str] = {}
         for position, (source_name, content) in enumerate(chunk):
             item_id, results[position] = store_raw(session, hub.store.dialect, source_name, content)
-            if item_id is not None:
+            if item_id is not None and item_id in taken:  # the same bytes twice in this chunk
+                results[position] = IntakeResult(item_id, source_name, "duplicate", None,
+                                                 f"same content as inbox item {item_id} ({taken[item_id]})")
+            elif item_id is not None:
+                taken[item_id] = source_name
                 new.append((position, item_id))
         session.commit()  # stored raw before anything reads it
+    crash_point("intake:after_store_raw")
     return results, new
 
 
@@ -108,9 +121,16 @@ def _parse_here(hub, chunk: Chunk, new: list[tuple[int, int]]) -> Parsed:
 def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                   results: list[IntakeResult | None]) -> list[IntakeResult]:
     try:
-        with hub.store.session() as session:
+        with hub.store.writer() as session:
+            # Only items still waiting are applied: one another process applied meanwhile (a
+            # finishing exchange, the same folder twice at once) is reported, not applied again.
+            taken = take_items(session, [item_id for _, item_id in new])
+            for position, item_id in new:
+                if item_id not in taken:
+                    results[position] = applied_elsewhere(item_id, chunk[position][0])
+            new = [(position, item_id) for position, item_id in new if item_id in taken]
             parsed = {position: (fmt, split_records(outcome) if isinstance(outcome, list) else outcome)
-                      for position, (fmt, outcome) in parsed.items()}
+                      for position, (fmt, outcome) in parsed.items() if position in dict(new)}
             keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
             upserts = Upserter(session, hub.known_rows, reserve=len(keys))
             prefetch_encounters(upserts, keys)
@@ -133,9 +153,13 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                 results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims,
                                                  records=records)
             upserts.flush()
+            crash_point("intake:before_commit")
             session.commit()
             upserts.remember()
-    except HubError:
+    except (HubError, OperationalError, IntegrityError) as exc:
+        # One payload's store failed, or another writer raced this chunk: one transaction per
+        # payload, so only a bad one is quarantined (and each is applied once: ``take_items``).
+        log.info("storing a chunk failed (%s); storing its payloads one by one", type(exc).__name__)
         for position, item_id in new:
             source_name, content = chunk[position]
             results[position] = process(hub, item_id, content, source_name)
@@ -163,8 +187,10 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
 _worker: dict = {}
 
 
-def _worker_start(override_dir: Path | None) -> None:
+def _worker_start(override_dir: Path | None, parent: int | None = None) -> None:
     from hub.plugins import build_plugin_host
+
+    _die_with_parent(parent or os.getppid())
 
     _worker["formats"] = build_plugin_host().hooks.intake_formats()
     _worker["mappings"] = MappingSet(override_dir=override_dir)
@@ -173,3 +199,25 @@ def _worker_start(override_dir: Path | None) -> None:
 def _parse_in_worker(work: list[tuple[int, int, str, bytes]]) -> Parsed:
     return {position: _parse_one(_worker["formats"], _worker["mappings"], item_id, name, content)
             for position, item_id, name, content in work}
+
+
+def _die_with_parent(parent: int) -> None:
+    """End this worker when the intake that started it dies (even by SIGKILL): the worker holds
+    its own end of the task queue, so it would otherwise wait for work forever, holding memory.
+    Linux tells the kernel (PR_SET_PDEATHSIG); everywhere a thread also watches the parent."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the kernel was told
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()

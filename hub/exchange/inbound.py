@@ -87,6 +87,7 @@ def _take(hub, mailbox, connection, remote) -> PickedUp:
     spool = hub.settings.home / "spool" / mailbox.name
     spool.mkdir(parents=True, exist_ok=True)
     downloaded = connection.download(path, spool)
+    crash_point("pickup:after_download")
     try:
         result = intake.receive(hub, downloaded.path.read_bytes(), f"{mailbox.name}:{remote.name}")
     finally:
