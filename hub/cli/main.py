@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -144,6 +145,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bhhub: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`bhhub claims | head`): stop quietly, as other tools do. Python
+        # would otherwise fail again flushing stdout at exit, so it is pointed at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy"):  # the store, not the input: one line
+            print(f"bhhub: the store could not do this now ({type(exc).__name__}: "
+                  f"{_store_reason(exc)}); nothing was half done, run the command again", file=sys.stderr)
+            return 1
+        raise
+
+
+def _store_reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
+    return text[:200]
 
 
 if __name__ == "__main__":  # pragma: no cover
