@@ -35,6 +35,7 @@ MAX_DIAGNOSES = 12  # HI01..HI12
 MAX_LINES = 50  # 2400 repeat
 MAX_POINTERS = 4  # SV107-1..4
 MAX_CONTROL_NUMBER = 20  # CLM01 length receivers must keep
+ICD10_START = date(2015, 10, 1)  # the ICD-10 compliance date (45 CFR 162.1002(c)(2)-(3))
 
 VALIDITY = "rules/validity.toml"
 ICD10CM_VERSIONS = "rules/icd10cm_versions.toml"
@@ -154,6 +155,15 @@ def check_diagnoses(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if len(claim.diagnoses) > MAX_DIAGNOSES:
         yield _error("diagnosis.too_many", f"{len(claim.diagnoses)} diagnoses; an 837P carries at most 12",
                      "keep the 12 most relevant diagnoses")
+    earliest = min((line.service_date for line in claim.lines), default=None)
+    if earliest is not None and earliest < ICD10_START:
+        # 45 CFR 162.1002(c): ICD-10-CM from 2015-10-01; earlier services are coded in ICD-9-CM.
+        yield _error("diagnosis.icd9_date_of_service",
+                     f"the date of service {earliest.isoformat()} is before {ICD10_START.isoformat()}, when ICD-10-CM "
+                     "replaced ICD-9-CM: ICD-10-CM diagnoses are not valid for it",
+                     "check the date of service; a service before 2015-10-01 is billed with ICD-9-CM codes, "
+                     "outside the hub")
+        return
     versions = CodeSetChanges.of(_mappings(context))
     for position, code in enumerate(claim.diagnoses, start=1):
         yield from _icd10(code, position, _dates_of(claim, position), versions)
