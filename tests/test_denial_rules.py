@@ -15,6 +15,7 @@ import pytest
 
 from hub.errors import InputError, MappingError
 from hub.mappings import MappingSet
+from hub.remit.deadlines import FilingWindows
 from hub.remit.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
 
 DOMAIN_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "docs" / "domain-reference.md"
@@ -204,9 +205,20 @@ def test_no_appeal_deadline_when_none_is_configured(tmp_path):
     assert rules.appeal_deadline("anyone", date(2026, 1, 15)) == date(2026, 7, 14)
     stripped = DenialRules({"defaults": {}, "carc": {"50": {"description": "x", "category": "medical_necessity",
                                                             "action": "appeal", "action_text": "Appeal."}}})
-    assert stripped.appeal_deadline(None, date(2026, 1, 15)) is None
     assert stripped.timely_filing_days(None) is None
     assert stripped.classify("CO", "50").appeal_deadline_days is None
+    # the windows (mappings/rules/filing_windows.toml) answer even for a table built by hand
+    assert stripped.appeal_deadline(None, date(2026, 1, 15)) == date(2026, 7, 14)
+    assert FilingWindows({}).window("appeal", payer_id=None, filing_indicator=None) is None
+
+
+def test_the_appeal_deadline_follows_the_payers_kind_from_the_remittances_filing_indicator(tmp_path, rules):
+    # Medicare redetermination: 120 days (42 CFR 405.942); commercial: the 180-day default
+    assert rules.appeal_deadline("00431", date(2026, 12, 1), "MB") == date(2027, 3, 31)
+    assert rules.appeal_deadline("87726", date(2026, 12, 1), "12") == date(2027, 5, 30)
+    # a payer's own row (old style, in this table) still wins over its kind
+    configured = rules_with_override(tmp_path, '[payer."00431"]\nappeal_days = 60\n')
+    assert configured.appeal_deadline("00431", date(2026, 12, 1), "MB") == date(2027, 1, 30)
 
 
 def test_an_unknown_carc_is_sent_for_review_without_crashing(rules):

@@ -96,6 +96,51 @@ def test_a_code_added_later_is_not_in_effect_for_an_earlier_date_of_service(code
     assert fix in found.fix
 
 
+@pytest.mark.parametrize(("code", "release"), [
+    ("F42.3", date(2016, 10, 1)),   # FY2017: hoarding disorder (DSM-5 alignment)
+    ("F32.81", date(2016, 10, 1)),  # FY2017: premenstrual dysphoric disorder
+    ("F50.81", date(2016, 10, 1)),  # FY2017: binge eating (itself deleted in FY2025)
+    ("F68.A", date(2018, 10, 1)),   # FY2019: factitious disorder imposed on another
+    ("F32.A", date(2021, 10, 1)),   # FY2022: depression, unspecified
+    ("Z91.51", date(2021, 10, 1)),  # FY2022: personal history of suicidal behavior
+    ("Z59.41", date(2021, 10, 1)),  # FY2022: food insecurity
+    ("Z59.811", date(2021, 10, 1)), # FY2022: housing instability, housed
+    ("F10.90", date(2022, 10, 1)),  # FY2023: alcohol use, unspecified, uncomplicated
+    ("F78.A1", date(2022, 10, 1)),  # FY2023
+])
+def test_codes_are_invalid_before_the_release_that_added_them_and_valid_from_it(code, release):
+    found = only(claim(code, on=release - timedelta(days=1)), "diagnosis.not_in_effect")
+    assert release.isoformat() in found.message
+    assert not {"diagnosis.not_in_effect", "diagnosis.deleted", "diagnosis.not_billable",
+                "diagnosis.invalid"} & codes(claim(code, on=release))
+
+
+def test_f32_a_in_september_2021_is_invalid():
+    found = only(claim("F32.A", on=date(2021, 9, 15)), "diagnosis.not_in_effect")
+    assert found.severity == Severity.ERROR and "2021-10-01" in found.message
+
+
+@pytest.mark.parametrize(("code", "release", "replacements"), [
+    ("F42", date(2016, 10, 1), "F42.2, F42.3"),        # FY2017: OCD became a category
+    ("F32.8", date(2016, 10, 1), "F32.81, F32.89"),
+    ("Z91.5", date(2021, 10, 1), "Z91.51, Z91.52"),    # FY2022
+    ("Z59.0", date(2021, 10, 1), "Z59.00, Z59.01"),
+    ("Z59.8", date(2021, 10, 1), "Z59.811"),
+    ("F78", date(2022, 10, 1), "F78.A1, F78.A9"),      # FY2023
+])
+def test_codes_deleted_in_earlier_releases_are_valid_until_then_and_invalid_after(code, release, replacements):
+    assert not {"diagnosis.deleted", "diagnosis.not_billable", "diagnosis.invalid"} & codes(
+        claim(code, on=release - timedelta(days=1)))
+    found = only(claim(code, on=release), "diagnosis.deleted")
+    assert replacements in found.fix
+
+
+def test_a_date_of_service_before_icd_10_is_refused_as_icd_9_territory():
+    found = only(claim("F33.1", on=date(2015, 9, 30)), "diagnosis.icd9_date_of_service")
+    assert found.severity == Severity.ERROR and "ICD-9-CM" in found.message and "2015-10-01" in found.message
+    assert "diagnosis.icd9_date_of_service" not in codes(claim("F33.1", on=date(2015, 10, 1)))
+
+
 def test_f43_81_is_not_billable_for_a_2022_date_of_service():
     assert "diagnosis.not_in_effect" in codes(claim("F43.81", on=date(2022, 9, 30)))
 

@@ -19,6 +19,7 @@ from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
+from hub.cli import rules as rules_cli
 from hub.errors import HubError, UsageError
 from hub.model import ClaimStatus
 from hub.plugins import build_plugin_host
@@ -106,6 +107,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     ledger_cli.add_commands(sub)
     plugin_new_cli.add_commands(sub)
     eligibility_cli.add_commands(sub)
+    rules_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -124,7 +126,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status")
+           "eligibility", "status", "rules")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

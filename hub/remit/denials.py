@@ -80,7 +80,9 @@ class DenialRules:
         if problems:
             raise MappingError(f"{len(problems)} problem(s): " + "; ".join(problems), where=where,
                                fix="correct the table; its header documents the format")
-        return cls(table)
+        rules = cls(table)
+        rules.mappings = mappings  # for the appeal deadlines (hub.remit.deadlines)
+        return rules
 
     def classify(self, group: str, reason: str, remarks: Sequence[str] = (), *, payer_id: str | None = None,
                  has_secondary: bool = False) -> Classification:
@@ -122,10 +124,16 @@ class DenialRules:
             rarc_descriptions=rarc_descriptions,
         )
 
-    def appeal_deadline(self, payer_id: str | None, remit_date: date) -> date | None:
-        """Last day to appeal a denial on a remittance dated ``remit_date``; None if not configured."""
-        days = self._days(payer_id, "appeal_days")
-        return remit_date + timedelta(days=days) if days is not None else None
+    def appeal_deadline(self, payer_id: str | None, remit_date: date, filing_indicator: str | None = None,
+                        *, mappings: MappingSet | None = None) -> date | None:
+        """Last day to appeal a denial on a remittance dated ``remit_date``, by the payer's row, else its
+        kind (``filing_indicator``, 835 CLP06), else the default (``hub.remit.deadlines``); None if
+        no rule gives one. ``mappings`` defaults to the ones this table was loaded from."""
+        from hub.remit.deadlines import FilingWindows
+
+        windows = FilingWindows.of(mappings or getattr(self, "mappings", None) or MappingSet())
+        window = windows.window("appeal", payer_id=payer_id, filing_indicator=filing_indicator)
+        return window.last_day(remit_date) if window is not None else None
 
     def timely_filing_days(self, payer_id: str | None) -> int | None:
         """The payer's filing limit in days from the date of service; None if not configured."""

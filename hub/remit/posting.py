@@ -248,7 +248,7 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
                                has_secondary=has_secondary)
         if not found.is_denial:
             continue
-        deadline = rules.appeal_deadline(payment.payer_id, remit_date) if found.action == "appeal" else None
+        deadline = rules.appeal_deadline(payment.payer_id, remit_date, getattr(paid, "filing_indicator", None)) if found.action == "appeal" else None
         denial = schema.Denial(
             remit_claim_id=row.id, claim_id=claim.id, line=line, procedure_code=procedure,
             group_code=adjustment.group, reason_code=adjustment.reason, remark_codes=list(remarks),

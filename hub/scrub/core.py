@@ -6,8 +6,9 @@ codes, add-ons, same-day pairs, authorizations) live in their own rule pack.
 
 Tables: ``mappings/rules/validity.toml`` (severities, place-of-service codes, EIN prefixes,
 timely-filing warning window), ``mappings/rules/icd10cm_versions.toml`` (ICD-10-CM changes by
-release, for the code set in effect on the date of service) and the payers' filing limits in
-``mappings/remittance/denials.toml``. Date rules ask :func:`today`, which tests replace.
+release, for the code set in effect on the date of service) and the filing windows by payer kind
+and claim type in ``mappings/rules/filing_windows.toml`` (``hub.remit.deadlines``). Date rules
+ask :func:`today`, which tests replace.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from datetime import date, timedelta
 from typing import Any
 
 import simple_icd_10_cm as icd
+from sqlalchemy import bindparam, func, select
 
 from hub import clock, hookimpl
+from hub.coding.rules import claim_filing_indicator
 from hub.identifiers import npi_is_valid, tin_is_valid
 from hub.mappings import MappingSet
 from hub.model import Claim, Finding, Person, Provider, Severity
-from hub.remit.denials import DenialRules
+from hub.remit.deadlines import FilingWindows
+from hub.store import schema
 from hub.types import ClaimCheck
 
 MAX_DIAGNOSES = 12  # HI01..HI12
 MAX_LINES = 50  # 2400 repeat
 MAX_POINTERS = 4  # SV107-1..4
 MAX_CONTROL_NUMBER = 20  # CLM01 length receivers must keep
+ICD10_START = date(2015, 10, 1)  # the ICD-10 compliance date (45 CFR 162.1002(c)(2)-(3))
 
 VALIDITY = "rules/validity.toml"
 ICD10CM_VERSIONS = "rules/icd10cm_versions.toml"
@@ -150,6 +155,15 @@ def check_diagnoses(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if len(claim.diagnoses) > MAX_DIAGNOSES:
         yield _error("diagnosis.too_many", f"{len(claim.diagnoses)} diagnoses; an 837P carries at most 12",
                      "keep the 12 most relevant diagnoses")
+    earliest = min((line.service_date for line in claim.lines), default=None)
+    if earliest is not None and earliest < ICD10_START:
+        # 45 CFR 162.1002(c): ICD-10-CM from 2015-10-01; earlier services are coded in ICD-9-CM.
+        yield _error("diagnosis.icd9_date_of_service",
+                     f"the date of service {earliest.isoformat()} is before {ICD10_START.isoformat()}, when ICD-10-CM "
+                     "replaced ICD-9-CM: ICD-10-CM diagnoses are not valid for it",
+                     "check the date of service; a service before 2015-10-01 is billed with ICD-9-CM codes, "
+                     "outside the hub")
+        return
     versions = CodeSetChanges.of(_mappings(context))
     for position, code in enumerate(claim.diagnoses, start=1):
         yield from _icd10(code, position, _dates_of(claim, position), versions)
@@ -313,44 +327,91 @@ def _service_date(claim: Claim, service_date: date, number: int) -> Iterator[Fin
 
 
 def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
-    # Domain reference 10.1: the clock runs from the first date of service. Replacements, voids
-    # and secondary claims have their own windows, anchored elsewhere (not checked here).
-    if not claim.lines or claim.frequency_code != "1" or claim.coverage.order != 1:
+    # Domain reference 10.1: the window and what starts its clock depend on the payer's kind
+    # (SBR09), its state (Medicaid) and the claim type; hub.remit.deadlines answers from
+    # mappings/rules/filing_windows.toml. A clock whose start is unknown yet is not judged.
+    if not claim.lines:
         return
     mappings = _mappings(context)
-    limit = _denial_rules(mappings).timely_filing_days(claim.coverage.payer.payer_id)
-    if limit is None:
+    claim_type = _claim_type(claim)
+    payer = claim.coverage.payer
+    address = claim.billing_provider.address
+    window = FilingWindows.of(mappings).window(
+        claim_type, payer_id=payer.payer_id,
+        filing_indicator=payer.claim_filing_indicator or claim_filing_indicator(mappings, payer),
+        state=address.state if address is not None else None)
+    start = _clock_start(claim, window.anchor, context) if window is not None else None
+    if window is None or start is None:
         return
-    first = claim.service_date
-    last_day = first + timedelta(days=limit)
+    last_day = window.last_day(start)
     left = (last_day - today()).days
-    payer = claim.coverage.payer.name or claim.coverage.payer.payer_id
+    name = payer.name or payer.payer_id
+    what = _WHAT[claim_type]
+    rule = f"{name} takes {what} {window.describe()} ({window.source})"
     if left < 0:
         yield _error(
             "filing.deadline_passed",
-            f"{payer} accepts claims for {limit} days after the date of service; the first date "
-            f"({first.isoformat()}) is {limit - left} days ago and the last day was {last_day.isoformat()}",
-            "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or "
-            "a delay reason (CLM20), and appeal a CO-29 denial with it; without proof, write it off "
-            "(the patient may not be billed)",
+            f"{rule}: that was {start.isoformat()}, {(today() - start).days} days ago, and the last day was "
+            f"{last_day.isoformat()}",
+            _LATE_FIX[claim_type],
         )
     elif left <= int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14)):
         yield _warning(
             "filing.deadline_near",
-            f"{payer}'s filing limit ({limit} days from {first.isoformat()}) ends on {last_day.isoformat()}, "
-            f"in {left} days",
+            f"{rule}: counting from {start.isoformat()}, the last day is {last_day.isoformat()}, in {left} days",
             f"send this claim before {last_day.isoformat()}; keep its 999/277CA acceptance as proof",
         )
 
 
-_denial_cache: list[Any] = []  # [mappings, DenialRules]: the last table loaded
+_WHAT = {"original": "claims", "replacement": "corrected claims", "void": "voids",
+         "secondary": "secondary claims"}
+_PROOF = "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or a delay reason " \
+         "(CLM20), and appeal a CO-29 denial with it; without proof, write it off (the patient may not be billed)"
+_LATE_FIX = {
+    "original": _PROOF,
+    "secondary": _PROOF,
+    "replacement": "ask the payer whether it still reopens the claim (or appeal instead, within the appeal window); "
+                   "if not, the original adjudication stands",
+    "void": "ask the payer to reopen or recoup the claim by phone or letter; a late void may be refused",
+}
 
 
-def _denial_rules(mappings: MappingSet) -> DenialRules:
-    # The per-payer limits live with the denial table (mappings/remittance/denials.toml).
-    if not _denial_cache or _denial_cache[0] is not mappings:
-        _denial_cache[:] = [mappings, DenialRules.load(mappings)]
-    return _denial_cache[1]
+def _claim_type(claim: Claim) -> str:
+    if claim.frequency_code == "7":
+        return "replacement"
+    if claim.frequency_code == "8":
+        return "void"
+    return "secondary" if claim.coverage.order > 1 else "original"
+
+
+def _clock_start(claim: Claim, anchor: str, context: Any) -> date | None:
+    if anchor == "service_date":
+        return claim.service_date  # the first date of service (Medicare Part B: the "from" date)
+    if anchor == "primary_remittance":
+        dates = [a.adjudication_date for a in claim.prior_adjudications if a.coverage.order < claim.coverage.order]
+        return max(dates) if dates else None
+    if anchor == "remittance":
+        return _remittance_date(claim, context)
+    return None
+
+
+_r, _pay = schema.RemitClaim, schema.RemitPayment
+# The latest 835 posted for the claim (not a reversal): what a correction or void answers.
+_LAST_REMITTANCE = (
+    select(func.max(_pay.payment_date)).select_from(_r).join(_pay, _pay.id == _r.payment_id)
+    .where(_r.patient_control_number == bindparam("pcn"), _r.state == "posted", _r.status_code != "22")
+)
+
+
+def _remittance_date(claim: Claim, context: Any) -> date | None:
+    if getattr(context, "store", None) is None:
+        return None
+    parameters = {"pcn": claim.patient_control_number}
+    shared = getattr(context, "connection", None)  # intake's own transaction
+    if shared is not None:
+        return shared.execute(_LAST_REMITTANCE, parameters).scalar()
+    with context.store.engine.connect() as connection:
+        return connection.execute(_LAST_REMITTANCE, parameters).scalar()
 
 
 def _severity(name: str) -> Severity:
@@ -377,6 +438,7 @@ def bhhub_register_claim_checks() -> list[ClaimCheck]:
                    "no Z-code first", lambda c, ctx: list(check_diagnoses(c, ctx))),
         ClaimCheck("core.lines", "frequency, place of service, lines, charges, units, dates, diagnosis pointers",
                    lambda c, ctx: list(check_lines(c, ctx))),
-        ClaimCheck("core.timely_filing", "days since the first date of service against the payer's filing limit",
+        ClaimCheck("core.timely_filing", "the filing window for the payer's kind and the claim type, from the date "
+                   "of service or the remittance it answers",
                    lambda c, ctx: list(check_timely_filing(c, ctx))),
     ]
