@@ -72,8 +72,8 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
         rendering_provider=rendering,
         diagnoses=diagnoses,
         services=services,
-        # Telehealth: the hub applies the payer's rule (POS 02/10, modifiers), so none here.
-        place_of_service=None if virtual else _place_of_service(index, fmap, resource, class_code),
+        # Telehealth: only where the EHR says the patient was; the hub applies the payer's rule.
+        place_of_service=_place_of_service(index, fmap, resource, class_code, virtual),
         virtual=virtual,
         audio_only=audio_only,
         minutes=minutes,
@@ -174,13 +174,26 @@ def _minutes(fmap: FieldMap, resource: Any) -> int | None:
             or period_minutes(resource.period))
 
 
-def _place_of_service(index: BundleIndex, fmap: FieldMap, resource: Any, class_code: str | None) -> str | None:
-    """A CMS POS coding on the visit's Location wins; else the class's POS from the field map."""
+def _place_of_service(index: BundleIndex, fmap: FieldMap, resource: Any, class_code: str | None,
+                      virtual: bool) -> str | None:
+    """The CMS place of service the EHR gave the visit: an extension the field map names, else a
+    POS coding on one of its Locations; else, in person only, the class's POS from the field map.
+
+    For a telehealth visit the place tells where the patient was (02 not at home, 10 at home),
+    which decides how the payer pays, so a Location saying that comes before one that names the
+    clinician's office; its class (VR) says nothing about the patient: None, the payer decides.
+    """
+    explicit = as_code(extension_value(resource.extension, fmap.place_of_service_extensions))
+    if explicit:
+        return explicit
+    places = []
     for location in resource.location or ():
         place = index.resolve(location.location, resource)
         if place is not None and place.__resource_type__ == "Location":
-            for concept in place.type or ():
-                code = code_in(concept, fmap.place_of_service)
-                if code:
-                    return code
+            places += [code for code in (code_in(concept, fmap.place_of_service) for concept in place.type or ())
+                       if code]
+    if virtual:
+        return next((p for p in places if p in fmap.telehealth_places_of_service), places[0] if places else None)
+    if places:
+        return places[0]
     return fmap.class_place_of_service.get(class_code) if class_code else None
