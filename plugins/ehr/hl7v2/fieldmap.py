@@ -30,7 +30,8 @@ SCHEMA: dict[str, Any] = {
         "gender": CODES,
     },
     "coverage": {
-        "payer_id": PATHS, "payer_name": PATHS, "member_id": PATHS, "group_number": PATHS, "plan_name": PATHS,
+        "payer_id": PATHS, "payer_name": PATHS, "member_id": PATHS, "patient_member_id": PATHS,
+        "group_number": PATHS, "plan_name": PATHS,
         "order": PATHS, "plan_type": PATHS, "effective_date": PATHS, "expiration_date": PATHS,
         "relationship": PATHS, "relationship_default": STRING, "relationship_codes": CODES,
         "claim_filing_indicator": CODES,
