@@ -277,6 +277,50 @@ def test_prior_authorization_only_when_its_period_covers_the_date_of_service():
     assert visits["Encounter/enc-8-nov"].prior_authorization is None
 
 
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def authorized(rid: str, number: str, code: str, quantity: int, start: str = "2026-10-01") -> dict:
+    """A ClaimResponse authorizing ``quantity`` of ``code`` through October (addItem)."""
+    return {"resource": {
+        "resourceType": "ClaimResponse", "id": rid, "status": "active", "use": "preauthorization",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "patient": {"reference": "Patient/pat-8"}, "created": "2026-09-28",
+        "insurer": {"reference": "Organization/payer-commercial"}, "outcome": "complete",
+        "preAuthRef": number, "preAuthPeriod": {"start": start, "end": "2026-10-31"},
+        "addItem": [{"productOrService": {"coding": [{"system": CPT, "code": code}]}, "quantity": {"value": quantity},
+                     "adjudication": [{"category": {"coding": [
+                         {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "eligible"}]}}]}]}}
+
+
+def charged(rid: str, code: str) -> dict:
+    return {"resource": {"resourceType": "ChargeItem", "id": rid, "status": "billable",
+                         "code": {"coding": [{"system": CPT, "code": code}]}, "subject": {"reference": "Patient/pat-8"},
+                         "context": {"reference": "Encounter/enc-8-oct"}, "quantity": {"value": 1},
+                         "priceOverride": {"value": 150.0, "currency": "USD"}}}
+
+
+def test_lines_authorized_by_different_authorizations_each_carry_theirs():
+    # Psychotherapy under one authorization, psychological testing under another, the same day.
+    bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
+    bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
+                        authorized("auth-testing", "PA-TESTING", "96130", 4, start="2026-10-10"),
+                        charged("ci-therapy", "90837"), charged("ci-testing", "96130")]
+    visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
+    assert visit.prior_authorization == "PA-TESTING"  # the most recent covering the day, as before
+    assert [(s.procedure_code, s.prior_authorization) for s in visit.services] == [
+        ("90837", "PA-THERAPY"), ("96130", None)]  # None: the visit's number is the line's
+
+
+def test_a_line_no_authorization_names_keeps_the_visits():
+    bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
+    bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
+                        charged("ci-therapy", "90837"), charged("ci-addon", "90785")]
+    visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
+    assert visit.prior_authorization == "PA-THERAPY"
+    assert [s.prior_authorization for s in visit.services] == [None, None]
+
+
 def test_diagnoses_from_conditions_that_reference_the_encounter():
     [visit] = read(raw("conditions-reference-encounter.json"))
     assert visit.diagnoses == ("F40.10", "F32.A")  # not F90.0, recorded at another visit

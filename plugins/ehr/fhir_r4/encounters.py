@@ -10,6 +10,7 @@ period) lets the hub's coding stage derive the psychotherapy code.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from hub.errors import InputError
 from hub.model import Encounter, Provider, ServiceLine
 
 from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
+from plugins.ehr.fhir_r4.authorizations import authorization_grants, covering_authorizations
 from plugins.ehr.fhir_r4.elements import (
     as_code, as_date, code_in, coding_code, extension_value, extension_values, first_code, has_coding, icd10cm,
     minutes_of, money, period_minutes,
@@ -52,6 +53,9 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
                      for item in index.referring("ChargeItem", resource)
                      if item.status in fmap.charge_item_statuses)
     minutes = _minutes(fmap, resource)
+    covering = covering_authorizations(index, fmap, patient_resource, service_date, coverages[0].payer)
+    visit_authorization = covering[0][0] if covering else None
+    services = tuple(_authorized(line, covering, visit_authorization) for line in services)
     if not services and minutes is None:
         raise InputError(
             "nothing billed: no ChargeItem for this encounter and no session length", where=where,
@@ -77,7 +81,7 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
         virtual=virtual,
         audio_only=audio_only,
         minutes=minutes,
-        prior_authorization=prior_authorization(index, fmap, patient_resource, service_date, coverages[0].payer),
+        prior_authorization=visit_authorization,
         authorizations=authorization_grants(index, fmap, patient_resource),
     )
 
@@ -157,6 +161,13 @@ def _charge_line(index: BundleIndex, fmap: FieldMap, item: Any, service_date: da
         minutes=minutes_of(extension_value(item.extension, fmap.line_minutes_extensions)),
         source_ref=where,
     )
+
+
+def _authorized(line: ServiceLine, covering: list[tuple[str, frozenset[str]]], visit: str | None) -> ServiceLine:
+    """A line whose code another of the payer's authorizations names (not the visit's) carries
+    that one: the 837P sends it at line level (TR3 2400 REF*G1)."""
+    number = next((number for number, codes in covering if line.procedure_code in codes), None)
+    return replace(line, prior_authorization=number) if number and number != visit else line
 
 
 def _pointers(fmap: FieldMap, item: Any, diagnoses: tuple[str, ...]) -> tuple[int, ...]:
