@@ -200,3 +200,16 @@ def test_an_hl7_authorization_is_the_primary_payers_whatever_order_the_in1s_come
     [visit] = hl7_visits(swapped, tmp_path)
     assert visit.coverages[0].payer.payer_id == "ILMCD"
     assert visit.prior_authorization is None
+
+
+def test_hl7_lines_with_authorizations_of_their_own_carry_them(tmp_path):
+    # An EHR that sends each charge's authorization in a Z-segment after its FT1.
+    (tmp_path / "mappings" / "ehr").mkdir(parents=True)
+    (tmp_path / "mappings" / "ehr" / "hl7v2.toml").write_text('[charge]\nprior_authorization = ["ZAU-1"]\n')
+    full = (HL7 / "dft-p03-v251-full.hl7").read_bytes()
+    first_ft1_group_end = full.index(b"\rFT1|2|")
+    content = full[:first_ft1_group_end] + b"\rZAU|AUTH-THERAPY" + full[first_ft1_group_end:]
+    [visit] = hl7_visits(content, tmp_path)
+    assert [(s.procedure_code, s.prior_authorization) for s in visit.services] == [
+        ("90837", "AUTH-THERAPY"), ("90785", None)]
+    assert visit.prior_authorization == "AUTH5566"  # the visit's (the primary's IN1-14) for the others

@@ -173,6 +173,8 @@ def _line(scope: Scope, fmap: FieldMap, practice: Practice, where: str, group: l
             units=units.normalize(),
             place_of_service=scope.first(fmap.paths("charge.place_of_service")) or None,
             minutes=_minutes(scope, fmap.paths("charge.minutes"), where),
+            # Read in the FT1 group only: a line's own authorization, never the visit's or a payer's.
+            prior_authorization=people.in_group(group, fmap.paths("charge.prior_authorization")) or None,
             source_ref=f"FT1 set {set_id}",
         ),
         diagnoses=_coded(scope, fmap, fmap.paths("charge.diagnoses"), where),

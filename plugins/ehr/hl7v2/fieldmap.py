@@ -43,7 +43,7 @@ SCHEMA: dict[str, Any] = {
     "charge": {
         "transaction_type": PATHS, "billed_transaction_types": STRINGS, "service_date": PATHS,
         "procedure_code": PATHS, "modifiers": PATHS, "quantity": PATHS, "amount": PATHS, "unit_amount": PATHS,
-        "diagnoses": PATHS, "minutes": PATHS, "place_of_service": PATHS,
+        "diagnoses": PATHS, "minutes": PATHS, "place_of_service": PATHS, "prior_authorization": PATHS,
         "rendering_npi": PATHS, "rendering_family_name": PATHS, "rendering_given_name": PATHS,
     },
     "diagnosis": {"code": PATHS, "system": PATHS, "priority": PATHS, "icd10cm_systems": STRINGS},
