@@ -159,6 +159,48 @@ def test_telehealth_video_visit_leaves_coding_and_place_of_service_to_the_hub():
     assert visit.diagnoses == ("F41.1",)  # sent as F411: the dot is restored
 
 
+CMS_POS = "https://www.cms.gov/Medicare/Coding/place-of-service-codes/Place_of_Service_Code_Set"
+
+
+def at_location(bundle: dict, encounter_id: str, *places: str) -> dict:
+    """The visit held at Locations typed with these CMS places of service, in this order."""
+    for n, place in enumerate(places):
+        bundle["entry"].append({"resource": {"resourceType": "Location", "id": f"loc-{n}", "type": [
+            {"coding": [{"system": CMS_POS, "code": place}]}]}})
+    resource(bundle, "Encounter", encounter_id)["location"] = [
+        {"location": {"reference": f"Location/loc-{n}"}} for n in range(len(places))]
+    return bundle
+
+
+@pytest.mark.parametrize("place", ["02", "10"])
+def test_a_telehealth_visits_location_tells_the_hub_where_the_patient_was(place):
+    [visit] = read(at_location(load("telehealth-video-45min.json"), "enc-2", place))
+    assert visit.virtual and visit.place_of_service == place
+
+
+def test_of_a_telehealth_visits_locations_the_one_telling_where_the_patient_was_is_passed_on():
+    # The clinician's clinic (11) is listed first, the patient's location (02) after it.
+    [visit] = read(at_location(load("telehealth-video-45min.json"), "enc-2", "11", "02"))
+    assert visit.place_of_service == "02"
+
+
+def test_a_place_of_service_extension_the_field_map_names_is_read(tmp_path):
+    url = "http://example.org/fhir/StructureDefinition/encounter-place-of-service"
+    (tmp_path / "ehr").mkdir()
+    (tmp_path / "ehr" / "fhir_r4.toml").write_text(f'[encounter]\nplace_of_service_extensions = ["{url}"]\n')
+    bundle = load("telehealth-video-45min.json")
+    resource(bundle, "Encounter", "enc-2")["extension"] = [
+        {"url": url, "valueCoding": {"system": CMS_POS, "code": "02"}}]
+    assert read(bundle)[0].place_of_service is None  # not named in the packaged map
+    [visit] = read(bundle, MappingSet(override_dir=tmp_path))
+    assert visit.place_of_service == "02"
+
+
+def test_an_office_visits_location_wins_over_its_class():
+    [visit] = read(at_location(load("lcsw-office-90837.json"), "enc-1", "53"))
+    assert visit.place_of_service == "53"  # community mental health center, not AMB's 11
+
+
 def test_audio_only_session_is_flagged_and_timed_from_its_period():
     [visit] = read(raw("audio-only-phone.json"))
     assert visit.virtual and visit.audio_only
@@ -176,6 +218,29 @@ def test_child_on_a_parents_plan_names_the_parent_as_subscriber():
     assert visit.rendering_provider.taxonomy == "101YP2500X"
     [line] = visit.services
     assert line.modifiers == ("HA",) and line.minutes == 45  # from the extensions the field map names
+
+
+MEMBER_NUMBER = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MB"}]}
+
+
+def test_a_child_with_a_member_id_of_their_own_is_the_subscriber_on_the_claim():
+    # US Core Coverage: subscriberId is the subscriber's id, identifier typed MB the member's own.
+    # A dependent the payer knows by their own id is billed as the subscriber (TR3 2000C).
+    bundle = load("child-on-parent-plan.json")
+    resource(bundle, "Coverage", "cov-child")["identifier"] = [
+        {"type": MEMBER_NUMBER, "system": "urn:example:payer:member", "value": "JUN3000"}]
+    [coverage] = read(bundle)[0].coverages
+    assert (coverage.relationship, coverage.member_id, coverage.subscriber) == ("18", "JUN3000", None)
+    assert coverage.patient_is_subscriber and coverage.group_number == "GRP-200"
+
+
+def test_a_child_whose_member_number_is_the_subscribers_id_stays_a_dependent():
+    bundle = load("child-on-parent-plan.json")
+    resource(bundle, "Coverage", "cov-child")["identifier"] = [
+        {"type": MEMBER_NUMBER, "system": "urn:example:payer:member", "value": "MEM2000-02"}]
+    [coverage] = read(bundle)[0].coverages
+    assert (coverage.relationship, coverage.member_id) == ("19", "MEM2000-02")
+    assert coverage.subscriber.name.given == "Harper"
 
 
 def test_psychiatrist_em_with_addon_keeps_both_lines_their_pointers_and_taxonomy():
@@ -210,6 +275,50 @@ def test_prior_authorization_only_when_its_period_covers_the_date_of_service():
     visits = {e.source_ref: e for e in read(raw("prior-auth.json"))}
     assert visits["Encounter/enc-8-oct"].prior_authorization == "PA-2026-0042"
     assert visits["Encounter/enc-8-nov"].prior_authorization is None
+
+
+CPT = "http://www.ama-assn.org/go/cpt"
+
+
+def authorized(rid: str, number: str, code: str, quantity: int, start: str = "2026-10-01") -> dict:
+    """A ClaimResponse authorizing ``quantity`` of ``code`` through October (addItem)."""
+    return {"resource": {
+        "resourceType": "ClaimResponse", "id": rid, "status": "active", "use": "preauthorization",
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/claim-type", "code": "professional"}]},
+        "patient": {"reference": "Patient/pat-8"}, "created": "2026-09-28",
+        "insurer": {"reference": "Organization/payer-commercial"}, "outcome": "complete",
+        "preAuthRef": number, "preAuthPeriod": {"start": start, "end": "2026-10-31"},
+        "addItem": [{"productOrService": {"coding": [{"system": CPT, "code": code}]}, "quantity": {"value": quantity},
+                     "adjudication": [{"category": {"coding": [
+                         {"system": "http://terminology.hl7.org/CodeSystem/adjudication", "code": "eligible"}]}}]}]}}
+
+
+def charged(rid: str, code: str) -> dict:
+    return {"resource": {"resourceType": "ChargeItem", "id": rid, "status": "billable",
+                         "code": {"coding": [{"system": CPT, "code": code}]}, "subject": {"reference": "Patient/pat-8"},
+                         "context": {"reference": "Encounter/enc-8-oct"}, "quantity": {"value": 1},
+                         "priceOverride": {"value": 150.0, "currency": "USD"}}}
+
+
+def test_lines_authorized_by_different_authorizations_each_carry_theirs():
+    # Psychotherapy under one authorization, psychological testing under another, the same day.
+    bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
+    bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
+                        authorized("auth-testing", "PA-TESTING", "96130", 4, start="2026-10-10"),
+                        charged("ci-therapy", "90837"), charged("ci-testing", "96130")]
+    visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
+    assert visit.prior_authorization == "PA-TESTING"  # the most recent covering the day, as before
+    assert [(s.procedure_code, s.prior_authorization) for s in visit.services] == [
+        ("90837", "PA-THERAPY"), ("96130", None)]  # None: the visit's number is the line's
+
+
+def test_a_line_no_authorization_names_keeps_the_visits():
+    bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
+    bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
+                        charged("ci-therapy", "90837"), charged("ci-addon", "90785")]
+    visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
+    assert visit.prior_authorization == "PA-THERAPY"
+    assert [s.prior_authorization for s in visit.services] == [None, None]
 
 
 def test_diagnoses_from_conditions_that_reference_the_encounter():
@@ -274,6 +383,58 @@ def test_a_department_without_npi_bills_under_its_parent_organization():
     [visit] = read(bundle)
     assert (visit.billing_provider.npi, visit.billing_provider.organization_name) == (
         "1234567893", "SAMPLE BEHAVIORAL HEALTH PLLC")
+
+
+# --- the billing provider's taxonomy (2000A PRV*BI) -------------------------------------------------
+
+NUCC = "http://nucc.org/provider-taxonomy"
+
+
+def test_a_billing_organization_typed_with_a_nucc_taxonomy_gives_it():
+    bundle = load("lcsw-office-90837.json")
+    resource(bundle, "Organization", "practice")["type"] = [
+        {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov"}]},
+        {"coding": [{"system": NUCC, "code": "261QM0801X"}]}]
+    [visit] = read(bundle)
+    assert visit.billing_provider.taxonomy == "261QM0801X"
+    assert visit.rendering_provider.taxonomy == "1041C0700X"  # the clinician keeps their own
+
+
+@pytest.mark.parametrize("url", [
+    "http://hl7.org/fhir/us/davinci-pdex-plan-net/StructureDefinition/qualification",
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Organization.qualification",
+])
+def test_a_billing_organizations_qualification_extension_gives_its_taxonomy(url):
+    bundle = load("lcsw-office-90837.json")
+    resource(bundle, "Organization", "practice")["extension"] = [{"url": url, "extension": [
+        {"url": "code", "valueCodeableConcept": {"coding": [{"system": NUCC, "code": "261QR1300X"}]}}]}]
+    assert read(bundle)[0].billing_provider.taxonomy == "261QR1300X"
+
+
+def test_a_clinicians_role_at_the_practice_is_not_the_practices_taxonomy():
+    [visit] = read(raw("lcsw-office-90837.json"))  # the LCSW's PractitionerRole names the practice
+    assert visit.billing_provider.taxonomy is None
+
+
+def test_a_department_without_npi_bills_with_its_parents_taxonomy():
+    bundle = load("lcsw-office-90837.json")
+    resource(bundle, "Organization", "practice")["type"] = [{"coding": [{"system": NUCC, "code": "261QM0801X"}]}]
+    bundle["entry"].append({"resource": {"resourceType": "Organization", "id": "dept", "name": "CHILD PROGRAM",
+                                         "type": [{"coding": [{"system": NUCC, "code": "261QF0400X"}]}],
+                                         "partOf": {"reference": "Organization/practice"}}})
+    resource(bundle, "Encounter", "enc-1")["serviceProvider"] = {"reference": "Organization/dept"}
+    # The taxonomy sent is the one registered with the billing NPI: the parent's.
+    assert read(bundle)[0].billing_provider.taxonomy == "261QM0801X"
+
+
+def test_a_practice_names_its_billing_taxonomy_when_the_export_carries_none(tmp_path):
+    (tmp_path / "ehr").mkdir()
+    (tmp_path / "ehr" / "fhir_r4.toml").write_text('[provider.billing_taxonomy]\n"1234567893" = "261QM0801X"\n')
+    [visit] = read(raw("lcsw-office-90837.json"), MappingSet(override_dir=tmp_path))
+    assert visit.billing_provider.taxonomy == "261QM0801X"
+    bundle = load("lcsw-office-90837.json")  # what the export says comes first
+    resource(bundle, "Organization", "practice")["type"] = [{"coding": [{"system": NUCC, "code": "261QF0400X"}]}]
+    assert read(bundle, MappingSet(override_dir=tmp_path))[0].billing_provider.taxonomy == "261QF0400X"
 
 
 # --- a FHIR Claim, as billed --------------------------------------------------------------

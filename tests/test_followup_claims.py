@@ -281,6 +281,57 @@ def test_tertiary_claim_carries_both_earlier_payers():
     assert_balanced(segments)
 
 
+# --- prior authorizations belong to the payer that issued them -----------------------------------
+
+
+def authorization_numbers(segments: list[list[str]]) -> list[str]:
+    return [s[2] for s in segments if s[:2] == ["REF", "G1"]]
+
+
+def test_the_primarys_authorization_is_not_sent_to_the_secondary_payer():
+    # AUTH12345 is the primary's (claim level), PRIM-7 too (line 2): Medicaid issued neither.
+    original = sent_to_primary(lines=(sent_to_primary().lines[0],
+                                      replace(sent_to_primary().lines[1], prior_authorization="PRIM-7")))
+    assert authorization_numbers(parse(send(original))) == ["AUTH12345", "PRIM-7"]
+    to_medicaid = secondary(original, MEDICAID, primary_paid(original))
+    content = send(to_medicaid)
+    assert validate_x12(content) == []
+    assert authorization_numbers(parse(content)) == []
+    assert to_medicaid.prior_authorization is None
+    assert [line.prior_authorization for line in to_medicaid.lines] == [None, None]
+
+
+def test_an_authorization_the_secondary_payer_issued_stays_on_its_claim():
+    original = sent_to_primary(lines=(sent_to_primary().lines[0],
+                                      replace(sent_to_primary().lines[1], prior_authorization="MCD-9")))
+    to_medicaid = secondary(original, MEDICAID, primary_paid(original), next_payer_authorizations={"MCD-9"})
+    content = send(to_medicaid)
+    assert validate_x12(content) == []
+    # The primary's claim-level AUTH12345 is gone; Medicaid's own number stays on its line.
+    assert authorization_numbers(parse(content)) == ["MCD-9"]
+    first, second = service_lines(parse(content))
+    assert find(first, "REF", "G1") == [] and find(second, "REF", "G1") == [["REF", "G1", "MCD-9"]]
+
+
+def test_a_number_both_payers_issued_goes_to_the_secondary_at_claim_level():
+    to_medicaid = secondary(sent_to_primary(), MEDICAID, primary_paid(), next_payer_authorizations=["AUTH12345"])
+    assert authorization_numbers(parse(send(to_medicaid))) == ["AUTH12345"]
+
+
+def test_the_tertiary_claim_keeps_only_the_tertiary_payers_authorization():
+    to_medicaid = secondary(sent_to_primary(), MEDICAID, primary_paid(), next_payer_authorizations={"AUTH12345"})
+    medicaid_paid = PriorPayerAdjudication(coverage=MEDICAID, paid_amount=Decimal("0"),
+                                           adjudication_date=date(2025, 4, 2),
+                                           claim_adjustments=(co("23", "200"),))
+    to_supplement = secondary(to_medicaid, SUPPLEMENT, medicaid_paid)
+    assert authorization_numbers(parse(send(to_supplement))) == []
+
+
+def test_a_replacement_and_a_void_go_to_the_same_payer_with_its_authorization():
+    assert authorization_numbers(parse(send(replacement(sent_to_primary(), "ICN9")))) == ["AUTH12345"]
+    assert authorization_numbers(parse(send(void(sent_to_primary(), "ICN9")))) == ["AUTH12345"]
+
+
 # --- what the writer and the builders refuse ----------------------------------------------------
 
 

@@ -2,8 +2,10 @@
 
 What the EHR sent wins (its codes, charges, place of service); the tables in ``mappings/``
 fill what it left out: the psychotherapy code from documented minutes, the charge from the
-practice fee schedule, the telehealth place of service and modifier from the payer's rule. A
-source claim (``as_billed``) is taken as it stands but for missing charges.
+practice fee schedule, the telehealth place of service and modifier from the payer's rule. For
+a telehealth visit the place is where the patient was when the EHR says it (POS 02 or 10), else
+the payer's default, and the modifier is what the payer wants with that place. A source claim
+(``as_billed``) is taken as it stands but for missing charges.
 """
 
 from __future__ import annotations
@@ -31,14 +33,28 @@ def code_encounter(encounter: Encounter, payer: Payer, mappings: MappingSet) -> 
     findings: list[Finding] = []
     lines = _with_visit_minutes(list(encounter.services), encounter) or _lines_from_minutes(encounter, mappings, findings)
     place = encounter.place_of_service or OFFICE
-    if encounter.virtual and not encounter.as_billed:
-        rule = rules.telehealth_rule(mappings, payer)
-        place = rule.place_of_service
-        modifier = rule.modifier(encounter.audio_only)
-        if modifier:
-            lines = [_with_modifier(line, modifier) for line in lines]
+    if not encounter.as_billed:
+        patient_at = _patient_location(encounter, lines, rules.patient_locations(mappings))
+        if encounter.virtual or patient_at:
+            billing = rules.telehealth_billing(mappings, payer, encounter.billing_provider,
+                                               patient_at=patient_at, audio_only=encounter.audio_only)
+            place = billing.place_of_service
+            if billing.modifier:
+                lines = [_with_modifier(line, billing.modifier) for line in lines]
     priced = [_priced(i, line, mappings, findings) for i, line in enumerate(lines, start=1)]
     return CodedEncounter(tuple(priced), place, tuple(findings))
+
+
+def _patient_location(encounter: Encounter, lines: list[ServiceLine], locations: frozenset[str]) -> str | None:
+    """Where a telehealth patient was, when the EHR says it: a place of service that tells it
+    (02 not at home, 10 at home) on the visit, else on every line. Any other place on a virtual
+    visit (an office, a practice's default) is the clinician's, not the patient's."""
+    if encounter.place_of_service in locations:
+        return encounter.place_of_service
+    places = {line.place_of_service for line in lines}
+    if len(places) == 1 and lines[0].place_of_service in locations:
+        return lines[0].place_of_service
+    return None
 
 
 # Codes whose choice depends on the session's time; the visit's documented minutes are theirs

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from hub.errors import MappingError
 from hub.mappings import MappingSet
-from hub.model import Payer
+from hub.model import Payer, Provider
 
 PSYCHOTHERAPY = "coding/psychotherapy.toml"
 FEES = "fee_schedule.toml"
@@ -49,28 +50,119 @@ def fee(mappings: MappingSet, code: str, on: date) -> Decimal | None:
         raise MappingError(f"{FEES}: charge for {code} is not a number: {raw!r}") from exc
 
 
+# --- telehealth (domain reference 2) -------------------------------------------------------------
+
+# The keys of a telehealth rule ([telehealth.default], [telehealth.claim_filing_indicator.XX],
+# [payer."ID".telehealth]) and of its per-place tables ([... .place."02"]).
+_PLACE_KEYS = frozenset({"bill_place_of_service", "video_modifier", "audio_only_modifier",
+                         "rhc_fqhc_video_modifier", "rhc_fqhc_audio_only_modifier"})
+_RULE_KEYS = _PLACE_KEYS | {"place_of_service", "place"}
+_SETTINGS = {"patient_locations": list, "rhc_fqhc_taxonomies": list, "rhc_fqhc_npis": list,
+             "rhc_fqhc_only_modifiers": list, "default": dict, "claim_filing_indicator": dict}
+
+
 @dataclass(frozen=True)
-class TelehealthRule:
+class TelehealthBilling:
+    """How one payer wants a telehealth visit billed: CLM05-1 and the modifier for its lines."""
+
     place_of_service: str
-    video_modifier: str | None
-    audio_only_modifier: str | None
-
-    def modifier(self, audio_only: bool) -> str | None:
-        return (self.audio_only_modifier if audio_only else self.video_modifier) or None
+    modifier: str | None
 
 
-def telehealth_rule(mappings: MappingSet, payer: Payer) -> TelehealthRule:
-    """Payer override, else the rule for its claim filing indicator, else the default."""
+def patient_locations(mappings: MappingSet) -> frozenset[str]:
+    """The places of service that say where a telehealth patient was (02 not home, 10 home)."""
+    return frozenset(_telehealth_table(mappings)["patient_locations"])
+
+
+def telehealth_billing(mappings: MappingSet, payer: Payer, billing_provider: Provider, *,
+                       patient_at: str | None, audio_only: bool) -> TelehealthBilling:
+    """The payer's rule for a telehealth visit with the patient at ``patient_at`` (None: unknown).
+
+    The rule is the default, then the one for the payer's claim filing indicator, then the
+    payer's own, each laid over the last; then, the patient's place known (else the rule's
+    ``place_of_service``), the ``place."NN"`` tables of each in the same order. The RHC/FQHC
+    modifiers apply only when the billing provider is a rural health clinic or FQHC.
+    """
+    table = _telehealth_table(mappings)
+    payers = mappings.load(PAYERS).get("payer", {})
+    layers = [table["default"], table["claim_filing_indicator"].get(claim_filing_indicator(mappings, payer), {}),
+              payers.get(payer.payer_id, {}).get("telehealth", {})]
+    rule: dict = {}
+    for layer in layers:
+        rule.update({k: v for k, v in layer.items() if k != "place"})
+    at = patient_at or str(rule.get("place_of_service", "10"))
+    for layer in layers:
+        rule.update(layer.get("place", {}).get(at, {}))
+    kind = "audio_only_modifier" if audio_only else "video_modifier"
+    modifier = rule.get(kind)
+    if is_rhc_fqhc(mappings, billing_provider) and f"rhc_fqhc_{kind}" in rule:
+        modifier = rule[f"rhc_fqhc_{kind}"]
+    return TelehealthBilling(rule.get("bill_place_of_service") or at, modifier or None)
+
+
+def is_rhc_fqhc(mappings: MappingSet, provider: Provider) -> bool:
+    """Whether the billing provider is a rural health clinic or FQHC, by taxonomy or NPI."""
+    table = _telehealth_table(mappings)
+    return provider.taxonomy in table["rhc_fqhc_taxonomies"] or provider.npi in table["rhc_fqhc_npis"]
+
+
+def _telehealth_table(mappings: MappingSet) -> dict:
+    """The [telehealth] table and each payer's, checked once per table: every problem at once."""
     table = mappings.load(PAYERS)
-    merged: dict = dict(table.get("telehealth", {}).get("default", {}))
-    indicator = claim_filing_indicator(mappings, payer)
-    merged.update(table.get("telehealth", {}).get("claim_filing_indicator", {}).get(indicator, {}))
-    merged.update(table.get("payer", {}).get(payer.payer_id, {}).get("telehealth", {}))
-    return TelehealthRule(
-        place_of_service=str(merged.get("place_of_service", "10")),
-        video_modifier=merged.get("video_modifier"),
-        audio_only_modifier=merged.get("audio_only_modifier"),
-    )
+    checked = _CHECKED.get(id(table))
+    if checked is not None and checked[0] is table:
+        return checked[1]
+    settings = dict(table.get("telehealth", {}))
+    problems = [_unknown("telehealth", key, _SETTINGS) for key in settings if key not in _SETTINGS]
+    for key, kind in _SETTINGS.items():
+        settings.setdefault(key, kind())
+        if not isinstance(settings[key], kind) or kind is list and not all(isinstance(v, str) for v in settings[key]):
+            problems.append(f"telehealth.{key} must be a {'list of strings' if kind is list else 'table'}")
+    only_theirs = settings["rhc_fqhc_only_modifiers"]
+    only_theirs = frozenset(only_theirs) if isinstance(only_theirs, list) else frozenset()
+    rules = [("telehealth.default", settings["default"])]
+    rules += [(f"telehealth.claim_filing_indicator.{k}", v) for k, v in _items(settings["claim_filing_indicator"])]
+    rules += [(f'payer."{k}".telehealth', v.get("telehealth", {})) for k, v in _items(table.get("payer"))
+              if isinstance(v, dict)]
+    for where, rule in rules:
+        problems += _rule_problems(where, rule, _RULE_KEYS, only_theirs)
+        for place, terms in _items(rule.get("place") if isinstance(rule, dict) else None):
+            problems += _rule_problems(f'{where}.place."{place}"', terms, _PLACE_KEYS, only_theirs)
+    if problems:
+        raise MappingError(f"{PAYERS}: {len(problems)} problem(s) in the telehealth rules: " + "; ".join(problems),
+                           fix=f"correct mappings/{PAYERS} in the hub home (the packaged file documents each key)")
+    if len(_CHECKED) >= 32:  # many MappingSets (tests): keep the cache small
+        _CHECKED.clear()
+    _CHECKED[id(table)] = (table, settings)
+    return settings
+
+
+_CHECKED: dict[int, tuple[dict, dict]] = {}
+
+
+def _rule_problems(where: str, rule: object, keys: frozenset[str], only_theirs: frozenset[str]) -> list[str]:
+    if not isinstance(rule, dict):
+        return [f"{where} must be a table"]
+    problems = [_unknown(where, key, keys) for key in rule if key not in keys]
+    for key, value in rule.items():
+        if key in keys and key != "place" and not isinstance(value, str):
+            problems.append(f"{where}.{key} must be a string")
+        elif key in ("video_modifier", "audio_only_modifier") and value in only_theirs:
+            # FQ is the RHC/FQHC audio-only modifier (domain reference 2.2): never on others' claims.
+            problems.append(f"{where}.{key} is {value}, which only rural health clinics and FQHCs bill; "
+                            f"set it as rhc_fqhc_{key}")
+    if "place" in rule and not isinstance(rule["place"], dict):
+        problems.append(f"{where}.place must be a table of places of service")
+    return problems
+
+
+def _items(table: object) -> list[tuple[str, object]]:
+    return list(table.items()) if isinstance(table, dict) else []
+
+
+def _unknown(where: str, key: str, keys) -> str:
+    near = difflib.get_close_matches(key, list(keys), n=1)
+    return f"unknown key {where}.{key}" + (f" (did you mean {near[0]}?)" if near else "")
 
 
 def claim_filing_indicator(mappings: MappingSet, payer: Payer) -> str:

@@ -190,9 +190,12 @@ def _billing_provider(out: SegmentList, provider: Provider, hl: str) -> None:
 def _subscriber_and_patient(out: SegmentList, patient_out: SegmentList, claim: Claim) -> None:
     """2000B/2010BA/2010BB, then 2000C/2010CA when the patient is a dependent.
 
-    When the patient is the subscriber, 2010BA carries their address and demographics (the
-    guide requires them then). Otherwise 2010BA describes the subscriber as far as known and
-    2000C (into ``patient_out``) carries the patient, whose N3, N4 and DMG are required.
+    2010BA N3/N4 and DMG are "required when the patient is the subscriber; if not required, do
+    not send" (TR3), so a dependent's claim names the subscriber and their id only, and 2000C
+    (into ``patient_out``) carries the patient, whose N3, N4 and DMG are required. A dependent
+    the payer knows by a member id of their own is not a dependent here: the EHR plugins give
+    that coverage relationship 18 and the patient's id (TR3 2000C: only a patient who "cannot
+    be uniquely identified to the payer using the subscriber's identifier").
     """
     d = out.delimiters
     coverage = claim.coverage
@@ -206,12 +209,7 @@ def _subscriber_and_patient(out: SegmentList, patient_out: SegmentList, claim: C
             raise ValueError(f"{coverage.relationship!r} is not a patient relationship code (PAT01)")
         if coverage.subscriber is None:
             raise ValueError("the patient is a dependent but the subscriber is unknown")
-        subscriber = coverage.subscriber
-        parties.person_name(out, "IL", subscriber.name, "subscriber", "MI", member_id)
-        if subscriber.address is not None:
-            parties.address(out, subscriber.address, "subscriber")
-        if subscriber.birth_date is not None:
-            parties.demographics(out, subscriber, "subscriber")
+        parties.person_name(out, "IL", coverage.subscriber.name, "subscriber", "MI", member_id)
     else:
         parties.person_name(out, "IL", claim.patient.name, "subscriber", "MI", member_id)
         if claim.patient.address is None:

@@ -272,8 +272,9 @@ def claim_loop(out: SegmentList, claim: Claim) -> None:
         "Y" if claim.provider_signature_on_file else "N",
         claim.assignment, claim.benefits_assigned, claim.release_of_information,
     )
-    if claim.prior_authorization:
-        out.add("REF", "G1", identifier(claim.prior_authorization, d, "prior authorization", 50))
+    claim_authorization, line_authorizations = prior_authorizations(claim)
+    if claim_authorization:
+        out.add("REF", "G1", identifier(claim_authorization, d, "prior authorization", 50))
     if frequency in ("7", "8"):
         # Required with a replacement or void: the payer's number for the claim it replaces.
         out.add("REF", "F8", identifier(
@@ -293,10 +294,25 @@ def claim_loop(out: SegmentList, claim: Claim) -> None:
         (adjudication, adjudicated_lines(claim, adjudication))
         for _, adjudication in adjudications if adjudication is not None and adjudication.lines
     ]
-    for number, line in enumerate(claim.lines, start=1):
-        _service_line(out, claim, number, line)
+    for number, (line, authorization) in enumerate(zip(claim.lines, line_authorizations), start=1):
+        _service_line(out, claim, number, line, authorization)
         for adjudication, lines in line_adjudications:
             _line_adjudication(out, adjudication, line, lines[number - 1], f"service line {number}")
+
+
+def prior_authorizations(claim: Claim) -> tuple[str | None, tuple[str | None, ...]]:
+    """The 2300 REF*G1 and each line's 2400 REF*G1.
+
+    A line's authorization is its own, else the claim's. One authorization covering every line
+    goes once, at claim level; otherwise the claim's goes at claim level when a line relies on
+    it, and a line sends its own only where it differs from that (TR3 2400 REF*G1: "required
+    when ... different than the number reported at the claim level").
+    """
+    covering = [line.prior_authorization or claim.prior_authorization for line in claim.lines]
+    if len(set(covering)) == 1:
+        return covering[0], (None,) * len(covering)
+    claim_level = claim.prior_authorization if claim.prior_authorization in covering else None
+    return claim_level, tuple(None if number == claim_level else number for number in covering)
 
 
 def _adjudication_by(claim: Claim, other: Coverage) -> PriorPayerAdjudication | None:
@@ -413,8 +429,8 @@ def _line_adjudication(
     out.add("AMT", "EAF", money(remaining))
 
 
-def _service_line(out: SegmentList, claim: Claim, number: int, line: ServiceLine) -> None:
-    """2400: LX, SV1, DTP*472, then the line's prior authorization and control number."""
+def _service_line(out: SegmentList, claim: Claim, number: int, line: ServiceLine, authorization: str | None) -> None:
+    """2400: LX, SV1, DTP*472, then the line's own prior authorization and control number."""
     d = out.delimiters
     where = f"service line {number}"
     if len(line.modifiers) > MAX_MODIFIERS:
@@ -440,8 +456,8 @@ def _service_line(out: SegmentList, claim: Claim, number: int, line: ServiceLine
         tuple(str(p) for p in pointers),
     )
     out.add("DTP", "472", "D8", date8(line.service_date))
-    if line.prior_authorization:
-        out.add("REF", "G1", identifier(line.prior_authorization, d, f"{where} prior authorization", 50))
+    if authorization:
+        out.add("REF", "G1", identifier(authorization, d, f"{where} prior authorization", 50))
     if line.control_number:
         control_number = identifier(line.control_number, d, f"{where} control number", MAX_LINE_CONTROL_NUMBER)
         out.add("REF", "6R", control_number)

@@ -11,10 +11,17 @@ checked by rendering it once, so a follow-up that cannot be sent is refused here
 - ``secondary`` sends the claim to the next payer in the order with the previous payer's
   adjudication (2320/2430). It is a new claim to that payer (frequency 1, no F8) with the same
   CLM01, so its answers (277CA TRN02, 835 CLP01) come back under the claim's one number.
+
+A prior authorization number on a claim (REF*G1, claim or line) is one the payer the claim goes
+to issued: the EHR plugins take the primary's, and the ledger keeps each number under the payer
+and member it was issued for. A replacement and a void go to the same payer and keep them; the
+claim to the next payer keeps only the numbers that payer issued, which the caller passes from
+its ledger (``next_payer_authorizations``), and none when it passes nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from typing import Final
 
@@ -72,13 +79,17 @@ def void(original: Claim, payer_claim_control_number: str) -> Claim:
 
 
 def secondary(
-    original: Claim, secondary: Coverage, adjudication: PriorPayerAdjudication
+    original: Claim, secondary: Coverage, adjudication: PriorPayerAdjudication, *,
+    next_payer_authorizations: Collection[str] = (),
 ) -> Claim:
     """The claim to the next payer, carrying ``adjudication`` by the payer ``original`` went to.
 
     ``secondary`` becomes the claim's coverage. The payer that adjudicated joins the other
     coverages (and ``secondary`` leaves them, if the original listed it there); earlier payers'
     adjudications stay, so calling this again on a secondary claim builds the tertiary one.
+    ``next_payer_authorizations`` are the authorization numbers the next payer issued for this
+    member; an authorization on the original that is not one of them is the previous payer's and
+    is left off (REF*G1 is the destination payer's number: TR3 2300 and 2400 REF*G1).
     """
     where = f"claim {original.patient_control_number}"
     _refuse_after_void(original, "sent to the next payer")
@@ -103,9 +114,16 @@ def secondary(
         raise InputError(f"the adjudication does not match the claim's lines: {exc}", where=where,
                          fix=getattr(exc, "fix", None)) from exc
     others = tuple(o for o in original.other_coverages if not same_coverage(o, secondary))
+    issued = frozenset(next_payer_authorizations)
+
+    def its_own(number: str | None) -> str | None:
+        return number if number in issued else None
+
     following = replace(
         original,
         coverage=secondary,
+        prior_authorization=its_own(original.prior_authorization),
+        lines=tuple(replace(line, prior_authorization=its_own(line.prior_authorization)) for line in original.lines),
         other_coverages=tuple(sorted((*others, original.coverage), key=lambda c: c.order)),
         prior_adjudications=adjudications,
         frequency_code="1",  # a new claim to this payer, whatever it was to the last one

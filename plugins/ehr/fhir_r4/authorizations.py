@@ -38,16 +38,26 @@ log = logging.getLogger(__name__)
 
 def prior_authorization(index: BundleIndex, fmap: FieldMap, patient_resource: Any, day: date,
                         payer: Payer) -> str | None:
-    best, best_start = None, date.min
+    """The most recent of the payer's authorizations covering ``day``: the visit's REF*G1."""
+    covering = covering_authorizations(index, fmap, patient_resource, day, payer)
+    return covering[0][0] if covering else None
+
+
+def covering_authorizations(index: BundleIndex, fmap: FieldMap, patient_resource: Any, day: date,
+                            payer: Payer) -> list[tuple[str, frozenset[str]]]:
+    """The payer's authorizations covering ``day``, the most recent first (by start, then in
+    bundle order): each number with the codes it authorizes, as the ledger reads them (empty
+    when they cannot be read)."""
+    found = []
     for response in index.referring("ClaimResponse", patient_resource):
         if not _answers_preauthorization(fmap, response):
             continue
         if not period_covers(response.preAuthPeriod, day) or not _from_payer(index, fmap, response, payer):
             continue
         start = as_date(response.preAuthPeriod.start) or date.min
-        if best is None or start > best_start:  # the most recent authorization covering the day
-            best, best_start = response.preAuthRef, start
-    return best
+        found.append((start, response.preAuthRef, frozenset(c.code for c in _counted(index, fmap, response))))
+    found.sort(key=lambda f: f[0], reverse=True)  # stable: of two starting the same day, the first
+    return [(number, codes) for _, number, codes in found]
 
 
 def _answers_preauthorization(fmap: FieldMap, response: Any) -> bool:

@@ -10,6 +10,7 @@ period) lets the hub's coding stage derive the psychotherapy code.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -18,7 +19,7 @@ from hub.errors import InputError
 from hub.model import Encounter, Provider, ServiceLine
 
 from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
+from plugins.ehr.fhir_r4.authorizations import authorization_grants, covering_authorizations
 from plugins.ehr.fhir_r4.elements import (
     as_code, as_date, code_in, coding_code, extension_value, extension_values, first_code, has_coding, icd10cm,
     minutes_of, money, period_minutes,
@@ -52,6 +53,9 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
                      for item in index.referring("ChargeItem", resource)
                      if item.status in fmap.charge_item_statuses)
     minutes = _minutes(fmap, resource)
+    covering = covering_authorizations(index, fmap, patient_resource, service_date, coverages[0].payer)
+    visit_authorization = covering[0][0] if covering else None
+    services = tuple(_authorized(line, covering, visit_authorization) for line in services)
     if not services and minutes is None:
         raise InputError(
             "nothing billed: no ChargeItem for this encounter and no session length", where=where,
@@ -72,12 +76,12 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
         rendering_provider=rendering,
         diagnoses=diagnoses,
         services=services,
-        # Telehealth: the hub applies the payer's rule (POS 02/10, modifiers), so none here.
-        place_of_service=None if virtual else _place_of_service(index, fmap, resource, class_code),
+        # Telehealth: only where the EHR says the patient was; the hub applies the payer's rule.
+        place_of_service=_place_of_service(index, fmap, resource, class_code, virtual),
         virtual=virtual,
         audio_only=audio_only,
         minutes=minutes,
-        prior_authorization=prior_authorization(index, fmap, patient_resource, service_date, coverages[0].payer),
+        prior_authorization=visit_authorization,
         authorizations=authorization_grants(index, fmap, patient_resource),
     )
 
@@ -159,6 +163,13 @@ def _charge_line(index: BundleIndex, fmap: FieldMap, item: Any, service_date: da
     )
 
 
+def _authorized(line: ServiceLine, covering: list[tuple[str, frozenset[str]]], visit: str | None) -> ServiceLine:
+    """A line whose code another of the payer's authorizations names (not the visit's) carries
+    that one: the 837P sends it at line level (TR3 2400 REF*G1)."""
+    number = next((number for number, codes in covering if line.procedure_code in codes), None)
+    return replace(line, prior_authorization=number) if number and number != visit else line
+
+
 def _pointers(fmap: FieldMap, item: Any, diagnoses: tuple[str, ...]) -> tuple[int, ...]:
     """ChargeItem.reason (ICD-10-CM) points to those diagnoses; without it, to the first four."""
     reasons = [icd10cm(code) for concept in item.reason or () for code in
@@ -174,13 +185,26 @@ def _minutes(fmap: FieldMap, resource: Any) -> int | None:
             or period_minutes(resource.period))
 
 
-def _place_of_service(index: BundleIndex, fmap: FieldMap, resource: Any, class_code: str | None) -> str | None:
-    """A CMS POS coding on the visit's Location wins; else the class's POS from the field map."""
+def _place_of_service(index: BundleIndex, fmap: FieldMap, resource: Any, class_code: str | None,
+                      virtual: bool) -> str | None:
+    """The CMS place of service the EHR gave the visit: an extension the field map names, else a
+    POS coding on one of its Locations; else, in person only, the class's POS from the field map.
+
+    For a telehealth visit the place tells where the patient was (02 not at home, 10 at home),
+    which decides how the payer pays, so a Location saying that comes before one that names the
+    clinician's office; its class (VR) says nothing about the patient: None, the payer decides.
+    """
+    explicit = as_code(extension_value(resource.extension, fmap.place_of_service_extensions))
+    if explicit:
+        return explicit
+    places = []
     for location in resource.location or ():
         place = index.resolve(location.location, resource)
         if place is not None and place.__resource_type__ == "Location":
-            for concept in place.type or ():
-                code = code_in(concept, fmap.place_of_service)
-                if code:
-                    return code
+            places += [code for code in (code_in(concept, fmap.place_of_service) for concept in place.type or ())
+                       if code]
+    if virtual:
+        return next((p for p in places if p in fmap.telehealth_places_of_service), places[0] if places else None)
+    if places:
+        return places[0]
     return fmap.class_place_of_service.get(class_code) if class_code else None

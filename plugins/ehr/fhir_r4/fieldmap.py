@@ -43,10 +43,14 @@ class FieldMap:
     taxonomy: frozenset[str]
     place_of_service: frozenset[str]
     identifier_type: frozenset[str]
+    # providers
+    organization_qualification_extensions: frozenset[str]
+    billing_taxonomy: dict[str, str]  # billing NPI -> NUCC taxonomy, when the bundle gives none
     # identifier type codes
     medical_record_types: frozenset[str]
     payer_id_types: frozenset[str]
     member_id_types: frozenset[str]
+    patient_member_id_types: frozenset[str]
     npi_types: frozenset[str]
     tin_types: frozenset[str]
     payer_id_systems: frozenset[str]
@@ -68,6 +72,7 @@ class FieldMap:
     encounter_minutes_extensions: frozenset[str]
     excluded_condition_verification: frozenset[str]
     class_place_of_service: dict[str, str]
+    place_of_service_extensions: frozenset[str]
     audio_only: frozenset[tuple[str, str]]  # (system, code)
     # charge items
     charge_item_statuses: frozenset[str]
@@ -219,9 +224,12 @@ def _build(t: _Table) -> FieldMap:
         taxonomy=frozenset(t.strings("systems.taxonomy")),
         place_of_service=frozenset(t.strings("systems.place_of_service")),
         identifier_type=frozenset(t.strings("systems.identifier_type")),
+        organization_qualification_extensions=frozenset(t.strings("provider.organization_qualification_extensions")),
+        billing_taxonomy=t.table("provider.billing_taxonomy"),
         medical_record_types=frozenset(t.strings("identifier_types.medical_record")),
         payer_id_types=frozenset(t.strings("identifier_types.payer_id")),
         member_id_types=frozenset(t.strings("identifier_types.member_id")),
+        patient_member_id_types=frozenset(t.strings("identifier_types.patient_member_id")),
         npi_types=frozenset(t.strings("identifier_types.npi")),
         tin_types=frozenset(t.strings("identifier_types.tin")),
         payer_id_systems=frozenset(t.strings("payer.id_systems")),
@@ -241,6 +249,7 @@ def _build(t: _Table) -> FieldMap:
         encounter_minutes_extensions=frozenset(t.strings("encounter.minutes_extensions")),
         excluded_condition_verification=frozenset(t.strings("encounter.excluded_condition_verification")),
         class_place_of_service=t.table("encounter.class_place_of_service"),
+        place_of_service_extensions=frozenset(t.strings("encounter.place_of_service_extensions")),
         audio_only=frozenset(audio_only),
         charge_item_statuses=frozenset(t.strings("charge_item.statuses")),
         modifier_extensions=frozenset(t.strings("charge_item.modifier_extensions")),

@@ -163,6 +163,13 @@ def _coverage(index: BundleIndex, fmap: FieldMap, resource: Any) -> Coverage | N
     relationship, subscriber = _subscriber(index, fmap, resource, where)
     member_id = resource.subscriberId or identifier_value(
         resource.identifier, types=fmap.member_id_types, type_systems=fmap.identifier_type) or ""
+    own_id = identifier_value(resource.identifier, types=fmap.patient_member_id_types,
+                              type_systems=fmap.identifier_type)
+    if relationship != SELF and own_id and resource.subscriberId and own_id.strip() != resource.subscriberId.strip():
+        # The payer knows this dependent by a member id of their own, so on the claim they are
+        # the subscriber (837P TR3 2000C: only for a patient who "cannot be uniquely identified
+        # to the payer using the subscriber's identifier").
+        relationship, subscriber, member_id = SELF, None, own_id
     group = plan = None
     for cls in resource.class_fhir or ():
         kind = code_in(cls.type, fmap.coverage_class_systems)

@@ -1,10 +1,11 @@
 """Billing and rendering providers (US Core Organization, Practitioner, PractitionerRole).
 
 Billing: the Organization of Encounter.serviceProvider or Claim.provider, with its NPI
-(``http://hl7.org/fhir/sid/us-npi``), EIN (``urn:oid:2.16.840.1.113883.4.4``) and address; a
-department without an NPI bills under the nearest ``partOf`` parent that has one. A sole
-proprietor bills as a Practitioner. Rendering: a Practitioner with an NPI; the taxonomy comes
-from a PractitionerRole specialty (or code) in the NUCC system, else Practitioner.qualification.
+(``http://hl7.org/fhir/sid/us-npi``), EIN (``urn:oid:2.16.840.1.113883.4.4``), address and
+NUCC taxonomy (2000A PRV*BI); a department without an NPI bills under the nearest ``partOf``
+parent that has one. A sole proprietor bills as a Practitioner. Rendering: a Practitioner with
+an NPI; the taxonomy comes from a PractitionerRole specialty (or code) in the NUCC system, else
+Practitioner.qualification.
 """
 
 from __future__ import annotations
@@ -44,26 +45,50 @@ def billing_provider(index: BundleIndex, fmap: FieldMap, reference: Any, source:
 
 
 def _billing(index: BundleIndex, fmap: FieldMap, resource: Any) -> Provider:
+    role = None
     if resource.__resource_type__ == "PractitionerRole":
+        role = resource
         target = resource.organization if resource.organization is not None else resource.practitioner
         resource = index.require(target, resource, "PractitionerRole.organization", ("Organization", "Practitioner"))
     if resource.__resource_type__ == "Practitioner":  # a sole proprietor (Type 1 NPI) bills
         npi = _npi(fmap, resource)
         if not npi:
             raise _no_npi(index, resource, "billing")
+        taxonomy = practitioner_taxonomy(index, fmap, resource, role=role) or fmap.billing_taxonomy.get(npi)
         return Provider(npi=npi, name=person_name(resource.name), tin=_tin(fmap, resource),
-                        taxonomy=practitioner_taxonomy(index, fmap, resource), address=address(resource.address))
+                        taxonomy=taxonomy, address=address(resource.address))
     organization = resource
     for _ in range(_MAX_PART_OF):
         npi = _npi(fmap, organization)
         if npi:
+            # The taxonomy PRV*BI sends must be the one enrolled with this NPI: this
+            # organization's own, never a department's or a clinician's role there.
+            taxonomy = organization_taxonomy(fmap, organization) or fmap.billing_taxonomy.get(npi)
             return Provider(npi=npi, organization_name=organization.name or "", tin=_tin(fmap, organization),
-                            address=address(organization.address))
+                            taxonomy=taxonomy, address=address(organization.address))
         parent = index.resolve(organization.partOf, organization)
         if parent is None:
             break
         organization = parent
     raise _no_npi(index, resource, "billing")
+
+
+def organization_taxonomy(fmap: FieldMap, organization: Any) -> str | None:
+    """An Organization's NUCC taxonomy: its qualification, else a NUCC coding of Organization.type.
+
+    R4 Organization has no ``qualification`` (R5 added it): US implementation guides carry it
+    as an extension whose ``code`` sub-extension holds the NUCC code (Da Vinci Plan-Net
+    ``qualification``, the R5 cross-version extension); the field map lists their URLs.
+    """
+    for extension in organization.extension or ():
+        if extension.url not in fmap.organization_qualification_extensions:
+            continue
+        concepts = [part.valueCodeableConcept for part in extension.extension or () if part.url == "code"]
+        found = codes_in([c for c in [*concepts, extension.valueCodeableConcept] if c is not None], fmap.taxonomy)
+        if found:
+            return found[0]
+    found = codes_in(organization.type, fmap.taxonomy)
+    return found[0] if found else None
 
 
 def _no_npi(index: BundleIndex, resource: Any, role: str) -> InputError:

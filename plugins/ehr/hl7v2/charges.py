@@ -59,7 +59,8 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
     for (service_date, npi), visit_lines in visits.items():
         first = visit_lines[0]
         where = message.where(f"FT1 set {first.group[0].value(1) or '?'}")
-        coverages = people.coverages(message, fmap, service_date)
+        in_effect = people.coverage_groups(message, fmap, service_date)
+        coverages = tuple(coverage for coverage, _ in in_effect)
         if not coverages:
             raise InputError("no IN1 coverage is in effect on the date of service (IN1-12/IN1-13)", where=where,
                              fix="send the coverage in effect on the visit's date, or correct its dates")
@@ -89,9 +90,20 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
             virtual=virtual,
             audio_only=audio_only,
             minutes=minutes,
-            prior_authorization=scope.first(fmap.paths("encounter.prior_authorization")) or None,
+            prior_authorization=_prior_authorization(scope, fmap, in_effect[0][1]) or None,
         ))
     return result
+
+
+def _prior_authorization(scope: Scope, fmap: FieldMap, primary: list[Segment]) -> str:
+    """The visit's authorization number. A path into an insurance segment (IN1-14) is read in the
+    primary's IN1 group only: the claim goes to the primary, and another payer's number on it
+    is a wrong authorization (CO-15)."""
+    for path in fmap.paths("encounter.prior_authorization"):
+        found = people.in_group(primary, (path,)) if path.segment in people.INSURANCE_GROUP else scope.first((path,))
+        if found:
+            return found
+    return ""
 
 
 def _telehealth(scope: Scope, fmap: FieldMap) -> tuple[bool, bool]:
@@ -161,6 +173,8 @@ def _line(scope: Scope, fmap: FieldMap, practice: Practice, where: str, group: l
             units=units.normalize(),
             place_of_service=scope.first(fmap.paths("charge.place_of_service")) or None,
             minutes=_minutes(scope, fmap.paths("charge.minutes"), where),
+            # Read in the FT1 group only: a line's own authorization, never the visit's or a payer's.
+            prior_authorization=people.in_group(group, fmap.paths("charge.prior_authorization")) or None,
             source_ref=f"FT1 set {set_id}",
         ),
         diagnoses=_coded(scope, fmap, fmap.paths("charge.diagnoses"), where),

@@ -30,7 +30,8 @@ SCHEMA: dict[str, Any] = {
         "gender": CODES,
     },
     "coverage": {
-        "payer_id": PATHS, "payer_name": PATHS, "member_id": PATHS, "group_number": PATHS, "plan_name": PATHS,
+        "payer_id": PATHS, "payer_name": PATHS, "member_id": PATHS, "patient_member_id": PATHS,
+        "group_number": PATHS, "plan_name": PATHS,
         "order": PATHS, "plan_type": PATHS, "effective_date": PATHS, "expiration_date": PATHS,
         "relationship": PATHS, "relationship_default": STRING, "relationship_codes": CODES,
         "claim_filing_indicator": CODES,
@@ -42,7 +43,7 @@ SCHEMA: dict[str, Any] = {
     "charge": {
         "transaction_type": PATHS, "billed_transaction_types": STRINGS, "service_date": PATHS,
         "procedure_code": PATHS, "modifiers": PATHS, "quantity": PATHS, "amount": PATHS, "unit_amount": PATHS,
-        "diagnoses": PATHS, "minutes": PATHS, "place_of_service": PATHS,
+        "diagnoses": PATHS, "minutes": PATHS, "place_of_service": PATHS, "prior_authorization": PATHS,
         "rendering_npi": PATHS, "rendering_family_name": PATHS, "rendering_given_name": PATHS,
     },
     "diagnosis": {"code": PATHS, "system": PATHS, "priority": PATHS, "icd10cm_systems": STRINGS},

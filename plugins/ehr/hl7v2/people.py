@@ -14,9 +14,9 @@ from hub.errors import InputError
 from hub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonName
 
 from plugins.ehr.hl7v2.fieldmap import FieldMap
-from plugins.ehr.hl7v2.paths import Scope, groups
+from plugins.ehr.hl7v2.paths import Path, Scope, groups
 from plugins.ehr.hl7v2.values import optional_date
-from plugins.ehr.hl7v2.wire import Message
+from plugins.ehr.hl7v2.wire import Message, Segment
 
 INSURANCE_GROUP = frozenset({"IN1", "IN2", "IN3", "ROL", "PRT"})
 NEVER_KEYS = frozenset({"SS"})  # a social security number is never a patient's key
@@ -90,7 +90,13 @@ def _address(scope: Scope, fmap: FieldMap, dotted: str) -> Address | None:
 
 def coverages(message: Message, fmap: FieldMap, service_date: date | None = None) -> tuple[Coverage, ...]:
     """Each IN1 group as a coverage, primary first; with ``service_date``, only those in effect."""
-    found: list[tuple[int, int, Coverage]] = []
+    return tuple(coverage for coverage, _ in coverage_groups(message, fmap, service_date))
+
+
+def coverage_groups(message: Message, fmap: FieldMap,
+                    service_date: date | None = None) -> list[tuple[Coverage, list[Segment]]]:
+    """``coverages`` with the IN1 group (IN1, IN2, IN3) each was read from."""
+    found: list[tuple[int, int, Coverage, list[Segment]]] = []
     for position, group in enumerate(groups(message, "IN1", INSURANCE_GROUP)):
         scope = Scope(message, group)
         set_id = group[0].value(1) or str(position + 1)
@@ -99,10 +105,22 @@ def coverages(message: Message, fmap: FieldMap, service_date: date | None = None
             continue
         order_text = scope.first(fmap.paths("coverage.order"))
         order = int(order_text) if order_text.isdigit() else position + 1
-        found.append((order, position, _coverage(scope, fmap, where)))
+        found.append((order, position, _coverage(scope, fmap, where), group))
     found.sort(key=lambda c: (c[0], c[1]))
     # Renumbered 1, 2, 3 in priority order: the model's primary is order 1.
-    return tuple(replace(c, order=number) for number, (_, _, c) in enumerate(found, start=1))
+    return [(replace(c, order=number), group) for number, (_, _, c, group) in enumerate(found, start=1)]
+
+
+def in_group(group: list[Segment], paths: tuple[Path, ...]) -> str:
+    """The first value among ``paths`` read in ``group`` only (never another coverage's IN1)."""
+    for path in paths:
+        for segment in group:
+            if segment.name == path.segment:
+                found = segment.value(path.field, path.component, path.subcomponent)
+                if found:
+                    return found
+                break
+    return ""
 
 
 def _in_effect(scope: Scope, fmap: FieldMap, on: date) -> bool:
@@ -128,6 +146,12 @@ def _coverage(scope: Scope, fmap: FieldMap, where: str) -> Coverage:
             raise InputError(f"{path.label} relationship code {code!r} is not in the field map", where=where,
                              fix="add it to [coverage.relationship_codes] in <home>/mappings/ehr/hl7v2.toml")
     subscriber = None if relationship == SELF else _subscriber(scope, fmap, where)
+    own_id = in_group(scope.group or [], fmap.paths("coverage.patient_member_id"))
+    if relationship != SELF and own_id and own_id != member_id:
+        # The payer knows this dependent by a member id of their own (IN2-61), so on the claim
+        # they are the subscriber (837P TR3 2000C: only for a patient who "cannot be uniquely
+        # identified to the payer using the subscriber's identifier").
+        relationship, subscriber, member_id = SELF, None, own_id
     plan_type = scope.first(fmap.paths("coverage.plan_type")).upper()
     return Coverage(
         order=1,
