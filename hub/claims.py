@@ -91,7 +91,11 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         record_authorizations(hub, session, encounter.authorizations, patient_id)
         session.flush()  # the checks read this transaction through ``conn``
     billing_id = upserts.provider(encounter.billing_provider)
-    rendering_id = upserts.provider(encounter.rendering_provider) if encounter.rendering_provider else None
+    rendering = encounter.rendering_provider
+    # A sole proprietor renders and bills under one NPI: one row, as the billing provider (the
+    # 837P leaves out 2310B then), never overwritten by the clinician's sparser record.
+    rendering_id = (None if rendering is None else billing_id if rendering.npi == encounter.billing_provider.npi
+                    else upserts.provider(rendering))
     encounter_values = {
         "source_ref": encounter.source_ref, "inbox_item_id": inbox_item_id, "patient_id": patient_id,
         "service_date": encounter.service_date, "minutes": encounter.minutes,

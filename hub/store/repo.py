@@ -118,10 +118,13 @@ class Upserter:
 
 
 # Natural key of each upserted table, and the columns an update keeps when the new value is
-# missing (a feed that does not mention a provider's tax id does not erase it).
+# missing (a feed that does not mention a provider's tax id does not erase it). A provider is
+# one row per NPI whichever role names it: a sole proprietor is the billing and the rendering
+# provider, and the rendering role (a clinician, with no address) must not erase what the
+# billing role said (the 2010AA address and tax id every claim of theirs needs).
 _UPSERT_KEYS = {
     "payers": (("payer_id",), ("claim_filing_indicator",)),
-    "providers": (("npi",), ("tin", "taxonomy", "address")),
+    "providers": (("npi",), ("organization_name", "family_name", "given_name", "tin", "taxonomy", "address")),
     "patients": (("key",), ()),
     "coverages": (("patient_id", "payer_id", "member_id"), ()),
 }

@@ -85,7 +85,8 @@ class Provider(Base):
     given_name: Mapped[str | None] = mapped_column(String(100))
     tin: Mapped[str | None] = mapped_column(String(9))
     taxonomy: Mapped[str | None] = mapped_column(String(10))
-    address: Mapped[dict | None] = mapped_column(JSON)
+    # SQL NULL when unknown (not JSON null), so an upsert that does not know it keeps it
+    address: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Patient(Base):

@@ -19,6 +19,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('file_written_at', sa.DateTime(timezone=True), nullable=True))
     # Batches exported before this revision were written (the command returned).
     op.execute("update batches set file_written_at = created_at where path is not null")
+    # An unknown provider address was stored as JSON null, which an upsert's COALESCE took for a
+    # value: a sole proprietor's rendering role erased their billing address. SQL NULL from now on.
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("update providers set address = null where address::text = 'null'")
+    else:
+        op.execute("update providers set address = null where address = 'null'")
 
 
 def downgrade() -> None:
