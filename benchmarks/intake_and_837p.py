@@ -84,7 +84,7 @@ def phase_837p(n: int, work: Path) -> dict:
     from sqlalchemy import select
 
     from hub.app import Hub
-    from hub.batches import MAX_CLAIMS_PER_BATCH, _by_billing_provider
+    from hub.batches import MAX_CLAIMS_PER_BATCH, rendered_by_billing_provider
     from hub.store import schema
     from hub.store.repo import claim_record
     from hub.x12.claim837p import assemble_837p, write_837p
@@ -97,7 +97,7 @@ def phase_837p(n: int, work: Path) -> dict:
             raise SystemExit(f"expected {n} ready claims, found {len(rows)}")
         chunks = [rows[i:i + MAX_CLAIMS_PER_BATCH] for i in range(0, len(rows), MAX_CLAIMS_PER_BATCH)]
         # What export reads from the store: each claim as rendered when it became ready.
-        grouped = [_by_billing_provider(session, chunk) for chunk in chunks]
+        grouped = [rendered_by_billing_provider(session, chunk) for chunk in chunks]
         canonical = [[claim_record(session, row) for row in chunk] for chunk in chunks]
         envelope = hub.settings.envelope
     created = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)

@@ -208,6 +208,16 @@ def _billable(hub, session, envelope: Envelope, rows: list[schema.Claim], held: 
     return kept, [(providers[pid], claims) for pid, claims in groups.items()]
 
 
+def rendered_by_billing_provider(session, rows: list[schema.Claim]) -> list[tuple[Provider, list[RenderedClaim]]]:
+    """The claims' renderings grouped under their billing provider (one 2000A loop each), as a
+    batch places them (for the benchmark; ``create_batch`` also sets aside what cannot go)."""
+    groups: dict[int, list[RenderedClaim]] = {}
+    for row in rows:
+        groups.setdefault(row.billing_provider_id, []).append(
+            RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12 else render_claim(claim_record(session, row)))
+    return [(provider_record(session.get(schema.Provider, pid)), claims) for pid, claims in groups.items()]
+
+
 def _billing_provider_problem(provider: Provider, sample: RenderedClaim, envelope: Envelope) -> Finding | None:
     """A finding when the 837P cannot carry this billing provider (2000A/2010AA), else None: one
     claim of its group is assembled alone, so a missing address or tax id sets aside that
