@@ -292,20 +292,30 @@ def test_a_read_error_midway_through_a_file_is_a_per_file_failure_and_the_connec
         assert [f.name for f in client.listdir(misbehaving.folder)] == ["after.835", "broken.835"]
 
 
-def test_a_file_cut_short_on_the_server_while_it_is_read_is_a_per_file_failure(box, tmp_path):
-    box.local("shrinking.835").write_bytes(os.urandom(2_000_000))
+def _append(path: Path, size: int) -> None:
+    with path.open("ab") as out:
+        out.write(b"~" * size)
+
+
+@pytest.mark.parametrize("change", ["cut short", "grows"])
+def test_a_file_that_changes_on_the_server_while_it_is_read_is_a_per_file_failure(box, tmp_path, change):
+    box.local("changing.835").write_bytes(os.urandom(2_000_000))
     spool = tmp_path / "spool"
     with FaultProxy(box.address) as proxy:
         with SftpClient(box.settings(port=proxy.port, max_prefetch_requests=2)) as client:
-            proxy.throttle("server_to_client", 1_000_000)  # about two seconds for the whole file
-            shrink = threading.Timer(0.5, os.truncate, (box.local("shrinking.835"), 100_000))
-            shrink.start()
-            with pytest.raises(RemoteFileError, match="shrinking.835.*(changing|changed)"):
-                client.download(box.remote("shrinking.835"), spool)
-            shrink.join()
+            proxy.throttle("server_to_client", 600_000)  # over three seconds for the whole file
+            if change == "cut short":
+                changing = threading.Timer(0.3, os.truncate, (box.local("changing.835"), 100_000))
+            else:
+                changing = threading.Timer(0.3, _append, (box.local("changing.835"), 100_000))
+            changing.start()
+            with pytest.raises(RemoteFileError, match="changing.835.*(changing|being written)"):
+                client.download(box.remote("changing.835"), spool)
+            changing.join()
             assert client.connected
             proxy.heal()
-            assert client.download(box.remote("shrinking.835"), spool).size == 100_000
+            expected = 100_000 if change == "cut short" else 2_100_000
+            assert client.download(box.remote("changing.835"), spool).size == expected
 
 
 def test_a_file_larger_than_max_download_bytes_is_refused_before_its_content_is_read(box, tmp_path):

@@ -6,6 +6,7 @@
     password_env = "OFFICEALLY_PASSWORD"           # or password_file = "/etc/bhhub/officeally.pw"
     key_file = "/etc/bhhub/officeally_ed25519"     # optional; key_passphrase_env for its passphrase
     known_hosts = ["sftp.officeally.com ssh-ed25519 AAAA..."]   # as `ssh-keyscan HOST` prints
+    max_download_bytes = 268435456                 # optional; a larger response file is skipped, with an alert
 
 Secrets never sit in ``bhhub.toml``: a ``password`` key is refused, and the password is read
 from its variable or file only when a connection is made. A secret file (``password_file``,

@@ -76,12 +76,14 @@ def file_alert_key(kind: str, mailbox_name: str, name: str) -> str:
 
 
 def _skip(hub, mailbox_name: str, name: str, exc: RemoteFileError) -> PickedUp:
-    log.warning("mailbox %s: %s skipped, not fetched: %s", mailbox_name, name, exc)
     with hub.store.session() as session:
-        raise_alert(session, file_alert_key(SKIPPED, mailbox_name, name), SKIPPED,
-                    f"mailbox {mailbox_name}: {name} is on the server but could not be fetched ({exc}); the other "
-                    f"files were picked up, and it is tried again at every exchange")
+        new = raise_alert(session, file_alert_key(SKIPPED, mailbox_name, name), SKIPPED,
+                          f"mailbox {mailbox_name}: {name} is on the server but could not be fetched ({exc}); the "
+                          f"other files are still picked up, and it is tried again at every exchange")
         session.commit()
+    # the file's name, never its content; loud once, then quiet while the alert stays open
+    log.log(logging.WARNING if new else logging.INFO, "mailbox %s: %s skipped, not fetched: %s", mailbox_name,
+            name, exc)
     return PickedUp(name, "skipped", reason=f"not fetched ({exc}); tried again at the next exchange")
 
 
