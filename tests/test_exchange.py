@@ -558,7 +558,8 @@ def test_a_mailbox_that_accepts_the_connection_but_never_answers_is_reported_as_
         toml = (site.home / "bhhub.toml").read_text().replace(f"port = {site.proxy.port}", f"port = {peer.port}")
         (site.home / "bhhub.toml").write_text(toml)
         result = site.cli("exchange")
-    said = f"the server at 127.0.0.1:{peer.port} accepted the connection but did not answer the SSH handshake within 4 s"
+    said = (f"the server at 127.0.0.1:{peer.port} accepted the connection but did not answer the SSH handshake "
+            f"within 4 s")
     assert result.returncode == 1 and said in result.stdout
     assert "No existing session" not in result.stdout + result.stderr and "Traceback" not in result.stderr
     [alert] = _open_alerts(site, "mailbox_unreachable")

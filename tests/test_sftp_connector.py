@@ -799,7 +799,8 @@ def test_a_server_that_accepts_the_connection_then_stays_silent_is_reported_as_s
 
 @pytest.mark.parametrize("greeting, said", [
     (None, "the server at {where} accepted the connection but closed it without an SSH greeting"),
-    (b"HTTP/1.1 400 Bad Request\r\n\r\n", "the server at {where} accepted the connection but closed it without an SSH greeting"),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n",
+     "the server at {where} accepted the connection but closed it without an SSH greeting"),
     (b"SSH-1.5-OldServer\r\n", "{where} answered, but not as an SSH 2 server"),
     (b"SSH-2.0-OpenSSH_9.2\r\n", "the server at {where} closed the connection during the key exchange"),
 ])

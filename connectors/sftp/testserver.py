@@ -353,7 +353,8 @@ class _Filesystem(paramiko.SFTPServerInterface):
                 raise IsADirectoryError(errno.EISDIR, "is a directory")
             # as the file's owner sees it, not root: a mode-000 file cannot be read here either
             writing = flags & (os.O_WRONLY | os.O_RDWR)
-            if (not found & stat.S_IRUSR and (flags & os.O_RDWR or not writing)) or (writing and not found & stat.S_IWUSR):
+            reading = not flags & os.O_WRONLY
+            if (reading and not found & stat.S_IRUSR) or (writing and not found & stat.S_IWUSR):
                 os.close(fd)
                 raise PermissionError(errno.EACCES, "permission denied")
             return _Handle(fd, flags, local, self.test)
