@@ -6,6 +6,7 @@
      │    └── MappingError         a mapping/config table is malformed or lacks an entry
      ├── UsageError            the command asked for something that cannot be (exit code 2)
      ├── RetriableError        try again later (network, lock, remote busy), with backoff
+     │    └── RemoteFileError      one remote file cannot be fetched now; skip it, fetch the others
      └── FatalError            stop and tell a person (store unusable, host key changed)
           ├── ConfigError          the hub's configuration is wrong
           └── StoreError           the database cannot be used
@@ -51,6 +52,12 @@ class UsageError(HubError):
 
 class RetriableError(HubError):
     """A temporary failure: the same call may succeed later."""
+
+
+class RemoteFileError(RetriableError):
+    """One remote file cannot be fetched now (refused, vanished, unreadable, changing, too large);
+    the connection itself is fine, so the caller skips that file, fetches the others, and tries it
+    again next time. A transport's ``download`` raises it; any other failure is the connection's."""
 
 
 class FatalError(HubError):

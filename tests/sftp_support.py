@@ -6,12 +6,20 @@
     with FaultProxy(server.address) as proxy:                  # 127.0.0.1:proxy.port -> server
         proxy.cut("client_to_server", after=1000)              # close both ends 1,000 bytes from now
         proxy.stall("server_to_client", after=0)               # black-hole what the server sends
+        proxy.throttle("server_to_client", 512 * 1024)         # at most 512 KB/s that way
+
+    with openssh_server(tmp_path / "sshd", unprivileged=True) as server:   # logs in as "nobody" if root
 
 The sshd is started as the user running the tests (root here), with a throwaway host key, a
 generated client key in a private authorized_keys, ``internal-sftp`` forced on every session
 and its start directory set to ``server.root``, so paths relative to the login
 (``outbound/x.837``) land under ``server.root`` as they do with the paramiko test server. No
 chroot: a chroot directory must have only root-owned, non-writable parents, which /tmp is not.
+
+Run as root, that user reads every file whatever its mode. ``unprivileged=True`` makes the
+login an ordinary account, so a file's permissions count as they do at a clearinghouse: when
+the tests run as root, sshd logs in as ``nobody`` and serves a folder under a world-traversable
+temporary directory (pytest's own is private to root), which ``nobody`` owns.
 """
 
 from __future__ import annotations
@@ -103,10 +111,15 @@ def _wait_for_banner(host: str, port: int, process: subprocess.Popen, deadline: 
 
 
 @contextmanager
-def openssh_server(workdir: Path, *, username: str | None = None, log_level: str = "ERROR") -> Iterator[OpenSshServer]:
+def openssh_server(workdir: Path, *, username: str | None = None, log_level: str = "ERROR",
+                   unprivileged: bool = False) -> Iterator[OpenSshServer]:
     """Start /usr/sbin/sshd on a free 127.0.0.1 port serving ``workdir/root``; stop it on exit."""
     if not (os.access(SSHD, os.X_OK) and os.access(SSH_KEYGEN, os.X_OK)):
         raise RuntimeError(f"{SSHD} or ssh-keygen is not installed (apt-get install openssh-server)")
+    if unprivileged and os.geteuid() == 0:
+        with _unprivileged_openssh_server(log_level) as server:
+            yield server
+        return
     # sshd checks that its privilege-separation directory exists even when it never uses it.
     Path("/run/sshd").mkdir(mode=0o755, parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -164,6 +177,37 @@ def openssh_server(workdir: Path, *, username: str | None = None, log_level: str
         _stop(process)
 
 
+@contextmanager
+def _unprivileged_openssh_server(log_level: str) -> Iterator[OpenSshServer]:
+    """As root: sshd logging in as ``nobody``, who owns the served folder and can read the
+    authorized key on its way (sshd reads it as the user)."""
+    import pwd
+    import tempfile
+
+    nobody = pwd.getpwnam("nobody")
+    workdir = Path(tempfile.mkdtemp(prefix="bhhub-sshd-"))
+    try:
+        workdir.chmod(0o755)
+        (workdir / "root").mkdir()
+        os.chown(workdir / "root", nobody.pw_uid, nobody.pw_gid)
+        with openssh_server(workdir, username="nobody", log_level=log_level) as server:
+            (workdir / "authorized_keys").chmod(0o644)
+            yield server
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def give_to_login(server: OpenSshServer, path: Path) -> None:
+    """Make ``path`` and everything under it the login's (a no-op unless it logs in as another user)."""
+    import pwd
+
+    login = pwd.getpwnam(server.username)
+    if login.pw_uid == os.geteuid():
+        return
+    for found in [path, *path.rglob("*")]:
+        os.chown(found, login.pw_uid, login.pw_gid, follow_symlinks=False)
+
+
 def _current_user() -> str:
     import pwd
 
@@ -190,7 +234,8 @@ class FaultProxy:
     ``stall(direction, after=n)`` forwards ``n`` more bytes that way, then black-holes the rest
     (read and dropped, as a dead link does; the connection stays open). ``direction`` is
     ``"client_to_server"`` or ``"server_to_client"``. Faults apply to open connections counted
-    from the call, and to later connections counted from their start. ``heal()`` clears them.
+    from the call, and to later connections counted from their start. ``throttle(direction,
+    bytes_per_second)`` slows that way down without losing anything. ``heal()`` clears them all.
     """
 
     def __init__(self, target: tuple[str, int]):
@@ -202,6 +247,7 @@ class FaultProxy:
         self._stopping = threading.Event()
         self._connections: list[_ProxiedConnection] = []
         self._faults: dict[str, tuple[str, int]] = {}  # direction -> (kind, bytes after connection start)
+        self.rates: dict[str, float] = {}  # direction -> bytes per second (throttled)
         self.connections_accepted = 0
         self._acceptor = threading.Thread(target=self._accept_loop, name="fault-proxy-accept", daemon=True)
         self._acceptor.start()
@@ -216,9 +262,15 @@ class FaultProxy:
     def stall(self, direction: str, after: int = 0) -> None:
         self._set_fault(direction, "stall", after)
 
+    def throttle(self, direction: str, bytes_per_second: float) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}")
+        self.rates[direction] = bytes_per_second
+
     def heal(self) -> None:
         with self._lock:
             self._faults.clear()
+            self.rates.clear()
             for connection in self._connections:
                 connection.limits.clear()
 
@@ -263,7 +315,7 @@ class FaultProxy:
                 client.close()
                 continue
             with self._lock:
-                connection = _ProxiedConnection(client, server, dict(self._faults), self._lock)
+                connection = _ProxiedConnection(client, server, dict(self._faults), self._lock, self.rates)
                 self._connections.append(connection)
                 self.connections_accepted += 1
             connection.thread.start()
@@ -272,7 +324,9 @@ class FaultProxy:
 class _ProxiedConnection:
     """One client connection: a thread per direction, so a slow reader one way never blocks the other."""
 
-    def __init__(self, client: socket.socket, server: socket.socket, limits: dict, lock: threading.Lock):
+    def __init__(self, client: socket.socket, server: socket.socket, limits: dict, lock: threading.Lock,
+                 rates: dict[str, float]):
+        self.rates = rates  # the proxy's, read at each chunk
         self.sockets = {"client_to_server": (client, server), "server_to_client": (server, client)}
         self.forwarded = {d: 0 for d in DIRECTIONS}
         self.limits = limits  # direction -> (kind, absolute byte count)
@@ -305,9 +359,12 @@ class _ProxiedConnection:
                 readable, _, _ = select.select([source], [], [], 0.1)
                 if not readable:
                     continue
-                data = source.recv(65536)
+                rate = self.rates.get(direction)
+                data = source.recv(4096 if rate else 65536)
                 if not data or not self._forward(direction, data, sink):
                     break
+                if rate:
+                    time.sleep(len(data) / rate)
         except OSError:
             pass
         finally:
@@ -329,3 +386,49 @@ class _ProxiedConnection:
         if allowed < len(data):
             return kind != "cut"  # a stall drops the rest silently and keeps the connection open
         return True
+
+
+# --- a peer that accepts and then says nothing ----------------------------------------------------
+
+
+class SilentPeer:
+    """A loopback listener that accepts connections and never answers (or only ``greeting``).
+
+    ``close_at_once`` hangs up right after accepting (after the greeting, if any) instead: it
+    ends its side (FIN), so the client reads what was sent and then the end of the stream.
+    """
+
+    def __init__(self, *, greeting: bytes | None = None, close_at_once: bool = False):
+        self.greeting, self.close_at_once = greeting, close_at_once
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        self._held: list[socket.socket] = []
+        self._stopping = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept_loop, name="silent-peer", daemon=True)
+        self._acceptor.start()
+
+    def _accept_loop(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                peer, _ = self._listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            if self.greeting:
+                peer.sendall(self.greeting)
+            if self.close_at_once:
+                peer.shutdown(socket.SHUT_WR)  # closing outright could reset what was sent
+            self._held.append(peer)  # what the client sends is never read
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._acceptor.join(timeout=5)
+        self._listener.close()
+        for peer in self._held:
+            peer.close()
+
+    def __enter__(self) -> "SilentPeer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

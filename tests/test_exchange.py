@@ -1,7 +1,8 @@
 """The exchange with a clearinghouse mailbox, against real SFTP servers, with faults injected.
 
 Each test runs against OpenSSH's own sshd/sftp-server and against the paramiko test server,
-reached through a loopback TCP proxy that can cut or stall the connection. After every fault the
+reached through a loopback TCP proxy that can cut or stall the connection. Both log in as an
+ordinary account, so a file the clearinghouse left unreadable is unreadable here too. After every fault the
 invariants hold: nothing lost (the batch's bytes reach the server whole; every response file
 ends up in the inbox), nothing twice (one file per batch, the same ISA13 on a resend, a
 response applied once), and the receiver never sees a partial file under its final name.
@@ -26,9 +27,10 @@ from hub import intake
 from hub.app import Hub
 from hub.demo.synthetic import encounter_bundle
 from hub.exchange.cycle import check_acknowledgments_due, exchange
+from hub.exchange.inbound import pick_up
 from hub.exchange.mailboxes import load_mailboxes
 from hub.store import schema
-from sftp_support import FaultProxy, openssh_server, sshd_available
+from sftp_support import FaultProxy, SilentPeer, give_to_login, openssh_server, sshd_available
 
 PROJECT = Path(__file__).resolve().parent.parent
 NO_SSHD = pytest.mark.skipif(not sshd_available(), reason="OpenSSH's sshd is not installed (/usr/sbin/sshd)")
@@ -99,7 +101,8 @@ class Site:
             return list(session.scalars(select(table).where(*where)))
 
 
-def _make_site(kind, request, tmp_path, *, method="rename", confirm="true", after="delete", claims=3) -> Site:
+def _make_site(kind, request, tmp_path, *, method="rename", confirm="true", after="delete", claims=3,
+               database_url: str | None = None, connection: str = "") -> Site:
     folder = f"t-{uuid.uuid4().hex[:8]}"
     if kind == "paramiko":
         server = request.getfixturevalue("paramiko_server")
@@ -110,13 +113,16 @@ def _make_site(kind, request, tmp_path, *, method="rename", confirm="true", afte
         root, host_key, key = server.root, server.host_public_key, server.client_key
     for sub in ("outbound", "inbound", "archive"):
         (root / folder / sub).mkdir(parents=True)
+    if kind != "paramiko":
+        give_to_login(server, root / folder)
     proxy = FaultProxy(server.address)
     request.addfinalizer(proxy.close)
     home = tmp_path / "home"
     (home / "mappings" / "clearinghouses").mkdir(parents=True)
     (home / "mappings" / "clearinghouses" / "testch.toml").write_text(
         PROFILE.format(folder=folder, method=method, confirm=confirm, after=after))
-    (home / "bhhub.toml").write_text(f"""
+    store = f'[store]\nurl = "{database_url}"\n' if database_url else ""
+    (home / "bhhub.toml").write_text(store + f"""
 [mailboxes.ch]
 profile = "testch"
 host = "127.0.0.1"
@@ -126,6 +132,7 @@ key_file = "{key}"
 known_hosts = ["{host_key}"]
 connect_timeout = 4
 operation_timeout = 4
+{connection}
 """)
     site = Site(home, root, folder, proxy, server)
     with site.hub() as hub:
@@ -137,7 +144,7 @@ operation_timeout = 4
 
 @pytest.fixture(scope="module")
 def openssh(tmp_path_factory):
-    with openssh_server(tmp_path_factory.mktemp("sshd")) as server:
+    with openssh_server(tmp_path_factory.mktemp("sshd"), unprivileged=True) as server:
         yield server
 
 
@@ -293,6 +300,8 @@ def test_a_download_cut_midway_keeps_the_file_on_the_server_and_stores_nothing(s
     site.proxy.cut("server_to_client", after=random.Random(seed).randrange(60_000, 200_000))
     first = site.exchange()
     assert not first.ok
+    # the connection failed, not the file: the cycle stops, one mailbox alert, no alert about the file
+    assert len(_open_alerts(site, "mailbox_unreachable")) == 1 and _skipped_alerts(site) == []
     assert site.remote("inbound", "cut.ta1").exists()
     assert site.rows(schema.InboxItem, schema.InboxItem.source_name == "ch:cut.ta1") == []
     assert list((site.home / "spool").rglob("*")) == [] or all(p.is_dir() for p in (site.home / "spool").rglob("*"))
@@ -350,6 +359,158 @@ def test_killed_after_storing_before_the_remote_delete_the_file_is_not_applied_t
     assert not site.remote("inbound", "crash.ta1").exists()
 
 
+# --- a file the server lists but cannot serve: skipped, one alert, the others taken ----------------
+
+
+def _skipped_alerts(site: Site, *, open_only: bool = True) -> list[schema.Alert]:
+    where = [schema.Alert.kind == "remote_file_skipped"]
+    if open_only:
+        where.append(schema.Alert.cleared_at.is_(None))
+    return site.rows(schema.Alert, *where)
+
+
+def _mine(site: Site) -> list[str]:
+    return sorted(i.source_name for i in site.rows(schema.InboxItem, schema.InboxItem.source_name.like("ch:%")))
+
+
+def _break(site: Site, path: Path, fault: str) -> None:
+    if fault == "unreadable":
+        path.chmod(0)  # the listing shows it; opening it is refused
+    else:
+        site.server.fail_reads = {path.name: 100_000}  # the server's disk fails partway through
+
+
+def _mend(site: Site, path: Path, fault: str) -> None:
+    if fault == "unreadable":
+        path.chmod(0o644)
+    else:
+        site.server.fail_reads = {}
+
+
+FAULTS = [pytest.param("paramiko", "unreadable", id="paramiko-unreadable"),
+          pytest.param("openssh", "unreadable", id="openssh-unreadable", marks=NO_SSHD),
+          pytest.param("paramiko", "read_error", id="paramiko-read_error")]
+
+
+@pytest.mark.parametrize("kind, fault", FAULTS)
+def test_a_file_the_server_cannot_serve_is_skipped_with_one_alert_and_the_others_are_applied(
+        request, tmp_path, database_url, kind, fault):
+    site = _make_site(kind, request, tmp_path, database_url=database_url, claims=1)
+    site.drop_response("first.ta1", _response(site, 1))
+    bad = site.drop_response("bad.999", _response(site, 2) + b" " * 300_000)
+    site.drop_response("last.ta1", _response(site, 3))
+    _break(site, bad, fault)
+
+    first = site.exchange()
+    assert first.ok, first.error
+    outcome = {p.name: p for p in first.picked_up}
+    assert outcome["bad.999"].outcome == "skipped" and "bad.999" in outcome["bad.999"].reason
+    assert outcome["first.ta1"].outcome != "skipped" and outcome["last.ta1"].outcome != "skipped"
+    assert _mine(site) == ["ch:first.ta1", "ch:last.ta1"]  # taken and applied, though bad.999 came first
+    assert sorted(p.name for p in site.remote("inbound").iterdir()) == ["bad.999"]
+    [alert] = _skipped_alerts(site)
+    assert "bad.999" in alert.message and alert.key.endswith(":ch:bad.999")
+    assert _open_alerts(site, "mailbox_unreachable") == []
+
+    second = site.exchange()  # still broken: tried again, counted, not alerted again
+    assert [(p.name, p.outcome) for p in second.picked_up] == [("bad.999", "skipped")]
+    [alert] = _skipped_alerts(site, open_only=False)
+    assert alert.occurrences == 2 and alert.cleared_at is None
+
+    _mend(site, bad, fault)
+    third = site.exchange()
+    assert [p.name for p in third.picked_up] == ["bad.999"] and third.picked_up[0].outcome != "skipped"
+    [item] = site.rows(schema.InboxItem, schema.InboxItem.source_name == "ch:bad.999")
+    assert item.content == _response(site, 2) + b" " * 300_000
+    assert not bad.exists()
+    [cleared] = _skipped_alerts(site, open_only=False)
+    assert cleared.cleared_at is not None
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_the_alert_for_a_skipped_file_clears_when_the_file_leaves_the_server(request, tmp_path, kind):
+    site = _make_site(kind, request, tmp_path, claims=1)
+    locked = site.drop_response("locked.999", _response(site, 1))
+    locked.chmod(0)
+    site.exchange()
+    assert len(_skipped_alerts(site)) == 1
+    locked.unlink()  # the clearinghouse took it back (or purged it)
+    report = site.exchange()
+    assert report.ok and report.picked_up == []
+    assert _skipped_alerts(site) == []
+    [cleared] = _skipped_alerts(site, open_only=False)
+    assert "locked.999" in cleared.message
+
+
+class _GoneAfterListing:
+    """A real connection after whose listing ``path`` leaves the server at once, as when the
+    clearinghouse purges a file between the listing and the download."""
+
+    def __init__(self, connection, path: Path):
+        self.connection, self.path = connection, path
+
+    def listdir(self, directory: str):
+        listing = self.connection.listdir(directory)
+        self.path.unlink()
+        return listing
+
+    def __getattr__(self, name: str):
+        return getattr(self.connection, name)
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_a_file_gone_between_the_listing_and_the_download_is_skipped_and_the_rest_are_taken(request, tmp_path, kind):
+    site = _make_site(kind, request, tmp_path, claims=1)
+    gone = site.drop_response("gone.999", _response(site, 1))
+    site.drop_response("stays.ta1", _response(site, 2))
+    with site.hub() as hub:
+        mailbox = load_mailboxes(hub)["ch"]
+        with mailbox.transport.connect(mailbox.connection) as connection:
+            results = pick_up(hub, mailbox, _GoneAfterListing(connection, gone))
+    assert [(r.name, r.outcome) for r in results][0] == ("gone.999", "skipped")
+    assert "no such file" in results[0].reason and results[1].outcome != "skipped"
+    assert _mine(site) == ["ch:stays.ta1"]
+    assert len(_skipped_alerts(site)) == 1
+    assert site.exchange().ok and _skipped_alerts(site) == []  # not listed any more: over
+
+
+def test_a_hostile_listing_with_a_huge_file_and_a_far_future_date_skips_only_that_file(
+        request, tmp_path, database_url):
+    site = _make_site("paramiko", request, tmp_path, database_url=database_url, claims=1)
+    huge = site.remote("inbound", "huge.835")
+    with huge.open("wb") as out:
+        out.truncate(3 * 1024 ** 3)  # sparse: listed at 3 GB, nothing on disk
+    latest = 2 ** 32 - 1  # the latest time SFTP version 3 can say (year 2106)
+    os.utime(huge, (latest, latest))
+    site.drop_response("small.ta1", _response(site, 1))
+    first = site.exchange()
+    assert first.ok, first.error
+    assert {p.name: p.outcome for p in first.picked_up}["huge.835"] == "deferred"  # dated ahead: may be changing
+    assert _mine(site) == ["ch:small.ta1"]
+    second = site.exchange()
+    [skipped] = second.picked_up
+    assert skipped.outcome == "skipped" and "max_download_bytes" in skipped.reason
+    assert "huge.835" in _skipped_alerts(site)[0].message
+
+
+def test_exchange_prints_which_file_was_skipped_and_why_and_its_json_says_so_too(request, tmp_path):
+    site = _make_site("paramiko", request, tmp_path, claims=1)
+    site.drop_response("locked.999", _response(site, 1)).chmod(0)
+    site.drop_response("fine.ta1", _response(site, 2))
+    result = site.cli("exchange")
+    assert result.returncode == 0, result.stderr
+    [line] = [line for line in result.stdout.splitlines() if "locked.999" in line]
+    assert "skipped" in line and "permission denied" in line
+    listed = site.cli("exchange", "--json")
+    [report] = json.loads(listed.stdout)
+    assert report["ok"]
+    [skipped] = report["picked_up"]
+    assert skipped["name"] == "locked.999" and skipped["outcome"] == "skipped"
+    assert "permission denied" in skipped["reason"]
+    alerts = json.loads(site.cli("alerts", "--json").stdout)
+    assert [a["kind"] for a in alerts if "locked.999" in a["message"]] == ["remote_file_skipped"]
+
+
 def test_archive_after_pickup_moves_the_file(request, tmp_path):
     site = _make_site("paramiko", request, tmp_path, after="archive")
     site.drop_response("keep.ta1", _response(site))
@@ -389,6 +550,40 @@ def test_a_server_with_another_host_key_is_refused_and_nothing_is_sent(request, 
     assert list((other.root).rglob("*.837")) == []
     # nothing was batched or sent: the claims wait for a trusted server
     assert site.rows(schema.Transmission) == [] and _claim_statuses(site) == ["ready"] * 3
+
+
+def test_a_mailbox_that_accepts_the_connection_but_never_answers_is_reported_as_such(request, tmp_path):
+    site = _make_site("paramiko", request, tmp_path, claims=1)
+    with SilentPeer() as peer:
+        toml = (site.home / "bhhub.toml").read_text().replace(f"port = {site.proxy.port}", f"port = {peer.port}")
+        (site.home / "bhhub.toml").write_text(toml)
+        result = site.cli("exchange")
+    said = (f"the server at 127.0.0.1:{peer.port} accepted the connection but did not answer the SSH handshake "
+            f"within 4 s")
+    assert result.returncode == 1 and said in result.stdout
+    assert "No existing session" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+    [alert] = _open_alerts(site, "mailbox_unreachable")
+    assert said in alert.message
+
+
+def test_a_password_file_other_users_can_read_stops_the_exchange_saying_the_fix(request, tmp_path):
+    site = _make_site("paramiko", request, tmp_path, claims=1)
+    secret = tmp_path / "password"
+    secret.write_text(site.server.password + "\n")
+    secret.chmod(0o644)
+    toml = (site.home / "bhhub.toml").read_text()
+    toml = "\n".join(f'password_file = "{secret}"' if line.startswith("key_file") else line
+                     for line in toml.splitlines())
+    (site.home / "bhhub.toml").write_text(toml)
+    result = site.cli("exchange")
+    assert result.returncode == 1 and f"chmod 600 {secret}" in result.stdout and "Traceback" not in result.stderr
+    assert site.server.password not in result.stdout + result.stderr
+    [alert] = _open_alerts(site, "mailbox_refused")
+    assert str(secret) in alert.message
+    assert site.rows(schema.Transmission) == []  # nothing sent on a refused login
+    secret.chmod(0o600)
+    assert site.exchange().ok
+    assert _open_alerts(site, "mailbox_refused") == []
 
 
 def test_an_unpinned_host_key_is_refused_by_configuration(request, tmp_path):

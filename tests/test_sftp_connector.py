@@ -2,7 +2,8 @@
 
 Each behaviour that both servers can show runs on both; a misbehaving server (write-once,
 refused rename or remove) is the paramiko test server. Faults on the wire come from a TCP
-proxy between client and server (tests/sftp_support.py).
+proxy between client and server (tests/sftp_support.py). Both servers log in as an ordinary
+account (never root), so a file's permissions count as they do at a clearinghouse.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from connectors.sftp.client import (
 )
 from connectors.sftp.settings import SftpSettings, parse_known_hosts_line
 from connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
-from hub.errors import ConfigError, RetriableError
-from sftp_support import FaultProxy, openssh_server, sshd_available
+from hub.errors import ConfigError, RemoteFileError, RetriableError
+from sftp_support import FaultProxy, SilentPeer, give_to_login, openssh_server, sshd_available
 
 PROJECT = Path(__file__).resolve().parent.parent
 NO_SSHD = pytest.mark.skipif(not sshd_available(), reason="OpenSSH's sshd is not installed (/usr/sbin/sshd)")
@@ -59,8 +60,15 @@ class Box:
 
 @pytest.fixture(scope="module")
 def openssh(tmp_path_factory):
-    with openssh_server(tmp_path_factory.mktemp("sshd")) as server:
+    with openssh_server(tmp_path_factory.mktemp("sshd"), unprivileged=True) as server:
         yield server
+
+
+def _openssh_folder(server) -> str:
+    folder = f"t-{uuid.uuid4().hex[:8]}"
+    (server.root / folder).mkdir()
+    give_to_login(server, server.root / folder)
+    return folder
 
 
 @pytest.fixture
@@ -86,14 +94,18 @@ def box(request, tmp_path) -> Box:
     if request.param == "paramiko":
         return _paramiko_box(request.getfixturevalue("test_server"), tmp_path)
     server = request.getfixturevalue("openssh")
-    folder = f"t-{uuid.uuid4().hex[:8]}"
-    (server.root / folder).mkdir()
+    folder = _openssh_folder(server)
     return Box("openssh", folder, server.root, server.address, server.host_public_key, server.settings)
 
 
 @pytest.fixture
 def misbehaving(test_server, tmp_path) -> Box:
     return _paramiko_box(test_server, tmp_path)
+
+
+def _spooled(spool: Path) -> list[str]:
+    """The files left in a spool folder (none if it was never made)."""
+    return sorted(p.name for p in spool.iterdir()) if spool.exists() else []
 
 
 def _client_threads_ended(client_transport) -> bool:
@@ -162,8 +174,7 @@ def test_an_existing_final_name_is_not_overwritten_without_posix_rename(misbehav
 
 @NO_SSHD
 def test_openssh_offers_posix_rename_so_a_resend_replaces_the_earlier_copy(openssh):
-    folder = f"t-{uuid.uuid4().hex[:8]}"
-    (openssh.root / folder).mkdir()
+    folder = _openssh_folder(openssh)
     with SftpClient(openssh.settings(**FAST)) as client:
         assert "posix-rename@openssh.com" in client.server_extensions
         client.upload(b"first", folder, "same.837")
@@ -228,17 +239,114 @@ def test_a_download_cut_mid_transfer_leaves_no_spool_file(box, tmp_path, seed):
     with FaultProxy(box.address) as proxy:
         with SftpClient(box.settings(port=proxy.port)) as client:
             proxy.cut("server_to_client", after=random.Random(seed).randrange(10_000, len(data) - 10_000))
-            with pytest.raises(RetriableError):
+            with pytest.raises(RetriableError) as failed:
                 client.download(box.remote("cut.835"), spool)
             assert not client.connected
+    assert not isinstance(failed.value, RemoteFileError)  # the connection's fault, not the file's
+    assert "closed the connection" in str(failed.value) and "dropped" not in str(failed.value)
     assert list(spool.iterdir()) == []
 
 
-def test_a_missing_remote_file_is_a_retriable_download_failure_with_no_spool_file(box, tmp_path):
+def test_a_missing_remote_file_is_a_per_file_failure_with_no_spool_file(box, tmp_path):
     with SftpClient(box.settings()) as client:
-        with pytest.raises(RetriableError, match="no such file"):
+        with pytest.raises(RemoteFileError, match="absent.835.*no such file"):
             client.download(box.remote("absent.835"), tmp_path / "spool")
         assert client.connected
+    assert _spooled(tmp_path / "spool") == []
+
+
+# --- a file the server lists but cannot serve: that file's failure, the connection goes on --------
+
+
+def test_a_listed_file_the_server_will_not_open_is_a_per_file_failure_and_the_next_file_comes(box, tmp_path):
+    box.local("locked.835").write_bytes(b"ISA*locked~")
+    box.local("locked.835").chmod(0)
+    box.local("open.835").write_bytes(b"ISA*open~")
+    spool = tmp_path / "spool"
+    with SftpClient(box.settings()) as client:
+        assert [f.name for f in client.listdir(box.folder)] == ["locked.835", "open.835"]
+        with pytest.raises(RemoteFileError, match="locked.835.*permission denied") as refused:
+            client.download(box.remote("locked.835"), spool)
+        assert isinstance(refused.value.__cause__, RemoteRefusedError)  # what the server said, chained
+        assert client.connected
+        assert client.download(box.remote("open.835"), spool).path.read_bytes() == b"ISA*open~"
+        box.local("locked.835").chmod(0o644)  # fixed on the server: the next try gets it
+        assert client.download(box.remote("locked.835"), spool).path.read_bytes() == b"ISA*locked~"
+    assert len(list(spool.iterdir())) == 2
+
+
+def test_a_read_error_midway_through_a_file_is_a_per_file_failure_and_the_connection_stays_usable(
+        misbehaving, tmp_path):
+    misbehaving.test_server.fail_reads = {"broken.835": 150_000}
+    misbehaving.local("broken.835").write_bytes(os.urandom(400_000))
+    after = os.urandom(300_000)
+    misbehaving.local("after.835").write_bytes(after)
+    spool = tmp_path / "spool"
+    with SftpClient(misbehaving.settings()) as client:
+        with pytest.raises(RemoteFileError, match="broken.835"):
+            client.download(misbehaving.remote("broken.835"), spool)
+        assert client.connected
+        assert list(spool.iterdir()) == []
+        # answers still in flight for the broken file must not leak into the next transfer
+        assert client.download(misbehaving.remote("after.835"), spool).path.read_bytes() == after
+        assert [f.name for f in client.listdir(misbehaving.folder)] == ["after.835", "broken.835"]
+
+
+def _append(path: Path, size: int) -> None:
+    with path.open("ab") as out:
+        out.write(b"~" * size)
+
+
+@pytest.mark.parametrize("change", ["cut short", "grows"])
+def test_a_file_that_changes_on_the_server_while_it_is_read_is_a_per_file_failure(box, tmp_path, change):
+    box.local("changing.835").write_bytes(os.urandom(2_000_000))
+    spool = tmp_path / "spool"
+    with FaultProxy(box.address) as proxy:
+        with SftpClient(box.settings(port=proxy.port, max_prefetch_requests=2)) as client:
+            proxy.throttle("server_to_client", 600_000)  # over three seconds for the whole file
+            if change == "cut short":
+                changing = threading.Timer(0.3, os.truncate, (box.local("changing.835"), 100_000))
+            else:
+                changing = threading.Timer(0.3, _append, (box.local("changing.835"), 100_000))
+            changing.start()
+            with pytest.raises(RemoteFileError, match="changing.835.*(changing|being written)"):
+                client.download(box.remote("changing.835"), spool)
+            changing.join()
+            assert client.connected
+            proxy.heal()
+            expected = 100_000 if change == "cut short" else 2_100_000
+            assert client.download(box.remote("changing.835"), spool).size == expected
+
+
+def test_a_file_larger_than_max_download_bytes_is_refused_before_its_content_is_read(box, tmp_path):
+    box.local("huge.835").write_bytes(b"x" * 50_000)
+    with SftpClient(box.settings(max_download_bytes=10_000)) as client:
+        with pytest.raises(RemoteFileError, match="huge.835 .*50000 bytes.*max_download_bytes .*10000"):
+            client.download(box.remote("huge.835"), tmp_path / "spool")
+        assert client.connected
+    assert _spooled(tmp_path / "spool") == []
+    with pytest.raises(ConfigError, match="max_download_bytes"):
+        box.settings(max_download_bytes=0)
+
+
+def test_a_spool_that_cannot_be_written_is_a_local_failure_not_blamed_on_the_file_or_the_server(box, tmp_path):
+    import resource
+    import signal
+
+    box.local("fits-not.835").write_bytes(os.urandom(300_000))
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+    try:
+        with SftpClient(box.settings()) as client:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, limits[1]))
+            try:
+                with pytest.raises(RetriableError, match="spool") as failed:
+                    client.download(box.remote("fits-not.835"), tmp_path / "spool")
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+    finally:
+        signal.signal(signal.SIGXFSZ, previous)
+    assert not isinstance(failed.value, RemoteFileError) and "127.0.0.1" not in str(failed.value)
     assert list((tmp_path / "spool").iterdir()) == []
 
 
@@ -277,9 +385,10 @@ def test_a_stalled_server_gives_a_retriable_error_within_the_deadline(box, tmp_p
             proxy.stall("client_to_server", after=100_000)
             call = lambda: client.upload(data, box.folder, "stalled.837")  # noqa: E731
         started = time.monotonic()
-        with pytest.raises(RetriableError, match="no answer"):
+        with pytest.raises(RetriableError, match="stopped answering .*no answer") as failed:
             call()
         elapsed = time.monotonic() - started
+        assert not isinstance(failed.value, RemoteFileError)
     assert deadline - 0.1 <= elapsed < deadline + 1.5, f"took {elapsed:.2f} s for a {deadline:.2f} s deadline"
     assert _client_threads_ended(transport), "a thread of the failed connection is still running"
     assert not box.local("stalled.837").exists()
@@ -421,10 +530,58 @@ def test_password_from_an_environment_variable(test_server, monkeypatch):
 def test_password_from_a_file(test_server, tmp_path):
     secret = tmp_path / "password"
     secret.write_text(test_server.password + "\n")
-    settings = SftpSettings(host=test_server.host, port=test_server.port, username=test_server.username,
-                            known_hosts=(test_server.known_hosts_line,), password_file=str(secret))
+    secret.chmod(0o600)
+    with SftpClient(_password_file_settings(test_server, secret)) as client:
+        assert client.connected
+
+
+def _password_file_settings(server: SftpTestServer, secret: Path) -> SftpSettings:
+    return SftpSettings(host=server.host, port=server.port, username=server.username,
+                        known_hosts=(server.known_hosts_line,), password_file=str(secret))
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620, 0o602, 0o660], ids=lambda mode: f"{mode:04o}")
+def test_a_password_file_other_users_can_read_or_write_is_refused_naming_it_and_the_fix(test_server, tmp_path, mode):
+    secret = tmp_path / "password"
+    secret.write_text(test_server.password + "\n")
+    secret.chmod(mode)
+    settings = _password_file_settings(test_server, secret)
+    with pytest.raises(ConfigError) as refused:
+        SftpClient(settings).connect()
+    message = str(refused.value)
+    assert str(secret) in message and f"{mode:04o}" in message and f"chmod 600 {secret}" in message
+    assert "\n" not in message and test_server.password not in message
+    secret.chmod(0o600)
     with SftpClient(settings) as client:
         assert client.connected
+
+
+def test_a_key_file_other_users_can_read_is_refused_as_openssh_refuses_it(test_server, tmp_path):
+    key = test_server.new_client_key(tmp_path / "client_key")
+    settings = SftpSettings(host=test_server.host, port=test_server.port, username=test_server.username,
+                            known_hosts=(test_server.host_public_key,), key_file=str(key))
+    key.chmod(0o644)
+    with pytest.raises(ConfigError, match=f"{key} .*0644.*chmod 600 {key}"):
+        SftpClient(settings).connect()
+    key.chmod(0o600)
+    with SftpClient(settings) as client:
+        assert client.connected
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another account needs root")
+def test_a_secret_file_another_account_shares_with_a_group_is_used_but_not_one_open_to_everyone(test_server, tmp_path):
+    import pwd
+
+    secret = tmp_path / "password"
+    secret.write_text(test_server.password)
+    os.chown(secret, pwd.getpwnam("nobody").pw_uid, 0)
+    secret.chmod(0o640)  # root:bhhub 0640, read by the service's group: the way to share a secret
+    settings = _password_file_settings(test_server, secret)
+    with SftpClient(settings) as client:
+        assert client.connected
+    secret.chmod(0o644)
+    with pytest.raises(ConfigError, match=f"{secret} .*0644.*chmod o-rwx {secret}"):
+        SftpClient(settings).connect()
 
 
 def test_a_missing_password_variable_is_a_config_error_naming_it(test_server, monkeypatch):
@@ -608,3 +765,73 @@ def test_an_unreachable_server_is_retriable():
         SftpClient(settings).connect()
     report = test_connection(settings)
     assert report.steps == [("connect", False, report.steps[0][2])] and not report.ok
+
+
+# --- a server that goes silent: said as what happened, never as paramiko's "No existing session" ---
+
+
+def _settings_for_port(port: int, **overrides) -> SftpSettings:
+    values = dict(host="127.0.0.1", port=port, username="u", password_env="BHHUB_NOT_NEEDED",
+                  known_hosts=(f"ssh-ed25519 {generate_ed25519_key().get_base64()}",), connect_timeout=1)
+    return SftpSettings(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("greeting, said", [
+    (None, "the server at {where} accepted the connection but did not answer the SSH handshake within 1 s"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n",
+     "the server at {where} sent its SSH greeting, then stopped answering during the key exchange "
+     "(no answer within 1 s)"),
+])
+def test_a_server_that_accepts_the_connection_then_stays_silent_is_reported_as_such(greeting, said):
+    with SilentPeer(greeting=greeting) as peer:
+        settings = _settings_for_port(peer.port)
+        started = time.monotonic()
+        with pytest.raises(RetriableError) as failed:
+            SftpClient(settings).connect()
+        elapsed = time.monotonic() - started
+        report = test_connection(settings)
+    expected = said.format(where=f"127.0.0.1:{peer.port}")
+    assert str(failed.value) == expected
+    assert 0.9 <= elapsed < 2.5, f"took {elapsed:.1f} s for a 1 s limit"
+    assert report.steps[0][:2] == ("connect", True)
+    assert report.steps[1] == ("host key", False, expected)
+
+
+@pytest.mark.parametrize("greeting, said", [
+    (None, "the server at {where} accepted the connection but closed it without an SSH greeting"),
+    (b"HTTP/1.1 400 Bad Request\r\n\r\n",
+     "the server at {where} accepted the connection but closed it without an SSH greeting"),
+    (b"SSH-1.5-OldServer\r\n", "{where} answered, but not as an SSH 2 server"),
+    (b"SSH-2.0-OpenSSH_9.2\r\n", "the server at {where} closed the connection during the key exchange"),
+])
+def test_a_server_that_hangs_up_or_is_not_ssh_is_reported_as_such(greeting, said):
+    with SilentPeer(greeting=greeting, close_at_once=True) as peer:
+        with pytest.raises(RetriableError) as failed:
+            SftpClient(_settings_for_port(peer.port, connect_timeout=3)).connect()
+    assert said.format(where=f"127.0.0.1:{peer.port}") in str(failed.value)
+    assert "No existing session" not in str(failed.value) and failed.value.__cause__ is not None
+
+
+@pytest.mark.parametrize("step, words", [("log in", "during log in"),
+                                         ("open SFTP", "while opening the SFTP session")])
+def test_a_server_that_stops_answering_while_connecting_says_at_which_step(misbehaving, step, words):
+    misbehaving.test_server.silent_during = step
+    settings = misbehaving.settings(connect_timeout=1)
+    where = f"127.0.0.1:{misbehaving.address[1]}"
+    started = time.monotonic()
+    with pytest.raises(RetriableError) as failed:
+        SftpClient(settings).connect()
+    assert time.monotonic() - started < 3
+    assert str(failed.value) == f"the server at {where} stopped answering {words} (no answer within 1 s)"
+    report = test_connection(settings)
+    assert report.steps[-1] == (step, False, str(failed.value))
+
+
+def test_a_server_that_stops_answering_mid_session_names_the_operation(box):
+    with FaultProxy(box.address) as proxy:
+        with SftpClient(box.settings(port=proxy.port, operation_timeout=1)) as client:
+            proxy.stall("server_to_client")
+            with pytest.raises(RetriableError) as failed:
+                client.listdir(box.folder)
+    assert str(failed.value) == (f"list {box.folder}: the server at 127.0.0.1:{proxy.port} stopped answering "
+                                 f"(no answer within 1 s); the connection was closed")

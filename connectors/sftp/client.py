@@ -1,12 +1,15 @@
 """One SFTP connection to a clearinghouse mailbox: pinned host key, deadlines, atomic uploads.
 
     HubError
-     ├── RetriableError          no answer in time, connection lost, server busy, file changing
+     ├── RetriableError          no answer in time, connection lost, server busy, spool unwritable
+     │    └── RemoteFileError    one file cannot be fetched (refused, gone, unreadable, changing,
+     │                           larger than max_download_bytes); the connection goes on
      └── FatalError
           ├── HostKeyError        the server's key is not pinned, or changed
           ├── AuthenticationError the server refused the login
           ├── RemoteRefusedError  permission denied, no such folder, a write-once server
-          └── ConfigError         missing password variable or file, unreadable key
+          └── ConfigError         missing password variable or file, unreadable key, a secret
+                                  file other users can read
 
 - The server's key is checked against the mailbox's pinned ``known_hosts`` lines and nothing
   else (never the user's ~/.ssh/known_hosts, never trust on first use).
@@ -19,6 +22,11 @@
   fall back to one round trip each (paramiko PR #2519, reproduced here at 32 and 64 requests),
   and that thread cannot be stopped when the connection dies. paramiko's pipelined writes drop
   the server's late error answers; ours are all read.
+- A server that goes silent or hangs up is said to have done so, at the step it did it ("accepted
+  the connection but did not answer the SSH handshake within 15 s", "stopped answering during
+  log in"), never in paramiko's words ("No existing session"); paramiko's exception is chained.
+  paramiko logs each failure of its connection thread as an ERROR traceback; those lines go to
+  ``connectors.sftp.client.ssh`` and are shown only when it logs at DEBUG.
 
 Log lines name files, sizes and hosts, never contents. An SftpClient is not shared across
 threads: open one per worker (a shared paramiko session can deadlock, #1836).
@@ -47,10 +55,22 @@ from paramiko.sftp import (
     SFTP_FLAG_CREATE, SFTP_FLAG_READ, SFTP_FLAG_TRUNC, SFTP_FLAG_WRITE, SFTPError, int64,
 )
 
-from connectors.sftp.settings import PinnedKey, SftpSettings
-from hub.errors import FatalError, HubError, RetriableError
+from connectors.sftp.settings import PinnedKey, SftpSettings, check_secret_file
+from hub.errors import ConfigError, FatalError, HubError, RemoteFileError, RetriableError
 
 log = logging.getLogger(__name__)
+SSH_LOG = f"{__name__}.ssh"  # paramiko's own log of each connection
+
+
+class _DebugOnly(logging.Filter):
+    """paramiko's lines are for whoever debugs: the failures they tell are raised as one clear error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno <= logging.DEBUG or logging.getLogger(SSH_LOG).isEnabledFor(logging.DEBUG)
+
+
+for _name in (SSH_LOG, f"{SSH_LOG}.sftp"):
+    logging.getLogger(_name).addFilter(_DebugOnly())
 
 # What paramiko still offers that no current server needs; OpenSSH 9.2 negotiates without them
 # (tests/test_sftp_connector.py checks what was negotiated).
@@ -63,6 +83,9 @@ DISABLED_ALGORITHMS = {
 }
 CHUNK = 32768  # bytes per read or write request: what every SFTP server must accept
 CONNECT_STEPS = ("connect", "host key", "log in", "open SFTP")
+# How each step reads in "the server at HOST:PORT stopped answering <during ...>".
+DURING = {"host key": "during the key exchange", "log in": "during log in",
+          "open SFTP": "while opening the SFTP session"}
 
 
 class HostKeyError(FatalError):
@@ -260,24 +283,31 @@ class SftpClient:
     def download(self, path: str, spool_dir: Path) -> Downloaded:
         """Stream ``path`` into ``spool_dir`` (hashed on the way, fsync'd, renamed when whole).
 
-        Any failure removes the partial spool file and raises RetriableError.
+        Whatever fails, no partial spool file is left. When this file alone is the trouble (the
+        server refuses or cannot read it, it is gone, it changes while read, it is larger than
+        ``max_download_bytes``) it raises RemoteFileError and the connection stays usable for the
+        other files; a failed connection or an unwritable spool raises RetriableError.
         """
         spool_dir = Path(spool_dir)
         partial = None
         try:
+            listed = self._run(f"stat {path}", self.settings.operation_timeout, lambda sftp: sftp.stat(path))
+            size = int(listed.st_size or 0)
+            if size > self.settings.max_download_bytes:
+                raise RemoteFileError(f"{path} on {self.where} is {size} bytes, more than max_download_bytes "
+                                      f"({self.settings.max_download_bytes}), so it is not fetched; raise "
+                                      f"max_download_bytes for this mailbox if files this large are expected")
             spool_dir.mkdir(parents=True, exist_ok=True)
             fd, name = _mkstemp(spool_dir)
             partial = Path(name)
             with os.fdopen(fd, "wb") as out:
-                listed = self._run(f"stat {path}", self.settings.operation_timeout, lambda sftp: sftp.stat(path))
-                size = int(listed.st_size or 0)
                 sink = _HashingWriter(out)
                 self._run(f"download {path}", self.settings.transfer_deadline(size),
                           lambda sftp: self._read_file(sftp, path, size, sink))
                 out.flush()
                 os.fsync(out.fileno())
             if sink.size != size:
-                raise RetriableError(f"download {path}: received {sink.size} bytes but the server listed {size}")
+                raise RemoteFileError(f"download {path}: received {sink.size} bytes but the server listed {size}")
             final = spool_dir / f"{_safe_name(posixpath.basename(path))}.{uuid.uuid4().hex[:12]}"
             os.replace(partial, final)
             partial = None
@@ -285,16 +315,25 @@ class SftpClient:
         except BaseException as exc:
             if partial is not None:
                 partial.unlink(missing_ok=True)
-            if isinstance(exc, RetriableError):
+            failure = self._download_failure(path, spool_dir, exc)
+            if failure is exc:
                 raise
-            if isinstance(exc, HubError):
-                raise RetriableError(str(exc)) from exc
-            if isinstance(exc, OSError):
-                raise RetriableError(f"download {path}: cannot write the spool file in {spool_dir} "
-                                     f"({exc.strerror or type(exc).__name__})") from exc
-            raise
+            raise failure from exc
         log.info("sftp: downloaded %s from %s (%d bytes, sha256 %s)", path, self.where, size, sink.hexdigest[:16])
         return Downloaded(final, size, sink.hexdigest)
+
+    def _download_failure(self, path: str, spool_dir: Path, exc: BaseException) -> BaseException:
+        """Whose fault a failed download is: the spool's, the connection's, or this one file's."""
+        if isinstance(exc, _SpoolUnwritable):
+            exc = exc.__cause__
+        if isinstance(exc, OSError):  # raised here, never by the server (_run turns those into HubErrors)
+            return RetriableError(f"download {path}: cannot write the spool file in {spool_dir} "
+                                  f"({exc.strerror or type(exc).__name__})")
+        if not isinstance(exc, HubError) or isinstance(exc, RemoteFileError):
+            return exc
+        if self.connected:  # the server answered and the connection is still good: the file is the trouble
+            return RemoteFileError(str(exc))
+        return exc if isinstance(exc, RetriableError) else RetriableError(str(exc))
 
     # --- deadlines and errors -------------------------------------------------------------
 
@@ -327,10 +366,14 @@ class SftpClient:
     def _translate(self, what: str, exc: BaseException, watchdog: "_Watchdog", seconds: float) -> HubError:
         if watchdog.fired:
             self.close()
-            return RetriableError(f"{what}: no answer from {self.where} within {seconds:.0f} s; the connection "
-                                  f"was closed")
+            return RetriableError(f"{what}: the server at {self.where} stopped answering (no answer within "
+                                  f"{_seconds(seconds)} s); the connection was closed")
         if not self.connected or not isinstance(exc, OSError):
+            transport = self._transport
+            why = transport.get_exception() if transport is not None and not transport.is_active() else None
             self.close()
+            if _hung_up(why or exc):
+                return RetriableError(f"{what}: the server at {self.where} closed the connection")
             return RetriableError(f"{what}: the connection to {self.where} was lost ({_reason(exc)})")
         if exc.errno == errno.EACCES:
             return RemoteRefusedError(f"{what}: {self.where} refused: permission denied")
@@ -418,31 +461,55 @@ def _establish(settings: SftpSettings, note: Callable[[str, str], None] = lambda
     seconds = settings.connect_timeout * len(CONNECT_STEPS)
     watchdog = _Watchdog(seconds, None)
     transport = None
+    step = "connect"
     try:
         with watchdog:
             sock = _open_socket(settings)
             watchdog.target = sock
-            note("connect", f"reached {where}")
+            note(step, f"reached {where}")
+            step = "host key"
             transport, offered = _handshake(sock, settings)
             watchdog.target = transport
-            note("host key", f"the server's {offered.get_name()} key {offered.fingerprint} is pinned")
+            note(step, f"the server's {offered.get_name()} key {offered.fingerprint} is pinned")
+            step = "log in"
             methods = _authenticate(transport, settings)
-            note("log in", f"logged in as {settings.username} with {methods}")
+            note(step, f"logged in as {settings.username} with {methods}")
+            step = "open SFTP"
             sftp = _open_sftp(transport, settings)
-            note("open SFTP", "SFTP session open")
+            note(step, "SFTP session open")
             if settings.keepalive_interval:
                 transport.set_keepalive(settings.keepalive_interval)
             return transport, sftp
     except HubError:
         _close_transport(transport)
         if watchdog.fired:
-            raise RetriableError(f"connecting to {where}: no answer within {seconds:.0f} s") from None
+            raise _stopped_answering(where, step, seconds) from None
         raise
     except (OSError, EOFError, paramiko.SSHException) as exc:
+        # paramiko's "SSH session not active" says only that the connection is gone; why is the
+        # exception its thread kept
+        why = transport.get_exception() if transport is not None and not transport.is_active() else None
         _close_transport(transport)
         if watchdog.fired:
-            raise RetriableError(f"connecting to {where}: no answer within {seconds:.0f} s") from exc
-        raise RetriableError(f"connecting to {where} failed: {_reason(exc)}") from exc
+            raise _stopped_answering(where, step, seconds) from exc
+        raise _connecting_failure(where, step, why or exc, settings.connect_timeout) from exc
+
+
+def _stopped_answering(where: str, step: str, seconds: float) -> RetriableError:
+    if step == "connect":
+        return RetriableError(f"no answer from {where} within {_seconds(seconds)} s")
+    return RetriableError(f"the server at {where} stopped answering {DURING[step]} (no answer within "
+                          f"{_seconds(seconds)} s)")
+
+
+def _connecting_failure(where: str, step: str, exc: BaseException, seconds: float) -> RetriableError:
+    """What a failed step looked like from here: silence, a hang-up, or the server's own words."""
+    if _timed_out(exc):
+        return _stopped_answering(where, step, seconds)
+    during = f" {DURING[step]}" if step in DURING else ""
+    if _hung_up(exc):
+        return RetriableError(f"the server at {where} closed the connection{during}")
+    return RetriableError(f"connecting to {where} failed{during}: {_reason(exc)}")
 
 
 def _open_socket(settings: SftpSettings) -> socket.socket:
@@ -462,28 +529,56 @@ def _handshake(sock: socket.socket, settings: SftpSettings) -> tuple[paramiko.Tr
     where = f"{settings.host}:{settings.port}"
     pinned = settings.pinned_keys()
     transport = paramiko.Transport(sock, disabled_algorithms=DISABLED_ALGORITHMS)
-    for name in ("banner_timeout", "handshake_timeout", "auth_timeout", "channel_timeout"):
-        setattr(transport, name, settings.connect_timeout)
+    transport.set_log_channel(SSH_LOG)
+    transport.auth_timeout = transport.channel_timeout = settings.connect_timeout
+    # paramiko's own banner and handshake limits outlast ours, so the wait below decides, and
+    # can tell a silent server from one that hung up (paramiko reports both as an EOF).
+    transport.banner_timeout = transport.handshake_timeout = settings.connect_timeout + 30
     options = transport.get_security_options()
     # Ask only for the kinds of key that are pinned, so a server holding several presents ours.
     pinned_types = {p.key.get_name() for p in pinned}
     wanted = tuple(a for a in options.key_types if _key_type_of(a) in pinned_types)
     if wanted:
         options.key_types = wanted
-    try:
-        transport.start_client(timeout=settings.connect_timeout)
-    except paramiko.SSHException as exc:
+    done = threading.Event()
+    transport.start_client(event=done)
+    # paramiko's start_client(timeout=...) returns at its timeout as if all went well, and the
+    # next call fails with "No existing session": wait here, and say what happened instead.
+    if not done.wait(settings.connect_timeout) or not transport.is_active():
+        failure = transport.get_exception()
+        greeted = bool(transport.remote_version)
         _close_transport(transport)
-        if "host key" in str(exc).lower():
+        if failure is not None and "host key" in str(failure).lower():
             raise HostKeyError(f"{where} offers none of the pinned kinds of host key ({', '.join(sorted(pinned_types))})"
                                f"; its key may have changed. Ask the clearinghouse for the server's current key "
-                               f"fingerprint before pinning another one") from exc
-        raise
+                               f"fingerprint before pinning another one") from failure
+        raise _handshake_failure(where, settings.connect_timeout, greeted, failure) from failure
     offered = transport.get_remote_server_key()
     if not any(p.key.asbytes() == offered.asbytes() for p in pinned):
         _close_transport(transport)
         raise HostKeyError(_host_key_message(where, offered, pinned))
     return transport, offered
+
+
+def _handshake_failure(where: str, seconds: float, greeted: bool, failure: BaseException | None) -> RetriableError:
+    """The SSH handshake did not complete within ``seconds``: silence, a hang-up, or not SSH."""
+    silent = failure is None or _timed_out(failure)
+    text = str(failure)
+    if "Incompatible version" in text or "protocol version" in text or "Invalid SSH banner" in text:
+        return RetriableError(f"{where} answered, but not as an SSH 2 server (is the port right?)")
+    if not greeted:
+        if silent:
+            return RetriableError(f"the server at {where} accepted the connection but did not answer the SSH "
+                                  f"handshake within {_seconds(seconds)} s")
+        if _hung_up(failure):
+            return RetriableError(f"the server at {where} accepted the connection but closed it without an SSH "
+                                  f"greeting")
+    elif silent:
+        return RetriableError(f"the server at {where} sent its SSH greeting, then stopped answering during the "
+                              f"key exchange (no answer within {_seconds(seconds)} s)")
+    elif _hung_up(failure):
+        return RetriableError(f"the server at {where} closed the connection during the key exchange")
+    return RetriableError(f"the SSH handshake with {where} failed: {_reason(failure)}")
 
 
 def _key_type_of(algorithm: str) -> str:
@@ -511,27 +606,27 @@ def _authenticate(transport: paramiko.Transport, settings: SftpSettings) -> str:
         try:
             transport.auth_publickey(settings.username, key)
         except paramiko.AuthenticationException as exc:
-            _raise_if_lost(transport, exc, where)
+            _raise_if_lost(transport, exc, where, settings.connect_timeout)
     if not transport.is_authenticated() and password is not None:
         tried.append("password")
         try:
             transport.auth_password(settings.username, password)
         except paramiko.AuthenticationException as exc:
-            _raise_if_lost(transport, exc, where)
+            _raise_if_lost(transport, exc, where, settings.connect_timeout)
     if not transport.is_authenticated():
         raise AuthenticationError(f"{where} refused the login of user {settings.username} (tried "
                                   f"{' and '.join(tried)}); check this mailbox's credentials")
     return " and ".join(tried)
 
 
-def _raise_if_lost(transport: paramiko.Transport, exc: Exception, where: str) -> None:
-    if not transport.is_active() or "timeout" in str(exc).lower():
-        raise RetriableError(f"logging in to {where}: {_reason(exc)}") from exc
+def _raise_if_lost(transport: paramiko.Transport, exc: Exception, where: str, seconds: float) -> None:
+    """A refusal is the caller's to report; a silent or vanished server is said as such."""
+    if not transport.is_active() or _timed_out(exc):
+        raise _connecting_failure(where, "log in", exc, seconds) from exc
 
 
 def _load_key(settings: SftpSettings) -> paramiko.PKey:
-    from hub.errors import ConfigError
-
+    check_secret_file(settings.key_file, f"key_file for {settings.host}")
     passphrase = settings.key_passphrase()
     try:
         # paramiko hands the passphrase to cryptography, which wants bytes
@@ -547,8 +642,11 @@ def _load_key(settings: SftpSettings) -> paramiko.PKey:
 
 def _open_sftp(transport: paramiko.Transport, settings: SftpSettings) -> "_SFTPClient":
     channel = transport.open_session(timeout=settings.connect_timeout)
+    channel.settimeout(settings.connect_timeout)  # the SFTP version exchange has no limit of its own
     channel.invoke_subsystem("sftp")
-    return _SFTPClient(channel)
+    sftp = _SFTPClient(channel)
+    channel.settimeout(None)  # from here each call has its own deadline (the watchdog)
+    return sftp
 
 
 def _close_transport(transport: paramiko.Transport | None) -> None:
@@ -668,6 +766,11 @@ def _expect_data(sftp: _SFTPClient, answers: _Answers, number: int, path: str, o
     raise SFTPError("Expected data")
 
 
+class _SpoolUnwritable(Exception):
+    """Writing the local spool file failed (the OSError is its cause). Not an OSError, so that it
+    is never taken for the server's answer on its way out of a transfer."""
+
+
 class _HashingWriter:
     """A file-like sink that hashes and counts what it writes."""
 
@@ -675,7 +778,10 @@ class _HashingWriter:
         self.out, self.size, self._sha256 = out, 0, hashlib.sha256()
 
     def write(self, data: bytes) -> int:
-        self.out.write(data)
+        try:
+            self.out.write(data)
+        except OSError as exc:
+            raise _SpoolUnwritable() from exc
         self._sha256.update(data)
         self.size += len(data)
         return len(data)
@@ -708,6 +814,32 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc) or type(exc).__name__
+
+
+def _seconds(seconds: float) -> str:
+    return f"{round(seconds, 1):g}"
+
+
+def _causes(exc: BaseException | None) -> list[BaseException]:
+    """``exc`` and what it was raised from or during, in order."""
+    found: list[BaseException] = []
+    while exc is not None and exc not in found:
+        found.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return found
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """The other end said nothing in time (paramiko words it as a timeout somewhere in the chain)."""
+    return any(isinstance(e, TimeoutError) or "timeout" in str(e).lower() or "timed out" in str(e).lower()
+               for e in _causes(exc))
+
+
+def _hung_up(exc: BaseException | None) -> bool:
+    """The other end closed the connection (an EOF or reset, in paramiko's many words for it)."""
+    words = ("connection dropped", "saw eof", "eof during negotiation", "channel closed")
+    return any(isinstance(e, (EOFError, ConnectionResetError, ConnectionAbortedError, BrokenPipeError))
+               or any(w in str(e).lower() for w in words) for e in _causes(exc))
 
 
 # --- test_connection --------------------------------------------------------------------------

@@ -6,10 +6,14 @@
     password_env = "OFFICEALLY_PASSWORD"           # or password_file = "/etc/bhhub/officeally.pw"
     key_file = "/etc/bhhub/officeally_ed25519"     # optional; key_passphrase_env for its passphrase
     known_hosts = ["sftp.officeally.com ssh-ed25519 AAAA..."]   # as `ssh-keyscan HOST` prints
+    max_download_bytes = 268435456                 # optional; a larger response file is skipped, with an alert
 
 Secrets never sit in ``bhhub.toml``: a ``password`` key is refused, and the password is read
-from its variable or file only when a connection is made. A mailbox without a pinned host key
-is refused: the hub never trusts a key on first use.
+from its variable or file only when a connection is made. A secret file (``password_file``,
+``key_file``) other users may read or write is refused, as OpenSSH refuses an unprotected
+private key: the hub's own must be mode 600; another account's may share it with a group
+(``root:bhhub 0640``), never with everyone. A mailbox without a pinned host key is refused: the
+hub never trusts a key on first use.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import base64
 import binascii
 import os
 import re
+import stat
 from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,6 +105,7 @@ class SftpSettings:
     min_transfer_rate: float = 256 * 1024  # bytes/s: a transfer's deadline is operation_timeout + size / this
     keepalive_interval: int = 15
     max_prefetch_requests: int = 64  # read (and write) requests in flight at once during a transfer
+    max_download_bytes: int = 256 * 1024 * 1024  # a larger remote file is skipped, not fetched (835s run to tens of MB)
 
     def __post_init__(self) -> None:
         if isinstance(self.known_hosts, (list, str)):
@@ -178,7 +184,29 @@ class SftpSettings:
         return self.operation_timeout + size / self.min_transfer_rate
 
 
+def check_secret_file(path: str, what: str) -> None:
+    """Refuse a secret file other users may read or write (ConfigError naming it and the fix).
+
+    As OpenSSH refuses a private key others can read ("UNPROTECTED PRIVATE KEY FILE"): the hub's
+    own file must have no group or other bits; a file another account owns may be shared with a
+    group (``root:bhhub 0640``, the usual way to hand a service a secret) but not with everyone.
+    """
+    try:
+        found = os.stat(path)
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({what}): {exc.strerror or type(exc).__name__}") from exc
+    mode = stat.S_IMODE(found.st_mode)
+    if found.st_uid == os.geteuid():
+        if mode & 0o077:
+            raise ConfigError(f"{path} ({what}) can be read or written by other users (mode {mode:04o}), so it is "
+                              f"not used; make it private: chmod 600 {path}")
+    elif mode & 0o007:
+        raise ConfigError(f"{path} ({what}) can be read or written by every user (mode {mode:04o}), so it is not "
+                          f"used; take that away: chmod o-rwx {path}")
+
+
 def _read_secret_file(path: str, what: str) -> str:
+    check_secret_file(path, what)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -191,7 +219,7 @@ def _read_secret_file(path: str, what: str) -> str:
 
 _STRINGS = ("host", "username", "password_env", "password_file", "key_file", "key_passphrase_env")
 _NUMBERS = ("connect_timeout", "operation_timeout", "min_transfer_rate")
-_INTEGERS = ("port", "keepalive_interval", "max_prefetch_requests")
+_INTEGERS = ("port", "keepalive_interval", "max_prefetch_requests", "max_download_bytes")
 
 
 def _coerce(name: str, value) -> tuple[object, str | None]:
@@ -260,4 +288,6 @@ def _problems(settings) -> list[str]:
         problems.append("keepalive_interval must be 0 (off) or more seconds")
     if not isinstance(settings.max_prefetch_requests, int) or not 1 <= settings.max_prefetch_requests <= 1024:
         problems.append("max_prefetch_requests must be between 1 and 1024")
+    if not isinstance(settings.max_download_bytes, int) or settings.max_download_bytes < 1:
+        problems.append("max_download_bytes must be 1 or more")
     return problems

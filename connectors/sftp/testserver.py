@@ -9,7 +9,9 @@
 It serves one directory for one user, over password or public-key authentication, each
 connection on its own threads. Paths are confined to the root: ``..`` cannot climb out of it,
 symbolic links leading outside are refused, and relative paths start at the root (as OpenSSH's
-``internal-sftp -d`` does). ``stop()`` closes every session and joins every thread.
+``internal-sftp -d`` does). It serves as an ordinary account would: a file whose owner may not
+read (or write) it cannot be opened for that, even when the tests run as root. ``stop()``
+closes every session and joins every thread.
 
 Ways to misbehave, read at each request so a test can flip them mid-session:
 
@@ -19,6 +21,10 @@ Ways to misbehave, read at each request so a test can flip them mid-session:
 - ``stall_after_bytes``: after N bytes of one transfer (read or written through one handle),
   stop answering; the session hangs until the client gives up or the server stops;
 - ``fail_remove``: remove answers "permission denied";
+- ``fail_reads``: ``{file name: N}``: reads of a file of that name (in any folder) answer
+  "failure" once N bytes of it were read, as a server whose disk returns a read error does;
+- ``silent_during``: ``"log in"`` or ``"open SFTP"``: the server stops answering at that step
+  (the connection stays open) until the client gives up or the server stops;
 - ``offer_posix_rename``: whether the ``posix-rename@openssh.com`` extension is announced.
 
 ``on_file_ready(local_path)``, when given, is called in the session's thread once a file is in
@@ -80,7 +86,8 @@ class SftpTestServer:
                  host_key: paramiko.PKey | None = None, authorized_keys: tuple[paramiko.PKey, ...] = (),
                  move_on_close: bool = False, refuse_rename: bool = False, stall_after_bytes: int | None = None,
                  fail_remove: bool = False, offer_posix_rename: bool = True, moved_dir: Path | None = None,
-                 port: int = 0, on_file_ready: Callable[[Path], None] | None = None):
+                 port: int = 0, on_file_ready: Callable[[Path], None] | None = None,
+                 fail_reads: dict[str, int] | None = None, silent_during: str | None = None):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.username = username
@@ -91,6 +98,8 @@ class SftpTestServer:
         self.refuse_rename = refuse_rename
         self.stall_after_bytes = stall_after_bytes
         self.fail_remove = fail_remove
+        self.fail_reads: dict[str, int] = dict(fail_reads or {})
+        self.silent_during = silent_during
         self.offer_posix_rename = offer_posix_rename
         self.moved_dir = Path(moved_dir) if moved_dir else self.root / ".moved"
         self.port = port
@@ -179,7 +188,7 @@ class SftpTestServer:
                 self._transports.append(transport)
                 self.connections += 1
             try:
-                transport.start_server(event=threading.Event(), server=_Login(self))
+                transport.start_server(event=threading.Event(), server=_Login(self, transport))
             except (paramiko.SSHException, OSError):
                 transport.close()
 
@@ -206,24 +215,33 @@ class SftpTestServer:
 
     def _wait_while_stalled(self, channel: paramiko.Channel) -> None:
         """Answer nothing until the client hangs up or the server stops."""
+        self._wait_while_silent(channel.get_transport(), channel)
+
+    def _wait_while_silent(self, transport: paramiko.Transport, channel: paramiko.Channel | None = None) -> None:
         while not self._stopping.wait(0.05):
-            if channel.closed or not channel.get_transport().is_active():
+            if (channel is not None and channel.closed) or not transport.is_active():
                 return
 
 
 class _Login(paramiko.ServerInterface):
-    def __init__(self, server: SftpTestServer):
-        self.server = server
+    def __init__(self, server: SftpTestServer, transport: paramiko.Transport):
+        self.server, self.transport = server, transport
 
     def get_allowed_auths(self, username):
         return "publickey,password"
 
+    def _silent_if_asked(self) -> None:
+        if self.server.silent_during == "log in":
+            self.server._wait_while_silent(self.transport)
+
     def check_auth_password(self, username, password):
+        self._silent_if_asked()
         ok = (hmac.compare_digest(username.encode(), self.server.username.encode())
               and hmac.compare_digest(password.encode(), self.server.password.encode()))
         return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
 
     def check_auth_publickey(self, username, key):
+        self._silent_if_asked()
         if username == self.server.username and any(
                 key.asbytes() == known.asbytes() for known in self.server.authorized_keys):
             return paramiko.AUTH_SUCCESSFUL
@@ -254,6 +272,8 @@ class _SftpSession(paramiko.SFTPServer):
             self.test_server._session_ended()
 
     def _send_server_version(self):
+        if self.test_server.silent_during == "open SFTP":
+            self.test_server._wait_while_stalled(self.channel)
         kind, data = self._read_packet()
         if kind != CMD_INIT:
             raise SFTPError("Incompatible sftp protocol")
@@ -327,9 +347,16 @@ class _Filesystem(paramiko.SFTPServerInterface):
         def opening(local):
             mode = attr.st_mode if attr is not None and attr.st_mode is not None else 0o644
             fd = os.open(local, flags | getattr(os, "O_NOFOLLOW", 0), stat.S_IMODE(mode) or 0o644)
-            if stat.S_ISDIR(os.fstat(fd).st_mode):
+            found = os.fstat(fd).st_mode
+            if stat.S_ISDIR(found):
                 os.close(fd)
                 raise IsADirectoryError(errno.EISDIR, "is a directory")
+            # as the file's owner sees it, not root: a mode-000 file cannot be read here either
+            writing = flags & (os.O_WRONLY | os.O_RDWR)
+            reading = not flags & os.O_WRONLY
+            if (reading and not found & stat.S_IRUSR) or (writing and not found & stat.S_IWUSR):
+                os.close(fd)
+                raise PermissionError(errno.EACCES, "permission denied")
             return _Handle(fd, flags, local, self.test)
         return self._call(opening, path)
 
@@ -416,6 +443,9 @@ class _Handle(paramiko.SFTPHandle):
     def read(self, offset, length):
         if self._stall_if_due(length):
             return SFTP_FAILURE
+        failing_after = self.test.fail_reads.get(os.path.basename(self.local))
+        if failing_after is not None and offset + length > failing_after:
+            return SFTP_FAILURE  # what OpenSSH answers for EIO
         try:
             data = os.pread(self.fd, length, offset)
         except OSError as exc:

@@ -9,11 +9,18 @@ and the inbox recognises the duplicate: nothing is applied twice, nothing is los
 Which files are taken is the profile's ``pickup.patterns`` (TA1, 999, 277CA and 835 for claims;
 271 and 277 answering eligibility and claim status inquiries): the inbox tells them apart by
 content, never by name.
+
+A file the server lists but cannot serve (refused, gone, unreadable, changing while read, larger
+than the transport's limit: the transport raises ``RemoteFileError``) is skipped and the other
+files are taken. It is one alert per file (``remote_file_skipped:MAILBOX:NAME``), counted at each
+try and cleared once the file is picked up or leaves the server; it is tried again every
+exchange. A failed connection is not a file's fault: it stops the pickup, as before.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import logging
 import posixpath
 import time
@@ -23,18 +30,20 @@ from sqlalchemy import select
 
 from hub import intake
 from hub.crashpoints import crash_point
-from hub.errors import HubError
+from hub.errors import HubError, RemoteFileError
 from hub.exchange.alerts import clear_alert, raise_alert
 from hub.store import schema
 from hub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
+SKIPPED = "remote_file_skipped"
+_COLUMN_MAX = 2 ** 31 - 1  # remote_files_seen.size and .mtime are 32-bit: a listing may say anything
 
 
 @dataclass(frozen=True)
 class PickedUp:
     name: str
-    outcome: str  # imported, duplicate, quarantined, pending, deferred (not stable yet)
+    outcome: str  # imported, duplicate, quarantined, pending, deferred (not stable yet), skipped (not fetched)
     inbox_item_id: int | None = None
     reason: str | None = None  # why it was quarantined, or what it did
     updated: dict = field(default_factory=dict)  # patient control number -> status it set
@@ -46,13 +55,51 @@ def pick_up(hub, mailbox, connection) -> list[PickedUp]:
     # In the order of the profile's patterns (TA1 and 999 before 277CA before 835), then oldest
     # first: a claim's acknowledgment is applied before its adjudication.
     listing.sort(key=lambda f: (_rank(f.name, profile.patterns), f.mtime, f.name))
+    _clear_skips_of_files_gone(hub, mailbox.name, {f.name for f in listing})
     results = []
     for remote in listing:
         if not _stable(hub, mailbox.name, remote, profile.stable_seconds):
             results.append(PickedUp(remote.name, "deferred", reason="still changing"))
             continue
-        results.append(_take(hub, mailbox, connection, remote))
+        try:
+            results.append(_take(hub, mailbox, connection, remote))
+        except RemoteFileError as exc:  # this file's trouble only: the connection goes on
+            results.append(_skip(hub, mailbox.name, remote.name, exc))
     return results
+
+
+def file_alert_key(kind: str, mailbox_name: str, name: str) -> str:
+    """``KIND:MAILBOX:FILE``, the key of an alert about one remote file; a name too long for the
+    key's 200 characters is cut and told apart by its hash."""
+    key = f"{kind}:{mailbox_name}:{name}"
+    return key if len(key) <= 200 else f"{key[:150]}~{hashlib.sha256(name.encode()).hexdigest()[:16]}"
+
+
+def _skip(hub, mailbox_name: str, name: str, exc: RemoteFileError) -> PickedUp:
+    with hub.store.session() as session:
+        new = raise_alert(session, file_alert_key(SKIPPED, mailbox_name, name), SKIPPED,
+                          f"mailbox {mailbox_name}: {name} is on the server but could not be fetched ({exc}); the "
+                          f"other files are still picked up, and it is tried again at every exchange")
+        session.commit()
+    # the file's name, never its content; loud once, then quiet while the alert stays open
+    log.log(logging.WARNING if new else logging.INFO, "mailbox %s: %s skipped, not fetched: %s", mailbox_name,
+            name, exc)
+    return PickedUp(name, "skipped", reason=f"not fetched ({exc}); tried again at the next exchange")
+
+
+def _clear_skips_of_files_gone(hub, mailbox_name: str, listed: set[str]) -> None:
+    """A skipped file that is no longer on the server is no longer an incident."""
+    prefix = f"{SKIPPED}:{mailbox_name}:"
+    still_there = {file_alert_key(SKIPPED, mailbox_name, name) for name in listed}
+    with hub.store.session() as session:
+        open_keys = session.scalars(select(schema.Alert.key).where(
+            schema.Alert.kind == SKIPPED, schema.Alert.cleared_at.is_(None),
+            schema.Alert.key.startswith(prefix, autoescape=True))).all()
+        gone = [key for key in open_keys if key not in still_there]
+        for key in gone:
+            clear_alert(session, key)
+        if gone:
+            session.commit()
 
 
 def _wanted(name: str, patterns: tuple[str, ...]) -> bool:
@@ -67,15 +114,18 @@ def _rank(name: str, patterns: tuple[str, ...]) -> int:
 
 def _stable(hub, mailbox_name: str, remote, stable_seconds: int) -> bool:
     """Record this listing; True when the file may be taken now."""
+    # What the server lists is kept within the columns' range (a hostile or broken listing may
+    # say 3 GB or the year 2106); a file that large is refused by the transport anyway.
+    size, mtime = (max(0, min(int(v), _COLUMN_MAX)) for v in (remote.size, remote.mtime))
     with hub.store.session() as session:
         seen = session.scalar(select(schema.RemoteFileSeen).where(
             schema.RemoteFileSeen.mailbox == mailbox_name, schema.RemoteFileSeen.name == remote.name))
-        unchanged = seen is not None and seen.size == remote.size and seen.mtime == remote.mtime
+        unchanged = seen is not None and seen.size == size and seen.mtime == mtime
         if seen is None:
-            seen = schema.RemoteFileSeen(mailbox=mailbox_name, name=remote.name, size=remote.size, mtime=remote.mtime)
+            seen = schema.RemoteFileSeen(mailbox=mailbox_name, name=remote.name, size=size, mtime=mtime)
             session.add(seen)
         else:
-            seen.size, seen.mtime, seen.last_seen_at = remote.size, remote.mtime, utcnow()
+            seen.size, seen.mtime, seen.last_seen_at = size, mtime, utcnow()
         session.commit()
     old_enough = remote.mtime <= time.time() - stable_seconds
     return unchanged or old_enough
@@ -97,6 +147,7 @@ def _take(hub, mailbox, connection, remote) -> PickedUp:
             schema.RemoteFileSeen.mailbox == mailbox.name, schema.RemoteFileSeen.name == remote.name))
         if seen is not None:
             seen.taken_at, seen.inbox_item_id = utcnow(), result.item_id
+        clear_alert(session, file_alert_key(SKIPPED, mailbox.name, remote.name))  # skipped before: fetched now
         session.commit()
     # The content is committed locally: only now may the server's copy go.
     crash_point("pickup:before_remote_cleanup")
@@ -109,7 +160,7 @@ def _take(hub, mailbox, connection, remote) -> PickedUp:
 
 def _clean_up(hub, mailbox, connection, path: str, name: str) -> None:
     profile = mailbox.profile
-    key = f"remote_cleanup:{mailbox.name}:{name}"
+    key = file_alert_key("remote_cleanup", mailbox.name, name)
     try:
         if profile.pickup_after == "delete":
             connection.remove(path)
