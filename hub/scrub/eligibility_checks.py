@@ -193,7 +193,7 @@ def _condition_findings(context: Any, claim: Claim, answer, payer_id: str) -> li
         if not rule.readable:
             findings.setdefault(AUTH_CONDITION, Finding(
                 AUTH_CONDITION, Severity.WARNING,
-                f"payer {payer_id} requires an authorization under a condition the hub cannot read "
+                f"the payer requires an authorization under a condition the hub cannot read "
                 f"({rule.message[:160]!r}) {per}; none on file covers {claim.service_date}",
                 "read the payer's condition; if this visit meets it, get the authorization and enter it "
                 "(`bhhub auth add`)"))
@@ -204,11 +204,11 @@ def _condition_findings(context: Any, claim: Claim, answer, payer_id: str) -> li
             if visit <= rule.after_visits:
                 continue
             findings[AUTH_REQUIRED] = _auth_required(
-                f"this is visit {visit} since {since} ({codes}) and payer {payer_id} requires an authorization "
-                f"after visit {rule.after_visits} {per}; none on file covers {first_day}")
+                f"this is visit {visit} since {since} ({codes}); the payer requires an authorization after visit "
+                f"{rule.after_visits} {per}, and none on file covers {first_day}")
         else:
             findings[AUTH_REQUIRED] = _auth_required(
-                f"payer {payer_id} requires an authorization for {codes} {per}, and none on file covers {first_day}")
+                f"the payer requires an authorization for {codes} {per}, and none on file covers {first_day}")
     return list(findings.values())
 
 
