@@ -671,3 +671,24 @@ def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp
         codes.use_mappings(MappingSet())
     (response,) = read_fixture("carve-out.x12")
     assert response.benefits["MH"].carve_out is not None
+
+
+def test_a_practice_widens_how_msg_text_states_an_authorization_rule(tmp_path):
+    from hub.mappings import MappingSet
+
+    content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
+        "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", "PAYER APPROVAL NEEDED PAST 12 SESSIONS")
+    (response,) = read_271(content.encode())
+    assert response.mental_health_summary().auth_conditions == ()  # not wording the table knows
+    override = tmp_path / "x12" / "eligibility_codes.toml"
+    override.parent.mkdir()
+    table = codes.authorization_patterns()
+    required = json.dumps([*table["required"], r"\bapproval needed\b"])  # JSON strings are TOML strings
+    after = json.dumps([*table["after_visits"], r"\bpast (?P<visits>\d+) sessions\b"])
+    override.write_text(f"[authorization]\nrequired = {required}\nafter_visits = {after}\n")
+    try:
+        codes.use_mappings(MappingSet(override_dir=tmp_path))
+        [rule] = response.mental_health_summary().auth_conditions
+        assert (rule.after_visits, rule.readable) == (12, True)
+    finally:
+        codes.use_mappings(MappingSet())
