@@ -57,8 +57,9 @@ def fixture_271(name: str, *, trace: str | None = None, member: str = MEMBER, **
 
 
 def covered():
-    """The commercial plan: active, $30 psychotherapy copay, 8 of 20 visits left."""
-    return read_271(fixture_271("commercial-psychotherapy"))[0]
+    """The commercial plan: active, $30 psychotherapy copay, 8 of 20 visits left. Its one benefit
+    needing an authorization is for 90838 here (the fixture's is for 90837, seed 4's code)."""
+    return read_271(fixture_271("commercial-psychotherapy", **{"HC:90837": "HC:90838"}))[0]
 
 
 def ended_on_october_15():
@@ -187,6 +188,22 @@ def test_a_portal_that_times_out_is_a_failed_check_with_the_reason_and_changes_n
     portal.error = RetriableError("payer portal 87726 timed out after 3 attempts")
     failed = run_json(home, capsys, "eligibility", "check", "--patient", MRN, code=1)
     assert failed["state"] == "failed" and "test_portal" in failed["error"] and "timed out" in failed["error"]
+    assert claim_of(home, capsys)["status"] == "ready" and open_alerts(home) == {}
+
+
+def test_a_portal_that_does_not_find_the_subscriber_holds_their_claim_until_it_answers(home, portal, capsys):
+    portal.answer = read_271(fixture_271("subscriber-not-found"))[0]  # AAA 75 at 2100C
+    refused = run_json(home, capsys, "eligibility", "check", "--patient", MRN, "--date", CLAIM_DATE, code=1)
+    assert refused["state"] == "failed" and "(75)" in refused["error"]
+    assert refused["effects"]["raised"] == ["rejected"]
+    claim = claim_of(home, capsys)
+    assert claim["status"] == "needs_attention"
+    [finding] = [f for f in claim["findings"] if f["code"] == "eligibility.identity"]
+    assert "member id, name and date of birth" in finding["fix"]
+
+    portal.answer = covered()
+    back = run_json(home, capsys, "eligibility", "check", "--patient", MRN, "--date", CLAIM_DATE)
+    assert back["effects"]["cleared"] == ["rejected"]
     assert claim_of(home, capsys)["status"] == "ready" and open_alerts(home) == {}
 
 

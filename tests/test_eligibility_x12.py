@@ -317,7 +317,7 @@ def test_carve_out_is_told_from_other_related_entities(eb, nm1, carved_out):
         assert [p.id for p in response.other_payers] == ["11111"]
 
 
-def test_limits_said_only_in_msg_are_kept_and_raise_the_auth_flag():
+def test_limits_said_only_in_msg_are_kept_and_an_authorization_after_the_12th_visit_is_a_condition():
     (response,) = read_fixture("msg-only-limits.x12")
     mental_health = response.benefits["MH"]
     assert mental_health.visits_allowed() is None  # the text is not guessed at
@@ -325,8 +325,100 @@ def test_limits_said_only_in_msg_are_kept_and_raise_the_auth_flag():
     assert mental_health.messages == ("OUTPATIENT MENTAL HEALTH LIMITED TO 20 VISITS PER CALENDAR YEAR",
                                       "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT")
     summary = response.mental_health_summary()
-    assert summary.auth_required is True and summary.sources["auth_required"] == "MSG"
+    # Not "required" for every visit: only from the 13th, counted per calendar year (no plan dates).
+    assert summary.auth_required is None and "auth_required" not in summary.sources
+    [rule] = summary.auth_conditions
+    assert (rule.after_visits, rule.procedure_codes, rule.readable) == (12, (), True)
+    assert (rule.service_types, rule.period_start) == (("MH",), "01-01")
     assert summary.copay == Decimal("35")
+
+
+AUTHORIZATION_MESSAGES = [
+    # (MSG text, required for every visit?, visits needing none, codes it is for, readable)
+    ("PRIOR AUTHORIZATION REQUIRED FOR OUTPATIENT MENTAL HEALTH", True, None, (), True),
+    ("VISITS OVER 20 REQUIRE AUTHORIZATION", None, 20, (), True),
+    ("MORE THAN 20 VISITS REQUIRE PRIOR AUTHORIZATION", None, 20, (), True),
+    ("AUTHORIZATION REQUIRED AFTER 12 VISITS", None, 12, (), True),
+    ("AUTHORIZATION REQUIRED BEGINNING WITH THE 13TH VISIT", None, 12, (), True),
+    ("AUTH REQUIRED FOR 21ST AND SUBSEQUENT VISITS", None, 20, (), True),
+    ("NO PRIOR AUTHORIZATION REQUIRED FOR THE FIRST 8 SESSIONS", None, 8, (), True),
+    ("PRIOR AUTH REQUIRED FOR 90837", None, None, ("90837",), True),
+    ("PRECERT REQUIRED FOR H0035 AFTER 10 SESSIONS", None, 10, ("H0035",), True),
+    ("PRECERTIFICATION REQUIRED FOR INPATIENT ADMISSIONS", None, None, (), False),
+    ("EXTENDED SESSIONS NEED PRIOR AUTHORIZATION", None, None, (), False),
+]
+
+
+@pytest.mark.parametrize("message, always, after, procedures, readable", AUTHORIZATION_MESSAGES,
+                         ids=[m[0][:40] for m in AUTHORIZATION_MESSAGES])
+def test_an_authorization_rule_in_msg_is_read_with_its_condition(message, always, after, procedures, readable):
+    content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
+        "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", message)
+    (response,) = read_271(content.encode())
+    summary = response.mental_health_summary()
+    assert summary.auth_required is always
+    if always:
+        assert summary.auth_conditions == ()
+        return
+    [rule] = summary.auth_conditions
+    assert (rule.after_visits, rule.procedure_codes, rule.readable) == (after, procedures, readable)
+    assert rule.message == message and rule.service_types == ("MH",)
+
+
+def test_visits_are_counted_from_the_plan_years_first_day_unless_the_payer_says_calendar_year():
+    content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
+        "NTE*ADD*VERIFIED BY IVR", "DTP*346*D8*20260701").replace(
+        "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", "VISITS OVER 20 REQUIRE AUTHORIZATION")
+    (response,) = read_271(content.encode())
+    [rule] = response.mental_health_summary().auth_conditions
+    assert rule.period_start == "07-01"
+    (response,) = read_271(content.replace("REQUIRE AUTHORIZATION", "PER CALENDAR YEAR REQUIRE AUTHORIZATION").encode())
+    [rule] = response.mental_health_summary().auth_conditions
+    assert rule.period_start == "01-01"
+
+
+def test_an_authorization_on_one_procedures_benefit_is_for_that_procedure(commercial):
+    # EB*B*IND*A6***27*50****Y*Y*HC:90837 with "EXTENDED SESSIONS NEED PRIOR AUTHORIZATION".
+    summary = commercial.mental_health_summary()
+    assert summary.auth_required is False  # psychotherapy in general needs none (A6 EB11 N)
+    [rule] = summary.auth_conditions
+    assert (rule.procedure_codes, rule.after_visits, rule.readable) == (("90837",), None, True)
+
+
+NOT_COVERED_SHAPES = [
+    # (benefit loops replacing the plan's, outpatient mental health covered?, not covered listed)
+    ("EB*1*IND*30~EB*I*IND*MH^A6^CF", False, ("MH", "A6", "CF")),
+    ("EB*1*IND*30~EB*E*IND*A6", False, ("A6",)),
+    ("EB*1*IND*30^MH^A6~EB*I*IND*33", True, ()),
+    ("EB*1*IND*30^MH^A6~EB*I*IND*A6*********N", True, ()),  # out of network only
+    ("EB*1*IND*30^MH^A6~EB*I*IND*MH~III*ZZ*21", True, ("MH",)),  # only in an inpatient hospital
+    ("EB*1*IND*30^MH^A6~EB*I*IND*A6", None, ("A6",)),  # said both: unclear
+]
+
+
+@pytest.mark.parametrize("loops, covered, listed", NOT_COVERED_SHAPES, ids=[s[0] for s in NOT_COVERED_SHAPES])
+def test_mental_health_not_covered_is_told_from_the_plan_being_active(loops, covered, listed):
+    content = (FIXTURES / "271" / "answer-to-roundtrip.x12").read_text()
+    plan = "EB*1*IND*MH~\nEB*B*IND*MH***27*30****N*Y~\nEB*1*IND*30*PR*GOLD PPO"
+    assert plan in content
+    content = content.replace(plan, loops.replace("~", "~\n"))
+    content = re.sub(r"SE\*\d+", f"SE*{12 + loops.count('~') + 1}", content)
+    (response,) = read_271(content.encode())
+    assert response.active is True
+    summary = response.mental_health_summary()
+    assert summary.active is covered
+    assert tuple(n.service_type for n in summary.not_covered) == listed
+    if covered is False:
+        assert "mental health not covered" in response.describe()
+
+
+def test_a_stored_answer_reads_back_into_the_same_benefits(commercial):
+    from hub.eligibility.benefits import benefits_from_json
+
+    again = benefits_from_json(json.loads(json.dumps(commercial.to_json())))
+    assert again.keys() == commercial.benefits.keys()
+    for stc, benefits in commercial.benefits.items():
+        assert [e.to_json() for e in again[stc].entries] == [e.to_json() for e in benefits.entries]
 
 
 def test_msg_saying_no_authorization_is_needed_does_not_raise_the_flag():
@@ -579,3 +671,24 @@ def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp
         codes.use_mappings(MappingSet())
     (response,) = read_fixture("carve-out.x12")
     assert response.benefits["MH"].carve_out is not None
+
+
+def test_a_practice_widens_how_msg_text_states_an_authorization_rule(tmp_path):
+    from hub.mappings import MappingSet
+
+    content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
+        "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", "PAYER APPROVAL NEEDED PAST 12 SESSIONS")
+    (response,) = read_271(content.encode())
+    assert response.mental_health_summary().auth_conditions == ()  # not wording the table knows
+    override = tmp_path / "x12" / "eligibility_codes.toml"
+    override.parent.mkdir()
+    table = codes.authorization_patterns()
+    required = json.dumps([*table["required"], r"\bapproval needed\b"])  # JSON strings are TOML strings
+    after = json.dumps([*table["after_visits"], r"\bpast (?P<visits>\d+) sessions\b"])
+    override.write_text(f"[authorization]\nrequired = {required}\nafter_visits = {after}\n")
+    try:
+        codes.use_mappings(MappingSet(override_dir=tmp_path))
+        [rule] = response.mental_health_summary().auth_conditions
+        assert (rule.after_visits, rule.readable) == (12, True)
+    finally:
+        codes.use_mappings(MappingSet())

@@ -32,7 +32,7 @@ def answer(name: str, index: int = 0, **replace: str):
     """Fixture ``name``'s ``index``-th response, addressed to payer 87726 and member M00000004;
     ``replace`` swaps segments (underscores stand for element separators)."""
     text = (FIXTURES / f"{name}.x12").read_text().replace("PI*60054", f"PI*{PAYER}")
-    for member in ("ZQX10000101", "ZQX20000200", "ZQX40000400", "ZQX30000300"):
+    for member in ("ZQX10000101", "ZQX20000200", "ZQX40000400", "ZQX30000300", "ZQX50000500"):
         text = text.replace(member, MEMBER)
     for old, new in replace.items():
         assert old.replace("_", "*") in text
@@ -65,6 +65,10 @@ def keep(hub, response, *, service_date=CLAIM_DATE, patient: str | None = "own")
         session.commit()
 
 
+# The commercial plan's fixture requires an authorization for 90837 alone (EB13 HC:90837 with
+# EB11 Y), which is the claim's code: the cases about something else name another code there.
+ANOTHER_CODE = {"HC:90837": "HC:90838"}
+
 CASES = [
     # rule, fixture, index, replacements, codes (severity), in the message
     ("eligibility.inactive", "dependents", 1, {"DTP_357_D8_20261031": "DTP_357_D8_20261015"},
@@ -73,12 +77,23 @@ CASES = [
      {}, None),
     ("eligibility.carve_out", "carve-out", 0, {}, {"eligibility.carve_out": "error"},
      "administered by NORTHSTAR BEHAVIORAL HEALTH (payer id 77321), not payer 87726"),
-    ("eligibility.visits_exhausted", "commercial-psychotherapy", 0, {"VS_8~": "VS_0~"},
+    ("eligibility.visits_exhausted", "commercial-psychotherapy", 0, {"VS_8~": "VS_0~", **ANOTHER_CODE},
      {"eligibility.visits_exhausted": "error"}, "no covered mental-health visits remain (0 of 20)"),
     ("eligibility.auth_required", "dependents", 0, {}, {"eligibility.auth_required": "error"},
      "and none on file covers 2026-10-16"),
-    ("active coverage with visits left and no authorization needed", "commercial-psychotherapy", 0, {}, {}, None),
-    ("a refused request says nothing", "subscriber-not-found", 0, {}, {}, None),
+    ("eligibility.auth_required for the one procedure the payer names (EB13, EB11 Y)", "commercial-psychotherapy",
+     0, {}, {"eligibility.auth_required": "error"}, "requires an authorization for 90837"),
+    ("an authorization needed after the 12th visit does not hold the first", "msg-only-limits", 0, {}, {}, None),
+    ("eligibility.not_covered", "commercial-psychotherapy", 0,
+     {"IND_30^MH^A6_PR": "IND_30_PR", "EB_B_IND_MH___27_40____N_Y": "EB_I_IND_MH^A6^CF", **ANOTHER_CODE},
+     {"eligibility.not_covered": "error"}, "line 1 (90837): psychotherapy (A6) is not covered"),
+    ("eligibility.identity", "subscriber-not-found", 0, {}, {"eligibility.identity": "error"},
+     "subscriber/insured not found (75)"),
+    ("eligibility.rejected", "subscriber-not-found", 0, {"AAA_Y__75_C": "AAA_Y__43_C"},
+     {"eligibility.rejected": "warning"}, "invalid or missing provider identification (43)"),
+    ("active coverage with visits left and no authorization needed", "commercial-psychotherapy", 0, ANOTHER_CODE,
+     {}, None),
+    ("a payer unable to respond now says nothing", "payer-unable-to-respond", 0, {}, {}, None),
 ]
 
 
@@ -131,7 +146,7 @@ def test_the_window_is_the_practices_table(sqlite_hub, claim):
 
 def test_the_newest_answer_wins(sqlite_hub, claim):
     keep(sqlite_hub, answer("dependents", 1, DTP_357_D8_20261031="DTP_357_D8_20261015"))
-    keep(sqlite_hub, answer("commercial-psychotherapy"))
+    keep(sqlite_hub, answer("commercial-psychotherapy", **ANOTHER_CODE))
     assert check_eligibility(claim, sqlite_hub) == []
 
 
@@ -161,4 +176,18 @@ def test_a_bulk_scrub_reads_the_answers_once(sqlite_hub, claim):
         session.commit()
     # Still found: read once into the context's cache, not again per claim.
     assert [f.code for f in check_eligibility(claim, context)] == ["eligibility.carve_out"]
+    assert check_eligibility(claim, sqlite_hub) == []
+
+
+def test_a_bulk_scrub_reads_refusals_and_coverage_once(sqlite_hub, claim):
+    keep(sqlite_hub, answer("commercial-psychotherapy", **{**ANOTHER_CODE, "IND_30^MH^A6_PR": "IND_30_PR",
+                                                            "EB_B_IND_MH___27_40____N_Y": "EB_I_IND_MH^A6^CF"}))
+    keep(sqlite_hub, answer("subscriber-not-found", 1))  # AAA 72, after that answer
+    context = BulkContext(sqlite_hub)
+    expected = {"eligibility.identity", "eligibility.not_covered"}
+    assert {f.code for f in check_eligibility(claim, context)} == expected
+    with sqlite_hub.store.session() as session:
+        session.execute(delete(schema.EligibilityCheck))
+        session.commit()
+    assert {f.code for f in check_eligibility(claim, context)} == expected
     assert check_eligibility(claim, sqlite_hub) == []

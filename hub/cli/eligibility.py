@@ -88,6 +88,8 @@ def cmd_check(args: argparse.Namespace) -> int:
           f"payer {outcome.payer_id}: {where.get(outcome.state, outcome.state)}")
     if outcome.state == "failed":
         print(f"  {outcome.error}")
+        for change in (outcome.effects.get("rescrubbed") or {}).get("changed", []):
+            print(f"  {change['claim']}: {change['from']} -> {change['to']}")
         return 1
     if outcome.state == "answered":
         _print_answer(data)
@@ -95,22 +97,48 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _print_answer(data: dict) -> None:
-    state = {True: "active", False: "INACTIVE", None: "coverage not stated"}[data["active"]]
-    print(f"  coverage {state} on {data['service_date']}")
     mh = data.get("mental_health") or {}
+    print(f"  coverage {_coverage_word(data, upper=True)} on {data['service_date']}")
     if mh:
         parts = [f"{name.replace('_', ' ')} {mh[name]}" for name in
                  ("copay", "coinsurance", "deductible_remaining", "visits_allowed", "visits_remaining") if mh.get(name)]
-        if mh.get("auth_required"):
-            parts.append("authorization required")
-        if mh.get("carve_out"):
-            carve = mh["carve_out"]
-            parts.append(f"carved out to {carve.get('payer_name') or '?'} ({carve.get('payer_id') or '?'})")
+        parts += _limits(mh)
         print("  mental health: " + ("; ".join(parts) or "no details"))
     for flag in (data.get("effects") or {}).get("raised", []):
         print(f"  changed: {flag.replace('_', ' ')} (alert raised)")
     for change in ((data.get("effects") or {}).get("rescrubbed") or {}).get("changed", []):
         print(f"  {change['claim']}: {change['from']} -> {change['to']}")
+
+
+def _coverage_word(data: dict, *, upper: bool = False) -> str:
+    """The plan's state, and mental health's when the plan is active but mental health is not:
+    a plan active on 30 that says EB01 I on MH is not "active" for a mental-health practice."""
+    if data.get("state") == "failed":
+        return "refused" if data.get("rejections") else "-"
+    mh = data.get("mental_health") or {}
+    if data["active"] is True and mh.get("active") is False:
+        return "plan active, mental health NOT COVERED" if upper else "MH NOT COVERED"
+    if data["active"] is True and mh.get("not_covered") and mh.get("active") is None:
+        return "plan active, mental health coverage unclear" if upper else "MH unclear"
+    words = {True: "active", False: "INACTIVE", None: "coverage not stated"} if upper else \
+        {True: "yes", False: "NO", None: "-"}
+    return words[data["active"]]
+
+
+def _limits(mh: dict) -> list[str]:
+    """What the payer said limits mental health: not covered, authorizations, carve-out."""
+    parts = []
+    not_covered = [n.get("describe") or n.get("service_type") for n in mh.get("not_covered") or ()]
+    if not_covered:
+        parts.append("not covered: " + ", ".join(not_covered))
+    if mh.get("auth_required"):
+        parts.append("authorization required")
+    for rule in mh.get("auth_conditions") or ():
+        parts.append(f"authorization required {rule.get('describe')}")
+    if mh.get("carve_out"):
+        carve = mh["carve_out"]
+        parts.append(f"carved out to {carve.get('payer_name') or '?'} ({carve.get('payer_id') or '?'})")
+    return parts
 
 
 def _checks():
@@ -131,7 +159,7 @@ def _check_json(row) -> dict:
             "out_of_pocket": b.get("out_of_pocket"), "out_of_pocket_remaining": b.get("out_of_pocket_remaining"),
             "visits_allowed": b.get("visits_allowed"), "visits_remaining": b.get("visits_remaining"),
             "auth_required": b.get("auth_required"), "in_network": b.get("in_network"),
-            "carve_out": b.get("carve_out"),
+            "non_covered": b.get("non_covered"), "carve_out": b.get("carve_out"),
         }
     return {
         "id": row.id, "trace_number": row.trace_number, "patient_id": row.patient_id, "payer_id": row.payer_id,
@@ -161,8 +189,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     else:
         print_table(["ID", "PATIENT", "PAYER", "MEMBER", "DOS", "SOURCE", "STATE", "ACTIVE", "CHECKED", "MENTAL HEALTH"],
                     [(d["id"], d["patient_id"], d["payer_id"], d["member_id"], d["service_date"], d["source"],
-                      d["state"], {True: "yes", False: "NO", None: "-"}[d["active"]], d["checked_at"],
-                      _mental_health_cell(d)) for d in data])
+                      d["state"], _coverage_word(d), d["checked_at"], _mental_health_cell(d)) for d in data])
     return 0
 
 
@@ -171,12 +198,17 @@ def _mental_health_cell(d: dict) -> str:
         return (d["error"] or "")[:60]
     mh = d.get("mental_health") or {}
     parts = []
+    not_covered = sorted({n.get("service_type", "") for n in mh.get("not_covered") or ()})
+    if not_covered:
+        parts.append("NOT COVERED " + "/".join(not_covered))
     if mh.get("copay"):
         parts.append(f"copay {mh['copay']}")
     if mh.get("visits_remaining") is not None:
         parts.append(f"{mh['visits_remaining']} visits left")
     if mh.get("auth_required"):
         parts.append("auth required")
+    elif mh.get("auth_conditions"):
+        parts.append("auth required " + "; ".join(r.get("describe", "") for r in mh["auth_conditions"])[:60])
     if mh.get("carve_out"):
         parts.append(f"carve-out {mh['carve_out'].get('payer_id') or ''}".strip())
     return ", ".join(parts) or "-"

@@ -8,7 +8,12 @@
 The X12 modules are pure library code. Around them: ``store`` (checks and answers kept as
 history), ``service`` (asking a payer-portal plugin, else queuing a 270 for the mailbox),
 ``effects`` (what a changed answer raises and re-checks) and ``sweep`` (the daily run over
-upcoming appointments and unsent claims). Code meanings and choices (the service types a 270
-asks about, the order a mental-health summary prefers, what marks a carve-out) are the table
-``mappings/x12/eligibility_codes.toml``.
+upcoming appointments and unsent claims). What an answer means for a claim: ``coverage``
+(covered, not covered, excluded), ``conditions`` (authorization rules read from MSG, with
+their condition), ``refusals`` (an AAA's meaning for the member's claims) and
+``service_types`` (which service types a procedure code falls under). Code meanings and
+choices (the service types a 270 asks about, the order a mental-health summary prefers, what
+marks a carve-out, how MSG text states an authorization rule) are the table
+``mappings/x12/eligibility_codes.toml``; what they mean for claims is
+``mappings/rules/eligibility.toml``.
 """

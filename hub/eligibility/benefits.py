@@ -4,6 +4,7 @@
     response.benefits["A6"].copay()          # Decimal("30"): in-network copay for psychotherapy
     response.benefits["A6"].visits_remaining()
     response.mental_health_summary()         # domain reference 8.3 "Hub logic", one record
+    coverage(response.benefits, ("A6", "MH"))  # covered, not covered (EB01 I, E), or unclear
     response.to_json()                       # plain dicts (Decimal as text, dates ISO)
 
 One ``BenefitEntry`` per 2110C/D loop (one EB with its HSD, REF, DTP, AAA, MSG and 2120 loop),
@@ -24,7 +25,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from hub.eligibility import codes
+from hub.eligibility import codes, conditions
+from hub.eligibility.conditions import AuthRule
+from hub.eligibility.coverage import NOT_COVERED_CODES, NotCovered, coverage
 
 ACTIVE_CODES = frozenset({"1", "2", "3", "4", "5"})  # EB01, domain reference 8.3
 INACTIVE_CODES = frozenset({"6", "7", "8"})
@@ -45,6 +48,10 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _number(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
+
+
 @dataclass(frozen=True)
 class DatePeriod:
     """A DTP: a date or a range (RD8), with its qualifier (291 plan, 356 eligibility begin...)."""
@@ -60,6 +67,11 @@ class DatePeriod:
     def to_json(self) -> dict[str, Any]:
         return {"qualifier": self.qualifier, "meaning": self.meaning, "start": self.start.isoformat(),
                 "end": self.end.isoformat() if self.end else None}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> DatePeriod:
+        return cls(data["qualifier"], date.fromisoformat(data["start"]),
+                   date.fromisoformat(data["end"]) if data.get("end") else None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,10 @@ class Rejection:
                 "follow_up_code": self.follow_up_code, "follow_up": self.follow_up,
                 "valid_request": self.valid_request}
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Rejection:
+        return cls(data["loop"], data["code"], data.get("follow_up_code") or "", data.get("valid_request"))
+
 
 @dataclass(frozen=True)
 class RelatedEntity:
@@ -105,6 +121,10 @@ class RelatedEntity:
     def to_json(self) -> dict[str, Any]:
         return {"entity_code": self.entity_code, "entity": self.entity, "name": self.name,
                 "id_qualifier": self.id_qualifier, "id": self.id}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RelatedEntity:
+        return cls(data["entity_code"], data.get("name"), data.get("id_qualifier") or "", data.get("id") or "")
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,12 @@ class Delivery:
                 "unit": self.unit, "sample_size": _text(self.sample_size), "time_period": self.time_period,
                 "period_count": _text(self.period_count), "frequency": self.frequency, "pattern": self.pattern,
                 "remaining": self.remaining}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Delivery:
+        return cls(data["quantity_qualifier"], _number(data.get("quantity")), data.get("unit") or "",
+                   _number(data.get("sample_size")), data.get("time_period") or "", _number(data.get("period_count")),
+                   data.get("frequency") or "", data.get("pattern") or "")
 
 
 @dataclass(frozen=True)
@@ -196,6 +222,57 @@ class BenefitEntry:
             "additional_information": list(self.additional_information),
             "related_entities": [e.to_json() for e in self.related_entities],
         }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BenefitEntry:
+        """The entry as ``to_json`` stored it (a check's answer read back from the store)."""
+        return cls(
+            code=data["code"], service_types=tuple(data.get("service_types") or ()),
+            coverage_level=data.get("coverage_level") or "", insurance_type=data.get("insurance_type") or "",
+            plan_description=data.get("plan_description") or "", time_period=data.get("time_period") or "",
+            amount=_number(data.get("amount")), percent=_number(data.get("percent")),
+            quantity_qualifier=data.get("quantity_qualifier") or "", quantity=_number(data.get("quantity")),
+            auth_required=data.get("auth_required"), network=data.get("network") or "unknown",
+            procedure=data.get("procedure"),
+            deliveries=tuple(Delivery.from_json(d) for d in data.get("deliveries", ())),
+            references=tuple(tuple(r) for r in data.get("references", ())),
+            dates=tuple(DatePeriod.from_json(d) for d in data.get("dates", ())),
+            rejections=tuple(Rejection.from_json(r) for r in data.get("rejections", ())),
+            messages=tuple(data.get("messages", ())),
+            additional_information=tuple(data.get("additional_information", ())),
+            related_entities=tuple(RelatedEntity.from_json(r) for r in data.get("related_entities", ())),
+        )
+
+    @property
+    def procedure_code(self) -> str | None:
+        """The code of EB13 ("HC:90837" -> "90837"), without qualifier or modifiers."""
+        if not self.procedure:
+            return None
+        parts = self.procedure.split(":")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+    @property
+    def places_of_service(self) -> tuple[str, ...]:
+        """The places of service a 2115 III limits the benefit to (III01 ZZ, III02 the code)."""
+        return tuple(i.split(":", 1)[1] for i in self.additional_information if i.startswith("ZZ:"))
+
+    def applies(self, procedure_code: str | None = None, place_of_service: str | None = None) -> bool:
+        """Whether the entry speaks for a service billed in network with this code at this place:
+        an out-of-network benefit (EB12 N) does not, nor one for another procedure (EB13) or
+        limited to other places (2115 III), nor a limited one when the place is not known."""
+        if self.network == "out":
+            return False
+        if self.procedure is not None and self.procedure_code != procedure_code:
+            return False
+        places = self.places_of_service
+        return not places or place_of_service in places
+
+
+def benefits_from_json(response: dict[str, Any]) -> dict[str, ServiceBenefits]:
+    """A stored answer's benefits per service type, as typed records again (``to_json`` kept
+    every entry), so a claim is judged by the same rules the answer was summarised with."""
+    return {stc: ServiceBenefits(stc, tuple(BenefitEntry.from_json(e) for e in found.get("entries", ())))
+            for stc, found in (response.get("benefits") or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -321,11 +398,6 @@ class ServiceBenefits:
     @property
     def messages(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(m for e in self.entries for m in e.messages))
-
-    @property
-    def general_messages(self) -> tuple[str, ...]:
-        """MSG text of the entries that are not about one procedure."""
-        return tuple(dict.fromkeys(m for e in self.entries if e.procedure is None for m in e.messages))
 
     @property
     def related_entities(self) -> tuple[RelatedEntity, ...]:
@@ -471,6 +543,12 @@ class MentalHealthSummary:
     carve_out: CarveOut | None
     messages: tuple[str, ...]
     sources: dict[str, str] = field(default_factory=dict)  # value name -> service type
+    # Every "not covered" (EB01 I, E) on a mental-health service type; ``active`` is False when
+    # the service types that decide outpatient mental health say so (``codes.coverage_order``).
+    not_covered: tuple[NotCovered, ...] = ()
+    # Authorizations required only under a condition (a visit count, a procedure, or one not
+    # readable): ``auth_required`` stays unset for them, a claim is judged against each.
+    auth_conditions: tuple[AuthRule, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -481,6 +559,8 @@ class MentalHealthSummary:
         data["carve_out"] = self.carve_out.to_json() if self.carve_out else None
         data["messages"] = list(self.messages)
         data["sources"] = dict(self.sources)
+        data["not_covered"] = [n.to_json() for n in self.not_covered]
+        data["auth_conditions"] = [r.to_json() for r in self.auth_conditions]
         return data
 
 
@@ -554,7 +634,10 @@ class EligibilityResponse:
 
     def mental_health_summary(self) -> MentalHealthSummary:
         """Domain reference 8.3 "Hub logic": each value from the first service type in the
-        preference order (A6, CF, MH ... 30, ``mappings/x12/eligibility_codes.toml``) that has it."""
+        preference order (A6, CF, MH ... 30, ``mappings/x12/eligibility_codes.toml``) that has it.
+
+        ``active`` is whether outpatient mental health is covered: a plan active on 30 that says
+        EB01 I (non-covered) or E (exclusion) on MH, A6 or CF is not (``coverage``)."""
         order = [s for s in codes.mental_health_preference() if s in self.benefits]
         sources: dict[str, str] = {}
 
@@ -567,13 +650,18 @@ class EligibilityResponse:
             return None
 
         messages = tuple(dict.fromkeys(m for stc in order for m in self.benefits[stc].messages))
-        # "Auth required if EB11=Y on the relevant STC, or MSG text says so."
+        # "Auth required if EB11=Y on the relevant STC, or MSG text says so" -- without a condition;
+        # one with a condition holds only the claims that meet it (``auth_conditions``).
         auth = first("auth_required", lambda b: b.auth_required)
-        general = tuple(m for stc in order for m in self.benefits[stc].general_messages)
-        if auth is not True and _messages_require_auth(general):
+        rules = self.authorization_rules()
+        if auth is not True and any(not r.conditional for r in rules):
             auth, sources["auth_required"] = True, "MSG"
+        active = first("active", lambda b: b.active)
+        covered, said = coverage(self.benefits, codes.coverage_order())
+        if said is not None:
+            active, sources["active"] = covered, said.service_type
         return MentalHealthSummary(
-            active=first("active", lambda b: b.active),
+            active=active,
             copay=first("copay", lambda b: b.copay()),
             coinsurance=first("coinsurance", lambda b: b.coinsurance()),
             deductible=first("deductible", lambda b: b.deductible()),
@@ -586,13 +674,58 @@ class EligibilityResponse:
             carve_out=first("carve_out", lambda b: b.carve_out),
             messages=messages,
             sources=sources,
+            not_covered=self.not_covered_mental_health(),
+            auth_conditions=tuple(r for r in rules if r.conditional),
         )
+
+    def not_covered_mental_health(self) -> tuple[NotCovered, ...]:
+        """Every EB01 I or E on a mental-health service type (in network), in file order."""
+        wanted = codes.mental_health_service_types()
+        found: list[NotCovered] = []
+        for entry in self.entries:
+            if entry.code not in NOT_COVERED_CODES or entry.network == "out":
+                continue
+            for stc in entry.service_types:
+                if stc not in wanted:
+                    continue
+                active = any(e.active and e.procedure is None and e.applies() for e in self.benefits[stc].entries)
+                found.append(NotCovered(stc, entry.code, entry.procedure, entry.places_of_service, entry.messages,
+                                        also_active=active))
+        return tuple(dict.fromkeys(found))
+
+    def authorization_rules(self) -> tuple[AuthRule, ...]:
+        """The authorizations the mental-health benefits (the preference's service types, in
+        network) require: every MSG that states one, and EB11 Y on a benefit of one procedure
+        (EB13), each with the benefit's service types and the plan year's first day."""
+        wanted = set(codes.mental_health_preference())
+        start = self._plan_year_start()
+        found: list[AuthRule] = []
+        for entry in self.entries:
+            if entry.network == "out" or not set(entry.service_types) & wanted:
+                continue
+            rules = [r for r in map(conditions.read, entry.messages) if r is not None]
+            if entry.procedure is not None:
+                if not rules and entry.auth_required is True:
+                    rules = [conditions.AuthRule(source=conditions.EB11)]
+                rules = [conditions.for_procedure(r, entry.procedure_code) for r in rules]
+            found += [replace(r, service_types=entry.service_types, period_start=r.period_start or start)
+                      for r in rules]
+        return tuple(dict.fromkeys(found))
+
+    def _plan_year_start(self) -> str:
+        """The plan year's first day as "MM-DD": the plan begin date (DTP*346), or the start of
+        the plan's dates when given as a range (DTP*291 RD8); else the calendar year's."""
+        dates = self.coverage_dates
+        begin = dates.get("346") or (dates["291"] if "291" in dates and dates["291"].end else None)
+        return f"{begin.start:%m-%d}" if begin else conditions.CALENDAR_YEAR
 
     def describe(self) -> str:
         """One sentence for the biller: ids only."""
         who = f"member {self.member_id}" if self.patient else "the request"
         state = {True: "active", False: "inactive", None: "coverage not stated"}[self.active]
         text = f"payer {self.payer_id}: {who} {state}"
+        if self.active and self.patient and self.mental_health_summary().active is False:
+            text += ", mental health not covered"
         if self.rejections:
             text += "; " + "; ".join(r.describe() for r in self.rejections)
         return text
@@ -623,14 +756,3 @@ class EligibilityResponse:
             "unrecognized": [u.to_json() for u in self.unrecognized],
         }
 
-
-def _messages_require_auth(messages: tuple[str, ...]) -> bool:
-    """Whether MSG text says an authorization is needed (and does not say it is not)."""
-    required, not_required = codes.auth_phrases()
-    for message in messages:
-        text = message.lower()
-        if any(p in text for p in not_required):
-            continue
-        if any(p in text for p in required):
-            return True
-    return False

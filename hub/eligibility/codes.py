@@ -2,6 +2,7 @@
 
     describe("service_type", "A6")      # "psychotherapy"; "service type ZZ" when unknown
     carve_out_rules()                   # the EB01 codes and 2120 entities that mean a carve-out
+    authorization_patterns()            # how MSG text says an authorization is needed, and when
 
 A practice overrides the table like any other (``<home>/mappings/x12/eligibility_codes.toml``),
 by passing its ``MappingSet`` to ``use_mappings`` once at start-up.
@@ -60,10 +61,20 @@ def mental_health_preference() -> tuple[str, ...]:
     return tuple(table()["mental_health"]["preference"])
 
 
-def auth_phrases() -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(phrases saying an authorization is required, phrases saying it is not)."""
-    section = table()["mental_health"]
-    return tuple(section["auth_required_phrases"]), tuple(section["auth_not_required_phrases"])
+def coverage_order() -> tuple[str, ...]:
+    """The service types that decide whether outpatient mental health is covered, in order."""
+    return tuple(table()["mental_health"]["coverage_order"])
+
+
+def mental_health_service_types() -> frozenset[str]:
+    """The service types whose "not covered" (EB01 I, E) the summary lists."""
+    return frozenset(table()["mental_health"]["service_types"])
+
+
+def authorization_patterns() -> dict[str, Any]:
+    """The ``[authorization]`` patterns: how MSG text says an authorization is (not) required,
+    and under which condition (``hub.eligibility.conditions``)."""
+    return table()["authorization"]
 
 
 def carve_out_rules() -> tuple[frozenset[str], frozenset[str]]:

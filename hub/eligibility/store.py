@@ -13,8 +13,10 @@ already answered is a row of its own, so the history shows both. The same answer
 (the same 271 content in another envelope) changes nothing.
 
 An answer whose request the payer refused outright (AAA above the benefit loops: member not
-found, payer unable to respond) with no coverage stated is ``failed`` with the AAA reasons:
-it says nothing about coverage, so the scrubber and the change detection skip it.
+found, payer unable to respond) with no coverage stated is ``failed`` with the AAA reasons and
+the response kept: it says nothing about coverage, but its reasons may be about what every
+claim carries too (the member id, name, date of birth), so the scrubber and the change
+detection read such refusals (``refusal``) beside the answered checks.
 """
 
 from __future__ import annotations
@@ -75,6 +77,11 @@ def fail(session: Session, row: schema.EligibilityCheck, reason: str) -> schema.
     row.state, row.error, row.answered_at = FAILED, reason[:2000], utcnow()
     session.flush()
     return row
+
+
+def refusal(row) -> bool:
+    """A failed check that holds the payer's refusal (its AAA reasons), not a portal's failure."""
+    return row.state == FAILED and bool((row.response or {}).get("rejections"))
 
 
 def refused(response: EligibilityResponse) -> bool:
@@ -151,7 +158,7 @@ def _service_date(response: EligibilityResponse, asked: schema.EligibilityCheck 
     if asked is not None:
         return asked.service_date
     dates = response.coverage_dates
-    for qualifier in ("291", "307"):  # plan, eligibility: the day the answer is about
+    for qualifier in ("291", "307", "472"):  # plan, eligibility, service: the day the answer is about
         if qualifier in dates and dates[qualifier].end is None:
             return dates[qualifier].start
     return today()
@@ -161,24 +168,32 @@ def _service_date(response: EligibilityResponse, asked: schema.EligibilityCheck 
 
 
 def latest(session: Session, payer_id: str, member_id: str, *, patient_id: int | None = None,
-           before: schema.EligibilityCheck | None = None) -> schema.EligibilityCheck | None:
-    """The newest answered check for this payer and member (older than ``before`` when given).
+           before: schema.EligibilityCheck | None = None,
+           refusals: bool = False) -> schema.EligibilityCheck | None:
+    """The newest answered check for this payer and member (older than ``before`` when given);
+    with ``refusals``, the payer's refusals count too (``refusal``).
 
     With ``patient_id``, checks about another patient are left out: dependents without an id
     of their own share the subscriber's member id, and one may be covered while another is not.
     """
     check = schema.EligibilityCheck
-    query = select(check).where(check.payer_id == payer_id, check.member_id == member_id, check.state == ANSWERED)
+    states = (ANSWERED, FAILED) if refusals else (ANSWERED,)
+    query = select(check).where(check.payer_id == payer_id, check.member_id == member_id, check.state.in_(states))
     if patient_id is not None:
         query = query.where((check.patient_id == patient_id) | check.patient_id.is_(None))
     if before is not None:
         query = query.where(check.id != before.id, check.answered_at <= before.answered_at)
-    return session.scalar(query.order_by(check.answered_at.desc(), check.id.desc()).limit(1))
+    query = query.order_by(check.answered_at.desc(), check.id.desc())
+    if not refusals:
+        return session.scalar(query.limit(1))
+    return next((row for row in session.scalars(query) if row.state == ANSWERED or refusal(row)), None)
 
 
-def previous(session: Session, row: schema.EligibilityCheck) -> schema.EligibilityCheck | None:
-    """The answered check for the same payer, member (and patient) before ``row``."""
-    return latest(session, row.payer_id, row.member_id, patient_id=row.patient_id, before=row)
+def previous(session: Session, row: schema.EligibilityCheck, *,
+             refusals: bool = False) -> schema.EligibilityCheck | None:
+    """The answered check for the same payer, member (and patient) before ``row``; with
+    ``refusals``, the payer's last word before it, an answer or a refusal."""
+    return latest(session, row.payer_id, row.member_id, patient_id=row.patient_id, before=row, refusals=refusals)
 
 
 def history(session: Session, patient_id: int | None = None, limit: int | None = None) -> list[schema.EligibilityCheck]:
@@ -202,11 +217,13 @@ def asked_since(session: Session, since: datetime) -> set[tuple[str, str, int | 
 
 
 _CHECKS, _PATIENTS = schema.EligibilityCheck.__table__, schema.Patient.__table__
+# The payer's word on a member: answered checks, and failed ones that kept the payer's response
+# (its refusal, with the AAA reasons); a portal's timeout keeps none.
 _ANSWERS = (
-    select(_CHECKS.c.payer_id, _CHECKS.c.member_id, _CHECKS.c.id, _CHECKS.c.service_date, _CHECKS.c.answered_at,
-           _CHECKS.c.active, _CHECKS.c.response, _PATIENTS.c.key.label("patient_key"))
+    select(_CHECKS.c.payer_id, _CHECKS.c.member_id, _CHECKS.c.id, _CHECKS.c.state, _CHECKS.c.service_date,
+           _CHECKS.c.answered_at, _CHECKS.c.active, _CHECKS.c.response, _PATIENTS.c.key.label("patient_key"))
     .select_from(_CHECKS.outerjoin(_PATIENTS, _PATIENTS.c.id == _CHECKS.c.patient_id))
-    .where(_CHECKS.c.state == ANSWERED)
+    .where(_CHECKS.c.state.in_((ANSWERED, FAILED)))
 )
 _NEWEST_FIRST = (_CHECKS.c.answered_at.desc(), _CHECKS.c.id.desc())
 
@@ -217,13 +234,16 @@ _ANSWERS_FOR = (_ANSWERS.where(_CHECKS.c.payer_id == bindparam("payer_id"), _CHE
 
 
 def answers_for(connection, payer_id: str, member_id: str) -> list:
-    """The answered checks of one payer and member, newest first, with the patient's key."""
-    return connection.execute(_ANSWERS_FOR, {"payer_id": payer_id, "member_id": member_id}).all()
+    """The answered checks and the payer's refusals of one payer and member, newest first, with
+    the patient's key (``state`` tells them apart)."""
+    return [r for r in connection.execute(_ANSWERS_FOR, {"payer_id": payer_id, "member_id": member_id})
+            if r.state == ANSWERED or refusal(r)]
 
 
 def all_answers(connection) -> dict[tuple[str, str], list]:
-    """Every answered check, by payer and member, newest first: what a bulk scrub reads once."""
+    """Every answered check and refusal, by payer and member, newest first: what a bulk scrub reads once."""
     found: dict[tuple[str, str], list] = {}
     for r in connection.execute(_ANSWERS.order_by(*_NEWEST_FIRST)):
-        found.setdefault((r.payer_id, r.member_id), []).append(r)
+        if r.state == ANSWERED or refusal(r):
+            found.setdefault((r.payer_id, r.member_id), []).append(r)
     return found

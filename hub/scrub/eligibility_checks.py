@@ -7,10 +7,24 @@ whose date of service is within ``window_days`` of the claim's (``mappings/rules
     eligibility.inactive          error    the payer said coverage is inactive on that day
     eligibility.carve_out         error    mental health is administered by another payer: bill that one
     eligibility.visits_exhausted  error    no covered visits remain
+    eligibility.not_covered       error    a line's service is not covered (EB01 I) or excluded (E) on a
+                                           service type its code falls under (``[[service_types]]``);
+                                  warning  when the same service type is also said active (unclear)
     eligibility.auth_required     error    the payer requires an authorization (EB11 Y, or its MSG says so)
                                            and no active authorization in the ledger covers the day (the
                                            answer feeds the ledger's gate: its codes and count are then the
-                                           authorization checks' to judge)
+                                           authorization checks' to judge); one required under a condition
+                                           only when the claim meets it: a visit past the count (the
+                                           member's visits this plan year in the hub's claims), a code named
+    eligibility.auth_condition    warning  an authorization required under a condition the hub cannot read
+
+and by the payer's refusals of the question since its last answer, whatever day they were about
+(the member id, name and date of birth are the same on every claim):
+
+    eligibility.identity          error    the payer did not recognise the member as asked (AAA 72, 75,
+                                           73, 58, 71...): correct the field the fix names
+    eligibility.rejected          warning  refused for another reason (the provider, the dates asked);
+                                           "ask again later" (42, 79, 80) is nothing
 
 No check on file, or only failed ones, is no finding: the hub does not know, and says nothing.
 An inactive answer whose eligibility end date (DTP*357) is on or after the claim's date of
@@ -26,18 +40,26 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import hookimpl
-from hub.eligibility import store
+from hub.eligibility import refusals, store
+from hub.eligibility.benefits import benefits_from_json
+from hub.eligibility.conditions import AuthRule
+from hub.eligibility.coverage import coverage
+from hub.eligibility.service_types import ServiceTypes
 from hub.ledger import authorizations as ledger
 from hub.model import Claim, Finding, Severity
+from hub.store import schema
 from hub.types import ClaimCheck
 
 TABLE = "rules/eligibility.toml"
 DEFAULT_WINDOW_DAYS = 30
 _CACHE_KEY = "eligibility_answers"
 AUTH_REQUIRED = "eligibility.auth_required"
+AUTH_CONDITION = "eligibility.auth_condition"
+_AUTHORIZATION = (AUTH_REQUIRED, AUTH_CONDITION)
 
 
 def window_days(mappings) -> int:
@@ -48,27 +70,33 @@ def check_eligibility(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
     payer_id, member_id = claim.coverage.payer.payer_id, claim.coverage.member_id
-    answers = _answers(context, payer_id, member_id)
+    answers = [a for a in _answers(context, payer_id, member_id)
+               if a.patient_key is None or a.patient_key == claim.patient.key]
     if not answers:
         return []
+    findings = _refusal_findings(answers, payer_id, context.mappings)
     service_date = claim.service_date
     window = window_days(context.mappings)
     answer = next((a for a in answers
-                   if abs((a.service_date - service_date).days) <= window
-                   and (a.patient_key is None or a.patient_key == claim.patient.key)), None)
-    if answer is None:
-        return []
-    findings = findings_for(answer, payer_id, service_date)
-    if any(f.code == AUTH_REQUIRED for f in findings) and _authorized(context, payer_id, member_id, service_date):
-        findings = [f for f in findings if f.code != AUTH_REQUIRED]  # the ledger holds one for the day
+                   if a.state == store.ANSWERED and abs((a.service_date - service_date).days) <= window), None)
+    if answer is not None:
+        findings += findings_for(answer, payer_id, service_date)
+        findings += _not_covered_findings(context, claim, answer, payer_id)
+        findings += _condition_findings(context, claim, answer, payer_id)
+    if any(f.code in _AUTHORIZATION for f in findings) and _authorized(context, payer_id, member_id, service_date):
+        findings = [f for f in findings if f.code not in _AUTHORIZATION]  # the ledger holds one for the day
     return findings
 
 
-def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
-    """What one answered check says about a claim with this date of service."""
-    response = answer.response or {}
+def _per(answer, payer_id: str) -> str:
     answered = answer.answered_at.date() if answer.answered_at else answer.service_date
-    per = f"per payer {payer_id}'s answer of {answered}"
+    return f"per payer {payer_id}'s answer of {answered}"
+
+
+def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
+    """What one answered check says about any claim of the member with this date of service."""
+    response = answer.response or {}
+    per = _per(answer, payer_id)
     if answer.active is False and not _covered_until(response, service_date):
         return [Finding(
             "eligibility.inactive", Severity.ERROR,
@@ -97,13 +125,158 @@ def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
             "ask the payer for more visits or an authorization, bill the next payer, or bill the patient "
             "if they were told in advance (plan rules)"))
     if summary.get("auth_required") is True:
-        findings.append(Finding(
-            AUTH_REQUIRED, Severity.ERROR,
+        findings.append(_auth_required(
             f"the payer requires an authorization for outpatient mental health {per}, and none on file "
-            f"covers {service_date}",
-            "get the authorization from the payer and enter it (`bhhub auth add`, or `bhhub auth import`); "
-            "the claim is checked again when it is entered"))
+            f"covers {service_date}"))
     return findings
+
+
+def _auth_required(message: str) -> Finding:
+    return Finding(AUTH_REQUIRED, Severity.ERROR, message,
+                   "get the authorization from the payer and enter it (`bhhub auth add`, or `bhhub auth import`); "
+                   "the claim is checked again when it is entered")
+
+
+# --- not covered ------------------------------------------------------------------------------------
+
+
+def _not_covered_findings(context: Any, claim: Claim, answer, payer_id: str) -> list[Finding]:
+    """EB01 I or E on a service type a line's code falls under (domain reference 8.3)."""
+    types = _service_types(context)
+    benefits = _benefits(context, answer)
+    findings = []
+    for number, line in enumerate(claim.lines, start=1):
+        service_types = types.of(line.procedure_code)
+        if not service_types:
+            continue
+        covered, said = coverage(benefits, service_types, procedure_code=line.procedure_code,
+                                 place_of_service=line.place_of_service or claim.place_of_service)
+        if said is None:
+            continue
+        what = "excluded from the plan" if said.benefit_code == "E" else "not covered"
+        note = f" (the payer's note: {said.messages[0][:120]})" if said.messages else ""
+        where = f"line {number} ({line.procedure_code})"
+        if covered is False:
+            findings.append(Finding(
+                "eligibility.not_covered", Severity.ERROR,
+                f"{where}: {said.describe()} is {what} {_per(answer, payer_id)}{note}",
+                "confirm the benefit with the payer; bill another coverage the patient has, or the patient if "
+                "they agreed in writing to pay for a service their plan does not cover; if the payer confirms it "
+                "is covered, record that with `bhhub override CLAIM eligibility.not_covered --line N --reason ...`",
+                number))
+        else:
+            findings.append(Finding(
+                "eligibility.not_covered", Severity.WARNING,
+                f"{where}: payer {payer_id} says {said.describe()} is both active and {what}{note}",
+                "ask the payer whether this service is covered for the patient before billing", number))
+    return findings
+
+
+# --- authorizations required under a condition -------------------------------------------------------
+
+
+def _condition_findings(context: Any, claim: Claim, answer, payer_id: str) -> list[Finding]:
+    """An authorization the payer requires only for some visits (past a count, for some codes):
+    an error when the claim meets the condition, a warning when the condition cannot be read."""
+    summary = (answer.response or {}).get("mental_health") or {}
+    if summary.get("auth_required") is True:
+        return []  # required for every visit: said already
+    types = _service_types(context)
+    per = _per(answer, payer_id)
+    findings: dict[str, Finding] = {}
+    for rule in (AuthRule.from_json(r) for r in summary.get("auth_conditions") or ()):
+        lines = [line for line in claim.lines if types.under(line.procedure_code, rule.service_types)
+                 and (not rule.procedure_codes or line.procedure_code in rule.procedure_codes)]
+        if not lines:
+            continue
+        codes = ", ".join(dict.fromkeys(line.procedure_code for line in lines))
+        if not rule.readable:
+            findings.setdefault(AUTH_CONDITION, Finding(
+                AUTH_CONDITION, Severity.WARNING,
+                f"the payer requires an authorization under a condition the hub cannot read "
+                f"({rule.message[:160]!r}) {per}; none on file covers {claim.service_date}",
+                "read the payer's condition; if this visit meets it, get the authorization and enter it "
+                "(`bhhub auth add`)"))
+            continue
+        first_day = min(line.service_date for line in lines)
+        if rule.after_visits is not None:
+            visit, since = _visit_number(context, claim, rule, first_day, types)
+            if visit <= rule.after_visits:
+                continue
+            findings[AUTH_REQUIRED] = _auth_required(
+                f"this is visit {visit} since {since} ({codes}); the payer requires an authorization after visit "
+                f"{rule.after_visits} {per}, and none on file covers {first_day}")
+        else:
+            findings[AUTH_REQUIRED] = _auth_required(
+                f"the payer requires an authorization for {codes} {per}, and none on file covers {first_day}")
+    return list(findings.values())
+
+
+def _visit_number(context: Any, claim: Claim, rule: AuthRule, day: date, types: ServiceTypes) -> tuple[int, date]:
+    """Which visit of the plan year ``day`` is: 1 + the other days the member (this patient) had a
+    visit the rule is about, from the year's first day to the day before, in the hub's claims
+    (every claim but voided ones: the visit happened whatever its claim's fate)."""
+    from hub.scrub.ledger_checks import plan_year
+
+    first, _ = plan_year(day, rule.period_start)
+    c, s, cov, payer, patient = schema.Claim, schema.ServiceLine, schema.Coverage, schema.Payer, schema.Patient
+    voided = select(c.patient_control_number).where(c.frequency_code == "8")
+    query = (select(s.service_date, s.procedure_code).distinct()
+             .select_from(c).join(s, s.claim_id == c.id).join(cov, cov.id == c.coverage_id)
+             .join(payer, payer.id == cov.payer_id).join(patient, patient.id == c.patient_id)
+             .where(payer.payer_id == claim.coverage.payer.payer_id, cov.member_id == claim.coverage.member_id,
+                    patient.key == claim.patient.key, c.status != "void",
+                    c.patient_control_number != claim.patient_control_number,
+                    c.patient_control_number.not_in(voided), s.service_date >= first, s.service_date < day))
+    shared = getattr(context, "connection", None)
+    if shared is not None:
+        rows = shared.execute(query).all()
+    else:
+        with context.store.engine.connect() as connection:
+            rows = connection.execute(query).all()
+    days = {when for when, code in rows if types.under(code, rule.service_types)
+            and (not rule.procedure_codes or code in rule.procedure_codes)}
+    return len(days) + 1, first
+
+
+# --- the payer refused the question ---------------------------------------------------------------
+
+
+def _refusal_findings(answers: list, payer_id: str, mappings) -> list[Finding]:
+    """The payer's refusals since its last answer (and any on that answer), newest first: one
+    finding for those about the member's identity, one for the others."""
+    kinds: dict[bool, dict[str, tuple[refusals.Reason, date]]] = {True: {}, False: {}}
+    for answer in answers:
+        for reason in refusals.reasons(answer.response, mappings):
+            kinds[reason.identity].setdefault(reason.code, (reason, answer.service_date))
+        if answer.state == store.ANSWERED:
+            break  # the payer answered after anything older: that is its word now
+    findings = []
+    for identity, found in kinds.items():
+        if not found:
+            continue
+        reasons = [reason for reason, _ in found.values()]
+        asked = next(iter(found.values()))[1]
+        said = "; ".join(r.describe() for r in reasons)
+        follow = "; ".join(dict.fromkeys(r.follow_up for r in reasons if r.follow_up))
+        refused = f"payer {payer_id} refused the eligibility question about {asked}: {said}" + (
+            f" (the payer says: {follow})" if follow else "")
+        if identity:
+            fields = " and ".join(dict.fromkeys(r.field for r in reasons))
+            findings.append(Finding(
+                "eligibility.identity", Severity.ERROR,
+                f"{refused}; a claim with the same member data would be rejected",
+                f"check {fields} against the insurance card and correct it in the EHR (then send the visit again), "
+                "and ask again with `bhhub eligibility check`"))
+        else:
+            findings.append(Finding(
+                "eligibility.rejected", Severity.WARNING, refused,
+                "correct what the reason names (the provider's identifiers, the dates asked) and ask again with "
+                "`bhhub eligibility check`"))
+    return findings
+
+
+# --- reading -----------------------------------------------------------------------------------------
 
 
 def _authorized(context: Any, payer_id: str, member_id: str, service_date: date) -> bool:
@@ -142,6 +315,29 @@ def _number(text: Any) -> Decimal | None:
         return None
 
 
+_TYPES: tuple[dict, ServiceTypes] | None = None
+
+
+def _service_types(context: Any) -> ServiceTypes:
+    """The ``[[service_types]]`` table, worked out once per loaded table."""
+    global _TYPES
+    table = context.mappings.load(TABLE)
+    if _TYPES is None or _TYPES[0] is not table:
+        _TYPES = (table, ServiceTypes.from_mappings(context.mappings))
+    return _TYPES[1]
+
+
+def _benefits(context: Any, answer) -> dict:
+    """The answer's benefits as typed records; read once per answer when checking many claims."""
+    cache = getattr(context, "cache", None)
+    if cache is None:
+        return benefits_from_json(answer.response or {})
+    kept = cache.setdefault("eligibility_benefits", {})
+    if answer.id not in kept:
+        kept[answer.id] = benefits_from_json(answer.response or {})
+    return kept[answer.id]
+
+
 def _answers(context: Any, payer_id: str, member_id: str) -> list:
     cache = getattr(context, "cache", None)
     if cache is not None:  # many claims: every answered check, read once
@@ -160,5 +356,5 @@ def _answers(context: Any, payer_id: str, member_id: str) -> list:
 @hookimpl
 def bhhub_register_claim_checks() -> list[ClaimCheck]:
     return [ClaimCheck("eligibility.answers",
-                       "coverage active, not carved out, visits left and authorization rules, per the payer's "
-                       "latest eligibility answer", check_eligibility)]
+                       "coverage active, services covered, not carved out, visits left, authorization rules and "
+                       "the member's identity, per the payer's latest eligibility answer", check_eligibility)]
