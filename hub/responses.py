@@ -82,8 +82,10 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
         return _apply_271(hub, session, item_id, content)
     if recognized.kind == "277":
         return _apply_277(hub, session, item_id, content)
+    what = (f"an X12 {recognized.kind} file" if recognized.kind != "X12"
+            else "an X12 interchange of a kind bhhub does not know")
     raise InputError(
-        f"an X12 {recognized.kind} file ({recognized.version or 'no version'}): the hub does not read this kind yet",
+        f"{what} (GS08 {recognized.version or 'absent'}): the hub does not read this kind yet",
         fix="it is kept in the inbox; `bhhub inbox retry` it once a plugin or release reads it",
     )
 

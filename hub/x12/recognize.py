@@ -66,6 +66,7 @@ def recognize(data: bytes) -> Recognized | None:
     isa, terminator, element = _interchange_header(text)
     kind, version = "X12", ""
     saw_ta1 = False
+    _check_separators(text[_ISA_LENGTH:], terminator, element)
     for piece in text[_ISA_LENGTH:].split(terminator):
         fields = piece.strip(_TEXT_WHITESPACE).split(element)
         if fields[0] == "TA1":
@@ -111,6 +112,32 @@ def _interchange_header(text: str) -> tuple[list[str], str, str]:
     if isa[15] not in ("P", "T", "I"):
         raise InputError("ISA15, the usage indicator, is not P, T or I", where=where)
     return isa, terminator, element
+
+
+# Segments that may follow an ISA, with how many elements each has (GS and TA1 are fixed width).
+_AFTER_ISA = {"GS": 8, "TA1": 5, "IEA": 2}
+
+
+def _check_separators(body: str, terminator: str, element: str) -> None:
+    """``InputError`` when the segment after the ISA is not written with the ISA's separators.
+
+    The ISA is fixed width, so its separators can always be read; a body written with others (two
+    files joined, a hand edit, a translator's bug) cannot be split into segments at all, and a
+    reason saying so helps the sender more than "unknown kind". Never quotes the content.
+    """
+    first = body.lstrip(_TEXT_WHITESPACE).split(terminator, 1)[0].strip(_TEXT_WHITESPACE)
+    if not first:
+        return  # nothing after the ISA: the readers say the interchange is cut short
+    fields = first.split(element)
+    expected = _AFTER_ISA.get(fields[0])
+    if expected is None or len(fields) - 1 != expected:
+        shown = {"\n": "line feed", "\r": "carriage return"}
+        said = shown.get(repr(terminator)[1:-1], repr(terminator))
+        raise InputError(
+            f"the segments after the ISA are not written with the separators the ISA announces "
+            f"(element separator {element!r}, segment terminator {said}): the file mixes separators, "
+            "so its segments cannot be read", where="segment 2",
+            fix="ask the sender for the file again, written with one set of separators")
 
 
 def _kind(functional_id: str, version: str) -> str:
