@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 
 from hub.config import Settings, load_settings
 from hub.mappings import MappingSet
@@ -19,7 +21,21 @@ from hub.store.schema import utcnow
 from hub.types import ClaimCheck, IntakeFormat, Transport
 
 
+log = logging.getLogger(__name__)
 _INSERT_AUDIT = insert(schema.AuditEvent.__table__)
+
+
+def _private_home(home: Path) -> None:
+    """The home holds PHI (the store, raw inbound files, exports): only its owner may enter it.
+
+    Created 0700; an existing home of ours that others can read is tightened, as OpenSSH
+    tightens nothing but refuses: here refusing would stop a practice's billing, so we fix it.
+    """
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = home.stat()
+    if found.st_uid == os.getuid() and found.st_mode & 0o077:
+        os.chmod(home, 0o700)
+        log.warning("hub home %s was open to other users: now 0700", home)
 
 
 @dataclass
@@ -34,7 +50,7 @@ class Hub:
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, *, plugins: PluginHost | None = None) -> Hub:
         settings = load_settings(home)
-        settings.home.mkdir(parents=True, exist_ok=True)
+        _private_home(settings.home)
         store = open_store(settings.database_url)
         return cls(settings, store, plugins or build_plugin_host())
 

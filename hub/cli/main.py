@@ -130,6 +130,9 @@ BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything the hub writes may hold PHI (the store, raw inbound files, 837Ps, reports):
+    # readable by the user running it only, whatever the shell's umask.
+    os.umask(0o077)
     host = build_plugin_host()
     parser = build_parser(host.hooks.commands(taken=BUILTIN))
     args = parser.parse_args(argv)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -74,11 +75,27 @@ def open_store(url: str, *, migrate: bool = True, connect_args: dict | None = No
     return store
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database file readable by its owner only (0600), created so before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the main file's permissions, so they follow.
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            found = each.stat()
+        except FileNotFoundError:
+            continue
+        if found.st_uid == os.getuid() and found.st_mode & 0o077:
+            os.chmod(each, 0o600)
+
+
 def _engine(url: str, connect_args: dict) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            _private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, **connect_args})
 
         @event.listens_for(engine, "connect")
