@@ -7,9 +7,11 @@ login must not read them, whatever umask the shell that ran bhhub had.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -66,11 +68,23 @@ def test_a_hub_opened_as_a_library_keeps_its_store_private(tmp_path):
     assert stat.S_IMODE((home / "bhhub.db").stat().st_mode) == 0o600
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="needs a second user; root can make one")
-def test_another_user_cannot_read_the_store(tmp_path):
-    home = tmp_path / "home"
-    assert _bhhub(home, "demo").returncode == 0
-    os.chmod(tmp_path, 0o755)
-    peek = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                           "cat", str(home / "bhhub.db")], capture_output=True, timeout=30)
-    assert peek.returncode != 0
+@pytest.mark.skipif(os.getuid() != 0 or not shutil.which("setpriv"), reason="needs root to act as another user")
+def test_another_user_cannot_read_the_store():
+    # Not under pytest's tmp_path: its parents are closed to others already, which would hide a bug.
+    parent = Path(tempfile.mkdtemp(prefix="bhhub-private-"))
+    try:
+        os.chmod(parent, 0o755)
+        control = parent / "control.txt"
+        control.write_text("readable")
+        os.chmod(control, 0o644)
+        home = parent / "home"
+        assert _bhhub(home, "init").returncode == 0
+
+        def as_nobody(path: Path) -> int:
+            return subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(path)],
+                                  capture_output=True, timeout=30).returncode
+
+        assert as_nobody(control) == 0  # the check itself can read what is open to others
+        assert as_nobody(home / "bhhub.db") != 0
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
