@@ -127,6 +127,38 @@ operation_timeout = 10
             return list(session.scalars(select(schema.Batch).where(schema.Batch.kind == "837P")
                                         .order_by(schema.Batch.id)))
 
+    def figures(self) -> dict[str, int]:
+        """What went wrong, counted from the store and the clearinghouse (0 everywhere when sound).
+
+        ``files_lost``: inputs stored and never applied, or visits with no claim;
+        ``claims_twice``: visits that became two claims, claims in two 837Ps, batches whose
+        members disagree with their file, batches the clearinghouse processed twice;
+        ``payments_twice``: claim payments posted more than once.
+        """
+        items = self.inbox()
+        claims = self.claims()
+        per_visit = Counter(c.encounter_id for c in claims if c.revision == 0)
+        lost = sum(1 for i in items if i.state == "received") + (len(items) - len({i.sha256 for i in items}))
+        lost += max(0, self.visits - len(per_visit))
+        twice = sum(n - 1 for n in per_visit.values() if n > 1)
+        with self.hub() as hub, hub.store.session() as session:
+            batches = session.scalars(select(schema.Batch).where(schema.Batch.kind == "837P")).all()
+            in_files = Counter(pcn for b in batches for pcn in _claims_in(b.content))
+            twice += sum(n - 1 for n in in_files.values() if n > 1)
+            for batch in batches:
+                members = session.scalar(select(func.count()).select_from(schema.Claim)
+                                         .where(schema.Claim.batch_id == batch.id))
+                twice += members != batch.claim_count or batch.claim_count != len(_claims_in(batch.content))
+            postings = Counter((r.claim_id, r.payer_claim_control_number, r.paid) for r in session.scalars(
+                select(schema.RemitClaim).where(schema.RemitClaim.state == "posted")))
+            paid_twice = sum(n - 1 for n in postings.values() if n > 1)
+        if self.sandbox is not None:
+            answered = Counter(h.interchange_control_number for h in self.sandbox.processed
+                               if h.outcome == "answered")
+            twice += sum(n - 1 for n in answered.values() if n > 1)
+        return {"files_lost": lost, "claims_twice": twice, "payments_twice": paid_twice,
+                "left_ready": sum(1 for c in claims if c.status == "ready")}
+
     def invariants(self, *, billed: bool = False, adjudicated: bool = False) -> None:
         """Nothing lost, nothing twice (see the module's docstring)."""
         items = self.inbox()
@@ -136,24 +168,12 @@ operation_timeout = 10
         per_visit = Counter(c.encounter_id for c in claims if c.revision == 0)
         assert len(per_visit) == self.visits, "a visit was lost"
         assert max(per_visit.values()) == 1, "a visit became two claims"
-        with self.hub() as hub, hub.store.session() as session:
-            batches = session.scalars(select(schema.Batch).where(schema.Batch.kind == "837P")).all()
-            in_files = Counter(pcn for b in batches for pcn in _claims_in(b.content))
-            assert all(n == 1 for n in in_files.values()), f"a claim went out twice: {in_files}"
-            for batch in batches:
-                members = session.scalar(select(func.count()).select_from(schema.Claim)
-                                         .where(schema.Claim.batch_id == batch.id))
-                assert members == batch.claim_count == len(_claims_in(batch.content))
-            if billed:
-                unbilled = [c.patient_control_number for c in claims if c.status == "ready"]
-                assert unbilled == [], f"ready claims left behind: {unbilled}"
-            postings = Counter((r.claim_id, r.payer_claim_control_number, r.paid) for r in session.scalars(
-                select(schema.RemitClaim).where(schema.RemitClaim.state == "posted")))
-            assert all(n == 1 for n in postings.values()), f"a claim payment posted twice: {postings}"
-        if self.sandbox is not None:
-            answered = Counter(h.interchange_control_number for h in self.sandbox.processed
-                               if h.outcome == "answered")
-            assert all(n == 1 for n in answered.values()), f"the clearinghouse processed a batch twice: {answered}"
+        figures = self.figures()
+        assert figures["claims_twice"] == 0, f"a claim went out twice: {figures}"
+        assert figures["payments_twice"] == 0, f"a claim payment posted twice: {figures}"
+        if billed:
+            unbilled = [c.patient_control_number for c in claims if c.status == "ready"]
+            assert unbilled == [], f"ready claims left behind: {unbilled}"
         if adjudicated:
             statuses = Counter(c.status for c in self.claims() if c.revision == 0)
             assert set(statuses) <= {"paid", "partially_paid", "denied", "rejected", "needs_attention"}, statuses

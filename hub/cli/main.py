@@ -132,7 +132,15 @@ BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin
 def main(argv: Sequence[str] | None = None) -> int:
     # Everything the hub writes may hold PHI (the store, raw inbound files, 837Ps, reports):
     # readable by the user running it only, whatever the shell's umask.
-    os.umask(0o077)
+    # Set for the command and restored after, for callers that run it in their own process.
+    previous = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(previous)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     host = build_plugin_host()
     parser = build_parser(host.hooks.commands(taken=BUILTIN))
     args = parser.parse_args(argv)
