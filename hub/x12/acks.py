@@ -28,8 +28,9 @@ from hub.x12.tokens import Segment, segments
 
 ACK_CODES = "x12/ack_codes.toml"
 
-# 277CA claim status categories (STC01-1), domain reference 7.3: A2 is acceptance; A0, A1
-# and A5 are kept as accepted (forwarded, received, split); A3, A4, A6, A7, A8 reject.
+# 277CA claim status categories (STC01-1), domain reference 7.3: A2 is acceptance; A3, A6,
+# A7, A8 reject. ``accepted``/``rejected`` below are the reader's coarse view (A0/A1/A5 not
+# refused, A4 refused); what a claim's answer means for its status is ``outcome``.
 ACCEPTED_CATEGORIES = frozenset({"A0", "A1", "A2", "A5"})
 REJECTED_CATEGORIES = frozenset({"A3", "A4", "A6", "A7", "A8"})
 # What each category means for the claim (7.3 "Hub status"), least decisive first: a claim with
