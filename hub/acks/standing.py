@@ -59,6 +59,21 @@ def standing(session, claim: schema.Claim) -> Answer | None:
     return deciding(answers(session, claim))
 
 
+def acknowledgment_json(session, claim: schema.Claim) -> dict | None:
+    """The deciding answer to the claim's current submission, for listings."""
+    answer = standing(session, claim)
+    if answer is None:
+        return None
+    return {"outcome": answer.outcome, "source": answer.source, "kind": answer.kind, "code": answer.code,
+            "effective_on": answer.effective_on.isoformat(), "detail": answer.detail}
+
+
+def not_found(session, claim: schema.Claim) -> bool:
+    """In flight, and the deciding answer to its submission is "not found" (277CA A4)."""
+    answer = standing(session, claim) if claim.status in IN_FLIGHT else None
+    return answer is not None and answer.outcome == NOT_FOUND
+
+
 def settle(session, claim: schema.Claim, reason: str | None = None,
            applied: Iterable[schema.Acknowledgment] = ()) -> str | None:
     """Move the claim where its deciding answer puts it; the new status, or None if it stays.
