@@ -258,10 +258,13 @@ def set_status(session: Session, row: schema.Claim, status: ClaimStatus, reason:
 def resubmit(session: Session, row: schema.Claim, actor_reason: str) -> None:
     """Put a rejected claim back in the queue for the next batch (same CLM01, same revision).
 
-    Only a claim known rejected (TA1, 999 or 277CA) may go into a new transmission: one that is
-    in flight or adjudicated never is, so nothing is sent twice.
+    Only a claim known rejected (TA1, 999 or 277CA) may go into a new transmission, or one the
+    payer says it cannot find (277CA A4, after a person looked into it): one that is in flight
+    or adjudicated never is, so nothing is sent twice.
     """
-    if row.status != ClaimStatus.REJECTED.value:
+    from hub.acks.standing import not_found
+
+    if row.status != ClaimStatus.REJECTED.value and not not_found(session, row):
         raise InputError(f"claim {row.patient_control_number} is {row.status}, not rejected; only a rejected "
                          f"claim is sent again")
     if any(f.severity == "error" for f in row.findings):

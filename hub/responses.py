@@ -10,8 +10,13 @@ in the inbox and never reaches this module twice.
 - **999** answers the 837's functional group (GS06) and transaction (ST02). Accepted (A, E):
   the transmission is acknowledged. Rejected (R, M, W, X): it and its claims are rejected, with
   the 999's error locations kept for the biller (per claim where the 999 names the CLM01).
-- **277CA** answers each claim by its CLM01: A1/A2 accepted into adjudication, A3/A4/A6/A7/A8
-  rejected with the STC reason.
+- **277CA** answers each claim by its CLM01, with the most decisive of its statuses: A0/A1
+  received (the claim stays where it is), A2/A5 accepted, A4 not found (stays in flight; an alert
+  says to investigate), A3/A6/A7/A8 rejected with the STC reason.
+- Every TA1, 999 and 277CA answer is kept with what it means, who gave it (clearinghouse or
+  payer) and its date, and the claim's status is decided by precedence over all answers to its
+  current submission (``hub.acks``), so the order files arrive in does not matter and a receipt
+  never undoes a rejection. Claims a file rejects or the payer cannot find are one alert per file.
 - **835** payments are posted (``hub.remit.posting``): each claim payment posted, unmatched or
   quarantined; each claim's status set from it.
 - **271** (005010X279A1) answers eligibility questions by the trace number echoed (TRN02); an
@@ -33,26 +38,36 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 from sqlalchemy import select
 
+from hub.acks import precedence, standing
 from hub.claims import set_status
 from hub.errors import InputError
-from hub.exchange.alerts import clear_alert, raise_alert
+from hub.exchange.alerts import claims_refused, clear_alert, raise_alert
 from hub.model import ClaimStatus
 from hub.store import schema
 from hub.store.schema import utcnow
+from hub.clock import today
+from hub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
 from hub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
+
+_RECEIVED, _ACCEPTED, _NOT_FOUND, _REJECTED = RECEIVED, ACCEPTED, NOT_FOUND, REJECTED
+_CLEARINGHOUSE = precedence.CLEARINGHOUSE
+# Where a claim stands when a file's word on it holds (for the alerts and the hook).
+_STANDS_AS = {RECEIVED: {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value},
+              ACCEPTED: {ClaimStatus.ACCEPTED.value}, NOT_FOUND: {ClaimStatus.SUBMITTED.value, ClaimStatus.BATCHED.value},
+              REJECTED: {ClaimStatus.REJECTED.value}}
 
 
 # Transmission states (hub.exchange.outbound keeps the same names).
 UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
 
 # Where a claim may go from where it is: a late or repeated response never moves it backwards.
-_IN_FLIGHT = {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
-_ACKNOWLEDGEABLE = _IN_FLIGHT | {ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value}
+_IN_FLIGHT = set(standing.IN_FLIGHT)
 
 KINDS = ("TA1", "999", "277CA", "835", "271", "277")
 INQUIRY_GROUPS = {"HS": "270", "HR": "276"}  # GS01 of the inquiry files a 999 may answer
@@ -98,16 +113,21 @@ def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) ->
 
     applied = Applied("TA1", "")
     notes = []
+    on = _file_date(content)
     for ack in read_ta1(content):
         batch, transmission = _batch_by_isa13(session, recognized, ack.interchange_control_number)
-        session.add(schema.Acknowledgment(
-            inbox_item_id=item_id, kind="TA1", batch_id=batch.id, accepted=ack.accepted or ack.duplicate,
-            code=f"{ack.result.value}/{ack.note.value}", detail=ack.describe()))
+        accepted = ack.accepted or ack.duplicate
+        row = schema.Acknowledgment(
+            inbox_item_id=item_id, kind="TA1", batch_id=batch.id, accepted=accepted,
+            code=f"{ack.result.value}/{ack.note.value}", detail=ack.describe(),
+            outcome=_RECEIVED if accepted else _REJECTED, source=_CLEARINGHOUSE, effective_on=on)
+        session.add(row)
         if ack.duplicate:
             notes.append(f"ISA13 {batch.interchange_control_number}: duplicate of an interchange the "
                          f"clearinghouse already has (a resend found the first copy); nothing changes")
         elif not ack.accepted:
-            _reject_transmission(session, transmission, batch, f"TA1 rejected the file: {ack.describe()}", applied)
+            _reject_transmission(session, transmission, batch, f"TA1 rejected the file: {ack.describe()}", applied,
+                                 rows=[row], alert=("TA1", item_id))
             notes.append(f"ISA13 {batch.interchange_control_number} rejected: {ack.note.description}")
         else:
             notes.append(f"ISA13 {batch.interchange_control_number} received by the clearinghouse")
@@ -125,25 +145,30 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 
     applied = Applied("999", "")
     notes = []
+    on = _file_date(content)
     for group in read_999(content):
         if group.functional_id in INQUIRY_GROUPS:
-            notes += _apply_999_to_inquiries(session, item_id, recognized, group)
+            notes += _apply_999_to_inquiries(session, item_id, recognized, group, on)
             continue
         if group.functional_id != "HC":
             notes.append(f"a 999 for a {group.functional_id} group (not claims): kept, nothing to update")
             continue
         for transaction in group.transactions:
-            batch, transmission, accepted, detail = _record_999(session, item_id, recognized, group, transaction)
+            batch, transmission, accepted, detail, file_row = _record_999(
+                session, item_id, recognized, group, transaction, on)
             claims_named = {}
             for error in transaction.errors:
                 if error.claim_reference:
                     claims_named.setdefault(error.claim_reference, []).append(error.describe())
+            rows = []
             for pcn, errors in claims_named.items():
                 claim = _claim_in_batch(session, batch.id, pcn)
                 if claim is not None:
-                    session.add(schema.Acknowledgment(
+                    rows.append(schema.Acknowledgment(
                         inbox_item_id=item_id, kind="999", batch_id=batch.id, claim_id=claim.id,
-                        accepted=accepted, code=transaction.result.value, detail="; ".join(errors)))
+                        accepted=accepted, code=transaction.result.value, detail="; ".join(errors),
+                        outcome=_RECEIVED if accepted else _REJECTED, source=_CLEARINGHOUSE, effective_on=on))
+            session.add_all(rows)
             if accepted:
                 _acknowledge(session, transmission, transaction, detail)
                 note = f"ISA13 {batch.interchange_control_number}: the 837 was accepted" + (
@@ -153,7 +178,8 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
                 if claims_named:
                     reason += f"; errors in claims {', '.join(sorted(claims_named))}"
                 _reject_transmission(session, transmission, batch, f"{reason}: {detail}", applied,
-                                     per_claim={pcn: "; ".join(e) for pcn, e in claims_named.items()})
+                                     per_claim={pcn: "; ".join(e) for pcn, e in claims_named.items()},
+                                     rows=rows + [file_row], alert=("999", item_id))
                 note = f"ISA13 {batch.interchange_control_number}: {reason}"
             if transmission is not None:
                 clear_alert(session, f"ack_missing:transmission:{transmission.id}")
@@ -168,57 +194,83 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
+    """Each claim's answer is stored against the submission it is about; the claim then stands
+    where the deciding answer to its current submission puts it (``hub.acks``)."""
     from hub.x12.acks import read_277ca
 
     applied = Applied("277CA", "")
     acks = read_277ca(content)
-    unknown = []
-    accepted_pcns, rejected_pcns = [], []
+    on = _file_date(content)
+    unknown, earlier = [], []
+    said: dict[str, list[str]] = {}  # outcome -> claims this file said it of, where it stands
+    sources = set()
     for ack in acks:
-        claim = _claim_by_pcn(session, ack.patient_control_number)
+        deciding = ack.deciding_status
+        effective = (deciding.date if deciding else None) or on
+        claim, batch_id = standing.claim_answered(session, ack.patient_control_number, ack.batch_reference, effective)
         if claim is None:
             unknown.append(ack.patient_control_number)
             continue
-        session.add(schema.Acknowledgment(
-            inbox_item_id=item_id, kind="277CA", batch_id=claim.batch_id, claim_id=claim.id,
-            accepted=ack.accepted, code=ack.category, detail=ack.describe(),
-            payer_claim_control_number=ack.payer_claim_control_number))
+        source = _source_of(session, ack, claim)
+        sources.add(f"the {source} {ack.information_source}".rstrip())
+        row = schema.Acknowledgment(
+            inbox_item_id=item_id, kind="277CA", batch_id=batch_id, claim_id=claim.id,
+            accepted=ack.outcome in (_RECEIVED, _ACCEPTED), code=deciding.category if deciding else ack.category,
+            detail=ack.describe(), payer_claim_control_number=ack.payer_claim_control_number,
+            outcome=ack.outcome, source=source, effective_on=effective)
+        session.add(row)
         if ack.payer_claim_control_number and not claim.payer_claim_control_number:
             claim.payer_claim_control_number = ack.payer_claim_control_number
-        if claim.status not in _ACKNOWLEDGEABLE:
-            continue  # already adjudicated (an 835 came first): the history keeps the 277CA
-        if ack.rejected:
-            set_status(session, claim, ClaimStatus.REJECTED, f"277CA: {ack.describe()}")
-            applied.claims[claim.patient_control_number] = ClaimStatus.REJECTED.value
-            rejected_pcns.append(claim.patient_control_number)
-        elif ack.accepted:
-            set_status(session, claim, ClaimStatus.ACCEPTED, f"277CA: {ack.describe()}")
-            applied.claims[claim.patient_control_number] = ClaimStatus.ACCEPTED.value
-            accepted_pcns.append(claim.patient_control_number)
+        if batch_id != claim.batch_id:
+            earlier.append(claim.patient_control_number)
+            continue  # about a submission before the current one: kept in the history only
+        moved = standing.settle(session, claim, f"277CA: {ack.describe()} (from the {source})", [row])
+        if moved:
+            applied.claims[claim.patient_control_number] = moved
+        if ack.outcome is not None and claim.status in _STANDS_AS[ack.outcome]:
+            said.setdefault(ack.outcome, []).append(claim.patient_control_number)
     if acks and len(unknown) == len(acks):
         raise InputError(
             f"a 277CA about {len(acks)} claims, none of which the hub sent (patient control numbers not found)",
             fix="check that the file is for this practice and this hub; it is kept in the inbox",
         )
-    if accepted_pcns:
-        applied.notify.append(("277CA", "", True, accepted_pcns))
-    if rejected_pcns:
-        applied.notify.append(("277CA", "", False, rejected_pcns))
-    applied.summary = (f"277CA: {len(accepted_pcns)} accepted, {len(rejected_pcns)} rejected"
-                       + (f", {len(unknown)} not found" if unknown else ""))
+    by = ", ".join(sorted(sources)) or "the clearinghouse"
+    for outcome in (_REJECTED, _NOT_FOUND):
+        if said.get(outcome):
+            claims_refused(session, "277CA", item_id, outcome, by, said[outcome])
+    if said.get(_ACCEPTED):
+        applied.notify.append(("277CA", "", True, said[_ACCEPTED]))
+    if said.get(_REJECTED):
+        applied.notify.append(("277CA", "", False, said[_REJECTED]))
+    counts = [f"{len(said.get(o, []))} {precedence.SAID[o]}" for o in (_ACCEPTED, _REJECTED)]
+    counts += [f"{len(said[o])} {precedence.SAID[o]}" for o in (_RECEIVED, _NOT_FOUND) if said.get(o)]
+    counts += [f"{len(earlier)} about an earlier submission (kept only)"] if earlier else []
+    applied.summary = "277CA: " + ", ".join(counts) + (f", {len(unknown)} unknown claims" if unknown else "")
     return applied
 
 
-def _record_999(session, item_id: int, recognized: Recognized, group, transaction):
-    """(batch, transmission, accepted, detail) of the file a 999 transaction answers, with the
-    acknowledgment stored against the batch."""
+def _source_of(session, ack, claim: schema.Claim) -> str:
+    """Who gave a 277CA: its 2100A NM101 (PR payer, AY clearinghouse); otherwise the payer when
+    its NM109 is the claim's payer id."""
+    if ack.information_source_kind:
+        return ack.information_source_kind
+    coverage = session.get(schema.Coverage, claim.coverage_id)
+    payer_id = coverage.payer.payer_id if coverage is not None else None
+    return precedence.PAYER if payer_id and ack.information_source_id == payer_id else precedence.CLEARINGHOUSE
+
+
+def _record_999(session, item_id: int, recognized: Recognized, group, transaction, on: date):
+    """(batch, transmission, accepted, detail, row) of the file a 999 transaction answers, with
+    the acknowledgment (row) stored against the batch."""
     batch, transmission = _batch_by_group(session, recognized, group.group_control_number,
                                           transaction.control_number)
     accepted = transaction.accepted and group.result.value not in ("R", "M", "W", "X")
     detail = transaction.describe()
-    session.add(schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
-                                      accepted=accepted, code=transaction.result.value, detail=detail))
-    return batch, transmission, accepted, detail
+    row = schema.Acknowledgment(inbox_item_id=item_id, kind="999", batch_id=batch.id,
+                                accepted=accepted, code=transaction.result.value, detail=detail,
+                                outcome=_RECEIVED if accepted else _REJECTED, source=_CLEARINGHOUSE, effective_on=on)
+    session.add(row)
+    return batch, transmission, accepted, detail, row
 
 
 def _acknowledge(session, transmission, transaction, detail: str) -> None:
@@ -228,7 +280,7 @@ def _acknowledge(session, transmission, transaction, detail: str) -> None:
         _history(session, transmission, ACKNOWLEDGED, f"999 {transaction.result.value}: {detail}")
 
 
-def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group) -> list[str]:
+def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group, on: date) -> list[str]:
     """A 999 for a 270 or 276 file: its transmission acknowledged, or rejected with its questions."""
     from hub.claimstatus import store as status_store
     from hub.eligibility import store as eligibility_store
@@ -236,7 +288,7 @@ def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group
     kind = INQUIRY_GROUPS[group.functional_id]
     notes = []
     for transaction in group.transactions:
-        batch, transmission, accepted, detail = _record_999(session, item_id, recognized, group, transaction)
+        batch, transmission, accepted, detail, _ = _record_999(session, item_id, recognized, group, transaction, on)
         if transmission is not None:
             clear_alert(session, f"ack_missing:transmission:{transmission.id}")
         if accepted:
@@ -455,18 +507,50 @@ def _claim_by_pcn(session, pcn: str) -> schema.Claim | None:
 
 
 def _reject_transmission(session, transmission, batch, reason: str, applied: Applied,
-                         per_claim: dict[str, str] | None = None) -> None:
+                         per_claim: dict[str, str] | None = None, rows=(), alert: tuple[str, int] | None = None) -> None:
+    """A rejecting TA1 or 999: the transmission is rejected, and each of its claims stands where
+    precedence puts it (a payer's acceptance of the same submission outranks it); one alert
+    names the claims left rejected."""
     if transmission is not None:
         clear_alert(session, f"ack_missing:transmission:{transmission.id}")
     if transmission is not None and transmission.state != REJECTED:
         transmission.state = REJECTED
         transmission.acknowledged_at = utcnow()
         _history(session, transmission, REJECTED, reason)
+    rejected = []
     for claim in _claims_of(session, batch.id):
-        if claim.status in _IN_FLIGHT or claim.status == ClaimStatus.ACCEPTED.value:
-            specific = (per_claim or {}).get(claim.patient_control_number)
-            set_status(session, claim, ClaimStatus.REJECTED, f"{reason}" + (f" (this claim: {specific})" if specific else ""))
-            applied.claims[claim.patient_control_number] = ClaimStatus.REJECTED.value
+        specific = (per_claim or {}).get(claim.patient_control_number)
+        moved = standing.settle(session, claim, f"{reason}" + (f" (this claim: {specific})" if specific else ""),
+                                rows)
+        if moved:
+            applied.claims[claim.patient_control_number] = moved
+        if claim.status == ClaimStatus.REJECTED.value:
+            rejected.append(claim.patient_control_number)
+    if alert is not None and rejected:
+        claims_refused(session, alert[0], alert[1], _REJECTED, "the clearinghouse", rejected)
+
+
+def _file_date(content: bytes) -> date:
+    """The date a response file speaks for: GS04 of its first group, else ISA09, else today."""
+    from hub.x12.tokens import segments
+
+    found = None
+    for segment in segments(content):
+        if segment.id == "ISA":
+            found = _parsed(segment[9].strip(), "%y%m%d")
+        elif segment.id == "GS":
+            found = _parsed(segment[4], "%Y%m%d") or found
+            break
+        elif segment.id != "TA1":
+            break
+    return found or today()
+
+
+def _parsed(text: str, pattern: str) -> date | None:
+    try:
+        return datetime.strptime(text, pattern).date()
+    except ValueError:
+        return None
 
 
 def _history(session, transmission, state: str, detail: str) -> None:

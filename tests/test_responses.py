@@ -167,8 +167,9 @@ def test_a_277ca_accepts_and_rejects_claim_by_claim_with_the_reason(hub, sent):
     a, b, c = sent.pcns
     result = intake.receive(hub, ack_277ca(sent, {a: "A2:20:PR", b: "A7:562:82", c: "A1:19:PR"}), "ch:x.277")
     assert result.outcome == "imported", result.reason
-    assert statuses(hub) == {a: "accepted", b: "rejected", c: "accepted"}
-    assert result.updated == {a: "accepted", b: "rejected", c: "accepted"}
+    # A1 is receipt, not acceptance into adjudication: that claim stays in flight
+    assert statuses(hub) == {a: "accepted", b: "rejected", c: "submitted"}
+    assert result.updated == {a: "accepted", b: "rejected"}
     with hub.store.session() as session:
         claim_b = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == b)).one()
         reason = session.scalars(select(schema.ClaimStatusEvent.reason).where(

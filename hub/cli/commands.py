@@ -148,6 +148,8 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 
 
 def claim_json(session, row: schema.Claim) -> dict:
+    from hub.acks.standing import acknowledgment_json
+
     coverage = session.get(schema.Coverage, row.coverage_id)
     waived = {(o.code, o.line_number): o.reason for o in session.scalars(
         select(schema.FindingOverride).where(schema.FindingOverride.claim_id == row.id))}
@@ -178,6 +180,7 @@ def claim_json(session, row: schema.Claim) -> dict:
         ],
         "batch_id": row.batch_id,
         "payer_claim_control_number": row.payer_claim_control_number,
+        "acknowledgment": acknowledgment_json(session, row),
         "status_reason": session.scalar(
             select(schema.ClaimStatusEvent.reason).where(schema.ClaimStatusEvent.claim_id == row.id)
             .order_by(schema.ClaimStatusEvent.id.desc()).limit(1)),
@@ -217,6 +220,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
     for c in data:
         if c["status"] in ("rejected", "denied", "partially_paid") and c["status_reason"]:
             print(f"  {c['patient_control_number']} {c['status']}: {c['status_reason']}")
+        ack = c["acknowledgment"]
+        if ack and ack["outcome"] == "not_found" and c["status"] in ("batched", "submitted"):
+            print(f"  {c['patient_control_number']} {c['status']}, NOT FOUND by the {ack['source']} "
+                  f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
+                  f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
         for f in c["findings"]:
             where = f" line {f['line']}" if f["line"] else ""
             waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""

@@ -44,3 +44,23 @@ def _open(session, key: str) -> schema.Alert | None:
     return session.scalar(
         select(schema.Alert).where(schema.Alert.key == key, schema.Alert.cleared_at.is_(None))
     )
+
+
+# What a person does about claims an acknowledgment refused, by outcome.
+_CLAIMS_REFUSED = {
+    "rejected": ("rejected", "fix each claim and send it again with `bhhub resubmit`"),
+    "not_found": ("not found by the payer",
+                  "investigate: ask where each stands (`bhhub status check CLAIM`); `bhhub resubmit` sends one "
+                  "again if the payer never got it"),
+}
+
+
+def claims_refused(session, kind: str, item_id: int, outcome: str, by: str, claims: list[str]) -> bool:
+    """One alert per response file that rejected claims or could not find them (``ack_rejected``,
+    ``ack_not_found``), naming the file's inbox item and the claims' control numbers (CLM01),
+    never a patient. True when it is new."""
+    said, todo = _CLAIMS_REFUSED[outcome]
+    names = ", ".join(sorted(claims))
+    noun = "claim" if len(claims) == 1 else "claims"
+    return raise_alert(session, f"ack_{outcome}:inbox:{item_id}", f"ack_{outcome}",
+                       f"{kind} (inbox item {item_id}) from {by}: {len(claims)} {noun} {said}: {names}; {todo}")

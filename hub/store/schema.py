@@ -300,6 +300,13 @@ class Acknowledgment(Base):
     detail: Mapped[str | None] = mapped_column(Text)  # plain language; error locations, no data values
     payer_claim_control_number: Mapped[str | None] = mapped_column(String(50))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # What the answer means for the claim and who gave it, so a claim's status can be decided by
+    # precedence over all answers to its submission, whatever order they came in
+    # (hub.acks.precedence): received | accepted | not_found | rejected; clearinghouse | payer;
+    # the date the answer speaks for (STC02, else the file's date).
+    outcome: Mapped[str | None] = mapped_column(String(12))
+    source: Mapped[str | None] = mapped_column(String(15))
+    effective_on: Mapped[date | None] = mapped_column(Date)
 
 
 class RemoteFileSeen(Base):

@@ -28,10 +28,21 @@ from hub.x12.tokens import Segment, segments
 
 ACK_CODES = "x12/ack_codes.toml"
 
-# 277CA claim status categories (STC01-1), domain reference 7.3: A2 is acceptance; A0, A1
-# and A5 are kept as accepted (forwarded, received, split); A3, A4, A6, A7, A8 reject.
+# 277CA claim status categories (STC01-1), domain reference 7.3: A2 is acceptance; A3, A6,
+# A7, A8 reject. ``accepted``/``rejected`` below are the reader's coarse view (A0/A1/A5 not
+# refused, A4 refused); what a claim's answer means for its status is ``outcome``.
 ACCEPTED_CATEGORIES = frozenset({"A0", "A1", "A2", "A5"})
 REJECTED_CATEGORIES = frozenset({"A3", "A4", "A6", "A7", "A8"})
+# What each category means for the claim (7.3 "Hub status"), least decisive first: a claim with
+# several statuses (STC01, STC10, STC11, its provider's or receiver's) is decided by the most
+# decisive one. A1 is receipt only, not acceptance; A4 (not found) is neither accepted nor
+# rejected: someone must find out why. Other categories (pending, finalized) decide nothing here.
+RECEIVED, ACCEPTED, NOT_FOUND, REJECTED = "received", "accepted", "not_found", "rejected"
+OUTCOME_ORDER = (RECEIVED, ACCEPTED, NOT_FOUND, REJECTED)
+OUTCOMES = {"A0": RECEIVED, "A1": RECEIVED, "A2": ACCEPTED, "A5": ACCEPTED, "A4": NOT_FOUND,
+            "A3": REJECTED, "A6": REJECTED, "A7": REJECTED, "A8": REJECTED}
+# 2100A NM101: who is speaking (005010X214 allows only these two).
+_SOURCE_KINDS = {"PR": "payer", "AY": "clearinghouse"}
 _NOTES = {
     "A0": "forwarded to another entity: the next payer's acknowledgment will follow",
     "A5": "split on acceptance: expect more than one payment (835 claim) for this claim",
@@ -448,6 +459,8 @@ class ClaimStatusAck:
     batch_reference: str = ""  # 2200B TRN02: the 837's BHT03, when the sender echoes it
     billing_provider_id: str = ""  # 2100C NM109, the billing provider's NPI
     information_source: str = ""  # 2100A NM103: the payer or clearinghouse that says this
+    information_source_kind: str = ""  # 2100A NM101: "payer" (PR) or "clearinghouse" (AY); "" if other
+    information_source_id: str = ""  # 2100A NM109: the payer id or the clearinghouse's ETIN
 
     @property
     def category(self) -> str:
@@ -463,6 +476,19 @@ class ClaimStatusAck:
     @property
     def accepted(self) -> bool:
         return not self.rejected and self.category in ACCEPTED_CATEGORIES
+
+    @property
+    def deciding_status(self) -> Status | None:
+        """The most decisive of the claim's statuses (rejection, then not found, acceptance,
+        receipt); None when none of them is an acknowledgment category."""
+        known = [s for s in self.statuses if s.category in OUTCOMES]
+        return max(known, key=lambda s: OUTCOME_ORDER.index(OUTCOMES[s.category]), default=None)
+
+    @property
+    def outcome(self) -> str | None:
+        """received | accepted | not_found | rejected, by the deciding status; None if none decides."""
+        status = self.deciding_status
+        return OUTCOMES[status.category] if status else None
 
     @property
     def note(self) -> str | None:
@@ -505,6 +531,8 @@ class _Level:
     rejections: list[Status] = field(default_factory=list)
     trace: str = ""  # TRN02 at this level
     name_or_id: str = ""  # 2100A NM103, 2100C NM109
+    entity: str = ""  # 2100A NM101 (PR payer, AY clearinghouse)
+    identifier: str = ""  # 2100A NM109
 
     def inherited(self) -> Iterator[Status]:
         level: _Level | None = self
@@ -544,6 +572,7 @@ class _ClaimStatusReader:
         claim_level = self.level.code in _CLAIM_LEVELS
         if segment.id == "NM1" and not claim_level:  # patient and subscriber names are PHI: skipped
             self.level.name_or_id = segment[9] if self.level.code == "19" else segment[3]
+            self.level.entity, self.level.identifier = segment[1], segment[9]
         elif segment.id == "TRN":
             if claim_level:
                 self._close_claim()
@@ -621,6 +650,8 @@ class _ClaimStatusReader:
             batch_reference=receiver.trace if receiver else "",
             billing_provider_id=provider.name_or_id if provider else "",
             information_source=source.name_or_id if source else "",
+            information_source_kind=_SOURCE_KINDS.get(source.entity, "") if source else "",
+            information_source_id=source.identifier if source else "",
         ))
         self.claim = None
 

@@ -1,0 +1,140 @@
+"""Where a claim stands after its acknowledgments: the deciding answer to its current
+submission (``hub.acks.precedence``) moves it, never an answer to an earlier submission.
+
+A claim rejected, fixed and sent again (``bhhub resubmit``: a new batch) starts a new
+acknowledgment cycle, so only answers recorded against its current batch count. A TA1 or 999
+names its batch by control numbers. A 277CA names it when the sender echoes the 837's BHT03
+(``BATCH`` + ST02, ``hub.x12.envelope``) in 2200B TRN02; when it does not, and the claim has
+been sent more than once, an answer dated before its current batch was made is about an
+earlier submission and is kept in the history only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Iterable
+
+from sqlalchemy import and_, func, or_, select
+
+from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
+from hub.model import ClaimStatus
+from hub.store import schema
+from hub.x12.acks import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
+
+# Statuses an acknowledgment may move a claim out of; an 835's outcome (paid, denied, ...) is
+# final for acknowledgments, and a claim not sent has nothing to acknowledge.
+ACKNOWLEDGEABLE = frozenset({ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value,
+                             ClaimStatus.ACCEPTED.value, ClaimStatus.REJECTED.value})
+IN_FLIGHT = frozenset({ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value})
+FILE_LEVEL = ("TA1", "999")  # verdicts on a whole interchange or transaction set
+
+
+def answer_of(row: schema.Acknowledgment) -> Answer | None:
+    """What a stored acknowledgment says about the claim; None when it decides nothing."""
+    outcome = row.outcome
+    if outcome is None:  # stored before outcomes were kept: by its code and verdict
+        outcome = OUTCOMES.get(row.code or "") if row.kind == "277CA" else (RECEIVED if row.accepted else REJECTED)
+    if outcome is None:
+        return None
+    effective = row.effective_on or (row.at.date() if row.at else date.min)
+    return Answer(outcome=outcome, source=row.source if row.source in (CLEARINGHOUSE, PAYER) else CLEARINGHOUSE,
+                  effective_on=effective, kind=row.kind, code=row.code or "", detail=row.detail or "",
+                  about_this_claim=row.claim_id is not None)
+
+
+def answers(session, claim: schema.Claim) -> list[Answer]:
+    """Every answer to the claim's current submission: its own, and its file's TA1/999 verdicts."""
+    if claim.batch_id is None:
+        return []
+    session.flush()
+    ack = schema.Acknowledgment
+    rows = session.scalars(select(ack).where(
+        ack.batch_id == claim.batch_id,
+        or_(ack.claim_id == claim.id, and_(ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL)))))
+    return [a for a in map(answer_of, rows) if a is not None]
+
+
+def standing(session, claim: schema.Claim) -> Answer | None:
+    """The answer that decides the claim's current submission, if any has come."""
+    return deciding(answers(session, claim))
+
+
+def acknowledgment_json(session, claim: schema.Claim) -> dict | None:
+    """The deciding answer to the claim's current submission, for listings."""
+    answer = standing(session, claim)
+    if answer is None:
+        return None
+    return {"outcome": answer.outcome, "source": answer.source, "kind": answer.kind, "code": answer.code,
+            "effective_on": answer.effective_on.isoformat(), "detail": answer.detail}
+
+
+def not_found(session, claim: schema.Claim) -> bool:
+    """In flight, and the deciding answer to its submission is "not found" (277CA A4)."""
+    answer = standing(session, claim) if claim.status in IN_FLIGHT else None
+    return answer is not None and answer.outcome == NOT_FOUND
+
+
+def settle(session, claim: schema.Claim, reason: str | None = None,
+           applied: Iterable[schema.Acknowledgment] = ()) -> str | None:
+    """Move the claim where its deciding answer puts it; the new status, or None if it stays.
+
+    ``reason`` is the history's reason when the deciding answer is one of ``applied`` (the
+    rows just stored); otherwise the deciding answer describes itself.
+    """
+    from hub.claims import set_status
+
+    if claim.batch_id is None or claim.status not in ACKNOWLEDGEABLE:
+        return None
+    answer = standing(session, claim)
+    target = STATUS_FOR.get(answer.outcome) if answer else None
+    if target is None or claim.status == target.value:
+        return None
+    if target is ClaimStatus.SUBMITTED and claim.status in IN_FLIGHT:
+        return None  # not found keeps an in-flight claim where it is
+    just_now = {answer_of(row) for row in applied}
+    text = reason if reason and answer in just_now else answer.describe()
+    if answer.outcome == NOT_FOUND:
+        text = f"not found by {answer.source}: investigate; {text}"
+    set_status(session, claim, target, text)
+    return target.value
+
+
+def claim_answered(session, patient_control_number: str, batch_reference: str,
+                   effective_on: date) -> tuple[schema.Claim | None, int | None]:
+    """(claim, batch) a 277CA's claim loop answers: the batch is the submission it is about,
+    None for an earlier submission that cannot be told apart."""
+    claims = session.scalars(select(schema.Claim).where(
+        schema.Claim.patient_control_number == patient_control_number, schema.Claim.batch_id.is_not(None))
+        .order_by(schema.Claim.id.desc())).all()
+    if not claims:
+        return None, None
+    echoed = _batch_by_reference(session, batch_reference)
+    if echoed is not None:
+        for claim in claims:  # any revision: a replaced claim's answers stay with it
+            if claim.batch_id == echoed.id:
+                return claim, echoed.id
+    latest = claims[0]
+    if echoed is not None and echoed.id < latest.batch_id:
+        return latest, echoed.id  # the batch it was in before it was sent again
+    current = session.get(schema.Batch, latest.batch_id)
+    if _times_batched(session, latest) > 1 and current.created_at and effective_on < current.created_at.date():
+        return latest, None
+    return latest, latest.batch_id
+
+
+def _batch_by_reference(session, reference: str) -> schema.Batch | None:
+    """The 837P batch whose BHT03 ("BATCH" + ST02) a 277CA echoes; None if not one of ours."""
+    number = reference[len("BATCH"):] if reference.upper().startswith("BATCH") else ""
+    if not number.isdigit():
+        return None
+    found = session.scalars(select(schema.Batch).where(
+        schema.Batch.kind == "837P",
+        func.ltrim(schema.Batch.transaction_control_number, "0") == (number.lstrip("0") or "0"))).all()
+    return found[0] if len(found) == 1 else None
+
+
+def _times_batched(session, claim: schema.Claim) -> int:
+    event = schema.ClaimStatusEvent
+    return session.scalar(select(func.count()).select_from(event).where(
+        event.claim_id == claim.id, event.status == ClaimStatus.BATCHED.value)) or 0
+
