@@ -124,6 +124,16 @@ class DenialRules:
             rarc_descriptions=rarc_descriptions,
         )
 
+    @property
+    def responsibility(self):
+        """Who owes a PR amount, and what counts as a crossover (``hub.remit.responsibility``),
+        from the same mappings as this table; loaded once."""
+        from hub.remit.responsibility import Responsibility
+
+        if getattr(self, "_responsibility", None) is None:
+            self._responsibility = Responsibility.load(getattr(self, "mappings", None) or MappingSet())
+        return self._responsibility
+
     def appeal_deadline(self, payer_id: str | None, remit_date: date, filing_indicator: str | None = None,
                         *, mappings: MappingSet | None = None) -> date | None:
         """Last day to appeal a denial on a remittance dated ``remit_date``, by the payer's row, else its
