@@ -145,6 +145,11 @@ class DenialRules:
         window = windows.window("appeal", payer_id=payer_id, filing_indicator=filing_indicator)
         return window.last_day(remit_date) if window is not None else None
 
+    def remark_description(self, code: str) -> str:
+        """A RARC's meaning from the table's [remark], for showing MOA/MIA/LQ remarks on a claim."""
+        code = code.strip().upper()
+        return self._remarks.get(code, f"RARC {code} (not in the table)")
+
     def timely_filing_days(self, payer_id: str | None) -> int | None:
         """The payer's filing limit in days from the date of service; None if not configured."""
         return self._days(payer_id, "timely_filing_days")
