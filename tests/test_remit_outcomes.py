@@ -178,6 +178,7 @@ def test_a_non_covered_pr_is_the_patients_only_once_an_advance_notice_is_on_file
     assert by_claim[b]["action"] == "bill_patient" and by_claim[b]["deadline"] is None
     owed = figures(capsys, hub_home)
     assert D(str(owed["patient_ar"])) == sent[b]["charge"] + sent[c]["charge"]
+    assert main(["--home", str(hub_home), "notice", "add", b, "--signed-on", day_before]) == 0  # again
     assert [n["claim"] for n in run_json(capsys, hub_home, "notice", "list")] == [b]
 
 

@@ -46,6 +46,9 @@ def add(session, claim: schema.Claim, signed_on: date, procedure_code: str | Non
                          f"an advance notice must be signed before the service")
     if procedure_code and procedure_code not in {line.procedure_code for line in claim.lines}:
         raise InputError(f"claim {claim.patient_control_number} has no service {procedure_code}")
+    for known in notices_for(session, claim.patient_control_number):
+        if (known.procedure_code, known.signed_on) == (procedure_code, signed_on):
+            return known  # recorded already: the same command twice records one notice
     notice = schema.AdvanceNotice(patient_control_number=claim.patient_control_number, procedure_code=procedure_code,
                                   signed_on=signed_on, note=note, recorded_by=who[:80])
     session.add(notice)
