@@ -147,7 +147,8 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 # --- claims -------------------------------------------------------------------------------
 
 
-def claim_json(session, row: schema.Claim) -> dict:
+def claim_json(session, row: schema.Claim, rules=None) -> dict:
+    """``rules`` (the denial table) adds ``remittance``: what the 835s said (hub.remit.claim_view)."""
     from hub.acks.standing import acknowledgment_json
 
     coverage = session.get(schema.Coverage, row.coverage_id)
@@ -189,7 +190,16 @@ def claim_json(session, row: schema.Claim) -> dict:
              "overridden": waived.get((f.code, f.line_number))}
             for f in row.findings
         ],
+        "remittance": _remittance(session, row, rules),
     }
+
+
+def _remittance(session, row: schema.Claim, rules) -> dict | None:
+    if rules is None or row.batch_id is None:
+        return None
+    from hub.remit.claim_view import remittance_of
+
+    return remittance_of(session, rules, row)
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
@@ -198,7 +208,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
         if args.status:
             query = query.where(schema.Claim.status == args.status)
         rows = session.scalars(query).all()
-        data = [claim_json(session, row) for row in rows]
+        from hub.remit.denials import DenialRules
+
+        rules = DenialRules.load(hub.mappings)
+        data = [claim_json(session, row, rules) for row in rows]
         hub.audit(session, "list_claims", "claim", [r.id for r in rows], args.status)
         session.commit()
     if args.json:
@@ -225,6 +238,11 @@ def cmd_claims(args: argparse.Namespace) -> int:
             print(f"  {c['patient_control_number']} {c['status']}, NOT FOUND by the {ack['source']} "
                   f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
                   f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
+        if c["remittance"]:
+            from hub.remit.claim_view import lines_of
+
+            for text in lines_of(c["remittance"]):
+                print(f"  {c['patient_control_number']} {text}")
         for f in c["findings"]:
             where = f" line {f['line']}" if f["line"] else ""
             waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""

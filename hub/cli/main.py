@@ -17,6 +17,7 @@ from hub.cli import commands, demo
 from hub.cli import eligibility as eligibility_cli
 from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
+from hub.cli import notices as notices_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
@@ -104,6 +105,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
 
     exchange_cli.add_commands(sub)
     remit_cli.add_commands(sub)
+    notices_cli.add_commands(sub)
     ledger_cli.add_commands(sub)
     plugin_new_cli.add_commands(sub)
     eligibility_cli.add_commands(sub)
@@ -126,7 +128,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status", "rules")
+           "eligibility", "status", "rules", "notice")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -77,6 +77,7 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
                  "claims_quarantined": p.claims_quarantined, "paid_total": p.paid_total,
                  "provider_adjustments": p.provider_adjustment_total, "problems": p.problems,
                  "inbox_item": p.inbox_item_id} for p in rows]
+        _provider_adjustment_lines(hub, session, data)
     if args.json:
         print_json(data)
     elif not data:
@@ -89,7 +90,26 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
         for d in data:
             for problem in d["problems"]:
                 print(f"  payment {d['id']}: {problem}")
+            for line in d["provider_adjustment_lines"]:
+                about = f" for claim {line['claim']}" if line["claim"] else ""
+                print(f"  payment {d['id']}: PLB {line['reason']} {line['amount']} ref {line['reference']}{about}: "
+                      f"{line['meaning']}")
     return 0
+
+
+def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
+    """Each payment's PLB lines, named, with the claim their reference names (hub.remit.plb)."""
+    from hub.remit import plb
+
+    a = schema.ProviderAdjustment
+    rows = session.scalars(select(a).where(a.payment_id.in_([d["id"] for d in data])).order_by(a.id)).all()
+    claims = plb.claims_referenced(session, (row.reference for row in rows))
+    mappings = hub.mappings
+    for d in data:
+        d["provider_adjustment_lines"] = [
+            {"reason": row.reason, "meaning": plb.meaning(mappings, row.reason), "reference": row.reference,
+             "amount": row.amount, "claim": claims.get(row.reference.strip())}
+            for row in rows if row.payment_id == d["id"]]
 
 
 def cmd_remit_unmatched(args: argparse.Namespace) -> int:

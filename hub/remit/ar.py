@@ -3,11 +3,16 @@
 Every figure is computed from claims, their status history, the acknowledgments and the posted
 835s; the formulas are in ``FORMULAS`` and printed with the report. Balances:
 
-- insurance balance = charge − insurance paid − patient responsibility − (CO/OA/PI adjustments
-  − open denials): an open denial stays in insurance A/R until it is worked (appealed and paid,
-  corrected, or written off);
-- patient balance = patient responsibility (PR) posted from 835s (patient payments are not
-  tracked yet).
+- insurance balance, per payer in turn = what it was billed − paid − patient share − (its own
+  CO/OA/PI adjustments − open denials): an open denial stays in insurance A/R until it is worked
+  (appealed and paid, corrected, or written off). A later payer is billed the earlier one's
+  patient share; what its 835 restates of the earlier payers' part is not its adjustment;
+- patient share = the PR amounts the patient owes: not a PR the payer put on the patient for a
+  wrong-payer reason or without an advance notice on file (``hub.remit.responsibility``), which
+  stays with insurance until worked;
+- patient balance = the last payer's patient share, once no payer is left: while a crossover's
+  next payer has the claim, or another coverage on file is still to be billed, it is insurance
+  A/R (patient payments are not tracked yet).
 
 Age is counted from the date a claim was first billed (first put in a batch), as of a date.
 """
@@ -24,6 +29,9 @@ from sqlalchemy import select
 from hub.store import schema
 
 ZERO = Decimal(0)
+REVERSAL = "22"
+# CLP02: the payer's place in the order of payers (primary 1/19, secondary 2/20, tertiary 3/21).
+_ORDER = {"1": 1, "19": 1, "2": 2, "20": 2, "3": 3, "21": 3}
 BUCKETS = ("0-30", "31-60", "61-90", "91-120", "120+")
 PERIOD_DAYS = 90
 
@@ -36,27 +44,72 @@ FORMULAS = {
                                   "claims with an 835",
     "denial_rate_count": "claims with at least one denial on an 835 / claims with an 835",
     "denial_rate_dollars": "denied amounts on 835s / charges of claims with an 835",
-    "net_collection_rate": "insurance payments / (charges − contractual write-downs), claims with an 835 "
-                           "(patient payments are not recorded yet, so patient shares count as uncollected)",
+    "net_collection_rate": "payments / (charges − contractual write-downs), claims with an 835; payments are "
+                           "every payer's claim payments (CLP04: primary, secondary and tertiary, reversals "
+                           "netted), not PLB money (interest, recoupments) and not patient payments (not recorded "
+                           "yet, so patient shares count as uncollected); each write-down is counted once: what a "
+                           "later payer's 835 restates of an earlier payer's (OA-23, a repeated CO-45) is left out",
     "no_response_30_days": "claims sent 30 or more days ago with no 277CA and no 835 (chase them with a 276)",
 }
 
 
 @dataclass
 class _Stage:
-    """One payer's part of a claim: its revisions to that payer and what their 835s posted."""
+    """One payer's part of a claim: what its 835s posted, from one or more revisions to it.
+
+    A payer is a stage per coverage; within one claim revision a second payer (a crossover, or
+    one payer adjudicating as primary then as supplemental, CLP02 1 then 2) is a stage of its own.
+    """
 
     coverage_id: int
+    payer_id: str | None = None  # the 835's payer; None until one posts
+    order: int | None = None  # CLP02: 1 primary (1, 19), 2 secondary (2, 20), 3 tertiary (3, 21)
+    postings: list = field(default_factory=list)
     paid: Decimal = ZERO
-    patient_responsibility: Decimal = ZERO
-    adjustments: Decimal = ZERO  # CO, OA and PI (a secondary's OA-23, the primary's impact, left out)
+    patient_responsibility: Decimal = ZERO  # CLP05: every PR amount
+    not_patients: Decimal = ZERO  # PR amounts the patient does not owe (wrong payer, no advance notice)
+    adjustments: Decimal = ZERO  # this payer's own CO, OA and PI (what restates an earlier payer's left out)
     open_denials: Decimal = ZERO
     remitted: bool = False
+    crossed_over: bool = False  # the payer forwarded the claim to the next payer itself
+
+    @property
+    def patient_share(self) -> Decimal:
+        """What this payer left to the patient, or to the next payer first."""
+        return self.patient_responsibility - self.not_patients
+
+    def settle(self, billed: Decimal, later: bool) -> None:
+        for posting in self.postings:
+            self.remitted = True
+            self.paid += posting.paid
+            self.patient_responsibility += posting.patient_responsibility
+            adjusted = posting.contractual + posting.other_adjustments
+            if later:
+                # A later payer's 835 restates the earlier payers' part of the charge (OA-23, and
+                # often their CO-45 again): only what it adjusted of what it was billed is its own,
+                # or the net collection rate counts the primary's write-down twice.
+                restated = max(abs(posting.charge) - billed, ZERO)
+                adjusted -= restated if posting.charge >= ZERO else -restated
+            self.adjustments += adjusted
+        standing = [p for p in self.postings if p.status_code != REVERSAL and p.reversed_by_id is None]
+        self.crossed_over = bool(standing) and standing[-1].crossed_over
 
     def balance(self, billed: Decimal) -> Decimal:
         if not self.remitted:
             return billed
-        return max(billed - self.paid - self.patient_responsibility - (self.adjustments - self.open_denials), ZERO)
+        written = self.adjustments + self.not_patients - self.open_denials
+        return max(billed - self.paid - self.patient_share - written, ZERO)
+
+
+def _stage_for(stages: list[_Stage], coverage_id: int, payer_id: str, order: int | None) -> _Stage:
+    for stage in reversed(stages):
+        if (stage.coverage_id == coverage_id and stage.payer_id in (None, payer_id)
+                and (order is None or stage.order in (None, order))):
+            stage.payer_id = payer_id
+            stage.order = stage.order or order
+            return stage
+    stages.append(_Stage(coverage_id, payer_id, order))
+    return stages[-1]
 
 
 @dataclass
@@ -81,6 +134,7 @@ class ClaimBalance:
     first_pass_paid: bool = False
     needed_rework: bool = False
     responded: bool = False
+    awaiting_next_payer: bool = False  # the last payer's patient share is owed by the next payer
 
     @property
     def contractual(self) -> Decimal:
@@ -142,10 +196,11 @@ def _balances(session) -> list[ClaimBalance]:
     # A finding a person overrode is a manual change: that claim was not clean.
     overridden = set(session.scalars(select(schema.FindingOverride.claim_id).where(
         schema.FindingOverride.claim_id.in_(ids))))
-    postings: dict[int, list[schema.RemitClaim]] = defaultdict(list)
-    r = schema.RemitClaim
-    for posting in session.scalars(select(r).where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)):
-        postings[posting.claim_id].append(posting)
+    postings: dict[int, list[tuple[schema.RemitClaim, str]]] = defaultdict(list)
+    r, p = schema.RemitClaim, schema.RemitPayment
+    for posting, payer_id in session.execute(select(r, p.payer_id).join(p, p.id == r.payment_id)
+                                             .where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)):
+        postings[posting.claim_id].append((posting, payer_id))
     denials: dict[int, list[schema.Denial]] = defaultdict(list)
     for denial in session.scalars(select(schema.Denial).where(schema.Denial.claim_id.in_(ids))):
         if denial.status != "undone":
@@ -162,6 +217,7 @@ def _balances(session) -> list[ClaimBalance]:
             provider=npis.get(first.rendering_provider_id or first.billing_provider_id, "?"), status=last.status,
             service_date=first.service_date, billed_on=billed.get(first.id), charge=first.total_charge)
         stages: list[_Stage] = []
+        stage_of: dict[int, _Stage] = {}  # posting id -> its stage
         for row in revisions:
             statuses = history.get(row.id, [])
             if row.coverage_id == first.coverage_id:  # a secondary claim is not rework
@@ -169,37 +225,47 @@ def _balances(session) -> list[ClaimBalance]:
                                           or statuses.count("batched") > 1 or row.frequency_code == "7"
                                           or row.id in overridden)
             balance.responded |= row.id in acknowledged
-            if not stages or stages[-1].coverage_id != row.coverage_id:
-                stages.append(_Stage(row.coverage_id))
-            stage = stages[-1]
-            secondary = len(stages) > 1
-            for posting in postings.get(row.id, []):
+            if not postings.get(row.id) and not any(s.coverage_id == row.coverage_id for s in stages):
+                stages.append(_Stage(row.coverage_id))  # billed, nothing back yet
+            for posting, payer_id in postings.get(row.id, []):
                 if not balance.remitted:
                     balance.first_pass_paid = posting.paid > ZERO and posting.status_code != "4" and not any(
                         d.remit_claim_id == posting.id and d.group_code != "PR" for d in denials.get(row.id, []))
-                balance.remitted = balance.responded = stage.remitted = True
-                stage.paid += posting.paid
-                stage.patient_responsibility += posting.patient_responsibility
-                impact = sum((Decimal(a["amount"]) for a in posting.adjustments
-                              if secondary and a["group"] == "OA" and a["reason"] == "23"), ZERO)
-                stage.adjustments += posting.contractual + posting.other_adjustments - impact
+                balance.remitted = balance.responded = True
+                stage = stage_of.get(posting.reverses_id) or _stage_for(
+                    stages, row.coverage_id, payer_id, _ORDER.get(posting.status_code))
+                stage_of[posting.id] = stage
+                stage.postings.append(posting)
             for denial in denials.get(row.id, []):
+                stage = stage_of.get(denial.remit_claim_id)
                 balance.denied += denial.amount
                 if denial.group_code != "PR":
                     balance.denied_not_patient += denial.amount
-                    if denial.status == "open":
-                        stage.open_denials += denial.amount  # still owed by the payer until worked
+                if denial.patient_owes or stage is None:
+                    continue
+                if denial.group_code == "PR":
+                    stage.not_patients += denial.amount  # a wrong payer's, or no advance notice
+                if denial.status == "open":
+                    stage.open_denials += denial.amount  # still owed by a payer until worked
         if last.status == "void" or last.frequency_code == "8":
             balance.insurance_balance = balance.patient_balance = ZERO
         else:
             billed_amount = balance.charge
             for number, stage in enumerate(stages):
+                stage.settle(billed_amount, later=number > 0)
                 balance.insurance_balance += stage.balance(billed_amount)
-                final = number == len(stages) - 1
                 if stage.remitted:
-                    billed_amount = stage.patient_responsibility  # what the next payer is billed
-                    if final:
-                        balance.patient_balance = stage.patient_responsibility
+                    billed_amount = stage.patient_share  # what the next payer is billed
+            final = stages[-1]
+            if final.remitted:
+                # The patient owes the last payer's patient share only when no payer is left: a
+                # crossover's next payer has it already, and another coverage on file is billed next.
+                payers_on_file = 1 + len(first.other_coverage_ids or ())
+                balance.awaiting_next_payer = final.crossed_over or len(stages) < payers_on_file
+                if balance.awaiting_next_payer:
+                    balance.insurance_balance += final.patient_share
+                else:
+                    balance.patient_balance = final.patient_share
         balance.paid = sum((stage.paid for stage in stages), ZERO)
         balance.adjustments = sum((stage.adjustments for stage in stages), ZERO)
         out.append(balance)
@@ -252,6 +318,8 @@ def _figures(balances: list[ClaimBalance], as_of: date) -> dict:
         "denial_rate_count": _ratio(sum(b.denied > ZERO for b in remitted), len(remitted)),
         "denial_rate_dollars": _ratio(sum((b.denied for b in remitted), ZERO), charges_remitted),
         "net_collection_rate": _ratio(payments, charges_remitted - contractual),
+        "net_collection_payments": payments,  # the rate's numerator
+        "net_collection_expected": charges_remitted - contractual,  # and its denominator
         "claims_sent": len(live),
         "claims_with_835": len(remitted),
     }

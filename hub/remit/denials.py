@@ -124,6 +124,16 @@ class DenialRules:
             rarc_descriptions=rarc_descriptions,
         )
 
+    @property
+    def responsibility(self):
+        """Who owes a PR amount, and what counts as a crossover (``hub.remit.responsibility``),
+        from the same mappings as this table; loaded once."""
+        from hub.remit.responsibility import Responsibility
+
+        if getattr(self, "_responsibility", None) is None:
+            self._responsibility = Responsibility.load(getattr(self, "mappings", None) or MappingSet())
+        return self._responsibility
+
     def appeal_deadline(self, payer_id: str | None, remit_date: date, filing_indicator: str | None = None,
                         *, mappings: MappingSet | None = None) -> date | None:
         """Last day to appeal a denial on a remittance dated ``remit_date``, by the payer's row, else its
@@ -134,6 +144,11 @@ class DenialRules:
         windows = FilingWindows.of(mappings or getattr(self, "mappings", None) or MappingSet())
         window = windows.window("appeal", payer_id=payer_id, filing_indicator=filing_indicator)
         return window.last_day(remit_date) if window is not None else None
+
+    def remark_description(self, code: str) -> str:
+        """A RARC's meaning from the table's [remark], for showing MOA/MIA/LQ remarks on a claim."""
+        code = code.strip().upper()
+        return self._remarks.get(code, f"RARC {code} (not in the table)")
 
     def timely_filing_days(self, payer_id: str | None) -> int | None:
         """The payer's filing limit in days from the date of service; None if not configured."""

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from hub.claims import set_status
 from hub.errors import InputError
 from hub.model import ClaimStatus, LineAdjudication, PayerAdjustment, PriorPayerAdjudication
+from hub.remit import crossovers
 from hub.store import schema
 from hub.store.repo import claim_record, coverage_record
 from hub.x12 import followup
@@ -45,6 +46,9 @@ def create_secondary(session, row: schema.Claim) -> schema.Claim:
     if row.status not in (ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value, ClaimStatus.DENIED.value):
         raise InputError(f"claim {row.patient_control_number} is {row.status}: a secondary claim needs the "
                          f"primary's 835 posted first")
+    crossover = crossovers.pending(session, row)
+    if crossover is not None:  # billing it again would be a duplicate (CARC 18, RARC N522)
+        raise InputError(crossover.sentence(row.patient_control_number))
     if not row.other_coverage_ids:
         raise InputError(f"claim {row.patient_control_number} has no other coverage to bill",
                          fix="add the secondary coverage in the EHR and take the encounter in again")

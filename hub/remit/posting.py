@@ -33,6 +33,8 @@ from hub.claims import set_status
 from hub.ledger.authorizations import release_for_denial
 from hub.errors import InputError
 from hub.model import ClaimStatus
+from hub.remit.crossovers import crossover_of
+from hub.remit.responsibility import patient_share
 from hub.store import schema
 
 log = logging.getLogger(__name__)
@@ -211,12 +213,13 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
             row.reason = "reverses a payment the hub has no record of; posted as received"
         status = ClaimStatus.REVERSED
     else:
+        row.crossed_over, row.crossover_payer = crossover_of(paid, rules.responsibility)
         denials = _record_denials(session, rules, payment, row, claim, paid)
         status = _status_of(paid, denials)
     if claim.status in _ADJUDICABLE:
         set_status(session, claim, status, f"835 trace {payment.trace_number}: paid {paid.paid} of {paid.charge}, "
                                            f"patient {paid.patient_responsibility}"
-                   + _reasons(paid))
+                   + _reasons(paid, row))
         if report is not None:
             report.statuses[claim.patient_control_number] = status.value
 
@@ -224,17 +227,29 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
 def _status_of(paid, denials: list[schema.Denial]) -> ClaimStatus:
     if paid.status_code == "4":
         return ClaimStatus.DENIED
-    if paid.paid == ZERO and paid.patient_responsibility == ZERO:
-        return ClaimStatus.DENIED
+    if paid.paid == ZERO:
+        # Nothing paid: denied when the payer refused anything (PR-96, PR-27 ...), even if all of it
+        # went to the patient; "paid" when the whole allowed amount was ordinary cost share (a $0
+        # payment to the deductible is not a denial, domain reference 6.2).
+        if denials or paid.patient_responsibility == ZERO:
+            return ClaimStatus.DENIED
+        return ClaimStatus.PAID
     if denials:
         return ClaimStatus.PARTIALLY_PAID
     return ClaimStatus.PAID
 
 
-def _reasons(paid) -> str:
+def _reasons(paid, row=None) -> str:
     codes = [f"{a.group}-{a.reason}" for a in paid.all_adjustments
              if not (a.group == "CO" and a.reason in ("45", "253")) and a.group != "PR"]
-    return f", {' '.join(dict.fromkeys(codes))}" if codes else ""
+    text = f", {' '.join(dict.fromkeys(codes))}" if codes else ""
+    if paid.remarks:  # MOA/MIA: what the payer applied to the whole claim
+        text += f", remarks {' '.join(dict.fromkeys(paid.remarks))}"
+    if row is not None and row.crossed_over:
+        to = row.crossover_payer or "the next payer"
+        text += (f"; forwarded to {to} by this payer (crossover): not billed again, the patient's share is owed by "
+                 f"{to} until its 835 arrives")
+    return text
 
 
 def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.Denial]:
@@ -248,12 +263,14 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
                                has_secondary=has_secondary)
         if not found.is_denial:
             continue
-        deadline = rules.appeal_deadline(payment.payer_id, remit_date, getattr(paid, "filing_indicator", None)) if found.action == "appeal" else None
+        owes, action, action_text = patient_share(session, rules, payment.payer_id, claim, row, procedure,
+                                                  adjustment, remarks, found, has_secondary)
+        deadline = rules.appeal_deadline(payment.payer_id, remit_date, getattr(paid, "filing_indicator", None)) if action == "appeal" else None
         denial = schema.Denial(
             remit_claim_id=row.id, claim_id=claim.id, line=line, procedure_code=procedure,
             group_code=adjustment.group, reason_code=adjustment.reason, remark_codes=list(remarks),
-            amount=adjustment.amount, category=found.category, action=found.action, action_text=found.action_text,
-            deadline=deadline, status="open")
+            amount=adjustment.amount, category=found.category, action=action, action_text=action_text,
+            deadline=deadline, status="open", patient_owes=owes)
         session.add(denial)
         made.append(denial)
         if adjustment.reason in _AUTHORIZATION_DENIALS:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 Money = Numeric(12, 2)
@@ -431,6 +432,10 @@ class RemitClaim(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
     reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The payer forwarded the claim to the next payer itself (CLP02 19/20/21, NM1*TT, MA18/N89):
+    # nothing is billed to that payer by hand; its own 835 follows (hub.remit.crossovers).
+    crossed_over: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    crossover_payer: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
 
 class ProviderAdjustment(Base):
@@ -473,6 +478,25 @@ class Denial(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution: Mapped[str | None] = mapped_column(Text)
+    # A PR amount the patient really owes (or their next payer first); False for CO/OA/PI and for
+    # a PR the hub may not bill them for: a wrong payer, or no advance notice (hub.remit.responsibility).
+    patient_owes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class AdvanceNotice(Base):
+    """The patient signed an advance notice (Medicare ABN, CMS-R-131, or a plan's waiver) that
+    they will pay for a service the payer may not cover: recorded by a biller
+    (``bhhub notice add``). Without one a PR-50/96/204 is not the patient's to pay."""
+
+    __tablename__ = "advance_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_control_number: Mapped[str] = mapped_column(String(38), index=True)  # every revision
+    procedure_code: Mapped[str | None] = mapped_column(String(10))  # None: every service on the claim
+    signed_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(80))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # --- authorizations, session limits and credentialing -------------------------------------------

@@ -1,0 +1,54 @@
+"""What the 835s said about one claim, for ``bhhub claims``: each posting with the remark codes
+the payer applied (MOA/MIA for the claim, LQ for a line), a crossover still waiting for the next
+payer, and the PLB amounts that name the claim (``hub.remit.plb``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from hub.remit import crossovers, plb
+from hub.remit.denials import DenialRules
+from hub.store import schema
+
+
+def remittance_of(session, rules: DenialRules, claim: schema.Claim) -> dict:
+    c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
+    rows = session.execute(
+        select(r, p).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
+        .where(c.patient_control_number == claim.patient_control_number, r.state == "posted").order_by(r.id)).all()
+    pending = crossovers.pending(session, claim)
+    return {
+        "postings": [_posting(rules, row, payment) for row, payment in rows],
+        "crossover": None if pending is None else {
+            "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
+            "waiting_for_835": True, "note": pending.sentence(claim.patient_control_number)},
+        "provider_adjustments": plb.for_claim(session, rules.mappings, claim),
+    }
+
+
+def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:
+    return {
+        "payer_id": payment.payer_id, "trace_number": payment.trace_number, "payment_date": payment.payment_date,
+        "status_code": row.status_code, "charge": row.charge, "paid": row.paid,
+        "patient_responsibility": row.patient_responsibility,
+        "payer_claim_control_number": row.payer_claim_control_number or None,
+        "remarks": [{"code": code, "meaning": rules.remark_description(code)} for code in row.remarks],
+        "line_remarks": [{"line": number, "code": code, "meaning": rules.remark_description(code)}
+                         for number, service in enumerate(row.services, start=1) for code in service.get("remarks", ())],
+        "crossover": {"to": row.crossover_payer or None} if row.crossed_over else None,
+        "reversed": row.reversed_by_id is not None,
+    }
+
+
+def lines_of(view: dict) -> list[str]:
+    """The view as a biller reads it under the claims table."""
+    out = []
+    for posting in view["postings"]:
+        for remark in posting["remarks"]:
+            out.append(f"remark {remark['code']} (835 trace {posting['trace_number']}): {remark['meaning']}")
+    if view["crossover"] is not None:
+        out.append(f"crossover: {view['crossover']['note']}")
+    for line in view["provider_adjustments"]:
+        out.append(f"PLB {line['reason']} {line['amount']} (trace {line['trace_number']}, {line['effect']}): "
+                   f"{line['meaning']}")
+    return out
