@@ -158,10 +158,10 @@ def test_ft1s_for_two_clinicians_in_one_dft_become_two_visits(tmp_path):
     (lambda t: t.replace("|CG|", "|PY|"), "nothing to bill: no FT1 with a billed transaction type"),
     (lambda t: "\r".join(s for s in t.split("\r") if not s.startswith("IN1")), "no IN1 segment"),
     (lambda t: t.replace("F33.1^Major depressive disorder, recurrent, moderate^I10", "35489007^Depression^SCT"),
-     "coded in 'SCT', not ICD-10-CM"),
+     "DG1-3 diagnosis is coded in another system, not ICD-10-CM"),  # the code is never quoted
     (lambda t: t.replace("SUNRISE_BH|BHHUB", "OTHER_CLINIC|BHHUB"), "MSH-4 sending facility 'OTHER_CLINIC' has no"),
     (lambda t: t.replace("DFT^P03", "ORU^R01"), "MSH-9 message type ORU^R01 is not one the hub reads"),
-    (lambda t: t.replace("|SEL|", "|XYZ|"), "IN1-17 relationship code 'XYZ' is not in the field map"),
+    (lambda t: t.replace("|SEL|", "|XYZ|"), "IN1-17 relationship code is not in the field map"),
     (lambda t: t.replace("|150.00|", "|-150.00|"), "FT1-11 amount is negative on a charge"),
     # FT1-20 names a clinician without a name: PV1-7's name (another person) is not borrowed.
     (lambda t: t.replace("|1245319599^Carter^Dana|", "|1987654328|"),
@@ -359,4 +359,4 @@ def test_corpus_dfts_with_a_profile_are_refused_for_their_snomed_diagnoses(corpo
     mappings = MappingSet(override_dir=tmp_path / "mappings")
     for name in ("DFT-P03-01.hl7", "DFT-P03-02.hl7"):
         error = refusal((folder / name).read_bytes(), mappings)
-        assert "coded in 'SCT', not ICD-10-CM" in str(error)
+        assert "diagnosis is coded in another system, not ICD-10-CM" in str(error)

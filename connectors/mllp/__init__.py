@@ -7,7 +7,8 @@ quarantined, AR not stored. What reads the message is whichever intake format re
 (the HL7 v2 EHR plugin); this package only moves bytes and answers.
 
 Modules: ``framing`` (MLLP frames from a byte stream), ``ack`` (MSH reader and ACK writer),
-``answer`` (one message → inbox → ACK), ``server`` (sockets and threads), ``command`` (the CLI).
+``answer`` (one message → inbox → ACK), ``server`` (sockets, threads, deadlines and slots),
+``settings`` (``[listen]`` in ``bhhub.toml``), ``command`` (the CLI).
 """
 
 from __future__ import annotations

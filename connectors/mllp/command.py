@@ -6,8 +6,10 @@ import argparse
 import signal
 import threading
 
-from hub.errors import UsageError
+from hub.errors import ConfigError, UsageError
 from hub.types import Command
+
+from connectors.mllp.settings import ListenSettings
 
 DESCRIPTION = """\
 Receive HL7 v2 messages over MLLP (each framed 0x0B message 0x1C 0x0D) and answer each with an
@@ -23,25 +25,39 @@ A message the hub holds already (the same bytes: a resend after a lost ACK) stor
 new and gets the answer its first copy earned: AA, or AE with the same reason. No message is
 acknowledged before its bytes are committed, so a crash loses only messages the sender never
 got an ACK for. SIGTERM or Ctrl-C stops: each connection finishes the message in
-hand, then closes. Logs (-v) show inbox item ids and counts, never message content.
+hand, then closes. Logs (-v) show inbox item ids and counts, never message content. MSA-3 and
+ERR name the segment, field and problem, never a field's value (no PHI goes back on the wire).
+
+Slow or greedy senders: a message must arrive whole within --message-timeout seconds of its
+first byte (a sender trickling bytes is closed then); one address may hold at most
+--max-connections-per-peer connections; when all --max-connections are taken, a new connection
+takes the place of the one whose message has been on its way longest. The defaults come from
+[listen] in bhhub.toml (host, idle_timeout, message_timeout, max_bytes, max_connections,
+max_connections_per_peer); an option given here overrides it.
 """
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    from connectors.mllp.server import DEFAULT_HOST, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BYTES
+    d = ListenSettings()  # the defaults, shown in --help; bhhub.toml [listen] may change them
 
     parser.description = DESCRIPTION
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--port", type=int, required=True, metavar="N",
                         help="TCP port to listen on (0 picks a free one; the address is printed)")
-    parser.add_argument("--host", default=DEFAULT_HOST, metavar="H",
-                        help=f"address to bind (default {DEFAULT_HOST}, this machine only; "
-                             "0.0.0.0 for every interface)")
-    parser.add_argument("--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT, metavar="S",
-                        help=f"close a connection silent for S seconds (default {DEFAULT_IDLE_TIMEOUT:.0f})")
-    parser.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, metavar="B",
-                        help=f"largest message accepted (default {DEFAULT_MAX_BYTES}); a larger one "
+    parser.add_argument("--host", metavar="H",
+                        help=f"address to bind (default {d.host}, this machine only; 0.0.0.0 for every interface)")
+    parser.add_argument("--idle-timeout", type=float, metavar="S",
+                        help=f"close a connection with no message on its way for S seconds (default {d.idle_timeout:.0f})")
+    parser.add_argument("--message-timeout", type=float, metavar="S",
+                        help=f"a message must arrive whole within S seconds of its first byte, however slowly "
+                             f"it trickles; else the connection is closed (default {d.message_timeout:.0f})")
+    parser.add_argument("--max-bytes", type=int, metavar="B",
+                        help=f"largest message accepted (default {d.max_bytes}); a larger one "
                              "gets AR and its connection is closed")
+    parser.add_argument("--max-connections", type=int, metavar="N",
+                        help=f"connections at once, every sender together (default {d.max_connections})")
+    parser.add_argument("--max-connections-per-peer", type=int, metavar="N",
+                        help=f"connections at once from one address (default {d.max_connections_per_peer})")
 
 
 def _print(line: str) -> None:
@@ -54,16 +70,19 @@ def run(args: argparse.Namespace, hub, *, stop: threading.Event | None = None, o
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number")
-    if args.idle_timeout <= 0:
-        raise UsageError("--idle-timeout must be more than 0 seconds")
-    if args.max_bytes <= 0:
-        raise UsageError("--max-bytes must be more than 0")
-    listener = MllpListener(hub, host=args.host, port=args.port, idle_timeout=args.idle_timeout,
-                            max_bytes=args.max_bytes)
+    configured = ListenSettings.from_table(hub.settings.raw.get("listen"))
+    try:
+        settings = configured.with_overrides(
+            host=args.host, idle_timeout=args.idle_timeout, message_timeout=args.message_timeout,
+            max_bytes=args.max_bytes, max_connections=args.max_connections,
+            max_connections_per_peer=args.max_connections_per_peer)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    listener = MllpListener.from_settings(hub, settings, port=args.port)
     try:
         listener.start()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+        raise UsageError(f"cannot listen on {settings.host}:{args.port} ({exc.strerror or exc}); "
                          f"choose another --port or --host") from None
     stop = stop or threading.Event()
     restore = _stop_on_signals(stop)

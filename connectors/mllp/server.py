@@ -5,10 +5,22 @@
     ...
     listener.stop()                           # finishes the message in hand on every connection
 
-Deadlines: every read waits at most ``POLL_SECONDS`` (so a stop is seen quickly) and a
-connection that sends nothing for ``idle_timeout`` seconds is closed; every ACK write has
-``idle_timeout`` to finish. A connection that ends mid-frame loses only that message, which
-was never acknowledged. At most ``max_connections`` senders at once; one more is closed at once.
+Deadlines (``connectors.mllp.settings`` says why the defaults):
+
+- a message must arrive whole within ``message_timeout`` of its first byte (its start block, or
+  anything but line ends sent after the last answer); bytes trickling in do not extend it, so a
+  sender feeding a byte every few seconds loses its connection then;
+- a connection that sends nothing (line ends aside) for ``idle_timeout`` is closed;
+- every ACK write has ``message_timeout`` to finish; every read waits at most ``POLL_SECONDS``
+  (so a stop, a deadline or a displacement is seen quickly).
+
+A connection that ends mid-frame loses only that message, which was never acknowledged.
+
+Slots: at most ``max_connections_per_peer`` connections from one address (one more is closed at
+once, so one sender cannot take every slot) and ``max_connections`` in all. When every slot is
+taken, a new connection takes the place of the one whose message has been on its way longest
+(never one being answered, never an idle one): a sender that trickles holds a slot only until
+someone else needs it. No such connection: the new one is closed.
 
 Log lines carry peers, inbox item ids and counts, never message content (PHI).
 """
@@ -24,14 +36,18 @@ from dataclasses import dataclass, field
 from connectors.mllp.ack import APPLICATION_INTERNAL_ERROR, REJECT, NotHL7, build_ack, read_header
 from connectors.mllp.answer import Answerer
 from connectors.mllp.framing import FrameReader, FrameTooLarge, frame
+from connectors.mllp.settings import ListenSettings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_IDLE_TIMEOUT = 300.0  # seconds; engines usually keep a connection open and idle between messages
-DEFAULT_MAX_BYTES = 4 * 1024 * 1024  # a DFT or ADT is a few KB; an embedded document can be larger
-DEFAULT_MAX_CONNECTIONS = 32
-POLL_SECONDS = 0.5
+_DEFAULTS = ListenSettings()
+DEFAULT_HOST = _DEFAULTS.host
+DEFAULT_IDLE_TIMEOUT = _DEFAULTS.idle_timeout
+DEFAULT_MESSAGE_TIMEOUT = _DEFAULTS.message_timeout
+DEFAULT_MAX_BYTES = _DEFAULTS.max_bytes
+DEFAULT_MAX_CONNECTIONS = _DEFAULTS.max_connections
+DEFAULT_MAX_CONNECTIONS_PER_PEER = _DEFAULTS.max_connections_per_peer
+POLL_SECONDS = 0.2
 RECV_BYTES = 65536
 LINGER_SECONDS = 1.0
 
@@ -46,6 +62,10 @@ class Counts:
     errors: int = 0  # AE
     rejected: int = 0  # AR
     dropped_partial: int = 0  # connections that ended mid-frame
+    timed_out: int = 0  # closed because a message did not arrive whole within message_timeout
+    refused_peer: int = 0  # closed at once: their address had max_connections_per_peer open
+    refused_full: int = 0  # closed at once: every slot taken, nobody to displace
+    displaced: int = 0  # closed to make room for a new connection
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, **increments: int) -> None:
@@ -54,27 +74,58 @@ class Counts:
                 setattr(self, name, getattr(self, name) + n)
 
     def summary(self) -> str:
-        return (f"{self.messages} messages (AA {self.accepted}, AE {self.errors}, AR {self.rejected}) "
+        text = (f"{self.messages} messages (AA {self.accepted}, AE {self.errors}, AR {self.rejected}) "
                 f"on {self.connections} connections")
+        closed = [(self.timed_out, "closed at the message deadline"),
+                  (self.displaced, "displaced by a new connection"),
+                  (self.refused_peer, "refused: too many from one address"),
+                  (self.refused_full, "refused: every slot taken")]
+        return "; ".join([text] + [f"{n} {what}" for n, what in closed if n])
+
+
+@dataclass(eq=False)
+class _Connection:
+    """One connection's clocks, shared by its thread and the acceptor (which may displace it)."""
+
+    sock: socket.socket
+    peer: str  # host:port
+    host: str
+    last_heard: float  # when it opened, last sent anything but line ends, or was last answered
+    message_started: float | None = None  # the first byte of the message on its way
+    answering: bool = False  # its message is with intake: never displaced then
+    displaced: threading.Event = field(default_factory=threading.Event)
 
 
 class MllpListener:
     def __init__(self, hub, *, host: str = DEFAULT_HOST, port: int = 0,
                  idle_timeout: float = DEFAULT_IDLE_TIMEOUT, max_bytes: int = DEFAULT_MAX_BYTES,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS, answerer: Answerer | None = None):
-        if idle_timeout <= 0 or max_bytes <= 0 or max_connections <= 0:
-            raise ValueError("idle_timeout, max_bytes and max_connections must be positive")
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS,
+                 message_timeout: float = DEFAULT_MESSAGE_TIMEOUT,
+                 max_connections_per_peer: int = DEFAULT_MAX_CONNECTIONS_PER_PEER,
+                 answerer: Answerer | None = None):
+        if min(idle_timeout, message_timeout, max_bytes, max_connections, max_connections_per_peer) <= 0:
+            raise ValueError("idle_timeout, message_timeout, max_bytes, max_connections and "
+                             "max_connections_per_peer must be positive")
         self.host, self.port = host, port
         self.idle_timeout = idle_timeout
+        self.message_timeout = message_timeout
         self.max_bytes = max_bytes
         self.max_connections = max_connections
+        self.max_connections_per_peer = max_connections_per_peer
         self.answerer = answerer or Answerer(hub)
         self.counts = Counts()
         self._stopping = threading.Event()
         self._server: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
-        self._connections: set[threading.Thread] = set()
+        self._connections: dict[threading.Thread, _Connection] = {}
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, hub, settings: ListenSettings, *, port: int = 0, **extra) -> MllpListener:
+        return cls(hub, host=settings.host, port=port, idle_timeout=settings.idle_timeout,
+                   message_timeout=settings.message_timeout, max_bytes=settings.max_bytes,
+                   max_connections=settings.max_connections,
+                   max_connections_per_peer=settings.max_connections_per_peer, **extra)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -127,35 +178,63 @@ class MllpListener:
         assert self._server is not None
         while not self._stopping.is_set():
             try:
-                conn, addr = self._server.accept()
+                sock, addr = self._server.accept()
             except TimeoutError:
                 continue
             except OSError:  # closed under us
                 break
             peer = f"{addr[0]}:{addr[1]}"
+            connection = _Connection(sock, peer, addr[0], time.monotonic())
+            thread = threading.Thread(target=self._serve, args=(connection,), name=f"mllp-{peer}", daemon=True)
             with self._lock:
-                busy = len(self._connections) >= self.max_connections
-                if not busy:
-                    thread = threading.Thread(target=self._serve, args=(conn, peer), name=f"mllp-{peer}",
-                                              daemon=True)
-                    self._connections.add(thread)
-            if busy:
-                log.warning("mllp: refused a connection from %s: %d connections open already",
-                            addr[0], self.max_connections)
-                conn.close()
+                refusal, victim = self._admit(connection)
+                if refusal is None:
+                    self._connections[thread] = connection
+            if victim is not None:
+                self._displace(victim, connection.host)
+            if refusal is not None:
+                sock.close()
                 continue
             self.counts.add(connections=1)
             thread.start()
 
+    def _admit(self, new: _Connection) -> tuple[str | None, _Connection | None]:
+        """(why ``new`` is refused, or None; the connection it displaces, or None). Under the lock."""
+        live = [c for c in self._connections.values() if not c.displaced.is_set()]
+        if sum(c.host == new.host for c in live) >= self.max_connections_per_peer:
+            self.counts.add(refused_peer=1)
+            log.warning("mllp: refused a connection from %s: %d connections from that address open already",
+                        new.host, self.max_connections_per_peer)
+            return "peer", None
+        if len(live) < self.max_connections:
+            return None, None
+        candidates = [c for c in live if c.message_started is not None and not c.answering]
+        if not candidates:
+            self.counts.add(refused_full=1)
+            log.warning("mllp: refused a connection from %s: %d connections open already",
+                        new.host, self.max_connections)
+            return "full", None
+        victim = min(candidates, key=lambda c: c.message_started)
+        victim.displaced.set()  # under the lock: counted out of ``live`` from now on
+        return None, victim
+
+    def _displace(self, victim: _Connection, newcomer: str) -> None:
+        self.counts.add(displaced=1)
+        log.warning("mllp: every slot taken; closing %s (a message on its way for %.1f s) to serve %s",
+                    victim.peer, time.monotonic() - (victim.message_started or 0.0), newcomer)
+        try:
+            victim.sock.shutdown(socket.SHUT_RDWR)  # wakes its thread's recv at once
+        except OSError:
+            pass
+
     # --- one connection ---
 
-    def _serve(self, conn: socket.socket, peer: str) -> None:
-        host = peer.rsplit(":", 1)[0]
+    def _serve(self, connection: _Connection) -> None:
+        conn, peer, host = connection.sock, connection.peer, connection.host
         reader = FrameReader(self.max_bytes)
         answered = 0
         log.info("mllp: connection from %s", peer)
         try:
-            last_heard = time.monotonic()
             while True:
                 try:
                     message = reader.next_message()
@@ -163,29 +242,47 @@ class MllpListener:
                     self._refuse_oversized(conn, big)
                     return
                 if message is not None:
+                    with self._lock:  # once answering, the acceptor leaves this connection alone
+                        if connection.displaced.is_set():
+                            return  # not stored, not acknowledged: the sender sends it again
+                        connection.answering = True
                     self._answer(conn, message, host)
                     answered += 1
-                    last_heard = time.monotonic()
+                    connection.answering = False
+                    connection.last_heard, connection.message_started = time.monotonic(), None
                     if self._stopping.is_set():
                         return  # the message in hand is answered; any others were never acknowledged
                     continue
-                if self._stopping.is_set():
+                now = time.monotonic()
+                if reader.in_frame and connection.message_started is None:
+                    connection.message_started = now  # pipelined: the next message was on its way already
+                if self._stopping.is_set() or connection.displaced.is_set():
                     return
-                if time.monotonic() - last_heard >= self.idle_timeout:
+                started = connection.message_started
+                if started is not None and now - started >= self.message_timeout:
+                    self.counts.add(timed_out=1)
+                    log.info("mllp: closing %s: a message did not arrive whole within %.0f s",
+                             peer, self.message_timeout)
+                    return
+                if now - connection.last_heard >= self.idle_timeout:
                     log.info("mllp: closing %s after %.0f s without data", peer, self.idle_timeout)
                     return
-                conn.settimeout(min(POLL_SECONDS, self.idle_timeout))
+                conn.settimeout(POLL_SECONDS)
                 try:
                     data = conn.recv(RECV_BYTES)
                 except TimeoutError:
                     continue
                 except OSError as exc:
-                    log.info("mllp: connection from %s failed (%s)", peer, type(exc).__name__)
+                    if not connection.displaced.is_set():
+                        log.info("mllp: connection from %s failed (%s)", peer, type(exc).__name__)
                     return
                 if not data:
                     return
+                if data.strip(b"\r\n"):  # line ends between frames neither start a clock nor keep one open
+                    connection.last_heard = time.monotonic()
+                    if connection.message_started is None:
+                        connection.message_started = connection.last_heard
                 reader.feed(data)
-                last_heard = time.monotonic()
         except _SendFailed:
             return
         except Exception as exc:  # noqa: BLE001 - a bug ends this connection only; no text (PHI)
@@ -199,7 +296,7 @@ class MllpListener:
             log.info("mllp: %s closed after %d messages", peer, answered)
             _close_gently(conn)
             with self._lock:
-                self._connections.discard(threading.current_thread())
+                self._connections.pop(threading.current_thread(), None)
 
     def _answer(self, conn: socket.socket, message: bytes, host: str) -> None:
         answer = self.answerer.answer(message, host)
@@ -222,7 +319,7 @@ class MllpListener:
         self._send(conn, build_ack(header, REJECT, text, error_code=APPLICATION_INTERNAL_ERROR))
 
     def _send(self, conn: socket.socket, ack: bytes) -> None:
-        conn.settimeout(self.idle_timeout)  # an ACK is one small write: this bounds it
+        conn.settimeout(self.message_timeout)  # an ACK is one small write: this bounds it
         try:
             conn.sendall(frame(ack))
         except OSError as exc:  # TimeoutError included

@@ -230,8 +230,9 @@ def _subscriber(index: BundleIndex, fmap: FieldMap, resource: Any, where: str) -
     else:
         relationship = fmap.relationship.get(code)
         if relationship is None:
-            raise MappingError(f"relationship code {code!r} has no X12 relationship code", where=where,
-                               fix=f"add {code} to [coverage.relationship] in mappings/{TABLE}")
+            raise MappingError("Coverage.relationship code has no X12 relationship code (the code is not "
+                               "quoted: it comes from the bundle)", where=where,
+                               fix=f"add the Coverage's relationship code to [coverage.relationship] in mappings/{TABLE}")
     if relationship == SELF or subscriber is None or subscriber is beneficiary:
         return relationship, None
     return relationship, person_of(fmap, subscriber)

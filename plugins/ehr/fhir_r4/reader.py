@@ -10,6 +10,7 @@ is about. Messages name resources by type and id and never quote content (no PHI
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -21,6 +22,10 @@ from hub.errors import InputError
 BOM = b"\xef\xbb\xbf"
 _SNIFF = 4096  # bytes looked at by recognizes(); a Bundle's resourceType comes first in practice
 _MAX_LISTED = 3  # validation problems named in one message
+# FHIR R4 Bundle.type's required value set (bundle-type): the only values a refusal may quote.
+BUNDLE_TYPES = frozenset({"document", "message", "transaction", "transaction-response", "batch",
+                          "batch-response", "history", "searchset", "collection"})
+_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # FHIR id (R4 2.24.0.1): what a refusal may quote of a resource
 
 
 def recognizes(content: bytes) -> bool:
@@ -62,8 +67,10 @@ def read_bundle(content: bytes, supported_types: frozenset[str]) -> Any:
     except Exception as exc:  # noqa: BLE001 - fhir.resources raises KeyError/ValueError for unknown types
         raise _explain(content, None) from exc
     if bundle.type not in supported_types:
+        # Shown only when it is one of FHIR's own codes for Bundle.type (required binding).
+        kind = repr(bundle.type) if bundle.type in BUNDLE_TYPES else "that is not a FHIR Bundle.type code"
         raise InputError(
-            f"a Bundle of type {bundle.type!r}, which this reader does not import "
+            f"a Bundle of type {kind}, which this reader does not import "
             f"(it reads {', '.join(sorted(supported_types))})",
             where="Bundle" + (f"/{bundle.id}" if bundle.id else ""),
             fix="export the encounters as a collection, searchset, document or transaction bundle",
@@ -91,7 +98,7 @@ def _explain(content: bytes, exc: ValidationError | None) -> InputError:
                           fix="send a FHIR Bundle exported by the EHR, not another JSON file")
     if rtype != "Bundle":
         if not _is_fhir_type(rtype):
-            return InputError(f"JSON with resourceType {rtype!r}, which is not a FHIR R4 resource",
+            return InputError("JSON with a resourceType that is not a FHIR R4 resource",
                               where=_name(data), fix="send a FHIR R4 Bundle")
         return InputError(f"a lone FHIR {rtype}, not a Bundle", where=_name(data),
                           fix="export a Bundle holding the Encounter (or Claim) with its Patient, Coverage, "
@@ -133,8 +140,9 @@ def _name(resource: Any) -> str:
     """``Type/id`` of a raw resource dict (ids only: no PHI)."""
     if not isinstance(resource, dict):
         return "entry"
-    rtype, rid = resource.get("resourceType", "resource"), resource.get("id")
-    return f"{rtype}/{rid}" if isinstance(rid, str) and rid else str(rtype)
+    rtype, rid = resource.get("resourceType"), resource.get("id")
+    rtype = rtype if isinstance(rtype, str) and _is_fhir_type(rtype) else "resource"
+    return f"{rtype}/{rid}" if isinstance(rid, str) and _ID.fullmatch(rid) else rtype
 
 
 def _unknown_entry_type(data: dict) -> InputError | None:
@@ -146,7 +154,7 @@ def _unknown_entry_type(data: dict) -> InputError | None:
         if isinstance(resource, dict):
             rtype = resource.get("resourceType")
             if not isinstance(rtype, str) or not _is_fhir_type(rtype):
-                return InputError(f"resourceType {rtype!r} is not a FHIR R4 resource type",
+                return InputError("its resourceType is not a FHIR R4 resource type",
                                   where=f"Bundle entry {number}",
                                   fix="remove the entry or correct its resourceType")
     return None
@@ -155,7 +163,7 @@ def _unknown_entry_type(data: dict) -> InputError | None:
 def _validation_error(data: dict, exc: ValidationError) -> InputError:
     """Name the entry (``Encounter/enc-7``) and element (``period.start``) of the first problems."""
     problems, where = [], None
-    for error in exc.errors(include_input=False, include_url=False):
+    for error in exc.errors(include_url=False):
         loc = list(error["loc"])
         resource_name = "Bundle"
         if len(loc) >= 3 and loc[0] == "entry" and isinstance(loc[1], int) and loc[2] == "resource":
@@ -165,7 +173,7 @@ def _validation_error(data: dict, exc: ValidationError) -> InputError:
             loc = loc[3:]
         path = ".".join(f"[{p}]" if isinstance(p, int) else str(p) for p in loc).replace(".[", "[") or "(root)"
         where = where or resource_name
-        message = _friendly(error["type"], str(error["msg"]))
+        message = _friendly(error["type"], str(error["msg"]), error.get("input"))
         problems.append(f"{resource_name} {path}: {message}")
     shown = "; ".join(problems[:_MAX_LISTED])
     more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
@@ -173,10 +181,25 @@ def _validation_error(data: dict, exc: ValidationError) -> InputError:
                       fix="correct these elements in the EHR's export (FHIR R4 datatypes and element names)")
 
 
-def _friendly(error_type: str, message: str) -> str:
+def _friendly(error_type: str, message: str, value: Any = None) -> str:
+    """pydantic's words for one problem, without the value: its messages may quote the input
+    (a custom validator's ``ValueError`` often does), and the input here is a patient's data."""
     if error_type == "extra_forbidden":
         return "not an element of this resource in FHIR R4"
     if error_type in ("missing", "model_field_validation.missing"):
         return "required but missing"
-    message = message.splitlines()[0]
-    return message.removeprefix("Value error, ")[:160]
+    message = message.splitlines()[0].removeprefix("Value error, ")[:160]
+    if _quotes(message, value):
+        return f"not a valid value ({error_type})"
+    return message
+
+
+def _quotes(message: str, value: Any) -> bool:
+    """Whether ``message`` may carry some of ``value``: its text, or anything in quotes but a
+    pattern (pydantic quotes the regex a string must match, which is the standard's, not data)."""
+    texts = [value] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else []
+    if isinstance(value, dict):
+        texts += [v for v in value.values() if isinstance(v, (str, int, float))]
+    if any(len(str(t)) >= 2 and str(t) in message for t in texts):
+        return True
+    return bool(re.search(r"['\"]", message.split("should match pattern", 1)[0]))

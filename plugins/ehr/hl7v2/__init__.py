@@ -36,6 +36,7 @@ from hub.types import IntakeContext, IntakeFormat
 
 from plugins.ehr.hl7v2 import charges, people, scheduling
 from plugins.ehr.hl7v2.fieldmap import FieldMap, load_field_map
+from plugins.ehr.hl7v2.shown import EVENT_CODE, VERSION, shown
 from plugins.ehr.hl7v2.wire import Message, looks_like_hl7, read_message, split_messages
 
 log = logging.getLogger(__name__)
@@ -67,9 +68,9 @@ def parse(content: bytes, context: IntakeContext) -> list:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001 - a gap in this reader must still quarantine cleanly
-        log.error("hl7v2 could not map message %s: %s", message.control_id, type(exc).__name__)  # ids only
+        log.error("hl7v2 could not map a message: %s", type(exc).__name__)  # no content, not even MSH-10
         raise InputError(
-            f"the HL7 v2 reader could not map message {message.control_id} ({type(exc).__name__})",
+            f"the HL7 v2 reader could not map {message.where()} ({type(exc).__name__})",
             fix="report it to the bhhub maintainers with the inbox item id; the message is kept",
         ) from exc
 
@@ -79,7 +80,8 @@ def read(message: Message, fmap: FieldMap, context: IntakeContext) -> list:
     kind = f"{code}^{event}".upper()
     version = message.version
     if version and version not in fmap.versions:
-        raise InputError(f"MSH-12 version {version!r} is not read (versions read: {', '.join(sorted(fmap.versions))})",
+        raise InputError(f"MSH-12 version {shown(version, VERSION)} is not read "
+                         f"(versions read: {', '.join(sorted(fmap.versions))})",
                          where=message.where(),
                          fix="send HL7 v2.3 to v2.5.1, or add the version to [messages] versions")
     if kind in fmap.charges:
@@ -89,7 +91,8 @@ def read(message: Message, fmap: FieldMap, context: IntakeContext) -> list:
     if kind in fmap.appointments:
         return [scheduling.appointment(message, fmap)]
     read_kinds = sorted(fmap.charges | fmap.registrations | fmap.appointments)
-    raise InputError(f"MSH-9 message type {kind if code else '(empty)'} is not one the hub reads "
+    named = "^".join(shown(part, EVENT_CODE) for part in (code.upper(), event.upper()) if part) or "(empty)"
+    raise InputError(f"MSH-9 message type {named} is not one the hub reads "
                      f"(it reads {', '.join(read_kinds)})", where=message.where(),
                      fix="send charges as DFT^P03, registrations as ADT^A04/A08, appointments as SIU^S12-S15; "
                          "or stop sending this type to the hub")

@@ -24,6 +24,7 @@ from plugins.ehr.hl7v2 import people
 from plugins.ehr.hl7v2.fieldmap import FieldMap
 from plugins.ehr.hl7v2.paths import Path, Scope, groups
 from plugins.ehr.hl7v2.practices import Practice, practice_for
+from plugins.ehr.hl7v2.shown import set_id as shown_set_id
 from plugins.ehr.hl7v2.values import decimal, required_date
 from plugins.ehr.hl7v2.wire import Message, Segment
 
@@ -38,6 +39,7 @@ class _Line:
     diagnoses: tuple[str, ...]
     rendering: Provider | None
     group: list[Segment]
+    set_id: str  # FT1-1 as sent when a sequence number, else the FT1's position
 
 
 def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[Encounter]:
@@ -58,7 +60,7 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
     result = []
     for (service_date, npi), visit_lines in visits.items():
         first = visit_lines[0]
-        where = message.where(f"FT1 set {first.group[0].value(1) or '?'}")
+        where = message.where(f"FT1 set {first.set_id}")
         in_effect = people.coverage_groups(message, fmap, service_date)
         coverages = tuple(coverage for coverage, _ in in_effect)
         if not coverages:
@@ -77,8 +79,7 @@ def encounters(message: Message, fmap: FieldMap, mappings: MappingSet) -> list[E
         virtual, audio_only = _telehealth(scope, fmap)
         result.append(Encounter(
             key=f"{patient.key}|visit|{service_date.isoformat()}|{npi or billing.npi}",
-            source_ref=f"{'^'.join(message.message_type)} {message.control_id} FT1 set "
-                       f"{first.group[0].value(1) or '?'}",
+            source_ref=f"{'^'.join(message.message_type)} {message.control_id} FT1 set {first.set_id}",
             service_date=service_date,
             patient=patient,
             coverages=coverages,
@@ -121,18 +122,18 @@ def _telehealth(scope: Scope, fmap: FieldMap) -> tuple[bool, bool]:
 def _lines(message: Message, fmap: FieldMap, practice: Practice) -> list[_Line]:
     billed = {t.upper() for t in fmap.strings("charge.billed_transaction_types")}
     found: list[_Line] = []
-    skipped: set[str] = set()
+    skipped: list[Segment] = []
     for group in groups(message, "FT1", FINANCIAL_GROUP):
         scope = Scope(message, group)
-        set_id = group[0].value(1) or str(len(found) + len(skipped) + 1)
+        set_id = shown_set_id(group[0].value(1), len(found) + len(skipped) + 1)
         where = message.where(f"FT1 set {set_id}")
         kind = scope.first(fmap.paths("charge.transaction_type")).upper()
         if kind not in billed:
-            skipped.add(kind or "(empty)")
+            skipped.append(group[0])
             continue
         found.append(_line(scope, fmap, practice, where, group, set_id))
     if not found:
-        seen = f" (transaction types sent: {', '.join(sorted(skipped))})" if skipped else ""
+        seen = f" ({len(skipped)} FT1 with another transaction type)" if skipped else ""
         raise InputError(f"nothing to bill: no FT1 with a billed transaction type "
                          f"({', '.join(sorted(billed))} in FT1-6){seen}", where=message.where(),
                          fix="send the charges as FT1 segments with transaction type CG, or list your EHR's "
@@ -180,6 +181,7 @@ def _line(scope: Scope, fmap: FieldMap, practice: Practice, where: str, group: l
         diagnoses=_coded(scope, fmap, fmap.paths("charge.diagnoses"), where),
         rendering=_rendering(scope, fmap, practice, where),
         group=group,
+        set_id=set_id,
     )
 
 
@@ -222,7 +224,7 @@ def _dg1_diagnoses(message: Message, fmap: FieldMap) -> list[str]:
     ranked: list[tuple[int, int, str]] = []
     for position, segment in enumerate(message.all("DG1")):
         scope = Scope(message, [segment])
-        where = message.where(f"DG1 set {segment.value(1) or position + 1}")
+        where = message.where(f"DG1 set {shown_set_id(segment.value(1), position + 1)}")
         code, path = scope.value(fmap.paths("diagnosis.code"))
         if not code:
             continue
@@ -258,7 +260,8 @@ def _check_icd10(fmap: FieldMap, system: str, path: Path | None, where: str) -> 
     accepted = {s.upper() for s in fmap.strings("diagnosis.icd10cm_systems")}
     if system.upper() not in accepted:
         label = path.label if path else "DG1-3"
-        raise InputError(f"{label} diagnosis is coded in {system!r}, not ICD-10-CM", where=where,
+        what = "names no coding system" if not system else "is coded in another system"
+        raise InputError(f"{label} diagnosis {what}, not ICD-10-CM", where=where,
                          fix="send ICD-10-CM diagnoses (coding system I10), or list your EHR's name for it in "
                              "[diagnosis] icd10cm_systems of mappings/ehr/hl7v2.toml")
 

@@ -15,7 +15,8 @@ from hub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonNam
 
 from plugins.ehr.hl7v2.fieldmap import FieldMap
 from plugins.ehr.hl7v2.paths import Path, Scope, groups
-from plugins.ehr.hl7v2.values import optional_date
+from plugins.ehr.hl7v2.shown import set_id as shown_set_id
+from plugins.ehr.hl7v2.values import optional_date, parse_ts
 from plugins.ehr.hl7v2.wire import Message, Segment
 
 INSURANCE_GROUP = frozenset({"IN1", "IN2", "IN3", "ROL", "PRT"})
@@ -48,7 +49,7 @@ def patient(message: Message, fmap: FieldMap, *, require_name: bool = True) -> P
         name=PersonName(family, scope.first(fmap.paths("patient.given_name")) or None,
                         scope.first(fmap.paths("patient.middle_name")) or None,
                         scope.first(fmap.paths("patient.suffix")) or None),
-        birth_date=optional_date(scope.first(fmap.paths("patient.birth_date"))),
+        birth_date=_birth_date(scope, fmap, "patient.birth_date", where),
         gender=fmap.codes("patient.gender").get(scope.first(fmap.paths("patient.sex")).upper(), "U"),
         address=_address(scope, fmap, "patient.address"),
         key=key,
@@ -79,6 +80,17 @@ def _patient_key(message: Message, fmap: FieldMap) -> str:
     return f"hl7:{facility_name(message)}|{kind or 'ID'}|{value}"
 
 
+def _birth_date(scope: Scope, fmap: FieldMap, dotted: str, where: str) -> date | None:
+    """A date of birth as sent; None when not sent or sent to the year or month only (DT allows
+    it; the 837P then carries none). Anything that is no date at all is refused: a field shifted
+    by a stray separator would otherwise bill the patient without one, silently."""
+    text, path = scope.value(fmap.paths(dotted))
+    if text and parse_ts(text) is None:
+        raise InputError(f"{path.label} date of birth is not a date (YYYYMMDD)", where=where,
+                         fix=f"send the date of birth in {path.label} as YYYYMMDD")
+    return optional_date(text)
+
+
 def _address(scope: Scope, fmap: FieldMap, dotted: str) -> Address | None:
     paths = fmap.address(dotted)
     line1, city = scope.first(paths.line1), scope.first(paths.city)
@@ -99,7 +111,7 @@ def coverage_groups(message: Message, fmap: FieldMap,
     found: list[tuple[int, int, Coverage, list[Segment]]] = []
     for position, group in enumerate(groups(message, "IN1", INSURANCE_GROUP)):
         scope = Scope(message, group)
-        set_id = group[0].value(1) or str(position + 1)
+        set_id = shown_set_id(group[0].value(1), position + 1)
         where = message.where(f"IN1 set {set_id}")
         if service_date is not None and not _in_effect(scope, fmap, service_date):
             continue
@@ -143,7 +155,7 @@ def _coverage(scope: Scope, fmap: FieldMap, where: str) -> Coverage:
     if code:
         relationship = fmap.codes("coverage.relationship_codes").get(code.upper(), "")
         if not relationship:
-            raise InputError(f"{path.label} relationship code {code!r} is not in the field map", where=where,
+            raise InputError(f"{path.label} relationship code is not in the field map", where=where,
                              fix="add it to [coverage.relationship_codes] in <home>/mappings/ehr/hl7v2.toml")
     subscriber = None if relationship == SELF else _subscriber(scope, fmap, where)
     own_id = in_group(scope.group or [], fmap.paths("coverage.patient_member_id"))
@@ -175,7 +187,7 @@ def _subscriber(scope: Scope, fmap: FieldMap, where: str) -> Person:
     return Person(
         name=PersonName(family, scope.first(fmap.paths("coverage.subscriber.given_name")) or None,
                         scope.first(fmap.paths("coverage.subscriber.middle_name")) or None),
-        birth_date=optional_date(scope.first(fmap.paths("coverage.subscriber.birth_date"))),
+        birth_date=_birth_date(scope, fmap, "coverage.subscriber.birth_date", where),
         gender=fmap.codes("patient.gender").get(scope.first(fmap.paths("coverage.subscriber.sex")).upper(), "U"),
         address=_address(scope, fmap, "coverage.subscriber.address"),
     )

@@ -16,6 +16,7 @@ from hub.mappings import MappingSet
 from hub.model import Address, Provider
 
 from plugins.ehr.hl7v2.schema import check, cached
+from plugins.ehr.hl7v2.shown import IDENTIFIER, shown
 
 TABLE = "ehr/practices.toml"
 PRACTICE = {
@@ -45,11 +46,11 @@ def practice_for(mappings: MappingSet, namespace: str, universal: str, where: st
     for name in (namespace, universal):
         if name and name in practices:
             return practices[name]
-    shown = namespace or universal or "(empty)"
+    name = shown(namespace or universal, IDENTIFIER) if (namespace or universal) else "(empty)"
     raise InputError(
-        f"MSH-4 sending facility {shown!r} has no practice profile, so the billing provider (NPI, tax id, "
+        f"MSH-4 sending facility {name!r} has no practice profile, so the billing provider (NPI, tax id, "
         f"address) is unknown", where=where,
-        fix=f"add [practices.\"{shown}\"] with npi, organization_name, tin and address to "
+        fix=f"add [practices.\"{name}\"] with npi, organization_name, tin and address to "
             f"<home>/mappings/{TABLE} (see the packaged file for an example), then `bhhub inbox retry`")
 
 

@@ -16,6 +16,7 @@ from hub.records import Appointment
 from plugins.ehr.hl7v2 import people
 from plugins.ehr.hl7v2.fieldmap import FieldMap
 from plugins.ehr.hl7v2.paths import Scope
+from plugins.ehr.hl7v2.shown import EVENT_CODE, shown
 from plugins.ehr.hl7v2.values import as_utc, decimal, parse_ts
 from plugins.ehr.hl7v2.wire import Message
 
@@ -41,7 +42,7 @@ def appointment(message: Message, fmap: FieldMap) -> Appointment:
     event = message.message_type[1].upper()
     status = fmap.codes("appointment.status_by_event").get(event)
     if status is None:
-        raise InputError(f"MSH-9 trigger event {event!r} has no appointment status in the field map",
+        raise InputError(f"MSH-9 trigger event {shown(event, EVENT_CODE)} has no appointment status in the field map",
                          where=message.where(), fix="add it to [appointment.status_by_event]")
     provider = scope.first(fmap.paths("appointment.provider")) or None
     return Appointment(

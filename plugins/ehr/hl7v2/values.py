@@ -68,8 +68,8 @@ def decimal(text: str, label: str, where: str) -> Decimal | None:
     try:
         value = Decimal(text.replace(",", ""))
     except InvalidOperation:
-        raise InputError(f"{label} {text!r} is not a number", where=where,
+        value = None
+    if value is None or not value.is_finite():  # the value itself is never quoted (plugins.ehr.hl7v2.shown)
+        raise InputError(f"{label} is not a number", where=where,
                          fix=f"send {label} as a plain number (e.g. 150.00)") from None
-    if not value.is_finite():
-        raise InputError(f"{label} {text!r} is not a number", where=where, fix=f"send {label} as a plain number")
     return value

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from hub.errors import InputError
 
+from plugins.ehr.hl7v2.shown import IDENTIFIER, shown
+
 # MLLP framing (HL7 v2.5.1 appendix C): <VT> message <FS><CR>. Stripped wherever found.
 _FRAMING = re.compile(rb"[\x0b\x1c]")
 # A message starts at a segment named MSH; segments end with CR (the standard), LF or CRLF.
@@ -205,8 +207,10 @@ class Message:
         return self.msh.value(12, 1)
 
     def where(self, label: str | None = None) -> str:
-        """``FT1 set 2 in message MSG00042`` (or ``message MSG00042``): how refusals name the place."""
-        return f"{label} in message {self.control_id}" if label else f"message {self.control_id}"
+        """``FT1 set 2 in message MSG00042`` (or ``message MSG00042``): how refusals name the place.
+        MSH-10 is quoted only when it looks like a control id (``plugins.ehr.hl7v2.shown``)."""
+        message = f"message {shown(self.msh.value(10), IDENTIFIER)}" if self.msh.value(10) else "message (no MSH-10)"
+        return f"{label} in {message}" if label else message
 
 
 def read_message(content: bytes) -> Message:
