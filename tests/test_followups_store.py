@@ -45,7 +45,7 @@ def test_replacement_and_void_after_the_835_go_out_valid_with_the_payers_number(
     remit = Remit("TRACE100").claim(pcn, info, lines=[[("CO", "45", D("20"))]] * len(info["lines"]),
                                     payer_number="ICN-777")
     intake.receive(hub, remit.bytes(1), "r.835")
-    assert main(["--home", str(hub_home), "followup", "replace", pcn]) == 0
+    assert main(["--home", str(hub_home), "followup", "replace", pcn, "--as-billed"]) == 0
     replaced = export_837p(hub, tmp_path / "replacement.x12")
     content = (tmp_path / "replacement.x12").read_bytes()
     assert replaced.claim_count == 1 and validate_x12(content) == []
