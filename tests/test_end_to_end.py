@@ -209,12 +209,19 @@ def test_a_resent_encounter_updates_its_unsent_claim_and_keeps_its_control_numbe
     _, [updated] = run_json(capsys, hub_home, "claims")
     assert updated["patient_control_number"] == claim["patient_control_number"]
     assert counts(hub_home)["claims"] == 1
-    # once batched, a re-send no longer changes the claim: the change waits as a pending correction
+    # once batched, a re-send no longer changes the claim: one that bills the same is a no-op ...
     assert run(hub_home, "export-837", "--out", str(tmp_path / "x.x12")) == 0
-    encounter["length"]["value"] = 20
+    encounter["length"]["value"] = 20  # still within the add-on's time: the claim is the same
     third = tmp_path / "c.json"
     third.write_text(json.dumps(bundle))
     code, [result] = run_json(capsys, hub_home, "intake", str(third))
+    assert result["claims"][0]["action"] == "unchanged_sent"
+    # ... and a changed claim waits as a pending correction
+    condition = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition")
+    condition["code"]["coding"][0]["code"] = "F41.1"
+    fourth = tmp_path / "d.json"
+    fourth.write_text(json.dumps(bundle))
+    code, [result] = run_json(capsys, hub_home, "intake", str(fourth))
     assert result["claims"][0]["action"] == "pending_correction"
     _, [after, pending] = run_json(capsys, hub_home, "claims")
     assert after["lines"] == updated["lines"] and after["status"] == "batched"
