@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
-from sqlalchemy import bindparam, delete, insert, select, text, update
+from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from hub import model
@@ -17,6 +17,7 @@ from hub.coding.engine import code_encounter
 from hub.coding.rules import claim_filing_indicator
 from hub.errors import InputError
 from hub.model import ClaimStatus, Encounter, Finding, Severity
+from hub.remit.corrections import on_resend
 from hub.scrub.engine import ConnectionContext, blocking, scrub
 from hub.store import schema
 from hub.store.repo import Upserter
@@ -50,6 +51,9 @@ _UPDATE_CLAIM = update(_CLAIMS).where(_CLAIMS.c.id == bindparam("row_id"))
 _INSERT_LINES = insert(_LINES)
 _INSERT_FINDINGS = insert(_FINDINGS)
 _INSERT_STATUS = insert(schema.ClaimStatusEvent.__table__)
+_USES = schema.AuthorizationUse.__table__
+_FREQUENCY = select(_CLAIMS.c.frequency_code, _CLAIMS.c.payer_claim_control_number).where(
+    _CLAIMS.c.id == bindparam("row_id"))
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class ClaimOutcome:
     claim_id: int | None
     patient_control_number: str | None
     status: str
-    action: str  # created, updated, unchanged_sent
+    action: str  # created, updated, pending_correction, unchanged_sent
     note: str | None = None
 
 
@@ -65,25 +69,58 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     """Store ``encounter`` and its claim in ``session``; the caller flushes ``upserts`` and commits.
 
     Core statements on the session's connection rather than ORM units of work: intake is the
-    hot path (see benchmarks/).
+    hot path (see benchmarks/). An encounter whose claim has left the hub is decided by
+    ``hub.remit.corrections.on_resend`` before anything is written: unchanged, it changes
+    nothing; changed, it becomes a pending correction (or, rejected at the front end, a
+    corrected original).
     """
     conn = upserts.connection
     encounter_id, prior_id, prior_pcn, prior_status = known_encounter(upserts, encounter.key)
-    if prior_id is not None and prior_status not in UNSENT:
-        if encounter.authorizations:  # the claim stays as sent; the ledger still learns
-            record_authorizations(hub, session, encounter.authorizations, None)
-        return ClaimOutcome(
-            prior_id, prior_pcn, prior_status, "unchanged_sent",
-            f"{encounter.source_ref} was already billed as claim {prior_pcn} ({prior_status}); "
-            "not changed. Send a corrected claim instead.",
-        )
-
-    patient_id = upserts.patient(encounter.patient)
     # SBR09 as the payer table says (it wins over what the EHR sent), on every coverage.
     coverages = [
         replace(c, payer=replace(c.payer, claim_filing_indicator=claim_filing_indicator(hub.mappings, c.payer)))
         for c in sorted(encounter.coverages, key=lambda c: c.order)
     ]
+    primary = coverages[0]
+    # A plugin may take over coding entirely (its encounter comes back as billed).
+    coded_encounter = hub.plugins.hooks.code_encounter(encounter) or encounter
+    coded = code_encounter(coded_encounter, primary.payer, hub.mappings)
+    pcn = prior_pcn or f"{PCN_PREFIX}{upserts.next_number('patient_control_number'):08d}"
+    lines = tuple(
+        replace(line, control_number=line.control_number or f"{pcn}-{number}")
+        for number, line in enumerate(coded.lines, start=1)
+    )
+    claim = model.Claim(
+        patient_control_number=pcn,
+        patient=coded_encounter.patient,
+        coverage=primary,
+        billing_provider=coded_encounter.billing_provider,
+        rendering_provider=coded_encounter.rendering_provider,
+        diagnoses=coded_encounter.diagnoses,
+        lines=lines,
+        place_of_service=coded.place_of_service,
+        other_coverages=tuple(coverages[1:]),
+        prior_authorization=coded_encounter.prior_authorization,
+    )
+    target_id, kept_status, note, reason = prior_id, None, None, "encounter re-sent"
+    if prior_id is not None and prior_status in UNSENT:  # a replacement held for its findings stays one
+        frequency, payer_number = conn.execute(_FREQUENCY, {"row_id": prior_id}).one()
+        claim = replace(claim, frequency_code=frequency, payer_claim_control_number=payer_number)
+    elif prior_id is not None:
+        resend = on_resend(session, session.get(schema.Claim, prior_id), claim, encounter.source_ref)
+        # on_resend read rows through the ORM that this transaction now rewrites through Core:
+        # forget them, so a later read in this transaction sees the new values.
+        session.expire_all()
+        if resend.action == "unchanged":
+            if encounter.authorizations:  # the claim stays as sent; the ledger still learns
+                record_authorizations(hub, session, encounter.authorizations, None)
+            return ClaimOutcome(prior_id, prior_pcn, prior_status, "unchanged_sent", resend.note)
+        claim, kept_status, note = resend.claim, resend.status, resend.note
+        target_id = resend.row_id
+        reason = ("pending correction of the billed claim" if kept_status else
+                  "corrected after a front-end rejection: a new original")
+
+    patient_id = upserts.patient(encounter.patient)
     coverage_ids = [upserts.coverage(patient_id, c) for c in coverages]
     # The payer's authorizations that came with the visit go in the ledger before the claim is
     # checked, and the check reads them in this transaction (rare: a plain visit costs nothing).
@@ -108,32 +145,13 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     else:
         conn.execute(_UPDATE_ENCOUNTER, {"row_id": encounter_id, **encounter_values})
 
-    primary = coverages[0]
-    # A plugin may take over coding entirely (its encounter comes back as billed).
-    encounter = hub.plugins.hooks.code_encounter(encounter) or encounter
-    coded = code_encounter(encounter, primary.payer, hub.mappings)
-    pcn = prior_pcn or f"{PCN_PREFIX}{upserts.next_number('patient_control_number'):08d}"
-    lines = tuple(
-        replace(line, control_number=line.control_number or f"{pcn}-{number}")
-        for number, line in enumerate(coded.lines, start=1)
-    )
-    claim = model.Claim(
-        patient_control_number=pcn,
-        patient=encounter.patient,
-        coverage=primary,
-        billing_provider=encounter.billing_provider,
-        rendering_provider=encounter.rendering_provider,
-        diagnoses=encounter.diagnoses,
-        lines=lines,
-        place_of_service=coded.place_of_service,
-        other_coverages=tuple(coverages[1:]),
-        prior_authorization=encounter.prior_authorization,
-    )
     findings = [*coded.findings, *scrub(claim, hub.claim_checks, ConnectionContext(hub, conn))]
     rendered = None
     # A re-sent encounter keeps the overrides a biller gave its claim (``bhhub override``).
-    waived = overridden(session, prior_id) if prior_id is not None else set()
-    if not blocking([f for f in findings if (f.code, f.line) not in waived]):
+    waived = overridden(session, target_id) if target_id is not None else set()
+    # A pending correction is only checked now (the biller sees its findings); it is rendered
+    # when it is sent, with the payer's claim number it replaces.
+    if kept_status is None and not blocking([f for f in findings if (f.code, f.line) not in waived]):
         # Rendered now, once: what the checks passed is what a batch will carry, and a claim
         # the 837P cannot express is caught here rather than failing a whole batch.
         try:
@@ -141,7 +159,8 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         except InputError as exc:
             findings.append(Finding("x12.unwritable", Severity.ERROR, f"the 837P cannot carry this claim: {exc}",
                                     "correct the claim data named in the message in the EHR and send it again"))
-    status = ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION
+    status = (ClaimStatus(kept_status) if kept_status else
+              ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION)
 
     now = utcnow()
     claim_values = {
@@ -156,18 +175,27 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
         "prior_authorization": claim.prior_authorization,
         "service_date": min((line.service_date for line in lines), default=encounter.service_date),
         "total_charge": claim.total_charge,
-        "diagnoses": list(encounter.diagnoses),
+        "diagnoses": list(claim.diagnoses),
         "rendered_x12": rendered,
         "updated_at": now,
     }
-    if prior_id is None:
+    if target_id is None:
+        revision = 0 if prior_id is None else _next_revision(conn, pcn)
         claim_id = conn.execute(
             _INSERT_CLAIM,
-            {"patient_control_number": pcn, "revision": 0, "frequency_code": "1", "created_at": now, **claim_values},
+            {"patient_control_number": pcn, "revision": revision, "frequency_code": claim.frequency_code,
+             "payer_claim_control_number": claim.payer_claim_control_number, "created_at": now, **claim_values},
         ).scalar_one()
     else:
-        claim_id = prior_id
+        claim_id = target_id
         upserts.flush()  # this claim's queued lines (same encounter earlier in the batch) go first
+        if prior_status not in UNSENT and kept_status is None:
+            # A rejected original corrected: out of its batch, back in the queue; the payer never
+            # had it, so what it took from an authorization is taken again when it goes out.
+            claim_values["batch_id"] = None
+            conn.execute(delete(_USES).where(_USES.c.claim_id == claim_id))
+        elif kept_status is not None:
+            claim_values["payer_claim_control_number"] = claim.payer_claim_control_number
         conn.execute(_UPDATE_CLAIM, {"row_id": claim_id, **claim_values})
         conn.execute(delete(_LINES).where(_LINES.c.claim_id == claim_id))
         conn.execute(delete(_FINDINGS).where(_FINDINGS.c.claim_id == claim_id))
@@ -193,13 +221,24 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
          "message": f.message, "fix": f.fix, "check_name": f.code.split(".", 1)[0]}
         for f in findings
     ])
-    if prior_status != status.value:
+    if prior_status != status.value or target_id != prior_id:
         upserts.defer(_INSERT_STATUS, [{
             "claim_id": claim_id, "status": status.value, "at": now,
-            "reason": "intake" if prior_id is None else "encounter re-sent",
+            "reason": "intake" if prior_id is None else reason,
         }])
     upserts.encounters[encounter.key] = (encounter_id, claim_id, pcn, status.value)
-    return ClaimOutcome(claim_id, pcn, status.value, "created" if prior_id is None else "updated")
+    if prior_id is None:
+        action = "created"
+    elif kept_status is not None:
+        action = "pending_correction"
+    else:
+        action = "updated"
+    return ClaimOutcome(claim_id, pcn, status.value, action, note)
+
+
+def _next_revision(conn, pcn: str) -> int:
+    return (conn.execute(select(func.max(_CLAIMS.c.revision)).where(_CLAIMS.c.patient_control_number == pcn))
+            .scalar() or 0) + 1
 
 
 def record_authorizations(hub, session: Session, grants, patient_id: int | None) -> None:
@@ -291,10 +330,19 @@ def rescrub(hub, session: Session, row: schema.Claim, context=None) -> str | Non
     Findings a biller overrode (with a recorded reason) do not block; everything else is as at
     intake. A claim that becomes clean is rendered now, as at intake.
     """
-    from hub.store.repo import claim_record
-
     if row.status not in UNSENT:
         return None
+    status = check_and_render(hub, session, row, context)
+    if row.status != status.value:
+        set_status(session, row, status, "re-scrubbed")
+    return status.value
+
+
+def check_and_render(hub, session: Session, row: schema.Claim, context=None) -> ClaimStatus:
+    """Check the stored claim again and render it when nothing blocks: the status it should have
+    (ready or needs attention); the caller records it. Its findings are replaced."""
+    from hub.store.repo import claim_record
+
     claim = claim_record(session, row)
     kept = [Finding(f.code, Severity(f.severity), f.message, f.fix, f.line_number)
             for f in row.findings if f.code in CODING_STAGE]
@@ -313,7 +361,4 @@ def rescrub(hub, session: Session, row: schema.Claim, context=None) -> str | Non
         row.findings.append(schema.Finding(line_number=f.line, code=f.code, severity=f.severity.value,
                                            message=f.message, fix=f.fix, check_name=f.code.split(".", 1)[0]))
     row.rendered_x12 = rendered
-    status = ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION
-    if row.status != status.value:
-        set_status(session, row, status, "re-scrubbed")
-    return status.value
+    return ClaimStatus.READY if rendered is not None else ClaimStatus.NEEDS_ATTENTION

@@ -32,6 +32,9 @@ class ClaimStatus(StrEnum):
     DENIED = "denied"
     REVERSED = "reversed"
     VOID = "void"
+    # An encounter changed after its claim was billed: the corrected claim, checked, kept out of
+    # batches until a biller sends it as the replacement (``bhhub followup replace``).
+    PENDING_CORRECTION = "pending_correction"
 
 
 class Severity(StrEnum):

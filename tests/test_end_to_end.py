@@ -209,15 +209,24 @@ def test_a_resent_encounter_updates_its_unsent_claim_and_keeps_its_control_numbe
     _, [updated] = run_json(capsys, hub_home, "claims")
     assert updated["patient_control_number"] == claim["patient_control_number"]
     assert counts(hub_home)["claims"] == 1
-    # once batched, a re-send no longer changes the claim
+    # once batched, a re-send no longer changes the claim: one that bills the same is a no-op ...
     assert run(hub_home, "export-837", "--out", str(tmp_path / "x.x12")) == 0
-    encounter["length"]["value"] = 20
+    encounter["length"]["value"] = 20  # still within the add-on's time: the claim is the same
     third = tmp_path / "c.json"
     third.write_text(json.dumps(bundle))
     code, [result] = run_json(capsys, hub_home, "intake", str(third))
     assert result["claims"][0]["action"] == "unchanged_sent"
-    _, [after] = run_json(capsys, hub_home, "claims")
+    # ... and a changed claim waits as a pending correction
+    condition = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Condition")
+    condition["code"]["coding"][0]["code"] = "F41.1"
+    fourth = tmp_path / "d.json"
+    fourth.write_text(json.dumps(bundle))
+    code, [result] = run_json(capsys, hub_home, "intake", str(fourth))
+    assert result["claims"][0]["action"] == "pending_correction"
+    _, [after, pending] = run_json(capsys, hub_home, "claims")
     assert after["lines"] == updated["lines"] and after["status"] == "batched"
+    assert pending["patient_control_number"] == claim["patient_control_number"]
+    assert pending["status"] == "pending_correction" and pending["revision"] == 1
 
 
 def test_quarantined_item_imports_on_retry_after_the_mapping_is_fixed(hub_home, tmp_path, capsys):

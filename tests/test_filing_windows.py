@@ -232,7 +232,7 @@ def test_a_replacement_is_judged_from_the_payers_remittance_not_the_visit(hub, t
     assert intake.receive(hub, remit.bytes(1), "remit.835").outcome == "imported"
     with hub.store.session() as session:
         original = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)).one()
-        new = create_replacement(session, original)
+        new = create_replacement(session, original, as_billed=True)
         session.commit()
         corrected = claim_record(session, new)
 

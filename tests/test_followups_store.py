@@ -45,7 +45,7 @@ def test_replacement_and_void_after_the_835_go_out_valid_with_the_payers_number(
     remit = Remit("TRACE100").claim(pcn, info, lines=[[("CO", "45", D("20"))]] * len(info["lines"]),
                                     payer_number="ICN-777")
     intake.receive(hub, remit.bytes(1), "r.835")
-    assert main(["--home", str(hub_home), "followup", "replace", pcn]) == 0
+    assert main(["--home", str(hub_home), "followup", "replace", pcn, "--as-billed"]) == 0
     replaced = export_837p(hub, tmp_path / "replacement.x12")
     content = (tmp_path / "replacement.x12").read_bytes()
     assert replaced.claim_count == 1 and validate_x12(content) == []
@@ -113,3 +113,27 @@ def test_the_secondary_claim_carries_the_primarys_adjudication_and_ar_follows_it
     assert main(["--home", str(hub_home), "ar", "--as-of", as_of, "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)["figures"]
     assert D(str(figures["insurance_ar"])) == 0 and D(str(figures["patient_ar"])) == D("4")
+
+
+def test_the_claim_to_the_secondary_payer_leaves_the_primarys_visit_used(hub, hub_home, tmp_path, capsys):
+    """Issue 10: the ledger counts the visit once. The primary (00431) authorized 12 visits; the
+    visit billed to it uses one, and billing the secondary (77027) afterwards gives none back."""
+    from hub.ledger import authorizations as ledger
+
+    with hub.store.session() as session:
+        auth_id = ledger.add(session, payer_id="00431", member_id="2EG4TE5MK74", number="PA-12", quantity=12,
+                             start=date(2026, 10, 1), end=date(2027, 3, 31)).id
+        session.commit()
+    pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
+    with hub.store.session() as session:
+        assert ledger.remaining(session, auth_id) == 11
+    remit = Remit("TRACE300").claim(pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]],
+                                    payer_number="PRIMARY-3")
+    intake.receive(hub, remit.bytes(1), "primary.835")
+    assert main(["--home", str(hub_home), "followup", "secondary", pcn]) == 0
+    export_837p(hub, tmp_path / "secondary.x12")
+    assert validate_x12((tmp_path / "secondary.x12").read_bytes()) == []
+    with hub.store.session() as session:
+        assert ledger.remaining(session, auth_id) == 11  # main showed 12 of 12 left here
+        uses = session.scalars(select(schema.AuthorizationUse)).all()
+        assert [(u.authorization_id, u.released_at) for u in uses] == [(auth_id, None)]

@@ -24,6 +24,7 @@ from hub.claimstatus import store
 from hub.claimstatus.records import inquiry_for_claim
 from hub.claims import UNSENT
 from hub.errors import ConfigError, UsageError
+from hub.model import ClaimStatus
 from hub.store import schema
 from hub.store.repo import claim_record
 
@@ -80,8 +81,10 @@ def find_sent_claim(session, claim: str | int) -> schema.Claim:
     if isinstance(claim, int):
         row = session.get(c, claim)
     else:
-        row = session.scalar(select(c).where(c.patient_control_number == claim).order_by(c.revision.desc(),
-                                                                                        c.id.desc()).limit(1))
+        # a pending correction has not gone out: the payer reports on the revision it has
+        row = session.scalar(select(c).where(c.patient_control_number == claim,
+                                             c.status != ClaimStatus.PENDING_CORRECTION.value)
+                             .order_by(c.revision.desc(), c.id.desc()).limit(1))
     if row is None:
         raise UsageError(f"no claim {claim} (see `bhhub claims`)")
     if row.status in UNSENT or row.batch_id is None:

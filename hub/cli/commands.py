@@ -158,6 +158,7 @@ def claim_json(session, row: schema.Claim, rules=None) -> dict:
         "id": row.id,
         "patient_control_number": row.patient_control_number,
         "patient_id": row.patient_id,  # what `bhhub eligibility check --patient` takes
+        "revision": row.revision,
         "frequency_code": row.frequency_code,
         "status": row.status,
         "payer_id": coverage.payer.payer_id,
@@ -243,6 +244,9 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
             for text in lines_of(c["remittance"]):
                 print(f"  {c['patient_control_number']} {text}")
+        if c["status"] == "pending_correction":
+            print(f"  {c['patient_control_number']} revision {c['revision']} is a correction of the billed claim; "
+                  f"send it with `bhhub followup replace {c['patient_control_number']}` (`bhhub followup corrections`)")
         for f in c["findings"]:
             where = f" line {f['line']}" if f["line"] else ""
             waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from hub.cli.commands import open_hub
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
+from hub.model import ClaimStatus
 from hub.store import schema
 
 
@@ -49,10 +50,14 @@ def add_commands(sub) -> None:
     p = sub.add_parser("followup", help="a corrected (7) or void (8) claim, or the claim to the secondary payer",
                        description="Build the follow-up claim a remittance calls for, as a new revision of the "
                                    "claim that goes out with the next exchange: `replace` (frequency 7 with REF*F8, "
-                                   "after fixing the data at the source), `void` (frequency 8), `secondary` (to the "
-                                   "next payer with the primary's 835 adjudication in 2320/2430).")
-    p.add_argument("kind", choices=["replace", "void", "secondary"])
-    p.add_argument("claims", nargs="+", metavar="CLAIM", help="patient control numbers (CLM01)")
+                                   "built from the claim's pending correction: the visit corrected in the EHR and "
+                                   "sent again), `void` (frequency 8), `secondary` (to the next payer with the "
+                                   "primary's 835 adjudication in 2320/2430). `corrections` lists the pending "
+                                   "corrections.")
+    p.add_argument("kind", choices=["replace", "void", "secondary", "corrections"])
+    p.add_argument("claims", nargs="*", metavar="CLAIM", help="patient control numbers (CLM01)")
+    p.add_argument("--as-billed", action="store_true",
+                   help="replace: resend the claim exactly as billed (no pending correction)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_followup)
 
@@ -138,7 +143,9 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
     from hub.remit.posting import match_by_hand
 
     with open_hub(args) as hub, hub.store.session() as session:
-        claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == args.claim)
+        # the latest revision the payer may have (a pending correction has not gone out)
+        claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == args.claim,
+                                                           schema.Claim.status != ClaimStatus.PENDING_CORRECTION.value)
                                 .order_by(schema.Claim.revision.desc())).first()
         if claim is None:
             raise UsageError(f"no claim {args.claim}")
@@ -196,6 +203,12 @@ def cmd_denial_resolve(args: argparse.Namespace) -> int:
 def cmd_followup(args: argparse.Namespace) -> int:
     from hub.remit.followups import create_replacement, create_secondary, create_void
 
+    if args.kind == "corrections":
+        return _list_corrections(args)
+    if not args.claims:
+        raise UsageError(f"`bhhub followup {args.kind}` needs at least one CLAIM (patient control number)")
+    if args.as_billed and args.kind != "replace":
+        raise UsageError("--as-billed is for `bhhub followup replace`")
     make = {"replace": create_replacement, "void": create_void, "secondary": create_secondary}[args.kind]
     done, refused = [], []
     with open_hub(args) as hub:
@@ -206,10 +219,12 @@ def cmd_followup(args: argparse.Namespace) -> int:
                 try:
                     if row is None:
                         raise InputError(f"no claim {pcn}")
-                    new = make(session, row)
+                    new = make(session, row, hub=hub, as_billed=args.as_billed)
                     hub.audit(session, f"followup_{args.kind}", "claim", [row.id, new.id], None)
                     session.commit()
-                    done.append({"claim": pcn, "revision": new.revision, "frequency_code": new.frequency_code})
+                    done.append({"claim": pcn, "revision": new.revision, "frequency_code": new.frequency_code,
+                                 "status": new.status, "payer_claim_control_number": new.payer_claim_control_number,
+                                 "errors": [f.code for f in new.findings if f.severity == "error"]})
                 except InputError as exc:
                     session.rollback()
                     refused.append({"claim": pcn, "reason": str(exc)})
@@ -217,11 +232,39 @@ def cmd_followup(args: argparse.Namespace) -> int:
         print_json({"created": done, "refused": refused})
     else:
         for d in done:
-            print(f"ready      {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}): "
-                  f"goes out with the next exchange")
+            if d["status"] == "ready":
+                print(f"ready      {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}): "
+                      f"goes out with the next exchange")
+            else:
+                print(f"held       {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}) is "
+                      f"{d['status']}: {', '.join(d['errors'])} (see `bhhub claims --status {d['status']}`)")
         for r in refused:
             print(f"refused    {r['claim']}: {r['reason']}")
-    return 1 if refused else 0
+    return 1 if refused or any(d["status"] != "ready" for d in done) else 0
+
+
+def _list_corrections(args: argparse.Namespace) -> int:
+    from hub.remit.corrections import list_pending
+
+    if args.claims or args.as_billed:
+        raise UsageError("`bhhub followup corrections` lists every pending correction; it takes no CLAIM")
+    with open_hub(args) as hub, hub.store.session() as session:
+        data = list_pending(session)
+        hub.audit(session, "list_corrections", "claim", [d["id"] for d in data], None)
+        session.commit()
+    if args.json:
+        print_json(data)
+    elif not data:
+        print("no pending corrections")
+    else:
+        print_table(["CLAIM", "REVISION", "REPLACES", "PAYER", "DOS", "CHARGE", "REF*F8", "ERRORS"],
+                    [(d["claim"], d["revision"], f"{d['replaces_revision']} ({d['billed_status']})", d["payer_id"],
+                      d["service_date"], d["total_charge"], d["payer_claim_control_number"] or "not yet",
+                      ", ".join(d["errors"]) or "")
+                     for d in data])
+        for d in data:
+            print(f"  {d['claim']}: {'; '.join(d['changes'])}. Send it: bhhub followup replace {d['claim']}")
+    return 0
 
 
 def cmd_ar(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 A use is recorded per claim line when the claim goes out (``consume``, at batching), not when
 it is paid: decrementing on rendered sessions avoids overrunning an authorization while claims
 are in flight (domain reference 9.1). A use is given back when the payer denies the line for
-the authorization (CARC 197, 198, 15) or when a later revision of the claim replaces it.
+the authorization (CARC 197, 198, 15) or when a later revision of the claim to the same payer
+replaces it; never by the claim to another payer (each payer's authorizations count its own).
 
 Counting "visits" takes one per date of service on a claim (an E/M with its psychotherapy
 add-on is one visit); counting "units" takes the lines' units (H-codes, testing hours).
@@ -280,14 +281,18 @@ def remaining(session: Session, authorization_id: int) -> Decimal:
 def consume(session: Session, claim_row: schema.Claim) -> list[schema.AuthorizationUse]:
     """Record what each line of a claim going out takes (the caller commits); the uses made.
 
-    Idempotent: a line already recorded is left as it is. A later revision (replacement or
-    void) first gives back its earlier revisions' uses; a void takes nothing itself.
+    Idempotent: a line already recorded is left as it is. A later revision to the same payer
+    (replacement or void) first gives back its earlier revisions' uses there; a void takes
+    nothing itself. The claim to the next payer (a secondary) is another payer's count: the
+    visit the primary's authorization paid for stays used.
     """
-    u = schema.AuthorizationUse
+    u, c = schema.AuthorizationUse, schema.Claim
     if session.scalar(select(func.count()).select_from(u).where(u.claim_id == claim_row.id)):
         return []
-    earlier = select(schema.Claim.id).where(schema.Claim.patient_control_number == claim_row.patient_control_number,
-                                            schema.Claim.revision < claim_row.revision)
+    payer = session.get(schema.Coverage, claim_row.coverage_id).payer_id
+    earlier = (select(c.id).join(schema.Coverage, schema.Coverage.id == c.coverage_id)
+               .where(c.patient_control_number == claim_row.patient_control_number, c.revision < claim_row.revision,
+                      schema.Coverage.payer_id == payer))
     for use in session.scalars(select(u).where(u.claim_id.in_(earlier), u.released_at.is_(None))):
         use.released_at, use.release_reason = utcnow(), f"replaced by revision {claim_row.revision}"
     if claim_row.frequency_code == "8":

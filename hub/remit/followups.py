@@ -4,6 +4,12 @@ Each is a new revision of the claim (same patient control number, ``revision`` +
 ``hub.x12.followup`` from the stored claim and, for the secondary, from the primary's posted
 835. It is rendered once, here, so it either goes into the next batch as it stands (status
 ``ready``) or is refused with a reason; the claim it follows is marked in its history.
+
+A replacement carries the correction: it is the claim's pending correction (the encounter sent
+again after billing, ``hub.remit.corrections``) checked again as a frequency-7 claim, so one
+whose corrected data fails a check is held (``needs_attention``) like any claim. Resending the
+claim exactly as billed is a deliberate choice (``as_billed``). REF*F8 of a replacement or void
+is the payer's claim number of the latest adjudication that stands.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from hub.claims import set_status
+from hub.claims import check_and_render, set_status
 from hub.errors import InputError
 from hub.model import ClaimStatus, LineAdjudication, PayerAdjustment, PriorPayerAdjudication
 from hub.remit import crossovers
+from hub.remit.corrections import billed_revision, payer_claim_number, pending_correction
 from hub.store import schema
 from hub.store.repo import claim_record, coverage_record
 from hub.x12 import followup
@@ -25,24 +32,83 @@ _SENT = {ClaimStatus.SUBMITTED.value, ClaimStatus.ACCEPTED.value, ClaimStatus.PA
          ClaimStatus.PARTIALLY_PAID.value, ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
 
 
-def create_replacement(session, row: schema.Claim) -> schema.Claim:
+def create_replacement(session, row: schema.Claim, *, hub=None, as_billed: bool = False) -> schema.Claim:
+    """The replacement (frequency 7) of the claim ``row`` is a revision of.
+
+    With a pending correction, that correction becomes the replacement (``hub`` runs the
+    checks); ``as_billed`` instead repeats the claim as billed, for a payer that needs the same
+    data again. Neither, or both, is refused: a replacement that changes nothing is not a fix.
+    """
+    pcn = row.patient_control_number
+    pending = pending_correction(session, pcn)
+    if pending is not None and as_billed:
+        raise InputError(f"claim {pcn} has a pending correction (revision {pending.revision}) from the EHR",
+                         fix=f"send it with `bhhub followup replace {pcn}` (without --as-billed)")
+    if pending is None and not as_billed:
+        raise InputError(f"claim {pcn} has no pending correction: a replacement would repeat the claim as billed",
+                         fix="correct the visit in the EHR and send it again (it shows in `bhhub followup "
+                             "corrections`), or add --as-billed to resend the claim unchanged")
+    if pending is not None:
+        return _send_correction(hub, session, pending)
+    row = billed_revision(session, pcn) or row
     _check_sent(row, "replaced")
-    pccn = _payer_number(row)
+    pccn = _payer_number(session, row)
     claim = followup.replacement(claim_record(session, row), pccn)
-    return _new_revision(session, row, claim, "7", f"replacement (frequency 7) of revision {row.revision}, REF*F8 {pccn}")
+    return _new_revision(session, row, claim, "7", f"replacement (frequency 7) of revision {row.revision} as billed, "
+                                                   f"REF*F8 {pccn}")
 
 
-def create_void(session, row: schema.Claim) -> schema.Claim:
+def _send_correction(hub, session, pending: schema.Claim) -> schema.Claim:
+    """The pending correction, checked again as the replacement of the revision it corrects."""
+    if hub is None:
+        raise TypeError("sending a pending correction runs the claim checks: pass hub=")
+    pcn = pending.patient_control_number
+    billed = billed_revision(session, pcn, session.get(schema.Coverage, pending.coverage_id).payer.payer_id)
+    if billed is None:
+        raise InputError(f"claim {pcn} never went to this payer: its correction cannot replace anything",
+                         fix="bill it as a new claim")
+    if billed.frequency_code == followup.VOID:
+        raise InputError(f"claim {pcn} was voided (revision {billed.revision}) and cannot be replaced",
+                         fix="bill the visit as a new claim if it is still owed")
+    if billed.status == ClaimStatus.REJECTED.value and billed.revision == 0:
+        # Rejected at the front end after the correction came: the payer never adjudicated the
+        # claim, so the correction goes as a new original (domain reference 7), not a 7.
+        pending.frequency_code, pending.payer_claim_control_number = "1", None
+        reason = "new original (frequency 1) from the corrected encounter; revision 0 was rejected at the front end"
+    elif billed.status in _SENT:
+        pccn = _payer_number(session, billed)
+        pending.frequency_code, pending.payer_claim_control_number = followup.REPLACEMENT, pccn
+        reason = f"replacement (frequency 7) of revision {billed.revision} from the corrected encounter, REF*F8 {pccn}"
+    else:
+        raise InputError(f"claim {pcn} is {billed.status}: only a claim the payer has can be replaced")
+    status = check_and_render(hub, session, pending)
+    held = "" if status == ClaimStatus.READY else "; held: its corrected data has error findings"
+    set_status(session, pending, status, reason + held)
+    session.add(schema.ClaimStatusEvent(claim_id=billed.id, status=billed.status,
+                                        reason=f"followed by revision {pending.revision}: {reason}"))
+    session.flush()
+    return pending
+
+
+def create_void(session, row: schema.Claim, **_) -> schema.Claim:
+    """The void (frequency 8) of the claim as billed. A pending correction cannot replace a
+    cancelled claim, so it is closed with it."""
+    row = billed_revision(session, row.patient_control_number) or row
     _check_sent(row, "voided")
-    pccn = _payer_number(row)
+    pccn = _payer_number(session, row)
     claim = followup.void(claim_record(session, row), pccn)
     new = _new_revision(session, row, claim, "8", f"void (frequency 8) of revision {row.revision}, REF*F8 {pccn}")
     set_status(session, row, ClaimStatus.VOID, f"voided by revision {new.revision}")
+    pending = pending_correction(session, row.patient_control_number)
+    if pending is not None:
+        set_status(session, pending, ClaimStatus.VOID, f"pending correction dropped: the claim was voided by "
+                                                        f"revision {new.revision}")
     return new
 
 
-def create_secondary(session, row: schema.Claim) -> schema.Claim:
+def create_secondary(session, row: schema.Claim, **_) -> schema.Claim:
     """The claim to the next payer, with the primary's adjudication from its posted 835."""
+    row = billed_revision(session, row.patient_control_number) or row
     if row.status not in (ClaimStatus.PAID.value, ClaimStatus.PARTIALLY_PAID.value, ClaimStatus.DENIED.value):
         raise InputError(f"claim {row.patient_control_number} is {row.status}: a secondary claim needs the "
                          f"primary's 835 posted first")
@@ -70,11 +136,12 @@ def _check_sent(row: schema.Claim, what: str) -> None:
         raise InputError(f"claim {row.patient_control_number} is {row.status}: only a claim the payer has can be {what}")
 
 
-def _payer_number(row: schema.Claim) -> str:
-    if not row.payer_claim_control_number:
+def _payer_number(session, row: schema.Claim) -> str:
+    number = payer_claim_number(session, row)
+    if not number:
         raise InputError(f"claim {row.patient_control_number} has no payer claim number yet",
                          fix="wait for the payer's 277CA or 835 (REF*1K / CLP07), which carries it")
-    return row.payer_claim_control_number
+    return number
 
 
 def _net_posting(session, row: schema.Claim) -> dict:

@@ -22,7 +22,8 @@ from hub.model import Claim, Finding, Severity
 from hub.store import schema
 from hub.types import ClaimCheck
 
-_NOT_STANDING = ("needs_attention", "rejected", "void")
+# A pending correction is not a claim at the payer: the revision it corrects stands for it.
+_NOT_STANDING = ("needs_attention", "rejected", "void", "pending_correction")
 
 
 _c, _line, _p, _cov, _payer, _prov = (schema.Claim, schema.ServiceLine, schema.Patient, schema.Coverage,
