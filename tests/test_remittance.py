@@ -55,6 +55,7 @@ class Remit:
         self.trace, self.date, self.payer = trace, amount_date, payer
         self.body: list[str] = []
         self.paid = D(0)
+        self.interest = D(0)  # PLB L6 (negative: added to the deposit, so BPR02 is more than the claims)
 
     def claim(self, pcn: str, info: dict, status: str = "1", *, lines: list[list[tuple[str, str, D]]],
               sign: int = 1, payer_number: str | None = None) -> "Remit":
@@ -79,9 +80,10 @@ class Remit:
         return self
 
     def bytes(self, n: int = 1) -> bytes:
-        body = [f"ST*835*{n:04d}", f"BPR*I*{self.paid}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999999999*DA*98765*{self.date}",
+        plb = [f"PLB*1234567893*20261231*L6*{-self.interest}"] if self.interest else []
+        body = [f"ST*835*{n:04d}", f"BPR*I*{self.paid + self.interest}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999999999*DA*98765*{self.date}",
                 f"TRN*1*{self.trace}*1512345678", f"DTM*405*{self.date}", *self._payer_segments(), "PER*BL*EDI*TE*5555550100", "N1*PE*SAMPLE PRACTICE*XX*1234567893", "LX*1",
-                *self.body]
+                *self.body, *plb]
         body.append(f"SE*{len(body) + 1}*{n:04d}")
         isa = ("ISA*00*          *00*          *ZZ*PAYER          *ZZ*BHHUB          *261201*0800*^*00501*"
                f"{n:09d}*0*T*:~\n")
