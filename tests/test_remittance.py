@@ -35,24 +35,28 @@ def sent(hub, tmp_path) -> dict[str, dict]:
     with hub.store.session() as session:
         for claim in session.scalars(select(schema.Claim).order_by(schema.Claim.id)):
             claim.status = "submitted"
-            coverage = session.get(schema.Coverage, claim.coverage_id)
-            payer, patient = session.get(schema.Payer, coverage.payer_id), session.get(schema.Patient, claim.patient_id)
-            claims[claim.patient_control_number] = {
-                "charge": claim.total_charge,
-                "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines],
-                "payer": (payer.payer_id, payer.name), "member_id": coverage.member_id,
-                "patient": (patient.family_name, patient.given_name),
-            }
+            claims[claim.patient_control_number] = claim_info(session, claim)
         session.commit()
     return claims
+
+
+def claim_info(session, claim: schema.Claim) -> dict:
+    """What a payer's 835 echoes of a sent claim: charge, lines [(code, charge, date)], the payer
+    (id, name) it was billed to, the member id and the patient's (family, given) names."""
+    coverage = session.get(schema.Coverage, claim.coverage_id)
+    payer, patient = session.get(schema.Payer, coverage.payer_id), session.get(schema.Patient, claim.patient_id)
+    return {"charge": claim.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines],
+            "payer": (payer.payer_id, payer.name), "member_id": coverage.member_id,
+            "patient": (patient.family_name, patient.given_name)}
 
 
 class Remit:
     """An 835 written line by line, balanced like a payer's; from the payer of its first claim
     unless ``payer`` (id, name) says otherwise."""
 
-    def __init__(self, trace: str, amount_date: str = "20261201", payer: tuple[str, str] | None = None):
-        self.trace, self.date, self.payer = trace, amount_date, payer
+    def __init__(self, trace: str, amount_date: str = "20261201", payer: tuple[str, str] | str | None = None):
+        self.trace, self.date = trace, amount_date
+        self.payer = ("", payer) if isinstance(payer, str) else payer  # a name alone: N1*PR only
         self.body: list[str] = []
         self.paid = D(0)
         self.interest = D(0)  # PLB L6 (negative: added to the deposit, so BPR02 is more than the claims)
