@@ -29,7 +29,7 @@ from hub.remit.followups import create_replacement
 from hub.scrub import core
 from hub.store import schema
 from hub.store.repo import claim_record
-from test_remittance import Remit
+from test_remittance import Remit, claim_info
 from test_rule_validity import PLAN, TODAY, claim
 
 MEDICARE = Payer("00431", "Medicare Part B", "MB")
@@ -207,12 +207,7 @@ def _sent(hub, tmp_path, seeds, **bundle) -> dict[str, schema.Claim]:
         for row in rows:
             row.status = "submitted"
         session.commit()
-        return {r.patient_control_number: _info(r) for r in rows}
-
-
-def _info(row) -> dict:
-    return {"charge": row.total_charge,
-            "lines": [(line.procedure_code, line.charge, line.service_date) for line in row.lines]}
+        return {r.patient_control_number: claim_info(session, r) for r in rows}
 
 
 def test_a_medicare_visit_five_months_old_is_ready_to_bill_and_a_commercial_one_is_not(hub):
@@ -250,12 +245,11 @@ def test_a_replacement_is_judged_from_the_payers_remittance_not_the_visit(hub, t
 
 def test_a_denied_medicare_claim_gets_the_redetermination_window_and_a_commercial_one_the_default(hub, tmp_path):
     sent = _sent(hub, tmp_path, [6, 1])  # Medicare Part B, commercial
-    remit = Remit("TRACE7", "20261201")
-    for pcn, info in sent.items():
-        remit.claim(pcn, info, "4", lines=[[("CO", "50", c)] for _, c, _ in info["lines"]])
-    medicare_pcn = next(p for p, i in sent.items() if _payer_of(hub, p) == "00431")
-    content = remit.bytes(1).replace(f"*12*ICN{medicare_pcn}".encode(), f"*MB*ICN{medicare_pcn}".encode())
-    assert intake.receive(hub, content, "remit.835").outcome == "imported"
+    for n, (pcn, info) in enumerate(sent.items(), start=1):  # each payer its own 835
+        remit = Remit(f"TRACE{n}", "20261201").claim(pcn, info, "4", lines=[[("CO", "50", c)] for _, c, _ in info["lines"]])
+        content = remit.bytes(n).replace(f"*12*ICN{pcn}".encode(), f"*MB*ICN{pcn}".encode()) \
+            if _payer_of(hub, pcn) == "00431" else remit.bytes(n)
+        assert intake.receive(hub, content, "remit.835").outcome == "imported"
     with hub.store.session() as session:
         deadlines = {_payer_of(hub, session.get(schema.Claim, d.claim_id).patient_control_number): d.deadline
                      for d in session.scalars(select(schema.Denial)) if d.action == "appeal"}

@@ -19,7 +19,7 @@ from hub.batches import export_837p
 from hub.cli.main import main
 from hub.store import schema
 from hub.x12.validate import validate_x12
-from test_remittance import Remit
+from test_remittance import Remit, claim_info
 
 D = Decimal
 
@@ -32,8 +32,7 @@ def _send_one(hub, tmp_path, name: str) -> tuple[str, dict]:
         claim = session.scalars(select(schema.Claim)).one()
         claim.status = "submitted"
         session.commit()
-        return claim.patient_control_number, {
-            "charge": claim.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines]}
+        return claim.patient_control_number, claim_info(session, claim)
 
 
 def _segments(content: bytes) -> list[list[str]]:
@@ -106,8 +105,9 @@ def test_the_secondary_claim_carries_the_primarys_adjudication_and_ar_follows_it
         second = session.scalars(select(schema.Claim).where(schema.Claim.revision == 1)).one()
         second.status = "submitted"
         session.commit()
-    remit = Remit("TRACE201", "20261220", payer="SECOND PLAN").claim(
-        pcn, info, "2", lines=[[("OA", "23", primary_paid + 30), ("PR", "1", D("4"))]], payer_number="SECOND-1")
+        secondary = claim_info(session, second)  # billed to the secondary payer
+    remit = Remit("TRACE201", "20261220").claim(
+        pcn, secondary, "2", lines=[[("OA", "23", primary_paid + 30), ("PR", "1", D("4"))]], payer_number="SECOND-1")
     intake.receive(hub, remit.bytes(2), "secondary.835")
     capsys.readouterr()
     assert main(["--home", str(hub_home), "ar", "--as-of", as_of, "--json"]) == 0

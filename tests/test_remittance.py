@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import select
@@ -20,13 +20,14 @@ from hub.cli.main import main
 from hub.demo.synthetic import encounter_bundle
 from hub.store import schema
 
-SEEDS = (3, 5, 8, 11, 19)  # 2-line, 1-line, 1-line, 2-line, 2-line claims
+SEEDS = (19, 2, 4, 1, 24)  # 2-line, 1-line, 1-line, 2-line, 2-line claims, all to the commercial plan
 D = Decimal
 
 
 @pytest.fixture
 def sent(hub, tmp_path) -> dict[str, dict]:
-    """Five claims sent in one batch; pcn -> {charge, lines: [(code, charge, date)]}."""
+    """Five claims sent in one batch to one payer; pcn -> {charge, lines: [(code, charge, date)], and who:
+    payer id and name, member id, patient's family and given names}."""
     for seed in SEEDS:
         assert intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json").outcome == "imported"
     export_837p(hub, tmp_path / "batch.x12")
@@ -34,21 +35,31 @@ def sent(hub, tmp_path) -> dict[str, dict]:
     with hub.store.session() as session:
         for claim in session.scalars(select(schema.Claim).order_by(schema.Claim.id)):
             claim.status = "submitted"
-            claims[claim.patient_control_number] = {
-                "charge": claim.total_charge,
-                "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines],
-            }
+            claims[claim.patient_control_number] = claim_info(session, claim)
         session.commit()
     return claims
 
 
-class Remit:
-    """An 835 written line by line, balanced like a payer's."""
+def claim_info(session, claim: schema.Claim) -> dict:
+    """What a payer's 835 echoes of a sent claim: charge, lines [(code, charge, date)], the payer
+    (id, name) it was billed to, the member id and the patient's (family, given) names."""
+    coverage = session.get(schema.Coverage, claim.coverage_id)
+    payer, patient = session.get(schema.Payer, coverage.payer_id), session.get(schema.Patient, claim.patient_id)
+    return {"charge": claim.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines],
+            "payer": (payer.payer_id, payer.name), "member_id": coverage.member_id,
+            "patient": (patient.family_name, patient.given_name)}
 
-    def __init__(self, trace: str, amount_date: str = "20261201", payer: str = "SAMPLE HEALTH PLAN"):
-        self.trace, self.date, self.payer = trace, amount_date, payer
+
+class Remit:
+    """An 835 written line by line, balanced like a payer's; from the payer of its first claim
+    unless ``payer`` (id, name) says otherwise."""
+
+    def __init__(self, trace: str, amount_date: str = "20261201", payer: tuple[str, str] | str | None = None):
+        self.trace, self.date = trace, amount_date
+        self.payer = ("", payer) if isinstance(payer, str) else payer  # a name alone: N1*PR only
         self.body: list[str] = []
         self.paid = D(0)
+        self.interest = D(0)  # PLB L6 (negative: added to the deposit, so BPR02 is more than the claims)
 
     def claim(self, pcn: str, info: dict, status: str = "1", *, lines: list[list[tuple[str, str, D]]],
               sign: int = 1, payer_number: str | None = None) -> "Remit":
@@ -65,20 +76,28 @@ class Remit:
                 svcs.append(f"CAS*{group}*{triples}")
         paid = sum(paid_lines, D(0))
         self.paid += sign * paid
+        self.payer = self.payer or info.get("payer")
+        family, given = info.get("patient", ("DOE", "JOHN"))
         self.body += [f"CLP*{pcn}*{status}*{sign * info['charge']}*{sign * paid}*{sign * patient}*12*"
-                      f"{payer_number or 'ICN' + pcn}", "NM1*QC*1*DOE*JOHN****MI*M12345", *svcs]
+                      f"{payer_number or 'ICN' + pcn}", f"NM1*QC*1*{family}*{given}****MI*{info.get('member_id', 'M12345')}",
+                      *svcs]
         return self
 
     def bytes(self, n: int = 1) -> bytes:
-        body = [f"ST*835*{n:04d}", f"BPR*I*{self.paid}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999999999*DA*98765*{self.date}",
-                f"TRN*1*{self.trace}*1512345678", f"DTM*405*{self.date}", f"N1*PR*{self.payer}", "N3*1 MAIN ST",
-                "N4*CITY*NY*10001", "PER*BL*EDI*TE*5555550100", "N1*PE*SAMPLE PRACTICE*XX*1234567893", "LX*1",
-                *self.body]
+        plb = [f"PLB*1234567893*20261231*L6*{-self.interest}"] if self.interest else []
+        body = [f"ST*835*{n:04d}", f"BPR*I*{self.paid + self.interest}*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999999999*DA*98765*{self.date}",
+                f"TRN*1*{self.trace}*1512345678", f"DTM*405*{self.date}", *self._payer_segments(), "PER*BL*EDI*TE*5555550100", "N1*PE*SAMPLE PRACTICE*XX*1234567893", "LX*1",
+                *self.body, *plb]
         body.append(f"SE*{len(body) + 1}*{n:04d}")
         isa = ("ISA*00*          *00*          *ZZ*PAYER          *ZZ*BHHUB          *261201*0800*^*00501*"
                f"{n:09d}*0*T*:~\n")
         return (isa + f"GS*HP*PAYER*BHHUB*{self.date}*0800*{n}*X*005010X221A1~\n" + "".join(s + "~\n" for s in body)
                 + f"GE*1*{n}~\nIEA*1*{n:09d}~\n").encode()
+
+    def _payer_segments(self) -> list[str]:
+        """1000A: N1*PR with the payer's name, REF*2U with its id (the one the claim was billed to)."""
+        payer_id, name = self.payer or ("", "SAMPLE HEALTH PLAN")
+        return [f"N1*PR*{name}", "N3*1 MAIN ST", "N4*CITY*NY*10001", *([f"REF*2U*{payer_id}"] if payer_id else [])]
 
 
 def statuses(hub) -> dict[str, str]:
@@ -152,10 +171,10 @@ def test_posting_a_scenario_end_to_end(hub, hub_home, sent, capsys):
     assert D(str(report["figures"]["denial_rate_count"])) == D("50.0")  # b and c of a, b, c, d
     denied = D("50") + C["charge"]
     charges = A["charge"] + B["charge"] + C["charge"] + Dd["charge"]
-    assert D(str(report["figures"]["denial_rate_dollars"])) == (denied * 100 / charges).quantize(D("0.1"))
+    assert D(str(report["figures"]["denial_rate_dollars"])) == (denied * 100 / charges).quantize(D("0.1"), ROUND_HALF_UP)
     payments_total = (A["charge"] - 40 - 20 - 10 * (len(A["lines"]) - 1)) + (B["charge"] - 80) + paid_d
     contractual = D(40) + 10 * (len(A["lines"]) - 1) + D(30) + 70 * len(Dd["lines"])
-    assert D(str(report["figures"]["net_collection_rate"])) == (payments_total * 100 / (charges - contractual)).quantize(D("0.1"))
+    assert D(str(report["figures"]["net_collection_rate"])) == (payments_total * 100 / (charges - contractual)).quantize(D("0.1"), ROUND_HALF_UP)
     total_bucket = report["aging"]["total"]["31-60"]
     assert D(str(total_bucket["insurance"])) == expected_insurance and total_bucket["claims"] == 4
 

@@ -86,7 +86,7 @@ def ack_277ca(sent: Sent, outcomes: dict[str, str]) -> bytes:
 def remit_835(sent: Sent, clps: list[str]) -> bytes:
     b = sent.batch
     body = ["ST*835*0001*005010X221A1", "BPR*I*100*C*ACH*CCP*01*999999999*DA*123456*1512345678**01*999999999*DA*98765*20261201",
-            "TRN*1*TRACE123*1512345678", "DTM*405*20261201", "N1*PR*SAMPLE HEALTH PLAN", "N3*1 MAIN ST",
+            "TRN*1*TRACE123*1512345678", "DTM*405*20261201", "N1*PR*SAMPLE MEDICAID MCO", "N3*1 MAIN ST",
             "N4*CITY*NY*10001", "N1*PE*SAMPLE PRACTICE*XX*1234567893", "LX*1", *clps]
     body.append(f"SE*{len(body) + 1}*0001")
     return (_isa("PAYER", b.sender_id, 504) + "GS*HP*PAYER*" + b.sender_id + "*20261201*0800*504*X*005010X221A1~\n"

@@ -79,7 +79,8 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
         data = [{"id": p.id, "payer_id": p.payer_id, "payer_name": p.payer_name, "trace_number": p.trace_number,
                  "payment_amount": p.amount, "payment_date": p.payment_date, "method": p.method,
                  "claims": p.claims, "claims_posted": p.claims_posted, "claims_unmatched": p.claims_unmatched,
-                 "claims_quarantined": p.claims_quarantined, "paid_total": p.paid_total,
+                 "claims_quarantined": p.claims_quarantined, "claims_repeated": p.claims_repeated,
+                 "paid_total": p.paid_total,
                  "provider_adjustments": p.provider_adjustment_total, "problems": p.problems,
                  "inbox_item": p.inbox_item_id} for p in rows]
         _provider_adjustment_lines(hub, session, data)
@@ -88,9 +89,11 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
     elif not data:
         print("no 835 payments posted yet")
     else:
-        print_table(["ID", "PAYER", "TRACE", "DATE", "AMOUNT", "CLAIMS", "POSTED", "UNMATCHED", "QUARANTINED", "PAID"],
+        print_table(["ID", "PAYER", "TRACE", "DATE", "AMOUNT", "CLAIMS", "POSTED", "UNMATCHED", "QUARANTINED",
+                     "REPEATS", "PAID"],
                     [(d["id"], d["payer_id"], d["trace_number"], d["payment_date"], d["payment_amount"], d["claims"],
-                      d["claims_posted"], d["claims_unmatched"], d["claims_quarantined"], d["paid_total"])
+                      d["claims_posted"], d["claims_unmatched"], d["claims_quarantined"], d["claims_repeated"],
+                      d["paid_total"])
                      for d in data])
         for d in data:
             for problem in d["problems"]:

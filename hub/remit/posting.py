@@ -5,13 +5,14 @@ file's postings and its state are committed together.
 
 - **Once.** A payment is the same payment when payer, trace number (TRN02), amount (BPR02),
   date (BPR16) and credit/debit all agree (payers reuse trace numbers); that is the natural key
-  of ``remit_payments``. The same 835 twice, or the same payment in another envelope, posts
-  nothing the second time. Different CLPs in one payment with the same patient control number
-  (split or corrected claims) are each their own claim payment.
-- **Matching.** CLP01 = the CLM01 the hub sent; else the payer's claim number (CLP07, known
-  from a 277CA or an earlier 835); else the lines: the one sent claim with the same charge
-  and the same procedure codes on the same dates (payers drop or change modifiers on the way
-  back). A claim payment that matches nothing is kept ``unmatched`` for ``bhhub remit match``.
+  of ``remit_payments``, and the same 835 twice posts nothing the second time. Each claim
+  payment is also posted once whatever envelope it comes in (a new trace number, BPR amount or
+  payer id): the same claim payment on the same claim is a ``repeat``, kept with the posting it
+  repeats, not posted (``hub.remit.repeats``; a reversal makes room for one more).
+- **Matching** (``hub.remit.matching``): CLP01 = the CLM01 the hub sent to this payer; else the
+  payer's claim number (CLP07); else the lines. A match by CLP07 or lines must be this payer's,
+  this patient's and the only one. A claim payment that matches nothing is kept ``unmatched``
+  with the reason, for ``bhhub remit match``.
 - **Balancing.** A claim payment that does not balance (charge = paid + adjustments, per claim
   and per line; CLP05 = patient share) is ``quarantined`` with the reason, not posted; so is a
   malformed one, with its segment number and loop. The rest of the file still posts.
@@ -35,11 +36,14 @@ from hub.errors import InputError
 from hub.model import ClaimStatus
 from hub.remit.crossovers import crossover_of
 from hub.remit.responsibility import patient_share
+from hub.remit.identity import fingerprint
+from hub.remit.matching import ClaimMatcher
+from hub.remit.repeats import PostedClaimPayments, lock
 from hub.store import schema
 
 log = logging.getLogger(__name__)
 
-POSTED, UNMATCHED, QUARANTINED = "posted", "unmatched", "quarantined"
+POSTED, UNMATCHED, QUARANTINED, REPEAT = "posted", "unmatched", "quarantined", "repeat"
 _AUTHORIZATION_DENIALS = frozenset({"15", "197", "198"})
 REVERSAL = "22"
 ZERO = Decimal(0)
@@ -57,6 +61,7 @@ class PostingReport:
     posted: int = 0
     unmatched: int = 0
     quarantined: int = 0
+    repeated: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # patient control number -> status set
     problems: list[str] = field(default_factory=list)
     posted_payments: list[tuple[str, str, list[str]]] = field(default_factory=list)  # payer, trace, pcns
@@ -66,7 +71,8 @@ class PostingReport:
         if self.already_posted:
             parts.append(f"{self.already_posted} already posted (nothing posted twice)")
         parts.append(f"{self.claims} claim payment(s): {self.posted} posted, {self.unmatched} unmatched, "
-                     f"{self.quarantined} quarantined")
+                     f"{self.quarantined} quarantined" + (f", {self.repeated} already posted (not posted twice)"
+                                                          if self.repeated else ""))
         if self.problems:
             parts.append("; ".join(self.problems[:3]))
         return ", ".join(parts)
@@ -78,7 +84,9 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     from hub.x12.remit835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
 
     rules = DenialRules.load(hub.mappings)
-    matcher = Matcher(session)
+    lock(session)  # before anything is read: a twin posting at once waits, then sees this one's rows
+    matcher = ClaimMatcher(session, hub.mappings)
+    posted = PostedClaimPayments(session)
     report = PostingReport()
     payment: schema.RemitPayment | None = None
     skipping = False
@@ -97,6 +105,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                         continue
                     skipping = False
                     payment = _new_payment(session, item_id, event)
+                    matcher.begin_payment(event)
                 elif skipping:
                     continue
                 elif payment is None:
@@ -105,7 +114,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     sequence += 1
                     report.claims += 1
                     pcns.append(event.patient_control_number)
-                    _post_claim(hub, session, rules, matcher, payment, event, sequence, report)
+                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report)
                 elif isinstance(event, BadClaim):
                     sequence += 1
                     report.claims += 1
@@ -147,7 +156,7 @@ def _new_payment(session, item_id: int, header) -> schema.RemitPayment:
         trace_number=header.trace_number, amount=header.amount, credit_debit=header.credit_debit or "C",
         payment_date=header.payment_date, method=header.method or "", handling=header.handling or "",
         payee_id=header.payee_id or "", transaction_control_number=header.control_number,
-        claims=0, claims_posted=0, claims_unmatched=0, claims_quarantined=0, paid_total=ZERO,
+        claims=0, claims_posted=0, claims_unmatched=0, claims_quarantined=0, claims_repeated=0, paid_total=ZERO,
         provider_adjustment_total=ZERO, problems=[],
     )
     session.add(payment)
@@ -172,9 +181,10 @@ def _finish_payment(session, payment: schema.RemitPayment, trailer, report: Post
 # --- claims ------------------------------------------------------------------------------------
 
 
-def _post_claim(hub, session, rules, matcher, payment, paid, sequence: int, report: PostingReport) -> None:
+def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: int, report: PostingReport) -> None:
     payment.claims += 1
-    claim = matcher(paid)
+    match = matcher(paid)
+    claim = match.claim
     if not paid.balanced:
         reason = "does not balance: " + "; ".join(paid.problems)
         session.add(_remit_claim(payment, sequence, claim, QUARANTINED, reason, paid))
@@ -183,14 +193,22 @@ def _post_claim(hub, session, rules, matcher, payment, paid, sequence: int, repo
         return
     if claim is None:
         session.add(_remit_claim(payment, sequence, None, UNMATCHED,
-                                 "no claim the hub sent has this patient control number, payer claim number or "
-                                 "these lines; match it by hand with `bhhub remit match`", paid))
+                                 f"{match.reason}; match it by hand with `bhhub remit match`", paid))
         payment.claims_unmatched += 1
         report.unmatched += 1
         return
     row = _remit_claim(payment, sequence, claim, POSTED, None, paid)
+    row.generation, repeats = posted.decide(claim.id, row)
+    if repeats is not None:
+        row.state, row.reason = REPEAT, (f"the same claim payment (payer, claim, payer claim number, amounts and "
+                                         f"dates) is posted already as claim payment {repeats}: not posted again")
+        session.add(row)
+        payment.claims_repeated += 1
+        report.repeated += 1
+        return
     session.add(row)
     session.flush()
+    posted.record(claim.id, row)
     apply_posting(hub, session, rules, payment, row, claim, paid, report)
 
 
@@ -298,54 +316,6 @@ def _original_of(session, row, claim) -> schema.RemitClaim | None:
     return chosen[0] if chosen else None
 
 
-class Matcher:
-    """Finds the sent claim a CLP is about: by CLM01, then the payer's claim number, then lines.
-
-    The keys of every sent claim are read once per 835 (a file may carry 50,000 claims), and
-    the claim row itself only when one matches.
-    """
-
-    def __init__(self, session):
-        self.session = session
-        c = schema.Claim
-        self.by_pcn: dict[str, int] = {}
-        self.by_payer_number: dict[str, int] = {}
-        self._by_charge: dict[Decimal, list[int]] | None = None
-        for claim_id, pcn, number in session.execute(
-                select(c.id, c.patient_control_number, c.payer_claim_control_number)
-                .where(c.batch_id.is_not(None)).order_by(c.revision, c.id)):
-            self.by_pcn[pcn] = claim_id  # the latest revision wins
-            if number:
-                self.by_payer_number[number] = claim_id
-
-    def __call__(self, paid) -> schema.Claim | None:
-        claim_id = self.by_pcn.get(paid.patient_control_number)
-        if claim_id is None and paid.payer_claim_control_number:
-            claim_id = self.by_payer_number.get(paid.payer_claim_control_number)
-        if claim_id is None:
-            claim_id = self._by_lines(paid)
-        return self.session.get(schema.Claim, claim_id) if claim_id is not None else None
-
-    def _by_lines(self, paid) -> int | None:
-        """The one sent claim with the same charge whose lines have the same codes on the same dates."""
-        wanted = sorted((s.original_procedure_code or s.procedure_code, s.service_date) for s in paid.services)
-        if not wanted or any(d is None for _, d in wanted):
-            return None
-        if self._by_charge is None:
-            self._by_charge = {}
-            c = schema.Claim
-            for claim_id, charge in self.session.execute(select(c.id, c.total_charge).where(c.batch_id.is_not(None))):
-                self._by_charge.setdefault(Decimal(charge), []).append(claim_id)
-        matches = []
-        line = schema.ServiceLine
-        for claim_id in self._by_charge.get(paid.charge, ()):
-            lines = self.session.execute(select(line.procedure_code, line.service_date)
-                                         .where(line.claim_id == claim_id)).all()
-            if sorted((code, day) for code, day in lines) == wanted:
-                matches.append(claim_id)
-        return matches[0] if len(matches) == 1 else None
-
-
 def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, paid=None, *, pcn: str = "",
                  segment: int = 0) -> schema.RemitClaim:
     if paid is None:
@@ -361,12 +331,14 @@ def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, 
     services = [{"code": s.procedure_code, "modifiers": list(s.modifiers), "charge": str(s.charge), "paid": str(s.paid),
                  "date": s.service_date.isoformat() if s.service_date else None,
                  "original_code": s.original_procedure_code, "remarks": list(s.remarks)} for s in paid.services]
-    return schema.RemitClaim(
+    row = schema.RemitClaim(
         payment_id=payment.id, sequence=sequence, claim_id=claim.id if claim else None, state=state, reason=reason,
         patient_control_number=paid.patient_control_number[:38], status_code=paid.status_code, charge=paid.charge,
         paid=paid.paid, patient_responsibility=paid.patient_responsibility, contractual=contractual,
         other_adjustments=other, payer_claim_control_number=paid.payer_claim_control_number[:50],
         adjustments=adjustments, services=services, remarks=list(paid.remarks), segment_number=paid.segment_number)
+    row.fingerprint = fingerprint(row)  # unmatched ones too: matched by hand later, they are checked the same way
+    return row
 
 
 # --- matching by hand ---------------------------------------------------------------------------
@@ -428,8 +400,14 @@ def match_by_hand(hub, session, remit_claim_id: int, claim: schema.Claim, who: s
         raise InputError(f"claim payment {remit_claim_id} is {row.state}, not unmatched")
     if claim.batch_id is None:
         raise InputError(f"claim {claim.patient_control_number} was never sent; a payment cannot be for it")
+    lock(session)
+    generation, repeats = PostedClaimPayments(session).decide(claim.id, row)
+    if repeats is not None:
+        raise InputError(f"claim payment {remit_claim_id} is the same as claim payment {repeats}, already posted to "
+                         f"claim {claim.patient_control_number}: posting it would pay the claim twice")
     payment = session.get(schema.RemitPayment, row.payment_id)
     row.state, row.claim_id, row.reason = POSTED, claim.id, f"matched by hand by {who}"
+    row.fingerprint, row.generation = row.fingerprint or fingerprint(row), generation
     payment.claims_unmatched -= 1
     apply_posting(hub, session, DenialRules.load(hub.mappings), payment, row, claim, _stored(row), None)
     return row

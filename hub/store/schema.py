@@ -395,6 +395,7 @@ class RemitPayment(Base):
     claims_posted: Mapped[int] = mapped_column(Integer, default=0)
     claims_unmatched: Mapped[int] = mapped_column(Integer, default=0)
     claims_quarantined: Mapped[int] = mapped_column(Integer, default=0)
+    claims_repeated: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # already posted
     paid_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # sum of CLP04
     provider_adjustment_total: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))  # sum of PLB
     problems: Mapped[list] = mapped_column(JSON, default=list)
@@ -404,12 +405,17 @@ class RemitPayment(Base):
 class RemitClaim(Base):
     """One CLP of a payment: posted to its claim, unmatched (waiting for a biller), or quarantined.
 
-    ``state``: posted, unmatched, quarantined (with ``reason``). A reversal (CLP02 22) is posted
+    ``state``: posted, unmatched, quarantined (with ``reason``), or repeat (the same claim payment
+    as one already posted to ``claim_id``, not posted again). A reversal (CLP02 22) is posted
     with its negative amounts and ``reverses_id`` pointing at the posting it undoes, which gets
-    ``reversed_by_id``.
+    ``reversed_by_id``. ``fingerprint`` is the claim payment's identity whatever its envelope
+    (``hub.remit.identity``); ``generation`` counts the posted ones with that identity on the
+    claim (a reversal makes room for one more), so one claim, fingerprint and generation is
+    posted once even by two processes at once.
     """
 
     __tablename__ = "remit_claims"
+    __table_args__ = (UniqueConstraint("claim_id", "fingerprint", "generation"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     payment_id: Mapped[int] = mapped_column(ForeignKey("remit_payments.id"), index=True)
@@ -431,6 +437,8 @@ class RemitClaim(Base):
     segment_number: Mapped[int] = mapped_column(Integer)
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
     reversed_by_id: Mapped[int | None] = mapped_column(ForeignKey("remit_claims.id"))
+    fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    generation: Mapped[int | None] = mapped_column(Integer)  # posted rows only
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The payer forwarded the claim to the next payer itself (CLP02 19/20/21, NM1*TT, MA18/N89):
     # nothing is billed to that payer by hand; its own 835 follows (hub.remit.crossovers).

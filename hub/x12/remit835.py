@@ -26,7 +26,9 @@ Choices the guide leaves open:
   - 2100 REF segments are kept as (qualifier, value) except those that identify the member:
     1W member id, SY social security number, IG policy number, 28 employee id. EA (the
     provider's own record or account number) and 1L (group number) are kept for matching.
-  - Names (NM1*QC, IL, 74) are never read. Messages name segments, numbers, loops, codes and
+  - The patient's name (NM1*QC) and the member ids of NM1*QC, IL and 74 are read only so that
+    posting can check a claim matched by anything but its CLP01 is this patient's (kept out of
+    ``repr``); an SSN (NM108 34) is never kept. Messages name segments, numbers, loops, codes and
     amounts, never element values that could identify a patient.
 """
 
@@ -34,7 +36,7 @@ from __future__ import annotations
 
 import codecs
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Callable, Iterable, Iterator
@@ -114,6 +116,9 @@ class ClaimPayment:
     references: tuple[tuple[str, str], ...]  # 2100 REF but member-identifying ones (see above)
     problems: tuple[str, ...]  # balancing and date problems; () when it balances
     segment_number: int  # of the CLP
+    # Who the payer says the patient is, for matching only (never in messages or repr):
+    patient_name: tuple[str, str] = field(default=("", ""), repr=False)  # NM1*QC NM103, NM104
+    member_ids: tuple[str, ...] = field(default=(), repr=False)  # NM109 of NM1*QC, IL, 74 (not SSNs)
 
     @property
     def balanced(self) -> bool:
@@ -469,6 +474,8 @@ class _Reader:
             references: list[tuple[str, str]] = []
             problems: list[str] = []
             crossover = corrected = rendering = None
+            patient_name: tuple[str, str] = ("", "")
+            member_ids: list[str] = []
             statement_start = statement_end = received = coverage = None
             line_adjustments: list[Adjustment] = []
             line_remarks: list[str] = []
@@ -534,6 +541,11 @@ class _Reader:
                         crossover = _element(el, 3) or _element(el, 9) or None
                     elif entity == "PR":
                         corrected = _element(el, 3) or _element(el, 9) or None
+                    elif entity in _PATIENT_ENTITIES:
+                        if entity == "QC":
+                            patient_name = (_element(el, 3), _element(el, 4))
+                        if _element(el, 9) and _element(el, 8) != "34":
+                            member_ids.append(_element(el, 9))
                 elif sid == "MOA":
                     remarks.extend(code for code in el[3:8] if code)
                 elif sid == "MIA":
@@ -568,7 +580,7 @@ class _Reader:
         return _new_claim(
             pcn, status, charge, paid, patient, clp[6], clp[7], clp[8], clp[9], tuple(adjustments),
             tuple(services), tuple(remarks), crossover, corrected, rendering, statement_start, statement_end,
-            received, coverage, tuple(references), tuple(problems), first,
+            received, coverage, tuple(references), tuple(problems), first, patient_name, tuple(member_ids),
         )
 
     def _svc(self, el: list[str]) -> tuple:
@@ -608,6 +620,8 @@ def _service(line: tuple, number: int, adjustments: list[Adjustment], service_da
 
 
 _BLANKS = [""] * 10
+# NM1 entities of the 2100 loop that say who the patient is: patient, insured, corrected insured.
+_PATIENT_ENTITIES = frozenset({"QC", "IL", "74"})
 
 
 # Segments that end an open 2100 loop: the next claim or header, the trailer, or the envelope.
