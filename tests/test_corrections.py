@@ -21,7 +21,7 @@ from hub.batches import export_837p
 from hub.cli.main import main
 from hub.store import schema
 from hub.x12.validate import validate_x12
-from test_remittance import Remit
+from test_remittance import Remit, claim_info
 
 D = Decimal
 VISIT = "lcsw-office-90837.json"
@@ -50,8 +50,7 @@ def bill(hub, tmp_path) -> tuple[str, dict]:
         claim = session.scalars(select(schema.Claim)).one()
         claim.status = "submitted"
         session.commit()
-        return claim.patient_control_number, {
-            "charge": claim.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in claim.lines]}
+        return claim.patient_control_number, claim_info(session, claim)
 
 
 def deny(hub, pcn: str, info: dict, payer_number: str = "ICN-DENIED-1") -> None:

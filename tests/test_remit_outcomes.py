@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from hub import intake
 from hub.cli.main import main
+from hub.batches import export_837p
 from hub.mappings import MappingSet
 from hub.remit.denials import DenialRules
 from hub.store import schema
@@ -31,9 +32,10 @@ class Payer835(Remit):
     """A ``Remit`` from a payer of its own (TRN03), with MOA remarks, a crossover carrier (NM1*TT)
     and PLB lines where a payer puts them."""
 
-    def __init__(self, trace: str, amount_date: str = "20261201", payer: str = "SAMPLE HEALTH PLAN",
-                 payer_id: str = "1512345678"):
-        super().__init__(trace, amount_date, payer)
+    def __init__(self, trace: str, amount_date: str = "20261201", payer: str | None = None,
+                 payer_id: str | None = None):
+        # No payer named: the payer the first claim was billed to (as a real 835 would be).
+        super().__init__(trace, amount_date, (payer_id or "", payer) if payer else None)
         self.payer_id = payer_id
         self.plb: list[tuple[str, str, D]] = []
 
@@ -53,7 +55,9 @@ class Payer835(Remit):
         return self
 
     def bytes(self, n: int = 1) -> bytes:
-        text = super().bytes(n).decode().replace("*1512345678~", f"*{self.payer_id}~", 1)  # TRN03
+        text = super().bytes(n).decode()
+        if self.payer_id:
+            text = text.replace("*1512345678~", f"*{self.payer_id}~", 1)  # TRN03
         if self.plb:
             pairs = "*".join(f"{reason}:{ref}*{amount}" for reason, ref, amount in self.plb)
             se_at = text.index("SE*")
@@ -83,7 +87,7 @@ def claim_view(capsys, home, pcn: str) -> dict:
 def test_a_crossover_is_not_billed_twice_and_the_secondary_owes_the_share_until_its_835(hub, hub_home, tmp_path, capsys):
     pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
     charge = info["charge"]
-    primary = Payer835("XOVER1", payer="MEDICARE PART B", payer_id="MCARE01").claim(
+    primary = Payer835("XOVER1", payer="SAMPLE MEDICARE PART B", payer_id="00431").claim(
         pcn, info, "19", lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]], crossover_to="MEDIGAP PLAN",
         remarks=("MA18",))
     post(hub, primary, "primary.835")
@@ -119,6 +123,20 @@ def test_a_crossover_is_not_billed_twice_and_the_secondary_owes_the_share_until_
     # payments 100% of the primary's paid plus 20, over the charge less the primary's CO-45 only
     expected = ((primary_paid + 20) * 100 / (charge - 30)).quantize(D("0.1"))
     assert D(str(owed["net_collection_rate"])) == expected
+
+
+def test_after_a_crossover_only_the_payer_it_went_to_posts_to_the_claim(hub, hub_home, tmp_path, capsys):
+    pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
+    post(hub, Payer835("XO1", payer="SAMPLE MEDICARE PART B", payer_id="00431").claim(
+        pcn, info, "19", lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]], crossover_to="MEDIGAP PLAN"), "p.835")
+    stranger = Payer835("XO2", "20261215", payer="SOME OTHER PLAN", payer_id="OTHER01").claim(
+        pcn, info, "2", lines=[[("OA", "23", info["charge"] - 24), ("PR", "1", D("4"))]])
+    result = intake.receive(hub, stranger.bytes(2), "other.835")
+    assert "0 posted, 1 unmatched" in result.summary
+    # the patient's own secondary coverage on file (Medicaid) is a payer the claim may go on to
+    on_file = Payer835("XO3", "20261216", payer="SAMPLE MEDICAID", payer_id="77027").claim(
+        pcn, info, "2", lines=[[("OA", "23", info["charge"] - 24), ("PR", "1", D("4"))]])
+    assert "1 posted" in intake.receive(hub, on_file.bytes(3), "medicaid.835").summary
 
 
 def test_a_crossover_told_only_by_the_remark_code_still_stops_the_secondary_claim(hub, hub_home, tmp_path, capsys):
@@ -237,11 +255,12 @@ def test_one_coordinated_claim_paid_in_full_collects_100_percent(hub, hub_home, 
     post(hub, Remit("NCR1").claim(pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]]), "p.835")
     primary_paid = charge - 54
     assert main(["--home", str(hub_home), "followup", "secondary", pcn]) == 0
+    assert export_837p(hub, tmp_path / "secondary.x12") is not None  # sent, as an exchange would
     with hub.store.session() as session:
         session.scalars(select(schema.Claim).where(schema.Claim.revision == 1)).one().status = "submitted"
         session.commit()
     # the secondary restates the primary's payment (OA-23) and its CO-45, and pays the 24 in full
-    post(hub, Payer835("NCR2", "20261215", payer="SECOND PLAN", payer_id="SECOND01").claim(
+    post(hub, Payer835("NCR2", "20261215", payer="SAMPLE MEDICAID", payer_id="77027").claim(
         pcn, info, "2", lines=[[("OA", "23", primary_paid), ("CO", "45", D("30"))]]), "s.835", 2)
 
     owed = figures(capsys, hub_home)

@@ -21,10 +21,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from hub.remit.identity import patient_disagreement, payer_agrees
+from hub.remit.identity import patient_disagreement, payer_agrees, plain
 from hub.store import schema
 
 PAYERS_TABLE = "payers.toml"
+_LATER_PAYER = {"2", "3", "20", "21"}  # CLP02: processed as secondary or tertiary
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class ClaimMatcher:
             ours = [i for i in sent if self._payer_agrees(i)]
             if ours:
                 return Match(self._claim(ours[-1]))
+            forwarded = self._crossed_over_to_this_payer(paid, sent)
+            if forwarded is not None:
+                return Match(self._claim(forwarded))
             payer_id, _ = self.payer_of[sent[-1]]
             return Match(None, f"claim {paid.patient_control_number} was billed to payer {payer_id}; this 835 is "
                                f"from payer {self._payer_835()}: not posted to it")
@@ -109,6 +113,38 @@ class ClaimMatcher:
         if payer_id not in self._agrees:
             self._agrees[payer_id] = payer_agrees(self._header, payer_id, payer_name, self._listed.get(payer_id, ()))
         return self._agrees[payer_id]
+
+    def _crossed_over_to_this_payer(self, paid, sent: list[int]) -> int | None:
+        """The claim (latest of ``sent``) when its payer forwarded it (a crossover) and this 835
+        is the next payer's answer: the next payer's 835 carries the CLP01 the hub sent to the
+        first. It is that payer when its N1*PR names the payer the crossover named (NM1*TT), or
+        is the payer of another coverage of this patient on file, or, when the crossover named
+        no payer, says it paid as a later payer (CLP02 2/3/20/21). The patient must agree."""
+        r = schema.RemitClaim
+        named = self.session.scalars(select(r.crossover_payer).where(
+            r.claim_id.in_(sent), r.state == "posted", r.crossed_over.is_(True))).all()
+        if not named:
+            return None
+        claim = self._claim(sent[-1])
+        names = {plain(n) for n in named} - {""}
+        if plain(self._header.payer_name) in names:
+            pass
+        elif self._another_coverage_agrees(claim):
+            pass
+        elif names or paid.status_code not in _LATER_PAYER:
+            return None
+        patient = self.session.get(schema.Patient, claim.patient_id)
+        family = plain(paid.patient_name[0])
+        if not family or family != plain(patient.family_name):
+            return None  # a crossover names the patient; a name that disagrees is someone else's
+        return claim.id
+
+    def _another_coverage_agrees(self, claim: schema.Claim) -> bool:
+        cov, p = schema.Coverage, schema.Payer
+        others = self.session.execute(select(p.payer_id, p.name).join(cov, cov.payer_id == p.id).where(
+            cov.patient_id == claim.patient_id, cov.id != claim.coverage_id)).all()
+        return any(payer_agrees(self._header, payer_id, name, self._listed.get(payer_id, ()))
+                   for payer_id, name in others)
 
     def _payer_835(self) -> str:
         header = self._header
