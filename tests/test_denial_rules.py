@@ -94,7 +94,9 @@ def test_a_remark_code_refines_the_plain_carc(rules):
     assert rules.classify("CO", "198").action == "appeal"
     assert rules.classify("CO", "198", ["N54"]).action == "corrected_claim"  # code differs from the auth
     assert rules.classify("CO", "29").action == "appeal"
-    assert rules.classify("CO", "29", ["N211"]).action == "write_off"       # no appeal allowed
+    # No appeal allowed: send it again while the claim's filing window is open, else write it off.
+    no_appeal = rules.classify("CO", "29", ["N211"])
+    assert (no_appeal.action, no_appeal.window, no_appeal.expired_action) == ("resubmit_with_info", "original", "write_off")
 
 
 def test_the_first_remark_with_a_refinement_decides(rules):
@@ -270,6 +272,21 @@ profile = "medicaid"
         assert problem in message, problem
     assert message.count(";") >= 7
     assert str(tmp_path / "home" / "mappings" / DENIALS) in message
+
+
+def test_a_rule_judged_by_a_window_must_name_a_real_window_and_say_what_to_do_once_it_closes(tmp_path):
+    with pytest.raises(MappingError) as caught:
+        rules_with_override(tmp_path, """
+[carc."29"]
+window = "initial"
+action = "appeal"
+action_text = "Appeal it."
+expired_action = "shred"
+""")
+    message = str(caught.value)
+    for problem in ("'initial' is not a claim type of rules/filing_windows.toml", "'shred' is not an action",
+                    "sets expired_action without expired_action_text"):
+        assert problem in message, problem
 
 
 def _markdown_table(section: str) -> list[list[str]]:

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from hub import intake
 from hub.batches import export_837p
+from hub.cli.main import main
 from hub.demo.synthetic import encounter_bundle
 from hub.errors import MappingError
 from hub.mappings import MappingSet
@@ -261,3 +262,102 @@ def _payer_of(hub, pcn: str) -> str:
     with hub.store.session() as session:
         row = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)).first()
         return session.get(schema.Coverage, row.coverage_id).payer.payer_id
+
+
+# ---- the denial worklist: every next step judged against the claim's own window ---------------
+
+def _denied(hub, tmp_path, seed: int, reason: str, remark: str | None = None, *, on: str = "20261125",
+            **bundle) -> tuple[str, dict]:
+    """One claim sent, then denied on every line with CO-``reason`` (and RARC ``remark`` on the
+    last line) by its own payer's 835 dated ``on``; returns its pcn and claim_info."""
+    [(pcn, info)] = _sent(hub, tmp_path, [seed], **bundle).items()
+    remit = Remit("TRACE29", on).claim(pcn, info, "4", lines=[[("CO", reason, c)] for _, c, _ in info["lines"]])
+    if remark:
+        remit.body.append(f"LQ*HE*{remark}")  # 2110 LQ follows the last line's CAS
+    content = remit.bytes(1)
+    if _payer_of(hub, pcn) == "00431":
+        content = content.replace(f"*12*ICN{pcn}".encode(), f"*MB*ICN{pcn}".encode())  # CLP06: Medicare Part B
+    assert intake.receive(hub, content, "denied.835").outcome == "imported"
+    return pcn, info
+
+
+def _worklist(capsys, hub_home) -> list[dict]:
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "denials", "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(("reason", "remark", "action"), [
+    ("29", None, "appeal"),                 # appeal with proof, or send it again
+    ("29", "N211", "resubmit_with_info"),   # no appeal rights: send it again
+    ("286", None, "appeal"),                # the appeal window from the remittance is still open
+])
+def test_a_medicare_claim_denied_as_late_while_still_fileable_is_sent_again_not_written_off(
+        hub, hub_home, tmp_path, capsys, monkeypatch, reason, remark, action):
+    # Seen in summer 2026: Medicare takes it for 12 months, though the payer's 835 of 2026-11-25
+    # says the time limit has expired; "today" is 2026-11-29.
+    _, info = _denied(hub, tmp_path, 6, reason, remark, start=date(2026, 6, 1))
+    seen = min(day for _, _, day in info["lines"])
+    assert seen < date(2026, 8, 1)  # long past any commercial 90 days
+    last_line = max(_worklist(capsys, hub_home), key=lambda d: d["line"])
+    last_day = {"29": add_months(seen, 12), "286": date(2026, 11, 25) + timedelta(days=120)}[reason].isoformat()
+    assert last_line["action"] == action
+    assert last_line["deadline"] == last_day and f"Last day: {last_day}" in last_line["next_step"]
+    assert "write the amount off" not in last_line["next_step"]
+
+    # The day after the window closed, the same denial is written off.
+    monkeypatch.setenv("BHHUB_TODAY", (date.fromisoformat(last_day) + timedelta(days=1)).isoformat())
+    last_line = max(_worklist(capsys, hub_home), key=lambda d: d["line"])
+    assert last_line["action"] == "write_off" and last_line["deadline"] is None
+    assert f"closed on {last_day}" in last_line["next_step"]
+
+
+def test_a_commercial_claim_denied_as_late_after_its_90_days_is_written_off(hub, hub_home, tmp_path, capsys,
+                                                                          monkeypatch):
+    # seen 2026-10-09: the commercial 90 days end 2027-01-07
+    [(pcn, info)] = _sent(hub, tmp_path, [1]).items()
+    monkeypatch.setenv("BHHUB_TODAY", "2027-02-01")  # the 835 arrives after the window
+    remit = Remit("TRACE30", "20270201").claim(pcn, info, "4", lines=[[("CO", "29", c)] for _, c, _ in info["lines"]])
+    assert intake.receive(hub, remit.bytes(1), "late.835").outcome == "imported"
+    worklist = _worklist(capsys, hub_home)
+    assert {d["action"] for d in worklist} == {"write_off"}
+    assert all("closed on 2027-01-07" in d["next_step"] for d in worklist)
+    with hub.store.session() as session:  # decided when posted, not only when shown
+        assert {d.action for d in session.scalars(select(schema.Denial))} == {"write_off"}
+
+
+def test_a_correction_asked_for_by_a_denial_shows_its_last_day_from_the_remittance(hub, hub_home, tmp_path, capsys):
+    _denied(hub, tmp_path, 1, "4", "N519")  # commercial, modifier missing: a corrected claim
+    worklist = _worklist(capsys, hub_home)
+    assert {d["action"] for d in worklist} == {"corrected_claim"}
+    last_day = (date(2026, 11, 25) + timedelta(days=90)).isoformat()  # default replacement window
+    assert {d["deadline"] for d in worklist} == {last_day}
+    assert all(f"Last day: {last_day} (90 days from the payer's remittance" in d["next_step"] for d in worklist)
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "denials"]) == 0
+    text = capsys.readouterr().out
+    assert f"{last_day}  " in text and f"Last day: {last_day}" in text
+
+
+def test_a_medicare_correction_gets_medicares_reopening_year(hub, hub_home, tmp_path, capsys):
+    _denied(hub, tmp_path, 6, "4", start=date(2026, 6, 1))
+    assert {d["deadline"] for d in _worklist(capsys, hub_home)} == {"2027-11-25"}  # 12 months from the 835
+
+
+def test_a_voided_claim_leaves_the_denial_worklist(hub, hub_home, tmp_path, capsys):
+    pcn, _ = _denied(hub, tmp_path, 1, "50")  # medical necessity: appeal
+    assert {d["action"] for d in _worklist(capsys, hub_home)} == {"appeal"}
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "followup", "void", pcn]) == 0
+    assert _worklist(capsys, hub_home) == []
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "denials", "--all", "--json"]) == 0
+    closed = json.loads(capsys.readouterr().out)
+    assert closed and all(d["status"] == "resolved" and "voided" in d["resolution"] for d in closed)
+
+
+def test_accounts_receivable_is_dated_by_the_hubs_clock(hub, hub_home, capsys, monkeypatch):
+    monkeypatch.setenv("BHHUB_TODAY", "2027-03-01")
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "ar", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["as_of"] == "2027-03-01"

@@ -10,6 +10,7 @@ from datetime import date
 from sqlalchemy import select
 
 from hub.cli.commands import open_hub
+from hub.clock import today
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
 from hub.model import ClaimStatus
@@ -37,7 +38,9 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("denials", help="the denial worklist, oldest deadline first, with the next action",
                        description="Every denied or partly denied amount from posted 835s, classified by "
-                                   "mappings/remittance/denials.toml (category, next action, appeal deadline).")
+                                   "mappings/remittance/denials.toml (category, next action) with the last day of "
+                                   "the next step's window (mappings/rules/filing_windows.toml): a corrected claim, "
+                                   "appeal, resubmission or claim to the next payer.")
     p.add_argument("--all", action="store_true", help="worked and undone ones too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_denials)
@@ -66,7 +69,7 @@ def add_commands(sub) -> None:
                                    "insurance vs patient, days in A/R, clean-claim, first-pass resolution, denial "
                                    "and net collection rates, each with its formula; and the claims with no response "
                                    "at all for 30 days.")
-    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="report as of this date (default today)")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", help="report as of this date (default today, or BHHUB_TODAY)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true", help="the aging table as CSV")
@@ -161,18 +164,27 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 
 
 def cmd_denials(args: argparse.Namespace) -> int:
-    d = schema.Denial
+    from hub.remit.denials import DenialRules
+    from hub.remit.next_steps import on_worklist
+
+    d, c, r, p = schema.Denial, schema.Claim, schema.RemitClaim, schema.RemitPayment
     with open_hub(args) as hub, hub.store.session() as session:
-        query = select(d, schema.Claim.patient_control_number).join(schema.Claim, schema.Claim.id == d.claim_id)
+        query = (select(d, c.patient_control_number, c.other_coverage_ids, p.payer_id).join(c, c.id == d.claim_id)
+                 .join(r, r.id == d.remit_claim_id).join(p, p.id == r.payment_id))
         if not args.all:
             query = query.where(d.status == "open")
         rows = session.execute(query).all()
-        rows.sort(key=lambda pair: (pair[0].deadline is None, pair[0].deadline or date.max, pair[0].id))
+        rules = DenialRules.load(hub.mappings)
+        # A step whose last day has passed since the 835 posted is shown as it stands today.
+        steps = {x.id: on_worklist(rules, x, payer_id, bool(others)) for x, _, others, payer_id in rows}
+        rows.sort(key=lambda row: (steps[row[0].id].deadline is None, steps[row[0].id].deadline or date.max,
+                                   row[0].id))
         data = [{"id": x.id, "claim": pcn, "line": x.line, "procedure_code": x.procedure_code,
                  "adjustment": f"{x.group_code}-{x.reason_code}", "remarks": x.remark_codes, "amount": x.amount,
-                 "category": x.category, "action": x.action, "next_step": x.action_text, "deadline": x.deadline,
-                 "status": x.status, "resolution": x.resolution} for x, pcn in rows]
-        hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, _ in rows}), None)
+                 "category": x.category, "action": steps[x.id].action, "next_step": steps[x.id].text,
+                 "deadline": steps[x.id].deadline, "status": x.status, "resolution": x.resolution}
+                for x, pcn, _, _ in rows]
+        hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, *_ in rows}), None)
         session.commit()
     if args.json:
         print_json(data)
@@ -273,7 +285,7 @@ def _list_corrections(args: argparse.Namespace) -> int:
 def cmd_ar(args: argparse.Namespace) -> int:
     from hub.remit.ar import BUCKETS, FORMULAS, ar_report
 
-    as_of = date_option(args.as_of, "--as-of") or date.today()
+    as_of = date_option(args.as_of, "--as-of") or today()
     with open_hub(args) as hub, hub.store.session() as session:
         report = ar_report(session, as_of)
         hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], str(as_of))

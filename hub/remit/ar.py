@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
 
+from hub.clock import today
 from hub.store import schema
 
 ZERO = Decimal(0)
@@ -164,7 +165,7 @@ def bucket(days: int) -> str:
 
 
 def ar_report(session, as_of: date | None = None) -> ArReport:
-    as_of = as_of or date.today()
+    as_of = as_of or today()  # the hub's clock: BHHUB_TODAY re-dates a report as it re-dates the checks
     balances = _balances(session)
     report = ArReport(as_of, balances)
     report.aging = _aging(balances, as_of)

@@ -17,6 +17,7 @@ from typing import Any
 
 from hub.errors import InputError, MappingError
 from hub.mappings import MappingSet
+from hub.remit.deadlines import CLAIM_TYPES, TABLE as WINDOWS
 
 DENIALS = "remittance/denials.toml"
 
@@ -34,8 +35,12 @@ GROUP_CODES = ("CO", "OA", "PI", "PR")
 # Contractual write-downs and ordinary cost share are adjustments, not denials (6.8).
 NOT_DENIALS = frozenset({"contractual", "patient_responsibility"})
 
-_RULE_KEYS = frozenset({"category", "action", "action_text", "is_denial", "secondary_action", "secondary_action_text"})
-_ACTION_KEYS = ("action", "action_text", "secondary_action", "secondary_action_text")
+_RULE_KEYS = frozenset({"category", "action", "action_text", "is_denial", "secondary_action", "secondary_action_text",
+                        "window", "expired_action", "expired_action_text"})
+# A layer that sets the action owns everything that depends on it: its text, its secondary-payer
+# variant, the window it is judged by and what to do once that window has closed.
+_ACTION_KEYS = ("action", "action_text", "secondary_action", "secondary_action_text", "window", "expired_action",
+                "expired_action_text")
 _DAYS_KEYS = ("appeal_days", "timely_filing_days")
 _TOP_KEYS = frozenset({"defaults", "group_codes", "carc", "remark", "profile", "payer"})
 
@@ -49,6 +54,11 @@ class Classification:
     appeal_deadline_days: int | None   # days from the remittance date to appeal, when action is "appeal"
     carc_description: str
     rarc_descriptions: tuple[str, ...]
+    # The filing window (a claim type of hub.remit.deadlines) that decides whether ``action`` is
+    # still possible, when the rule names one (timely filing); None: the action's own window.
+    window: str | None = None
+    expired_action: str | None = None       # the next action once that window has closed
+    expired_action_text: str | None = None
 
 
 class DenialRules:
@@ -110,8 +120,10 @@ class DenialRules:
             _lay(rule, entry.get("remark", {}).get(remark))
 
         action, action_text = rule["action"], rule["action_text"]
+        window, expired = rule.get("window"), (rule.get("expired_action"), rule.get("expired_action_text"))
         if has_secondary and "secondary_action" in rule:
             action, action_text = rule["secondary_action"], rule["secondary_action_text"]
+            window, expired = None, (None, None)
         description = next((e["description"] for e in entries if "description" in e),
                            f"CARC {reason} (not in the table)")
         return Classification(
@@ -122,6 +134,9 @@ class DenialRules:
             appeal_deadline_days=self._days(payer_id, "appeal_days") if action == "appeal" else None,
             carc_description=description,
             rarc_descriptions=rarc_descriptions,
+            window=window,
+            expired_action=expired[0],
+            expired_action_text=expired[1],
         )
 
     @property
@@ -246,7 +261,7 @@ def _override_problems(override: Mapping[str, Any], path: str = "") -> list[str]
     """An override's rule that changes the action must say it in words too: merged key by key, the
     packaged sentence would otherwise stay and describe another action."""
     problems = []
-    for key in ("action", "secondary_action"):
+    for key in ("action", "secondary_action", "expired_action"):
         if key in override and f"{key}_text" not in override:
             problems.append(f"{path}: the override sets {key} without {key}_text")
     parent = path.rsplit(".", 1)[-1]
@@ -300,12 +315,14 @@ def _check_carc(entry: Any, path: str, problems: list[str], remarks: Mapping, re
 def _check_rule(layer: Mapping[str, Any], path: str, problems: list[str]) -> None:
     if "category" in layer and layer["category"] not in CATEGORIES:
         problems.append(f"{path}.category: {layer['category']!r} is not a category ({', '.join(CATEGORIES)})")
-    for key in ("action", "secondary_action"):
+    for key in ("action", "secondary_action", "expired_action"):
         if key in layer and layer[key] not in ACTIONS:
             problems.append(f"{path}.{key}: {layer[key]!r} is not an action ({', '.join(ACTIONS)})")
         if key in layer and f"{key}_text" not in layer:
             problems.append(f"{path}: {key} is set without {key}_text")
         _check_text(layer, f"{key}_text", path, problems)
+    if "window" in layer and layer["window"] not in CLAIM_TYPES:
+        problems.append(f"{path}.window: {layer['window']!r} is not a claim type of {WINDOWS} ({', '.join(CLAIM_TYPES)})")
     if "is_denial" in layer and not isinstance(layer["is_denial"], bool):
         problems.append(f"{path}.is_denial: {layer['is_denial']!r} is not true or false")
 

@@ -99,11 +99,21 @@ def create_void(session, row: schema.Claim, **_) -> schema.Claim:
     claim = followup.void(claim_record(session, row), pccn)
     new = _new_revision(session, row, claim, "8", f"void (frequency 8) of revision {row.revision}, REF*F8 {pccn}")
     set_status(session, row, ClaimStatus.VOID, f"voided by revision {new.revision}")
+    _close_denials(session, row.patient_control_number, f"claim voided (revision {new.revision})")
     pending = pending_correction(session, row.patient_control_number)
     if pending is not None:
         set_status(session, pending, ClaimStatus.VOID, f"pending correction dropped: the claim was voided by "
                                                         f"revision {new.revision}")
     return new
+
+
+def _close_denials(session, pcn: str, why: str) -> None:
+    """A void cancels the claim: nothing on it is appealed or corrected any more, so its open
+    denials leave the worklist (resolved, with the reason) rather than ask for an appeal."""
+    d, c = schema.Denial, schema.Claim
+    claim_ids = select(c.id).where(c.patient_control_number == pcn)
+    for denial in session.scalars(select(d).where(d.claim_id.in_(claim_ids), d.status == "open")):
+        denial.status, denial.resolution, denial.resolved_at = "resolved", why, schema.utcnow()
 
 
 def create_secondary(session, row: schema.Claim, **_) -> schema.Claim:

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from hub.claims import set_status
+from hub.clock import today
+from hub.mappings import MappingSet
 from hub.ledger.authorizations import release_for_denial
 from hub.errors import InputError
 from hub.model import ClaimStatus
@@ -271,8 +272,14 @@ def _reasons(paid, row=None) -> str:
 
 
 def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.Denial]:
+    from hub.remit.deadlines import FilingWindows
+    from hub.remit.next_steps import ClaimClock, next_step
+
     has_secondary = bool(claim.other_coverage_ids)
-    remit_date = payment.payment_date or date.today()
+    remit_date = payment.payment_date or today()
+    mappings = rules.mappings if getattr(rules, "mappings", None) is not None else MappingSet()
+    windows = FilingWindows.of(mappings)
+    clock = None
     made = []
     for line, procedure, adjustment, remarks in _each_adjustment(paid):
         if adjustment.amount <= ZERO:
@@ -283,7 +290,10 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
             continue
         owes, action, action_text = patient_share(session, rules, payment.payer_id, claim, row, procedure,
                                                   adjustment, remarks, found, has_secondary)
-        deadline = rules.appeal_deadline(payment.payer_id, remit_date, getattr(paid, "filing_indicator", None)) if action == "appeal" else None
+        # Every step with a window gets its last day, judged against the claim's own windows.
+        clock = clock or ClaimClock.of(session, mappings, claim, remit_date, getattr(paid, "filing_indicator", None))
+        step = next_step(windows, clock, found, action, action_text)
+        action, action_text, deadline = step.action, step.text, step.deadline
         denial = schema.Denial(
             remit_claim_id=row.id, claim_id=claim.id, line=line, procedure_code=procedure,
             group_code=adjustment.group, reason_code=adjustment.reason, remark_codes=list(remarks),
