@@ -116,9 +116,9 @@ class SessionModifiers:
 
 def session_modifiers(mappings: MappingSet) -> SessionModifiers:
     table = _telehealth_table(mappings)
+    rules_from = date.fromisoformat(table["session_rules_from"]) if table["session_rules_from"] else date.min
     return SessionModifiers(frozenset(table["session_modifiers"]), frozenset(table["audio_only_session_modifiers"]),
-                            frozenset(table["rhc_fqhc_only_modifiers"]),
-                            date.fromisoformat(table["session_rules_from"]) if table["session_rules_from"] else date.min)
+                            frozenset(table["rhc_fqhc_only_modifiers"]), rules_from)
 
 
 def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
