@@ -185,37 +185,48 @@ def _billable(hub, session, envelope: Envelope, rows: list[schema.Claim], held: 
         except InputError as exc:
             set_aside[row.id] = Finding("x12.unwritable", Severity.ERROR, f"the 837P cannot carry this claim: {exc}",
                                         "correct the claim data named in the message in the EHR and send it again")
-    groups: dict[int, list[RenderedClaim]] = {}
-    providers: dict[int, Provider] = {}
+    groups: dict[Provider, list[RenderedClaim]] = {}
+    problems: dict[Provider, Finding | None] = {}
+    stored: dict[int, Provider] = {}
     for row in rows:
         if row.id in set_aside:
             continue
-        pid = row.billing_provider_id
-        if pid not in providers:
-            providers[pid] = provider_record(session.get(schema.Provider, pid))
-            problem = _billing_provider_problem(providers[pid], rendered[row.id], envelope)
-            if problem:
-                providers[pid] = problem  # every claim of this billing provider is set aside
-        if isinstance(providers[pid], Finding):
-            set_aside[row.id] = providers[pid]
+        provider = _billed_under(session, row, rendered[row.id], stored)
+        if provider not in problems:
+            # every claim of this billing provider is set aside when the 837P cannot carry it
+            problems[provider] = _billing_provider_problem(provider, rendered[row.id], envelope)
+        if problems[provider] is not None:
+            set_aside[row.id] = problems[provider]
             continue
-        groups.setdefault(pid, []).append(rendered[row.id])
+        groups.setdefault(provider, []).append(rendered[row.id])
     for row in rows:
         if row.id in set_aside:
             _set_aside(session, row, set_aside[row.id])
             held.append((row.patient_control_number, set_aside[row.id].code))
     kept = [row for row in rows if row.id not in set_aside]
-    return kept, [(providers[pid], claims) for pid, claims in groups.items()]
+    return kept, list(groups.items())
+
+
+def _billed_under(session, row: schema.Claim, rendered: RenderedClaim, stored: dict[int, Provider]) -> Provider:
+    """The billing provider the claim was rendered with (its 2000A: NPI, taxonomy, name, address,
+    tax id); the stored provider row for a claim rendered before that was kept."""
+    if rendered.billing_provider is not None:
+        return rendered.billing_provider
+    if row.billing_provider_id not in stored:
+        stored[row.billing_provider_id] = provider_record(session.get(schema.Provider, row.billing_provider_id))
+    return stored[row.billing_provider_id]
 
 
 def rendered_by_billing_provider(session, rows: list[schema.Claim]) -> list[tuple[Provider, list[RenderedClaim]]]:
     """The claims' renderings grouped under their billing provider (one 2000A loop each), as a
     batch places them (for the benchmark; ``create_batch`` also sets aside what cannot go)."""
-    groups: dict[int, list[RenderedClaim]] = {}
+    groups: dict[Provider, list[RenderedClaim]] = {}
+    stored: dict[int, Provider] = {}
     for row in rows:
-        groups.setdefault(row.billing_provider_id, []).append(
-            RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12 else render_claim(claim_record(session, row)))
-    return [(provider_record(session.get(schema.Provider, pid)), claims) for pid, claims in groups.items()]
+        rendered = (RenderedClaim.from_json(row.rendered_x12) if row.rendered_x12
+                    else render_claim(claim_record(session, row)))
+        groups.setdefault(_billed_under(session, row, rendered, stored), []).append(rendered)
+    return list(groups.items())
 
 
 def _billing_provider_problem(provider: Provider, sample: RenderedClaim, envelope: Envelope) -> Finding | None:

@@ -307,15 +307,25 @@ def test_lines_authorized_by_different_authorizations_each_carry_theirs():
                         authorized("auth-testing", "PA-TESTING", "96130", 4, start="2026-10-10"),
                         charged("ci-therapy", "90837"), charged("ci-testing", "96130")]
     visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
-    assert visit.prior_authorization == "PA-TESTING"  # the most recent covering the day, as before
+    assert visit.prior_authorization is None  # neither covers the whole visit
     assert [(s.procedure_code, s.prior_authorization) for s in visit.services] == [
-        ("90837", "PA-THERAPY"), ("96130", None)]  # None: the visit's number is the line's
+        ("90837", "PA-THERAPY"), ("96130", "PA-TESTING")]
 
 
-def test_a_line_no_authorization_names_keeps_the_visits():
+def test_an_authorization_naming_only_some_lines_is_carried_by_those_lines_only():
+    # PA-THERAPY authorizes 90837, not the +90785 billed with it: the add-on claims no authorization.
     bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
     bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
                         charged("ci-therapy", "90837"), charged("ci-addon", "90785")]
+    visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
+    assert visit.prior_authorization is None
+    assert [s.prior_authorization for s in visit.services] == ["PA-THERAPY", None]
+
+
+def test_one_authorization_naming_every_line_is_the_visits():
+    bundle = drop(drop(load("prior-auth.json"), "ClaimResponse", "auth-oct"), "ClaimResponse", "auth-sep")
+    bundle["entry"] += [authorized("auth-therapy", "PA-THERAPY", "90837", 12),
+                        charged("ci-therapy", "90837"), charged("ci-more", "90837")]
     visit = next(v for v in read(bundle) if v.source_ref == "Encounter/enc-8-oct")
     assert visit.prior_authorization == "PA-THERAPY"
     assert [s.prior_authorization for s in visit.services] == [None, None]

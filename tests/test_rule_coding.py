@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -272,8 +273,13 @@ def test_gt_on_a_medicare_professional_claim_is_an_error():
     assert "GT" in finding.message and "remove GT" in finding.fix
 
 
-def test_gt_for_a_commercial_payer_is_left_to_the_payer():
-    assert_clean(claim(line("90834", 45, modifiers=("GT",)), place="02"))
+def test_gt_for_a_commercial_payer_is_left_to_the_payers_telehealth_rule(tmp_path):
+    # The packaged commercial rule wants 95 for video; a payer whose rule says GT gets GT.
+    (tmp_path / "payers.toml").write_text('[payer."99999".telehealth]\nvideo_modifier = "GT"\n')
+    wants_gt = SimpleNamespace(mappings=MappingSet(override_dir=tmp_path))
+    assert_clean(claim(line("90834", 45, modifiers=("GT",)), place="02"), wants_gt)
+    finding = only(claim(line("90834", 45, modifiers=("GT",)), place="02"), "coding.telehealth_modifier")
+    assert "GT" in finding.message and "bill 95 instead" in finding.fix
 
 
 def test_medicare_audio_only_outside_the_home_is_an_error():
@@ -298,6 +304,49 @@ def test_audio_video_and_audio_only_on_one_line_contradict():
 
 def test_commercial_video_visit_with_95_at_home_passes():
     assert_clean(claim(line("90837", 60, modifiers=("95",)), place="10"))
+
+
+# Every session modifier on a line is checked against the place of service and the payer's
+# telehealth rule (mappings/payers.toml), whether the coding stage added it or the EHR sent it.
+
+RHC = replace(GROUP, taxonomy="261QR1300X")
+
+
+def with_billing(c: Claim, provider: Provider) -> Claim:
+    return replace(c, billing_provider=provider)
+
+
+def test_an_ehr_sent_95_on_a_traditional_medicare_video_line_is_an_error_naming_it():
+    finding = only(claim(line("90834", 45, modifiers=("95",)), payer=MEDICARE, place="10"),
+                   "coding.telehealth_modifier")
+    assert finding.line == 1 and "95" in finding.message and "POS 10" in finding.message
+    assert finding.fix.startswith("remove it")
+
+
+def test_fq_from_a_practice_that_is_no_rhc_or_fqhc_is_an_error():
+    finding = only(claim(line("90834", 45, modifiers=("FQ",)), place="10"), "coding.telehealth_modifier")
+    assert "FQ" in finding.message and "rural health clinics and FQHCs" in finding.message
+
+
+def test_fq_and_93_are_both_accepted_from_an_rhc_billing_medicare_audio_only():
+    assert_clean(with_billing(claim(line("90834", 45, modifiers=("FQ",)), payer=MEDICARE, place="10"), RHC))
+    assert_clean(with_billing(claim(line("90834", 45, modifiers=("93",)), payer=MEDICARE, place="10"), RHC))
+
+
+def test_95_on_an_in_person_office_line_is_an_error():
+    finding = only(claim(line("90834", 45, modifiers=("95",)), place="11"), "coding.telehealth_modifier")
+    assert "in-person" in finding.message and "POS 11" in finding.message
+
+
+def test_gt_with_95_on_one_line_is_one_error_keeping_the_payers_modifier():
+    finding = only(claim(line("90834", 45, modifiers=("GT", "95")), place="02"), "coding.telehealth_modifier")
+    assert "GT and 95" in finding.message and finding.fix.startswith("keep 95")
+
+
+def test_a_payer_whose_rule_bills_telehealth_at_the_office_takes_95_there(tmp_path):
+    (tmp_path / "payers.toml").write_text('[payer."99999".telehealth]\nbill_place_of_service = "11"\n')
+    assert_clean(claim(line("90834", 45, modifiers=("95",)), place="11"),
+                 SimpleNamespace(mappings=MappingSet(override_dir=tmp_path)))
 
 
 # --- 8. licensure modifiers ----------------------------------------------------------------------------------

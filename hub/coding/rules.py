@@ -58,7 +58,8 @@ _PLACE_KEYS = frozenset({"bill_place_of_service", "video_modifier", "audio_only_
                          "rhc_fqhc_video_modifier", "rhc_fqhc_audio_only_modifier"})
 _RULE_KEYS = _PLACE_KEYS | {"place_of_service", "place"}
 _SETTINGS = {"patient_locations": list, "rhc_fqhc_taxonomies": list, "rhc_fqhc_npis": list,
-             "rhc_fqhc_only_modifiers": list, "default": dict, "claim_filing_indicator": dict}
+             "rhc_fqhc_only_modifiers": list, "session_modifiers": list, "audio_only_session_modifiers": list,
+             "session_rules_from": str, "default": dict, "claim_filing_indicator": dict}
 
 
 @dataclass(frozen=True)
@@ -75,13 +76,14 @@ def patient_locations(mappings: MappingSet) -> frozenset[str]:
 
 
 def telehealth_billing(mappings: MappingSet, payer: Payer, billing_provider: Provider, *,
-                       patient_at: str | None, audio_only: bool) -> TelehealthBilling:
+                       patient_at: str | None, audio_only: bool, rhc_fqhc: bool | None = None) -> TelehealthBilling:
     """The payer's rule for a telehealth visit with the patient at ``patient_at`` (None: unknown).
 
     The rule is the default, then the one for the payer's claim filing indicator, then the
     payer's own, each laid over the last; then, the patient's place known (else the rule's
     ``place_of_service``), the ``place."NN"`` tables of each in the same order. The RHC/FQHC
-    modifiers apply only when the billing provider is a rural health clinic or FQHC.
+    modifiers apply only when the billing provider is a rural health clinic or FQHC (``rhc_fqhc``
+    says whether to take it as one; None: by its taxonomy or NPI).
     """
     table = _telehealth_table(mappings)
     payers = mappings.load(PAYERS).get("payer", {})
@@ -95,9 +97,50 @@ def telehealth_billing(mappings: MappingSet, payer: Payer, billing_provider: Pro
         rule.update(layer.get("place", {}).get(at, {}))
     kind = "audio_only_modifier" if audio_only else "video_modifier"
     modifier = rule.get(kind)
-    if is_rhc_fqhc(mappings, billing_provider) and f"rhc_fqhc_{kind}" in rule:
+    if rhc_fqhc is None:
+        rhc_fqhc = is_rhc_fqhc(mappings, billing_provider)
+    if rhc_fqhc and f"rhc_fqhc_{kind}" in rule:
         modifier = rule[f"rhc_fqhc_{kind}"]
     return TelehealthBilling(rule.get("bill_place_of_service") or at, modifier or None)
+
+
+@dataclass(frozen=True)
+class SessionModifiers:
+    """The telehealth modifiers every line is checked for (payers.toml [telehealth])."""
+
+    session: frozenset[str]  # say how the session was held: one per line
+    audio_only: frozenset[str]  # of those, the audio-only ones
+    rhc_fqhc_only: frozenset[str]  # billed only by rural health clinics and FQHCs
+    rules_from: date  # lines dated earlier are not held to the payers' place/modifier rules
+
+
+def session_modifiers(mappings: MappingSet) -> SessionModifiers:
+    table = _telehealth_table(mappings)
+    rules_from = date.fromisoformat(table["session_rules_from"]) if table["session_rules_from"] else date.min
+    return SessionModifiers(frozenset(table["session_modifiers"]), frozenset(table["audio_only_session_modifiers"]),
+                            frozenset(table["rhc_fqhc_only_modifiers"]), rules_from)
+
+
+def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
+              audio_only: bool) -> frozenset[str] | None:
+    """The session modifiers the payer's rule wants on a telehealth line billed at ``place``;
+    None when the rule bills no telehealth at that place (an in-person place). A rural health
+    clinic or FQHC may bill the ordinary modifier as well as its own (Medicare: FQ or 93, 2.2)."""
+    wanted: set[str] | None = None
+    rhc = is_rhc_fqhc(mappings, billing_provider)
+    for patient_at in sorted(patient_locations(mappings)):
+        billing = telehealth_billing(mappings, payer, billing_provider, patient_at=patient_at, audio_only=audio_only)
+        if billing.place_of_service != place:
+            continue
+        wanted = wanted or set()
+        if billing.modifier:
+            wanted.add(billing.modifier)
+        if rhc:
+            ordinary = telehealth_billing(mappings, payer, billing_provider, patient_at=patient_at,
+                                          audio_only=audio_only, rhc_fqhc=False)
+            if ordinary.modifier:
+                wanted.add(ordinary.modifier)
+    return frozenset(wanted) if wanted is not None else None
 
 
 def is_rhc_fqhc(mappings: MappingSet, provider: Provider) -> bool:
@@ -117,7 +160,12 @@ def _telehealth_table(mappings: MappingSet) -> dict:
     for key, kind in _SETTINGS.items():
         settings.setdefault(key, kind())
         if not isinstance(settings[key], kind) or kind is list and not all(isinstance(v, str) for v in settings[key]):
-            problems.append(f"telehealth.{key} must be a {'list of strings' if kind is list else 'table'}")
+            problems.append(f"telehealth.{key} must be a {_KIND_NAMES[kind]}")
+    if isinstance(settings["session_rules_from"], str) and settings["session_rules_from"]:
+        try:
+            date.fromisoformat(settings["session_rules_from"])
+        except ValueError:
+            problems.append("telehealth.session_rules_from must be a date, YYYY-MM-DD")
     only_theirs = settings["rhc_fqhc_only_modifiers"]
     only_theirs = frozenset(only_theirs) if isinstance(only_theirs, list) else frozenset()
     rules = [("telehealth.default", settings["default"])]
@@ -138,6 +186,7 @@ def _telehealth_table(mappings: MappingSet) -> dict:
 
 
 _CHECKED: dict[int, tuple[dict, dict]] = {}
+_KIND_NAMES = {list: "list of strings", dict: "table", str: "string"}
 
 
 def _rule_problems(where: str, rule: object, keys: frozenset[str], only_theirs: frozenset[str]) -> list[str]:

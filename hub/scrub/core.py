@@ -133,6 +133,28 @@ def check_people(claim: Claim, _context: Any = None) -> Iterator[Finding]:
     if not coverage.patient_is_subscriber and coverage.subscriber is None:
         yield _error("coverage.subscriber", "the patient is a dependent but the subscriber is unknown",
                      "add the subscriber (Patient or RelatedPerson) to the Coverage")
+    elif coverage.patient_is_subscriber and coverage.subscriber is not None \
+            and not _same_person(coverage.subscriber, claim.patient):
+        # SBR02 18 puts the patient in 2010BA as the subscriber (TR3 2000B/2010BA); a coverage
+        # whose relationship says "self" but names someone else as subscriber would send the
+        # payer a subscriber it may not know by that member id. Which field is wrong cannot be
+        # told here; the fields are named, never their values.
+        yield _error("coverage.self_subscriber",
+                     "the coverage says the patient is the subscriber (relationship self) but names another "
+                     "person as subscriber (name or date of birth differ from the patient's)",
+                     "correct the coverage in the EHR: the relationship (Coverage.relationship, IN1-17) if the "
+                     "patient is a dependent, or the subscriber (Coverage.subscriber) if the patient holds "
+                     "the policy")
+
+
+def _same_person(one: Person, other: Person) -> bool:
+    """The same person as far as a claim can tell: family and given names (ignoring case and
+    spacing) and, when both are known, the birth date."""
+    def names(person: Person) -> tuple[str, str]:
+        return (" ".join(person.name.family.upper().split()), " ".join((person.name.given or "").upper().split()))
+    if names(one) != names(other):
+        return False
+    return one.birth_date is None or other.birth_date is None or one.birth_date == other.birth_date
 
 
 def _demographics(person: Person, role: str) -> Iterator[Finding]:
@@ -321,8 +343,8 @@ def _service_date(claim: Claim, service_date: date, number: int) -> Iterator[Fin
     birth = claim.patient.birth_date
     if birth is not None and service_date < birth:
         yield _error("line.service_date_before_birth",
-                     f"line {number} is dated {service_date.isoformat()}, before the patient's birth "
-                     f"({birth.isoformat()})",
+                     # the birth date is the patient's: named, never quoted (STYLE 10)
+                     f"line {number} is dated {service_date.isoformat()}, before the patient's date of birth",
                      "correct the date of service or the patient's birth date in the EHR", number)
 
 

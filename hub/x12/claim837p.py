@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from hub.errors import ConfigError, InputError
-from hub.model import Claim, Provider
+from hub.model import Address, Claim, PersonName, Provider
 from hub.x12 import parties
 from hub.x12.claim_information import check_claim, claim_filing_indicator, claim_loop, payer_responsibility
 from hub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
@@ -44,14 +44,34 @@ class RenderedClaim:
     patient: str | None
     claim: str
     segment_count: int  # segments in the three parts, the HL segments not included
+    # The billing provider as the claim had it when rendered: its 2000A/2010AA loop. A practice
+    # may bill under one NPI with more than one taxonomy (or name, address), and the store keeps
+    # one row per NPI, so a batch groups claims by this, never by the NPI. None: rendered before
+    # this was kept (the stored provider stands in).
+    billing_provider: Provider | None = None
 
     def to_json(self) -> dict:
         return {"subscriber": self.subscriber, "patient": self.patient, "claim": self.claim,
-                "segment_count": self.segment_count}
+                "segment_count": self.segment_count,
+                "billing_provider": _provider_json(self.billing_provider) if self.billing_provider else None}
 
     @classmethod
     def from_json(cls, data: dict) -> RenderedClaim:
-        return cls(data["subscriber"], data["patient"], data["claim"], data["segment_count"])
+        provider = data.get("billing_provider")
+        return cls(data["subscriber"], data["patient"], data["claim"], data["segment_count"],
+                   _provider_from_json(provider) if provider else None)
+
+
+def _provider_json(provider: Provider) -> dict:
+    return {"npi": provider.npi, "organization_name": provider.organization_name,
+            "name": asdict(provider.name) if provider.name else None, "tin": provider.tin,
+            "taxonomy": provider.taxonomy, "address": asdict(provider.address) if provider.address else None}
+
+
+def _provider_from_json(data: dict) -> Provider:
+    return Provider(npi=data["npi"], organization_name=data["organization_name"],
+                    name=PersonName(**data["name"]) if data["name"] else None, tin=data["tin"],
+                    taxonomy=data["taxonomy"], address=Address(**data["address"]) if data["address"] else None)
 
 
 def render_claim(claim: Claim) -> RenderedClaim:
@@ -64,7 +84,7 @@ def render_claim(claim: Claim) -> RenderedClaim:
         claim_loop(body, claim)
     return RenderedClaim(
         subscriber.to_text(), patient.to_text() if len(patient) else None, body.to_text(),
-        len(subscriber) + len(patient) + len(body),
+        len(subscriber) + len(patient) + len(body), claim.billing_provider,
     )
 
 
@@ -76,7 +96,7 @@ def write_837p(
 ) -> bytes:
     """The 837P interchange carrying ``claims``, dated ``created_at`` (as given, no zone change)."""
     grouped: dict[Provider, list[RenderedClaim]] = {}
-    for claim in claims:
+    for claim in claims:  # one 2000A per billing provider, every field of the loop alike
         grouped.setdefault(claim.billing_provider, []).append(render_claim(claim))
     return assemble_837p(list(grouped.items()), envelope, controls, created_at)
 

@@ -54,8 +54,7 @@ def map_encounter(index: BundleIndex, fmap: FieldMap, resource: Any) -> Encounte
                      if item.status in fmap.charge_item_statuses)
     minutes = _minutes(fmap, resource)
     covering = covering_authorizations(index, fmap, patient_resource, service_date, coverages[0].payer)
-    visit_authorization = covering[0][0] if covering else None
-    services = tuple(_authorized(line, covering, visit_authorization) for line in services)
+    visit_authorization, services = _authorized(services, covering)
     if not services and minutes is None:
         raise InputError(
             "nothing billed: no ChargeItem for this encounter and no session length", where=where,
@@ -163,11 +162,20 @@ def _charge_line(index: BundleIndex, fmap: FieldMap, item: Any, service_date: da
     )
 
 
-def _authorized(line: ServiceLine, covering: list[tuple[str, frozenset[str]]], visit: str | None) -> ServiceLine:
-    """A line whose code another of the payer's authorizations names (not the visit's) carries
-    that one: the 837P sends it at line level (TR3 2400 REF*G1)."""
-    number = next((number for number, codes in covering if line.procedure_code in codes), None)
-    return replace(line, prior_authorization=number) if number and number != visit else line
+def _authorized(services: tuple[ServiceLine, ...], covering: list[tuple[str, frozenset[str]]]
+                ) -> tuple[str | None, tuple[ServiceLine, ...]]:
+    """(the visit's authorization, the lines with theirs). Each line is covered by the most recent
+    of the payer's authorizations that names its code, or names no codes at all (its codes could
+    not be read); a line none covers has none. One authorization covering every line is the
+    visit's (2300 REF*G1); otherwise each line carries its own and the visit none (2400 REF*G1),
+    so an authorization is never claimed for a line it does not cover."""
+    if not services or not covering:
+        return (covering[0][0] if covering else None), services
+    numbers = [next((number for number, codes in covering if not codes or line.procedure_code in codes), None)
+               for line in services]
+    if len(set(numbers)) == 1:
+        return numbers[0], services
+    return None, tuple(replace(line, prior_authorization=number) for line, number in zip(services, numbers))
 
 
 def _pointers(fmap: FieldMap, item: Any, diagnoses: tuple[str, ...]) -> tuple[int, ...]:

@@ -233,6 +233,9 @@ def _subscriber(index: BundleIndex, fmap: FieldMap, resource: Any, where: str) -
             raise MappingError("Coverage.relationship code has no X12 relationship code (the code is not "
                                "quoted: it comes from the bundle)", where=where,
                                fix=f"add the Coverage's relationship code to [coverage.relationship] in mappings/{TABLE}")
-    if relationship == SELF or subscriber is None or subscriber is beneficiary:
+    if subscriber is None or subscriber is beneficiary:
         return relationship, None
+    # A "self" coverage naming another person is kept as the EHR says it, subscriber and all:
+    # the hub's checks flag the contradiction (coverage.self_subscriber) rather than bill the
+    # patient as a subscriber the payer may know as someone else.
     return relationship, person_of(fmap, subscriber)
