@@ -13,7 +13,9 @@ that carries benefits or rejections of its own. A 2000A or 2000B rejected with n
 under it still gives one response (``patient`` None) so the rejection is not lost.
 
 Segments the reader does not interpret are kept in ``unrecognized`` (with their loop); the
-subscriber's and dependent's names, addresses and birth dates are read past. Messages of
+subscriber's and dependent's addresses are read past, and their family name and birth date are
+held only in ``identity`` (never stored) to tell apart patients sharing a member id. BHT04, the
+day the payer made the answer, is ``created``: an older answer arriving later does not replace it. Messages of
 ``InputError`` name segments and loops, never values.
 """
 

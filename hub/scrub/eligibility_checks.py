@@ -1,8 +1,11 @@
 """Claim checks against the payer's own eligibility answers (271s and payer portals).
 
-A built-in plugin like ``hub.scrub.ledger_checks``. A claim is judged by the newest answered
-check for its payer and member (and patient: dependents may share the subscriber's member id)
-whose date of service is within ``window_days`` of the claim's (``mappings/rules/eligibility.toml``):
+A built-in plugin like ``hub.scrub.ledger_checks``. A claim is judged by the payer's newest
+answered check (by the date the payer made it, BHT04) for its payer and member about its own
+patient (dependents may share the subscriber's member id: a 2000D answer is about a dependent, a
+2000C one about the subscriber) whose date of service is within ``window_days`` of the claim's
+(``mappings/rules/eligibility.toml``). A benefit counts only on its dates (2100C/D and 2110 DTP),
+at its places (2115 III) and in its network (EB12):
 
     eligibility.inactive          error    the payer said coverage is inactive on that day
     eligibility.carve_out         error    mental health is administered by another payer: bill that one
@@ -18,8 +21,9 @@ whose date of service is within ``window_days`` of the claim's (``mappings/rules
                                            member's visits this plan year in the hub's claims), a code named
     eligibility.auth_condition    warning  an authorization required under a condition the hub cannot read
 
-and by the payer's refusals of the question since its last answer, whatever day they were about
-(the member id, name and date of birth are the same on every claim):
+and by the payer's refusals of the question since its last answer about a day in the same window
+(a refusal of the subscriber's data, AAA at 2100A-C, concerns every claim carrying that subscriber;
+an AAA inside a benefit loop, 2110C/D, the claims for that benefit's services):
 
     eligibility.identity          error    the payer did not recognise the member as asked (AAA 72, 75,
                                            73, 58, 71...): correct the field the fix names
