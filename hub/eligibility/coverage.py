@@ -61,7 +61,8 @@ class NotCovered:
 
 def coverage(benefits: dict[str, ServiceBenefits], service_types: tuple[str, ...], *,
              procedure_code: str | None = None, place_of_service: str | None = None,
-             service_date: date | None = None) -> tuple[bool | None, NotCovered | None]:
+             service_date: date | None = None, inactive_refuses: bool = True
+             ) -> tuple[bool | None, NotCovered | None]:
     """Whether a service under ``service_types`` (most specific first) is covered, per the 271.
 
     The first of the types the answer says anything about decides: (True, None) said active
@@ -71,8 +72,10 @@ def coverage(benefits: dict[str, ServiceBenefits], service_types: tuple[str, ...
     in network at ``place_of_service`` on ``service_date`` count (``BenefitEntry.applies``).
     The more specific statement wins: entries for the procedure (EB13), then those limited to
     places (2115 III) that include the claim's, then the general ones. EB01 6-8 (inactive) on a
-    service type reads as not covered.
+    service type reads as not covered (``inactive_refuses``; a caller judging an answer that is
+    inactive as a whole says so on its own, with the eligibility dates it gives).
     """
+    refusing = REFUSING_CODES if inactive_refuses else NOT_COVERED_CODES
     for service_type in service_types:
         found = benefits.get(service_type)
         if found is None:
@@ -82,7 +85,7 @@ def coverage(benefits: dict[str, ServiceBenefits], service_types: tuple[str, ...
         placed = [e for e in applying if e.procedure is None and e.places_of_service]
         general = [e for e in applying if e.procedure is None and not e.places_of_service]
         for group in (own, placed, general):
-            refused = [e for e in group if e.code in REFUSING_CODES]
+            refused = [e for e in group if e.code in refusing]
             active = any(e.active for e in group)
             if refused:
                 first = refused[0]

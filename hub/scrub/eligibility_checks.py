@@ -77,12 +77,12 @@ def check_eligibility(claim: Claim, context: Any) -> list[Finding]:
         return []
     payer_id, member_id = claim.coverage.payer.payer_id, claim.coverage.member_id
     service_date = claim.service_date
-    window = window_days(context.mappings)
-    # The answers about this patient and about a day near the visit, the payer's newest first.
-    answers = [a for a in _answers(context, payer_id, member_id)
-               if _concerns(a, claim) and abs((a.service_date - service_date).days) <= window]
+    answers = [a for a in _answers(context, payer_id, member_id) if _concerns(a, claim)]
     if not answers:
         return []
+    # The answers about a day near the visit, the payer's newest first.
+    window = window_days(context.mappings)
+    answers = [a for a in answers if abs((a.service_date - service_date).days) <= window]
     findings = _refusal_findings(answers, payer_id, context.mappings)
     answer = next((a for a in answers if a.state == store.ANSWERED), None)
     if answer is not None:
@@ -218,7 +218,8 @@ def _not_covered_findings(context: Any, claim: Claim, answer, payer_id: str) -> 
         service_types = (*types.of(line.procedure_code), PLAN)
         covered, said = coverage(benefits, service_types, procedure_code=line.procedure_code,
                                  place_of_service=line.place_of_service or claim.place_of_service,
-                                 service_date=line.service_date or claim.service_date)
+                                 service_date=line.service_date or claim.service_date,
+                                 inactive_refuses=answer.active is not False)
         if said is None:
             continue
         what = {"E": "excluded from the plan", "I": "not covered"}.get(said.benefit_code, "not covered (inactive)")
