@@ -35,19 +35,29 @@ PLAN_ACTIVE = "EB*1*IND*30*PR*GOLD PPO"
 
 
 def a_271(*loops: str, member: str = MEMBER, asked: date = CLAIM_DATE, refusal: str | None = None,
-          interchange: int = 201) -> str:
-    """A 271 about ``member``: 2100C with the date asked about (DTP*291), then ``refusal`` (an AAA
-    reject reason at 2100C) or the 2110C benefit loops given (segments separated by "~")."""
+          interchange: int = 201, made: date = date(2026, 11, 29), subscriber_born: str | None = None,
+          dependent: tuple[str, str, tuple[str, ...]] | None = None) -> str:
+    """A 271 about ``member``, made by the payer on ``made`` (BHT04): 2100C with the date asked
+    about (DTP*291), then ``refusal`` (an AAA reject reason at 2100C) or the 2110C benefit loops
+    given (segments separated by "~"); with ``dependent`` (family name, birth date CCYYMMDD,
+    loops), a 2000D dependent under the subscriber with their own benefit loops."""
     body = [
-        "BHT*0022*11*271REF*20261129*1015", "HL*1**20*1", f"NM1*PR*2*ACME HEALTH PLAN*****PI*{PAYER}",
-        "HL*2*1*21*1", "NM1*1P*2*SAMPLE BEHAVIORAL HEALTH*****XX*1234567893", "HL*3*2*22*0",
+        f"BHT*0022*11*271REF*{made:%Y%m%d}*1015", "HL*1**20*1", f"NM1*PR*2*ACME HEALTH PLAN*****PI*{PAYER}",
+        "HL*2*1*21*1", "NM1*1P*2*SAMPLE BEHAVIORAL HEALTH*****XX*1234567893", f"HL*3*2*22*{1 if dependent else 0}",
         f"TRN*2*PAYER{interchange}*9ACMEHEALT", f"NM1*IL*1*DOE*JANE****MI*{member}",
     ]
+    if subscriber_born:
+        body.append(f"DMG*D8*{subscriber_born}")
     if refusal:
         body.append(f"AAA*N**{refusal}*C")
     body.append(f"DTP*291*D8*{asked:%Y%m%d}")
     for loop in loops:
         body += loop.split("~")
+    if dependent:
+        family, born, dependent_loops = dependent
+        body += ["HL*4*3*23*0", f"NM1*03*1*{family}*KIM", f"DMG*D8*{born}", "INS*N*19", f"DTP*291*D8*{asked:%Y%m%d}"]
+        for loop in dependent_loops:
+            body += loop.split("~")
     control = f"{interchange:09d}"
     segments = [
         f"ISA*00*          *00*          *ZZ*ACMEHEALTH     *ZZ*BHHUBPRACTICE  *261129*1015*^*00501*{control}*0*T*:",
@@ -333,3 +343,196 @@ def test_an_authorization_required_without_condition_still_holds(home, tmp_path,
                                        "REQUIRED FOR OUTPATIENT MENTAL HEALTH"))
     claim = the_claim(home, capsys)
     assert claim["status"] == "needs_attention" and codes(claim) == {"eligibility.auth_required": "error"}
+
+
+# --- (d) the answer that stands, and whom and what it is about (issue 12 item 9) ----------------------
+
+
+def child_of_seed_4() -> dict:
+    """Seed 4's visit for the subscriber's child: the same member id (no id of their own), a
+    2000D dependent in the payer's answer (born 2015-03-03)."""
+    text = json.dumps(encounter_bundle(4))
+    for old, new in (("pat-4", "pat-4c"), ("enc-4", "enc-4c"), ("cov-4", "cov-4c"), ("cond-4-", "cond-4c-"),
+                     ("MRN0000004", "MRN0000004C"), ("1996-01-11", "2015-03-03"), ("Testpatient", "Testchild")):
+        text = text.replace(old, new)
+    bundle = json.loads(text)
+    for entry in bundle["entry"]:
+        resource = entry["resource"]
+        if resource["resourceType"] == "Coverage":
+            resource["relationship"]["coding"][0]["code"] = "child"
+            resource["subscriber"] = {"reference": "RelatedPerson/sub-4c"}
+    bundle["entry"].append({"fullUrl": "https://ehr.example.org/fhir/RelatedPerson/sub-4c", "resource": {
+        "resourceType": "RelatedPerson", "id": "sub-4c", "patient": {"reference": "Patient/pat-4c"},
+        "name": [{"family": "Testpatient", "given": ["Bravo"]}], "gender": "female", "birthDate": "1996-01-11",
+        "address": [{"line": ["9011 Sample St"], "city": "Springfield", "state": "IL", "postalCode": "62705"}]}})
+    return bundle
+
+
+def family_claims(home, capsys) -> dict[str, dict]:
+    """The subscriber's and the child's claim of the day."""
+    subscribers = the_claim_number(home, capsys)
+    return {("subscriber" if c["patient_control_number"] == subscribers else "child"): c for c in claims(home, capsys)}
+
+
+def the_claim_number(home, capsys) -> str:
+    with Hub.open(home) as hub, hub.store.session() as session:
+        return session.scalar(select(schema.Claim.patient_control_number).join(schema.Patient)
+                              .where(schema.Patient.family_name == "Testpatient"))
+
+
+@pytest.fixture
+def family(home, tmp_path, capsys) -> Path:
+    import_visits(home, tmp_path, capsys, [child_of_seed_4()])
+    return home
+
+
+def test_a_dependents_not_covered_holds_only_the_dependents_claim(family, tmp_path, capsys):
+    give(family, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*1*IND*MH^A6", subscriber_born="19960111",
+                                         dependent=("TESTCHILD", "20150303", (PLAN_ACTIVE, "EB*I*IND*MH^A6^CF"))))
+    claims_ = family_claims(family, capsys)
+    assert claims_["subscriber"]["status"] == "ready"
+    assert claims_["child"]["status"] == "needs_attention"
+    assert codes(claims_["child"]) == {"eligibility.not_covered": "error"}
+
+
+def test_a_subscriber_only_answer_does_not_hold_the_dependents_claim(family, tmp_path, capsys):
+    # 005010X279A1 answers about a dependent without an id of their own in 2000D: a 2000C answer
+    # is about the subscriber.
+    give(family, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*I*IND*MH^A6^CF", subscriber_born="19960111"))
+    claims_ = family_claims(family, capsys)
+    assert claims_["subscriber"]["status"] == "needs_attention"
+    assert claims_["child"]["status"] == "ready"
+
+
+def test_a_subscribers_unknown_member_id_holds_the_whole_familys_claims(family, tmp_path, capsys):
+    give(family, tmp_path, capsys, a_271(refusal="72"))
+    assert {k: c["status"] for k, c in family_claims(family, capsys).items()} == {
+        "subscriber": "needs_attention", "child": "needs_attention"}
+
+
+def test_an_older_answer_arriving_late_does_not_replace_the_newer_one(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", made=date(2026, 11, 30), interchange=601), "new.271")
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*I*IND*MH^A6^CF", made=date(2026, 10, 20), interchange=602),
+         "old.271")
+    assert the_claim(home, capsys)["status"] == "ready"
+
+
+def test_a_stale_refusal_arriving_late_does_not_hold_the_claim(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", made=date(2026, 11, 30), interchange=601), "new.271")
+    give(home, tmp_path, capsys, a_271(refusal="72", made=date(2026, 10, 15), interchange=602), "old.271")
+    assert the_claim(home, capsys)["status"] == "ready"
+
+
+def test_findings_name_the_payers_own_date_of_the_answer(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*I*IND*MH^A6^CF", made=date(2026, 10, 20)))
+    [finding] = the_claim(home, capsys)["findings"]
+    assert "answer of 2026-10-20" in finding["message"]
+
+
+@pytest.mark.parametrize("loop", [
+    "EB*1*IND*30^MH^A6~DTP*291*RD8*20260101-20261015",  # plan dates ended the day before the visit
+    "EB*1*IND*30^MH^A6~DTP*357*D8*20261015",  # eligibility end
+])
+def test_coverage_whose_dates_ended_before_the_visit_holds_the_claim(home, tmp_path, capsys, loop):
+    give(home, tmp_path, capsys, a_271(loop))
+    claim = the_claim(home, capsys)
+    assert codes(claim) == {"eligibility.inactive": "error"}
+    assert "not in effect on the date of service" in claim["findings"][0]["message"]
+    assert MEMBER not in claim["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("dates", [
+    "DTP*292*RD8*20250101-20251231",  # benefit dates of another year
+    "DTP*349*D8*20261015",  # benefit ended the day before
+    "DTP*348*D8*20261201",  # benefit begins after the visit
+])
+def test_a_non_covered_benefit_whose_dates_leave_out_the_visit_does_not_hold_it(home, tmp_path, capsys, dates):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, f"EB*I*IND*MH^A6~{dates}"))
+    assert the_claim(home, capsys)["status"] == "ready"
+
+
+def test_a_non_covered_benefit_whose_dates_include_the_visit_holds_it(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*I*IND*MH^A6~DTP*292*RD8*20261001-20261231"))
+    assert codes(the_claim(home, capsys)) == {"eligibility.not_covered": "error"}
+
+
+@pytest.mark.parametrize("loop", [
+    "EB*B*IND*A6***27*25****Y*Y~DTP*348*D8*20270101",  # required from next year
+    "EB*B*IND*A6***27*25****Y*Y~III*ZZ*21",  # required inpatient only
+    "EB*B*IND*A6***27*25****Y*N",  # required out of network only
+])
+def test_an_authorization_the_payer_limits_does_not_hold_a_visit_outside_the_limit(home, tmp_path, capsys, loop):
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", loop))
+    assert the_claim(home, capsys)["status"] == "ready"
+
+
+def test_an_authorization_required_at_the_claims_own_place_holds_it(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", "EB*B*IND*A6***27*25****Y*Y~III*ZZ*11"))
+    assert codes(the_claim(home, capsys)) == {"eligibility.auth_required": "error"}
+
+
+@pytest.mark.parametrize("loops", [
+    (PLAN_ACTIVE, "EB*6*IND*MH^A6"),  # mental health inactive while the plan is active
+    ("EB*I*IND*30",),  # the plan as a whole: nothing covered
+])
+def test_non_coverage_said_other_ways_holds_the_claim(home, tmp_path, capsys, loops):
+    give(home, tmp_path, capsys, a_271(*loops))
+    assert codes(the_claim(home, capsys)) == {"eligibility.not_covered": "error"}
+
+
+def test_a_benefit_level_refusal_of_the_member_id_holds_that_benefits_claims(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*1*IND*MH~AAA*N**72*C"))
+    claim = the_claim(home, capsys)
+    assert codes(claim) == {"eligibility.identity": "error"}
+    assert "mental health (MH)" in claim["findings"][0]["message"] and MEMBER not in claim["findings"][0]["message"]
+
+
+def test_a_benefit_level_refusal_for_another_reason_is_a_warning(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*1*IND*MH~AAA*N**57*C"))
+    claim = the_claim(home, capsys)
+    assert (claim["status"], codes(claim)) == ("ready", {"eligibility.rejected": "warning"})
+
+
+def test_a_benefit_level_refusal_about_another_service_leaves_the_claim_alone(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*1*IND*MH", "EB*1*IND*AL~AAA*N**72*C"))
+    assert codes(the_claim(home, capsys)) == {}
+
+
+def test_not_covered_at_the_claims_place_wins_over_covered_in_general(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", "EB*I*IND*MH^A6~III*ZZ*11"))
+    claim = the_claim(home, capsys)
+    assert codes(claim) == {"eligibility.not_covered": "error"}
+    assert "place of service 11" in claim["findings"][0]["message"]
+
+
+def test_a_refusal_about_a_day_far_from_the_visit_does_not_hold_it(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(refusal="72", asked=date(2026, 3, 1)))
+    assert the_claim(home, capsys)["status"] == "ready"
+
+
+def test_a_managed_care_coordinator_without_a_related_entity_is_no_carve_out(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*MC*IND*MH"))
+    assert the_claim(home, capsys)["status"] == "ready"
+    [check] = run_json(home, capsys, "eligibility", "list")
+    assert check["mental_health"]["carve_out"] is None
+
+
+def test_a_managed_care_coordinator_naming_the_payer_is_a_carve_out(home, tmp_path, capsys):
+    give(home, tmp_path, capsys, a_271(PLAN_ACTIVE, "EB*MC*IND*MH~LS*2120~NM1*PR*2*CARVE BH*****PI*55555~LE*2120"))
+    assert codes(the_claim(home, capsys)) == {"eligibility.carve_out": "error"}
+
+
+@pytest.mark.parametrize("message", [
+    "VISITS 13 AND ABOVE REQUIRE PRIOR AUTH",
+    "PRIOR AUTH REQUIRED FOR 13 OR MORE VISITS",
+    "AUTHORIZATION REQUIRED FOR VISITS IN EXCESS OF 12",
+    "PRIOR AUTH NEEDED FOR MORE THAN 12 VISITS",
+    "PRIOR AUTH REQUIRED AFTER THE 12TH",
+])
+def test_the_twelfth_visit_is_not_held_by_a_rule_from_the_thirteenth(home, tmp_path, capsys, message):
+    import_visits(home, tmp_path, capsys, visits_before(11))
+    give(home, tmp_path, capsys, a_271("EB*1*IND*30^MH^A6", f"EB*B*IND*MH***27*30****N*Y~MSG*{message}"))
+    assert {c["status"] for c in claims(home, capsys)} == {"ready"}  # visit 12 is the last without one
+    import_visits(home, tmp_path, capsys, [visit(4, CLAIM_DATE + timedelta(days=3))])
+    thirteenth = the_claim(home, capsys, CLAIM_DATE + timedelta(days=3))
+    assert codes(thirteenth) == {"eligibility.auth_required": "error"}

@@ -27,7 +27,7 @@ from typing import Any
 
 from hub.eligibility import codes, conditions
 from hub.eligibility.conditions import AuthRule
-from hub.eligibility.coverage import NOT_COVERED_CODES, NotCovered, coverage
+from hub.eligibility.coverage import REFUSING_CODES, NotCovered, coverage
 
 ACTIVE_CODES = frozenset({"1", "2", "3", "4", "5"})  # EB01, domain reference 8.3
 INACTIVE_CODES = frozenset({"6", "7", "8"})
@@ -72,6 +72,39 @@ class DatePeriod:
     def from_json(cls, data: dict[str, Any]) -> DatePeriod:
         return cls(data["qualifier"], date.fromisoformat(data["start"]),
                    date.fromisoformat(data["end"]) if data.get("end") else None)
+
+
+# DTP qualifiers that bound when coverage or a benefit is in effect (005010X279A1 2100C/D and
+# 2110C/D DTP01): a range (RD8) of plan (291), benefit (292) or eligibility (307) dates, or one
+# end of it. A single D8 291/292/307 is the day the answer is about, not a limit.
+_RANGE_DATES = frozenset({"291", "292", "307"})
+_BEGIN_DATES = frozenset({"346", "348", "356"})  # plan, benefit, eligibility begin
+_END_DATES = frozenset({"347", "349", "357"})  # plan, benefit, eligibility end
+
+
+def in_effect(dates, day: date | None) -> bool:
+    """Whether ``day`` is inside every limit these DTPs set (True when ``day`` is None or none limits)."""
+    if day is None:
+        return True
+    for period in dates:
+        if period.qualifier in _RANGE_DATES and period.end is not None:
+            if not period.start <= day <= period.end:
+                return False
+        elif period.qualifier in _BEGIN_DATES:
+            if day < period.start:
+                return False
+        elif period.qualifier in _END_DATES:
+            if day > (period.end or period.start):
+                return False
+    return True
+
+
+def limits_before(dates, day: date) -> date | None:
+    """The last day these DTPs allow when it is before ``day`` (coverage that had ended), else None."""
+    ends = [p.end for p in dates if p.qualifier in _RANGE_DATES and p.end is not None]
+    ends += [p.end or p.start for p in dates if p.qualifier in _END_DATES]
+    ended = [e for e in ends if e < day]
+    return min(ended) if ended else None
 
 
 @dataclass(frozen=True)
@@ -256,11 +289,15 @@ class BenefitEntry:
         """The places of service a 2115 III limits the benefit to (III01 ZZ, III02 the code)."""
         return tuple(i.split(":", 1)[1] for i in self.additional_information if i.startswith("ZZ:"))
 
-    def applies(self, procedure_code: str | None = None, place_of_service: str | None = None) -> bool:
-        """Whether the entry speaks for a service billed in network with this code at this place:
-        an out-of-network benefit (EB12 N) does not, nor one for another procedure (EB13) or
-        limited to other places (2115 III), nor a limited one when the place is not known."""
+    def applies(self, procedure_code: str | None = None, place_of_service: str | None = None,
+                service_date: date | None = None) -> bool:
+        """Whether the entry speaks for a service billed in network with this code at this place
+        on this day: an out-of-network benefit (EB12 N) does not, nor one for another procedure
+        (EB13) or limited to other places (2115 III), nor a limited one when the place is not
+        known, nor one whose dates (2110 DTP) leave the day out."""
         if self.network == "out":
+            return False
+        if not in_effect(self.dates, service_date):
             return False
         if self.procedure is not None and self.procedure_code != procedure_code:
             return False
@@ -365,9 +402,16 @@ class ServiceBenefits:
 
     @property
     def auth_required(self) -> bool | None:
-        """EB11 of the general entries: True when any says Y, False when some say N and none Y,
-        else None. An entry for one procedure (EB13) speaks for it alone: ``for_procedure``."""
-        flags = {e.auth_required for e in self.entries if e.procedure is None}
+        """EB11 of the general entries that apply in network at any place: True when any says Y,
+        False when some say N and none Y, else None. An entry for one procedure (EB13) speaks for
+        it alone (``for_procedure``); one for other places (2115 III) or out of network (EB12 N)
+        only for a claim there (``auth_required_for``)."""
+        return self.auth_required_for()
+
+    def auth_required_for(self, place_of_service: str | None = None, service_date: date | None = None) -> bool | None:
+        """EB11 of the general entries that apply to a visit at this place on this day."""
+        flags = {e.auth_required for e in self.entries
+                 if e.procedure is None and e.applies(None, place_of_service, service_date)}
         if True in flags:
             return True
         return False if False in flags else None
@@ -380,7 +424,9 @@ class ServiceBenefits:
             if entry.code == "R":  # other or additional payer: coordination of benefits, not a carve-out
                 continue
             payers = [r for r in entry.related_entities if r.entity_code in entity_codes]
-            if entry.code in benefit_codes or payers:
+            # EB01 U ("contact the following entity") says so by itself; MC (managed care
+            # coordinator) only with a 2120 payer or organisation naming who administers it.
+            if (entry.code in benefit_codes and (entry.code != "MC" or entry.related_entities)) or payers:
                 entity = (payers or list(entry.related_entities) or [None])[0]
                 return CarveOut(self.service_type, entry.code, entity, entry.messages)
         return None
@@ -565,6 +611,15 @@ class MentalHealthSummary:
 
 
 @dataclass(frozen=True)
+class PatientIdentity:
+    """Who a 2100C/D describes (NM103, DMG02), read only to tell apart the patients sharing a
+    member id; never stored, logged or put in ``to_json``."""
+
+    family_name: str = field(default="", repr=False)
+    birth_date: date | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class EligibilityResponse:
     """A 271's answer about one patient: a 2000C subscriber, or a 2000D dependent under one.
 
@@ -596,6 +651,8 @@ class EligibilityResponse:
     control_number: str = ""  # ST02
     interchange_control_number: str = ""  # ISA13
     payer_id_qualifier: str = ""  # 2100A NM108: PI payer id, FI tax id, XV CMS plan id
+    created: date | None = None  # BHT04: the day the payer made the answer (None from a portal)
+    identity: PatientIdentity | None = field(default=None, repr=False, compare=False)
 
     @property
     def member_id(self) -> str:
@@ -683,7 +740,7 @@ class EligibilityResponse:
         wanted = codes.mental_health_service_types()
         found: list[NotCovered] = []
         for entry in self.entries:
-            if entry.code not in NOT_COVERED_CODES or entry.network == "out":
+            if entry.code not in REFUSING_CODES or entry.network == "out":
                 continue
             for stc in entry.service_types:
                 if stc not in wanted:
@@ -741,6 +798,7 @@ class EligibilityResponse:
             "receiver_npi": self.receiver_npi,
             "trace_numbers": list(self.trace_numbers),
             "reference": self.reference,
+            "created": self.created.isoformat() if self.created else None,
             "active": self.active,
             "plan_number": self.plan_number,
             "group_number": self.group_number,

@@ -14,6 +14,7 @@ mental health (``codes.coverage_order``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from hub.eligibility import codes
@@ -23,6 +24,9 @@ if TYPE_CHECKING:
 
 
 NOT_COVERED_CODES = frozenset({"I", "E"})  # EB01 non-covered, exclusions
+# EB01 6-8 (inactive) on one service type while the plan is active on 30: that service is not
+# covered either, as the listing says (a claim for it would be denied the same way).
+REFUSING_CODES = NOT_COVERED_CODES | {"6", "7", "8"}
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,7 @@ class NotCovered:
     """A 271 saying a service is not covered (EB01 I) or excluded (EB01 E)."""
 
     service_type: str
-    benefit_code: str  # I non-covered, E exclusion
+    benefit_code: str  # I non-covered, E exclusion, 6-8 inactive
     procedure: str | None = None  # EB13: only this procedure
     places_of_service: tuple[str, ...] = ()  # 2115 III: only at these places
     messages: tuple[str, ...] = ()
@@ -56,7 +60,8 @@ class NotCovered:
 
 
 def coverage(benefits: dict[str, ServiceBenefits], service_types: tuple[str, ...], *,
-             procedure_code: str | None = None, place_of_service: str | None = None
+             procedure_code: str | None = None, place_of_service: str | None = None,
+             service_date: date | None = None, inactive_refuses: bool = True
              ) -> tuple[bool | None, NotCovered | None]:
     """Whether a service under ``service_types`` (most specific first) is covered, per the 271.
 
@@ -64,17 +69,23 @@ def coverage(benefits: dict[str, ServiceBenefits], service_types: tuple[str, ...
     (EB01 1-5), (False, what) said not covered (EB01 I or E), (None, what) said both, which
     is unclear; (None, None) when none is mentioned. Within a type, entries for the procedure
     itself (EB13) speak before the general ones. Only entries that apply to a service billed
-    in network at ``place_of_service`` count (``BenefitEntry.applies``).
+    in network at ``place_of_service`` on ``service_date`` count (``BenefitEntry.applies``).
+    The more specific statement wins: entries for the procedure (EB13), then those limited to
+    places (2115 III) that include the claim's, then the general ones. EB01 6-8 (inactive) on a
+    service type reads as not covered (``inactive_refuses``; a caller judging an answer that is
+    inactive as a whole says so on its own, with the eligibility dates it gives).
     """
+    refusing = REFUSING_CODES if inactive_refuses else NOT_COVERED_CODES
     for service_type in service_types:
         found = benefits.get(service_type)
         if found is None:
             continue
-        applying = [e for e in found.entries if e.applies(procedure_code, place_of_service)]
+        applying = [e for e in found.entries if e.applies(procedure_code, place_of_service, service_date)]
         own = [e for e in applying if e.procedure is not None]
-        general = [e for e in applying if e.procedure is None]
-        for group in (own, general):
-            refused = [e for e in group if e.code in NOT_COVERED_CODES]
+        placed = [e for e in applying if e.procedure is None and e.places_of_service]
+        general = [e for e in applying if e.procedure is None and not e.places_of_service]
+        for group in (own, placed, general):
+            refused = [e for e in group if e.code in refusing]
             active = any(e.active for e in group)
             if refused:
                 first = refused[0]

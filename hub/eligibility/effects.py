@@ -18,11 +18,11 @@ A refusal says nothing about coverage: it changes only ``rejected``, and one tha
 try again later (AAA 42) changes nothing at all.
 
 A flag the new answer raises that the previous did not (or a first answer that raises one)
-opens an alert, one per patient, payer and flag; a flag that went away clears it. When any
-flag changed, or the authorizations required under a condition did (they raise no alert: they
-hold only the claims that meet them), the member's claims not yet sent are checked again at
-once (``hub.ledger.rescrub.for_members``), so a ready claim for coverage that ended is held
-before it goes out, and one held for it is released when coverage is back. Alert messages carry
+opens an alert, one per patient, payer and flag; a flag that went away clears it. Whatever it
+changed, the member's claims not yet sent are checked again at once
+(``hub.ledger.rescrub.for_members``): a ready claim for coverage that ended is held before it
+goes out, one held for it is released when coverage is back, and what no flag shows (a benefit's
+dates, places and network, its own refusal, which patient the answer is about) reaches them too. Alert messages carry
 the check id, the hub's patient id and the payer id: never names or member ids.
 """
 
@@ -109,11 +109,9 @@ def apply_answer(hub, session, row: schema.EligibilityCheck) -> Effects:
     effects = Effects()
     old: dict[str, str] = {}
     new: dict[str, str] = {}
-    conditions_changed = False
     if row.state == store.ANSWERED:
         before = store.previous(session, row)
         old, new = flags(before), flags(row)
-        conditions_changed = _conditions(before) != _conditions(row)
         compared = list(FLAGS)
     elif store.refusal(row) and rejected(row, hub.mappings) is not None:
         compared = [REJECTED]  # a refusal says nothing about coverage
@@ -135,10 +133,11 @@ def apply_answer(hub, session, row: schema.EligibilityCheck) -> Effects:
         elif flag not in new and flag in old:
             effects.cleared.append(flag)
             clear_alert(session, alert_key(row, flag))
-    if effects.raised or effects.cleared or conditions_changed:
-        from hub.ledger import rescrub
+    # Every word from the payer is checked against the member's claims not yet sent, not only one
+    # that changed a flag: which claims an answer holds depends on what no flag shows (the dates of
+    # its benefits, their places and networks, a benefit's own refusal, which patient it is about).
+    from hub.ledger import rescrub
 
-        result = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)],
-                                     f"eligibility check {row.id} answered")
-        effects.rescrubbed = result.as_dict()
+    result = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)], f"eligibility check {row.id} answered")
+    effects.rescrubbed = result.as_dict()
     return effects

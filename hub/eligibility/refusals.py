@@ -36,12 +36,20 @@ class Reason:
 def reasons(response: dict[str, Any] | None, mappings) -> list[Reason]:
     """The reasons above the benefit loops (AAA at 2100A-D, or a portal's) that concern the
     member's claims, once each, identity reasons first."""
+    return reasons_of([r for r in (response or {}).get("rejections", []) if not r.get("loop", "").startswith("2110")],
+                      mappings)
+
+
+def reasons_of(rejections: list[dict[str, Any]], mappings) -> list[Reason]:
+    """The reasons of these AAAs (as ``Rejection.to_json`` keeps them) that concern claims, once
+    each, identity reasons first: also those of one benefit (2110C/D), which concern the claims
+    for that benefit's services."""
     table = mappings.load(TABLE).get("rejections", {})
     retry, identity = set(table.get("retry", [])), table.get("identity", {})
     found: dict[str, Reason] = {}
-    for rejection in (response or {}).get("rejections", []):
+    for rejection in rejections:
         code = rejection.get("code") or ""
-        if rejection.get("loop", "").startswith("2110") or code in retry or code in found:
+        if code in retry or code in found:
             continue
         found[code] = Reason(code, rejection.get("meaning") or f"reject reason {code}",
                              rejection.get("follow_up") or "", identity.get(code))

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from hub.clock import today
 from hub.eligibility.benefits import EligibilityResponse
+from hub.model import SELF
 from hub.store import schema
 from hub.store.repo import next_counter
 from hub.store.schema import utcnow
@@ -144,14 +145,35 @@ def _same_answer_on_file(session: Session, response: EligibilityResponse, json: 
 
 
 def _patient_of(session: Session, response: EligibilityResponse) -> int | None:
-    """The one patient whose coverage has this payer and member id; None when none or several
-    (a subscriber's id shared by dependents)."""
+    """The one patient this answer describes among those whose coverage has this payer and member
+    id; None when none or several remain.
+
+    Dependents without an id of their own share the subscriber's (005010X279A1 puts such a
+    dependent in 2000D): a 2000C answer is about the subscriber (relationship 18), a 2000D one
+    about a dependent, told apart by the family name and birth date the 271 gives (2100D NM1,
+    DMG), which are compared here and kept nowhere."""
     if not response.member_id:
         return None
-    cov, payer = schema.Coverage, schema.Payer
-    ids = session.scalars(select(cov.patient_id).join(payer, payer.id == cov.payer_id).where(
-        payer.payer_id == response.payer_id, cov.member_id == response.member_id).distinct()).all()
-    return ids[0] if len(ids) == 1 else None
+    cov, payer, patient = schema.Coverage, schema.Payer, schema.Patient
+    rows = session.execute(
+        select(cov.patient_id, cov.relationship_code, patient.family_name, patient.birth_date)
+        .join(payer, payer.id == cov.payer_id).join(patient, patient.id == cov.patient_id)
+        .where(payer.payer_id == response.payer_id, cov.member_id == response.member_id)).all()
+    candidates = {r.patient_id: r for r in rows}
+    who = response.identity
+    # A dependent with an id of their own may be answered in 2000C: an agreeing birth date says
+    # who it is whatever the loop; otherwise the loop does (2000C the subscriber, 2000D a dependent).
+    born = {k: r for k, r in candidates.items()
+            if who is not None and who.birth_date is not None and r.birth_date == who.birth_date}
+    if born:
+        candidates = born
+    elif response.patient is not None:
+        subscriber = response.patient == "subscriber"
+        candidates = {k: r for k, r in candidates.items() if (r.relationship_code == SELF) == subscriber}
+    if len(candidates) > 1 and who is not None and who.family_name:
+        candidates = {k: r for k, r in candidates.items()
+                      if (r.family_name or "").strip().upper() == who.family_name.strip().upper()}
+    return next(iter(candidates)) if len(candidates) == 1 else None
 
 
 def _service_date(response: EligibilityResponse, asked: schema.EligibilityCheck | None) -> date:
@@ -233,11 +255,28 @@ _ANSWERS_FOR = (_ANSWERS.where(_CHECKS.c.payer_id == bindparam("payer_id"), _CHE
                 .order_by(*_NEWEST_FIRST))
 
 
+def said_on(row) -> date:
+    """The day the payer made an answer: its 271's BHT04; else the day it came (a portal's)."""
+    created = (row.response or {}).get("created")
+    if created:
+        try:
+            return date.fromisoformat(created)
+        except ValueError:
+            pass
+    return row.answered_at.date() if row.answered_at else row.service_date
+
+
+def _payers_order(rows) -> list:
+    """Newest first by the payer's own date (an older 271 that arrives late does not replace a
+    newer one), then by arrival."""
+    return sorted(rows, key=lambda r: (said_on(r), r.answered_at.timestamp() if r.answered_at else 0.0, r.id), reverse=True)
+
+
 def answers_for(connection, payer_id: str, member_id: str) -> list:
-    """The answered checks and the payer's refusals of one payer and member, newest first, with
-    the patient's key (``state`` tells them apart)."""
-    return [r for r in connection.execute(_ANSWERS_FOR, {"payer_id": payer_id, "member_id": member_id})
-            if r.state == ANSWERED or refusal(r)]
+    """The answered checks and the payer's refusals of one payer and member, newest first (by
+    ``said_on``), with the patient's key (``state`` tells them apart)."""
+    return _payers_order(r for r in connection.execute(_ANSWERS_FOR, {"payer_id": payer_id, "member_id": member_id})
+                         if r.state == ANSWERED or refusal(r))
 
 
 def all_answers(connection) -> dict[tuple[str, str], list]:
@@ -246,4 +285,4 @@ def all_answers(connection) -> dict[tuple[str, str], list]:
     for r in connection.execute(_ANSWERS.order_by(*_NEWEST_FIRST)):
         if r.state == ANSWERED or refusal(r):
             found.setdefault((r.payer_id, r.member_id), []).append(r)
-    return found
+    return {key: _payers_order(rows) for key, rows in found.items()}

@@ -13,7 +13,9 @@ that carries benefits or rejections of its own. A 2000A or 2000B rejected with n
 under it still gives one response (``patient`` None) so the rejection is not lost.
 
 Segments the reader does not interpret are kept in ``unrecognized`` (with their loop); the
-subscriber's and dependent's names, addresses and birth dates are read past. Messages of
+subscriber's and dependent's addresses are read past, and their family name and birth date are
+held only in ``identity`` (never stored) to tell apart patients sharing a member id. BHT04, the
+day the payer made the answer, is ``created``: an older answer arriving later does not replace it. Messages of
 ``InputError`` name segments and loops, never values.
 """
 
@@ -32,6 +34,7 @@ from hub.eligibility.benefits import (
     DatePeriod,
     Delivery,
     EligibilityResponse,
+    PatientIdentity,
     Rejection,
     RelatedEntity,
     Trace,
@@ -47,7 +50,7 @@ _LEVEL_LOOPS = {"20": "A", "21": "B", "22": "C", "23": "D"}  # HL03 -> loop lett
 _READ_PAST = {
     "A": {"PER"},
     "B": {"REF", "N3", "N4", "PRV"},
-    "C": {"N3", "N4", "PRV", "DMG", "INS", "HI", "MPI"},
+    "C": {"N3", "N4", "PRV", "INS", "HI", "MPI"},
     "2120": {"N3", "N4", "PER", "PRV"},
 }
 
@@ -133,6 +136,9 @@ class _Level:
     id: str = ""  # NM109
     id_qualifier: str = ""  # NM108
     has_name: bool = False  # the 2100 NM1 was read
+    # 2100C/D NM103 and DMG02: only to tell which patient on a shared member id is meant (never stored)
+    family_name: str = ""
+    birth_date: date | None = None
     traces: list[Trace] = field(default_factory=list)
     references: list[tuple[str, str, str]] = field(default_factory=list)  # REF01-03
     dates: list[DatePeriod] = field(default_factory=list)
@@ -160,6 +166,7 @@ class _Transaction:
         self.control_number = control_number
         self.interchange = interchange
         self.reference = ""
+        self.created: date | None = None  # BHT04: the day the payer made the answer
         self.levels: list[_Level] = []
         self.by_id: dict[str, _Level] = {}
         self.level: _Level | None = None
@@ -183,6 +190,10 @@ class _Transaction:
         handler = self._handlers.get(segment.id)
         if segment.id == "BHT":
             self.reference = segment[3]
+            try:
+                self.created = _day(segment[4]) if segment[4] else None
+            except ValueError:
+                self.created = None  # a malformed BHT04: the day received stands in for it
         elif segment.id == "HL":
             self._hl(segment)
         elif self.level is None:
@@ -241,6 +252,17 @@ class _Transaction:
             level.id_qualifier, level.id = segment[8], segment[9]
             if level.letter in "AB" and segment[2] == "2":
                 level.name = segment[3]
+            elif level.letter in "CD":
+                level.family_name = segment[3]
+
+    def _dmg(self, segment: Segment) -> None:
+        if self.level.letter not in "CD" or self.entry is not None:
+            self._unrecognized(segment)
+            return
+        try:
+            self.level.birth_date = _day(segment[2]) if segment[1] == "D8" and segment[2] else None
+        except ValueError:
+            self.level.birth_date = None  # a birth date that is not one matches no patient
 
     def _trn(self, segment: Segment) -> None:
         if self.level.letter not in "CD" or self.entry is not None:
@@ -359,7 +381,7 @@ class _Transaction:
         self.entry = None
 
     _handlers = {
-        "NM1": _nm1, "TRN": _trn, "AAA": _aaa, "REF": _ref, "DTP": _dtp, "EB": _eb, "HSD": _hsd,
+        "NM1": _nm1, "DMG": _dmg, "TRN": _trn, "AAA": _aaa, "REF": _ref, "DTP": _dtp, "EB": _eb, "HSD": _hsd,
         "MSG": _msg, "III": _iii, "LS": _ls, "LE": _le,
     }
 
@@ -416,6 +438,8 @@ class _Transaction:
             messages=tuple(dict.fromkeys(m for e in entries for m in e.messages)),
             unrecognized=tuple(self.header_unrecognized) + tuple(u for lv in chain for u in lv.unrecognized),
             reference=self.reference,
+            created=self.created,
+            identity=PatientIdentity(patient.family_name, patient.birth_date) if patient else None,
             control_number=self.control_number,
             interchange_control_number=self.interchange,
         )

@@ -1,8 +1,11 @@
 """Claim checks against the payer's own eligibility answers (271s and payer portals).
 
-A built-in plugin like ``hub.scrub.ledger_checks``. A claim is judged by the newest answered
-check for its payer and member (and patient: dependents may share the subscriber's member id)
-whose date of service is within ``window_days`` of the claim's (``mappings/rules/eligibility.toml``):
+A built-in plugin like ``hub.scrub.ledger_checks``. A claim is judged by the payer's newest
+answered check (by the date the payer made it, BHT04) for its payer and member about its own
+patient (dependents may share the subscriber's member id: a 2000D answer is about a dependent, a
+2000C one about the subscriber) whose date of service is within ``window_days`` of the claim's
+(``mappings/rules/eligibility.toml``). A benefit counts only on its dates (2100C/D and 2110 DTP),
+at its places (2115 III) and in its network (EB12):
 
     eligibility.inactive          error    the payer said coverage is inactive on that day
     eligibility.carve_out         error    mental health is administered by another payer: bill that one
@@ -18,8 +21,9 @@ whose date of service is within ``window_days`` of the claim's (``mappings/rules
                                            member's visits this plan year in the hub's claims), a code named
     eligibility.auth_condition    warning  an authorization required under a condition the hub cannot read
 
-and by the payer's refusals of the question since its last answer, whatever day they were about
-(the member id, name and date of birth are the same on every claim):
+and by the payer's refusals of the question since its last answer about a day in the same window
+(a refusal of the subscriber's data, AAA at 2100A-C, concerns every claim carrying that subscriber;
+an AAA inside a benefit loop, 2110C/D, the claims for that benefit's services):
 
     eligibility.identity          error    the payer did not recognise the member as asked (AAA 72, 75,
                                            73, 58, 71...): correct the field the fix names
@@ -44,8 +48,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub import hookimpl
+from hub.eligibility import codes as eligibility_codes
 from hub.eligibility import refusals, store
-from hub.eligibility.benefits import benefits_from_json
+from hub.eligibility.benefits import DatePeriod, benefits_from_json, in_effect, limits_before
+from hub.eligibility.service_types import PLAN
 from hub.eligibility.conditions import AuthRule
 from hub.eligibility.coverage import coverage
 from hub.eligibility.service_types import ServiceTypes
@@ -70,31 +76,51 @@ def check_eligibility(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
     payer_id, member_id = claim.coverage.payer.payer_id, claim.coverage.member_id
-    answers = [a for a in _answers(context, payer_id, member_id)
-               if a.patient_key is None or a.patient_key == claim.patient.key]
+    service_date = claim.service_date
+    answers = [a for a in _answers(context, payer_id, member_id) if _concerns(a, claim)]
     if not answers:
         return []
-    findings = _refusal_findings(answers, payer_id, context.mappings)
-    service_date = claim.service_date
+    # The answers about a day near the visit, the payer's newest first.
     window = window_days(context.mappings)
-    answer = next((a for a in answers
-                   if a.state == store.ANSWERED and abs((a.service_date - service_date).days) <= window), None)
+    answers = [a for a in answers if abs((a.service_date - service_date).days) <= window]
+    findings = _refusal_findings(answers, payer_id, context.mappings)
+    answer = next((a for a in answers if a.state == store.ANSWERED), None)
     if answer is not None:
-        findings += findings_for(answer, payer_id, service_date)
-        findings += _not_covered_findings(context, claim, answer, payer_id)
-        findings += _condition_findings(context, claim, answer, payer_id)
+        place = claim.place_of_service
+        benefits = _benefits(context, answer)
+        findings += findings_for(answer, payer_id, service_date, place_of_service=place, benefits=benefits)
+        if not any(f.code == "eligibility.inactive" for f in findings):
+            findings += _not_covered_findings(context, claim, answer, payer_id)
+            findings += _condition_findings(context, claim, answer, payer_id, benefits)
+            findings += _benefit_refusal_findings(context, claim, answer, payer_id, benefits)
     if any(f.code in _AUTHORIZATION for f in findings) and _authorized(context, payer_id, member_id, service_date):
         findings = [f for f in findings if f.code not in _AUTHORIZATION]  # the ledger holds one for the day
     return findings
 
 
+def _concerns(answer, claim: Claim) -> bool:
+    """Whether an answer speaks about this claim's patient. A refusal of the subscriber's data
+    (AAA at 2100A-C) concerns every claim carrying that subscriber; anything else only the
+    patient it describes: the one it was matched to, or, unmatched (a member id dependents
+    share), the claims of a patient in the same place (2000C the subscriber, 2000D a dependent)."""
+    response = answer.response or {}
+    if answer.state != store.ANSWERED and any(
+            (r.get("loop") or "")[-1:] in ("A", "B", "C") for r in response.get("rejections") or ()):
+        return True
+    if answer.patient_key is not None:
+        return answer.patient_key == claim.patient.key
+    role = response.get("patient")
+    return role is None or role == ("subscriber" if claim.coverage.patient_is_subscriber else "dependent")
+
+
 def _per(answer, payer_id: str) -> str:
-    answered = answer.answered_at.date() if answer.answered_at else answer.service_date
-    return f"per payer {payer_id}'s answer of {answered}"
+    return f"per payer {payer_id}'s answer of {store.said_on(answer)}"
 
 
-def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
-    """What one answered check says about any claim of the member with this date of service."""
+def findings_for(answer, payer_id: str, service_date: date, *, place_of_service: str | None = None,
+                 benefits: dict | None = None) -> list[Finding]:
+    """What one answered check says about any claim of the member with this date of service
+    (at this place of service)."""
     response = answer.response or {}
     per = _per(answer, payer_id)
     if answer.active is False and not _covered_until(response, service_date):
@@ -103,6 +129,16 @@ def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
             f"coverage inactive on {answer.service_date} {per}",
             "verify the patient's coverage and update the insurance in the EHR (then send the visit again), "
             "or bill the patient")]
+    if benefits is None:
+        benefits = benefits_from_json(response)
+    ended = _not_in_effect(response, benefits, service_date)
+    if ended is not None:
+        return [Finding(
+            "eligibility.inactive", Severity.ERROR,
+            f"coverage not in effect on the date of service {service_date}: the payer's dates for it "
+            f"{ended} {per}",
+            "verify the patient's coverage on that day and update the insurance in the EHR (then send the visit "
+            "again), or bill the patient")]
     summary = response.get("mental_health") or {}
     findings = []
     carve_out = summary.get("carve_out")
@@ -124,11 +160,43 @@ def findings_for(answer, payer_id: str, service_date: date) -> list[Finding]:
             f"no covered mental-health visits remain (0{of}) {per}",
             "ask the payer for more visits or an authorization, bill the next payer, or bill the patient "
             "if they were told in advance (plan rules)"))
-    if summary.get("auth_required") is True:
+    if _auth_always(summary, benefits, place_of_service, service_date):
         findings.append(_auth_required(
             f"the payer requires an authorization for outpatient mental health {per}, and none on file "
             f"covers {service_date}"))
     return findings
+
+
+def _auth_always(summary: dict, benefits: dict, place_of_service: str | None, service_date: date) -> bool:
+    """An authorization required for every visit: a MSG saying so without condition, or EB11 Y on
+    the most specific mental-health service type that says, counting only the benefits that apply
+    to a visit in network at this place on this day (EB12, 2115 III, 2110 DTP)."""
+    if summary.get("auth_required") is True and (summary.get("sources") or {}).get("auth_required") == "MSG":
+        return True
+    for stc in eligibility_codes.mental_health_preference():
+        if stc in benefits:
+            said = benefits[stc].auth_required_for(place_of_service, service_date)
+            if said is not None:
+                return said
+    return False
+
+
+def _not_in_effect(response: dict, benefits: dict, service_date: date) -> str | None:
+    """How the answer's dates leave out the day ("ended 2026-10-31", "do not include it"), or None.
+    The patient's dates (2100C/D DTP: plan, eligibility) bound everything; when every active
+    benefit (EB01 1-5) has dates of its own (2110 DTP), one of them must include the day."""
+    level = []
+    for found in (response.get("coverage_dates") or {}).values():
+        try:
+            level.append(DatePeriod.from_json(found))
+        except (KeyError, TypeError, ValueError):
+            continue
+    active = [e for b in benefits.values() for e in b.entries if e.active]
+    if in_effect(level, service_date) and (not active or any(in_effect(e.dates, service_date) for e in active)):
+        return None
+    dates = level if not in_effect(level, service_date) else [d for e in active for d in e.dates]
+    ended = limits_before(dates, service_date)
+    return f"ended {ended}" if ended is not None else "do not include it"
 
 
 def _auth_required(message: str) -> Finding:
@@ -146,14 +214,15 @@ def _not_covered_findings(context: Any, claim: Claim, answer, payer_id: str) -> 
     benefits = _benefits(context, answer)
     findings = []
     for number, line in enumerate(claim.lines, start=1):
-        service_types = types.of(line.procedure_code)
-        if not service_types:
-            continue
+        # "30" (the plan as a whole) last: EB*I on 30 alone is every service not covered.
+        service_types = (*types.of(line.procedure_code), PLAN)
         covered, said = coverage(benefits, service_types, procedure_code=line.procedure_code,
-                                 place_of_service=line.place_of_service or claim.place_of_service)
+                                 place_of_service=line.place_of_service or claim.place_of_service,
+                                 service_date=line.service_date or claim.service_date,
+                                 inactive_refuses=answer.active is not False)
         if said is None:
             continue
-        what = "excluded from the plan" if said.benefit_code == "E" else "not covered"
+        what = {"E": "excluded from the plan", "I": "not covered"}.get(said.benefit_code, "not covered (inactive)")
         note = f" (the payer's note: {said.messages[0][:120]})" if said.messages else ""
         where = f"line {number} ({line.procedure_code})"
         if covered is False:
@@ -175,11 +244,11 @@ def _not_covered_findings(context: Any, claim: Claim, answer, payer_id: str) -> 
 # --- authorizations required under a condition -------------------------------------------------------
 
 
-def _condition_findings(context: Any, claim: Claim, answer, payer_id: str) -> list[Finding]:
+def _condition_findings(context: Any, claim: Claim, answer, payer_id: str, benefits: dict) -> list[Finding]:
     """An authorization the payer requires only for some visits (past a count, for some codes):
     an error when the claim meets the condition, a warning when the condition cannot be read."""
     summary = (answer.response or {}).get("mental_health") or {}
-    if summary.get("auth_required") is True:
+    if _auth_always(summary, benefits, claim.place_of_service, claim.service_date):
         return []  # required for every visit: said already
     types = _service_types(context)
     per = _per(answer, payer_id)
@@ -273,6 +342,44 @@ def _refusal_findings(answers: list, payer_id: str, mappings) -> list[Finding]:
                 "eligibility.rejected", Severity.WARNING, refused,
                 "correct what the reason names (the provider's identifiers, the dates asked) and ask again with "
                 "`bhhub eligibility check`"))
+    return findings
+
+
+def _benefit_refusal_findings(context: Any, claim: Claim, answer, payer_id: str, benefits: dict) -> list[Finding]:
+    """An AAA inside a benefit loop (2110C/D): the payer could not answer about that benefit, for a
+    reason that concerns the claims for its services (a member id it does not know is an error,
+    as above the benefit loops; another reason a warning)."""
+    types = _service_types(context)
+    rejections: list[dict] = []
+    about: list[str] = []
+    for stc, found in benefits.items():
+        for entry in found.entries:
+            if not entry.rejections or not any(types.under(line.procedure_code, entry.service_types)
+                                               for line in claim.lines):
+                continue
+            rejections += [r.to_json() for r in entry.rejections]
+            about.append(stc)
+    if not rejections:
+        return []
+    reasons = refusals.reasons_of(rejections, context.mappings)
+    what = ", ".join(f"{eligibility_codes.describe('service_type', s)} ({s})" for s in dict.fromkeys(about))
+    findings = []
+    for identity in (True, False):
+        chosen = [r for r in reasons if r.identity == identity]
+        if not chosen:
+            continue
+        said = "; ".join(r.describe() for r in chosen)
+        refused = f"payer {payer_id} could not answer about {what} in its answer of {store.said_on(answer)}: {said}"
+        if identity:
+            fields = " and ".join(dict.fromkeys(r.field for r in chosen))
+            findings.append(Finding(
+                "eligibility.identity", Severity.ERROR, f"{refused}; a claim with the same member data would be rejected",
+                f"check {fields} against the insurance card and correct it in the EHR (then send the visit again), "
+                "and ask again with `bhhub eligibility check`"))
+        else:
+            findings.append(Finding(
+                "eligibility.rejected", Severity.WARNING, refused,
+                "correct what the reason names and ask again with `bhhub eligibility check`"))
     return findings
 
 
