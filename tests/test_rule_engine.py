@@ -15,7 +15,7 @@ from hub.cli.main import main
 from hub.demo.synthetic import encounter_bundle
 from hub.store import schema
 from test_duplicates import _visit
-from test_remittance import Remit
+from test_remittance import Remit, claim_info
 
 
 def run_json(capsys, home, *args):
@@ -85,7 +85,7 @@ def test_a_visit_is_counted_when_its_claim_goes_out_and_given_back_when_denied_f
         with fresh.store.session() as session:
             row = session.get(schema.Claim, claim.claim_id)
             row.status = "submitted"
-            info = {"charge": row.total_charge, "lines": [(l.procedure_code, l.charge, l.service_date) for l in row.lines]}
+            info = claim_info(session, row)  # the 835 comes from the claim's payer and names its patient
             session.commit()
         remit = Remit("TRACE-A").claim(claim.patient_control_number, info, "4",
                                        lines=[[("CO", "197", info["charge"])]])
