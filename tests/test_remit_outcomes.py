@@ -139,6 +139,20 @@ def test_after_a_crossover_only_the_payer_it_went_to_posts_to_the_claim(hub, hub
     assert "1 posted" in intake.receive(hub, on_file.bytes(3), "medicaid.835").summary
 
 
+def test_after_a_crossover_naming_no_payer_another_patients_name_does_not_post(hub, hub_home, tmp_path, capsys):
+    pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
+    post(hub, Payer835("XN1", payer="SAMPLE MEDICARE PART B", payer_id="00431").claim(
+        pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]], remarks=("MA18",)), "p.835")
+    family, given = info["patient"]
+    stranger = Payer835("XN2", "20261215", payer="SOME OTHER PLAN", payer_id="OTHER01").claim(
+        pcn, {**info, "patient": (family, "NOTTHEPATIENT"), "member_id": "X0000000"}, "2",
+        lines=[[("OA", "23", info["charge"] - 24), ("PR", "1", D("4"))]])
+    assert "0 posted, 1 unmatched" in intake.receive(hub, stranger.bytes(2), "stranger.835").summary
+    theirs = Payer835("XN3", "20261216", payer="SOME OTHER PLAN", payer_id="OTHER01").claim(
+        pcn, {**info, "member_id": "X0000000"}, "2", lines=[[("OA", "23", info["charge"] - 24), ("PR", "1", D("4"))]])
+    assert "1 posted" in intake.receive(hub, theirs.bytes(3), "next payer.835").summary
+
+
 def test_a_crossover_told_only_by_the_remark_code_still_stops_the_secondary_claim(hub, hub_home, tmp_path, capsys):
     pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
     post(hub, Payer835("XOVER3").claim(pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]],

@@ -133,10 +133,15 @@ class ClaimMatcher:
             pass
         elif names or paid.status_code not in _LATER_PAYER:
             return None
+        # The next payer's member id is its own, so the patient is known by name: family and
+        # given names must both agree (a crossover carries the patient's full name).
         patient = self.session.get(schema.Patient, claim.patient_id)
-        family = plain(paid.patient_name[0])
+        family, given = (plain(part) for part in paid.patient_name)
+        ours = plain(patient.given_name)
         if not family or family != plain(patient.family_name):
-            return None  # a crossover names the patient; a name that disagrees is someone else's
+            return None
+        if not given or not ours or not (given.startswith(ours) or ours.startswith(given)):
+            return None
         return claim.id
 
     def _another_coverage_agrees(self, claim: schema.Claim) -> bool:
