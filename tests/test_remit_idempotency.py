@@ -83,23 +83,6 @@ def test_a_reversal_makes_room_for_the_same_payment_once_more_and_no_more(hub, s
     assert statuses(hub)[a] == "paid"
 
 
-def test_a_correction_sent_before_its_reversal_in_one_835_still_leaves_the_payment_standing(hub, sent):
-    # Some payers put the new adjudication before the reversal of the old one in the same 835;
-    # read in file order, the new one looked like a repeat and the reversal then undid the claim.
-    a, b, *_ = sent
-    net_a = sent[a]["charge"] - 10 * len(sent[a]["lines"])
-    net_b = sent[b]["charge"] - 30 * len(sent[b]["lines"])
-    intake.receive(hub, payment("C1", sent[a], PAID_10, pcn=a).claim(
-        b, sent[b], lines=[PAID_30] * len(sent[b]["lines"])).bytes(141), "paid.835")
-    correction = Remit("C2")
-    correction.claim(a, sent[a], lines=[PAID_10] * len(sent[a]["lines"]))  # adjudicated again, the same amounts
-    correction.claim(a, sent[a], "22", sign=-1, lines=[PAID_10] * len(sent[a]["lines"]))  # then the reversal
-    correction.claim(b, sent[b], "22", sign=-1, lines=[PAID_30] * len(sent[b]["lines"]))  # b: reversed only
-    intake.receive(hub, correction.bytes(142), "correction.835")
-    assert paid_by_claim(hub) == {a: net_a, b: D(0)}
-    assert statuses(hub)[a] == "paid" and statuses(hub)[b] == "reversed"
-
-
 def test_one_payer_claim_number_on_three_hundred_claim_payments_posts_once(hub, sent):
     a, *_ = sent
     info = sent[a]

@@ -93,13 +93,9 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     skipping = False
     sequence = 0
     pcns: list[str] = []
-    held = None  # (claim payment, its sequence): posted after the next event, unless that reverses it
     try:
         with session.no_autoflush:  # rows are written in bulk at the end, not before each lookup
             for event in read_835(content):
-                if held is not None and not isinstance(event, ClaimPayment):
-                    _post_claim(hub, session, rules, matcher, posted, payment, *held, report)
-                    held = None
                 if isinstance(event, PaymentHeader):
                     report.payments += 1
                     sequence, pcns = 0, []
@@ -119,19 +115,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     sequence += 1
                     report.claims += 1
                     pcns.append(event.patient_control_number)
-                    # A payer's correction is a reversal (CLP02 22) and the new adjudication; some
-                    # send the new one first. Reversal first, so the new one is not taken for a
-                    # repeat of the payment being reversed (domain reference 6.5).
-                    if (held is not None and event.status_code == REVERSAL and held[0].status_code != REVERSAL
-                            and held[0].patient_control_number == event.patient_control_number):
-                        _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report)
-                    else:
-                        if held is not None:
-                            _post_claim(hub, session, rules, matcher, posted, payment, *held, report)
-                        held = (event, sequence)
-                        continue
-                    _post_claim(hub, session, rules, matcher, posted, payment, *held, report)
-                    held = None
+                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report)
                 elif isinstance(event, BadClaim):
                     sequence += 1
                     report.claims += 1
@@ -145,12 +129,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     _finish_payment(session, payment, event, report)
                     report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
                     payment = None
-        if held is not None and payment is not None:  # a file cut short after a claim payment
-            _post_claim(hub, session, rules, matcher, posted, payment, *held, report)
-            held = None
     except InputError as exc:
-        if held is not None and payment is not None:
-            _post_claim(hub, session, rules, matcher, posted, payment, *held, report)
         if report.payments == 0:
             raise  # nothing readable at all: the file is quarantined with the reason
         # What was read before the damage is posted; the rest of the file could not be read.
