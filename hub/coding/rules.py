@@ -116,9 +116,26 @@ class SessionModifiers:
 
 def session_modifiers(mappings: MappingSet) -> SessionModifiers:
     table = _telehealth_table(mappings)
+    cached = _SESSION.get(id(table))
+    if cached is not None and cached[0] is table:
+        return cached[1]
+    found = _session_modifiers(table)
+    _SESSION[id(table)] = (table, found)
+    return found
+
+
+_SESSION: dict[int, tuple[dict, SessionModifiers]] = {}
+
+
+def _session_modifiers(table: dict) -> SessionModifiers:
     rules_from = date.fromisoformat(table["session_rules_from"]) if table["session_rules_from"] else date.min
     return SessionModifiers(frozenset(table["session_modifiers"]), frozenset(table["audio_only_session_modifiers"]),
                             frozenset(table["rhc_fqhc_only_modifiers"]), rules_from)
+
+
+# Per payers.toml table (by identity, as _CHECKED), what wanted_at said for each question: a
+# scrub asks the same few questions for thousands of claims.
+_WANTED: dict[int, tuple[dict, dict]] = {}
 
 
 def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
@@ -126,6 +143,18 @@ def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, pl
     """The session modifiers the payer's rule wants on a telehealth line billed at ``place``;
     None when the rule bills no telehealth at that place (an in-person place). A rural health
     clinic or FQHC may bill the ordinary modifier as well as its own (Medicare: FQ or 93, 2.2)."""
+    table = mappings.load(PAYERS)
+    cached = _WANTED.get(id(table))
+    if cached is None or cached[0] is not table:
+        cached = _WANTED[id(table)] = (table, {})
+    key = (payer, billing_provider.npi, billing_provider.taxonomy, place, audio_only)
+    if key not in cached[1]:
+        cached[1][key] = _wanted_at(mappings, payer, billing_provider, place, audio_only=audio_only)
+    return cached[1][key]
+
+
+def _wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
+               audio_only: bool) -> frozenset[str] | None:
     wanted: set[str] | None = None
     rhc = is_rhc_fqhc(mappings, billing_provider)
     for patient_at in sorted(patient_locations(mappings)):

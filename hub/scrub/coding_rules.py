@@ -363,9 +363,10 @@ def check_same_day_pairs(claim: Claim, rules: ClaimRules, by_date: dict[date, li
         if len(lines) < 2:
             continue  # a pair needs two lines that day
         waived = set(rules.payer(day).get("waive_pairs", []))
+        codes = {line.procedure_code for _, line in lines}
         for pair, first, second, waiving in rules.on(day).pairs:
-            if pair["id"] in waived:
-                continue
+            if codes.isdisjoint(first) or codes.isdisjoint(second) or pair["id"] in waived:
+                continue  # most pairs name codes not billed that day
             for i, (n1, a) in enumerate(lines):
                 for n2, b in lines[i + 1:]:
                     if a.procedure_code in first and b.procedure_code in second:
@@ -469,6 +470,8 @@ def _session_modifiers(claim: Claim, rules: ClaimRules, named: dict[int, set[str
     per line; and only the one the payer's rule (mappings/payers.toml) wants with that place.
     Errors the biller fixes in the EHR: the hub never removes what the EHR sent."""
     mods = telehealth.session_modifiers(rules.mappings)
+    if not any(m in mods.session for line in claim.lines for m in line.modifiers):
+        return
     payer = claim.coverage.payer
     billing = claim.billing_provider
     rhc = telehealth.is_rhc_fqhc(rules.mappings, billing)

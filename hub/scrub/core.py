@@ -358,18 +358,24 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
     claim_type = _claim_type(claim)
     payer = claim.coverage.payer
     address = claim.billing_provider.address
-    window = FilingWindows.of(mappings).window(
-        claim_type, payer_id=payer.payer_id,
-        filing_indicator=payer.claim_filing_indicator or claim_filing_indicator(mappings, payer),
-        state=address.state if address is not None else None)
+    windows = FilingWindows.of(mappings)
+    state = address.state if address is not None else None
+    key = (id(windows), claim_type, payer.payer_id, payer.claim_filing_indicator, state)
+    found = _WINDOWS.get(key)
+    if found is None or found[0] is not windows:  # a scrub asks the same few questions many times
+        found = _WINDOWS[key] = (windows, windows.window(
+            claim_type, payer_id=payer.payer_id,
+            filing_indicator=payer.claim_filing_indicator or claim_filing_indicator(mappings, payer), state=state))
+    window = found[1]
     start = _clock_start(claim, window.anchor, context) if window is not None else None
     if window is None or start is None:
         return
     last_day = window.last_day(start)
     left = (last_day - today()).days
-    name = payer.name or payer.payer_id
-    what = _WHAT[claim_type]
-    rule = f"{name} takes {what} {window.describe()} ({window.source})"
+    warn_within = int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14))
+    if left > warn_within:
+        return
+    rule = f"{payer.name or payer.payer_id} takes {_WHAT[claim_type]} {window.describe()} ({window.source})"
     if left < 0:
         yield _error(
             "filing.deadline_passed",
@@ -377,7 +383,7 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
             f"{last_day.isoformat()}",
             _LATE_FIX[claim_type],
         )
-    elif left <= int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14)):
+    else:
         yield _warning(
             "filing.deadline_near",
             f"{rule}: counting from {start.isoformat()}, the last day is {last_day.isoformat()}, in {left} days",
@@ -385,6 +391,7 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
         )
 
 
+_WINDOWS: dict[tuple, tuple] = {}  # (windows table, question) -> (table, window)
 _WHAT = {"original": "claims", "replacement": "corrected claims", "void": "voids",
          "secondary": "secondary claims"}
 _PROOF = "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or a delay reason " \

@@ -88,10 +88,20 @@ def _warning(code: str, message: str, fix: str, line: int | None = None) -> Find
 # --- authorizations and session limits ---------------------------------------------------------
 
 
+def _billed(claim: Claim) -> BilledClaim:
+    """The claim as the ledger sees it, made once for both ledger checks of the same claim."""
+    if _LAST[0] is not claim:
+        _LAST[:] = [claim, BilledClaim.from_model(claim)]
+    return _LAST[1]
+
+
+_LAST: list = [None, None]
+
+
 def check_authorizations(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
-    billed = BilledClaim.from_model(claim)
+    billed = _billed(claim)
     rules = payer_rules(context.mappings.load(TABLE), billed.payer_id)
     needing = [l for l in billed.lines if _needs_authorization(rules, l.procedure_code)]
     if not needing and not rules.session_limit:
@@ -212,7 +222,7 @@ def _limit_findings(session, billed: BilledClaim, limit: dict) -> list[Finding]:
 def check_credentialing(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
-    billed = BilledClaim.from_model(claim)
+    billed = _billed(claim)
     days = sorted({l.service_date for l in billed.lines}) or [claim.service_date]
     records, keeps_registry = _enrollments(context, billed.rendering_npi, billed.payer_id)
     who = f"provider {billed.rendering_npi} with payer {billed.payer_id}"
