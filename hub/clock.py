@@ -12,11 +12,17 @@ from datetime import date
 from hub.errors import ConfigError
 
 
+_PARSED: dict[str, date] = {}  # BHHUB_TODAY's value -> its date: rules ask once per claim
+
+
 def today() -> date:
     value = os.environ.get("BHHUB_TODAY")
     if not value:
         return date.today()
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ConfigError(f"BHHUB_TODAY must be a date like 2026-11-29, not {value!r}") from None
+    parsed = _PARSED.get(value)
+    if parsed is None:
+        try:
+            parsed = _PARSED[value] = date.fromisoformat(value)
+        except ValueError:
+            raise ConfigError(f"BHHUB_TODAY must be a date like 2026-11-29, not {value!r}") from None
+    return parsed

@@ -623,7 +623,7 @@ def check_all(claim: Claim, context: Any) -> list[Finding]:
         broken.update(rules.on(day).broken)
     findings: list[Finding] = []
     for name, _description, rule, per_day, sections in RULES:
-        failed = next((broken[s] for s in sections if s in broken), None)
+        failed = next((broken[s] for s in sections if s in broken), None) if broken else None
         if failed is None:
             try:
                 findings.extend(rule(claim, rules, by_date) if per_day else rule(claim, rules))

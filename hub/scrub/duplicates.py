@@ -43,7 +43,7 @@ _EARLIER_LINES = (
 )
 
 
-def _earlier_lines(claim: Claim, context: Any) -> list:
+def _earlier_lines(claim: Claim, context: Any) -> list | dict:
     cache = getattr(context, "cache", None)
     if cache is None:
         parameters = {"key": claim.patient.key, "pcn": claim.patient_control_number}
@@ -62,8 +62,8 @@ def _earlier_lines(claim: Claim, context: Any) -> list:
                      .where(_c.status.not_in(_NOT_STANDING), _c.frequency_code != "8"))
         with context.store.engine.connect() as connection:
             for key, *row in connection.execute(statement):
-                index.setdefault(key, []).append(tuple(row))
-    return [row for row in index.get(claim.patient.key, ()) if row[0] != claim.patient_control_number]
+                index.setdefault(key, {}).setdefault((row[1], row[3]), []).append(tuple(row))
+    return index.get(claim.patient.key, {})  # (code, date) -> lines, the claim's own included
 
 
 def check_duplicates(claim: Claim, context: Any = None) -> Iterator[Finding]:
@@ -72,9 +72,17 @@ def check_duplicates(claim: Claim, context: Any = None) -> Iterator[Finding]:
     rows = _earlier_lines(claim, context)
     if not rows:
         return
+    if isinstance(rows, dict):  # a bulk check's index: (code, date) -> lines
+        by_service = rows
+    else:
+        by_service = {}
+        for row in rows:
+            by_service.setdefault((row[1], row[3]), []).append(row)
     rendering = claim.rendering_provider.npi if claim.rendering_provider else None
     for number, billed in enumerate(claim.lines, start=1):
-        for pcn, code, modifiers, day, payer_id, npi in rows:
+        for pcn, code, modifiers, day, payer_id, npi in by_service.get((billed.procedure_code, billed.service_date), ()):
+            if pcn == claim.patient_control_number:
+                continue  # the claim itself (a bulk index holds every standing claim)
             if (code == billed.procedure_code and day == billed.service_date
                     and tuple(modifiers or ()) == tuple(billed.modifiers)
                     and payer_id == claim.coverage.payer.payer_id and (npi is None or npi == rendering)):

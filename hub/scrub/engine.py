@@ -43,7 +43,11 @@ class BulkContext:
         self.cache: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.hub, name)
+        # Kept after the first read (the hub's settings, store and tables do not change during a
+        # bulk check): thousands of claims ask for the same few attributes.
+        value = getattr(self.hub, name)
+        setattr(self, name, value)
+        return value
 
 
 class ConnectionContext:
