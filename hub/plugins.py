@@ -165,6 +165,25 @@ class Hooks:
         self._broadcast("bhhub_remittance_posted", payer_id=payer_id, trace_number=trace_number,
                         claim_control_numbers=claim_control_numbers)
 
+    def alert_receivers(self) -> list[str]:
+        """The plugins that take alerts (``bhhub_alert_raised``)."""
+        return [impl.plugin_name for impl in self._hook.bhhub_alert_raised.get_hookimpls()]
+
+    def alert_raised(self, alert: Any, only: Sequence[str] | None = None) -> dict[str, str | None]:
+        """Give ``alert`` to each plugin that takes alerts (those in ``only`` when given); per
+        plugin, None when it took it, else the error's name (it is tried again later)."""
+        outcome: dict[str, str | None] = {}
+        for impl in self._hook.bhhub_alert_raised.get_hookimpls():
+            if only is not None and impl.plugin_name not in only:
+                continue
+            try:
+                impl.function(*[{"alert": alert}[a] for a in impl.argnames])
+                outcome[impl.plugin_name] = None
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
+                log.error("plugin %s failed in bhhub_alert_raised: %s", impl.plugin_name, type(exc).__name__)
+                outcome[impl.plugin_name] = type(exc).__name__
+        return outcome
+
     # --- questions ---
 
     def code_encounter(self, encounter: Any) -> Any | None:
