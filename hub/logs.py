@@ -48,15 +48,42 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class _Shown(logging.Filter):
+    """Warnings from anyone; info lines from the hub's own loggers only when asked (``-v``), and
+    the watched runner's lines (``hub.run``) when the command is ``bhhub run``."""
+
+    def __init__(self, verbose: bool, watched: bool):
+        super().__init__()
+        self.verbose, self.watched = verbose, watched
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        if record.levelno < logging.INFO:
+            return False
+        top = record.name.split(".", 1)[0]
+        if (self.watched or self.verbose) and any(record.name == w or record.name.startswith(w + ".") for w in WATCHED):
+            return True
+        return self.verbose and top in ("hub", "plugins", "connectors")
+
+
 def configure(*, verbose: bool = False, watched: bool = False, log_file: str | None = None,
               log_format: str = "text", max_bytes: int = DEFAULT_MAX_BYTES,
-              backups: int = DEFAULT_BACKUPS) -> logging.Handler:
-    """Set up the root logger once for this process; returns the handler it installed.
+              backups: int = DEFAULT_BACKUPS) -> logging.Handler | None:
+    """Set up where this process's log lines go; returns the handler installed, if any.
 
-    ``watched``: a long-running service (``bhhub run``), whose cycle and file lines show by default.
+    ``watched``: a long-running service (``bhhub run``), whose cycle and file lines show by
+    default. Like ``logging.basicConfig``, a process that has its own logging (an application
+    embedding the hub, a test runner) keeps it: without ``log_file`` no handler is added then.
+    A second call replaces what the first installed.
     """
     if log_format not in FORMATS:
         raise UsageError(f"--log-format must be one of {', '.join(FORMATS)}, not {log_format!r}")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_bhhub", False)]:
+        root.removeHandler(old)
+        old.close()
+    root.setLevel(logging.INFO if verbose or watched else logging.WARNING)
     if log_file:
         path = Path(log_file)
         if path.is_dir():
@@ -67,19 +94,12 @@ def configure(*, verbose: bool = False, watched: bool = False, log_file: str | N
             raise UsageError("--log-max-bytes and --log-backups cannot be negative")
         handler: logging.Handler = logging.handlers.RotatingFileHandler(
             path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+    elif root.handlers:
+        return None
     else:
         handler = logging.StreamHandler()
+    handler._bhhub = True  # type: ignore[attr-defined]
+    handler.addFilter(_Shown(verbose, watched))
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    for old in list(root.handlers):
-        root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(logging.WARNING)
-    hub_level = logging.INFO if verbose else logging.WARNING
-    logging.getLogger("hub").setLevel(hub_level)
-    for name in ("plugins", "connectors"):
-        logging.getLogger(name).setLevel(hub_level)
-    if watched or verbose:
-        for name in WATCHED:
-            logging.getLogger(name).setLevel(logging.INFO)
     return handler

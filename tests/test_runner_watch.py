@@ -40,16 +40,12 @@ SEEDS = (3, 5, 8)
 def restore_logging():
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    levels = {name: logging.getLogger(name).level for name in ("hub", "hub.run", "plugins", "connectors")}
     yield
     for handler in list(root.handlers):
-        root.removeHandler(handler)
-        handler.close()
-    for handler in handlers:
-        root.addHandler(handler)
+        if handler not in handlers:
+            root.removeHandler(handler)
+            handler.close()
     root.setLevel(level)
-    for name, old in levels.items():
-        logging.getLogger(name).setLevel(old)
 
 
 def _patients(hub) -> list[str]:
@@ -342,3 +338,27 @@ def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path
     assert result.returncode != 0
     assert complaint in result.stderr and "Traceback" not in result.stderr
     assert "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize("verbose, watched, shown", [
+    (False, False, {"apscheduler WARNING"}),
+    (False, True, {"apscheduler WARNING", "hub.run INFO"}),
+    (True, False, {"apscheduler WARNING", "hub.run INFO", "hub.intake INFO", "plugins.ehr INFO"}),
+])
+def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_logging, verbose, watched, shown):
+    log_file = tmp_path / "l.log"
+    configure(verbose=verbose, watched=watched, log_file=str(log_file))
+    logging.getLogger("paramiko.transport").info("Connected (version 2.0)")  # a line per connection
+    logging.getLogger("apscheduler.executors").info("Running job dispatcher")  # a line per tick
+    logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed")
+    logging.getLogger("hub.run").info("exchange x: 0 file(s) sent")
+    logging.getLogger("hub.intake").info("inbox item 7 stored")
+    logging.getLogger("hub.intake").debug("parsed")
+    logging.getLogger("plugins.ehr").info("read")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    seen = set()
+    for line in log_file.read_text().splitlines():  # "date time LEVEL logger: message"
+        level, name = line.split()[2], line.split()[3].rstrip(":")
+        seen.add(f"{'apscheduler' if name.startswith('apscheduler') else name} {level}")
+    assert seen == shown
