@@ -268,7 +268,8 @@ def test_an_alert_goes_once_to_email_and_webhook_and_a_target_that_was_down_gets
     assert auth == "Bearer t0ken"
 
 
-def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_get_theirs(hub_home, receivers):
+def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_get_theirs(hub_home, receivers,
+                                                                                          capsys):
     _notify_home(hub_home, receivers)
     receivers["handler"].failures_left = 10 ** 6
     with Hub.open(hub_home) as hub:
@@ -280,6 +281,11 @@ def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_
             assert alert.notify_attempts == MAX_ATTEMPTS and alert.notified_at is not None
             assert alert.notifications["email"] == "sent" and alert.notifications["webhook"].startswith("failed")
     assert len(receivers["mails"]) == 1
+    from hub.cli.main import main
+
+    assert main(["--home", str(hub_home), "alerts", "--json"]) == 0  # a person sees what did not go out
+    listed = json.loads(capsys.readouterr().out)
+    assert listed[0]["notifications"]["webhook"].startswith("failed") and listed[0]["notified_at"]
 
 
 def test_a_plugin_receives_alerts_and_one_that_fails_is_tried_again_alone(hub_home, receivers):

@@ -200,7 +200,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         if not args.all:
             query = query.where(schema.Alert.cleared_at.is_(None))
         data = [{"id": a.id, "key": a.key, "kind": a.kind, "message": a.message, "raised_at": a.raised_at,
-                 "occurrences": a.occurrences, "cleared_at": a.cleared_at} for a in session.scalars(query)]
+                 "occurrences": a.occurrences, "cleared_at": a.cleared_at,
+                 # delivery to people (hub.notify): per target "sent" or why not
+                 "notified_at": a.notified_at, "notifications": a.notifications or {}}
+                for a in session.scalars(query)]
     if args.json:
         print_json(data)
     elif not data:
