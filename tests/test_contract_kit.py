@@ -200,3 +200,51 @@ def test_an_expected_file_holds_every_canonical_claim_field():
     assert {"patient", "coverages", "billing_provider", "rendering_provider", "diagnoses", "lines"} <= set(fields)
     assert set(fields["lines"][0]) >= {"procedure_code", "modifiers", "units", "charge", "service_date",
                                        "diagnosis_pointers"}
+
+
+# --- a name a built-in or an installed plugin has is refused, and reported at load ------------
+
+
+def _installed(where: Path, distribution: str, entry_points: dict[str, str]) -> Path:
+    """A distribution "installed" in ``where`` (its dist-info), declaring bhhub entry points."""
+    info = where / f"{distribution.replace('-', '_')}-0.1.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[bhhub]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items()))
+    return where
+
+
+@pytest.mark.parametrize("name", ["fhir_r4", "hl7v2", "fhir-r4", "sftp", "sandbox", "core_checks"])
+def test_plugin_new_refuses_a_builtin_plugins_name(name, tmp_path, capsys):
+    from hub.cli.main import main
+
+    assert main(["plugin", "new", "ehr", name, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "is taken by bhhub's built-in plugin" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_new_refuses_an_installed_plugins_name_and_accepts_a_free_one(tmp_path, monkeypatch, capsys):
+    from hub.cli.main import main
+
+    monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-acme-notes",
+                                               {"acme_notes": "contract_plugins.good_visits"})))
+    assert main(["plugin", "new", "ehr", "acme-notes", "--out", str(tmp_path / "out")]) == 2
+    assert "taken by the installed plugin from bhhub-acme-notes 'acme_notes'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert main(["plugin", "new", "ehr", "acme_notes_two", "--out", str(tmp_path / "out")]) == 0
+
+
+def test_the_hub_reports_a_plugin_installed_under_a_builtins_name_and_loads_the_builtin(tmp_path, monkeypatch,
+                                                                                        capsys):
+    from hub.cli.main import main
+    from hub.plugins import build_plugin_host
+
+    monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-renamed",
+                                               {"hl7v2": "contract_plugins.builtin_name"})))
+    host = build_plugin_host()
+    assert host.infos["hl7v2"].distribution == "bhhub" and host.manager.get_plugin("hl7v2") is hl7v2
+    [problem] = [p for p in host.problems if "bhhub-renamed" in p]
+    assert "'hl7v2' from bhhub-renamed is already taken by bhhub's built-in plugin; not loaded" in problem
+    assert main(["--home", str(tmp_path / "home"), "plugins"]) == 0
+    assert "already taken by bhhub's built-in plugin" in capsys.readouterr().out
