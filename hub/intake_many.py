@@ -132,7 +132,7 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
             new = [(position, item_id) for position, item_id in new if item_id in taken]
             parsed = {position: (fmt, split_records(outcome) if isinstance(outcome, list) else outcome, notes)
                       for position, (fmt, outcome, notes) in parsed.items() if position in dict(new)}
-            keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
+            keys = [e.key for _, outcome, _ in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
             upserts = Upserter(session, hub.known_rows, reserve=len(keys))
             prefetch_encounters(upserts, keys)
             for position, item_id in new:
