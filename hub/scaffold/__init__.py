@@ -66,7 +66,8 @@ def refuse_taken(names: PluginNames) -> None:
         if ep.name.replace("-", "_") != names.package:
             continue
         owner = _distribution_name(ep)
-        whose = "bhhub's built-in plugin" if owner == PROJECT_NAME else f"the installed plugin from {owner or 'unknown'}"
+        whose = ("bhhub's built-in plugin" if owner == PROJECT_NAME
+                 else f"the installed plugin from {owner or 'an unknown distribution'}")
         raise UsageError(f"plugin name {names.package!r} is taken by {whose} {ep.name!r}: the hub would load that one "
                          f"and refuse yours; choose another (e.g. acme_{names.package})")
 

@@ -68,7 +68,8 @@ def random_json(count: int = 24, seed: int = 14) -> list[bytes]:
         if kind == 2:
             return rng.choice([None, True, False, 1.5])
         if kind in (3, 4):
-            return {rng.choice(words) + str(rng.randrange(3) or ""): value(depth + 1) for _ in range(rng.randrange(1, 6))}
+            return {rng.choice(words) + str(rng.randrange(3) or ""): value(depth + 1)
+                    for _ in range(rng.randrange(1, 6))}
         return [value(depth + 1) for _ in range(rng.randrange(4))]
 
     documents = [{rng.choice(words): value(1) for _ in range(rng.randrange(1, 6))} for _ in range(count - 4)]
@@ -89,6 +90,6 @@ def foreign_payloads() -> list[Foreign]:
         Foreign("NDJSON", b'{"id": 1, "code": "90837"}\n{"id": 2, "code": "90834"}\n', None),
         Foreign("a CDA document (XML)", b'<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3">'
                                         b'<title>Visit</title></ClinicalDocument>', None),
-        Foreign("a CSV of another tool", b"Date,Patient,CPT,ICD10,Charge\r\n11/02/2026,TESTPATIENT,90837,F33.1,180.00\r\n",
-                None),
+        Foreign("a CSV of another tool",
+                b"Date,Patient,CPT,ICD10,Charge\r\n11/02/2026,TESTPATIENT,90837,F33.1,180.00\r\n", None),
     ] + [Foreign(f"random JSON #{n}", document, None) for n, document in enumerate(random_json(), start=1)]
