@@ -70,6 +70,20 @@ def test_a_recognizer_that_claims_any_json_fails():
         ehr.check_recognizes_only_its_format([type(fmt[0])(**{**fmt[0].__dict__, "name": "fhir-r4-bundle"})])
 
 
+def test_every_builtin_format_has_a_sample_it_recognizes_and_the_other_builtins_refuse():
+    from hub.plugins import build_plugin_host
+    from hub.testing.common import builtin_entry_points
+    from hub.testing.samples import foreign_payloads
+
+    builtins = build_plugin_host(builtin_entry_points()).hooks.intake_formats()
+    samples = foreign_payloads()
+    for fmt in builtins:
+        own = [s for s in samples if s.owner == fmt.name]
+        assert own, f"hub.testing.samples has no sample of the built-in format {fmt.name}"
+        assert all(fmt.recognizes(s.content) for s in own)
+        assert not any(fmt.recognizes(s.content) for s in samples if s.owner != fmt.name)
+
+
 def test_a_silent_fallback_value_fails_against_the_expected_file():
     failures = kit_failures(silent_fallback)
     assert list(failures) == ["goldens match their expected files"]

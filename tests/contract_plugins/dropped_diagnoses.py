@@ -1,4 +1,4 @@
-"""Broken on purpose: keeps only diagnosis codes written with their dot and drops the others
+"""Broken on purpose: keeps only the diagnosis codes written with their dot and drops the others
 (F411) silently, so the claim goes out with fewer diagnoses (still "ready")."""
 from contract_plugins.visits import MAPPING_FILE, VisitReader, plugin_parts, validate_mapping
 
@@ -7,9 +7,8 @@ __all__ = ["FORMAT", "MAPPING_FILE", "bhhub_register_intake_formats", "validate_
 
 class DroppingReader(VisitReader):
     def diagnoses(self, visit, where):
-        codes = super().diagnoses({**visit, "diagnoses": [c for c in visit.get("diagnoses") or [] if "." in str(c)]
-                                   or visit.get("diagnoses")}, where)
-        return codes  # the bug: codes without a dot were filtered out above
+        dotted = [c for c in visit.get("diagnoses") or [] if isinstance(c, str) and "." in c]  # the bug
+        return super().diagnoses({**visit, "diagnoses": dotted or visit.get("diagnoses")}, where)
 
 
 FORMAT, bhhub_register_intake_formats = plugin_parts(DroppingReader(), "kit-dropping-visits")
