@@ -88,7 +88,11 @@ def _load_entry_point(host: PluginHost, ep: metadata.EntryPoint) -> None:
     dist_name = _distribution_name(ep)
     version = dist.version if dist is not None else None
     if ep.name in host.infos:
-        host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken; not loaded")
+        taker = host.infos[ep.name].distribution
+        whose = "bhhub's built-in plugin" if taker == PROJECT_NAME else f"the plugin from {taker}"
+        log.warning("plugin %s (%s) not loaded: the name is taken by %s", ep.name, dist_name, whose)
+        host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken by {whose}; not loaded "
+                             "(rename its entry point)")
         return
     try:
         plugin = ep.load()
