@@ -190,12 +190,14 @@ def bhhub_register_jobs() -> list[Job]:
 
 @hookspec
 def bhhub_alert_raised(alert: AlertNotice) -> None:
-    """An alert people must know about (``hub.notify.AlertNotice``: id, key, kind, message, raised_at).
+    """An alert people must know about has been raised.
 
     Called by ``bhhub run`` once per alert (again on a later tick if this raised, up to
-    ``hub.notify.MAX_ATTEMPTS``; at least once: a crash may repeat it). Forward it to a pager, a
+    ``hub.notify.MAX_ATTEMPTS``; at least once: a crash may repeat it). ``alert`` is a
+    ``hub.notify.AlertNotice`` (id, key, kind, message, raised_at): forward it to a pager, a
     chat, a ticket system. The message names mailboxes, files and claims' control numbers,
-    never patients. Raise to have it tried again; do not block for long (use a timeout).
+    never patients. The return value is ignored; raise to have it tried again. Do not block
+    for long (use a timeout on any network call).
     """
 
 
