@@ -127,7 +127,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     )
     session.add(batch)
     session.flush()
-    from hub.ledger.authorizations import consume
+    from hub.ledger.authorizations import consume_many
 
     _claim_for_batch(session, [row.id for row in rows], batch.id)
     for row in rows:
@@ -135,7 +135,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
         set_committed_value(row, "batch_id", batch.id)
         session.add(schema.ClaimStatusEvent(claim_id=row.id, status=ClaimStatus.BATCHED.value,
                                             reason=f"batch {batch.id} (ISA13 {batch.interchange_control_number})"))
-        consume(session, row)  # its visits count against its authorization from now on
+    consume_many(session, rows)  # their visits count against their authorizations from now on
     hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
     crash_point("batch:before_commit")
     return batch
