@@ -78,8 +78,20 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                                    "'ready' and record it; the claims become 'batched'.")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the 837P file")
     p.add_argument("--max-claims", type=int, default=5000, metavar="N", help="at most N claims (default 5000)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
     p.add_argument("--json", action="store_true", help="print the batch as JSON")
     p.set_defaults(func=commands.cmd_export)
+
+    p = sub.add_parser("batch", help="stored batches: write one's file again")
+    batch_sub = p.add_subparsers(dest="batch_command", metavar="ACTION", required=True)
+    w = batch_sub.add_parser("write", help="write a stored batch's exact bytes to a file",
+                             description="Write the bytes the hub stored for batch ID (as exported or sent) to "
+                                         "FILE; its claims do not change.")
+    w.add_argument("batch_id", type=int, metavar="ID")
+    w.add_argument("--out", required=True, metavar="FILE", help="where to write the file")
+    w.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
+    w.add_argument("--json", action="store_true", help="print the result as JSON")
+    w.set_defaults(func=commands.cmd_batch_write)
 
     p = sub.add_parser("inbox", help="list received and quarantined files; retry one after a fix")
     p.add_argument("--state", choices=["received", "processed", "quarantined"], help="only this state")
@@ -127,7 +139,7 @@ def _plugin_runner(command):
     return run
 
 
-BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
+BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
            "eligibility", "status", "rules", "notice")
 
