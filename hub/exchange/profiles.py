@@ -34,12 +34,12 @@ DEFAULT_INQUIRY_NAME = "{sender_id}_{isa13}.{kind}"
 NAME_FIELDS = dict(sender_id="S", isa13="000000001", batch_id=1, date="20260101", time="000000")
 
 # Keys a profile may leave to the practice, and the keys a profile must otherwise give.
-SUPPLIABLE = ("folders.outbound", "folders.inbound", "folders.archive", "upload.file_name",
+SUPPLIABLE = ("folders.outbound", "folders.inbound", "folders.archive", "upload.method", "upload.file_name",
               "upload.outbound_names.270", "upload.outbound_names.276", "interchange.sender_qualifier",
               "interchange.sender_id", "interchange.receiver_qualifier", "interchange.receiver_id",
               "interchange.submitter_id", "interchange.application_sender_code",
               "interchange.application_receiver_code")
-REQUIRED = ("folders.outbound", "folders.inbound", "upload.file_name")
+REQUIRED = ("folders.outbound", "folders.inbound", "upload.method", "upload.file_name")
 
 
 class Folders(Strict):
@@ -49,7 +49,7 @@ class Folders(Strict):
 
 
 class Upload(Strict):
-    method: Literal["rename", "direct"]
+    method: Literal["rename", "direct"] | None = None  # required unless practice_supplies lists it
     temp_suffix: str = ".part"
     confirm: bool = True
     file_name: str | None = None  # the 837P's remote name; or outbound_names."837P"
@@ -197,6 +197,8 @@ class ClearinghouseProfile:
                 given = mailbox_interchange.get(rest) or self.interchange.get(rest)
             elif key == "upload.file_name":
                 given = self.file_name
+            elif key == "upload.method":
+                given = self.upload_method
             elif rest.startswith("outbound_names."):
                 given = self.outbound_names.get(rest.removeprefix("outbound_names."))
             else:
@@ -226,7 +228,7 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
         outbound_dir=model.folders.outbound or "",
         inbound_dir=model.folders.inbound or "",
         archive_dir=model.folders.archive or "",
-        upload_method=model.upload.method,
+        upload_method=model.upload.method or "",
         temp_suffix=model.upload.temp_suffix,
         confirm_upload=model.upload.confirm,
         file_name=_template(model, "837P") or "",
