@@ -5,7 +5,8 @@ A new section is one class here, registered by its key::
     class Routing(Section, key="routing"):
         default_mailbox: str | None = None
 
-and read as ``hub.settings.section(Routing)`` (or ``hub.settings.file.routing``). Every section
+and read as ``hub.settings.section(Routing)`` (or ``hub.settings.file.routing``); the class must be
+defined (imported) before bhhub.toml is read, so sections live in this module. Every section
 has defaults, so a hub with no file, or a file without the section, works.
 """
 
@@ -127,15 +128,21 @@ class Listen(Section, key="listen"):
     model_config = Strict.model_config | {"extra": "allow"}
 
 
-def _build_hub_file():
-    fields: dict[str, Any] = {key: (cls, cls()) for key, cls in Section.registry.items()}
-    fields["mailboxes"] = (dict[str, Mailbox], {})
-    return create_model("HubFile", __base__=Strict, __doc__="The whole of bhhub.toml.", **fields)
+_MODELS: dict[tuple, type[Strict]] = {}
 
 
-HubFile = _build_hub_file()
+def hub_file_model() -> type[Strict]:
+    """The model of the whole file: one field per registered section, plus [mailboxes]. Built
+    from the registry when first asked (and again if a section was added since)."""
+    sections = tuple(Section.registry.items())
+    if sections not in _MODELS:
+        fields: dict[str, Any] = {key: (cls, cls()) for key, cls in sections}
+        fields["mailboxes"] = (dict[str, Mailbox], {})
+        _MODELS.clear()
+        _MODELS[sections] = create_model("HubFile", __base__=Strict, __doc__="The whole of bhhub.toml.", **fields)
+    return _MODELS[sections]
 
 
 def load_hub_file(data: dict[str, Any], where: str):
     """bhhub.toml's parsed TOML as the model; ``ConfigError`` naming ``where`` and each bad key."""
-    return validated(HubFile, data, where)
+    return validated(hub_file_model(), data, where)
