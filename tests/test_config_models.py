@@ -132,3 +132,32 @@ def test_the_cli_prints_a_config_error_as_one_line_and_exits_1(tmp_path):
     assert len(lines) == 1, done.stderr
     assert "bhhub.toml" in lines[0] and "'mailboxes.oa.interchange.sender_idd'" in lines[0]
     assert "did you mean 'sender_id'?" in lines[0]
+
+
+# --- payers.toml, the payer table a practice edits --------------------------------------------------
+
+
+@pytest.mark.parametrize("text,problem", [
+    ('[payer."87726"]\nremitance_ids = ["ERA-1"]\n', "unknown key 'payer.87726.remitance_ids' (did you mean 'remittance_ids'?)"),
+    ('[payers."87726"]\nname = "X"\n', "unknown key 'payers' (did you mean 'payer'?)"),
+    ('[payer."87726"]\nclaim_filing_indicator = "commercial"\n', "payer.87726.claim_filing_indicator must be a code"),
+    ('[payer."87726"]\nremittance_ids = "ERA-1"\n', "payer.87726.remittance_ids must be a list"),
+])
+def test_a_mistake_in_the_payer_table_is_refused_naming_file_key_and_nearest(tmp_path, text, problem):
+    from hub.errors import MappingError
+    from hub.mappings import MappingSet
+
+    (tmp_path / "payers.toml").write_text(text)
+    with pytest.raises(MappingError) as caught:
+        MappingSet(override_dir=tmp_path).load("payers.toml")
+    assert problem in str(caught.value)
+    assert str(tmp_path / "payers.toml") in str(caught.value)
+
+
+def test_the_packaged_payer_table_and_a_correct_override_load(tmp_path):
+    from hub.mappings import MappingSet
+
+    (tmp_path / "payers.toml").write_text('[payer."87726"]\nname = "A PLAN"\nremittance_ids = ["ERA-1"]\n'
+                                          'claim_filing_indicator = "CI"\n[payer."87726".telehealth]\nvideo_modifier = "95"\n')
+    assert MappingSet(override_dir=tmp_path).load("payers.toml")["payer"]["87726"]["remittance_ids"] == ["ERA-1"]
+    assert "telehealth" in MappingSet().load("payers.toml")

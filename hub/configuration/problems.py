@@ -43,7 +43,9 @@ def config_error(exc: ValidationError, model: type[BaseModel], where: str) -> Co
 # What a field's pattern means, for the message (pydantic would print the regular expression).
 NO_OUTER_SPACES = r"^\S(.*\S)?$"
 TEN_DIGITS = r"^\d{10}$"
-PATTERNS = {NO_OUTER_SPACES: "must not begin or end with a space", TEN_DIGITS: "must be 10 digits"}
+CODE_OF_TWO = r"^[0-9A-Z]{2}$"
+PATTERNS = {NO_OUTER_SPACES: "must not begin or end with a space", TEN_DIGITS: "must be 10 digits",
+            CODE_OF_TWO: "must be a code of two capital letters or digits"}
 
 
 def describe(error: dict, model: type[BaseModel]) -> str:
