@@ -4,6 +4,10 @@ Everything has a default that works with no configuration: the home is ``./.bhhu
 ``BHHUB_HOME``, or ``--home``), the store a SQLite file inside it, the 837P envelope a test
 (ISA15 ``T``) interchange with placeholder ids a clearinghouse profile replaces. Secrets never
 live in this file; later sections name an environment variable or a file instead.
+
+The file is checked against its model (``hub.configuration.hub_file``): an unknown key or a
+wrong type is a ``ConfigError`` naming the file, the key and the nearest valid key. pydantic is
+imported only when the file is read, so ``bhhub --help`` never pays for it.
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ sender_qualifier = "ZZ"
 sender_id = "BHHUB"
 receiver_qualifier = "ZZ"
 receiver_id = "CLEARINGHOUSE"
-usage_indicator = "T"   # T test, P production (ISA15)
+usage_indicator = "T"   # T test, P production (ISA15): the one switch; a profile or mailbox may only narrow it to T
 
 [submitter]
 # Loop 1000A: who sends the file, and the EDI contact.
 name = "BHHUB PRACTICE"
 id = "BHHUB"
 contact_name = "BILLING OFFICE"
-phone = "5555550100"
+phone = "5555550100"    # in quotes: ids and numbers are strings, so leading zeros are kept
+# email = "billing@example.org"   # instead of (or as well as) the phone
 
 [receiver]
 # Loop 1000B: the clearinghouse receiving the file.

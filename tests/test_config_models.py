@@ -161,3 +161,18 @@ def test_the_packaged_payer_table_and_a_correct_override_load(tmp_path):
                                           'claim_filing_indicator = "CI"\n[payer."87726".telehealth]\nvideo_modifier = "95"\n')
     assert MappingSet(override_dir=tmp_path).load("payers.toml")["payer"]["87726"]["remittance_ids"] == ["ERA-1"]
     assert "telehealth" in MappingSet().load("payers.toml")
+
+
+def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_nearest(tmp_path):
+    from types import SimpleNamespace
+
+    from connectors.sftp import bhhub_register_transports
+    from hub.exchange.mailboxes import load_mailboxes
+    from hub.mappings import MappingSet
+
+    home = _write(tmp_path / "home", '[mailboxes.oa]\nprofile = "office_ally"\nhots = "sftp.example.invalid"\n'
+                                     'username = "u"\npassword_env = "X"\nknown_hosts = []\n')
+    settings = load_settings(home)
+    hub = SimpleNamespace(settings=settings, mappings=MappingSet(override_dir=settings.mappings_dir), transports=bhhub_register_transports())
+    with pytest.raises(ConfigError, match=r"\[mailboxes\.oa\].*unknown setting 'hots' \(did you mean 'host'\?\)"):
+        load_mailboxes(hub)
