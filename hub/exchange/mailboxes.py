@@ -19,15 +19,35 @@ A new clearinghouse is a new profile file, not code.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.errors import ConfigError
-from hub.exchange.profiles import (  # noqa: F401  (re-exported: where callers found them before)
-    DEFAULT_INQUIRY_NAME, OUTBOUND_KINDS, PICKUP_AFTER, UPLOAD_METHODS, ClearinghouseProfile, load_profile)
 from hub.types import Transport
 from hub.x12.envelope import Envelope
 
+if TYPE_CHECKING:
+    from hub.exchange.profiles import ClearinghouseProfile
+
 MAILBOX_KEYS = {"profile", "transport", "schedule", "interchange"}  # the rest goes to the transport
+# Where callers found these before profiles had their own module; imported when first asked for,
+# so importing this module (the CLI does) costs no pydantic.
+_FROM_PROFILES = {"DEFAULT_INQUIRY_NAME", "OUTBOUND_KINDS", "PICKUP_AFTER", "UPLOAD_METHODS",
+                  "ClearinghouseProfile"}
+
+
+def __getattr__(name: str):
+    if name in _FROM_PROFILES:
+        from hub.exchange import profiles
+
+        return getattr(profiles, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_profile(mappings, key: str) -> ClearinghouseProfile:
+    """``hub.exchange.profiles.load_profile``, imported when first used."""
+    from hub.exchange.profiles import load_profile as load
+
+    return load(mappings, key)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ hub send production files.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from hub.configuration.hub_file import InterchangeOverrides
 from hub.configuration.problems import Strict, validated
-from hub.errors import ConfigError
+from hub.errors import ConfigError, MappingError
 from hub.mappings import MappingSet
 
 OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
@@ -106,8 +107,6 @@ class ProfileFile(Strict):
     @field_validator("practice_supplies")
     @classmethod
     def _suppliable(cls, keys: list[str]) -> list[str]:
-        import difflib
-
         for key in keys:
             if key not in SUPPLIABLE:
                 near = difflib.get_close_matches(key, SUPPLIABLE, n=1)
@@ -217,9 +216,7 @@ def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
         where += f" (with {mappings.override_dir / 'clearinghouses' / f'{key}.toml'})"
     try:
         table = mappings.load(f"clearinghouses/{key}.toml")
-    except ConfigError:
-        raise
-    except Exception as exc:  # MappingError: not found, not TOML
+    except MappingError as exc:  # no such file, or not TOML
         raise ConfigError(f"clearinghouse profile {key!r}: {exc}") from exc
     model = validated(ProfileFile, table, where)
     return ClearinghouseProfile(
