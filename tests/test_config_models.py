@@ -87,7 +87,7 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_key(tmp_path, section, 
     ('[interchange]\nsender_id = "ABCDEFGHIJKLMNOP"\n', "interchange.sender_id must have at most 15 characters"),
     ('[interchange]\nsender_qualifier = "XX"\n', "interchange.sender_qualifier must be one of"),
     ('[eligibility]\nprovider_npi = "12345"\n', "eligibility.provider_npi must be 10 digits"),
-    ('[mailboxes.oa]\nhost = "h"\n', "missing required key 'mailboxes.oa.profile'"),
+    ('[mailboxes.oa]\nhost = "h"\n', "required key 'mailboxes.oa.profile' is missing"),
 ])
 def test_a_bad_value_names_its_key_and_never_repeats_the_value(tmp_path, text, key):
     home = _write(tmp_path / "home", text)
@@ -176,3 +176,23 @@ def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_neare
     hub = SimpleNamespace(settings=settings, mappings=MappingSet(override_dir=settings.mappings_dir), transports=bhhub_register_transports())
     with pytest.raises(ConfigError, match=r"\[mailboxes\.oa\].*unknown setting 'hots' \(did you mean 'host'\?\)"):
         load_mailboxes(hub)
+
+
+# --- practices.toml, the HL7 feeds' billing providers ---------------------------------------------------
+
+
+def test_a_misspelt_key_in_a_practice_profile_names_the_nearest(tmp_path):
+    from hub.errors import MappingError
+    from hub.mappings import MappingSet
+    from plugins.ehr.hl7v2.practices import load_practices
+
+    (tmp_path / "ehr").mkdir()
+    (tmp_path / "ehr" / "practices.toml").write_text(
+        '[practices.SUNRISE_BH]\nnpi = "1234567893"\norganisation_name = "Sunrise"\ntin = "123456789"\n'
+        '[practices.SUNRISE_BH.address]\nline1 = "1 Main"\ncity = "Springfield"\nstate = "IL"\npostal_code = 627011234\n')
+    with pytest.raises(MappingError) as caught:
+        load_practices(MappingSet(override_dir=tmp_path))
+    text = str(caught.value)
+    assert "unknown key 'practices.SUNRISE_BH.organisation_name' (did you mean 'organization_name'?)" in text
+    assert "'practices.SUNRISE_BH.organization_name' is missing" in text
+    assert "practices.SUNRISE_BH.address.postal_code must be a string" in text  # a ZIP keeps its leading zero

@@ -62,7 +62,7 @@ def describe(error: dict, model: type[BaseModel]) -> str:
         ctx = error["ctx"]
         return f"unknown key {'.'.join([*loc, ctx['key']])!r} (did you mean {ctx['near']!r}?)"
     if kind == "missing":
-        return f"missing required key {key!r}"
+        return f"required key {key!r} is missing"
     if not key:
         return _message(error)
     return f"{key} {_message(error)}"

@@ -120,7 +120,7 @@ class ProfileFile(Strict):
         problems = []
         for key in REQUIRED:
             if _given(self, key) is None and key not in self.practice_supplies:
-                problems.append(f"missing required key {key!r} (or list it under practice_supplies)")
+                problems.append(f"required key {key!r} is missing (or list it under practice_supplies)")
         if self.pickup.after == "archive" and not self.folders.archive and "folders.archive" not in self.practice_supplies:
             problems.append("pickup.after is 'archive' but folders.archive is empty")
         for kind in OUTBOUND_KINDS:
