@@ -96,6 +96,10 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def _intake_line(result: intake.IntakeResult) -> str:
+    return "\n".join([_intake_outcome(result)] + [f"             note: {note}" for note in result.notes])
+
+
+def _intake_outcome(result: intake.IntakeResult) -> str:
     if result.outcome == "quarantined":
         return f"quarantined  {result.source_name}: {result.reason}  [inbox item {result.item_id}]"
     if result.outcome == "duplicate":
@@ -141,6 +145,7 @@ def _intake_json(result: intake.IntakeResult) -> dict:
             for c in result.claims
         ],
         "records": [{"kind": r.kind, "id": r.row_id, "action": r.action} for r in result.records],
+        "notes": list(result.notes),
     }
 
 

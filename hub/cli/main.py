@@ -7,7 +7,6 @@ do the work; 2 usage error. A mistake prints one clear line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
 from hub.errors import HubError, UsageError
+from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from hub.logs import configure as configure_logging
 from hub.model import ClaimStatus
 from hub.plugins import build_plugin_host
 
@@ -146,10 +147,12 @@ def _main(argv: Sequence[str] | None) -> int:
     host = build_plugin_host()
     parser = build_parser(host.hooks.commands(taken=BUILTIN))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     args.plugin_host = host
     try:
+        configure_logging(verbose=args.verbose, watched=getattr(args, "watched", False),
+                          log_file=getattr(args, "log_file", None), log_format=getattr(args, "log_format", "text"),
+                          max_bytes=getattr(args, "log_max_bytes", DEFAULT_MAX_BYTES),
+                          backups=getattr(args, "log_backups", DEFAULT_BACKUPS))
         return args.func(args)
     except UsageError as exc:
         print(f"bhhub: {exc}", file=sys.stderr)

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub.configuration.problems import NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
+from hub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
 
 IdQualifier = Literal["01", "14", "20", "27", "28", "29", "30", "33", "ZZ"]  # ISA05/ISA07 (x12.envelope)
 
@@ -118,6 +118,36 @@ class Mailbox(Strict):
 
 class Eligibility(Section, key="eligibility"):
     provider_npi: str | None = Field(None, pattern=TEN_DIGITS)  # who asks, when a claim names no provider
+
+
+class EmailNotifier(Strict):
+    """``[notify.email]``: alerts by SMTP (``hub.notify``). Secrets by reference only."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, gt=0, lt=65536)  # default 587 with starttls, 25 without
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    sender: str = Field(min_length=1)
+    to: str | list[str]
+    timeout: float = Field(20.0, gt=0)
+
+
+class WebhookNotifier(Strict):
+    """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
+
+    url: str = Field(pattern=HTTP_URL)
+    timeout: float = Field(10.0, gt=0)
+    token_env: str | None = None
+    token_file: str | None = None
+
+
+class Notify(Section, key="notify"):
+    """``[notify]``: who hears of alerts besides ``bhhub alerts`` (none by default)."""
+
+    email: EmailNotifier | None = None
+    webhook: WebhookNotifier | None = None
 
 
 class Listen(Section, key="listen"):

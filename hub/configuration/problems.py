@@ -44,8 +44,11 @@ def config_error(exc: ValidationError, model: type[BaseModel], where: str) -> Co
 NO_OUTER_SPACES = r"^\S(.*\S)?$"
 TEN_DIGITS = r"^\d{10}$"
 CODE_OF_TWO = r"^[0-9A-Z]{2}$"
+HTTP_URL = r"^https?://"
+SECRETS = frozenset({"password", "token", "secret", "client_secret", "api_key", "passphrase", "key_passphrase"})
 PATTERNS = {NO_OUTER_SPACES: "must not begin or end with a space", TEN_DIGITS: "must be 10 digits",
-            CODE_OF_TWO: "must be a code of two capital letters or digits"}
+            CODE_OF_TWO: "must be a code of two capital letters or digits",
+            HTTP_URL: "must be an http:// or https:// address"}
 
 
 def describe(error: dict, model: type[BaseModel]) -> str:
@@ -53,6 +56,9 @@ def describe(error: dict, model: type[BaseModel]) -> str:
     loc = [str(part) for part in error["loc"] if not _is_union_tag(part)]
     key = ".".join(loc)
     kind = error["type"]
+    if kind == "extra_forbidden" and loc[-1] in SECRETS:
+        return (f"{key!r}: secrets are never written here (configuration is copied and committed); "
+                f"name an environment variable ({loc[-1]}_env) or a file ({loc[-1]}_file) instead")
     if kind == "extra_forbidden":
         valid = valid_keys(model, loc[:-1])
         near = difflib.get_close_matches(loc[-1], valid, n=1, cutoff=0.6)

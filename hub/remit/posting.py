@@ -231,6 +231,16 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
         else:
             row.reason = "reverses a payment the hub has no record of; posted as received"
         status = ClaimStatus.REVERSED
+        # A payer that re-adjudicates sends the new claim payment and the reversal of the old one
+        # in either order (in one 835 or two): the claim stands where its latest adjudication that
+        # is not reversed puts it, and is ``reversed`` only when none stands.
+        session.flush()  # the link just made, seen by the query below (posting runs without autoflush)
+        standing = _standing_adjudication(session, claim, row)
+        if standing is not None:
+            status = _status_of_stored(session, standing)
+            row.reason = (row.reason + "; " if row.reason else "") + (
+                f"the payer's adjudication {standing.payer_claim_control_number or '(no number)'} "
+                f"(remittance claim {standing.id}) stands")
     else:
         row.crossed_over, row.crossover_payer = crossover_of(paid, rules.responsibility)
         denials = _record_denials(session, rules, payment, row, claim, paid)
@@ -244,16 +254,20 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
 
 
 def _status_of(paid, denials: list[schema.Denial]) -> ClaimStatus:
-    if paid.status_code == "4":
+    return _status_from(paid.status_code, paid.paid, paid.patient_responsibility, bool(denials))
+
+
+def _status_from(status_code: str, paid: Decimal, patient_responsibility: Decimal, denied: bool) -> ClaimStatus:
+    if status_code == "4":
         return ClaimStatus.DENIED
-    if paid.paid == ZERO:
+    if paid == ZERO:
         # Nothing paid: denied when the payer refused anything (PR-96, PR-27 ...), even if all of it
         # went to the patient; "paid" when the whole allowed amount was ordinary cost share (a $0
         # payment to the deductible is not a denial, domain reference 6.2).
-        if denials or paid.patient_responsibility == ZERO:
+        if denied or patient_responsibility == ZERO:
             return ClaimStatus.DENIED
         return ClaimStatus.PAID
-    if denials:
+    if denied:
         return ClaimStatus.PARTIALLY_PAID
     return ClaimStatus.PAID
 
@@ -312,6 +326,21 @@ def _each_adjustment(paid):
     for number, service in enumerate(paid.services, start=1):
         for adjustment in service.adjustments:
             yield number, service.procedure_code, adjustment, tuple(service.remarks) or tuple(paid.remarks)
+
+
+def _standing_adjudication(session, claim, reversal) -> schema.RemitClaim | None:
+    """The claim's latest posted adjudication that no reversal has taken back, if any."""
+    r = schema.RemitClaim
+    return session.scalars(select(r).where(
+        r.claim_id == claim.id, r.state == POSTED, r.status_code != REVERSAL, r.reversed_by_id.is_(None),
+        r.id != reversal.id).order_by(r.id.desc()).limit(1)).first()
+
+
+def _status_of_stored(session, row: schema.RemitClaim) -> ClaimStatus:
+    """What ``_status_of`` decided when ``row`` was posted, from what is stored of it."""
+    denied = session.scalar(select(schema.Denial.id).where(schema.Denial.remit_claim_id == row.id,
+                                                           schema.Denial.status != "undone").limit(1)) is not None
+    return _status_from(row.status_code, row.paid, row.patient_responsibility, denied)
 
 
 def _original_of(session, row, claim) -> schema.RemitClaim | None:
