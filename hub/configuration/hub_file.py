@@ -19,8 +19,9 @@ from pydantic import Field, create_model, model_validator
 from pydantic_core import PydanticCustomError
 
 from hub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
+from hub.x12.envelope import ID_QUALIFIERS
 
-IdQualifier = Literal["01", "14", "20", "27", "28", "29", "30", "33", "ZZ"]  # ISA05/ISA07 (x12.envelope)
+IdQualifier = Literal[tuple(sorted(ID_QUALIFIERS))]  # ISA05/ISA07: the qualifiers the envelope writer knows
 
 
 class Section(Strict):
