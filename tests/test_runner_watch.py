@@ -331,9 +331,9 @@ def test_alerts_raised_before_any_notifier_was_configured_are_not_mailed_out_lat
 @pytest.mark.parametrize("section, complaint", [
     ('[notify.email]\nhost = "h"\nsender = "s"\nto = ["t"]\npassword = "hunter2"\n', "secrets are never written here"),
     ('[notify.webhook]\nurl = "http://h/x"\ntimout = 5\n', "did you mean 'timeout'"),
-    ('[notify.pager]\nurl = "http://h/x"\n', "unknown notifier 'pager'"),
+    ('[notify.pager]\nurl = "http://h/x"\n', "unknown key 'notify.pager'"),
     ('[notify.webhook]\nurl = "ftp://h/x"\n', "http:// or https://"),
-    ('[notify.email]\nhost = "h"\nsender = "s"\n', "to is required"),
+    ('[notify.email]\nhost = "h"\nsender = "s"\n', "'notify.email.to' is missing"),
 ])
 def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path, section, complaint):
     home = tmp_path / "home"
