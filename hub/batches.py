@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import false, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.claims import set_status
@@ -173,7 +173,8 @@ def write_batch(hub, batch_id: int, out: Path, *, force: bool = False, wait: flo
 
 
 def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None, *,
-                 line_breaks: bool = True, set_aside: list | None = None) -> schema.Batch | None:
+                 line_breaks: bool = True, set_aside: list | None = None,
+                 payers: tuple[frozenset[str] | None, frozenset[str]] | None = None) -> schema.Batch | None:
     """In ``session`` (the caller commits): the next 837P batch of ready claims, recorded with its
     control numbers and bytes, its claims moved to ``batched``; None when no claim is ready.
 
@@ -187,9 +188,11 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     ``line_breaks=False`` writes the interchange on one line, for clearinghouses that refuse a
     line break after the segment terminator (a profile's ``claims.line_breaks``). ``set_aside``,
     when given, collects (patient control number, finding code) of the claims held back.
+    ``payers`` (from ``hub.exchange.routing.Routes.payers_of``): only claims whose payer id is
+    in the first set (None: any), and not in the second: the claims one mailbox carries.
     """
     while True:
-        rows = _take_ready(session, max_claims)
+        rows = _take_ready(session, max_claims, payers)
         crash_point("batch:after_take")
         if not rows:
             return None
@@ -235,14 +238,22 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     return batch
 
 
-def _take_ready(session, max_claims: int) -> list[schema.Claim]:
-    """Up to ``max_claims`` ready claims, locked for this transaction (skipping claims another
-    batching transaction holds on PostgreSQL)."""
+def _take_ready(session, max_claims: int, payers=None) -> list[schema.Claim]:
+    """Up to ``max_claims`` ready claims (of these ``payers``), locked for this transaction
+    (skipping claims another batching transaction holds on PostgreSQL)."""
     claim = schema.Claim
+    query = select(claim).where(claim.status == ClaimStatus.READY.value)
+    if payers is not None:
+        only, excluded = payers
+        payer_id = (select(schema.Payer.payer_id).join(schema.Coverage, schema.Coverage.payer_id == schema.Payer.id)
+                    .where(schema.Coverage.id == claim.coverage_id).scalar_subquery())
+        if only is not None:
+            query = query.where(payer_id.in_(sorted(only)) if only else false())
+        if excluded:
+            query = query.where(payer_id.not_in(sorted(excluded)))
     return list(session.scalars(
-        select(claim).where(claim.status == ClaimStatus.READY.value)
-        .order_by(claim.billing_provider_id, claim.id).limit(max_claims)
-        .with_for_update(skip_locked=True)
+        query.order_by(claim.billing_provider_id, claim.id).limit(max_claims)
+        .with_for_update(skip_locked=True, of=claim)
     ).all())
 
 

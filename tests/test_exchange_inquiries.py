@@ -92,9 +92,10 @@ operation_timeout = 4
 
     def queue_270(self, mailbox: str | None = None) -> int:
         with self.hub() as hub, hub.store.session() as session:
-            batch_id = queue_270(hub, session, eligibility_requests(), mailbox=mailbox)
+            batch_ids = queue_270(hub, session, eligibility_requests(), mailbox=mailbox)
             session.commit()
-        return batch_id
+        assert len(set(batch_ids)) == 1  # one payer, one mailbox: one file
+        return batch_ids[0]
 
     def cli(self, *args: str, crash_at: str | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "BHHUB_HOME": str(self.home)}
@@ -237,8 +238,8 @@ password_env = "BHHUB_TEST_UNUSED_PASSWORD"
 known_hosts = ["{key}"]
 """
     setup = Setup(tmp_path, request, extra_mailboxes=other)
-    with pytest.raises(ConfigError, match="say which one carries this file"):
-        setup.queue_270()  # with two mailboxes, a 270 addressed to neither would wait for ever
+    with pytest.raises(ConfigError, match="no mailbox serves payer"):
+        setup.queue_270()  # two mailboxes, no [routing]: a 270 addressed to neither would wait for ever
     elsewhere = setup.queue_270(mailbox="other")
     here = setup.queue_270(mailbox="sandbox")
     report = setup.exchange()
@@ -286,7 +287,7 @@ def test_a_276_about_sent_claims_is_answered_with_what_the_clearinghouse_decided
             trace_number="STAT-UNKNOWN", payer=inquiries[0].payer, provider=inquiries[0].provider,
             subscriber=inquiries[0].subscriber, member_id=inquiries[0].member_id,
             patient_control_number="NEVERSENT1", total_charge=Decimal("99.00"), service_date_from=date(2026, 11, 2))
-        batch_id = queue_276(hub, session, [*inquiries, never_sent])
+        [batch_id] = set(queue_276(hub, session, [*inquiries, never_sent]))
         session.commit()
     assert set(decided.values()) <= set(HUB_WORD)
 

@@ -47,11 +47,14 @@ class StatusOutcome:
                 "claim_status": self.claim_status, "state": self.state, "batch_id": self.batch_id}
 
 
-def status_check(hub, claim: str | int) -> StatusOutcome:
-    return status_checks(hub, [claim])[0]
+def status_check(hub, claim: str | int, *, mailbox: str | None = None) -> StatusOutcome:
+    return status_checks(hub, [claim], mailbox=mailbox)[0]
 
 
-def status_checks(hub, claims: Sequence[str | int], reason: str = "asked") -> list[StatusOutcome]:
+def status_checks(hub, claims: Sequence[str | int], reason: str = "asked", *,
+                  mailbox: str | None = None) -> list[StatusOutcome]:
+    """Queue a 276 about each sent claim, through ``mailbox`` when named, else the mailbox each
+    claim's payer is routed to (``hub.exchange.routing``)."""
     from hub.exchange.mailboxes import load_mailboxes
 
     if not load_mailboxes(hub):
@@ -65,8 +68,8 @@ def status_checks(hub, claims: Sequence[str | int], reason: str = "asked") -> li
             check = store.ask(session, row.id, source=store.SOURCE_X12)
             checks.append(check)
             inquiries.append(inquiry_for_claim(claim_record(session, row), check.trace_number))
-        batch_id = queue_276(hub, session, inquiries)
-        for check in checks:
+        batch_ids = queue_276(hub, session, inquiries, mailbox=mailbox)
+        for check, batch_id in zip(checks, batch_ids):
             check.batch_id = batch_id
         hub.audit(session, "check_claim_status", "claim", [r.id for r in rows], reason)
         session.commit()

@@ -33,6 +33,7 @@ def add_commands(sub) -> None:
     check.add_argument("--patient", required=True, metavar="ID", help=PATIENT_HELP)
     check.add_argument("--payer", metavar="PAYER_ID", help="the clearinghouse payer id (default: the primary coverage)")
     check.add_argument("--date", metavar="YYYY-MM-DD", help="date of service asked about (default: today)")
+    check.add_argument("--mailbox", metavar="NAME", help="the clearinghouse mailbox the 270 goes through (default: the one [routing] in bhhub.toml gives the payer)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_check)
     listing = elig_sub.add_parser("list", help="answers and questions, newest first (the default)")
@@ -45,6 +46,7 @@ def add_commands(sub) -> None:
                                             "the table's age (mappings/rules/eligibility.toml), one question per "
                                             "member, skipping those asked recently.")
     sweep.add_argument("--days", type=int, metavar="N", help="appointments in the next N days (default: the table's)")
+    sweep.add_argument("--mailbox", metavar="NAME", help="the clearinghouse mailbox the 270s go through (default: the one [routing] in bhhub.toml gives the payer)")
     sweep.add_argument("--json", action="store_true")
     sweep.set_defaults(func=cmd_sweep)
 
@@ -58,6 +60,7 @@ def add_commands(sub) -> None:
     status_sub = p.add_subparsers(dest="status_command", metavar="ACTION")
     check = status_sub.add_parser("check", help="ask the payer about one sent claim")
     check.add_argument("claim", metavar="CLAIM", help="the claim's patient control number (CLAIM in `bhhub claims`)")
+    check.add_argument("--mailbox", metavar="NAME", help="the clearinghouse mailbox the 276 goes through (default: the one [routing] in bhhub.toml gives the payer)")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=cmd_status_check)
     listing = status_sub.add_parser("list", help="status questions and answers, newest first (the default)")
@@ -75,7 +78,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with open_hub(args) as hub:
         with hub.store.session() as session:
             patient_id = service.find_patient(session, args.patient)
-        outcome = service.check(hub, patient_id, args.payer, day)
+        outcome = service.check(hub, patient_id, args.payer, day, via=args.mailbox)
         with hub.store.session() as session:
             data = _check_json(session.get(_checks(), outcome.check_id)) if outcome.check_id else outcome.as_dict()
     data["effects"] = outcome.effects
@@ -220,7 +223,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.days is not None and args.days < 0:
         raise UsageError("--days must be 0 or more")
     with open_hub(args) as hub:
-        report = sweep(hub, args.days)
+        report = sweep(hub, args.days, via=args.mailbox)
     if args.json:
         print_json(report.as_dict())
     else:
@@ -242,7 +245,7 @@ def cmd_status_check(args: argparse.Namespace) -> int:
     from hub.claimstatus.service import status_check
 
     with open_hub(args) as hub:
-        outcome = status_check(hub, args.claim)
+        outcome = status_check(hub, args.claim, mailbox=args.mailbox)
     if args.json:
         print_json(outcome.as_dict())
     else:

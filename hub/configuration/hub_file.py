@@ -151,6 +151,21 @@ class Notify(Section, key="notify"):
     webhook: WebhookNotifier | None = None
 
 
+class Routing(Section, key="routing"):
+    """``[routing]``: which clearinghouse mailbox carries each payer's files (837P claims, 270
+    eligibility and 276 status inquiries alike; ``hub.exchange.routing``).
+
+        [routing]
+        default = "officeally"            # every payer not listed below
+        [routing.payers]
+        "87726" = "availity"              # payer id (the claim's, as in mappings/payers.toml) -> mailbox
+
+    With one mailbox and no table, everything goes through it."""
+
+    default: str | None = Field(None, min_length=1)
+    payers: dict[str, str] = {}
+
+
 class Listen(Section, key="listen"):
     """``[listen]``: the MLLP listener's limits. Its keys are the mllp connector's
     (``connectors.mllp.settings.ListenSettings``), checked as strictly when `bhhub listen` starts;

@@ -85,9 +85,10 @@ class CheckOutcome:
 
 
 def check(hub, patient_id: int, payer_id: str | None = None, service_date: date | None = None,
-          reason: str = "asked") -> CheckOutcome:
-    """Ask about one patient's coverage; ``ConfigError`` when there is no way to ask."""
-    outcome = check_many(hub, [(patient_id, payer_id, service_date)], reason)[0]
+          reason: str = "asked", *, via: str | None = None) -> CheckOutcome:
+    """Ask about one patient's coverage; ``ConfigError`` when there is no way to ask. ``via``
+    names the mailbox a 270 goes through (default: the payer's route, ``hub.exchange.routing``)."""
+    outcome = check_many(hub, [(patient_id, payer_id, service_date)], reason, via=via)[0]
     if outcome.state == NOT_ASKED:
         raise ConfigError(outcome.error or NO_ROUTE.format(payer=outcome.payer_id))
     if outcome.state == UNWRITABLE:
@@ -96,7 +97,7 @@ def check(hub, patient_id: int, payer_id: str | None = None, service_date: date 
 
 
 def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reason: str | Sequence[str],
-               *, mailbox: bool = True) -> list[CheckOutcome]:
+               *, mailbox: bool = True, via: str | None = None) -> list[CheckOutcome]:
     """Ask about each (patient id, payer id or None, date of service or None); one 270 for all
     the questions no portal answers (with ``mailbox=False`` those are left unasked: an answer
     that comes back hours later is of no use to the caller). ``reason`` is one for all, or one
@@ -133,7 +134,7 @@ def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reaso
         _audit(hub, session, outcomes)
         session.commit()  # the portals' answers stand whatever becomes of the 270
         if by_mailbox and mailbox:
-            _queue_270(hub, session, by_mailbox, service_types)
+            _queue_270(hub, session, by_mailbox, service_types, via)
             _audit(hub, session, [o for _, o in by_mailbox])
             session.commit()
     for o in outcomes:
@@ -147,14 +148,29 @@ def _audit(hub, session: Session, outcomes: list[CheckOutcome]) -> None:
         hub.audit(session, "check_eligibility", "eligibility_check", ids, None)
 
 
-def _queue_270(hub, session: Session, pending: list[tuple[Subject, CheckOutcome]], service_types) -> None:
+def _queue_270(hub, session: Session, pending: list[tuple[Subject, CheckOutcome]], service_types,
+               via: str | None = None) -> None:
     from hub.exchange.mailboxes import load_mailboxes
 
     if not load_mailboxes(hub):
         for _, outcome in pending:
             outcome.error = NO_ROUTE.format(payer=outcome.payer_id)
         return
-    from hub.exchange.inquiries import queue_270  # the mailbox side; imported only when used
+    from functools import partial
+
+    from hub.exchange.inquiries import queue_270 as queue_any  # the mailbox side; imported only when used
+    from hub.exchange.routing import mailbox_for_payer
+
+    queue_270 = partial(queue_any, mailbox=via)
+    routed = []
+    for s, outcome in pending:  # a payer no mailbox serves is not asked (and said so); the others are
+        try:
+            mailbox_for_payer(hub, outcome.payer_id, via)
+        except ConfigError as exc:
+            outcome.error = str(exc)
+            continue
+        routed.append((s, outcome))
+    pending = routed
 
     writable: list[tuple[Subject, CheckOutcome, EligibilityRequest]] = []
     for s, outcome in pending:
@@ -179,7 +195,7 @@ def _queue(hub, session: Session, items, service_types, queue_270, keep: bool = 
         rows = [store.ask(session, patient_id=s.patient_id, payer_id=o.payer_id, member_id=o.member_id,
                           service_date=s.service_date, service_types=service_types, source=store.SOURCE_X12,
                           reason=s.reason, trace_number=request.trace_number) for s, o, request in items]
-        batch_id = queue_270(hub, session, [request for _, _, request in items])
+        batch_ids = queue_270(hub, session, [request for _, _, request in items])
     except InputError as exc:
         savepoint.rollback()
         for _, outcome, _ in items:
@@ -189,7 +205,7 @@ def _queue(hub, session: Session, items, service_types, queue_270, keep: bool = 
         savepoint.rollback()
         return True
     savepoint.commit()
-    for row, (_, outcome, _) in zip(rows, items):
+    for row, batch_id, (_, outcome, _) in zip(rows, batch_ids, items):
         row.batch_id = batch_id
         _fill(outcome, row)
     return True

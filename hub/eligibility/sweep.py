@@ -71,7 +71,9 @@ def _start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
 
 
-def sweep(hub, days: int | None = None) -> SweepReport:
+def sweep(hub, days: int | None = None, *, via: str | None = None) -> SweepReport:
+    """Ask about the coming ``days``' appointments and the stale unsent claims; each 270 goes
+    through ``via`` when named, else through the mailbox its payer is routed to."""
     rules = settings(hub)
     days = rules["appointment_days"] if days is None else days
     now = today()
@@ -100,7 +102,7 @@ def sweep(hub, days: int | None = None) -> SweepReport:
                 continue
             wanted[key] = (patient_id, coverage[0], day, "sweep")
         _stale_claims(session, UNSENT, fresh, wanted, report)
-    return _ask(hub, wanted, report)
+    return _ask(hub, wanted, report, via=via)
 
 
 def before_batch(hub) -> SweepReport:
@@ -136,11 +138,11 @@ def _stale_claims(session, statuses, fresh, wanted: dict, report: SweepReport) -
         wanted[key] = (patient_id, payer_id, day, "before_batch")
 
 
-def _ask(hub, wanted: dict, report: SweepReport, *, mailbox: bool = True) -> SweepReport:
+def _ask(hub, wanted: dict, report: SweepReport, *, mailbox: bool = True, via: str | None = None) -> SweepReport:
     if wanted:
         items = list(wanted.values())
         report.outcomes = service.check_many(hub, [(p, payer_id, day) for p, payer_id, day, _ in items],
-                                             [why for *_, why in items], mailbox=mailbox)
+                                             [why for *_, why in items], mailbox=mailbox, via=via)
     return report
 
 

@@ -22,7 +22,7 @@ import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, select
 
 from hub.batches import create_batch
 from hub.claims import set_status
@@ -53,11 +53,15 @@ INQUIRY_KINDS = ("270", "276")  # hub.exchange.inquiries
 
 
 def submit(hub, mailbox, connection) -> list[Sent]:
-    """Finish this mailbox's unfinished transmissions, then send every ready claim, then every
-    inquiry batch written for this mailbox and not yet transmitted."""
+    """Finish this mailbox's unfinished transmissions, then send every ready claim routed to it
+    (``hub.exchange.routing``), then every inquiry batch written for it and not yet transmitted."""
+    from hub.exchange.routing import routes
+
+    table = routes(hub)
     sent = [_deliver(hub, mailbox, connection, t) for t in _unfinished(hub, mailbox.name)]
-    while (transmission_id := _new_transmission(hub, mailbox)) is not None:
+    while (transmission_id := _new_transmission(hub, mailbox, table.payers_of(mailbox.name))) is not None:
         sent.append(_deliver(hub, mailbox, connection, transmission_id))
+    _watch_unrouted(hub, table)
     for transmission_id in _inquiry_transmissions(hub, mailbox):
         sent.append(_deliver(hub, mailbox, connection, transmission_id))
     return sent
@@ -72,11 +76,12 @@ def _unfinished(hub, mailbox_name: str) -> list[int]:
         ))
 
 
-def _new_transmission(hub, mailbox) -> int | None:
-    """Batch the ready claims for this mailbox and record the transmission, all in one commit."""
+def _new_transmission(hub, mailbox, payers=None) -> int | None:
+    """Batch the ready claims for this mailbox (of the ``payers`` routed to it) and record the
+    transmission, all in one commit."""
     with hub.store.writer() as session:
         batch = create_batch(hub, session, mailbox.envelope, mailbox.profile.max_claims_per_file,
-                             line_breaks=mailbox.profile.line_breaks)
+                             line_breaks=mailbox.profile.line_breaks, payers=payers)
         if batch is None:
             session.commit()  # claims set aside while batching keep their findings
             return None
@@ -84,6 +89,32 @@ def _new_transmission(hub, mailbox) -> int | None:
         session.commit()
     crash_point("transmission:after_create")
     return transmission_id
+
+
+def _watch_unrouted(hub, table) -> None:
+    """Ready claims whose payer no mailbox serves (several mailboxes, no default): one alert
+    naming the payer ids, cleared once the routing table covers them."""
+    from hub.exchange.alerts import clear_alert, raise_alert
+
+    if table.default is not None:
+        with hub.store.session() as session:
+            clear_alert(session, "claims_unrouted")
+            session.commit()
+        return
+    c, cov, payer = schema.Claim, schema.Coverage, schema.Payer
+    with hub.store.session() as session:
+        waiting = session.execute(
+            select(payer.payer_id, func.count()).join(cov, cov.payer_id == payer.id).join(c, c.coverage_id == cov.id)
+            .where(c.status == "ready", payer.payer_id.not_in(sorted(table.payers)))
+            .group_by(payer.payer_id).order_by(payer.payer_id)).all()
+        if waiting:
+            raise_alert(session, "claims_unrouted", "claims_unrouted",
+                        f"{sum(n for _, n in waiting)} ready claim(s) wait for a mailbox: no mailbox serves payer(s) "
+                        f"{', '.join(p for p, _ in waiting)}; add them to [routing.payers] in bhhub.toml, or set "
+                        "[routing] default")
+        else:
+            clear_alert(session, "claims_unrouted")
+        session.commit()
 
 
 def _inquiry_transmissions(hub, mailbox) -> list[int]:
@@ -98,9 +129,12 @@ def _inquiry_transmissions(hub, mailbox) -> list[int]:
             ).order_by(schema.Batch.id)
         ).all()
         for batch in waiting:
-            # The ISA is the truth of where the file was written to go: another clearinghouse's
-            # inquiry waits for that clearinghouse's mailbox.
-            if recognize(batch.content).receiver_id != mailbox.envelope.receiver_id:
+            # Written for a mailbox (routing, or --mailbox): that one carries it. Written before
+            # batches named theirs: the ISA is the truth of where the file was meant to go.
+            if batch.mailbox is not None:
+                if batch.mailbox != mailbox.name:
+                    continue
+            elif recognize(batch.content).receiver_id != mailbox.envelope.receiver_id:
                 continue
             created.append(_record_transmission(session, mailbox, batch))
             session.commit()

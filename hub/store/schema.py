@@ -250,6 +250,8 @@ class Batch(Base):
     # set once the exported file (``path``) is on disk whole: a batch committed and then cut
     # off before its file was written is written again, with the same bytes, by the next export
     file_written_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # the mailbox an inquiry file was written for ([routing]); NULL: the one whose ISA ids it carries
+    mailbox: Mapped[str | None] = mapped_column(String(80))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

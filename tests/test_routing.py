@@ -1,0 +1,153 @@
+"""Claims, 270s and 276s go to the clearinghouse that serves their payer ([routing] in bhhub.toml).
+
+Two sandbox clearinghouses on 127.0.0.1, two mailboxes, one routing table: each file must reach
+the sandbox its payers are routed to, as the sandboxes themselves record what they were sent,
+and no file mixes mailboxes."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from hub import intake
+from hub.app import Hub
+from hub.demo.synthetic import encounter_bundle
+from hub.errors import ConfigError
+from hub.exchange.cycle import exchange
+from hub.exchange.mailboxes import load_mailboxes
+from hub.exchange.routing import mailbox_for_payer, routes
+from hub.store import schema
+
+pytest.importorskip("pyx12")
+from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
+
+SEEDS = (1, 3, 6, 7, 19)  # payers 87726, 77027, 00431, 00431, 87726 (hub.demo.synthetic)
+MEDICARE = "00431"
+PAYER = re.compile(rb"NM1\*PR\*2\*[^*~]*\*\*\*\*\*PI\*([^*~]+)")
+
+
+def _mailbox(name: str, sandbox: SandboxClearinghouse) -> str:
+    return f"""
+[mailboxes.{name}]
+profile = "sandbox"
+host = "{sandbox.host}"
+port = {sandbox.port}
+username = "{sandbox.username}"
+password_file = "{sandbox.password_path}"
+known_hosts = ["{sandbox.known_hosts_line}"]
+connect_timeout = 5
+operation_timeout = 5
+"""
+
+
+@pytest.fixture
+def two(tmp_path, database_url, request):
+    boxes = {}
+    for name in ("alpha", "beta"):
+        boxes[name] = SandboxClearinghouse(tmp_path / name, today=date(2026, 11, 30)).start()
+        request.addfinalizer(boxes[name].stop)
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "bhhub.toml").write_text(f'[store]\nurl = "{database_url}"\n' + "".join(
+        _mailbox(n, s) for n, s in boxes.items()))
+    return home, boxes
+
+
+def _route(home, table: str) -> None:
+    path = home / "bhhub.toml"
+    path.write_text(path.read_text() + table)
+
+
+def _exchange_all(home) -> None:
+    with Hub.open(home) as hub:
+        for mailbox in load_mailboxes(hub).values():
+            report = exchange(hub, mailbox)
+            assert report.ok, report.error
+
+
+def _sent_files(hub) -> list[tuple[str, str, str, set[str]]]:
+    """(mailbox, kind, remote name, payer ids named in the file) of every transmission."""
+    with hub.store.session() as session:
+        rows = session.execute(select(schema.Transmission.mailbox, schema.Batch.kind, schema.Transmission.remote_name,
+                                      schema.Batch.content)
+                               .join(schema.Batch, schema.Batch.id == schema.Transmission.batch_id)).all()
+    return [(m, k or "837P", name, {p.decode() for p in PAYER.findall(content)}) for m, k, name, content in rows]
+
+
+def test_claims_270s_and_276s_each_reach_the_clearinghouse_their_payer_is_routed_to(two):
+    home, boxes = two
+    _route(home, f'\n[routing]\ndefault = "alpha"\n[routing.payers]\n"{MEDICARE}" = "beta"\n')
+    with Hub.open(home) as hub:
+        for seed in SEEDS:
+            assert intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json").outcome == "imported"
+        with hub.store.session() as session:
+            claims = session.execute(select(schema.Claim.patient_control_number, schema.Claim.patient_id,
+                                            schema.Payer.payer_id)
+                                     .join(schema.Coverage, schema.Coverage.id == schema.Claim.coverage_id)
+                                     .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all()
+    assert {p for *_, p in claims} == {"87726", "77027", MEDICARE}
+    _exchange_all(home)  # the 837Ps, one per mailbox
+    from hub.claimstatus.service import status_checks
+    from hub.eligibility.service import check_many
+
+    with Hub.open(home) as hub:
+        outcomes = check_many(hub, [(patient, None, None) for _, patient, _ in claims], "asked")
+        assert all(o.batch_id for o in outcomes), [o.error for o in outcomes]
+        status_checks(hub, [pcn for pcn, *_ in claims])
+    _exchange_all(home)  # the 270s and 276s, and the answers
+    with Hub.open(home) as hub:
+        files = _sent_files(hub)
+        table = routes(hub)
+    assert sorted(kind for _, kind, _, _ in files) == ["270", "270", "276", "276", "837P", "837P"]
+    for mailbox, kind, name, payers in files:
+        assert payers, f"{kind} {name} names no payer"
+        assert {table.mailbox_for(p) for p in payers} == {mailbox}, f"{kind} to {mailbox} carries {payers}"
+    # What each clearinghouse says it was sent: exactly its mailbox's files.
+    for mailbox, sandbox in boxes.items():
+        uploaded = {h.upload for h in sandbox.processed}
+        assert uploaded == {name for m, _, name, _ in files if m == mailbox}
+    claims_seen = {pcn for h in boxes["beta"].processed for pcn in (*h.accepted_claims, *h.rejected_claims)}
+    assert claims_seen == {pcn for pcn, _, payer in claims if payer == MEDICARE}
+
+
+def test_with_two_mailboxes_and_no_route_a_payers_claims_wait_with_one_alert_until_routed(two):
+    home, _ = two
+    _route(home, f'\n[routing.payers]\n"{MEDICARE}" = "beta"\n"87726" = "alpha"\n')  # 77027: no route, no default
+    with Hub.open(home) as hub:
+        for seed in SEEDS:
+            intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json")
+    _exchange_all(home)
+    _exchange_all(home)
+    with Hub.open(home) as hub, hub.store.session() as session:
+        waiting = session.execute(select(schema.Payer.payer_id, schema.Claim.status)
+                                  .join(schema.Coverage, schema.Coverage.id == schema.Claim.coverage_id)
+                                  .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all()
+        alerts = session.scalars(select(schema.Alert).where(schema.Alert.kind == "claims_unrouted")).all()
+    assert {s for p, s in waiting if p == "77027"} == {"ready"}
+    assert "ready" not in {s for p, s in waiting if p != "77027"}
+    assert len(alerts) == 1 and alerts[0].cleared_at is None and "77027" in alerts[0].message
+    assert alerts[0].occurrences == 4  # each exchange of each mailbox, twice: counted, not raised again
+    _route(home, '\n[routing]\ndefault = "alpha"\n')
+    _exchange_all(home)
+    with Hub.open(home) as hub, hub.store.session() as session:
+        assert session.scalar(select(schema.Alert.cleared_at).where(schema.Alert.kind == "claims_unrouted"))
+        assert "ready" not in set(session.scalars(select(schema.Claim.status)))
+
+
+def test_one_mailbox_needs_no_table_and_a_table_naming_no_mailbox_is_refused_with_the_nearest(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "bhhub.toml").write_text(
+        '[mailboxes.officeally]\nprofile = "generic"\nhost = "127.0.0.1"\nusername = "u"\n'
+        'password_env = "UNUSED"\nknown_hosts = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
+    with Hub.open(home) as hub:
+        assert mailbox_for_payer(hub, "99999") == "officeally"
+        with pytest.raises(ConfigError, match="no mailbox 'ofiiceally'.*did you mean 'officeally'"):
+            mailbox_for_payer(hub, "99999", "ofiiceally")
+    _route(home, '\n[routing.payers]\n"87726" = "availty"\n')
+    with Hub.open(home) as hub, pytest.raises(ConfigError, match=r'payers\."87726" names the mailbox .availty.'):
+        routes(hub)
