@@ -27,18 +27,8 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from hub import clock, intake
-from hub.app import Hub
-from hub.cli.commands import _intake_line, cmd_claims
-from hub.cli.eligibility import cmd_list as cmd_eligibility_list
-from hub.cli.remit import cmd_denials
 from hub.config import resolve_home
 from hub.errors import UsageError
-from hub.demo.synthetic import encounter_bundle
-from hub.eligibility.sweep import sweep
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.store import schema
 
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
 MARKER = ".bhhub-demo"  # this folder is the demo's: a run may delete it and start again
@@ -48,6 +38,16 @@ PRACTICE_ENVIRONMENT = ("BHHUB_HOME", "BHHUB_DATABASE_URL")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from hub import intake
+    from hub.app import Hub
+    from hub.cli.commands import _intake_line
+    from hub.cli.eligibility import cmd_list as cmd_eligibility_list
+    from hub.cli.remit import cmd_denials
+    from hub.eligibility.sweep import sweep
+    from hub.exchange.cycle import exchange
+    from hub.exchange.mailboxes import load_mailboxes
+    from hub.store import schema
+
     try:
         from plugins.clearinghouse.sandbox import SandboxClearinghouse
     except ImportError as exc:  # pragma: no cover - the sandbox ships with the hub
@@ -155,6 +155,9 @@ def _own_environment(home: Path) -> Iterator[None]:
 
 def _write_exports(inbound: Path) -> None:
     # Visits from the last two months, so they are always within every payer's filing window.
+    from hub import clock
+    from hub.demo.synthetic import encounter_bundle
+
     start = clock.today() - timedelta(days=60)
     for seed in SEEDS:
         (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed, start=start), indent=1))
@@ -212,6 +215,8 @@ def _ar_summary(hub) -> None:
 
 
 def _claims(args: argparse.Namespace, home: Path) -> None:
+    from hub.cli.commands import cmd_claims
+
     cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=getattr(args, "plugin_host", None)))
 
 

@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy import select
-
 from hub.cli.commands import open_hub
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.store import schema
 
 
 def add_commands(sub) -> None:
@@ -77,6 +72,8 @@ def add_commands(sub) -> None:
 
 
 def _mailboxes(hub, only: str | None) -> list:
+    from hub.exchange.mailboxes import load_mailboxes
+
     mailboxes = load_mailboxes(hub)
     if only is not None:
         if only not in mailboxes:
@@ -90,6 +87,8 @@ def _mailboxes(hub, only: str | None) -> list:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
+    from hub.exchange.cycle import exchange
+
     def waiting(message: str) -> None:
         print(f"bhhub: {message}", file=sys.stderr, flush=True)
 
@@ -121,6 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_mailbox_list(args: argparse.Namespace) -> int:
+    from hub.exchange.mailboxes import load_mailboxes
+
     with open_hub(args) as hub:
         mailboxes = load_mailboxes(hub)
     rows = [{"name": m.name, "profile": m.profile.key, "clearinghouse": m.profile.name,
@@ -152,6 +153,10 @@ def cmd_mailbox_test(args: argparse.Namespace) -> int:
 
 
 def cmd_transmissions(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.execute(
             select(schema.Transmission, schema.Batch)
@@ -174,6 +179,10 @@ def cmd_transmissions(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Alert).order_by(schema.Alert.id)
         if not args.all:
@@ -192,6 +201,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import resubmit
     from hub.errors import InputError
     from hub.model import ClaimStatus
@@ -227,6 +240,10 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import UNSENT, rescrub
     from hub.scrub.engine import BulkContext
 
@@ -256,6 +273,10 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 
 def cmd_override(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import rescrub
 
     if not args.reason.strip():

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 
 from hub.errors import UsageError
-from hub.scaffold import FAMILIES, generate, plugin_names
 
 NEXT_STEPS = """\
 next:
@@ -20,6 +19,8 @@ see README.md in the package, and docs/plugins.md in bhhub."""
 
 
 def add_commands(sub) -> None:
+    from hub.scaffold import FAMILIES
+
     p = sub.add_parser("plugin", help="write a new plugin package (see also `bhhub plugins`)",
                        description="Tools for plugin authors. To list installed plugins, use `bhhub plugins`.")
     p.set_defaults(func=_no_action)
@@ -41,6 +42,9 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from hub.scaffold import generate
+    from hub.scaffold import plugin_names
+
     folder = generate(args.family, args.name, args.out)
     names = plugin_names(args.name)
     print(f"wrote {args.family} plugin {names.package} ({names.distribution}) in {folder}")
