@@ -549,7 +549,7 @@ def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
     try:
         port = str(taken.getsockname()[1])
         done = subprocess.run(
-            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path / "home"), "listen", "--port", port],
+            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path), "listen", "--port", port],
             cwd=PROJECT, capture_output=True, text=True, timeout=60)
     finally:
         taken.close()

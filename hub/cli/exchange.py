@@ -278,6 +278,7 @@ def cmd_override(args: argparse.Namespace) -> int:
     from hub.store import schema
 
     from hub.claims import rescrub
+    from hub.scrub.never_overridden import why_not_overridable
 
     if not args.reason.strip():
         raise UsageError("--reason must say why the finding does not apply")
@@ -286,6 +287,10 @@ def cmd_override(args: argparse.Namespace) -> int:
                               .order_by(schema.Claim.revision.desc())).first()
         if row is None:
             raise UsageError(f"no claim {args.claim}")
+        why = why_not_overridable(args.code)
+        if why is not None:
+            raise UsageError(f"{args.code} cannot be overridden: {why}; the 837P would be invalid, so fix the "
+                             "claim's data (in the EHR, then send the encounter again)")
         found = [f for f in row.findings if f.code == args.code and f.line_number == args.line]
         if not found:
             shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)

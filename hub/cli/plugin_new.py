@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 
+from hub.cli.paths import output_folder
 from hub.errors import UsageError
 
 NEXT_STEPS = """\
@@ -33,7 +34,8 @@ def add_commands(sub) -> None:
     new.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
                      help="ehr (an intake format), clearinghouse (a transport) or payer-portal (eligibility)")
     new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. acme_ehr (lower case, '_' or '-')")
-    new.add_argument("--out", default=".", metavar="DIR", help="where to create the NAME folder (default: here)")
+    new.add_argument("--out", default=".", metavar="DIR", type=output_folder,
+                     help="where to create the NAME folder (default: here)")
     new.set_defaults(func=cmd_plugin_new)
 
 
