@@ -127,3 +127,30 @@ def test_listings_import_no_plugin_and_no_heavy_table(listing, tmp_path, warm_ca
         assert len(json.loads(done.stdout)) == 1
     assert _imported(modules, HEAVY) == []
     assert _plugin_modules() & modules == set()
+    # A store already at the newest migration is recognised without importing Alembic.
+    assert listing == ["claims", "--help"] or ("sqlalchemy" in modules and _imported(modules, ("alembic",)) == [])
+
+
+def test_the_newest_migration_is_read_as_alembic_reads_it():
+    from alembic.script import ScriptDirectory
+
+    from hub.store.db import _alembic_config, _head_revision
+
+    assert _head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def test_a_store_behind_the_newest_migration_is_still_upgraded(database_url):
+    from alembic import command
+    from sqlalchemy import text
+
+    from hub.store.db import Store, _alembic_config, _head_revision, open_store
+
+    with Store(database_url) as store:  # a store as an older bhhub left it
+        with store.engine.begin() as connection:
+            cfg = _alembic_config()
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, "0007_core")
+        assert not store._at_head()
+    with open_store(database_url) as store, store.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == _head_revision()
+        assert store._at_head()
