@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from hub.config import Settings, load_settings, resolve_home
