@@ -434,6 +434,7 @@ class ListenProcess:
     """``bhhub listen --port 0`` in its own process; ``address`` from the line it prints."""
 
     def __init__(self, home: Path, *extra: str):
+        home.mkdir(exist_ok=True)  # a hub's folder: bhhub makes none but with `init`
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli.main", "--home", str(home), "listen", "--port", "0", *extra],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
