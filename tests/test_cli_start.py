@@ -31,6 +31,8 @@ sys.exit(code)
 HEAVY = ("plugins", "connectors", "fhir", "fhir_core", "simple_icd_10_cm", "hl7apy", "paramiko", "pyx12",
          "requests")
 STORE = ("sqlalchemy", "alembic", "hub.store.schema")
+# Parsing the command line reads no configuration (a hub's bhhub.toml is the command's business).
+CONFIGURATION = ("pydantic", "hub.config", "hub.app")
 
 
 def _bhhub(tmp_path: Path, *args: str, cache: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -64,14 +66,14 @@ def warm_cache(tmp_path) -> Path:
 def test_version_imports_neither_plugins_nor_heavy_tables_nor_the_store(tmp_path):
     done, modules = _bhhub(tmp_path, "--version", cache=tmp_path / "empty-cache")
     assert done.returncode == 0 and done.stdout.startswith("bhhub ")
-    assert _imported(modules, HEAVY + STORE) == [] and _plugin_modules() & modules == set()
+    assert _imported(modules, HEAVY + STORE + CONFIGURATION) == [] and _plugin_modules() & modules == set()
     assert not (tmp_path / "empty-cache").exists()  # --version does not even look for plugin commands
 
 
 def test_help_lists_the_plugins_commands_without_importing_a_plugin(tmp_path, warm_cache):
     done, modules = _bhhub(tmp_path, "--help", cache=warm_cache)
     assert done.returncode == 0
-    assert _imported(modules, HEAVY + STORE) == [] and _plugin_modules() & modules == set()
+    assert _imported(modules, HEAVY + STORE + CONFIGURATION) == [] and _plugin_modules() & modules == set()
     commands = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("    ") and line.split()}
     assert {"listen", "sandbox", "claims", "demo"} <= commands  # plugins' and built-ins' alike
 

@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from hub.config import resolve_home
 from hub.errors import UsageError
 
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
@@ -43,6 +42,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hub.cli.commands import _intake_line
     from hub.cli.eligibility import cmd_list as cmd_eligibility_list
     from hub.cli.remit import cmd_denials
+    from hub.config import resolve_home
     from hub.eligibility.sweep import sweep
     from hub.exchange.cycle import exchange
     from hub.exchange.mailboxes import load_mailboxes
