@@ -5,7 +5,7 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -58,15 +58,19 @@ def existing_home(option: str | os.PathLike[str] | None) -> Path:
 class Hub:
     settings: Settings
     store: Store
-    # Built on first use: listings and most commands never call a hook, so they never import
-    # plugin modules (``bhhub claims`` stays fast however many plugins are installed).
-    given_plugins: PluginHost | None = None
+    # The plugin host, or what builds it; built on first use: listings and most commands never
+    # call a hook, so they never import plugin modules (``bhhub claims`` stays fast however many
+    # plugins are installed).
+    given_plugins: PluginHost | Callable[[], PluginHost] | None = None
     actor: str = field(default_factory=lambda: _actor())
     # Rows this process has committed, by their exact values (see hub.store.repo.Upserter).
     known_rows: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, home: str | os.PathLike[str] | None = None, *, plugins: PluginHost | None = None) -> Hub:
+    def open(cls, home: str | os.PathLike[str] | None = None, *,
+             plugins: PluginHost | Callable[[], PluginHost] | None = None) -> Hub:
+        """The hub at ``home``; ``plugins`` is its plugin host, or a function that builds it when a
+        hook is first needed (default: every installed plugin, then)."""
         settings = load_settings(home)
         if settings.home.exists() and not settings.home.is_dir():
             raise UsageError(f"the hub home {settings.home} is a file, not a folder")
@@ -76,11 +80,12 @@ class Hub:
 
     @cached_property
     def plugins(self) -> PluginHost:
-        if self.given_plugins is not None:
-            return self.given_plugins
-        from hub.plugins import build_plugin_host
+        given = self.given_plugins
+        if given is None:
+            from hub.plugins import build_plugin_host
 
-        return build_plugin_host()
+            return build_plugin_host()
+        return given() if callable(given) else given
 
     @cached_property
     def mappings(self) -> MappingSet:

@@ -155,7 +155,7 @@ def _main(argv: Sequence[str] | None) -> int:
     if word == "plugins" or (word is not None and word not in BUILTIN):
         # A plugin's command (or a mistyped one: argparse then lists every command), or the
         # listing of plugins: load them, and keep their commands for the next --help.
-        from hub.plugins import build_plugin_host, remember_commands
+        from hub.plugins import remember_commands
 
         host = build_plugin_host()
         plugin_commands = host.hooks.commands(taken=BUILTIN)
@@ -173,7 +173,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _reader_gone()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    args.plugin_host = host  # None: the hub loads the plugins if the command asks for a hook
+    # A built-in command gets what builds the host: the hub loads the plugins if it needs a hook.
+    args.plugin_host = host if host is not None else _plugins_when_needed
     try:
         code = args.func(args)
         sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
@@ -199,6 +200,17 @@ def _main(argv: Sequence[str] | None) -> int:
                   f"{_store_reason(exc)}); nothing was half done, run the command again", file=sys.stderr)
             return 1
         raise
+
+
+def build_plugin_host():
+    """Every installed plugin (``hub.plugins.build_plugin_host``), imported when first called."""
+    from hub.plugins import build_plugin_host as build
+
+    return build()
+
+
+def _plugins_when_needed():
+    return build_plugin_host()  # looked up when called, so an embedding (or a test) may replace it
 
 
 def _reader_gone() -> int:
