@@ -31,7 +31,8 @@ def _every_command_on_a_hub(tmp_path: Path) -> list[list[str]]:
     csv = tmp_path / "rows.csv"
     csv.write_text("npi\n")
     return [
-        ["intake", str(csv)], ["claims"], ["export-837", "--out", str(tmp_path / "out.x12")], ["inbox"],
+        ["intake", str(csv)], ["claims"], ["export-837", "--out", str(tmp_path / "out.x12")],
+        ["batch", "write", "1", "--out", str(tmp_path / "again.x12")], ["inbox"],
         ["inbox", "retry", "1"], ["exchange"], ["run"], ["mailbox"], ["mailbox", "test", "ch"], ["transmissions"],
         ["resubmit", "BH1"], ["scrub"], ["override", "BH1", "coding.time_mismatch", "--reason", "payer said so"],
         ["alerts"], ["remit", "list"], ["denials"], ["followup", "void", "BH1"], ["ar"], ["notice", "list", "BH1"],

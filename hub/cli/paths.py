@@ -11,9 +11,9 @@ import argparse
 from pathlib import Path
 
 
-def output_file(text: str) -> Path:
-    """``--out FILE``: a file to write, in a folder that exists. Whether an existing file may be
-    replaced is the command's to say."""
+def output_file(text: str) -> str:
+    """``--out FILE``: a file to write, in a folder that exists (returned as given). Whether an
+    existing file may be replaced is the command's to say."""
     path = Path(text).expanduser()
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder; name the file to write, e.g. {path / 'batch.x12'}")
@@ -21,11 +21,11 @@ def output_file(text: str) -> Path:
     if not parent.is_dir():
         what = "is a file, not a folder" if parent.exists() else "does not exist"
         raise argparse.ArgumentTypeError(f"cannot write {text}: the folder {parent} {what}")
-    return path
+    return text
 
 
-def output_folder(text: str) -> Path:
-    """``--out DIR``: a folder (made when missing) to write into."""
+def output_folder(text: str) -> str:
+    """``--out DIR``: a folder (made when missing) to write into (returned as given)."""
     path = Path(text).expanduser()
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file; name a folder to write into")
@@ -34,4 +34,4 @@ def output_folder(text: str) -> Path:
             if not parent.is_dir():
                 raise argparse.ArgumentTypeError(f"cannot write into {text}: {parent} is a file, not a folder")
             break
-    return path
+    return text
