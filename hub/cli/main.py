@@ -26,7 +26,6 @@ from hub.cli import notices as notices_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
-from hub.cli.paths import output_file
 from hub.errors import HubError, UsageError
 from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from hub.logs import configure as configure_logging
@@ -82,7 +81,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("export-837", help="write every claim ready to bill into one 837P file",
                        description="Write one 837P (005010X222A1) batch of every claim with status "
                                    "'ready' and record it; the claims become 'batched'.")
-    p.add_argument("--out", required=True, metavar="FILE", type=output_file, help="where to write the 837P file")
+    p.add_argument("--out", required=True, metavar="FILE", help="where to write the 837P file")
     p.add_argument("--max-claims", type=int, default=5000, metavar="N", help="at most N claims (default 5000)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
     p.add_argument("--json", action="store_true", help="print the batch as JSON")
@@ -94,7 +93,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                              description="Write the bytes the hub stored for batch ID (as exported or sent) to "
                                          "FILE; its claims do not change.")
     w.add_argument("batch_id", type=int, metavar="ID")
-    w.add_argument("--out", required=True, metavar="FILE", type=output_file, help="where to write the file")
+    w.add_argument("--out", required=True, metavar="FILE", help="where to write the file")
     w.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
     w.add_argument("--json", action="store_true", help="print the result as JSON")
     w.set_defaults(func=commands.cmd_batch_write)
