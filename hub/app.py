@@ -5,24 +5,22 @@ from __future__ import annotations
 import getpass
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub.config import Settings, load_settings
+from hub.config import Settings, load_settings, resolve_home
+from hub.errors import UsageError
 from hub.mappings import MappingSet
-from sqlalchemy import insert
-
-from hub.plugins import PluginHost, build_plugin_host
-from hub.store import schema
 from hub.store.db import Store, open_store
-from hub.store.schema import utcnow
 from hub.types import ClaimCheck, IntakeFormat, Transport
 
+if TYPE_CHECKING:
+    from hub.plugins import PluginHost
 
 log = logging.getLogger(__name__)
-_INSERT_AUDIT = insert(schema.AuditEvent.__table__)
 
 
 def _private_home(home: Path) -> None:
@@ -38,21 +36,56 @@ def _private_home(home: Path) -> None:
         log.warning("hub home %s was open to other users: now 0700", home)
 
 
+def existing_home(option: str | os.PathLike[str] | None) -> Path:
+    """The hub home ``--home`` (``option``), ``BHHUB_HOME`` or the default names, when it is a
+    folder already; a clear UsageError otherwise.
+
+    Every command but ``init`` (and ``demo``, which makes its own) works on a hub that exists: a
+    mistyped ``--home`` must not quietly become a new, empty hub.
+    """
+    home = resolve_home(option)
+    named_by = ("--home" if option else "$BHHUB_HOME" if os.environ.get("BHHUB_HOME")
+                else "the default; --home or $BHHUB_HOME name another")
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"the hub home {home} ({named_by}) is a file, not a folder")
+    if not home.is_dir():
+        raise UsageError(f"no hub at {home} ({named_by}): check the path, or create one with "
+                         f"`bhhub --home {home} init`")
+    return home
+
+
 @dataclass
 class Hub:
     settings: Settings
     store: Store
-    plugins: PluginHost
+    # The plugin host, or what builds it; built on first use: listings and most commands never
+    # call a hook, so they never import plugin modules (``bhhub claims`` stays fast however many
+    # plugins are installed).
+    given_plugins: PluginHost | Callable[[], PluginHost] | None = None
     actor: str = field(default_factory=lambda: _actor())
     # Rows this process has committed, by their exact values (see hub.store.repo.Upserter).
     known_rows: dict = field(default_factory=dict, repr=False)
 
     @classmethod
-    def open(cls, home: str | os.PathLike[str] | None = None, *, plugins: PluginHost | None = None) -> Hub:
+    def open(cls, home: str | os.PathLike[str] | None = None, *,
+             plugins: PluginHost | Callable[[], PluginHost] | None = None) -> Hub:
+        """The hub at ``home``; ``plugins`` is its plugin host, or a function that builds it when a
+        hook is first needed (default: every installed plugin, then)."""
         settings = load_settings(home)
+        if settings.home.exists() and not settings.home.is_dir():
+            raise UsageError(f"the hub home {settings.home} is a file, not a folder")
         _private_home(settings.home)
         store = open_store(settings.database_url)
-        return cls(settings, store, plugins or build_plugin_host())
+        return cls(settings, store, plugins)
+
+    @cached_property
+    def plugins(self) -> PluginHost:
+        given = self.given_plugins
+        if given is None:
+            from hub.plugins import build_plugin_host
+
+            return build_plugin_host()
+        return given() if callable(given) else given
 
     @cached_property
     def mappings(self) -> MappingSet:
@@ -72,7 +105,9 @@ class Hub:
 
     def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
         """Record a read or change of PHI (promise 8). Ids only, never the data itself."""
-        session.connection().execute(_INSERT_AUDIT, {
+        from hub.store.schema import utcnow
+
+        session.connection().execute(_insert_audit(), {
             "at": utcnow(), "actor": self.actor, "action": action, "object_type": object_type,
             "object_ids": list(object_ids), "detail": detail,
         })
@@ -85,6 +120,15 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@cache
+def _insert_audit():
+    from sqlalchemy import insert
+
+    from hub.store import schema
+
+    return insert(schema.AuditEvent.__table__)
 
 
 def _actor() -> str:

@@ -321,10 +321,16 @@ CODING_STAGE = frozenset({"coding.no_table", "coding.no_service", "psychotherapy
 
 
 def overridden(session: Session, claim_id: int) -> set[tuple[str, int | None]]:
-    """(finding code, line) pairs a biller has overridden on this claim (``bhhub claims override``)."""
+    """(finding code, line) pairs a biller has overridden on this claim (``bhhub claims override``).
+
+    Never one of the findings that make the 837P invalid (hub.scrub.never_overridden), even
+    when an override of it was recorded before that table listed it."""
+    from hub.scrub.never_overridden import never_overridden
+
     table = schema.FindingOverride
+    never = never_overridden()
     return {(code, line) for code, line in session.execute(
-        select(table.code, table.line_number).where(table.claim_id == claim_id))}
+        select(table.code, table.line_number).where(table.claim_id == claim_id)) if code not in never}
 
 
 def rescrub(hub, session: Session, row: schema.Claim, context=None) -> str | None:

@@ -4,14 +4,24 @@ Built-ins and third-party plugins alike are entry points in the group ``bhhub``.
 on its own: one that fails to import or to register is recorded (with its distribution) and
 reported by ``bhhub plugins``; the others load. A failing implementation of a broadcast or
 registration hook is logged with the plugin's name and the other implementations still run.
+
+Plugins are imported only when the hub needs a hook: listings never do. ``bhhub --help`` lists
+the plugins' commands from a small cache (``command_summaries``) kept in the user's cache folder
+and keyed by the installed entry points, so it imports no plugin while nothing was installed,
+removed or upgraded; running a plugin's command always loads the plugins themselves.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -76,6 +86,84 @@ def build_plugin_host(
     for name, plugin in extra:
         _register(host, name, plugin, distribution=None, version=None)
     return host
+
+
+# --- the commands ``bhhub --help`` lists, without importing plugins ---------------------------
+
+COMMANDS_CACHE_FORMAT = 1
+
+
+def command_summaries(taken: Iterable[str] = ()) -> list[Command]:
+    """The plugins' commands, named and explained, for ``bhhub --help``.
+
+    From the cache when it was written for the entry points installed now; otherwise the
+    plugins are loaded (once) and the cache written. The records' ``configure`` and ``run`` do
+    nothing: running a plugin's command loads the plugins (``build_plugin_host``).
+    """
+    entry_points = list(metadata.entry_points(group=ENTRY_POINT_GROUP))
+    key = _entry_points_key(entry_points)
+    cached = _read_command_cache(key)
+    if cached is None:
+        host = build_plugin_host(entry_points)
+        commands = host.hooks.commands(taken=taken)
+        remember_commands(commands, entry_points)
+        return commands
+    taken = set(taken)
+    return [Command(name, text, _no_arguments, _not_loaded) for name, text in cached if name not in taken]
+
+
+def remember_commands(commands: Sequence[Command], entry_points: Iterable[metadata.EntryPoint] | None = None) -> None:
+    """Keep the commands the installed plugins registered, for the next ``bhhub --help``."""
+    if entry_points is None:
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+    path = _command_cache_path()
+    data = {"key": _entry_points_key(list(entry_points)), "commands": [[c.name, c.help] for c in commands]}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(temporary, path)  # a concurrent reader sees the old file or the new, never half
+    except OSError as exc:  # a read-only home: --help is only slower
+        log.debug("cannot keep the plugin commands in %s: %s", path, exc)
+
+
+def _read_command_cache(key: str) -> list[tuple[str, str]] | None:
+    try:
+        data = json.loads(_command_cache_path().read_text(encoding="utf-8"))
+        if data["key"] != key:
+            return None
+        return [(str(name), str(text)) for name, text in data["commands"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _entry_points_key(entry_points: Sequence[metadata.EntryPoint]) -> str:
+    """What the cache depends on: each entry point, its distribution and version, and bhhub's."""
+    from hub import __version__
+
+    rows = sorted([ep.name, ep.value, _distribution_name(ep) or "", _distribution_version(ep) or ""]
+                  for ep in entry_points)
+    return hashlib.sha256(json.dumps([COMMANDS_CACHE_FORMAT, __version__, rows]).encode()).hexdigest()
+
+
+def _command_cache_path() -> Path:
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PROJECT_NAME
+    # One file per Python environment: two virtualenvs have different plugins.
+    environment = hashlib.sha256(sys.prefix.encode()).hexdigest()[:16]
+    return root / f"plugin-commands-{environment}.json"
+
+
+def _distribution_version(ep: metadata.EntryPoint) -> str | None:
+    dist = getattr(ep, "dist", None)
+    return dist.version if dist is not None else None
+
+
+def _no_arguments(parser) -> None:
+    pass
+
+
+def _not_loaded(args, hub) -> int:  # pragma: no cover - main loads the plugins before running one
+    raise HubError("the plugins were not loaded")
 
 
 def _distribution_name(ep: metadata.EntryPoint) -> str | None:

@@ -92,6 +92,8 @@ def test_a_usage_mistake_is_one_line_and_exit_code_2(tmp_path, capsys):
 def test_a_missing_file_is_named_and_the_others_still_import(tmp_path, capsys):
     good = tmp_path / "good.json"
     good.write_text(json.dumps(encounter_bundle(3)))
+    assert main(["--home", str(tmp_path / "h"), "init"]) == 0
+    capsys.readouterr()
     assert main(["--home", str(tmp_path / "h"), "intake", str(tmp_path / "missing.json"), str(good), "--json"]) == 1
     results = {Path(r["source"]).name: r["outcome"] for r in json.loads(capsys.readouterr().out)}
     assert results == {"missing.json": "unreadable", "good.json": "imported"}
@@ -104,6 +106,7 @@ def test_a_claim_the_837p_cannot_carry_needs_attention_and_the_rest_are_batched(
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     (tmp_path / "good.json").write_text(json.dumps(encounter_bundle(8)))
     home = tmp_path / "h"
+    assert main(["--home", str(home), "init"]) == 0
     assert main(["--home", str(home), "intake", str(tmp_path / "bad.json"), str(tmp_path / "good.json")]) == 0
     capsys.readouterr()
     assert main(["--home", str(home), "claims", "--status", "needs_attention", "--json"]) == 0

@@ -434,6 +434,7 @@ class ListenProcess:
     """``bhhub listen --port 0`` in its own process; ``address`` from the line it prints."""
 
     def __init__(self, home: Path, *extra: str):
+        home.mkdir(exist_ok=True)  # a hub's folder: bhhub makes none but with `init`
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli.main", "--home", str(home), "listen", "--port", "0", *extra],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -549,7 +550,7 @@ def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
     try:
         port = str(taken.getsockname()[1])
         done = subprocess.run(
-            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path / "home"), "listen", "--port", port],
+            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path), "listen", "--port", port],
             cwd=PROJECT, capture_output=True, text=True, timeout=60)
     finally:
         taken.close()

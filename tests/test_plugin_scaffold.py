@@ -104,6 +104,7 @@ def test_the_generated_ehr_plugin_bills_its_golden_file_through_bhhub_intake(tmp
     python = fresh_venv(tmp_path / "venv")
     install(python, package)
     home = str(tmp_path / "home")
+    (tmp_path / "home").mkdir()  # a hub's folder: bhhub makes none but with `init`
     intake = bhhub_in(python, package, "--home", home, "intake", "tests/goldens/two-visits.txt", "--json")
     assert intake.returncode == 0, intake.stdout + intake.stderr
     [result] = json.loads(intake.stdout)

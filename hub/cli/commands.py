@@ -1,4 +1,8 @@
-"""The built-in ``bhhub`` sub-commands."""
+"""The built-in ``bhhub`` sub-commands.
+
+Each imports the heavy parts it needs (SQLAlchemy, the store, the readers) when it runs, so that
+parsing the command line stays cheap (``hub.cli.main``).
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,31 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from hub import intake, intake_many
-from hub.app import Hub
-from hub.batches import export_837p, write_batch
-from hub.config import CONFIG_NAME, DEFAULT_CONFIG
 from hub.cli.output import print_json, print_table, progress
 from hub.errors import InputError, UsageError
-from hub.store import schema
-from hub.store.db import _safe
+
+if TYPE_CHECKING:
+    from hub import intake
+    from hub.app import Hub
+    from hub.store import schema
 
 
-def open_hub(args: argparse.Namespace) -> Hub:
+def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
+    """The hub ``--home`` names; one that does not exist is a usage error unless ``create``."""
+    from hub.app import Hub, existing_home
+
+    if not create:
+        existing_home(args.home)
     return Hub.open(args.home, plugins=getattr(args, "plugin_host", None))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    with open_hub(args) as hub:
+    from hub.config import CONFIG_NAME, DEFAULT_CONFIG
+    from hub.store.db import _safe
+
+    with open_hub(args, create=True) as hub:
         config = hub.settings.home / CONFIG_NAME
         if not config.exists():
             config.write_text(DEFAULT_CONFIG, encoding="utf-8")
@@ -55,6 +65,8 @@ PARALLEL_FROM = 500  # files; below this a worker's start-up costs more than it 
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
+    from hub import intake_many
+
     failed = 0
     results = []
 
@@ -154,7 +166,10 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 
 def claim_json(session, row: schema.Claim, rules=None) -> dict:
     """``rules`` (the denial table) adds ``remittance``: what the 835s said (hub.remit.claim_view)."""
+    from sqlalchemy import select
+
     from hub.acks.standing import acknowledgment_json
+    from hub.store import schema
 
     coverage = session.get(schema.Coverage, row.coverage_id)
     waived = {(o.code, o.line_number): o.reason for o in session.scalars(
@@ -209,6 +224,10 @@ def _remittance(session, row: schema.Claim, rules) -> dict | None:
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Claim).order_by(schema.Claim.id)
         if args.status:
@@ -264,6 +283,8 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from hub.batches import export_837p
+
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
     if args.out.endswith(("/", os.sep)):
@@ -304,6 +325,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_batch_write(args: argparse.Namespace) -> int:
     """`bhhub batch write ID --out FILE`: a stored batch's exact bytes, written again."""
+    from hub.batches import write_batch
+
     if args.out.endswith(("/", os.sep)):
         raise UsageError(f"--out {args.out} is a folder; name the file to write in it")
     with open_hub(args) as hub:
@@ -322,6 +345,10 @@ def cmd_batch_write(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.InboxItem).order_by(schema.InboxItem.id)
         if args.state:
@@ -347,6 +374,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_retry(args: argparse.Namespace) -> int:
+    from hub import intake
+
     with open_hub(args) as hub:
         try:
             result = intake.retry(hub, args.item_id)

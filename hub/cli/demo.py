@@ -9,6 +9,10 @@ each patient. The sandbox answers with a 999, a 277CA, an 835 and a 271; the dem
 and prints each claim's status and each patient's coverage from them, then checks the 837P it
 sent with pyx12's implementation-guide validator.
 
+The demo never touches a real hub. Whatever ``BHHUB_DATABASE_URL``, ``BHHUB_HOME`` or a practice's
+``bhhub.toml`` say, it runs on its own SQLite store in its own folder, and each run starts from
+nothing: the folder carries a marker, and a folder without one is never deleted.
+
 The demo is the one place the core names a plugin: the sandbox, which ships with the hub.
 """
 
@@ -18,39 +22,44 @@ import argparse
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from hub import clock, intake
-from hub.app import Hub
-from hub.cli.commands import _intake_line, cmd_claims
-from hub.cli.eligibility import cmd_list as cmd_eligibility_list
-from hub.cli.remit import cmd_denials
-from hub.config import resolve_home
-from hub.demo.synthetic import encounter_bundle
-from hub.eligibility.sweep import sweep
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.store import schema
+from hub.errors import UsageError
 
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
+MARKER = ".bhhub-demo"  # this folder is the demo's: a run may delete it and start again
+# What points the hub at a practice's data. The demo runs without them (and with BHHUB_HOME at its
+# own folder, for the plugins that look for a practice's files there).
+PRACTICE_ENVIRONMENT = ("BHHUB_HOME", "BHHUB_DATABASE_URL")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from hub import intake
+    from hub.app import Hub
+    from hub.cli.commands import _intake_line
+    from hub.cli.eligibility import cmd_list as cmd_eligibility_list
+    from hub.cli.remit import cmd_denials
+    from hub.config import resolve_home
+    from hub.eligibility.sweep import sweep
+    from hub.exchange.cycle import exchange
+    from hub.exchange.mailboxes import load_mailboxes
+    from hub.store import schema
+
     try:
         from plugins.clearinghouse.sandbox import SandboxClearinghouse
     except ImportError as exc:  # pragma: no cover - the sandbox ships with the hub
         print(f"bhhub demo needs the sandbox clearinghouse plugin ({exc})")
         return 1
-    home = resolve_home(args.home) / "demo"
-    if home.exists():
-        shutil.rmtree(home)
+    home = _fresh_folder(resolve_home(args.home) / "demo")
     inbound = home / "exports"
-    inbound.mkdir(parents=True)
+    inbound.mkdir()
     _write_exports(inbound)
 
     print(f"bhhub demo: a fresh hub in {home}\n")
-    with SandboxClearinghouse(home / "sandbox") as sandbox:
+    with _own_environment(home), SandboxClearinghouse(home / "sandbox") as sandbox:
         _write_config(home, sandbox)
         print(f"0. the sandbox clearinghouse listens on 127.0.0.1:{sandbox.port} (SFTP); its host key "
               f"is pinned in {home / 'bhhub.toml'}")
@@ -98,8 +107,57 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _validate(out)
 
 
+def _fresh_folder(home: Path) -> Path:
+    """``home`` emptied for a new run, with the marker that says it is the demo's."""
+    parent = home.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"{parent} is a file, not a folder: give --home a folder")
+    if home.exists() or home.is_symlink():
+        if home.is_symlink() or not home.is_dir():
+            raise UsageError(f"{home} is in the way of the demo's folder and is not a folder; move it")
+        if not _made_by_demo(home):
+            raise UsageError(f"{home} was not made by `bhhub demo`; the demo deletes its folder on each run, "
+                             "so move that folder or give another --home")
+        shutil.rmtree(home)
+    home.mkdir(mode=0o700, parents=True)
+    (home / MARKER).write_text("made by `bhhub demo`; deleted and made again by each run\n", encoding="utf-8")
+    return home
+
+
+def _made_by_demo(folder: Path) -> bool:
+    config = folder / "bhhub.toml"
+    try:  # folders made before the marker existed carry the demo's own bhhub.toml
+        older = config.is_file() and config.read_text(encoding="utf-8").startswith("# written by `bhhub demo`")
+    except (OSError, UnicodeDecodeError):
+        older = False
+    return (folder / MARKER).is_file() or older
+
+
+@contextmanager
+def _own_environment(home: Path) -> Iterator[None]:
+    """The process's environment as the demo needs it: no practice database, the demo's home.
+
+    Every hub the demo opens (its own, and those the listing commands open again by folder)
+    then reads the demo's ``bhhub.toml`` and store, never the ones the environment names.
+    """
+    saved = {name: os.environ.get(name) for name in PRACTICE_ENVIRONMENT}
+    os.environ.pop("BHHUB_DATABASE_URL", None)
+    os.environ["BHHUB_HOME"] = str(home)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _write_exports(inbound: Path) -> None:
     # Visits from the last two months, so they are always within every payer's filing window.
+    from hub import clock
+    from hub.demo.synthetic import encounter_bundle
+
     start = clock.today() - timedelta(days=60)
     for seed in SEEDS:
         (inbound / f"encounter-{seed:03d}.json").write_text(json.dumps(encounter_bundle(seed, start=start), indent=1))
@@ -130,6 +188,9 @@ def _write_config(home: Path, sandbox) -> None:
         handle.write(sandbox.password)
     (home / "bhhub.toml").write_text(
         "# written by `bhhub demo`\n"
+        "[store]                                  # the demo's own, whatever BHHUB_DATABASE_URL says\n"
+        f'url = "sqlite:///{home / "bhhub.db"}"\n'
+        "\n"
         "[mailboxes.sandbox]\n"
         'profile = "sandbox"                      # mappings/clearinghouses/sandbox.toml\n'
         'host = "127.0.0.1"\n'
@@ -154,6 +215,8 @@ def _ar_summary(hub) -> None:
 
 
 def _claims(args: argparse.Namespace, home: Path) -> None:
+    from hub.cli.commands import cmd_claims
+
     cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=getattr(args, "plugin_host", None)))
 
 

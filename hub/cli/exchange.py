@@ -5,14 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sqlalchemy import select
-
 from hub.cli.commands import open_hub
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.store import schema
 
 
 def add_commands(sub) -> None:
@@ -93,6 +88,8 @@ def add_commands(sub) -> None:
 
 
 def _mailboxes(hub, only: str | None) -> list:
+    from hub.exchange.mailboxes import load_mailboxes
+
     mailboxes = load_mailboxes(hub)
     if only is not None:
         if only not in mailboxes:
@@ -106,6 +103,8 @@ def _mailboxes(hub, only: str | None) -> list:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
+    from hub.exchange.cycle import exchange
+
     def waiting(message: str) -> None:
         print(f"bhhub: {message}", file=sys.stderr, flush=True)
 
@@ -142,6 +141,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_mailbox_list(args: argparse.Namespace) -> int:
+    from hub.exchange.mailboxes import load_mailboxes
+
     with open_hub(args) as hub:
         mailboxes = load_mailboxes(hub)
     rows = [{"name": m.name, "profile": m.profile.key, "clearinghouse": m.profile.name,
@@ -173,6 +174,10 @@ def cmd_mailbox_test(args: argparse.Namespace) -> int:
 
 
 def cmd_transmissions(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.execute(
             select(schema.Transmission, schema.Batch)
@@ -195,6 +200,10 @@ def cmd_transmissions(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Alert).order_by(schema.Alert.id)
         if not args.all:
@@ -216,6 +225,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import resubmit
     from hub.errors import InputError
     from hub.model import ClaimStatus
@@ -251,6 +264,10 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
 
 def cmd_scrub(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import UNSENT, rescrub
     from hub.scrub.engine import BulkContext
 
@@ -280,7 +297,12 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
 
 def cmd_override(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.claims import rescrub
+    from hub.scrub.never_overridden import why_not_overridable
 
     if not args.reason.strip():
         raise UsageError("--reason must say why the finding does not apply")
@@ -289,6 +311,10 @@ def cmd_override(args: argparse.Namespace) -> int:
                               .order_by(schema.Claim.revision.desc())).first()
         if row is None:
             raise UsageError(f"no claim {args.claim}")
+        why = why_not_overridable(args.code)
+        if why is not None:
+            raise UsageError(f"{args.code} cannot be overridden: {why}; the 837P would be invalid, so fix the "
+                             "claim's data (in the EHR, then send the encounter again)")
         found = [f for f in row.findings if f.code == args.code and f.line_number == args.line]
         if not found:
             shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)

@@ -8,11 +8,11 @@ from decimal import Decimal, InvalidOperation
 from hub.cli.commands import open_hub
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import UsageError
-from hub.ledger import authorization_imports, credentialing, rescrub
-from hub.ledger import authorizations as ledger
 
 
 def add_commands(sub) -> None:
+    from hub.ledger import vocabulary
+
     p = sub.add_parser("auth", help="prior authorizations: what payers authorized, used and remaining",
                        description="The authorization ledger the scrubber checks claims against. A visit is "
                                    "counted when its claim goes out, and given back when the payer denies it "
@@ -32,7 +32,7 @@ def add_commands(sub) -> None:
     add.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
     add.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD")
     add.add_argument("--npi", help="only for this rendering provider")
-    add.add_argument("--source", default="typed", choices=ledger.SOURCES)
+    add.add_argument("--source", default="typed", choices=vocabulary.SOURCES)
     add.add_argument("--json", action="store_true")
     add.set_defaults(func=cmd_auth_add)
     imp = auth_sub.add_parser(
@@ -41,8 +41,8 @@ def add_commands(sub) -> None:
         description="Read authorizations from a CSV file, one per row. A file with any bad row imports "
                     "nothing and names every bad row by its line. A row whose payer, member and number are "
                     "already on file is left as it is, so importing a file twice adds nothing.",
-        epilog="header (" + ", ".join(authorization_imports.REQUIRED) + " are needed):\n  "
-               + ",".join(authorization_imports.COLUMNS) +
+        epilog="header (" + ", ".join(vocabulary.AUTHORIZATION_REQUIRED) + " are needed):\n  "
+               + ",".join(vocabulary.AUTHORIZATION_COLUMNS) +
                "\n\nexample row:\n  87726,MEM1008,PA-2026-0042,12,visits,90834 90837,2026-10-01,2026-12-31,,portal"
                "\n\ndates are YYYY-MM-DD; unit_type is visits (default) or units; procedure_codes are separated "
                "by spaces or\nsemicolons (empty: any code); rendering_npi limits it to one clinician; source is "
@@ -62,7 +62,7 @@ def add_commands(sub) -> None:
     p = sub.add_parser("credentialing", help="which provider is enrolled with which payer, and when",
                        description="The enrollment registry the scrubber checks rendering providers against. "
                                    "Recording an enrollment checks the provider's claims with that payer not "
-                                   "yet sent again. CSV header: " + ",".join(credentialing.COLUMNS))
+                                   "yet sent again. CSV header: " + ",".join(vocabulary.ENROLLMENT_COLUMNS))
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_credentialing_list)
     cred_sub = p.add_subparsers(dest="credentialing_command", metavar="ACTION")
@@ -73,7 +73,7 @@ def add_commands(sub) -> None:
     add = cred_sub.add_parser("add", help="record one enrollment (same NPI, payer and effective date: updated)")
     add.add_argument("--npi", required=True)
     add.add_argument("--payer", required=True, metavar="PAYER_ID")
-    add.add_argument("--status", required=True, choices=credentialing.STATUSES)
+    add.add_argument("--status", required=True, choices=vocabulary.ENROLLMENT_STATUSES)
     add.add_argument("--effective", metavar="YYYY-MM-DD")
     add.add_argument("--end", metavar="YYYY-MM-DD")
     add.add_argument("--out-of-network", action="store_true")
@@ -98,6 +98,9 @@ def _count(text: str, option: str) -> Decimal:
 
 
 def cmd_auth_add(args: argparse.Namespace) -> int:
+    from hub.ledger import authorizations as ledger
+    from hub.ledger import rescrub
+
     unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
     quantity = _count(text, f"--{unit_type}")
     start, end = date_option(args.start, "--from"), date_option(args.end, "--to")
@@ -120,6 +123,8 @@ def cmd_auth_add(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_import(args: argparse.Namespace) -> int:
+    from hub.ledger import authorization_imports, rescrub
+
     with open_hub(args) as hub, hub.store.session() as session:
         result = authorization_imports.import_csv(session, args.file)
         ids = [row.id for row in result.added]
@@ -155,6 +160,8 @@ def _auth_data(row, used: Decimal) -> dict:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
+    from hub.ledger import authorizations as ledger
+
     with open_hub(args) as hub, hub.store.session() as session:
         rows = ledger.list_authorizations(session, include_void=getattr(args, "all", False))
         used = ledger.used(session, [r.id for r in rows])
@@ -174,6 +181,9 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_void(args: argparse.Namespace) -> int:
+    from hub.ledger import authorizations as ledger
+    from hub.ledger import rescrub
+
     with open_hub(args) as hub, hub.store.session() as session:
         row = ledger.void(session, args.authorization_id)
         hub.audit(session, "void_authorization", "authorization", [row.id], None)
@@ -192,6 +202,8 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_import(args: argparse.Namespace) -> int:
+    from hub.ledger import credentialing, rescrub
+
     with open_hub(args) as hub, hub.store.session() as session:
         pairs: set[tuple[str, str]] = set()
         counts = credentialing.import_csv(session, args.file, pairs)
@@ -206,6 +218,8 @@ def cmd_credentialing_import(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_add(args: argparse.Namespace) -> int:
+    from hub.ledger import credentialing, rescrub
+
     facts = credentialing.EnrollmentFacts(
         npi=args.npi, payer_id=args.payer, status=args.status, effective=date_option(args.effective, "--effective"),
         end=date_option(args.end, "--end"), in_network=not args.out_of_network, era=args.era, eft=args.eft,
@@ -224,6 +238,8 @@ def cmd_credentialing_add(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_list(args: argparse.Namespace) -> int:
+    from hub.ledger import credentialing
+
     with open_hub(args) as hub, hub.store.session() as session:
         data = [{"id": r.id, "npi": r.npi, "payer_id": r.payer_id, "status": r.status, "effective": r.effective_date,
                  "end": r.end_date, "in_network": r.in_network, "era": r.era_enrolled, "eft": r.eft_enrolled,

@@ -1,7 +1,13 @@
 """``bhhub``: entry point, argument parsing and error handling.
 
 Exit codes: 0 success; 1 some inputs failed (each named with its reason) or the hub could not
-do the work; 2 usage error. A mistake prints one clear line, never a traceback.
+do the work; 2 usage error; 130 interrupted; 141 the reader of the output went away (``| head``).
+A mistake prints one clear line, never a traceback.
+
+Start-up is kept light: this module and the command modules import only the standard library and
+small hub modules at the top; each command imports what it needs when it runs. Plugins are loaded
+only for a plugin's command or ``bhhub plugins`` (``bhhub --help`` lists plugin commands from
+``hub.plugins.command_summaries``), or when a command asks the hub for a hook.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from hub.errors import HubError, UsageError
 from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from hub.logs import configure as configure_logging
 from hub.model import ClaimStatus
-from hub.plugins import build_plugin_host
 
 DESCRIPTION = """\
 bhhub turns the encounters your EHR records into clean 837P professional claims and keeps
@@ -156,16 +161,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    host = build_plugin_host()
-    parser = build_parser(host.hooks.commands(taken=BUILTIN))
-    args = parser.parse_args(argv)
-    args.plugin_host = host
+    argv = list(sys.argv[1:] if argv is None else argv)
+    word = _command_word(argv)
+    host = None
+    if word == "plugins" or (word is not None and word not in BUILTIN):
+        # A plugin's command (or a mistyped one: argparse then lists every command), or the
+        # listing of plugins: load them, and keep their commands for the next --help.
+        from hub.plugins import remember_commands
+
+        host = build_plugin_host()
+        plugin_commands = host.hooks.commands(taken=BUILTIN)
+        remember_commands(plugin_commands)
+    elif word is None and _asks_for_help(argv):
+        from hub.plugins import command_summaries
+
+        plugin_commands = command_summaries(taken=BUILTIN)
+    else:
+        plugin_commands = []  # a built-in command: no plugin is imported to parse it
+    parser = build_parser(plugin_commands)
+    try:
+        args = parser.parse_args(argv)
+    except BrokenPipeError:  # `bhhub --help | head -1`
+        return _reader_gone()
+    # A built-in command gets what builds the host: the hub loads the plugins if it needs a hook.
+    args.plugin_host = host if host is not None else _plugins_when_needed
     try:
         configure_logging(verbose=args.verbose, watched=getattr(args, "watched", False),
                           log_file=getattr(args, "log_file", None), log_format=getattr(args, "log_format", "text"),
                           max_bytes=getattr(args, "log_max_bytes", DEFAULT_MAX_BYTES),
                           backups=getattr(args, "log_backups", DEFAULT_BACKUPS))
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
+        return code
     except UsageError as exc:
         print(f"bhhub: {exc}", file=sys.stderr)
         return 2
@@ -176,16 +203,53 @@ def _main(argv: Sequence[str] | None) -> int:
         print("bhhub: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        # The reader went away (`bhhub claims | head`): stop quietly, as other tools do. Python
-        # would otherwise fail again flushing stdout at exit, so it is pointed at /dev/null.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
+        return _reader_gone()
+    except OSError as exc:  # a folder where a file was wanted, no permission, a full disk
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"bhhub: {exc.strerror or type(exc).__name__}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:
         if type(exc).__module__.startswith("sqlalchemy"):  # the store, not the input: one line
             print(f"bhhub: the store could not do this now ({type(exc).__name__}: "
                   f"{_store_reason(exc)}); nothing was half done, run the command again", file=sys.stderr)
             return 1
         raise
+
+
+def build_plugin_host():
+    """Every installed plugin (``hub.plugins.build_plugin_host``), imported when first called."""
+    from hub.plugins import build_plugin_host as build
+
+    return build()
+
+
+def _plugins_when_needed():
+    return build_plugin_host()  # looked up when called, so an embedding (or a test) may replace it
+
+
+def _reader_gone() -> int:
+    """The reader went away (`bhhub claims | head`): stop quietly, as other tools do, with the
+    status a shell gives a program SIGPIPE stopped (128 + 13). Python would otherwise fail again
+    flushing stdout at exit, so stdout is pointed at /dev/null."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141
+
+
+def _command_word(argv: Sequence[str]) -> str | None:
+    """The sub-command argv names (``claims`` in ``--home h claims --json``), or None."""
+    tokens = iter(argv)
+    for token in tokens:
+        if token == "--":
+            return next(tokens, None)
+        if token.startswith("--ho") and "--home".startswith(token):
+            next(tokens, None)  # its value
+        elif not token.startswith("-"):
+            return token
+    return None
+
+
+def _asks_for_help(argv: Sequence[str]) -> bool:
+    return any(t == "-h" or (len(t) >= 4 and "--help".startswith(t)) for t in argv)
 
 
 def _store_reason(exc: BaseException) -> str:

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import argparse
 
-from sqlalchemy import select
-
 from hub.cli.commands import open_hub
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import UsageError
-from hub.store import schema
 
 
 def add_commands(sub) -> None:
@@ -36,6 +33,10 @@ def add_commands(sub) -> None:
 
 
 def _claim(session, pcn: str) -> schema.Claim:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)
                             .order_by(schema.Claim.revision.desc())).first()
     if claim is None:
@@ -61,6 +62,10 @@ def cmd_notice_add(args: argparse.Namespace) -> int:
 
 
 def cmd_notice_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     n = schema.AdvanceNotice
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(n).order_by(n.id)

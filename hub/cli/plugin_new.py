@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from hub.cli.paths import output_folder
 from hub.errors import UsageError
-from hub.scaffold import FAMILIES, generate, plugin_names
 
 NEXT_STEPS = """\
 next:
@@ -20,6 +20,8 @@ see README.md in the package, and docs/plugins.md in bhhub."""
 
 
 def add_commands(sub) -> None:
+    from hub.scaffold import FAMILIES
+
     p = sub.add_parser("plugin", help="write a new plugin package (see also `bhhub plugins`)",
                        description="Tools for plugin authors. To list installed plugins, use `bhhub plugins`.")
     p.set_defaults(func=_no_action)
@@ -32,7 +34,8 @@ def add_commands(sub) -> None:
     new.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
                      help="ehr (an intake format), clearinghouse (a transport) or payer-portal (eligibility)")
     new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. acme_ehr (lower case, '_' or '-')")
-    new.add_argument("--out", default=".", metavar="DIR", help="where to create the NAME folder (default: here)")
+    new.add_argument("--out", default=".", metavar="DIR", type=output_folder,
+                     help="where to create the NAME folder (default: here)")
     new.set_defaults(func=cmd_plugin_new)
 
 
@@ -41,6 +44,9 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from hub.scaffold import generate
+    from hub.scaffold import plugin_names
+
     folder = generate(args.family, args.name, args.out)
     names = plugin_names(args.name)
     print(f"wrote {args.family} plugin {names.package} ({names.distribution}) in {folder}")

@@ -7,14 +7,11 @@ import csv
 import sys
 from datetime import date
 
-from sqlalchemy import select
-
 from hub.cli.commands import open_hub
 from hub.clock import today
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
 from hub.model import ClaimStatus
-from hub.store import schema
 
 
 def add_commands(sub) -> None:
@@ -77,6 +74,10 @@ def add_commands(sub) -> None:
 
 
 def cmd_remit_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.scalars(select(schema.RemitPayment).order_by(schema.RemitPayment.id)).all()
         data = [{"id": p.id, "payer_id": p.payer_id, "payer_name": p.payer_name, "trace_number": p.trace_number,
@@ -110,6 +111,10 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
 
 def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
     """Each payment's PLB lines, named, with the claim their reference names (hub.remit.plb)."""
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.remit import plb
 
     a = schema.ProviderAdjustment
@@ -124,6 +129,10 @@ def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
 
 
 def cmd_remit_unmatched(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     r = schema.RemitClaim
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.execute(select(r, schema.RemitPayment).join(schema.RemitPayment, schema.RemitPayment.id == r.payment_id)
@@ -146,6 +155,10 @@ def cmd_remit_unmatched(args: argparse.Namespace) -> int:
 
 
 def cmd_remit_match(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.remit.posting import match_by_hand
 
     with open_hub(args) as hub, hub.store.session() as session:
@@ -164,6 +177,10 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 
 
 def cmd_denials(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.remit.denials import DenialRules
     from hub.remit.next_steps import on_worklist
 
@@ -200,6 +217,8 @@ def cmd_denials(args: argparse.Namespace) -> int:
 
 
 def cmd_denial_resolve(args: argparse.Namespace) -> int:
+    from hub.store import schema
+
     with open_hub(args) as hub, hub.store.session() as session:
         denial = session.get(schema.Denial, args.denial_id)
         if denial is None:
@@ -216,6 +235,10 @@ def cmd_denial_resolve(args: argparse.Namespace) -> int:
 
 
 def cmd_followup(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hub.store import schema
+
     from hub.remit.followups import create_replacement, create_secondary, create_void
 
     if args.kind == "corrections":

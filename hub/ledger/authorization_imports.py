@@ -36,10 +36,9 @@ from hub.store import schema
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("payer_id", "member_id", "number", "quantity", "unit_type", "procedure_codes", "start", "end",
-           "rendering_npi", "source")
-REQUIRED = ("payer_id", "member_id", "number", "quantity", "start", "end")
-CSV_SOURCES = ("typed", "portal", "eligibility")  # "fhir" is what the EHR feed records
+from hub.ledger.vocabulary import AUTHORIZATION_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
+from hub.ledger.vocabulary import AUTHORIZATION_REQUIRED as REQUIRED  # noqa: E402
+from hub.ledger.vocabulary import CSV_SOURCES  # noqa: E402
 
 
 # --- from an EHR feed ------------------------------------------------------------------------------

@@ -30,8 +30,7 @@ from hub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("typed", "fhir", "eligibility", "portal")
-UNIT_TYPES = ("visits", "units")
+from hub.ledger.vocabulary import SOURCES, UNIT_TYPES  # noqa: E402 - re-exported: the CLI reads them there
 # CARCs that mean "not authorized" (domain reference 9.3): the line did not use the authorization.
 RELEASING_CARCS = frozenset({"197", "198", "15"})
 

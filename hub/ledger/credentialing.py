@@ -33,9 +33,9 @@ from hub.store import schema
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("enrolled", "pending", "terminated", "not_enrolled")
-COLUMNS = ("npi", "payer_id", "status", "effective", "end", "in_network", "era", "eft", "reattestation_due")
-REQUIRED = ("npi", "payer_id", "status")
+from hub.ledger.vocabulary import ENROLLMENT_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
+from hub.ledger.vocabulary import ENROLLMENT_REQUIRED as REQUIRED  # noqa: E402
+from hub.ledger.vocabulary import ENROLLMENT_STATUSES as STATUSES  # noqa: E402
 _YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 
 

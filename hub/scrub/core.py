@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-import simple_icd_10_cm as icd
 from sqlalchemy import bindparam, func, select
 
 from hub import clock, hookimpl
@@ -260,6 +259,10 @@ def _icd10(code: str, position: int, dates: tuple[date, date] | None, versions: 
                 )
             return  # billable until then, though today's code set makes it a header
     # Otherwise: validity against the code set simple-icd-10-cm ships (the current release).
+    # Imported here, at the first diagnosis checked: reading its table takes seconds, which a
+    # command that checks no claim (a listing, --help) must not pay.
+    import simple_icd_10_cm as icd
+
     if not icd.is_valid_item(code):
         yield _error("diagnosis.invalid", f"diagnosis {position} ({code}) is not an ICD-10-CM code",
                      "correct the diagnosis code in the EHR")

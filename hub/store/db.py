@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
+from functools import cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
@@ -42,7 +40,16 @@ class Store:
         return self.engine.dialect.name
 
     def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
+        """Create or upgrade the schema to the newest migration.
+
+        A store already at the newest is recognised with one query, without Alembic (whose
+        import alone costs a listing more than its own start-up); anything else goes through
+        Alembic's upgrade, which takes its own lock and is safe to run twice at once.
+        """
+        if self._at_head():
+            return
+        from alembic import command
+
         try:
             with self.engine.begin() as connection:
                 cfg = _alembic_config()
@@ -51,8 +58,22 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"cannot migrate the store at {_safe(self.url)}: {exc}") from exc
 
+    def _at_head(self) -> bool:
+        head = _head_revision()
+        if head is None:
+            return False
+        try:
+            with self.engine.connect() as connection:
+                current = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except SQLAlchemyError:  # a new store: no table yet
+            return False
+        return current == [head]
+
     def is_current(self) -> bool:
         """True when the schema is at the newest migration."""
+        from alembic.runtime.migration import MigrationContext
+        from alembic.script import ScriptDirectory
+
         head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() == head
@@ -122,7 +143,29 @@ def _engine(url: str, connect_args: dict) -> Engine:
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
 
 
-def _alembic_config() -> Config:
+@cache
+def _head_revision() -> str | None:
+    """The newest migration's id, read from the migration files' ``revision`` and
+    ``down_revision`` lines; None when they do not name exactly one head (Alembic then decides)."""
+    revisions: set[str] = set()
+    replaced: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        if path.name.startswith("_"):
+            continue
+        source = path.read_text(encoding="utf-8")
+        found = re.search(r"^revision(?:\s*:\s*str)?\s*=\s*['\"]([^'\"]+)['\"]", source, re.MULTILINE)
+        before = re.search(r"^down_revision\b[^=\n]*=\s*(.+)$", source, re.MULTILINE)
+        if found is None or before is None:
+            return None
+        revisions.add(found.group(1))
+        replaced.update(re.findall(r"['\"]([^'\"]+)['\"]", before.group(1)))
+    heads = revisions - replaced
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _alembic_config():
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
