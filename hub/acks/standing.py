@@ -61,7 +61,32 @@ def standing(session, claim: schema.Claim) -> Answer | None:
 
 def acknowledgment_json(session, claim: schema.Claim) -> dict | None:
     """The deciding answer to the claim's current submission, for listings."""
-    answer = standing(session, claim)
+    return _answer_json(standing(session, claim))
+
+
+def acknowledgments_json(session, claims) -> dict[int, dict | None]:
+    """claim id -> ``acknowledgment_json`` for many claims in one query (a listing's page).
+
+    ``claims`` need only ``id`` and ``batch_id`` (rows of a Core select will do)."""
+    sent = [c for c in claims if c.batch_id is not None]
+    found: dict[int, dict | None] = {c.id: None for c in claims}
+    if not sent:
+        return found
+    ack = schema.Acknowledgment
+    rows = session.scalars(select(ack).where(
+        ack.batch_id.in_({c.batch_id for c in sent}),
+        or_(ack.claim_id.in_([c.id for c in sent]), and_(ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL))))
+        .order_by(ack.id)).all()
+    by_batch: dict[int, list[schema.Acknowledgment]] = {}
+    for row in rows:
+        by_batch.setdefault(row.batch_id, []).append(row)
+    for claim in sent:  # the same rule as ``answers``: its own answers and its file's verdicts
+        mine = (answer_of(r) for r in by_batch.get(claim.batch_id, ()) if r.claim_id in (claim.id, None))
+        found[claim.id] = _answer_json(deciding(a for a in mine if a is not None))
+    return found
+
+
+def _answer_json(answer: Answer | None) -> dict | None:
     if answer is None:
         return None
     return {"outcome": answer.outcome, "source": answer.source, "kind": answer.kind, "code": answer.code,

@@ -19,6 +19,20 @@ def print_json(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def print_json_array(items: Iterable[Any]) -> int:
+    """Print ``items`` as one JSON array, each object written as soon as it comes, the same text
+    ``print_json(list(items))`` prints. How many were printed. An error part way leaves the array
+    unfinished (and the command's exit code says so)."""
+    count = 0
+    write = sys.stdout.write
+    for item in items:
+        text = json.dumps(item, indent=2, default=_plain, ensure_ascii=False)
+        write(("[\n  " if count == 0 else ",\n  ") + text.replace("\n", "\n  "))
+        count += 1
+    write("\n]\n" if count else "[]\n")
+    return count
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)

@@ -12,18 +12,35 @@ from hub.store import schema
 
 
 def remittance_of(session, rules: DenialRules, claim: schema.Claim) -> dict:
+    return remittances_of(session, rules, [claim])[claim.id]
+
+
+def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
+    """claim id -> ``remittance_of`` for many claims in a few queries (a listing's page).
+
+    ``claims`` need only ``id`` and ``patient_control_number``. What the 835s said is kept by
+    patient control number: every revision of a claim shows the same postings."""
+    if not claims:
+        return {}
     c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
-    rows = session.execute(
-        select(r, p).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
-        .where(c.patient_control_number == claim.patient_control_number, r.state == "posted").order_by(r.id)).all()
-    pending = crossovers.pending(session, claim)
-    return {
-        "postings": [_posting(rules, row, payment) for row, payment in rows],
-        "crossover": None if pending is None else {
-            "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
-            "waiting_for_835": True, "note": pending.sentence(claim.patient_control_number)},
-        "provider_adjustments": plb.for_claim(session, rules.mappings, claim),
-    }
+    pcns = sorted({claim.patient_control_number for claim in claims})
+    posted: dict[str, list] = {pcn: [] for pcn in pcns}
+    for row, payment, pcn in session.execute(
+            select(r, p, c.patient_control_number).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
+            .where(c.patient_control_number.in_(pcns), r.state == "posted").order_by(r.id)):
+        posted[pcn].append((row, payment))
+    adjustments = plb.for_claims(session, rules.mappings, pcns)
+    views = {}
+    for pcn in pcns:
+        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number) for row, payment in posted[pcn])
+        views[pcn] = {
+            "postings": [_posting(rules, row, payment) for row, payment in posted[pcn]],
+            "crossover": None if pending is None else {
+                "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
+                "waiting_for_835": True, "note": pending.sentence(pcn)},
+            "provider_adjustments": adjustments[pcn],
+        }
+    return {claim.id: views[claim.patient_control_number] for claim in claims}
 
 
 def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:

@@ -37,10 +37,26 @@ def references_of(session, claim: schema.Claim) -> set[str]:
 
 def for_claim(session, mappings: MappingSet, claim: schema.Claim) -> list[dict]:
     """The PLB amounts whose reference names this claim, oldest first."""
-    a, p = schema.ProviderAdjustment, schema.RemitPayment
-    rows = session.execute(select(a, p).join(p, p.id == a.payment_id)
-                           .where(a.reference.in_(sorted(references_of(session, claim)))).order_by(a.id)).all()
-    return [line(mappings, adjustment, payment) for adjustment, payment in rows]
+    return for_claims(session, mappings, [claim.patient_control_number])[claim.patient_control_number]
+
+
+def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[str, list[dict]]:
+    """``for_claim`` for many claims at once (a listing's page), by patient control number."""
+    c, r, a, p = schema.Claim, schema.RemitClaim, schema.ProviderAdjustment, schema.RemitPayment
+    pcns = sorted(set(patient_control_numbers))
+    refs: dict[str, set[str]] = {pcn: {pcn} for pcn in pcns}
+    for pcn, number in session.execute(select(c.patient_control_number, c.payer_claim_control_number)
+                                       .where(c.patient_control_number.in_(pcns))):
+        refs[pcn].add(number)
+    for pcn, number in session.execute(select(c.patient_control_number, r.payer_claim_control_number)
+                                       .join(c, c.id == r.claim_id).where(c.patient_control_number.in_(pcns))):
+        refs[pcn].add(number)
+    refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
+    wanted = sorted(set().union(*refs.values())) if refs else []
+    rows = session.execute(select(a, p).join(p, p.id == a.payment_id).where(a.reference.in_(wanted))
+                           .order_by(a.id)).all() if wanted else []
+    return {pcn: [line(mappings, adjustment, payment) for adjustment, payment in rows if adjustment.reference in mine]
+            for pcn, mine in refs.items()}
 
 
 def line(mappings: MappingSet, adjustment: schema.ProviderAdjustment, payment: schema.RemitPayment) -> dict:
