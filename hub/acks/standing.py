@@ -73,16 +73,21 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
     if not sent:
         return found
     ack = schema.Acknowledgment
-    rows = session.scalars(select(ack).where(
+    rows = session.connection().execute(select(  # what ``answer_of`` reads, no ORM objects
+        ack.batch_id, ack.claim_id, ack.kind, ack.accepted, ack.code, ack.detail, ack.at, ack.outcome, ack.source,
+        ack.effective_on).where(
         ack.batch_id.in_({c.batch_id for c in sent}),
         or_(ack.claim_id.in_([c.id for c in sent]), and_(ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL))))
         .order_by(ack.id)).all()
-    by_batch: dict[int, list[schema.Acknowledgment]] = {}
+    # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
+    by_claim: dict[tuple[int, int | None], list[Answer]] = {}
     for row in rows:
-        by_batch.setdefault(row.batch_id, []).append(row)
-    for claim in sent:  # the same rule as ``answers``: its own answers and its file's verdicts
-        mine = (answer_of(r) for r in by_batch.get(claim.batch_id, ()) if r.claim_id in (claim.id, None))
-        found[claim.id] = _answer_json(deciding(a for a in mine if a is not None))
+        answer = answer_of(row)
+        if answer is not None:
+            by_claim.setdefault((row.batch_id, row.claim_id), []).append(answer)
+    for claim in sent:
+        mine = by_claim.get((claim.batch_id, claim.id), []) + by_claim.get((claim.batch_id, None), [])
+        found[claim.id] = _answer_json(deciding(mine))
     return found
 
 

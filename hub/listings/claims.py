@@ -64,6 +64,7 @@ def _chunk_json(session, claims, rules) -> Iterator[dict]:
     from hub.acks.standing import acknowledgments_json
 
     ids = [c.id for c in claims]
+    conn = session.connection()
     lines = _grouped(session, select(
         schema.ServiceLine.claim_id, schema.ServiceLine.line_number, schema.ServiceLine.procedure_code,
         schema.ServiceLine.modifiers, schema.ServiceLine.units, schema.ServiceLine.charge,
@@ -76,12 +77,12 @@ def _chunk_json(session, claims, rules) -> Iterator[dict]:
         .where(schema.Finding.claim_id.in_(ids)).order_by(schema.Finding.claim_id, schema.Finding.id))
     o = schema.FindingOverride
     waived: dict[int, dict] = {}
-    for claim_id, code, line_number, reason in session.execute(
+    for claim_id, code, line_number, reason in conn.execute(
             select(o.claim_id, o.code, o.line_number, o.reason).where(o.claim_id.in_(ids)).order_by(o.id)):
         waived.setdefault(claim_id, {})[(code, line_number)] = reason  # the latest override speaks
     e = schema.ClaimStatusEvent
     latest = select(func.max(e.id)).where(e.claim_id.in_(ids)).group_by(e.claim_id)
-    reasons = dict(session.execute(select(e.claim_id, e.reason).where(e.id.in_(latest))).all())
+    reasons = dict(conn.execute(select(e.claim_id, e.reason).where(e.id.in_(latest))).all())
     acknowledgments = acknowledgments_json(session, claims)
     remittances = _remittances(session, claims, rules)
     for row in claims:
@@ -122,7 +123,7 @@ def _chunk_json(session, claims, rules) -> Iterator[dict]:
 def _grouped(session, query) -> dict[int, list]:
     """Rows of ``query`` (its first column a claim id) by claim id, in the query's order."""
     found: dict[int, list] = {}
-    for row in session.execute(query):
+    for row in session.connection().execute(query):
         found.setdefault(row[0], []).append(row)
     return found
 

@@ -25,10 +25,15 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
     pcns = sorted({claim.patient_control_number for claim in claims})
     posted: dict[str, list] = {pcn: [] for pcn in pcns}
-    for row, payment, pcn in session.execute(
-            select(r, p, c.patient_control_number).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
+    # one row holds what ``_posting`` and ``crossovers.pending_among`` read of the claim payment
+    # and of its payment (their names do not overlap), without building ORM objects
+    for row in session.connection().execute(
+            select(c.patient_control_number.label("claim_pcn"), r.status_code, r.charge, r.paid,
+                   r.patient_responsibility, r.payer_claim_control_number, r.remarks, r.services, r.crossed_over,
+                   r.crossover_payer, r.reversed_by_id, p.payer_id, p.trace_number, p.payment_date)
+            .join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
             .where(c.patient_control_number.in_(pcns), r.state == "posted").order_by(r.id)):
-        posted[pcn].append((row, payment))
+        posted[row.claim_pcn].append((row, row))
     adjustments = plb.for_claims(session, rules.mappings, pcns)
     views = {}
     for pcn in pcns:

@@ -45,10 +45,11 @@ def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[s
     c, r, a, p = schema.Claim, schema.RemitClaim, schema.ProviderAdjustment, schema.RemitPayment
     pcns = sorted(set(patient_control_numbers))
     refs: dict[str, set[str]] = {pcn: {pcn} for pcn in pcns}
-    for pcn, number in session.execute(select(c.patient_control_number, c.payer_claim_control_number)
+    conn = session.connection()
+    for pcn, number in conn.execute(select(c.patient_control_number, c.payer_claim_control_number)
                                        .where(c.patient_control_number.in_(pcns))):
         refs[pcn].add(number)
-    for pcn, number in session.execute(select(c.patient_control_number, r.payer_claim_control_number)
+    for pcn, number in conn.execute(select(c.patient_control_number, r.payer_claim_control_number)
                                        .join(c, c.id == r.claim_id).where(c.patient_control_number.in_(pcns))):
         refs[pcn].add(number)
     refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
