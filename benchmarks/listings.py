@@ -179,8 +179,8 @@ with engine.connect() as conn:
 COUNT = "import json, sys; print(len(json.load(open(sys.argv[1], encoding='utf-8'))))"
 
 
-def run(argv: list[str], out: Path) -> tuple[float, float]:
-    """(seconds, peak MB) of one process writing to ``out``."""
+def run(argv: list[str], out: Path) -> tuple[float, float, float]:
+    """(wall seconds, peak MB, CPU seconds) of one process writing to ``out``."""
     with out.open("wb") as sink:
         started = time.perf_counter()
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE)
@@ -189,7 +189,7 @@ def run(argv: list[str], out: Path) -> tuple[float, float]:
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{argv[:3]} failed ({process.returncode}): {process.stderr.read().decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -216,19 +216,23 @@ def main() -> int:
         out = Path(tmp) / "out"
         rows = []
         for noun, function in (("claims", "cmd_claims"), ("inbox", "cmd_inbox")):
-            select_s, select_mb = run([python, "-c", BARE_SELECT, str(home), noun], out)
-            listing_s, listing_mb = run([python, "-c", COMMAND, str(home), function], out)
+            select_s, select_mb, select_cpu = run([python, "-c", BARE_SELECT, str(home), noun], out)
+            listing_s, listing_mb, listing_cpu = run([python, "-c", COMMAND, str(home), function], out)
             listed = int(subprocess.run([python, "-c", COUNT, str(out)], check=True, capture_output=True).stdout)
             assert listed == args.claims, (noun, listed)  # valid JSON, every row
             rows.append({"listing": f"{noun} --json", "seconds": listing_s, "peak_mb": listing_mb,
                          "baseline_seconds": select_s, "baseline_peak_mb": select_mb,
-                         "ratio": listing_s / select_s})
+                         "ratio": listing_s / select_s, "cpu_seconds": listing_cpu, "baseline_cpu_seconds": select_cpu,
+                         "cpu_ratio": listing_cpu / select_cpu})
         if not args.no_cli:
             bhhub = [python, "-m", "hub.cli.main", "--home", str(home), "claims", "--json"]
-            cli_s, cli_mb = run(bhhub, out)
+            cli_s, cli_mb, cli_cpu = run(bhhub, out)
+            base = rows[0]
             rows.append({"listing": "bhhub claims --json (whole CLI)", "seconds": cli_s, "peak_mb": cli_mb,
-                         "baseline_seconds": rows[0]["baseline_seconds"],
-                         "baseline_peak_mb": rows[0]["baseline_peak_mb"], "ratio": cli_s / rows[0]["baseline_seconds"]})
+                         "baseline_seconds": base["baseline_seconds"], "baseline_peak_mb": base["baseline_peak_mb"],
+                         "ratio": cli_s / base["baseline_seconds"], "cpu_seconds": cli_cpu,
+                         "baseline_cpu_seconds": base["baseline_cpu_seconds"],
+                         "cpu_ratio": cli_cpu / base["baseline_cpu_seconds"]})
     figures = {"claims": args.claims, "store": "postgresql" if args.database_url else "sqlite",
                "fill_seconds": round(fill_s, 1), "rows": rows,
                "targets": {"ratio": TARGET_RATIO, "peak_mb": TARGET_PEAK_MB}}
@@ -238,11 +242,12 @@ def main() -> int:
         print(json.dumps(figures, indent=2))
         return 0
     print(f"{args.claims:,} claims on {figures['store']} (filled in {fill_s:.1f} s)\n")
-    print(f"{'listing':34} {'time':>9} {'peak RSS':>9}   {'bare SELECT':>11} {'peak RSS':>9}   ratio")
+    print(f"{'listing':32} {'time':>9} {'CPU':>8} {'peak RSS':>9}   {'bare SELECT':>11} {'CPU':>8} {'peak RSS':>9}"
+          f"   ratio (CPU)")
     for row in rows:
-        print(f"{row['listing']:34} {row['seconds']:>7.2f} s {row['peak_mb']:>6.0f} MB   "
-              f"{row['baseline_seconds']:>9.2f} s {row['baseline_peak_mb']:>6.0f} MB   {row['ratio']:.2f}x"
-              f"  {'met' if row['met'] else 'NOT met'}")
+        print(f"{row['listing']:32} {row['seconds']:>7.2f} s {row['cpu_seconds']:>6.2f} s {row['peak_mb']:>6.0f} MB   "
+              f"{row['baseline_seconds']:>9.2f} s {row['baseline_cpu_seconds']:>6.2f} s {row['baseline_peak_mb']:>6.0f} MB"
+              f"   {row['ratio']:.2f}x ({row['cpu_ratio']:.2f}x)  {'met' if row['met'] else 'NOT met'}")
     print(f"\ntargets: within {TARGET_RATIO:.0f}x of the bare SELECT, peak under {TARGET_PEAK_MB:.0f} MB")
     return 0
 

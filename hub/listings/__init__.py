@@ -45,10 +45,11 @@ def parse_cursor(text: str | None) -> int | None:
     return int(text)
 
 
-def keyset_chunks(session, query, id_column, page: Page, chunk: int = CHUNK) -> Iterator[list]:
+def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = None) -> Iterator[list]:
     """The rows of ``query`` after ``page.after``, in id order, at most ``page.limit``, in chunks.
 
     One streaming SELECT; ``page.next_cursor`` is set when more rows follow the page."""
+    chunk = chunk or CHUNK
     if page.after is not None:
         query = query.where(id_column > page.after)
     query = query.order_by(id_column)
