@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))  # the hub, when not installed
 TARGET_RATIO = 3.0
 TARGET_PEAK_MB = 150.0
 INSERT_CHUNK = 5000
+CLAIMS_PER_BATCH = 50
 
 
 def fill(home: Path, claims: int, database_url: str | None) -> None:
@@ -67,10 +68,12 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
                              for n in range(1, patients + 1)])
         put(schema.Coverage, [{"id": n, "patient_id": n, "payer_id": 1 + n % len(payers), "member_id": f"M{n:09d}"}
                               for n in range(1, patients + 1)])
-        put(schema.Batch, [{"id": 1, "sender_id": "SENDER", "interchange_control_number": "000000001",
-                            "group_control_number": "1", "transaction_control_number": "0001",
+        # a batch a day of about 50 claims, as a group practice exports them, each with its 999
+        batches = claims // CLAIMS_PER_BATCH + 1
+        put(schema.Batch, [{"id": b, "sender_id": "SENDER", "interchange_control_number": f"{b:09d}",
+                            "group_control_number": str(b), "transaction_control_number": f"{b:04d}",
                             "usage_indicator": "T", "claim_count": 0, "total_charge": Decimal(0),
-                            "content": b"", "sha256": "0" * 64}])
+                            "content": b"", "sha256": "0" * 64} for b in range(1, batches + 1)])
         items, encounters, rows, lines, findings, events, acks, remits = [], [], [], [], [], [], [], []
         first_day = date(2023, 1, 1)
         for n in range(1, claims + 1):
@@ -85,12 +88,13 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
             status = ("needs_attention" if roll < 0.1 else "ready" if roll < 0.3 else "accepted" if roll < 0.7
                       else "paid")
             billed = status in ("accepted", "paid")
+            batch = 1 + n // CLAIMS_PER_BATCH
             two = rng.random() < 0.3
             charge = Decimal("150.00") + (Decimal("40.00") if two else 0)
             rows.append({"id": n, "patient_control_number": f"C{n:08d}", "status": status, "encounter_id": n,
                          "patient_id": patient, "coverage_id": patient, "billing_provider_id": 1,
                          "place_of_service": "11", "service_date": day, "total_charge": charge,
-                         "diagnoses": ["F41.1", "F33.1"], "batch_id": 1 if billed else None,
+                         "diagnoses": ["F41.1", "F33.1"], "batch_id": batch if billed else None,
                          "payer_claim_control_number": f"ICN{n}" if billed else None, "created_at": now})
             lines.append({"claim_id": n, "line_number": 1, "procedure_code": "90837", "modifiers": ["95"],
                           "charge": Decimal("150.00"), "units": Decimal(1), "diagnosis_pointers": [1],
@@ -107,7 +111,7 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
                                  "fix": "use a code to the highest specificity", "check_name": "coding"})
             if billed:
                 events.append({"claim_id": n, "status": status, "at": now, "reason": "277CA A2: accepted"})
-                acks.append({"inbox_item_id": n, "kind": "277CA", "batch_id": 1, "claim_id": n, "accepted": True,
+                acks.append({"inbox_item_id": n, "kind": "277CA", "batch_id": batch, "claim_id": n, "accepted": True,
                              "code": "A2", "detail": "accepted", "outcome": "accepted", "source": "payer",
                              "effective_on": day, "at": now})
             if status == "paid":
@@ -118,6 +122,9 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
                                "payer_claim_control_number": f"ICN{n}", "remarks": ["N862"], "segment_number": n,
                                "fingerprint": f"{n:064x}", "generation": 1})
         put(schema.InboxItem, items)
+        acks += [{"inbox_item_id": 1, "kind": "999", "batch_id": b, "claim_id": None, "accepted": True, "code": "A",
+                  "detail": "accepted", "outcome": "received", "source": "clearinghouse",
+                  "effective_on": date(2026, 1, 1), "at": now} for b in range(1, batches + 1)]
         put(schema.RemitPayment, [{"id": 1, "inbox_item_id": 1, "payer_id": "PAYER01", "payer_name": "Payer 1",
                                    "trace_number": "TRACE1", "amount": Decimal(0), "credit_debit": "C",
                                    "payment_date": date(2026, 11, 20), "method": "ACH", "handling": "I",

@@ -73,12 +73,15 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
     if not sent:
         return found
     ack = schema.Acknowledgment
-    rows = session.connection().execute(select(  # what ``answer_of`` reads, no ORM objects
-        ack.batch_id, ack.claim_id, ack.kind, ack.accepted, ack.code, ack.detail, ack.at, ack.outcome, ack.source,
-        ack.effective_on).where(
-        ack.batch_id.in_({c.batch_id for c in sent}),
-        or_(ack.claim_id.in_([c.id for c in sent]), and_(ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL))))
-        .order_by(ack.id)).all()
+    conn = session.connection()
+    wanted = select(  # what ``answer_of`` reads, no ORM objects
+        ack.id, ack.batch_id, ack.claim_id, ack.kind, ack.accepted, ack.code, ack.detail, ack.at, ack.outcome,
+        ack.source, ack.effective_on)
+    # two queries, not one with OR: each then takes its index (claim_id; batch_id), where the OR
+    # made SQLite read every answer to the batches the page's claims were in
+    rows = sorted([*conn.execute(wanted.where(ack.claim_id.in_([c.id for c in sent]))),
+                   *conn.execute(wanted.where(ack.batch_id.in_({c.batch_id for c in sent}), ack.claim_id.is_(None),
+                                              ack.kind.in_(FILE_LEVEL)))], key=lambda row: row.id)
     # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
     by_claim: dict[tuple[int, int | None], list[Answer]] = {}
     for row in rows:

@@ -23,18 +23,28 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     if not claims:
         return {}
     c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
+    conn = session.connection()
     pcns = sorted({claim.patient_control_number for claim in claims})
+    # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
+    pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
+    for claim_id, pcn, number in conn.execute(select(c.id, c.patient_control_number, c.payer_claim_control_number)
+                                              .where(c.patient_control_number.in_(pcns))):
+        pcn_of[claim_id] = pcn
+        refs[pcn].add(number)
     posted: dict[str, list] = {pcn: [] for pcn in pcns}
-    # one row holds what ``_posting`` and ``crossovers.pending_among`` read of the claim payment
-    # and of its payment (their names do not overlap), without building ORM objects
-    for row in session.connection().execute(
-            select(c.patient_control_number.label("claim_pcn"), r.status_code, r.charge, r.paid,
-                   r.patient_responsibility, r.payer_claim_control_number, r.remarks, r.services, r.crossed_over,
-                   r.crossover_payer, r.reversed_by_id, p.payer_id, p.trace_number, p.payment_date)
-            .join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
-            .where(c.patient_control_number.in_(pcns), r.state == "posted").order_by(r.id)):
-        posted[row.claim_pcn].append((row, row))
-    adjustments = plb.for_claims(session, rules.mappings, pcns)
+    # By claim id (its index), every state, the posted ones kept here: asked for "posted" in SQL,
+    # SQLite read every posted claim payment of the hub for each page. One row holds what
+    # ``_posting`` and ``crossovers.pending_among`` read of the claim payment and of its payment.
+    for row in conn.execute(
+            select(r.claim_id, r.state, r.status_code, r.charge, r.paid, r.patient_responsibility,
+                   r.payer_claim_control_number, r.remarks, r.services, r.crossed_over, r.crossover_payer,
+                   r.reversed_by_id, p.payer_id, p.trace_number, p.payment_date)
+            .join(p, p.id == r.payment_id).where(r.claim_id.in_(list(pcn_of))).order_by(r.id)):
+        pcn = pcn_of[row.claim_id]
+        refs[pcn].add(row.payer_claim_control_number)
+        if row.state == "posted":
+            posted[pcn].append((row, row))
+    adjustments = plb.for_references(session, rules.mappings, refs)
     views = {}
     for pcn in pcns:
         pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number) for row, payment in posted[pcn])

@@ -42,7 +42,7 @@ def for_claim(session, mappings: MappingSet, claim: schema.Claim) -> list[dict]:
 
 def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[str, list[dict]]:
     """``for_claim`` for many claims at once (a listing's page), by patient control number."""
-    c, r, a, p = schema.Claim, schema.RemitClaim, schema.ProviderAdjustment, schema.RemitPayment
+    c, r = schema.Claim, schema.RemitClaim
     pcns = sorted(set(patient_control_numbers))
     refs: dict[str, set[str]] = {pcn: {pcn} for pcn in pcns}
     conn = session.connection()
@@ -52,7 +52,13 @@ def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[s
     for pcn, number in conn.execute(select(c.patient_control_number, r.payer_claim_control_number)
                                        .join(c, c.id == r.claim_id).where(c.patient_control_number.in_(pcns))):
         refs[pcn].add(number)
+    return for_references(session, mappings, refs)
+
+
+def for_references(session, mappings: MappingSet, refs: dict[str, set]) -> dict[str, list[dict]]:
+    """The PLB lines naming each claim, given what its PLB03-2 may carry (``references_of``)."""
     refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
+    a, p = schema.ProviderAdjustment, schema.RemitPayment
     wanted = sorted(set().union(*refs.values())) if refs else []
     rows = session.execute(select(a, p).join(p, p.id == a.payment_id).where(a.reference.in_(wanted))
                            .order_by(a.id)).all() if wanted else []
