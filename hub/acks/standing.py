@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
 from hub.model import ClaimStatus
@@ -79,9 +79,11 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
         ack.source, ack.effective_on)
     # two queries, not one with OR: each then takes its index (claim_id; batch_id), where the OR
     # made SQLite read every answer to the batches the page's claims were in
-    rows = sorted([*conn.execute(wanted.where(ack.claim_id.in_([c.id for c in sent]))),
-                   *conn.execute(wanted.where(ack.batch_id.in_({c.batch_id for c in sent}), ack.claim_id.is_(None),
-                                              ack.kind.in_(FILE_LEVEL)))], key=lambda row: row.id)
+    rows = sorted([*conn.execute(wanted.where(ack.claim_id.in_(bindparam("ids", expanding=True))),
+                                 {"ids": [c.id for c in sent]}),
+                   *conn.execute(wanted.where(ack.batch_id.in_(bindparam("batches", expanding=True)),
+                                              ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL)),
+                                 {"batches": sorted({c.batch_id for c in sent})})], key=lambda row: row.id)
     # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
     by_claim: dict[tuple[int, int | None], list[Answer]] = {}
     for row in rows:

@@ -4,7 +4,7 @@ payer, and the PLB amounts that name the claim (``hub.remit.plb``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hub.remit import crossovers, plb
 from hub.remit.denials import DenialRules
@@ -28,7 +28,8 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
     pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
     for claim_id, pcn, number in conn.execute(select(c.id, c.patient_control_number, c.payer_claim_control_number)
-                                              .where(c.patient_control_number.in_(pcns))):
+                                              .where(c.patient_control_number.in_(bindparam("pcns", expanding=True))),
+                                              {"pcns": pcns}):
         pcn_of[claim_id] = pcn
         refs[pcn].add(number)
     posted: dict[str, list] = {pcn: [] for pcn in pcns}
@@ -39,7 +40,8 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
             select(r.claim_id, r.state, r.status_code, r.charge, r.paid, r.patient_responsibility,
                    r.payer_claim_control_number, r.remarks, r.services, r.crossed_over, r.crossover_payer,
                    r.reversed_by_id, p.payer_id, p.trace_number, p.payment_date)
-            .join(p, p.id == r.payment_id).where(r.claim_id.in_(list(pcn_of))).order_by(r.id)):
+            .join(p, p.id == r.payment_id).where(r.claim_id.in_(bindparam("ids", expanding=True))).order_by(r.id),
+            {"ids": list(pcn_of)}):
         pcn = pcn_of[row.claim_id]
         refs[pcn].add(row.payer_claim_control_number)
         if row.state == "posted":

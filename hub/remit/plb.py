@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from hub.mappings import MappingSet
 from hub.store import schema
@@ -60,8 +60,9 @@ def for_references(session, mappings: MappingSet, refs: dict[str, set]) -> dict[
     refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
     a, p = schema.ProviderAdjustment, schema.RemitPayment
     wanted = sorted(set().union(*refs.values())) if refs else []
-    rows = session.execute(select(a, p).join(p, p.id == a.payment_id).where(a.reference.in_(wanted))
-                           .order_by(a.id)).all() if wanted else []
+    rows = session.execute(select(a, p).join(p, p.id == a.payment_id)
+                           .where(a.reference.in_(bindparam("refs", expanding=True))).order_by(a.id),
+                           {"refs": wanted}).all() if wanted else []
     return {pcn: [line(mappings, adjustment, payment) for adjustment, payment in rows if adjustment.reference in mine]
             for pcn, mine in refs.items()}
 
