@@ -226,13 +226,17 @@ def test_the_claims_listing_streams_and_never_asks_for_every_claims_rows_at_once
 
 
 def _claim_ids_named(statements, ids) -> set[int]:
-    """Claim ids passed as parameters of IN lists (claim_id IN / claims.id IN) in ``statements``."""
+    """Claim ids a statement asks about: the parameters of its IN list (claim_id IN / claims.id
+    IN), or every id inside its range (claim_id BETWEEN)."""
     wanted = set(ids)
     named: set[int] = set()
     for statement, parameters, _ in statements:
+        values = list(parameters.values() if isinstance(parameters, dict) else parameters)
         if re.search(r"claim_id IN|claims\.id IN", statement):
-            values = parameters.values() if isinstance(parameters, dict) else parameters
             named |= {v for v in values if isinstance(v, int) and v in wanted}
+        elif re.search(r"claim_id BETWEEN", statement):
+            low, high = [v for v in values if isinstance(v, int)][:2]
+            named |= {v for v in wanted if low <= v <= high}
     return named
 
 
