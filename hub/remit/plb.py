@@ -58,13 +58,18 @@ def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[s
 def for_references(session, mappings: MappingSet, refs: dict[str, set]) -> dict[str, list[dict]]:
     """The PLB lines naming each claim, given what its PLB03-2 may carry (``references_of``)."""
     refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
-    a, p = schema.ProviderAdjustment, schema.RemitPayment
     wanted = sorted(set().union(*refs.values())) if refs else []
-    rows = session.execute(select(a, p).join(p, p.id == a.payment_id)
-                           .where(a.reference.in_(bindparam("refs", expanding=True))).order_by(a.id),
-                           {"refs": wanted}).all() if wanted else []
-    return {pcn: [line(mappings, adjustment, payment) for adjustment, payment in rows if adjustment.reference in mine]
-            for pcn, mine in refs.items()}
+    rows = session.connection().execute(_BY_REFERENCE, {"refs": wanted}).all() if wanted else []
+    # one row holds what ``line`` reads of the adjustment and of its payment
+    return {pcn: [line(mappings, row, row) for row in rows if row.reference in mine] for pcn, mine in refs.items()}
+
+
+_BY_REFERENCE = (select(schema.ProviderAdjustment.reason, schema.ProviderAdjustment.reference,
+                        schema.ProviderAdjustment.amount, schema.RemitPayment.payer_id,
+                        schema.RemitPayment.trace_number, schema.RemitPayment.payment_date)
+                 .join(schema.RemitPayment, schema.RemitPayment.id == schema.ProviderAdjustment.payment_id)
+                 .where(schema.ProviderAdjustment.reference.in_(bindparam("refs", expanding=True)))
+                 .order_by(schema.ProviderAdjustment.id))
 
 
 def line(mappings: MappingSet, adjustment: schema.ProviderAdjustment, payment: schema.RemitPayment) -> dict:
