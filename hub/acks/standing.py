@@ -72,18 +72,12 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
     found: dict[int, dict | None] = {c.id: None for c in claims}
     if not sent:
         return found
-    ack = schema.Acknowledgment
     conn = session.connection()
-    wanted = select(  # what ``answer_of`` reads, no ORM objects
-        ack.id, ack.batch_id, ack.claim_id, ack.kind, ack.accepted, ack.code, ack.detail, ack.at, ack.outcome,
-        ack.source, ack.effective_on)
     # two queries, not one with OR: each then takes its index (claim_id; batch_id), where the OR
     # made SQLite read every answer to the batches the page's claims were in
-    rows = sorted([*conn.execute(wanted.where(ack.claim_id.in_(bindparam("ids", expanding=True))),
-                                 {"ids": [c.id for c in sent]}),
-                   *conn.execute(wanted.where(ack.batch_id.in_(bindparam("batches", expanding=True)),
-                                              ack.claim_id.is_(None), ack.kind.in_(FILE_LEVEL)),
-                                 {"batches": sorted({c.batch_id for c in sent})})], key=lambda row: row.id)
+    rows = sorted([*conn.execute(_OWN_ANSWERS, {"ids": [c.id for c in sent]}),
+                   *conn.execute(_FILE_ANSWERS, {"batches": sorted({c.batch_id for c in sent})})],
+                  key=lambda row: row.id)
     # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
     by_claim: dict[tuple[int, int | None], list[Answer]] = {}
     for row in rows:
@@ -94,6 +88,15 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
         mine = by_claim.get((claim.batch_id, claim.id), []) + by_claim.get((claim.batch_id, None), [])
         found[claim.id] = _answer_json(deciding(mine))
     return found
+
+
+_ack = schema.Acknowledgment
+_ANSWERS = select(  # what ``answer_of`` reads, no ORM objects
+    _ack.id, _ack.batch_id, _ack.claim_id, _ack.kind, _ack.accepted, _ack.code, _ack.detail, _ack.at, _ack.outcome,
+    _ack.source, _ack.effective_on)
+_OWN_ANSWERS = _ANSWERS.where(_ack.claim_id.in_(bindparam("ids", expanding=True)))
+_FILE_ANSWERS = _ANSWERS.where(_ack.batch_id.in_(bindparam("batches", expanding=True)), _ack.claim_id.is_(None),
+                               _ack.kind.in_(FILE_LEVEL))
 
 
 def _answer_json(answer: Answer | None) -> dict | None:

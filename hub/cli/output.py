@@ -38,11 +38,17 @@ def print_json_array(items: Iterable[Any]) -> int:
 
 
 def _plain(value: Any) -> Any:
+    convert = _PLAIN.get(type(value))  # the exact types first: called for every amount and date of a listing
+    if convert is not None:
+        return convert(value)
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+_PLAIN = {Decimal: float, date: date.isoformat, datetime: datetime.isoformat}
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

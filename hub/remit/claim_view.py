@@ -22,26 +22,18 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     patient control number: every revision of a claim shows the same postings."""
     if not claims:
         return {}
-    c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
     conn = session.connection()
     pcns = sorted({claim.patient_control_number for claim in claims})
     # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
     pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
-    for claim_id, pcn, number in conn.execute(select(c.id, c.patient_control_number, c.payer_claim_control_number)
-                                              .where(c.patient_control_number.in_(bindparam("pcns", expanding=True))),
-                                              {"pcns": pcns}):
+    for claim_id, pcn, number in conn.execute(_REVISIONS, {"pcns": pcns}):
         pcn_of[claim_id] = pcn
         refs[pcn].add(number)
     posted: dict[str, list] = {pcn: [] for pcn in pcns}
     # By claim id (its index), every state, the posted ones kept here: asked for "posted" in SQL,
     # SQLite read every posted claim payment of the hub for each page. One row holds what
     # ``_posting`` and ``crossovers.pending_among`` read of the claim payment and of its payment.
-    for row in conn.execute(
-            select(r.claim_id, r.state, r.status_code, r.charge, r.paid, r.patient_responsibility,
-                   r.payer_claim_control_number, r.remarks, r.services, r.crossed_over, r.crossover_payer,
-                   r.reversed_by_id, p.payer_id, p.trace_number, p.payment_date)
-            .join(p, p.id == r.payment_id).where(r.claim_id.in_(bindparam("ids", expanding=True))).order_by(r.id),
-            {"ids": list(pcn_of)}):
+    for row in conn.execute(_CLAIM_PAYMENTS, {"ids": list(pcn_of)}):
         pcn = pcn_of[row.claim_id]
         refs[pcn].add(row.payer_claim_control_number)
         if row.state == "posted":
@@ -58,6 +50,16 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
             "provider_adjustments": adjustments[pcn],
         }
     return {claim.id: views[claim.patient_control_number] for claim in claims}
+
+
+_c, _r, _p = schema.Claim, schema.RemitClaim, schema.RemitPayment
+_REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_number)
+              .where(_c.patient_control_number.in_(bindparam("pcns", expanding=True))))
+_CLAIM_PAYMENTS = (select(_r.claim_id, _r.state, _r.status_code, _r.charge, _r.paid, _r.patient_responsibility,
+                          _r.payer_claim_control_number, _r.remarks, _r.services, _r.crossed_over, _r.crossover_payer,
+                          _r.reversed_by_id, _p.payer_id, _p.trace_number, _p.payment_date)
+                   .join(_p, _p.id == _r.payment_id).where(_r.claim_id.in_(bindparam("ids", expanding=True)))
+                   .order_by(_r.id))
 
 
 def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:
