@@ -14,11 +14,12 @@ from __future__ import annotations
 from datetime import date
 from typing import Iterable
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
 from hub.model import ClaimStatus
 from hub.store import schema
+from hub.store.one_of import one_of
 from hub.x12.acks import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
 
 # Statuses an acknowledgment may move a claim out of; an 835's outcome (paid, denied, ...) is
@@ -94,8 +95,8 @@ _ack = schema.Acknowledgment
 _ANSWERS = select(  # what ``answer_of`` reads, no ORM objects
     _ack.id, _ack.batch_id, _ack.claim_id, _ack.kind, _ack.accepted, _ack.code, _ack.detail, _ack.at, _ack.outcome,
     _ack.source, _ack.effective_on)
-_OWN_ANSWERS = _ANSWERS.where(_ack.claim_id.in_(bindparam("ids", expanding=True)))
-_FILE_ANSWERS = _ANSWERS.where(_ack.batch_id.in_(bindparam("batches", expanding=True)), _ack.claim_id.is_(None),
+_OWN_ANSWERS = _ANSWERS.where(one_of(_ack.claim_id, "ids"))
+_FILE_ANSWERS = _ANSWERS.where(one_of(_ack.batch_id, "batches"), _ack.claim_id.is_(None),
                                _ack.kind.in_(FILE_LEVEL))
 
 

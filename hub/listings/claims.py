@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, func, select
 
 from hub.listings import Page, keyset_chunks
 from hub.store import schema
+from hub.store.one_of import one_of
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ def _per_chunk(make) -> dict[str, object]:
     ids are dense (an unfiltered listing's are consecutive), the range they span, which spares
     the store and the driver a list of hundreds of ids; rows of claims not in the chunk that the
     range catches are never looked up."""
-    return {"ids": make(lambda column: column.in_(bindparam("ids", expanding=True))),
+    return {"ids": make(lambda column: one_of(column, "ids")),
             "range": make(lambda column: column.between(bindparam("low"), bindparam("high")))}
 
 

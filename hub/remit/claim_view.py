@@ -4,11 +4,12 @@ payer, and the PLB amounts that name the claim (``hub.remit.plb``)."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from hub.remit import crossovers, plb
 from hub.remit.denials import DenialRules
 from hub.store import schema
+from hub.store.one_of import one_of
 
 
 def remittance_of(session, rules: DenialRules, claim: schema.Claim) -> dict:
@@ -54,11 +55,11 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
 
 _c, _r, _p = schema.Claim, schema.RemitClaim, schema.RemitPayment
 _REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_number)
-              .where(_c.patient_control_number.in_(bindparam("pcns", expanding=True))))
+              .where(one_of(_c.patient_control_number, "pcns")))
 _CLAIM_PAYMENTS = (select(_r.claim_id, _r.state, _r.status_code, _r.charge, _r.paid, _r.patient_responsibility,
                           _r.payer_claim_control_number, _r.remarks, _r.services, _r.crossed_over, _r.crossover_payer,
                           _r.reversed_by_id, _p.payer_id, _p.trace_number, _p.payment_date)
-                   .join(_p, _p.id == _r.payment_id).where(_r.claim_id.in_(bindparam("ids", expanding=True)))
+                   .join(_p, _p.id == _r.payment_id).where(one_of(_r.claim_id, "ids"))
                    .order_by(_r.id))
 
 

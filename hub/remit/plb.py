@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from hub.mappings import MappingSet
 from hub.store import schema
+from hub.store.one_of import one_of
 
 TABLE = "remittance/provider_adjustments.toml"
 
@@ -68,7 +69,7 @@ _BY_REFERENCE = (select(schema.ProviderAdjustment.reason, schema.ProviderAdjustm
                         schema.ProviderAdjustment.amount, schema.RemitPayment.payer_id,
                         schema.RemitPayment.trace_number, schema.RemitPayment.payment_date)
                  .join(schema.RemitPayment, schema.RemitPayment.id == schema.ProviderAdjustment.payment_id)
-                 .where(schema.ProviderAdjustment.reference.in_(bindparam("refs", expanding=True)))
+                 .where(one_of(schema.ProviderAdjustment.reference, "refs"))
                  .order_by(schema.ProviderAdjustment.id))
 
 
