@@ -11,12 +11,13 @@ from sqlalchemy import bindparam
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import NullType
 
 
 class OneOf(ColumnElement):
     inherit_cache = True
-    type = Boolean()
+    # not Boolean: SQLite would get "(... IN (...)) = 1", which no index serves
+    type = NullType()
     _traverse_internals = [("column", InternalTraversal.dp_clauseelement), ("name", InternalTraversal.dp_string)]
 
     def __init__(self, column, name: str):
