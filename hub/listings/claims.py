@@ -93,7 +93,8 @@ def _chunk_json(session, claims, rules) -> Iterator[dict]:
         form, params = "range", {"low": ids[0], "high": ids[-1]}
     else:
         form, params = "ids", {"ids": ids}
-    lines, findings = _grouped(conn.execute(LINES[form], params)), _grouped(conn.execute(FINDINGS[form], params))
+    lines = _grouped(conn.execute(LINES[form], params).all())  # fetchall: one call, not one per row
+    findings = _grouped(conn.execute(FINDINGS[form], params).all())
     waived: dict[int, dict] = {}
     for claim_id, code, line_number, reason in conn.execute(OVERRIDES[form], params):
         waived.setdefault(claim_id, {})[(code, line_number)] = reason  # the latest override speaks
