@@ -267,3 +267,19 @@ def test_the_inbox_listing_never_reads_the_stored_payloads(hub, hub_home, capsys
         if cursor is None:
             break
     assert paged == everything
+
+
+def test_the_listings_benchmark_runs_and_reports_every_figure():
+    import subprocess
+    import sys
+
+    from conftest import PROJECT
+
+    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "listings.py"), "--claims", "300", "--no-cli",
+                          "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["claims"] == 300
+    assert [row["listing"] for row in figures["rows"]] == ["claims --json", "inbox --json"]
+    for row in figures["rows"]:
+        assert row["seconds"] > 0 and row["peak_mb"] > 0 and row["baseline_seconds"] > 0 and row["ratio"] > 0
