@@ -180,23 +180,22 @@ def cmd_claims(args: argparse.Namespace) -> int:
             detail = "; ".join(filter(None, [args.status, wanted.describe()])) or None
             audit_listing(hub, session, "list_claims", "claim", page.shown, detail)
             session.commit()
-    _next_page(args, page, "claims")
-    if args.json:
-        return 0
-    if not table:
+    if not args.json and not table:
         print("no claims" + (f" with status {args.status}" if args.status else "")
               + (f" ({wanted.describe()})" if wanted.describe() else "")
               + (f" after {page.after}" if page.after is not None else ""))
-        return 0
-    print_table(["CLAIM", "STATUS", "PAYER", "DOS", "CHARGE", "POS", "CODES", "FINDINGS"], table)
-    for line in notes:
-        print(line)
+    elif not args.json:
+        print_table(["CLAIM", "STATUS", "PAYER", "DOS", "CHARGE", "POS", "CODES", "FINDINGS"], table)
+        for line in notes:
+            print(line)
+    _next_page(page, "claims")
     return 0
 
 
-def _next_page(args: argparse.Namespace, page, noun: str) -> None:
+def _next_page(page, noun: str) -> None:
     """Where the next page starts, on stderr so stdout stays the listing (and valid JSON)."""
     if page.next_cursor is not None:
+        sys.stdout.flush()  # after the page, on a terminal too
         print(f"bhhub: more {noun} follow; next page: --limit {page.limit} --after {page.next_cursor}",
               file=sys.stderr)
 
@@ -288,15 +287,13 @@ def cmd_inbox(args: argparse.Namespace) -> int:
                         notes.append(f"  item {d['id']}: {d['reason']}")
         finally:
             items.close()
-    _next_page(args, page, "items")
-    if args.json:
-        return 0
-    if not table:
+    if not args.json and not table:
         print(f"no inbox items after {page.after}" if page.after is not None else "the inbox is empty")
-        return 0
-    print_table(["ID", "STATE", "FORMAT", "RECEIVED", "SOURCE"], table)
-    for line in notes:
-        print(line)
+    elif not args.json:
+        print_table(["ID", "STATE", "FORMAT", "RECEIVED", "SOURCE"], table)
+        for line in notes:
+            print(line)
+    _next_page(page, "items")
     return 0
 
 
