@@ -1,8 +1,18 @@
 """Writing the claims ready to bill into one 837P batch, recorded before it leaves the hub.
 
 Control numbers come from persisted counters and are never reused. The batch's bytes, its
-control numbers and the claims' move to ``batched`` are committed in one transaction before the
-file is written, so a crash can never leave a file on disk whose numbers the store forgot.
+control numbers and the claims' move to ``batched`` are committed in one transaction, and the
+file only takes its name after that commit, so a crash can never leave a file on disk whose
+numbers the store forgot. An export never loses a batch:
+
+- what can fail about the file is found before any claim changes state: ``--out`` naming a
+  folder or a file already there (without ``force``) is refused first, and the bytes are
+  written and fsynced to a hidden temporary file beside ``--out`` inside the transaction (a full
+  disk or a folder it may not write rolls the batch back);
+- after the commit the temporary file is renamed to ``--out`` (never over an existing file
+  unless ``force``); a kill between the two leaves a committed batch whose file the next export
+  writes (``_write_unwritten``), and ``write_batch`` (`bhhub batch write ID --out FILE`) writes
+  any stored batch's exact bytes again.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from glob import escape as glob_escape
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -21,7 +32,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.claims import set_status
 from hub.crashpoints import crash_point
-from hub.errors import InputError, StoreError
+from hub.errors import InputError, StoreError, UsageError
 from hub.model import ClaimStatus, Finding, Provider, Severity
 from hub.store import schema
 from hub.store.repo import claim_record, next_counter, provider_record
@@ -47,19 +58,55 @@ class BatchResult:
 
 
 def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_aside: list | None = None,
-                wait: float = 600.0, waiting=None) -> BatchResult | None:
+                wait: float = 600.0, waiting=None, force: bool = False,
+                recovered: list | None = None) -> BatchResult | None:
     """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready.
-    ``set_aside``, when given, collects (patient control number, finding code) of claims held back."""
+
+    ``out`` must name a file, not a folder; a file already there is refused unless ``force``
+    (both before any claim changes state). ``set_aside``, when given, collects (patient control
+    number, finding code) of claims held back; ``recovered`` collects (batch id, path) of
+    earlier batches whose file an interruption had cut off and that this call wrote."""
     from hub.exchange.locks import EXCHANGE, hub_lock
 
     set_aside = [] if set_aside is None else set_aside
-    # The same lock as the exchange's: batching here never interleaves with a scheduled exchange.
+    out = _file_to_write(out)
+    # The same lock as the exchange's: batching here never interleaves with a scheduled exchange
+    # (nor with another export checking, staging and naming its file).
     with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
-        _write_unwritten(hub)
-        return _export(hub, out, max_claims, set_aside)
+        written = _write_unwritten(hub)
+        if recovered is not None:
+            recovered.extend(written)
+        if (out.exists() or out.is_symlink()) and not force:
+            if not _any_ready(hub):
+                return None  # nothing would be written, so nothing is in the way
+            mine = [batch_id for batch_id, path in written if Path(path) == out.resolve()]
+            held = (f"it now holds batch {mine[0]}, whose file an interrupted export had not written"
+                    if mine else "it may be an earlier batch")
+            raise UsageError(f"{out} already exists ({held}); give another --out, or --force to replace it")
+        return _export(hub, out, max_claims, set_aside, force)
 
 
-def _export(hub, out: Path, max_claims: int, set_aside: list) -> BatchResult | None:
+def _file_to_write(out: Path) -> Path:
+    """``out`` as a file the export may create, or a UsageError saying why not (nothing changed yet)."""
+    out = Path(out)
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name the file to write in it, e.g. {out / 'batch-0001.x12'}")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    return out
+
+
+def _any_ready(hub) -> bool:
+    c = schema.Claim
+    with hub.store.session() as session:
+        return session.scalar(select(c.id).where(c.status == ClaimStatus.READY.value).limit(1)) is not None
+
+
+def _export(hub, out: Path, max_claims: int, set_aside: list, force: bool) -> BatchResult | None:
+    _forget_staged(out)  # what a kill left of an earlier attempt at this name
     with hub.store.writer() as session:
         batch = create_batch(hub, session, hub.settings.envelope, max_claims, out, set_aside=set_aside)
         if batch is None:
@@ -68,14 +115,61 @@ def _export(hub, out: Path, max_claims: int, set_aside: list) -> BatchResult | N
         remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
         pcns = tuple(session.scalars(select(schema.Claim.patient_control_number)
                                      .where(schema.Claim.batch_id == batch.id).order_by(schema.Claim.id)))
-        session.commit()
+        # The bytes are on disk, fsynced, before the claims are committed as batched: a file
+        # that cannot be written rolls the batch back instead of stranding its claims.
+        staged = _stage(out, batch.content)
+        crash_point("export:staged")
+        try:
+            session.commit()
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
     crash_point("export:before_file")
-    _write_atomically(out, batch.content)
+    try:
+        _place(staged, out, force=force)
+    except OSError as exc:
+        taken = isinstance(exc, FileExistsError)
+        message = (f"{out} appeared while batch {batch.id} was being written, and was left as it is" if taken
+                   else f"the file of batch {batch.id} could not be named {out} ({exc.strerror or exc})")
+        raise (UsageError if taken else InputError)(
+            f"{message}; the batch is stored: write it with `bhhub batch write {batch.id} --out FILE`") from exc
+    crash_point("export:placed")
     _mark_written(hub, batch.id)
     log.info("batch %s written: %d claims, ISA13 %s", batch.id, batch.claim_count, batch.interchange_control_number)
     hub.plugins.hooks.batch_written(batch.id, str(out), batch.claim_count)
     return BatchResult(batch.id, out, batch.claim_count, batch.interchange_control_number, pcns, remaining,
                        tuple(set_aside))
+
+
+def write_batch(hub, batch_id: int, out: Path, *, force: bool = False, wait: float = 600.0,
+                waiting=None) -> schema.Batch:
+    """Write a stored batch's exact bytes to ``out`` again (`bhhub batch write`); the batch.
+
+    Its claims do not change. A batch whose export was cut off before its file was written is
+    then known written (at ``out``), so the next export does not write it a second time."""
+    from hub.exchange.locks import EXCHANGE, hub_lock
+
+    out = _file_to_write(out)
+    with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
+        with hub.store.session() as session:
+            batch = session.get(schema.Batch, batch_id)
+            if batch is None:
+                raise UsageError(f"no batch {batch_id} (`bhhub transmissions` lists those sent; "
+                                 "`bhhub export-837` prints each batch it writes)")
+            if hashlib.sha256(batch.content).hexdigest() != batch.sha256:
+                raise StoreError(f"batch {batch_id}'s stored bytes do not match their sha256; not written")
+            pending = batch.path is not None and batch.file_written_at is None
+        if (out.exists() or out.is_symlink()) and not force:
+            raise UsageError(f"{out} already exists; give another --out, or --force to replace it")
+        _forget_staged(out)
+        try:
+            _place(_stage(out, batch.content), out, force=force)
+        except FileExistsError:
+            raise UsageError(f"{out} appeared meanwhile and was left as it is; give another --out") from None
+        if pending:
+            _mark_written(hub, batch_id, out)
+    log.info("batch %s written again to a file", batch_id)
+    return batch
 
 
 def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path | None = None, *,
@@ -127,7 +221,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     )
     session.add(batch)
     session.flush()
-    from hub.ledger.authorizations import consume
+    from hub.ledger.authorizations import consume_many
 
     _claim_for_batch(session, [row.id for row in rows], batch.id)
     for row in rows:
@@ -135,7 +229,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
         set_committed_value(row, "batch_id", batch.id)
         session.add(schema.ClaimStatusEvent(claim_id=row.id, status=ClaimStatus.BATCHED.value,
                                             reason=f"batch {batch.id} (ISA13 {batch.interchange_control_number})"))
-        consume(session, row)  # its visits count against its authorization from now on
+    consume_many(session, rows)  # their visits count against their authorizations from now on
     hub.audit(session, "export_837p", "claim", [r.id for r in rows], f"batch {batch.id}")
     crash_point("batch:before_commit")
     return batch
@@ -251,36 +345,123 @@ def _set_aside(session, row: schema.Claim, finding: Finding) -> None:
     log.info("claim %s set aside when batching: %s", row.id, finding.code)
 
 
-def _write_unwritten(hub) -> None:
+def _write_unwritten(hub) -> list[tuple[int, str]]:
     """Write the files of exported batches whose writing a crash cut off (committed, file not
-    known written): the same bytes, to the same path. Their claims are ``batched`` already, so
-    without this they would never reach a file."""
+    known written): the same bytes, to the same path; (batch id, path) of those written. Their
+    claims are ``batched`` already, so without this they would never reach a file.
+
+    A file already at that path with the batch's bytes (the crash came after the rename) is
+    simply known written now; anything else there is never replaced, and the batch is named in
+    a warning with the command that writes it elsewhere."""
     b = schema.Batch
     with hub.store.session() as session:
-        unwritten = session.execute(select(b.id, b.path, b.content).where(
+        unwritten = session.execute(select(b.id, b.path, b.content, b.sha256).where(
             b.path.is_not(None), b.file_written_at.is_(None),
-            ~select(schema.Transmission.id).where(schema.Transmission.batch_id == b.id).exists())).all()
-    for batch_id, path, content in unwritten:
-        _write_atomically(Path(path), content)
+            ~select(schema.Transmission.id).where(schema.Transmission.batch_id == b.id).exists())
+            .order_by(b.id)).all()
+    written = []
+    for batch_id, path, content, sha256 in unwritten:
+        target = Path(path)
+        try:
+            if target.is_file() and hashlib.sha256(target.read_bytes()).hexdigest() == sha256:
+                _forget_staged(target)
+                _mark_written(hub, batch_id)
+                continue
+            if target.exists() or target.is_symlink():
+                raise FileExistsError(path)
+            _forget_staged(target)
+            _place(_stage(target, content), target, force=False)
+        except (OSError, InputError) as exc:
+            why = ("another file is there" if isinstance(exc, FileExistsError)
+                   else getattr(exc, "strerror", None) or str(exc))
+            log.warning("batch %s: its file was not written before an interruption, and cannot be written to %s now "
+                        "(%s); write it with `bhhub batch write %s --out FILE`", batch_id, path, why, batch_id)
+            continue
         _mark_written(hub, batch_id)
+        written.append((batch_id, path))
         log.warning("batch %s: its file was not written before an interruption; written now to %s", batch_id, path)
+    return written
 
 
-def _mark_written(hub, batch_id: int) -> None:
+def _mark_written(hub, batch_id: int, path: Path | None = None) -> None:
+    values = {"file_written_at": utcnow()}
+    if path is not None:
+        values["path"] = str(path.resolve())
     with hub.store.session() as session:
-        session.execute(update(schema.Batch).where(schema.Batch.id == batch_id).values(file_written_at=utcnow()))
+        session.execute(update(schema.Batch).where(schema.Batch.id == batch_id).values(**values))
         session.commit()
 
 
-def _write_atomically(path: Path, content: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+_STAGED = ".partial"
+
+
+def _stage(path: Path, content: bytes) -> Path:
+    """``content`` in a hidden temporary file beside ``path`` (same folder, so the rename to
+    ``path`` is atomic), flushed and fsynced; its path. A write that fails is a HubError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_STAGED)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}; nothing was batched") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}; nothing was batched") from exc
         raise
+    return Path(tmp)
+
+
+def _place(staged: Path, path: Path, *, force: bool) -> None:
+    """Give the staged file its name: atomically, and over an existing file only when ``force``
+    (a hard link fails when the name is taken; FileExistsError then, the staged file removed)."""
+    try:
+        if force:
+            os.replace(staged, path)
+        else:
+            try:
+                os.link(staged, path)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links: check, then rename
+                if path.exists() or path.is_symlink():
+                    raise FileExistsError(str(path)) from None
+                os.replace(staged, path)
+            else:
+                staged.unlink()
+        _fsync_folder(path.parent)
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make the new name durable (a rename lives in the folder's entry)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _forget_staged(path: Path) -> None:
+    """Remove temporary files a killed export left beside ``path`` (they hold PHI, and a name
+    nobody sends: the store either forgot their batch or holds its bytes)."""
+    try:
+        for stale in path.parent.glob(f".{glob_escape(path.name)}.*{_STAGED}"):
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """``content`` at ``path``, replacing what is there, all or nothing."""
+    _place(_stage(path, content), path, force=True)

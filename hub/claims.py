@@ -145,7 +145,10 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
     else:
         conn.execute(_UPDATE_ENCOUNTER, {"row_id": encounter_id, **encounter_values})
 
-    findings = [*coded.findings, *scrub(claim, hub.claim_checks, ConnectionContext(hub, conn))]
+    context = getattr(upserts, "check_context", None)
+    if context is None or context.connection is not conn:  # one per intake transaction
+        context = upserts.check_context = ConnectionContext(hub, conn)
+    findings = [*coded.findings, *scrub(claim, hub.claim_checks, context)]
     rendered = None
     # A re-sent encounter keeps the overrides a biller gave its claim (``bhhub override``).
     waived = overridden(session, target_id) if target_id is not None else set()

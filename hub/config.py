@@ -4,6 +4,10 @@ Everything has a default that works with no configuration: the home is ``./.bhhu
 ``BHHUB_HOME``, or ``--home``), the store a SQLite file inside it, the 837P envelope a test
 (ISA15 ``T``) interchange with placeholder ids a clearinghouse profile replaces. Secrets never
 live in this file; later sections name an environment variable or a file instead.
+
+The file is checked against its model (``hub.configuration.hub_file``): an unknown key or a
+wrong type is a ``ConfigError`` naming the file, the key and the nearest valid key. pydantic is
+imported only when the file is read, so ``bhhub --help`` never pays for it.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hub.errors import ConfigError
 from hub.x12.envelope import Envelope
@@ -32,14 +36,15 @@ sender_qualifier = "ZZ"
 sender_id = "BHHUB"
 receiver_qualifier = "ZZ"
 receiver_id = "CLEARINGHOUSE"
-usage_indicator = "T"   # T test, P production (ISA15)
+usage_indicator = "T"   # T test, P production (ISA15): the one switch; a profile or mailbox may only narrow it to T
 
 [submitter]
 # Loop 1000A: who sends the file, and the EDI contact.
 name = "BHHUB PRACTICE"
 id = "BHHUB"
 contact_name = "BILLING OFFICE"
-phone = "5555550100"
+phone = "5555550100"    # in quotes: ids and numbers are strings, so leading zeros are kept
+# email = "billing@example.org"   # instead of (or as well as) the phone
 
 [receiver]
 # Loop 1000B: the clearinghouse receiving the file.
@@ -53,7 +58,8 @@ class Settings:
     home: Path
     database_url: str
     envelope: Envelope
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)  # bhhub.toml as written (checked)
+    file: Any = field(default=None, repr=False)  # bhhub.toml as its model, hub.configuration.hub_file.HubFile
 
     @property
     def mappings_dir(self) -> Path:
@@ -64,6 +70,26 @@ class Settings:
     def batches_dir(self) -> Path:
         return self.home / "batches"
 
+    @property
+    def config_path(self) -> Path:
+        return self.home / CONFIG_NAME
+
+    def section(self, model: type[T]) -> T:
+        """The section of bhhub.toml modelled by ``model`` (a ``hub_file.Section``), defaults and all."""
+        return getattr(self.file, _section_key(model))
+
+
+T = TypeVar("T")
+
+
+def _section_key(model: type) -> str:
+    from hub.configuration.hub_file import Section
+
+    for key, cls in Section.registry.items():
+        if cls is model:
+            return key
+    raise TypeError(f"{model.__name__} is not a registered bhhub.toml section")
+
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     """``--home``, else ``BHHUB_HOME``, else ``./.bhhub``."""
@@ -72,45 +98,40 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
+    """The hub's settings: ``<home>/bhhub.toml`` checked against its model (an unknown key or a
+    wrong type is a ``ConfigError`` naming the file, the key and the nearest valid one), every
+    key it leaves out at its default."""
+    from hub.configuration.hub_file import load_hub_file  # pydantic: not for `bhhub --help`
+
     root = resolve_home(home)
-    raw: dict[str, Any] = tomllib.loads(DEFAULT_CONFIG)
     path = root / CONFIG_NAME
+    raw: dict[str, Any] = {}
     if path.is_file():
         try:
-            local = tomllib.loads(path.read_text(encoding="utf-8"))
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-        for section, values in local.items():
-            if isinstance(values, dict):
-                raw.setdefault(section, {}).update(values)
-            else:
-                raw[section] = values
-    url = (
-        os.environ.get("BHHUB_DATABASE_URL")
-        or raw.get("store", {}).get("url")
-        or f"sqlite:///{root / 'bhhub.db'}"
-    )
-    return Settings(home=root, database_url=url, envelope=_envelope(raw, path), raw=raw)
+    model = load_hub_file(raw, str(path))
+    url = os.environ.get("BHHUB_DATABASE_URL") or model.store.url or f"sqlite:///{root / 'bhhub.db'}"
+    return Settings(home=root, database_url=url, envelope=_envelope(model, path), raw=raw, file=model)
 
 
-def _envelope(raw: dict[str, Any], path: Path) -> Envelope:
-    isa, sub, rcv = raw.get("interchange", {}), raw.get("submitter", {}), raw.get("receiver", {})
-    usage = str(isa.get("usage_indicator", "T")).upper()
-    if usage not in ("T", "P"):
-        raise ConfigError(f"{path}: [interchange] usage_indicator must be T or P, not {usage!r}")
+def _envelope(model, path: Path) -> Envelope:
+    isa, sub, rcv = model.interchange, model.submitter, model.receiver
     try:
         return Envelope(
-            sender_qualifier=str(isa["sender_qualifier"]),
-            sender_id=str(isa["sender_id"]),
-            receiver_qualifier=str(isa["receiver_qualifier"]),
-            receiver_id=str(isa["receiver_id"]),
-            usage_indicator=usage,
-            submitter_name=str(sub["name"]),
-            submitter_id=str(sub["id"]),
-            submitter_contact_name=str(sub["contact_name"]),
-            submitter_phone=str(sub["phone"]),
-            receiver_name=str(rcv["name"]),
-            receiver_id_code=str(rcv["id"]),
+            sender_qualifier=isa.sender_qualifier,
+            sender_id=isa.sender_id,
+            receiver_qualifier=isa.receiver_qualifier,
+            receiver_id=isa.receiver_id,
+            usage_indicator=isa.usage_indicator,
+            submitter_name=sub.name,
+            submitter_id=sub.id,
+            submitter_contact_name=sub.contact_name,
+            submitter_phone=sub.phone or None,
+            submitter_email=sub.email or None,
+            receiver_name=rcv.name,
+            receiver_id_code=rcv.id,
         )
-    except KeyError as exc:
-        raise ConfigError(f"{path}: missing setting {exc.args[0]!r}") from exc
+    except ConfigError as exc:  # a rule across keys (1000A PER needs a phone or an email)
+        raise ConfigError(f"{path}: {exc}") from None

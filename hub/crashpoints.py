@@ -9,7 +9,9 @@ test can run a second command while the first is inside its transaction at that 
 
 The points, by step (each a boundary where a crash or a second process could interleave):
 intake ``intake:after_store_raw``, ``intake:before_commit``; batching ``batch:after_take``,
-``batch:before_commit``, ``export:before_file``; sending ``transmission:after_create``,
+``batch:before_commit``, ``export:staged`` (the file's bytes fsynced beside ``--out``, not committed),
+``export:before_file`` (committed, not yet named ``--out``), ``export:placed`` (named, not yet
+known written); sending ``transmission:after_create``,
 ``upload:before_put``, ``upload:after_put``; pickup ``pickup:after_download``,
 ``pickup:before_remote_cleanup``; applying responses and posting ``apply:before_commit``.
 """
@@ -22,7 +24,7 @@ import time
 
 POINTS = (
     "intake:after_store_raw", "intake:before_commit",
-    "batch:after_take", "batch:before_commit", "export:before_file",
+    "batch:after_take", "batch:before_commit", "export:staged", "export:before_file", "export:placed",
     "transmission:after_create", "upload:before_put", "upload:after_put",
     "pickup:after_download", "pickup:before_remote_cleanup",
     "apply:before_commit",

@@ -27,6 +27,7 @@ from hub import hookspec
 if TYPE_CHECKING:
     from hub.eligibility.benefits import EligibilityResponse
     from hub.model import Coverage, Encounter, Patient
+    from hub.notify import AlertNotice
     from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 # --- intake -------------------------------------------------------------------------------
@@ -184,6 +185,19 @@ def bhhub_register_jobs() -> list[Job]:
 
     Called when the runner starts. Return a list of ``hub.types.Job``; each job takes the hub
     and must be idempotent (the runner may call it again after a crash).
+    """
+
+
+@hookspec
+def bhhub_alert_raised(alert: AlertNotice) -> None:
+    """An alert people must know about has been raised.
+
+    Called by ``bhhub run`` once per alert (again on a later tick if this raised, up to
+    ``hub.notify.MAX_ATTEMPTS``; at least once: a crash may repeat it). ``alert`` is a
+    ``hub.notify.AlertNotice`` (id, key, kind, message, raised_at): forward it to a pager, a
+    chat, a ticket system. The message names mailboxes, files and claims' control numbers,
+    never patients. The return value is ignored; raise to have it tried again. Do not block
+    for long (use a timeout on any network call).
     """
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from functools import lru_cache
 
@@ -50,6 +50,7 @@ class IntakeResult:
     summary: str | None = None  # what a response file (TA1, 999, 277CA, 835) did
     updated: dict = field(default_factory=dict)  # patient control number -> status it set
     records: tuple[RecordOutcome, ...] = field(default=())  # registrations, appointments stored
+    notes: tuple[str, ...] = field(default=())  # e.g. two formats recognized it (``choose_format``)
 
     @property
     def failed(self) -> bool:
@@ -203,9 +204,9 @@ def _process_once(hub, item_id: int, content: bytes, source_name: str, states: t
     with hub.store.writer() as session:
         if not take_items(session, [item_id], states):
             return applied_elsewhere(item_id, source_name)
-        fmt_name = None
+        fmt_name, notes = None, ()
         try:
-            fmt = format_for(hub.intake_formats, content)
+            fmt, notes = choose_format(hub.intake_formats, content, item_id)
             fmt_name = fmt.name
             parsed = parse_payload(fmt, item_id, content, IntakeContext(source_name, hub.mappings))
             encounters, others = split_records(parsed)
@@ -214,7 +215,7 @@ def _process_once(hub, item_id: int, content: bytes, source_name: str, states: t
             records = store_records(hub, session, upserts, others, item_id)
         except HubError as exc:
             session.rollback()
-            return _quarantine(hub, item_id, source_name, fmt_name, str(exc), states)
+            return replace(_quarantine(hub, item_id, source_name, fmt_name, str(exc), states), notes=notes)
         set_state(session, item_id, PROCESSED, fmt_name, None)
         if outcomes or not records:
             hub.audit(session, "intake", "claim", [o.claim_id for o in outcomes if o.claim_id], f"inbox item {item_id}")
@@ -225,7 +226,7 @@ def _process_once(hub, item_id: int, content: bytes, source_name: str, states: t
     log.info("inbox item %s imported: %d encounters, %d other records", item_id, len(encounters), len(records))
     if encounters:
         hub.plugins.hooks.encounters_received(encounters, source_name)
-    return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes, records=records)
+    return IntakeResult(item_id, source_name, "imported", fmt_name, None, outcomes, records=records, notes=notes)
 
 
 def split_records(parsed: list) -> tuple[list[Encounter], list]:
@@ -326,23 +327,49 @@ def expand(formats: list[IntakeFormat], source_name: str, content: bytes) -> lis
 
 
 def format_for(formats: list[IntakeFormat], content: bytes) -> IntakeFormat:
-    """The format that recognizes ``content``; else one that falls back to it (to refuse it
-    precisely); else UnrecognizedInput."""
-    for sniff in ("recognizes", "fallback"):
-        for fmt in formats:
-            test = getattr(fmt, sniff)
-            if test is None:
-                continue
-            try:
-                if test(content):
-                    return fmt
-            except Exception:  # noqa: BLE001 - a plugin's sniffer must not stop the others
-                log.error("intake format %s failed to sniff a payload", fmt.name)
+    """The format that reads ``content`` (``choose_format``), or UnrecognizedInput."""
+    return choose_format(formats, content)[0]
+
+
+def choose_format(formats: list[IntakeFormat], content: bytes,
+                  item_id: int | None = None) -> tuple[IntakeFormat, tuple[str, ...]]:
+    """The format that reads ``content``, and the notes to show with the result.
+
+    The rule (docs/plugins.md): every format's ``recognizes`` is asked, in registration order
+    (bhhub's built-ins first, then other plugins by entry-point name, each plugin's formats in
+    the order it returns them); the first that says yes reads the payload. When another says
+    yes too, the first still reads it, and the overlap is logged and noted: one of the two
+    recognizers is too broad. When none does, the first whose ``fallback`` claims it (to refuse
+    it precisely); else ``UnrecognizedInput``.
+    """
+    recognizing = [fmt for fmt in formats if _sniff(fmt, "recognizes", content)]
+    if recognizing:
+        chosen, others = recognizing[0], [fmt.name for fmt in recognizing[1:]]
+        if not others:
+            return chosen, ()
+        log.warning("inbox item %s is recognized by intake formats %s and %s; read as %s", item_id, chosen.name,
+                    ", ".join(others), chosen.name)
+        return chosen, (f"also recognized by {', '.join(others)}; read as {chosen.name}, the first registered "
+                        "(a recognizer is too broad: tell the plugin's author)",)
+    for fmt in formats:
+        if _sniff(fmt, "fallback", content):
+            return fmt, ()
     names = ", ".join(f.name for f in formats) or "none installed"
     raise UnrecognizedInput(
         f"not a format any installed plugin reads (formats: {names})",
         fix="check that this is an export from your EHR, or install the plugin for its format",
     )
+
+
+def _sniff(fmt: IntakeFormat, sniff: str, content: bytes) -> bool:
+    test = getattr(fmt, sniff)
+    if test is None:
+        return False
+    try:
+        return bool(test(content))
+    except Exception:  # noqa: BLE001 - a plugin's sniffer must not stop the others
+        log.error("intake format %s failed to sniff a payload", fmt.name)
+        return False
 
 
 def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: str,

@@ -29,7 +29,7 @@ from hub.claims import prefetch_encounters, store_encounter
 from hub.crashpoints import crash_point
 from hub.errors import HubError
 from hub.intake import (
-    PROCESSED, QUARANTINED, IntakeResult, applied_elsewhere, expand, format_for, is_x12, parse_payload, process,
+    PROCESSED, QUARANTINED, IntakeResult, applied_elsewhere, choose_format, expand, is_x12, parse_payload, process,
     set_state, split_records, store_raw, store_records, take_items,
 )
 from hub.mappings import MappingSet
@@ -39,7 +39,8 @@ from hub.types import IntakeContext
 log = logging.getLogger(__name__)
 
 Chunk = list[tuple[str, bytes]]
-Parsed = dict[int, tuple[str | None, list | str]]  # position -> (format, encounters or refusal)
+Parsed = dict[int, tuple[str | None, list | str | None, tuple[str, ...]]]  # position -> (format, records or
+# refusal or None for an X12 response, notes)
 
 
 def receive_many(
@@ -103,14 +104,14 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
 
 def _parse_one(formats, mappings: MappingSet, item_id: int, source_name: str, content: bytes) -> tuple:
     if is_x12(content):
-        return "x12", None  # a response file: applied on its own after the chunk (hub.responses)
-    fmt_name = None
+        return "x12", None, ()  # a response file: applied on its own after the chunk (hub.responses)
+    fmt_name, notes = None, ()
     try:
-        fmt = format_for(formats, content)
+        fmt, notes = choose_format(formats, content, item_id)
         fmt_name = fmt.name
-        return fmt_name, parse_payload(fmt, item_id, content, IntakeContext(source_name, mappings))
+        return fmt_name, parse_payload(fmt, item_id, content, IntakeContext(source_name, mappings)), notes
     except HubError as exc:
-        return fmt_name, str(exc)
+        return fmt_name, str(exc), notes
 
 
 def _parse_here(hub, chunk: Chunk, new: list[tuple[int, int]]) -> Parsed:
@@ -129,19 +130,20 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                 if item_id not in taken:
                     results[position] = applied_elsewhere(item_id, chunk[position][0])
             new = [(position, item_id) for position, item_id in new if item_id in taken]
-            parsed = {position: (fmt, split_records(outcome) if isinstance(outcome, list) else outcome)
-                      for position, (fmt, outcome) in parsed.items() if position in dict(new)}
-            keys = [e.key for _, outcome in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
+            parsed = {position: (fmt, split_records(outcome) if isinstance(outcome, list) else outcome, notes)
+                      for position, (fmt, outcome, notes) in parsed.items() if position in dict(new)}
+            keys = [e.key for _, outcome, _ in parsed.values() if isinstance(outcome, tuple) for e in outcome[0]]
             upserts = Upserter(session, hub.known_rows, reserve=len(keys))
             prefetch_encounters(upserts, keys)
             for position, item_id in new:
-                fmt_name, outcome = parsed[position]
+                fmt_name, outcome, notes = parsed[position]
                 source_name = chunk[position][0]
                 if outcome is None:
                     continue
                 if isinstance(outcome, str):
                     set_state(session, item_id, QUARANTINED, fmt_name, outcome)
-                    results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome)
+                    results[position] = IntakeResult(item_id, source_name, QUARANTINED, fmt_name, outcome,
+                                                     notes=notes)
                     continue
                 encounters, others = outcome
                 claims = tuple(store_encounter(hub, session, upserts, e, item_id) for e in encounters)
@@ -151,7 +153,7 @@ def _store_parsed(hub, chunk: Chunk, new: list[tuple[int, int]], parsed: Parsed,
                     hub.audit(session, "intake", "claim", [c.claim_id for c in claims if c.claim_id],
                               f"inbox item {item_id}")
                 results[position] = IntakeResult(item_id, source_name, "imported", fmt_name, None, claims,
-                                                 records=records)
+                                                 records=records, notes=notes)
             upserts.flush()
             crash_point("intake:before_commit")
             session.commit()

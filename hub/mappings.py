@@ -37,10 +37,11 @@ class MappingSet:
         local = self.override_dir / name if self.override_dir is not None else None
         if local is not None and local.is_file():
             override = _parse(local.read_bytes(), str(local))
-            return _merged(table, override) if table is not None else override
+            table = _merged(table, override) if table is not None else override
+            return _checked(name, table, f"mappings/{name} (with {local})")
         if table is None:
             raise MappingError(f"mapping table {name!r} not found", fix="reinstall bhhub or add the file")
-        return table
+        return _checked(name, table, f"mappings/{name}")
 
     def load_plugin_table(self, package: str, resource: str, name: str) -> dict[str, Any]:
         """A table a plugin ships in its own package (``resource`` inside ``package``, e.g.
@@ -89,6 +90,25 @@ def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def _checked(name: str, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """``table`` checked against its model when it has one (``hub.configuration.tables``): an
+    unknown key or a wrong type is a ``MappingError`` naming the file, the key and the nearest."""
+    if name not in _MODELLED:
+        return table
+    from hub.configuration.problems import validated  # pydantic, only for the tables that have a model
+    from hub.configuration.tables import MODELS
+    from hub.errors import ConfigError
+
+    try:
+        validated(MODELS[name], table, where)
+    except ConfigError as exc:
+        raise MappingError(str(exc), fix=f"correct <home>/mappings/{name} (the packaged file documents each key)") from None
+    return table
+
+
+_MODELLED = frozenset({"payers.toml"})  # hub.configuration.tables.MODELS, named here so others import nothing
 
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:

@@ -88,7 +88,11 @@ def _load_entry_point(host: PluginHost, ep: metadata.EntryPoint) -> None:
     dist_name = _distribution_name(ep)
     version = dist.version if dist is not None else None
     if ep.name in host.infos:
-        host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken; not loaded")
+        taker = host.infos[ep.name].distribution
+        whose = "bhhub's built-in plugin" if taker == PROJECT_NAME else f"the plugin from {taker}"
+        log.warning("plugin %s (%s) not loaded: the name is taken by %s", ep.name, dist_name, whose)
+        host.problems.append(f"plugin name {ep.name!r} from {dist_name} is already taken by {whose}; not loaded "
+                             "(rename its entry point)")
         return
     try:
         plugin = ep.load()
@@ -164,6 +168,25 @@ class Hooks:
     def remittance_posted(self, payer_id: str, trace_number: str, claim_control_numbers: Sequence[str]) -> None:
         self._broadcast("bhhub_remittance_posted", payer_id=payer_id, trace_number=trace_number,
                         claim_control_numbers=claim_control_numbers)
+
+    def alert_receivers(self) -> list[str]:
+        """The plugins that take alerts (``bhhub_alert_raised``)."""
+        return [impl.plugin_name for impl in self._hook.bhhub_alert_raised.get_hookimpls()]
+
+    def alert_raised(self, alert: Any, only: Sequence[str] | None = None) -> dict[str, str | None]:
+        """Give ``alert`` to each plugin that takes alerts (those in ``only`` when given); per
+        plugin, None when it took it, else the error's name (it is tried again later)."""
+        outcome: dict[str, str | None] = {}
+        for impl in self._hook.bhhub_alert_raised.get_hookimpls():
+            if only is not None and impl.plugin_name not in only:
+                continue
+            try:
+                impl.function(*[{"alert": alert}[a] for a in impl.argnames])
+                outcome[impl.plugin_name] = None
+            except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the rest
+                log.error("plugin %s failed in bhhub_alert_raised: %s", impl.plugin_name, type(exc).__name__)
+                outcome[impl.plugin_name] = type(exc).__name__
+        return outcome
 
     # --- questions ---
 

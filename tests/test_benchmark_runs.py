@@ -75,3 +75,13 @@ def test_the_hl7_benchmark_runs_beside_hl7apy_and_imports_every_message():
     assert figures["intake_records"] > 0
     for key in ("intake_messages_per_s", "hl7apy_messages_per_s", "hl7apy_groups_messages_per_s", "ratio"):
         assert figures[key] > 0
+
+
+def test_the_export_benchmark_times_the_whole_command_beside_its_baseline():
+    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "export_837.py"), "--claims", "40", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert figures["claims"] > 0 and figures["authorizations"] > 0
+    for key in ("export_seconds", "per_claim_ledger_seconds", "baseline_seconds", "command_seconds", "ratio"):
+        assert figures[key] > 0

@@ -30,7 +30,7 @@ from hub.claimstatus.x277 import read_277
 from hub.demo.synthetic import encounter_bundle
 from hub.eligibility.inquiry import EligibilityRequest
 from hub.eligibility.x271 import read_271
-from hub.errors import ConfigError, MappingError
+from hub.errors import ConfigError
 from hub.exchange.cycle import exchange
 from hub.exchange.inquiries import queue_270, queue_276
 from hub.exchange.mailboxes import load_mailboxes, load_profile
@@ -332,5 +332,5 @@ def test_a_profile_written_before_inquiries_still_loads_and_names_them_by_kind(t
     (tmp_path / "clearinghouses" / "bad.toml").write_text(
         (tmp_path / "clearinghouses" / "old.toml").read_text().replace(
             'file_name = "{sender_id}_{isa13}.837"', 'file_name = "x.837"\noutbound_names = { "270" = "{payer}.270" }'))
-    with pytest.raises(MappingError, match="270 has an unknown field"):
+    with pytest.raises(ConfigError, match="270 has an unknown field"):
         load_profile(MappingSet(override_dir=tmp_path), "bad")

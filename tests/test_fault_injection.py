@@ -49,7 +49,7 @@ def test_a_folder_intake_killed_at_each_step_is_finished_by_running_it_again(pra
     assert {c.status for c in practice.claims()} <= {"ready", "needs_attention"}
 
 
-BATCHING = ("batch:after_take", "batch:before_commit", "export:before_file")
+BATCHING = ("batch:after_take", "batch:before_commit", "export:staged", "export:before_file", "export:placed")
 
 
 @pytest.mark.parametrize("point", BATCHING)

@@ -267,6 +267,8 @@ def test_the_kit_fails_a_transport_whose_settings_check_raises_key_error(tmp_pat
 def test_the_builtin_fhir_plugin_and_sftp_transport_pass_the_kit(tmp_path):
     for name in ("lcsw-office-90837.json", "primary-secondary.json", "telehealth-video-45min.json"):
         (tmp_path / name).write_bytes((FIXTURES / "fhir" / name).read_bytes())
+        expected = f"{name}.expected.json"  # what each must read as (hub.testing.expected)
+        (tmp_path / expected).write_bytes((FIXTURES / "contract" / "fhir" / expected).read_bytes())
     (tmp_path / "refused").mkdir()
     (tmp_path / "refused" / "bad-no-coverage.json").write_bytes((FIXTURES / "fhir" / "bad-no-coverage.json").read_bytes())
     results = ehr.check_plugin(fhir_r4, tmp_path, entry_point="fhir_r4")

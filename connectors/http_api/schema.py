@@ -12,6 +12,8 @@ Secrets never belong in a mapping file: a key that looks like one (``client_secr
 
 from __future__ import annotations
 
+import difflib
+
 from typing import Any
 
 from hub.errors import MappingError
@@ -35,8 +37,10 @@ def check(table: Any, schema: dict[str, Any], *, where: str = "") -> list[str]:
                             f"name an environment variable ({key}_env) or a file outside the repository "
                             f"({key}_file) instead")
         elif kind is None:
-            known = ", ".join(k for k in schema if k != "*")
-            problems.append(f"unknown key {name!r} (known here: {known})")
+            known = [k for k in schema if k != "*"]
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known here: {', '.join(known)}"
+            problems.append(f"unknown key {name!r} ({hint})")
         elif isinstance(kind, dict):
             problems += check(value, kind, where=name)
         else:

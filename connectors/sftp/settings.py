@@ -19,6 +19,7 @@ hub never trusts a key on first use.
 from __future__ import annotations
 
 import base64
+import difflib
 import binascii
 import os
 import re
@@ -130,7 +131,9 @@ class SftpSettings:
                                 f"(password_file) instead")
         known = {f.name for f in fields(cls)}
         for key in sorted(set(data) - known - {"password", "key_passphrase", "passphrase"}):
-            problems.append(f"unknown setting {key!r} (known: {', '.join(sorted(known))})")
+            near = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(known))}"
+            problems.append(f"unknown setting {key!r} ({hint})")
         values = {}
         for f in fields(cls):
             if f.name in data:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hub import intake, intake_many
 from hub.app import Hub
-from hub.batches import export_837p
+from hub.batches import export_837p, write_batch
 from hub.config import CONFIG_NAME, DEFAULT_CONFIG
 from hub.cli.output import print_json, print_json_array, print_table, progress
 from hub.errors import InputError, UsageError
@@ -93,6 +93,10 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
 
 def _intake_line(result: intake.IntakeResult) -> str:
+    return "\n".join([_intake_outcome(result)] + [f"             note: {note}" for note in result.notes])
+
+
+def _intake_outcome(result: intake.IntakeResult) -> str:
     if result.outcome == "quarantined":
         return f"quarantined  {result.source_name}: {result.reason}  [inbox item {result.item_id}]"
     if result.outcome == "duplicate":
@@ -138,6 +142,7 @@ def _intake_json(result: intake.IntakeResult) -> dict:
             for c in result.claims
         ],
         "records": [{"kind": r.kind, "id": r.row_id, "action": r.action} for r in result.records],
+        "notes": list(result.notes),
     }
 
 
@@ -237,11 +242,17 @@ def _claim_notes(c: dict) -> Iterator[str]:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
+    if args.out.endswith(("/", os.sep)):
+        raise UsageError(f"--out {args.out} is a folder; name the file to write in it, e.g. {args.out}batch-0001.x12")
     set_aside: list[tuple[str, str]] = []
+    recovered: list[tuple[int, str]] = []
     with open_hub(args) as hub:
         result = export_837p(hub, Path(args.out), max_claims=args.max_claims, set_aside=set_aside,
+                             force=args.force, recovered=recovered,
                              waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
     if not args.json:
+        for batch_id, path in recovered:
+            print(f"wrote {path}: batch {batch_id}, whose file an interrupted export had not written")
         for pcn, code in set_aside:
             print(f"set aside {pcn}: {code} (see `bhhub claims --status needs_attention`)")
     if result is None:
@@ -257,12 +268,29 @@ def cmd_export(args: argparse.Namespace) -> int:
             "patient_control_numbers": list(result.patient_control_numbers),
             "remaining_ready": result.remaining_ready,
             "set_aside": [{"claim": pcn, "code": code} for pcn, code in result.set_aside],
+            "recovered": [{"batch_id": batch_id, "path": path} for batch_id, path in recovered],
         })
     else:
         print(f"wrote {result.path}: {result.claim_count} claims, ISA13 {result.interchange_control_number} "
               f"(batch {result.batch_id})")
         if result.remaining_ready:
             print(f"{result.remaining_ready} more claims are ready; run export-837 again for the next batch")
+    return 0
+
+
+def cmd_batch_write(args: argparse.Namespace) -> int:
+    """`bhhub batch write ID --out FILE`: a stored batch's exact bytes, written again."""
+    if args.out.endswith(("/", os.sep)):
+        raise UsageError(f"--out {args.out} is a folder; name the file to write in it")
+    with open_hub(args) as hub:
+        batch = write_batch(hub, args.batch_id, Path(args.out), force=args.force,
+                            waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
+    if args.json:
+        print_json({"batch_id": batch.id, "path": str(Path(args.out)), "bytes": len(batch.content),
+                    "sha256": batch.sha256, "interchange_control_number": batch.interchange_control_number})
+    else:
+        print(f"wrote {args.out}: batch {batch.id} ({batch.kind}, ISA13 {batch.interchange_control_number}, "
+              f"{len(batch.content):,} bytes, sha256 {batch.sha256[:12]}...)")
     return 0
 
 

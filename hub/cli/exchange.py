@@ -24,9 +24,25 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_exchange)
 
     p = sub.add_parser("run", help="run the scheduled exchanges until stopped (Ctrl-C)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="The embedded runner: each mailbox's schedule, and a dispatcher that "
-                                   "raises alerts for late acknowledgments. One runner per hub home.")
-    p.set_defaults(func=cmd_run)
+                                   "raises alerts for late acknowledgments\nand sends alerts to people "
+                                   "([notify] in bhhub.toml: email, webhook; or a plugin). One runner per hub home.\n\n"
+                                   "It logs one line per exchange cycle and per file sent or received (ids and file\n"
+                                   "names, never PHI); -v adds the hub's progress lines. --metrics-port serves\n"
+                                   "Prometheus metrics on /metrics and a health check on /healthz (200 or 503).")
+    p.add_argument("--log-file", metavar="FILE", help="log to FILE, rotated by size, instead of standard error")
+    p.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024, metavar="N",
+                   help="rotate the log file at N bytes (default 10 MB)")
+    p.add_argument("--log-backups", type=int, default=5, metavar="N", help="rotated files to keep (default 5)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="text (default) or json: one object per line with time (UTC, with its offset), level, "
+                        "logger, message and fields")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="serve /metrics and /healthz on this port (default: off; 0 picks a free one)")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default 127.0.0.1: loopback only)")
+    p.set_defaults(func=cmd_run, watched=True)
 
     p = sub.add_parser("mailbox", help="list mailboxes, or test one's connection")
     mailbox_sub = p.add_subparsers(dest="mailbox_command", metavar="ACTION")
@@ -116,8 +132,13 @@ def cmd_exchange(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.exchange.runner import run
 
+    metrics = None
+    if args.metrics_port is not None:
+        if not 0 <= args.metrics_port <= 65535:
+            raise UsageError(f"--metrics-port must be 0-65535, not {args.metrics_port}")
+        metrics = (args.metrics_host, args.metrics_port)
     with open_hub(args) as hub:
-        return run(hub)
+        return run(hub, metrics=metrics)
 
 
 def cmd_mailbox_list(args: argparse.Namespace) -> int:
@@ -181,7 +202,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
         if not args.all:
             query = query.where(schema.Alert.cleared_at.is_(None))
         data = [{"id": a.id, "key": a.key, "kind": a.kind, "message": a.message, "raised_at": a.raised_at,
-                 "occurrences": a.occurrences, "cleared_at": a.cleared_at} for a in session.scalars(query)]
+                 "occurrences": a.occurrences, "cleared_at": a.cleared_at,
+                 # delivery to people (hub.notify): per target "sent" or why not
+                 "notified_at": a.notified_at, "notifications": a.notifications or {}}
+                for a in session.scalars(query)]
     if args.json:
         print_json(data)
     elif not data:

@@ -7,7 +7,6 @@ do the work; 2 usage error. A mistake prints one clear line, never a traceback.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +21,8 @@ from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
 from hub.errors import HubError, UsageError
+from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from hub.logs import configure as configure_logging
 from hub.model import ClaimStatus
 from hub.plugins import build_plugin_host
 
@@ -81,8 +82,20 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                                    "'ready' and record it; the claims become 'batched'.")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the 837P file")
     p.add_argument("--max-claims", type=int, default=5000, metavar="N", help="at most N claims (default 5000)")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
     p.add_argument("--json", action="store_true", help="print the batch as JSON")
     p.set_defaults(func=commands.cmd_export)
+
+    p = sub.add_parser("batch", help="stored batches: write one's file again")
+    batch_sub = p.add_subparsers(dest="batch_command", metavar="ACTION", required=True)
+    w = batch_sub.add_parser("write", help="write a stored batch's exact bytes to a file",
+                             description="Write the bytes the hub stored for batch ID (as exported or sent) to "
+                                         "FILE; its claims do not change.")
+    w.add_argument("batch_id", type=int, metavar="ID")
+    w.add_argument("--out", required=True, metavar="FILE", help="where to write the file")
+    w.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
+    w.add_argument("--json", action="store_true", help="print the result as JSON")
+    w.set_defaults(func=commands.cmd_batch_write)
 
     p = sub.add_parser("inbox", help="list received and quarantined files; retry one after a fix")
     p.add_argument("--state", choices=["received", "processed", "quarantined"], help="only this state")
@@ -137,7 +150,7 @@ def _plugin_runner(command):
     return run
 
 
-BUILTIN = ("init", "intake", "claims", "export-837", "inbox", "plugins", "plugin", "demo",
+BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
            "eligibility", "status", "rules", "notice")
 
@@ -157,10 +170,12 @@ def _main(argv: Sequence[str] | None) -> int:
     host = build_plugin_host()
     parser = build_parser(host.hooks.commands(taken=BUILTIN))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
     args.plugin_host = host
     try:
+        configure_logging(verbose=args.verbose, watched=getattr(args, "watched", False),
+                          log_file=getattr(args, "log_file", None), log_format=getattr(args, "log_format", "text"),
+                          max_bytes=getattr(args, "log_max_bytes", DEFAULT_MAX_BYTES),
+                          backups=getattr(args, "log_backups", DEFAULT_BACKUPS))
         return args.func(args)
     except UsageError as exc:
         print(f"bhhub: {exc}", file=sys.stderr)

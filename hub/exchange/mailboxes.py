@@ -19,50 +19,35 @@ A new clearinghouse is a new profile file, not code.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from hub.errors import ConfigError, MappingError
-from hub.mappings import MappingSet
+from hub.errors import ConfigError
 from hub.types import Transport
 from hub.x12.envelope import Envelope
 
-UPLOAD_METHODS = ("rename", "direct")
-OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
-PICKUP_AFTER = ("delete", "archive", "leave")
+if TYPE_CHECKING:
+    from hub.exchange.profiles import ClearinghouseProfile
+
 MAILBOX_KEYS = {"profile", "transport", "schedule", "interchange"}  # the rest goes to the transport
+# Where callers found these before profiles had their own module; imported when first asked for,
+# so importing this module (the CLI does) costs no pydantic.
+_FROM_PROFILES = {"DEFAULT_INQUIRY_NAME", "OUTBOUND_KINDS", "PICKUP_AFTER", "UPLOAD_METHODS",
+                  "ClearinghouseProfile"}
 
 
-@dataclass(frozen=True)
-class ClearinghouseProfile:
-    key: str
-    name: str
-    outbound_dir: str
-    inbound_dir: str
-    archive_dir: str
-    upload_method: str
-    temp_suffix: str
-    confirm_upload: bool
-    file_name: str  # the 837P's remote name
-    outbound_names: dict[str, str]  # kind (270, 276) -> remote name template; 837P uses file_name
-    pickup_after: str
-    patterns: tuple[str, ...]
-    stable_seconds: int
-    expect_999_within_hours: float
-    max_claims_per_file: int
-    line_breaks: bool  # a line break after each segment terminator in the 837 (a claim quirk)
-    interchange: dict[str, Any]
+def __getattr__(name: str):
+    if name in _FROM_PROFILES:
+        from hub.exchange import profiles
 
-    def remote_name(self, kind: str, **fields: Any) -> str:
-        """The outbound file name for a batch of ``kind``, from the profile's template.
-
-        Fields: {sender_id}, {isa13}, {batch_id}, {date}, {time}, {kind}. A kind the profile
-        names no template for is sent as ``{sender_id}_{isa13}.{kind}`` (e.g. ``..._000000012.270``).
-        """
-        template = self.file_name if kind == "837P" else self.outbound_names.get(kind, DEFAULT_INQUIRY_NAME)
-        return template.format(kind=kind, **fields)
+        return getattr(profiles, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-DEFAULT_INQUIRY_NAME = "{sender_id}_{isa13}.{kind}"
+def load_profile(mappings, key: str) -> ClearinghouseProfile:
+    """``hub.exchange.profiles.load_profile``, imported when first used."""
+    from hub.exchange.profiles import load_profile as load
+
+    return load(mappings, key)
 
 
 @dataclass(frozen=True)
@@ -75,85 +60,32 @@ class Mailbox:
     schedule: str | None
 
 
-def load_profile(mappings: MappingSet, key: str) -> ClearinghouseProfile:
-    table = mappings.load(f"clearinghouses/{key}.toml")
-    where = f"mappings/clearinghouses/{key}.toml"
-    try:
-        folders, upload, pickup = table["folders"], table["upload"], table["pickup"]
-        names = {str(kind): str(name) for kind, name in dict(upload.get("outbound_names", {})).items()}
-        profile = ClearinghouseProfile(
-            key=key,
-            name=str(table["name"]),
-            outbound_dir=str(folders["outbound"]),
-            inbound_dir=str(folders["inbound"]),
-            archive_dir=str(folders.get("archive", "")),
-            upload_method=str(upload["method"]),
-            temp_suffix=str(upload.get("temp_suffix", ".part")),
-            confirm_upload=bool(upload.get("confirm", True)),
-            file_name=str(names.get("837P") or upload["file_name"]),
-            outbound_names={kind: name for kind, name in names.items() if kind != "837P"},
-            pickup_after=str(pickup["after"]),
-            patterns=tuple(pickup.get("patterns", ["*"])),
-            stable_seconds=int(pickup.get("stable_seconds", 120)),
-            expect_999_within_hours=float(table.get("acknowledgments", {}).get("expect_999_within_hours", 24)),
-            max_claims_per_file=int(table.get("claims", {}).get("max_claims_per_file", 5000)),
-            line_breaks=bool(table.get("claims", {}).get("line_breaks", True)),
-            interchange=dict(table.get("interchange", {})),
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise MappingError(f"{where}: missing or malformed setting {exc}") from exc
-    problems = []
-    if profile.upload_method not in UPLOAD_METHODS:
-        problems.append(f"upload.method must be one of {UPLOAD_METHODS}")
-    if profile.pickup_after not in PICKUP_AFTER:
-        problems.append(f"pickup.after must be one of {PICKUP_AFTER}")
-    if profile.pickup_after == "archive" and not profile.archive_dir:
-        problems.append("pickup.after is 'archive' but folders.archive is empty")
-    if profile.upload_method == "rename" and not profile.temp_suffix:
-        problems.append("upload.method 'rename' needs a temp_suffix")
-    unknown = sorted(set(profile.outbound_names) - set(OUTBOUND_KINDS))
-    if unknown:
-        problems.append(f"upload.outbound_names has unknown kinds {unknown} (use {', '.join(OUTBOUND_KINDS)})")
-    for kind in OUTBOUND_KINDS:
-        try:
-            profile.remote_name(kind, sender_id="S", isa13="000000001", batch_id=1, date="20260101", time="000000")
-        except (KeyError, IndexError, ValueError) as exc:
-            problems.append(f"the outbound file name for {kind} has an unknown field {exc}")
-    if problems:
-        raise MappingError(f"{where}: " + "; ".join(problems))
-    return profile
-
-
 def load_mailboxes(hub) -> dict[str, Mailbox]:
     """Every mailbox in ``bhhub.toml``; ``ConfigError`` naming each mailbox's problems."""
-    configured = hub.settings.raw.get("mailboxes", {})
+    configured = hub.settings.file.mailboxes
     transports = {t.name: t for t in hub.transports}
     mailboxes: dict[str, Mailbox] = {}
     problems: list[str] = []
-    for name, table in configured.items():
-        where = f"[mailboxes.{name}]"
+    for name, settings in configured.items():
         try:
-            mailboxes[name] = _mailbox(hub, name, table, where, transports)
-        except (ConfigError, MappingError) as exc:
+            mailboxes[name] = _mailbox(hub, name, settings, transports)
+        except ConfigError as exc:
             problems.append(str(exc))
     if problems:
         raise ConfigError("mailbox configuration: " + " | ".join(problems))
     return mailboxes
 
 
-def _mailbox(hub, name: str, table: dict, where: str, transports: dict[str, Transport]) -> Mailbox:
-    if not isinstance(table, dict) or "profile" not in table:
-        raise ConfigError(f"{where} needs profile = \"<clearinghouse>\" (a file in mappings/clearinghouses/)")
-    profile = load_profile(hub.mappings, str(table["profile"]))
-    transport_name = str(table.get("transport", "sftp"))
-    transport = transports.get(transport_name)
+def _mailbox(hub, name: str, settings, transports: dict[str, Transport]) -> Mailbox:
+    where = f"[mailboxes.{name}]"
+    profile = load_profile(hub.mappings, settings.profile)
+    transport = transports.get(settings.transport)
     if transport is None:
-        raise ConfigError(f"{where}: no transport {transport_name!r} is installed "
+        raise ConfigError(f"{where}: no transport {settings.transport!r} is installed "
                           f"(installed: {', '.join(sorted(transports)) or 'none'})")
-    connection = transport.configure({k: v for k, v in table.items() if k not in MAILBOX_KEYS}, where)
-    envelope = _envelope(hub, profile, table)
-    schedule = table.get("schedule")
-    return Mailbox(name, profile, transport, connection, envelope, str(schedule) if schedule else None)
+    envelope = _envelope(hub, name, profile, settings)
+    connection = transport.configure(dict(settings.connection), where)
+    return Mailbox(name, profile, transport, connection, envelope, settings.schedule)
 
 
 def outbound_envelope(hub, name: str | None = None) -> tuple[Envelope, ClearinghouseProfile | None]:
@@ -165,7 +97,7 @@ def outbound_envelope(hub, name: str | None = None) -> tuple[Envelope, Clearingh
     no clearinghouse in particular would wait for ever. Needs no transport: queuing an inquiry
     connects nowhere.
     """
-    configured = hub.settings.raw.get("mailboxes", {})
+    configured = hub.settings.file.mailboxes
     if name is None:
         if not configured:
             return hub.settings.envelope, None
@@ -173,35 +105,73 @@ def outbound_envelope(hub, name: str | None = None) -> tuple[Envelope, Clearingh
             raise ConfigError(f"{len(configured)} mailboxes are configured ({', '.join(sorted(configured))}): "
                               "say which one carries this file (mailbox=NAME)")
         name = next(iter(configured))
-    table = configured.get(name)
-    where = f"[mailboxes.{name}]"
-    if table is None:
+    settings = configured.get(name)
+    if settings is None:
         raise ConfigError(f"no mailbox {name!r} in bhhub.toml (configured: {', '.join(sorted(configured)) or 'none'})")
-    if not isinstance(table, dict) or "profile" not in table:
-        raise ConfigError(f"{where} needs profile = \"<clearinghouse>\" (a file in mappings/clearinghouses/)")
-    profile = load_profile(hub.mappings, str(table["profile"]))
-    return _envelope(hub, profile, table), profile
+    profile = load_profile(hub.mappings, settings.profile)
+    return _envelope(hub, name, profile, settings), profile
 
 
-def _envelope(hub, profile: ClearinghouseProfile, table: dict) -> Envelope:
+def usage_indicator(hub_usage: str, profile: ClearinghouseProfile, mailbox_usage: str | None, where: str) -> str:
+    """ISA15 of a mailbox's files: the hub's, narrowed to test by the profile or the mailbox.
+
+    A test hub never sends production files: a mailbox asking for "P" on one is refused (its
+    person meant to go live and would otherwise wait for payments that never come)."""
+    if mailbox_usage == "P" and hub_usage == "T":
+        raise ConfigError(f"{where}: interchange.usage_indicator is \"P\" but the hub is in test ([interchange] "
+                          f"usage_indicator = \"T\" in bhhub.toml); a mailbox can only narrow production to test "
+                          f"(fix: set usage_indicator = \"P\" under [interchange] to go live)")
+    if hub_usage == "T" or profile.interchange.get("usage_indicator") == "T" or mailbox_usage == "T":
+        return "T"
+    return "P"
+
+
+def _envelope(hub, name: str, profile: ClearinghouseProfile, settings) -> Envelope:
     """The hub's envelope with the profile's ids laid over it, then the mailbox's own overrides."""
-    interchange = {**profile.interchange, **table.get("interchange", {})}
+    where = f"[mailboxes.{name}]"
+    overrides = settings.interchange.model_dump(exclude_none=True)
+    unfilled = profile.unfilled(overrides)
+    if unfilled:
+        raise ConfigError(f"{where}: profile {profile.key!r} leaves {', '.join(unfilled)} to the practice "
+                          f"(the clearinghouse assigns it or does not publish it): "
+                          + _where_to_fill(profile, unfilled, name))
+    interchange = {**profile.interchange, **overrides}
     base = hub.settings.envelope
-    return replace(
-        base,
-        sender_qualifier=str(interchange.get("sender_qualifier", base.sender_qualifier)),
-        sender_id=str(interchange.get("sender_id", base.sender_id)),
-        receiver_qualifier=str(interchange.get("receiver_qualifier", base.receiver_qualifier)),
-        receiver_id=str(interchange.get("receiver_id", base.receiver_id)),
-        usage_indicator=str(interchange.get("usage_indicator", base.usage_indicator)),
-        acknowledgment_requested=bool(interchange.get("acknowledgment_requested", False)),
-        receiver_id_code=str(interchange.get("receiver_id", base.receiver_id_code)),
-        receiver_name=str(interchange.get("receiver_name", profile.name.upper())),
-        submitter_id=str(interchange.get("submitter_id", interchange.get("sender_id", base.submitter_id))),
-        application_sender_code=_optional(interchange.get("application_sender_code", base.application_sender_code)),
-        application_receiver_code=_optional(interchange.get("application_receiver_code",
-                                                            base.application_receiver_code)),
-    )
+    usage = usage_indicator(base.usage_indicator, profile, overrides.get("usage_indicator"), where)
+    receiver_id = interchange.get("receiver_id", base.receiver_id)
+    if usage == "T" and "receiver_id" not in overrides and profile.interchange.get("test_receiver_id"):
+        receiver_id = profile.interchange["test_receiver_id"]  # some clearinghouses route test files by ISA08
+    try:
+        return replace(
+            base,
+            sender_qualifier=interchange.get("sender_qualifier", base.sender_qualifier),
+            sender_id=interchange.get("sender_id", base.sender_id),
+            receiver_qualifier=interchange.get("receiver_qualifier", base.receiver_qualifier),
+            receiver_id=receiver_id,
+            usage_indicator=usage,
+            acknowledgment_requested=bool(interchange.get("acknowledgment_requested", False)),
+            receiver_id_code=interchange.get("receiver_id", base.receiver_id_code),
+            receiver_name=interchange.get("receiver_name", profile.name.upper()),
+            submitter_id=interchange.get("submitter_id", interchange.get("sender_id", base.submitter_id)),
+            application_sender_code=_optional(interchange.get("application_sender_code",
+                                                              base.application_sender_code)),
+            application_receiver_code=_optional(interchange.get("application_receiver_code",
+                                                                base.application_receiver_code)),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _where_to_fill(profile: ClearinghouseProfile, keys: list[str], name: str) -> str:
+    ids = [k.removeprefix("interchange.") for k in keys if k.startswith("interchange.")]
+    files = [k for k in keys if not k.startswith("interchange.")]
+    fixes = []
+    if ids:
+        fixes.append(f"set {', '.join(ids)} under [mailboxes.{name}.interchange] in bhhub.toml")
+    if files:
+        fixes.append(f"set {', '.join(files)} in <home>/mappings/clearinghouses/{profile.key}.toml "
+                     f"(laid over the packaged profile)")
+    return "; ".join(fixes)
 
 
 def _optional(value) -> str | None:

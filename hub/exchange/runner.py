@@ -14,6 +14,9 @@ import logging
 import os
 import signal
 import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
@@ -28,6 +31,7 @@ from hub.exchange.cycle import check_acknowledgments_due, check_inquiries_waitin
 from hub.exchange.mailboxes import load_mailboxes
 
 log = logging.getLogger(__name__)
+watched = logging.getLogger("hub.run")  # the lines `bhhub run` shows at its default level (hub.logs)
 
 TICK_SECONDS = 60
 # A run that could not start on time still runs if it is at most this late; later ones are
@@ -67,8 +71,11 @@ class RunLock:
             self._handle.close()
 
 
-def build_scheduler(hub) -> BackgroundScheduler:
+def build_scheduler(hub, watch=None) -> BackgroundScheduler:
+    """The runner's jobs; with ``watch`` (``hub.exchange.observe.RunnerWatch``) each run is timed
+    and counted for ``/metrics``."""
     mailboxes = load_mailboxes(hub)
+    timed = watch.timed if watch is not None else (lambda _job_id, job: job)
     scheduler = BackgroundScheduler(
         executors={"default": ThreadPoolExecutor(max_workers=2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS},
@@ -82,32 +89,61 @@ def build_scheduler(hub) -> BackgroundScheduler:
         except ValueError as exc:
             raise ConfigError(f"[mailboxes.{name}] schedule {mailbox.schedule!r} is not a cron expression: {exc}") from exc
         # Only the mailbox's name goes into the job: no PHI, nothing to unpickle.
-        scheduler.add_job(_exchange_job, trigger, args=[hub, name], id=f"exchange:{name}", name=f"exchange {name}")
+        scheduler.add_job(timed(f"exchange:{name}", _exchange_job), trigger, args=[hub, name, watch],
+                          id=f"exchange:{name}", name=f"exchange {name}")
     for job in hub.plugins.hooks.jobs():
-        scheduler.add_job(job.func, IntervalTrigger(seconds=job.interval_seconds), args=[hub],
-                          id=f"plugin:{job.name}", name=job.name)
-    scheduler.add_job(_tick, IntervalTrigger(seconds=TICK_SECONDS), args=[hub], id="dispatcher", name="dispatcher")
-    scheduler.add_job(_enrollments, CronTrigger(hour=6, minute=0, timezone="UTC"), args=[hub], id="enrollments",
-                      name="enrollment and re-attestation dates")
-    scheduler.add_job(_eligibility_sweep, CronTrigger(hour=5, minute=30, timezone="UTC"), args=[hub],
-                      id="eligibility_sweep", name="eligibility sweep")
+        scheduler.add_job(timed(f"plugin:{job.name}", job.func), IntervalTrigger(seconds=job.interval_seconds),
+                          args=[hub], id=f"plugin:{job.name}", name=job.name)
+    # The dispatcher also runs at start: alerts raised while the runner was down go out at once.
+    scheduler.add_job(timed("dispatcher", _tick), IntervalTrigger(seconds=TICK_SECONDS), args=[hub],
+                      id="dispatcher", name="dispatcher", next_run_time=datetime.now(timezone.utc))
+    scheduler.add_job(timed("enrollments", _enrollments), CronTrigger(hour=6, minute=0, timezone="UTC"), args=[hub],
+                      id="enrollments", name="enrollment and re-attestation dates")
+    scheduler.add_job(timed("eligibility_sweep", _eligibility_sweep), CronTrigger(hour=5, minute=30, timezone="UTC"),
+                      args=[hub], id="eligibility_sweep", name="eligibility sweep")
     scheduler.add_listener(lambda event: _on_event(hub, event),
                            EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_ERROR | EVENT_JOB_EXECUTED)
     return scheduler
 
 
-def _exchange_job(hub, mailbox_name: str) -> None:
+def _exchange_job(hub, mailbox_name: str, watch=None) -> None:
     mailbox = load_mailboxes(hub)[mailbox_name]
+    start = time.perf_counter()
     report = exchange(hub, mailbox)
-    log.info("exchange %s: %d sent, %d picked up%s", mailbox_name, len(report.sent), len(report.picked_up),
-             f", error: {report.error}" if report.error else "")
+    seconds = time.perf_counter() - start
+    # What a person watching the runner sees at its default level: a line per file, a line per
+    # cycle. Ids, file names and counts only (hub.logs).
+    for sent in report.sent:
+        watched.info("exchange %s: sent %s transmission %s (batch %s, %d claim(s)) as %s (%s)", mailbox_name,
+                     sent.kind, sent.transmission_id, sent.batch_id, sent.claims, sent.remote_name, sent.how,
+                     extra={"fields": {"event": "file_sent", "mailbox": mailbox_name, "kind": sent.kind,
+                                       "transmission_id": sent.transmission_id, "batch_id": sent.batch_id,
+                                       "claims": sent.claims, "remote_name": sent.remote_name, "how": sent.how}})
+    received = [p for p in report.picked_up if p.inbox_item_id is not None]
+    for picked in received:
+        watched.info("exchange %s: received %s as inbox item %s: %s", mailbox_name, picked.name, picked.inbox_item_id,
+                     picked.outcome, extra={"fields": {"event": "file_received", "mailbox": mailbox_name,
+                                                       "remote_name": picked.name, "inbox_item_id": picked.inbox_item_id,
+                                                       "outcome": picked.outcome}})
+    outcome = f"failed: {report.error}" if report.error else "ok"
+    watched.log(logging.WARNING if report.error else logging.INFO,
+                "exchange %s: %d file(s) sent, %d received, %.1f s, %s", mailbox_name, len(report.sent),
+                len(received), seconds, outcome,
+                extra={"fields": {"event": "cycle", "mailbox": mailbox_name, "sent": len(report.sent),
+                                  "received": len(received), "seconds": round(seconds, 3), "ok": report.ok}})
+    if watch is not None:
+        watch.exchanged(mailbox_name, len(report.sent), len(received), report.ok)
 
 
 def _tick(hub) -> None:
-    """Due work read from the store: acknowledgments that are late, inquiries no mailbox takes."""
+    """Due work read from the store: acknowledgments that are late, inquiries no mailbox takes,
+    alerts not yet delivered to people (hub.notify)."""
+    from hub.notify import deliver_pending
+
     for mailbox in load_mailboxes(hub).values():
         check_acknowledgments_due(hub, mailbox)
     check_inquiries_waiting(hub)
+    deliver_pending(hub)
 
 
 def _enrollments(hub) -> None:
@@ -157,20 +193,40 @@ def _on_event(hub, event) -> None:
         session.commit()
 
 
-def run(hub, *, stop: threading.Event | None = None) -> int:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set)."""
+def run(hub, *, stop: threading.Event | None = None, metrics: tuple[str, int] | None = None,
+        started: Callable[[dict], None] | None = None) -> int:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set).
+
+    ``metrics``: (host, port) to serve ``/metrics`` and ``/healthz`` on (hub.exchange.observe);
+    ``started`` is told what was started (jobs, the metrics address), for tests and the CLI.
+    """
+    from hub.exchange.observe import RunnerWatch
+    from hub.notify import targets
+
     stop = stop or threading.Event()
     with RunLock(hub.settings.home):
-        scheduler = build_scheduler(hub)
+        targets(hub.settings)  # a wrong [notify] section stops the start, not the first alert
+        watch = RunnerWatch(hub)
+        scheduler = build_scheduler(hub, watch)
+        watch.scheduler = scheduler
         for sig in (signal.SIGINT, signal.SIGTERM):
             if threading.current_thread() is threading.main_thread():
                 signal.signal(sig, lambda *_: stop.set())
-        scheduler.start()
-        jobs = ", ".join(job.name for job in scheduler.get_jobs())
-        log.warning("bhhub run: started with jobs: %s", jobs)
-        print(f"bhhub run: {hub.settings.home}: jobs {jobs}; Ctrl-C stops", flush=True)
+        address = watch.serve(*metrics) if metrics is not None else None
         try:
-            stop.wait()
+            scheduler.start()
+            jobs = ", ".join(job.name for job in scheduler.get_jobs())
+            watched.info("bhhub run: started with jobs: %s", jobs,
+                         extra={"fields": {"event": "started", "jobs": [j.id for j in scheduler.get_jobs()]}})
+            where = f"; metrics on http://{address[0]}:{address[1]}/metrics" if address else ""
+            print(f"bhhub run: {hub.settings.home}: jobs {jobs}{where}; Ctrl-C stops", flush=True)
+            if started is not None:
+                started({"jobs": [j.id for j in scheduler.get_jobs()], "metrics": address})
+            try:
+                stop.wait()
+            finally:
+                scheduler.shutdown(wait=True)
+                watched.info("bhhub run: stopped", extra={"fields": {"event": "stopped"}})
         finally:
-            scheduler.shutdown(wait=True)
+            watch.close()
     return 0

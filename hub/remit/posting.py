@@ -26,8 +26,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from hub.claims import set_status
 from hub.clock import today
@@ -93,6 +95,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     skipping = False
     sequence = 0
     pcns: list[str] = []
+    unposted: list[dict] = []  # unmatched and quarantined claim payments: inserted together at the end
     try:
         with session.no_autoflush:  # rows are written in bulk at the end, not before each lookup
             for event in read_835(content):
@@ -115,16 +118,17 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     sequence += 1
                     report.claims += 1
                     pcns.append(event.patient_control_number)
-                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report)
+                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report, unposted)
                 elif isinstance(event, BadClaim):
                     sequence += 1
                     report.claims += 1
                     report.quarantined += 1
                     payment.claims_quarantined += 1
                     payment.claims += 1
-                    session.add(_remit_claim(payment, sequence, None, QUARANTINED,
-                                             f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
-                                             pcn=event.patient_control_number or "", segment=event.segment_number))
+                    unposted.append(_remit_values(
+                        payment, sequence, None, QUARANTINED,
+                        f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
+                        pcn=event.patient_control_number or "", segment=event.segment_number))
                 elif isinstance(event, PaymentTrailer):
                     _finish_payment(session, payment, event, report)
                     report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
@@ -137,6 +141,8 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
         if payment is not None:
             payment.problems = [*payment.problems, str(exc)]
     session.flush()
+    if unposted:
+        session.execute(insert(schema.RemitClaim), unposted)
     return report
 
 
@@ -182,19 +188,20 @@ def _finish_payment(session, payment: schema.RemitPayment, trailer, report: Post
 # --- claims ------------------------------------------------------------------------------------
 
 
-def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: int, report: PostingReport) -> None:
+def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: int, report: PostingReport,
+                unposted: list[dict]) -> None:
     payment.claims += 1
     match = matcher(paid)
     claim = match.claim
     if not paid.balanced:
         reason = "does not balance: " + "; ".join(paid.problems)
-        session.add(_remit_claim(payment, sequence, claim, QUARANTINED, reason, paid))
+        unposted.append(_remit_values(payment, sequence, claim, QUARANTINED, reason, paid))
         payment.claims_quarantined += 1
         report.quarantined += 1
         return
     if claim is None:
-        session.add(_remit_claim(payment, sequence, None, UNMATCHED,
-                                 f"{match.reason}; match it by hand with `bhhub remit match`", paid))
+        unposted.append(_remit_values(payment, sequence, None, UNMATCHED,
+                                      f"{match.reason}; match it by hand with `bhhub remit match`", paid))
         payment.claims_unmatched += 1
         report.unmatched += 1
         return
@@ -231,6 +238,16 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
         else:
             row.reason = "reverses a payment the hub has no record of; posted as received"
         status = ClaimStatus.REVERSED
+        # A payer that re-adjudicates sends the new claim payment and the reversal of the old one
+        # in either order (in one 835 or two): the claim stands where its latest adjudication that
+        # is not reversed puts it, and is ``reversed`` only when none stands.
+        session.flush()  # the link just made, seen by the query below (posting runs without autoflush)
+        standing = _standing_adjudication(session, claim, row)
+        if standing is not None:
+            status = _status_of_stored(session, standing)
+            row.reason = (row.reason + "; " if row.reason else "") + (
+                f"the payer's adjudication {standing.payer_claim_control_number or '(no number)'} "
+                f"(remittance claim {standing.id}) stands")
     else:
         row.crossed_over, row.crossover_payer = crossover_of(paid, rules.responsibility)
         denials = _record_denials(session, rules, payment, row, claim, paid)
@@ -244,16 +261,20 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
 
 
 def _status_of(paid, denials: list[schema.Denial]) -> ClaimStatus:
-    if paid.status_code == "4":
+    return _status_from(paid.status_code, paid.paid, paid.patient_responsibility, bool(denials))
+
+
+def _status_from(status_code: str, paid: Decimal, patient_responsibility: Decimal, denied: bool) -> ClaimStatus:
+    if status_code == "4":
         return ClaimStatus.DENIED
-    if paid.paid == ZERO:
+    if paid == ZERO:
         # Nothing paid: denied when the payer refused anything (PR-96, PR-27 ...), even if all of it
         # went to the patient; "paid" when the whole allowed amount was ordinary cost share (a $0
         # payment to the deductible is not a denial, domain reference 6.2).
-        if denials or paid.patient_responsibility == ZERO:
+        if denied or patient_responsibility == ZERO:
             return ClaimStatus.DENIED
         return ClaimStatus.PAID
-    if denials:
+    if denied:
         return ClaimStatus.PARTIALLY_PAID
     return ClaimStatus.PAID
 
@@ -314,6 +335,21 @@ def _each_adjustment(paid):
             yield number, service.procedure_code, adjustment, tuple(service.remarks) or tuple(paid.remarks)
 
 
+def _standing_adjudication(session, claim, reversal) -> schema.RemitClaim | None:
+    """The claim's latest posted adjudication that no reversal has taken back, if any."""
+    r = schema.RemitClaim
+    return session.scalars(select(r).where(
+        r.claim_id == claim.id, r.state == POSTED, r.status_code != REVERSAL, r.reversed_by_id.is_(None),
+        r.id != reversal.id).order_by(r.id.desc()).limit(1)).first()
+
+
+def _status_of_stored(session, row: schema.RemitClaim) -> ClaimStatus:
+    """What ``_status_of`` decided when ``row`` was posted, from what is stored of it."""
+    denied = session.scalar(select(schema.Denial.id).where(schema.Denial.remit_claim_id == row.id,
+                                                           schema.Denial.status != "undone").limit(1)) is not None
+    return _status_from(row.status_code, row.paid, row.patient_responsibility, denied)
+
+
 def _original_of(session, row, claim) -> schema.RemitClaim | None:
     r = schema.RemitClaim
     candidates = session.scalars(select(r).where(
@@ -328,8 +364,15 @@ def _original_of(session, row, claim) -> schema.RemitClaim | None:
 
 def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, paid=None, *, pcn: str = "",
                  segment: int = 0) -> schema.RemitClaim:
+    return schema.RemitClaim(**_remit_values(payment, sequence, claim, state, reason, paid, pcn=pcn, segment=segment))
+
+
+def _remit_values(payment, sequence: int, claim, state: str, reason: str | None, paid=None, *, pcn: str = "",
+                  segment: int = 0) -> dict[str, Any]:
+    """A ``remit_claims`` row's columns: for an ORM object, or for one bulk insert of the rows
+    nothing reads back while the file is posted (unmatched and quarantined claim payments)."""
     if paid is None:
-        return schema.RemitClaim(
+        return dict(
             payment_id=payment.id, sequence=sequence, claim_id=claim.id if claim else None, state=state,
             reason=reason, patient_control_number=pcn[:38], status_code="", charge=ZERO, paid=ZERO,
             patient_responsibility=ZERO, contractual=ZERO, other_adjustments=ZERO, payer_claim_control_number="",
@@ -341,14 +384,15 @@ def _remit_claim(payment, sequence: int, claim, state: str, reason: str | None, 
     services = [{"code": s.procedure_code, "modifiers": list(s.modifiers), "charge": str(s.charge), "paid": str(s.paid),
                  "date": s.service_date.isoformat() if s.service_date else None,
                  "original_code": s.original_procedure_code, "remarks": list(s.remarks)} for s in paid.services]
-    row = schema.RemitClaim(
+    values = dict(
         payment_id=payment.id, sequence=sequence, claim_id=claim.id if claim else None, state=state, reason=reason,
         patient_control_number=paid.patient_control_number[:38], status_code=paid.status_code, charge=paid.charge,
         paid=paid.paid, patient_responsibility=paid.patient_responsibility, contractual=contractual,
         other_adjustments=other, payer_claim_control_number=paid.payer_claim_control_number[:50],
         adjustments=adjustments, services=services, remarks=list(paid.remarks), segment_number=paid.segment_number)
-    row.fingerprint = fingerprint(row)  # unmatched ones too: matched by hand later, they are checked the same way
-    return row
+    # Unmatched ones too: matched by hand later, they are checked the same way.
+    values["fingerprint"] = fingerprint(SimpleNamespace(**values))
+    return values
 
 
 # --- matching by hand ---------------------------------------------------------------------------

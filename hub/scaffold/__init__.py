@@ -53,6 +53,25 @@ def plugin_names(name: str) -> PluginNames:
                        " ".join(part.capitalize() for part in package.split("_")))
 
 
+def refuse_taken(names: PluginNames) -> None:
+    """``UsageError`` when an installed plugin (bhhub's built-ins among them) already has this
+    name: the hub loads plugins by entry-point name, so it would load that one and refuse the
+    new one as "already taken"."""
+    from importlib import metadata
+
+    from hub import PROJECT_NAME
+    from hub.plugins import ENTRY_POINT_GROUP, _distribution_name
+
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name.replace("-", "_") != names.package:
+            continue
+        owner = _distribution_name(ep)
+        whose = ("bhhub's built-in plugin" if owner == PROJECT_NAME
+                 else f"the installed plugin from {owner or 'an unknown distribution'}")
+        raise UsageError(f"plugin name {names.package!r} is taken by {whose} {ep.name!r}: the hub would load that one "
+                         f"and refuse yours; choose another (e.g. acme_{names.package})")
+
+
 def template_root(family: str):
     if family not in FAMILIES:
         raise UsageError(f"no plugin template {family!r}; choose one of: {', '.join(FAMILIES)}")
@@ -78,9 +97,11 @@ def render(text: str, names: PluginNames) -> str:
 def generate(family: str, name: str, out_dir: Path | str = ".") -> Path:
     """Write the ``family`` template for plugin ``name`` into ``out_dir/<name>``; return that folder.
 
-    Refuses (``UsageError``) an unknown family, an unusable name, or a folder that exists.
+    Refuses (``UsageError``) an unknown family, an unusable name, the name of an installed
+    plugin (bhhub's built-ins included), or a folder that exists.
     """
     names = plugin_names(name)
+    refuse_taken(names)
     root = template_root(family)
     target = Path(out_dir) / names.package
     if target.exists():

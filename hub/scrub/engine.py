@@ -57,6 +57,9 @@ class ConnectionContext:
     def __init__(self, hub: Any, connection: Any):
         self.hub = hub
         self.connection = connection
+        # What stays true for the whole transaction (intake writes claims, never the enrollment
+        # registry): a check may keep it here and read it once per transaction, not per claim.
+        self.memo: dict[str, Any] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.hub, name)

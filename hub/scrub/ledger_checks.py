@@ -257,9 +257,17 @@ def _enrollments(context: Any, npi: str, payer_id: str) -> tuple[list, bool]:
     all (one that keeps none is not told so on every claim). Checking many claims at once
     (a ``BulkContext``), the whole registry is read once."""
     cache = getattr(context, "cache", None)
-    if cache is None:  # one claim: two indexed reads, on intake's connection when there is one
+    if cache is None:
         shared = getattr(context, "connection", None)
-        if shared is not None:
+        memo = getattr(context, "memo", None)
+        if shared is not None and memo is not None:  # intake: the registry read once per transaction
+            registry = memo.get("enrollments")
+            if registry is None:
+                registry = memo["enrollments"] = {}
+                for record in shared.execute(select(_E)):
+                    registry.setdefault((record.npi, record.payer_id), []).append(record)
+            return registry.get((npi, payer_id), []), bool(registry)
+        if shared is not None:  # one claim: two indexed reads, on the caller's connection
             return _enrollments_on(shared, npi, payer_id)
         with context.store.engine.connect() as connection:
             return _enrollments_on(connection, npi, payer_id)

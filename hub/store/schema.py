@@ -340,6 +340,10 @@ class Alert(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     occurrences: Mapped[int] = mapped_column(Integer, default=1)
     cleared_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Delivery to people (hub.notify): per target "sent" or why not; set once every target has it.
+    notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    notifications: Mapped[dict | None] = mapped_column(JSON)
 
 
 class ControlCounter(Base):

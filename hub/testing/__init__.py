@@ -4,7 +4,10 @@
 * ``hub.testing.clearinghouse``: transports (``ClearinghousePluginContract``, ``check_plugin``);
 * ``hub.testing.payer_portal``: eligibility (``PayerPortalPluginContract``, ``check_plugin``);
 * ``hub.testing.common``: what every family shares (registration, entry point, mapping file,
-  no network at import); ``hub.testing.network``: the network guard itself.
+  no network at import); ``hub.testing.network``: the network guard itself;
+* ``hub.testing.expected``: expected-output goldens (``NAME.expected.json``; ``python -m
+  hub.testing.expected MODULE GOLDEN`` writes one); ``hub.testing.samples``: other formats'
+  payloads a recognizer must refuse; ``hub.testing.payloads``: odd and damaged inputs.
 
 Each check raises ``ContractFailure`` (an ``AssertionError``) saying what is wrong and how to fix
 it. The kit needs no pytest for its plain functions; the ``...Contract`` base classes are

@@ -118,7 +118,7 @@ def check_plugin(plugin: object, *, settings: Mapping[str, Mapping[str, Any]], e
     checks = [
         ("registers transports", transports),
         ("settings validate", lambda: check_settings(transports(), settings)),
-        ("mapping file loads", lambda: check_mapping_file(plugin)),
+        ("mapping file loads", lambda: check_mapping_file(plugin) or "no mapping file (not checked)"),
     ]
     if check_import:
         checks.append(("no network at import", lambda: check_no_network_at_import(module_name_of(plugin))))
@@ -149,7 +149,10 @@ class ClearinghousePluginContract:
         check_no_network_at_import(module_name_of(self._plugin()))
 
     def test_mapping_file_loads_and_validates(self):
-        check_mapping_file(self._plugin())
+        if check_mapping_file(self._plugin()) is None:
+            import pytest
+
+            pytest.skip("the plugin declares no MAPPING_FILE: nothing was checked")
 
     def test_entry_point_loads_this_plugin(self):
         if not self.entry_point:

@@ -108,12 +108,23 @@ def check_registration_problems(host: PluginHost, what: str) -> None:
 
 def check_entry_point(name: str, plugin: object) -> metadata.EntryPoint:
     """An installed distribution declares ``[project.entry-points.bhhub] name = ...`` and it loads
-    to this very plugin: what ``bhhub plugins`` will find once the package is installed."""
+    to this very plugin: what ``bhhub plugins`` will find once the package is installed. The name
+    is not one a built-in plugin uses, nor another distribution's: the hub loads the built-in (or
+    the first by name) and refuses this one ("already taken")."""
     found = [ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
+    builtin = [ep for ep in found if _distribution_name(ep) == PROJECT_NAME]
+    if builtin and builtin[0].load() is not plugin:
+        raise fail(f"the entry point name {name!r} is bhhub's built-in plugin's ({builtin[0].value}): the hub loads "
+                   "the built-in and refuses this plugin as already taken",
+                   "rename the entry point (and the package: `bhhub plugin new` refuses built-in names)")
     if not found:
         raise fail(f"no installed distribution declares the bhhub entry point {name!r}",
                    f"add `{name} = \"{module_name_of(plugin)}\"` under [project.entry-points.bhhub] in "
                    f"pyproject.toml and `pip install -e .`")
+    owners = sorted({_distribution_name(ep) or "?" for ep in found})
+    if len(owners) > 1:
+        raise fail(f"the bhhub entry point {name!r} is declared by {len(owners)} distributions ({', '.join(owners)}); "
+                   "the hub loads one and refuses the others", "choose a name no installed plugin uses")
     loaded = found[0].load()
     if loaded is not plugin:
         raise fail(f"the bhhub entry point {name!r} loads {plugin_label(loaded)}, not {plugin_label(plugin)}",
@@ -160,17 +171,31 @@ def mapping_file_of(plugin: object) -> Path | None:
     return Path(str(declared))
 
 
-def check_mapping_file(plugin: object, path: Path | None = None) -> dict[str, Any] | None:
-    """The plugin's mapping file (``path``, else its ``MAPPING_FILE``) exists, is UTF-8 TOML,
-    and passes the plugin's own ``validate_mapping(table)`` when it has one.
+def check_mapping_file(plugin: object, path: Path | None = None, *, required: bool = False) -> dict[str, Any] | None:
+    """The plugin's mapping file (``path``, else its ``MAPPING_FILE``) exists, is UTF-8 TOML with
+    something in it, and passes the plugin's own ``validate_mapping(table)``.
 
     ``validate_mapping`` must return normally for a good table and raise a ``HubError`` (normally
     ``hub.errors.MappingError``) listing the problems for a bad one; any other exception fails
     the check, and so does a validator that accepts an empty table while the packaged one has
-    keys (it checks nothing). Returns the parsed table, or None when there is no mapping file.
+    keys (it checks nothing). A plugin with ``validate_mapping`` but no ``MAPPING_FILE`` fails
+    (it declares a mapping it does not ship to the kit), and so does, when ``required``, one
+    that declares no mapping file or no validator (a typo in a practice's copy would be
+    ignored). Returns the parsed table, or None when there is no mapping file and none is
+    required: callers report that as "not checked", never as passed.
     """
     path = path or mapping_file_of(plugin)
+    validate = getattr(plugin, "validate_mapping", None)
     if path is None:
+        if validate is not None:
+            raise fail(f"{plugin_label(plugin)} has validate_mapping but declares no MAPPING_FILE, so the mapping "
+                       "it ships is never checked", "set MAPPING_FILE to the packaged mapping file "
+                       "(importlib.resources.files(__name__).joinpath(\"mapping.toml\"))")
+        if required:
+            raise fail(f"{plugin_label(plugin)} declares no MAPPING_FILE: what differs between practices (field "
+                       "names, the billing identity) belongs in a mapping file the kit can check",
+                       "ship mapping.toml and set MAPPING_FILE and validate_mapping (see `bhhub plugin new`); a "
+                       "plugin that truly reads no mapping sets require_mapping = False and is reported so")
         return None
     if not path.is_file():
         raise fail(f"the mapping file {path} does not exist",
@@ -179,8 +204,13 @@ def check_mapping_file(plugin: object, path: Path | None = None) -> dict[str, An
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise fail(f"the mapping file {path} is not valid TOML: {exc}") from None
-    validate = getattr(plugin, "validate_mapping", None)
+    if not table:
+        raise fail(f"the mapping file {path} is empty", "ship the mapping the plugin reads, every key documented")
     if validate is None:
+        if required:
+            raise fail(f"{plugin_label(plugin)} ships {path.name} but no validate_mapping, so a wrong key or type in "
+                       "a practice's copy would be ignored", "add validate_mapping(table) raising MappingError "
+                       "naming every problem")
         return table
     try:
         validate(table)
@@ -189,16 +219,15 @@ def check_mapping_file(plugin: object, path: Path | None = None) -> dict[str, An
     except Exception as exc:  # noqa: BLE001 - the point of the check
         raise fail(f"validate_mapping crashed on {path.name} with {type(exc).__name__}: {exc}",
                    "raise hub.errors.MappingError naming every problem") from None
-    if table:
-        try:
-            validate({})
-        except HubError:
-            pass
-        except Exception as exc:  # noqa: BLE001
-            raise fail(f"validate_mapping crashed on an empty table with {type(exc).__name__}: {exc}",
-                       "raise hub.errors.MappingError naming the missing keys") from None
-        else:
-            raise fail("validate_mapping accepts an empty table", "check the keys the plugin needs are present")
+    try:
+        validate({})
+    except HubError:
+        pass
+    except Exception as exc:  # noqa: BLE001
+        raise fail(f"validate_mapping crashed on an empty table with {type(exc).__name__}: {exc}",
+                   "raise hub.errors.MappingError naming the missing keys") from None
+    else:
+        raise fail("validate_mapping accepts an empty table", "check the keys the plugin needs are present")
     return table
 
 

@@ -108,7 +108,7 @@ def check_plugin(plugin: object, *, served_request: dict[str, Any] | None = None
     checks = [
         ("implements bhhub_check_eligibility", lambda: check_implements_eligibility(plugin)),
         ("None for a payer it does not serve", lambda: check_not_my_payer(plugin)),
-        ("mapping file loads", lambda: check_mapping_file(plugin)),
+        ("mapping file loads", lambda: check_mapping_file(plugin) or "no mapping file (not checked)"),
     ]
     if served_request is not None:
         checks.append(("answers for a payer it serves", lambda: check_answers(plugin, served_request)))
@@ -154,7 +154,10 @@ class PayerPortalPluginContract:
         check_no_network_at_import(module_name_of(self._plugin()))
 
     def test_mapping_file_loads_and_validates(self):
-        check_mapping_file(self._plugin())
+        if check_mapping_file(self._plugin()) is None:
+            import pytest
+
+            pytest.skip("the plugin declares no MAPPING_FILE: nothing was checked")
 
     def test_entry_point_loads_this_plugin(self):
         if not self.entry_point:

@@ -3,8 +3,12 @@ own golden files.
 
 ``odd_payloads()`` are things any inbox sees (empty files, binary, other formats bhhub reads);
 ``damaged_copies(golden)`` are a golden file cut short, with garbage in the middle, its lines
-reordered or halved, its digits or delimiters gone, doubled. A plugin reading any of them must
-answer ``recognizes`` with a bool, and ``parse`` with encounters or a ``hub.errors.HubError``.
+reordered or halved, its digits or delimiters gone, doubled, and every ``field_damages``.
+``field_damages(golden)`` touch one field and keep the rest whole: a field of the last line
+emptied or garbled, a column removed from the header and every row, a JSON value replaced or
+its key removed. A plugin reading any of them must answer ``recognizes`` with a bool, and
+``parse`` with encounters or a ``hub.errors.HubError``; after a field damage it must also keep
+every visit or refuse the file (a visit silently left out is a claim never billed).
 Every copy is named, so a failure says which damage the plugin did not handle.
 """
 
@@ -81,8 +85,16 @@ def damaged_copies(content: bytes) -> Iterator[tuple[str, bytes]]:
         head, body = b"".join(lines[:2]), b"".join(lines[2:])
         yield "every digit after its first two lines replaced by X", head + re.sub(rb"[0-9]", b"X", body)
         yield "every digit after its first two lines replaced by 9", head + re.sub(rb"[0-9]", b"9", body)
+    yield from field_damages(content)
+
+
+def field_damages(content: bytes) -> Iterator[tuple[str, bytes]]:
+    """Copies of a golden with one field damaged and the rest intact: (what was done, bytes)."""
+    lines = content.splitlines(keepends=True)
     yield from _damaged_fields(lines)
+    yield from _removed_columns(lines)
     yield from _damaged_json_values(content)
+    yield from _removed_json_keys(content)
 
 
 _GARBAGE = b"#?\x01%"
@@ -109,14 +121,48 @@ def _damaged_fields(lines: list[bytes]) -> Iterator[tuple[str, bytes]]:
             yield f"field {index + 1} of its last line {what}", b"".join(lines[:last] + [damaged] + lines[last + 1:])
 
 
+def _removed_columns(lines: list[bytes]) -> Iterator[tuple[str, bytes]]:
+    """For delimited text: each column (up to 40) removed from the header and every row after it,
+    as another tool's export (or an older version of the same tool) would lack it. A reader
+    that looks a column up by name (``row[name]``) meets its absence here."""
+    filled = [n for n, line in enumerate(lines) if line.strip()]
+    if len(filled) < 2:
+        return
+    counts = Counter(b for b in lines[filled[-1]] if b in b",|\t;")
+    if not counts:
+        return
+    delimiter = bytes([counts.most_common(1)[0][0]])
+    width = lines[filled[-1]].count(delimiter) + 1
+    # the header: the first line with as many fields as the last (skipping a title line)
+    header = next((n for n in filled if lines[n].count(delimiter) + 1 == width), None)
+    if header is None or header == filled[-1]:
+        return
+    for column in range(min(width, _MAX_FIELDS)):
+        out = list(lines[:header])
+        for line in lines[header:]:
+            body = line.rstrip(b"\r\n")
+            fields = body.split(delimiter)
+            if len(fields) == width:
+                body = delimiter.join(fields[:column] + fields[column + 1:])
+            out.append(body + line[len(line.rstrip(b"\r\n")):])
+        name = lines[header].rstrip(b"\r\n").split(delimiter)[column].decode("utf-8", "replace").strip()[:30]
+        yield f"column {column + 1} ({name!r}) removed from the header and every row", b"".join(out)
+
+
 _MAX_VALUES = 60
+
+
+def _json_document(content: bytes) -> object | None:
+    try:
+        return json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        return None
 
 
 def _damaged_json_values(content: bytes) -> Iterator[tuple[str, bytes]]:
     """For JSON: each scalar value (up to 60), one at a time, given the wrong type or garbage."""
-    try:
-        document = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+    document = _json_document(content)
+    if document is None:
         return
     paths: list[tuple] = []
 
@@ -141,3 +187,32 @@ def _damaged_json_values(content: bytes) -> Iterator[tuple[str, bytes]]:
                 node = node[step]
             node[path[-1]] = value
             yield f"value at {'/'.join(map(str, path))} replaced by {what}", json.dumps(copy).encode()
+
+
+def _removed_json_keys(content: bytes) -> Iterator[tuple[str, bytes]]:
+    """For JSON: each key of an object (up to 60, depth first), one at a time, removed. A reader
+    that indexes (``visit["member_id"]``) instead of checking meets a ``KeyError`` here."""
+    document = _json_document(content)
+    if document is None:
+        return
+    paths: list[tuple] = []
+
+    def walk(node: object, path: tuple) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if len(paths) >= _MAX_VALUES:
+                    return
+                paths.append(path + (key,))
+                walk(value, path + (key,))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, path + (index,))
+
+    walk(document, ())
+    for path in paths:
+        copy = json.loads(json.dumps(document))
+        node = copy
+        for step in path[:-1]:
+            node = node[step]
+        del node[path[-1]]
+        yield f"key {'/'.join(map(str, path))} removed", json.dumps(copy).encode()

@@ -65,6 +65,9 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
         if result.format not in names:
             raise fail(f"the hub read {golden.name} as {result.format!r}, not with the plugin's format",
                        "make the golden unambiguous, or recognizes() more specific")
+        if result.notes:  # another format recognized it too (hub.intake.choose_format)
+            raise fail(f"the hub noted about {golden.name}: {'; '.join(result.notes)}",
+                       "make recognizes() look for what only this format has")
         stuck = [c for c in result.claims if c.status != "ready"]
         if stuck and require_ready:
             with hub.store.session() as session:

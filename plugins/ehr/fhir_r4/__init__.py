@@ -19,6 +19,7 @@ resolution), ``fieldmap`` (the TOML as lookups), ``elements`` (FHIR datatypes), 
 from __future__ import annotations
 
 import logging
+from importlib import resources
 
 from hub import hookimpl
 from hub.errors import InputError
@@ -26,7 +27,7 @@ from hub.model import Encounter
 from hub.types import IntakeContext, IntakeFormat
 
 from plugins.ehr.fhir_r4 import claims, encounters
-from plugins.ehr.fhir_r4.fieldmap import FieldMap, load_field_map
+from plugins.ehr.fhir_r4.fieldmap import FieldMap, _build, _Table, load_field_map
 from plugins.ehr.fhir_r4.reader import claims_unrecognized, read_bundle, recognizes
 from plugins.ehr.fhir_r4.references import BundleIndex
 
@@ -35,7 +36,16 @@ log = logging.getLogger(__name__)
 FORMAT_NAME = "fhir-r4-bundle"
 _MAX_NAMED = 5  # further problems listed by resource in a refusal
 
-__all__ = ["FORMAT", "FORMAT_NAME", "parse", "map_bundle", "recognizes", "bhhub_register_intake_formats"]
+__all__ = ["FORMAT", "FORMAT_NAME", "MAPPING_FILE", "parse", "map_bundle", "recognizes", "validate_mapping",
+           "bhhub_register_intake_formats"]
+
+# The packaged field map, which the contract kit checks with validate_mapping as it would a vendor's.
+MAPPING_FILE = resources.files("mappings").joinpath("ehr/fhir_r4.toml")
+
+
+def validate_mapping(table: dict) -> None:
+    """Raise ``MappingError`` naming every problem in a FHIR field map (packaged or a practice's)."""
+    _build(_Table(table))
 
 
 def parse(content: bytes, context: IntakeContext) -> list[Encounter]:

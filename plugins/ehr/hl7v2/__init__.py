@@ -28,6 +28,7 @@ Modules: ``wire`` (framing, segments, escapes), ``paths`` (field paths, groups),
 from __future__ import annotations
 
 import logging
+from importlib import resources
 
 from hub import hookimpl
 from hub.errors import InputError
@@ -35,7 +36,7 @@ from hub.records import Registration
 from hub.types import IntakeContext, IntakeFormat
 
 from plugins.ehr.hl7v2 import charges, people, scheduling
-from plugins.ehr.hl7v2.fieldmap import FieldMap, load_field_map
+from plugins.ehr.hl7v2.fieldmap import FieldMap, _build, load_field_map
 from plugins.ehr.hl7v2.shown import EVENT_CODE, VERSION, shown
 from plugins.ehr.hl7v2.wire import Message, looks_like_hl7, read_message, split_messages
 
@@ -43,7 +44,16 @@ log = logging.getLogger(__name__)
 
 FORMAT_NAME = "hl7v2"
 
-__all__ = ["FORMAT", "FORMAT_NAME", "parse", "recognizes", "split", "bhhub_register_intake_formats"]
+__all__ = ["FORMAT", "FORMAT_NAME", "MAPPING_FILE", "parse", "recognizes", "split", "validate_mapping",
+           "bhhub_register_intake_formats"]
+
+# The packaged field map, which the contract kit checks with validate_mapping as it would a vendor's.
+MAPPING_FILE = resources.files("mappings").joinpath("ehr/hl7v2.toml")
+
+
+def validate_mapping(table: dict) -> None:
+    """Raise ``MappingError`` naming every problem in an HL7 v2 field map (packaged or a practice's)."""
+    _build(table)
 
 
 def recognizes(content: bytes) -> bool:

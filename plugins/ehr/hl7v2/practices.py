@@ -15,17 +15,45 @@ from hub.identifiers import npi_is_valid, tin_is_valid
 from hub.mappings import MappingSet
 from hub.model import Address, Provider
 
-from plugins.ehr.hl7v2.schema import check, cached
+from plugins.ehr.hl7v2.schema import cached
 from plugins.ehr.hl7v2.shown import IDENTIFIER, shown
 
 TABLE = "ehr/practices.toml"
-PRACTICE = {
-    "npi": "string", "organization_name": "string", "tin": "string", "taxonomy": "string?",
-    "place_of_service": "string?",
-    "clinicians": {"*": {"taxonomy": "string"}},
-    "address": {"line1": "string", "line2": "string?", "city": "string", "state": "string", "postal_code": "string"},
-}
-SCHEMA = {"practices": {"*": PRACTICE}}
+_MODEL = None
+
+
+def _model():
+    """The file's model, built when a practice table is first read (pydantic stays out of start-up)."""
+    global _MODEL
+    if _MODEL is None:
+        from pydantic import Field
+
+        from hub.configuration.problems import Strict
+
+        class PracticeAddress(Strict):
+            line1: str = Field(min_length=1)  # a street address, not a PO box (2010AA N3)
+            line2: str | None = None
+            city: str = Field(min_length=1)
+            state: str = Field(min_length=1)
+            postal_code: str = Field(min_length=1)
+
+        class Clinician(Strict):
+            taxonomy: str = Field(min_length=1)  # NUCC taxonomy (2310B PRV03)
+
+        class PracticeEntry(Strict):
+            npi: str = Field(min_length=1)
+            organization_name: str = Field(min_length=1)
+            tin: str = Field(min_length=1)
+            taxonomy: str | None = None
+            place_of_service: str | None = None
+            clinicians: dict[str, Clinician] = {}
+            address: PracticeAddress
+
+        class PracticesTable(Strict):
+            practices: dict[str, PracticeEntry] = {}
+
+        _MODEL = PracticesTable
+    return _MODEL
 
 
 @dataclass(frozen=True)
@@ -55,7 +83,15 @@ def practice_for(mappings: MappingSet, namespace: str, universal: str, where: st
 
 
 def _build(table: dict[str, Any]) -> dict[str, Practice]:
-    problems = check(table, SCHEMA, required=True)
+    from pydantic import ValidationError
+
+    from hub.configuration.problems import describe
+
+    problems: list[str] = []
+    try:
+        _model().model_validate(table)
+    except ValidationError as exc:  # every key of the wrong shape, each named by its dotted path
+        problems = [describe(e, _model()) for e in exc.errors(include_input=False, include_url=False)]
     practices = table.get("practices") if isinstance(table.get("practices"), dict) else {}
     if not problems:
         for name, entry in practices.items():

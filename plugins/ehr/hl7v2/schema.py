@@ -8,6 +8,8 @@ stands for any key (a table of practices by name).
 
 from __future__ import annotations
 
+import difflib
+
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +27,10 @@ def check(table: Any, schema: dict[str, Any], *, required: bool, where: str = ""
         name = f"{where}.{key}" if where else key
         kind = schema.get(key, wildcard)
         if kind is None:
-            known = ", ".join(k for k in schema if k != "*")
-            problems.append(f"unknown key {name!r} (known here: {known})")
+            known = [k for k in schema if k != "*"]
+            near = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"known here: {', '.join(known)}"
+            problems.append(f"unknown key {name!r} ({hint})")
         elif isinstance(kind, dict):
             problems += check(value, kind, required=required, where=name)
         else:

@@ -1,0 +1,179 @@
+"""``<home>/bhhub.toml`` as a model: one class per section, every key checked.
+
+A new section is one class here, registered by its key::
+
+    class Routing(Section, key="routing"):
+        default_mailbox: str | None = None
+
+and read as ``hub.settings.section(Routing)`` (or ``hub.settings.file.routing``); the class must be
+defined (imported) before bhhub.toml is read, so sections live in this module. Every section
+has defaults, so a hub with no file, or a file without the section, works.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, create_model, model_validator
+from pydantic_core import PydanticCustomError
+
+from hub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
+from hub.x12.envelope import ID_QUALIFIERS
+
+IdQualifier = Literal[tuple(sorted(ID_QUALIFIERS))]  # ISA05/ISA07: the qualifiers the envelope writer knows
+
+
+class Section(Strict):
+    """A table of bhhub.toml; subclasses name theirs with ``key=``."""
+
+    registry: ClassVar[dict[str, type[Section]]] = {}
+
+    def __init_subclass__(cls, key: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if key is not None:
+            if key in Section.registry:
+                raise TypeError(f"bhhub.toml section [{key}] is defined twice")
+            Section.registry[key] = cls
+
+
+class Store(Section, key="store"):
+    url: str | None = None  # any SQLAlchemy URL; default a SQLite file in the home (BHHUB_DATABASE_URL wins)
+
+
+class Interchange(Section, key="interchange"):
+    """The hub's own ISA/GS ids, and whether it is in test or production (ISA15). A mailbox's
+    profile and overrides lay their ids over these; ISA15 they may only narrow to test."""
+
+    sender_qualifier: IdQualifier = "ZZ"
+    sender_id: str = Field("BHHUB", min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
+    receiver_qualifier: IdQualifier = "ZZ"
+    receiver_id: str = Field("CLEARINGHOUSE", min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
+    usage_indicator: Literal["T", "P"] = "T"
+
+
+class Submitter(Section, key="submitter"):
+    """Loop 1000A: who sends the file, and the EDI contact (a phone or an email)."""
+
+    name: str = Field("BHHUB PRACTICE", min_length=1)
+    id: str = Field("BHHUB", min_length=1)
+    contact_name: str = Field("BILLING OFFICE", min_length=1)
+    phone: str | None = "5555550100"
+    email: str | None = None
+
+
+class Receiver(Section, key="receiver"):
+    """Loop 1000B: the clearinghouse receiving the file (a mailbox's profile names its own)."""
+
+    name: str = Field("CLEARINGHOUSE", min_length=1)
+    id: str = Field("CLEARINGHOUSE", min_length=1)
+
+
+class InterchangeOverrides(Strict):
+    """Envelope ids a clearinghouse assigns, laid over the hub's: in a profile's [interchange] and
+    in a mailbox's [mailboxes.NAME.interchange]. Each may be left out."""
+
+    sender_qualifier: IdQualifier | None = None
+    sender_id: str | None = Field(None, min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
+    receiver_qualifier: IdQualifier | None = None
+    receiver_id: str | None = Field(None, min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
+    usage_indicator: Literal["T", "P"] | None = None  # only narrows the hub's: see hub.exchange.mailboxes
+    acknowledgment_requested: bool | None = None  # ISA14: ask for a TA1
+    application_sender_code: str | None = None  # GS02 when it differs from ISA06
+    application_receiver_code: str | None = None  # GS03 when it differs from ISA08
+    receiver_name: str | None = None  # 1000B NM103 (default: the profile's name)
+    submitter_id: str | None = None  # 1000A NM109 (default: the sender id)
+
+
+MAILBOX_KEYS = ("profile", "transport", "schedule", "interchange")  # the rest is the transport's
+
+
+class Mailbox(Strict):
+    """``[mailboxes.NAME]``: a clearinghouse profile, the transport that reaches it, when to
+    exchange, envelope overrides; every other key is the transport's own, which its ``configure``
+    checks as strictly (the SFTP one refuses unknown keys and written secrets)."""
+
+    profile: str = Field(min_length=1)  # a file in mappings/clearinghouses/ (without .toml)
+    transport: str = "sftp"
+    schedule: str | None = None  # cron: when `bhhub run` exchanges files
+    interchange: InterchangeOverrides = InterchangeOverrides()
+    connection: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_connection(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if "connection" in data:
+            raise PydanticCustomError("reserved_key", "'connection' is not a mailbox key; write the transport's "
+                                                      "settings (host, username ...) in the mailbox table itself")
+        own = {k: v for k, v in data.items() if k in MAILBOX_KEYS}
+        rest = {k: v for k, v in data.items() if k not in MAILBOX_KEYS}
+        for key in rest:  # a mailbox key misspelt would reach the transport as one of its own
+            near = difflib.get_close_matches(key, [k for k in MAILBOX_KEYS if k not in own], n=1, cutoff=0.75)
+            if near:
+                raise PydanticCustomError("unknown_key", "unknown key {key!r} (did you mean {near!r}?)",
+                                          {"key": key, "near": near[0]})
+        return {**own, "connection": rest}
+
+
+class Eligibility(Section, key="eligibility"):
+    provider_npi: str | None = Field(None, pattern=TEN_DIGITS)  # who asks, when a claim names no provider
+
+
+class EmailNotifier(Strict):
+    """``[notify.email]``: alerts by SMTP (``hub.notify``). Secrets by reference only."""
+
+    host: str = Field(min_length=1)
+    port: int | None = Field(None, gt=0, lt=65536)  # default 587 with starttls, 25 without
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    sender: str = Field(min_length=1)
+    to: str | list[str]
+    timeout: float = Field(20.0, gt=0)
+
+
+class WebhookNotifier(Strict):
+    """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
+
+    url: str = Field(pattern=HTTP_URL)
+    timeout: float = Field(10.0, gt=0)
+    token_env: str | None = None
+    token_file: str | None = None
+
+
+class Notify(Section, key="notify"):
+    """``[notify]``: who hears of alerts besides ``bhhub alerts`` (none by default)."""
+
+    email: EmailNotifier | None = None
+    webhook: WebhookNotifier | None = None
+
+
+class Listen(Section, key="listen"):
+    """``[listen]``: the MLLP listener's limits. Its keys are the mllp connector's
+    (``connectors.mllp.settings.ListenSettings``), checked as strictly when `bhhub listen` starts;
+    the hub only sees that it is a table."""
+
+    model_config = Strict.model_config | {"extra": "allow"}
+
+
+_MODELS: dict[tuple, type[Strict]] = {}
+
+
+def hub_file_model() -> type[Strict]:
+    """The model of the whole file: one field per registered section, plus [mailboxes]. Built
+    from the registry when first asked (and again if a section was added since)."""
+    sections = tuple(Section.registry.items())
+    if sections not in _MODELS:
+        fields: dict[str, Any] = {key: (cls, cls()) for key, cls in sections}
+        fields["mailboxes"] = (dict[str, Mailbox], {})
+        _MODELS.clear()
+        _MODELS[sections] = create_model("HubFile", __base__=Strict, __doc__="The whole of bhhub.toml.", **fields)
+    return _MODELS[sections]
+
+
+def load_hub_file(data: dict[str, Any], where: str):
+    """bhhub.toml's parsed TOML as the model; ``ConfigError`` naming ``where`` and each bad key."""
+    return validated(hub_file_model(), data, where)
