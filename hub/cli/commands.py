@@ -7,14 +7,16 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hub import intake, intake_many
 from hub.app import Hub
-from hub.batches import export_837p, write_batch
 from hub.config import CONFIG_NAME, DEFAULT_CONFIG
 from hub.cli.output import print_json, print_json_array, print_table, progress
 from hub.errors import InputError, UsageError
 from hub.store.db import _safe
+
+if TYPE_CHECKING:
+    from hub import intake
 
 
 def open_hub(args: argparse.Namespace) -> Hub:
@@ -78,6 +80,8 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
         # Many files: parse in a second process while this one stores (when there are two cores).
         parallel = len(files) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+        from hub import intake_many  # here, not at import: a listing needs none of intake
+
         for result in intake_many.receive_many(hub, payloads(), parse_in_worker=parallel):
             failed += result.failed
             report(_intake_json(result), _intake_line(result))
@@ -247,6 +251,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     set_aside: list[tuple[str, str]] = []
     recovered: list[tuple[int, str]] = []
     with open_hub(args) as hub:
+        from hub.batches import export_837p
+
         result = export_837p(hub, Path(args.out), max_claims=args.max_claims, set_aside=set_aside,
                              force=args.force, recovered=recovered,
                              waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
@@ -283,6 +289,8 @@ def cmd_batch_write(args: argparse.Namespace) -> int:
     if args.out.endswith(("/", os.sep)):
         raise UsageError(f"--out {args.out} is a folder; name the file to write in it")
     with open_hub(args) as hub:
+        from hub.batches import write_batch
+
         batch = write_batch(hub, args.batch_id, Path(args.out), force=args.force,
                             waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
     if args.json:
@@ -328,6 +336,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 def cmd_inbox_retry(args: argparse.Namespace) -> int:
     with open_hub(args) as hub:
         try:
+            from hub import intake
+
             result = intake.retry(hub, args.item_id)
         except InputError as exc:
                 raise UsageError(str(exc)) from exc
