@@ -19,6 +19,7 @@ from sqlalchemy import and_, func, or_, select
 from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
 from hub.model import ClaimStatus
 from hub.store import schema
+from hub.store.one_of import one_of
 from hub.x12.acks import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
 
 # Statuses an acknowledgment may move a claim out of; an 835's outcome (paid, denied, ...) is
@@ -61,7 +62,45 @@ def standing(session, claim: schema.Claim) -> Answer | None:
 
 def acknowledgment_json(session, claim: schema.Claim) -> dict | None:
     """The deciding answer to the claim's current submission, for listings."""
-    answer = standing(session, claim)
+    return _answer_json(standing(session, claim))
+
+
+def acknowledgments_json(session, claims) -> dict[int, dict | None]:
+    """claim id -> ``acknowledgment_json`` for many claims in one query (a listing's page).
+
+    ``claims`` need only ``id`` and ``batch_id`` (rows of a Core select will do)."""
+    sent = [c for c in claims if c.batch_id is not None]
+    found: dict[int, dict | None] = {c.id: None for c in claims}
+    if not sent:
+        return found
+    conn = session.connection()
+    # two queries, not one with OR: each then takes its index (claim_id; batch_id), where the OR
+    # made SQLite read every answer to the batches the page's claims were in
+    rows = sorted([*conn.execute(_OWN_ANSWERS, {"ids": [c.id for c in sent]}),
+                   *conn.execute(_FILE_ANSWERS, {"batches": sorted({c.batch_id for c in sent})})],
+                  key=lambda row: row.id)
+    # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
+    by_claim: dict[tuple[int, int | None], list[Answer]] = {}
+    for row in rows:
+        answer = answer_of(row)
+        if answer is not None:
+            by_claim.setdefault((row.batch_id, row.claim_id), []).append(answer)
+    for claim in sent:
+        mine = by_claim.get((claim.batch_id, claim.id), []) + by_claim.get((claim.batch_id, None), [])
+        found[claim.id] = _answer_json(deciding(mine))
+    return found
+
+
+_ack = schema.Acknowledgment
+_ANSWERS = select(  # what ``answer_of`` reads, no ORM objects
+    _ack.id, _ack.batch_id, _ack.claim_id, _ack.kind, _ack.accepted, _ack.code, _ack.detail, _ack.at, _ack.outcome,
+    _ack.source, _ack.effective_on)
+_OWN_ANSWERS = _ANSWERS.where(one_of(_ack.claim_id, "ids"))
+_FILE_ANSWERS = _ANSWERS.where(one_of(_ack.batch_id, "batches"), _ack.claim_id.is_(None),
+                               _ack.kind.in_(FILE_LEVEL))
+
+
+def _answer_json(answer: Answer | None) -> dict | None:
     if answer is None:
         return None
     return {"outcome": answer.outcome, "source": answer.source, "kind": answer.kind, "code": answer.code,

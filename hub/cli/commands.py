@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.cli.output import print_json, print_table, progress
+from hub.cli.output import print_json, print_json_array, print_table, progress
 from hub.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from hub import intake
     from hub.app import Hub
-    from hub.store import schema
 
 
 def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
@@ -93,6 +92,7 @@ def cmd_intake(args: argparse.Namespace) -> int:
 
         # Many files: parse in a second process while this one stores (when there are two cores).
         parallel = len(files) >= PARALLEL_FROM and (os.cpu_count() or 1) > 1
+
         for result in intake_many.receive_many(hub, payloads(), parse_in_worker=parallel):
             failed += result.failed
             report(_intake_json(result), _intake_line(result))
@@ -164,119 +164,91 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 # --- claims -------------------------------------------------------------------------------
 
 
-def claim_json(session, row: schema.Claim, rules=None) -> dict:
-    """``rules`` (the denial table) adds ``remittance``: what the 835s said (hub.remit.claim_view)."""
-    from sqlalchemy import select
-
-    from hub.acks.standing import acknowledgment_json
-    from hub.store import schema
-
-    coverage = session.get(schema.Coverage, row.coverage_id)
-    waived = {(o.code, o.line_number): o.reason for o in session.scalars(
-        select(schema.FindingOverride).where(schema.FindingOverride.claim_id == row.id))}
-    return {
-        "id": row.id,
-        "patient_control_number": row.patient_control_number,
-        "patient_id": row.patient_id,  # what `bhhub eligibility check --patient` takes
-        "revision": row.revision,
-        "frequency_code": row.frequency_code,
-        "status": row.status,
-        "payer_id": coverage.payer.payer_id,
-        "member_id": coverage.member_id,
-        "service_date": row.service_date,
-        "total_charge": row.total_charge,
-        "place_of_service": row.place_of_service,
-        "prior_authorization": row.prior_authorization,
-        "diagnoses": row.diagnoses,
-        "lines": [
-            {
-                "line": line.line_number,
-                "procedure_code": line.procedure_code,
-                "modifiers": line.modifiers,
-                "units": line.units,
-                "charge": line.charge,
-                "diagnosis_pointers": line.diagnosis_pointers,
-                "service_date": line.service_date,
-            }
-            for line in row.lines
-        ],
-        "batch_id": row.batch_id,
-        "payer_claim_control_number": row.payer_claim_control_number,
-        "acknowledgment": acknowledgment_json(session, row),
-        "status_reason": session.scalar(
-            select(schema.ClaimStatusEvent.reason).where(schema.ClaimStatusEvent.claim_id == row.id)
-            .order_by(schema.ClaimStatusEvent.id.desc()).limit(1)),
-        "findings": [
-            {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix,
-             "overridden": waived.get((f.code, f.line_number))}
-            for f in row.findings
-        ],
-        "remittance": _remittance(session, row, rules),
-    }
+AUDIT_IDS_PER_EVENT = 10_000  # a long listing is audited in several events, each naming its ids
 
 
-def _remittance(session, row: schema.Claim, rules) -> dict | None:
-    if rules is None or row.batch_id is None:
-        return None
-    from hub.remit.claim_view import remittance_of
-
-    return remittance_of(session, rules, row)
+def audit_listing(hub, session, action: str, object_type: str, ids, detail: str | None) -> None:
+    """Record the ids a listing showed: one event, or one per ``AUDIT_IDS_PER_EVENT`` ids."""
+    for start in range(0, max(len(ids), 1), AUDIT_IDS_PER_EVENT):
+        hub.audit(session, action, object_type, ids[start:start + AUDIT_IDS_PER_EVENT].tolist(), detail)
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from hub.cli.output import date_option
+    from hub.listings import Page
+    from hub.listings.claims import ClaimFilter, claim_listing
+    from hub.remit.denials import DenialRules
 
-    from hub.store import schema
-
+    option = lambda name: getattr(args, name, None)  # noqa: E731 - callers in code (the demo) pass only some
+    wanted = ClaimFilter(status=args.status, payer_id=option("payer"), since=date_option(option("since"), "--since"),
+                         until=date_option(option("until"), "--until"))
+    page = Page.from_options(option("limit"), option("after"))
+    table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
-        query = select(schema.Claim).order_by(schema.Claim.id)
-        if args.status:
-            query = query.where(schema.Claim.status == args.status)
-        rows = session.scalars(query).all()
-        from hub.remit.denials import DenialRules
-
         rules = DenialRules.load(hub.mappings)
-        data = [claim_json(session, row, rules) for row in rows]
-        hub.audit(session, "list_claims", "claim", [r.id for r in rows], args.status)
-        session.commit()
-    if args.json:
-        print_json(data)
-        return 0
-    if not data:
-        print("no claims" + (f" with status {args.status}" if args.status else ""))
-        return 0
-    print_table(
-        ["CLAIM", "STATUS", "PAYER", "DOS", "CHARGE", "POS", "CODES", "FINDINGS"],
-        [
-            (c["patient_control_number"], c["status"], c["payer_id"], c["service_date"], c["total_charge"],
-             c["place_of_service"],
-             " ".join(":".join([l["procedure_code"], *l["modifiers"]]) for l in c["lines"]) or "-",
-             len(c["findings"]) or "")
-            for c in data
-        ],
-    )
-    for c in data:
-        if c["status"] in ("rejected", "denied", "partially_paid") and c["status_reason"]:
-            print(f"  {c['patient_control_number']} {c['status']}: {c['status_reason']}")
-        ack = c["acknowledgment"]
-        if ack and ack["outcome"] == "not_found" and c["status"] in ("batched", "submitted"):
-            print(f"  {c['patient_control_number']} {c['status']}, NOT FOUND by the {ack['source']} "
-                  f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
-                  f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
-        if c["remittance"]:
-            from hub.remit.claim_view import lines_of
-
-            for text in lines_of(c["remittance"]):
-                print(f"  {c['patient_control_number']} {text}")
-        if c["status"] == "pending_correction":
-            print(f"  {c['patient_control_number']} revision {c['revision']} is a correction of the billed claim; "
-                  f"send it with `bhhub followup replace {c['patient_control_number']}` (`bhhub followup corrections`)")
-        for f in c["findings"]:
-            where = f" line {f['line']}" if f["line"] else ""
-            waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""
-            print(f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}"
-                  f"{waived}")
+        claims = claim_listing(session, wanted, page, rules)
+        try:
+            if args.json:
+                print_json_array(claims)
+            else:
+                for c in claims:  # the table is aligned over every row: cells are kept, claims are not
+                    table.append(_claim_cells(c))
+                    notes.extend(_claim_notes(c))
+        finally:
+            claims.close()  # the streaming SELECT ends, and the read with it, before the audit writes
+            session.rollback()
+            detail = "; ".join(filter(None, [args.status, wanted.describe()])) or None
+            audit_listing(hub, session, "list_claims", "claim", page.shown, detail)
+            session.commit()
+    if not args.json and not table:
+        print("no claims" + (f" with status {args.status}" if args.status else "")
+              + (f" ({wanted.describe()})" if wanted.describe() else "")
+              + (f" after {page.after}" if page.after is not None else ""))
+    elif not args.json:
+        print_table(["CLAIM", "STATUS", "PAYER", "DOS", "CHARGE", "POS", "CODES", "FINDINGS"], table)
+        for line in notes:
+            print(line)
+    _next_page(page, "claims")
     return 0
+
+
+def _next_page(page, noun: str) -> None:
+    """Where the next page starts, on stderr so stdout stays the listing (and valid JSON)."""
+    if page.next_cursor is not None:
+        sys.stdout.flush()  # after the page, on a terminal too
+        print(f"bhhub: more {noun} follow; next page: --limit {page.limit} --after {page.next_cursor}",
+              file=sys.stderr)
+
+
+def _claim_cells(c: dict) -> tuple:
+    return (c["patient_control_number"], c["status"], c["payer_id"], c["service_date"], c["total_charge"],
+            c["place_of_service"],
+            " ".join(":".join([l["procedure_code"], *l["modifiers"]]) for l in c["lines"]) or "-",
+            len(c["findings"]) or "")
+
+
+def _claim_notes(c: dict) -> Iterator[str]:
+    """The lines under the table about one claim: why it stands where it does, what to do."""
+    if c["status"] in ("rejected", "denied", "partially_paid") and c["status_reason"]:
+        yield f"  {c['patient_control_number']} {c['status']}: {c['status_reason']}"
+    ack = c["acknowledgment"]
+    if ack and ack["outcome"] == "not_found" and c["status"] in ("batched", "submitted"):
+        yield (f"  {c['patient_control_number']} {c['status']}, NOT FOUND by the {ack['source']} "
+               f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
+               f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
+    if c["remittance"]:
+        from hub.remit.claim_view import lines_of
+
+        for text in lines_of(c["remittance"]):
+            yield f"  {c['patient_control_number']} {text}"
+    if c["status"] == "pending_correction":
+        yield (f"  {c['patient_control_number']} revision {c['revision']} is a correction of the billed claim; "
+               f"send it with `bhhub followup replace {c['patient_control_number']}` (`bhhub followup corrections`)")
+    for f in c["findings"]:
+        where = f" line {f['line']}" if f["line"] else ""
+        waived = f" [overridden: {f['overridden']}]" if f.get("overridden") else ""
+        yield (f"  {c['patient_control_number']}{where} {f['severity']} {f['code']}: {f['message']}. Fix: {f['fix']}"
+               f"{waived}")
 
 
 # --- export -------------------------------------------------------------------------------
@@ -345,31 +317,30 @@ def cmd_batch_write(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from hub.listings import Page
+    from hub.listings.inbox import inbox_listing
 
-    from hub.store import schema
-
+    page = Page.from_options(getattr(args, "limit", None), getattr(args, "after", None))
+    table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
-        query = select(schema.InboxItem).order_by(schema.InboxItem.id)
-        if args.state:
-            query = query.where(schema.InboxItem.state == args.state)
-        items = session.scalars(query).all()
-        data = [
-            {"id": i.id, "source": i.source_name, "state": i.state, "format": i.format, "size": i.size,
-             "sha256": i.sha256, "received_at": i.received_at, "attempts": i.attempts, "reason": i.reason}
-            for i in items
-        ]
-    if args.json:
-        print_json(data)
-        return 0
-    if not data:
-        print("the inbox is empty")
-        return 0
-    print_table(["ID", "STATE", "FORMAT", "RECEIVED", "SOURCE"],
-                [(d["id"], d["state"], d["format"], d["received_at"], d["source"]) for d in data])
-    for d in data:
-        if d["state"] == "quarantined":
-            print(f"  item {d['id']}: {d['reason']}")
+        items = inbox_listing(session, args.state, page)
+        try:
+            if args.json:
+                print_json_array(items)
+            else:
+                for d in items:
+                    table.append((d["id"], d["state"], d["format"], d["received_at"], d["source"]))
+                    if d["state"] == "quarantined":
+                        notes.append(f"  item {d['id']}: {d['reason']}")
+        finally:
+            items.close()
+    if not args.json and not table:
+        print(f"no inbox items after {page.after}" if page.after is not None else "the inbox is empty")
+    elif not args.json:
+        print_table(["ID", "STATE", "FORMAT", "RECEIVED", "SOURCE"], table)
+        for line in notes:
+            print(line)
+    _next_page(page, "items")
     return 0
 
 

@@ -179,15 +179,17 @@ def cmd_transmissions(args: argparse.Namespace) -> int:
     from hub.store import schema
 
     with open_hub(args) as hub, hub.store.session() as session:
+        t, b = schema.Transmission, schema.Batch
+        # the columns shown, not the batches: a Batch row carries its whole interchange's bytes
         rows = session.execute(
-            select(schema.Transmission, schema.Batch)
-            .join(schema.Batch, schema.Batch.id == schema.Transmission.batch_id)
-            .order_by(schema.Transmission.id)
+            select(t.id, t.mailbox, t.remote_name, t.state, t.attempts, t.batch_id, b.interchange_control_number,
+                   b.claim_count, t.uploaded_at, t.acknowledged_at, t.last_error)
+            .join(b, b.id == t.batch_id).order_by(t.id)
         ).all()
-        data = [{"id": t.id, "mailbox": t.mailbox, "remote_name": t.remote_name, "state": t.state,
-                 "attempts": t.attempts, "batch_id": b.id, "interchange_control_number": b.interchange_control_number,
-                 "claims": b.claim_count, "uploaded_at": t.uploaded_at, "acknowledged_at": t.acknowledged_at,
-                 "last_error": t.last_error} for t, b in rows]
+        data = [{"id": r.id, "mailbox": r.mailbox, "remote_name": r.remote_name, "state": r.state,
+                 "attempts": r.attempts, "batch_id": r.batch_id, "interchange_control_number": r.interchange_control_number,
+                 "claims": r.claim_count, "uploaded_at": r.uploaded_at, "acknowledged_at": r.acknowledged_at,
+                 "last_error": r.last_error} for r in rows]
     if args.json:
         print_json(data)
     elif not data:

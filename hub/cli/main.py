@@ -75,6 +75,10 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     statuses = [s.value for s in ClaimStatus]
     p = sub.add_parser("claims", help="list claims with their status and findings")
     p.add_argument("--status", choices=statuses, metavar="STATUS", help="only this status: " + ", ".join(statuses))
+    p.add_argument("--payer", metavar="PAYER_ID", help="only claims to this payer (its payer id)")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="only dates of service on or after this day")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="only dates of service on or before this day")
+    _paging_arguments(p, "claims")
     p.add_argument("--json", action="store_true", help="JSON array, one object per claim")
     p.set_defaults(func=commands.cmd_claims)
 
@@ -100,6 +104,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
 
     p = sub.add_parser("inbox", help="list received and quarantined files; retry one after a fix")
     p.add_argument("--state", choices=["received", "processed", "quarantined"], help="only this state")
+    _paging_arguments(p, "items")
     p.add_argument("--json", action="store_true", help="JSON array, one object per item")
     p.set_defaults(func=commands.cmd_inbox)
     inbox_sub = p.add_subparsers(dest="inbox_command", metavar="ACTION")
@@ -134,6 +139,12 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
         command.configure(p)
         p.set_defaults(func=_plugin_runner(command))
     return parser
+
+
+def _paging_arguments(p: argparse.ArgumentParser, noun: str) -> None:
+    p.add_argument("--limit", type=int, metavar="N",
+                   help=f"at most N {noun}; when more follow, stderr gives the --after cursor of the next page")
+    p.add_argument("--after", metavar="CURSOR", help=f"the {noun} after this cursor (from the previous page)")
 
 
 def _plugin_runner(command):

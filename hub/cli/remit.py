@@ -121,11 +121,14 @@ def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
     rows = session.scalars(select(a).where(a.payment_id.in_([d["id"] for d in data])).order_by(a.id)).all()
     claims = plb.claims_referenced(session, (row.reference for row in rows))
     mappings = hub.mappings
+    by_payment: dict[int, list] = {}
+    for row in rows:  # grouped once: looking through every PLB row for each payment was quadratic
+        by_payment.setdefault(row.payment_id, []).append(row)
     for d in data:
         d["provider_adjustment_lines"] = [
             {"reason": row.reason, "meaning": plb.meaning(mappings, row.reason), "reference": row.reference,
              "amount": row.amount, "claim": claims.get(row.reference.strip())}
-            for row in rows if row.payment_id == d["id"]]
+            for row in by_payment.get(d["id"], ())]
 
 
 def cmd_remit_unmatched(args: argparse.Namespace) -> int:

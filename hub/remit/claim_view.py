@@ -9,21 +9,58 @@ from sqlalchemy import select
 from hub.remit import crossovers, plb
 from hub.remit.denials import DenialRules
 from hub.store import schema
+from hub.store.one_of import one_of
 
 
 def remittance_of(session, rules: DenialRules, claim: schema.Claim) -> dict:
-    c, r, p = schema.Claim, schema.RemitClaim, schema.RemitPayment
-    rows = session.execute(
-        select(r, p).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
-        .where(c.patient_control_number == claim.patient_control_number, r.state == "posted").order_by(r.id)).all()
-    pending = crossovers.pending(session, claim)
-    return {
-        "postings": [_posting(rules, row, payment) for row, payment in rows],
-        "crossover": None if pending is None else {
-            "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
-            "waiting_for_835": True, "note": pending.sentence(claim.patient_control_number)},
-        "provider_adjustments": plb.for_claim(session, rules.mappings, claim),
-    }
+    return remittances_of(session, rules, [claim])[claim.id]
+
+
+def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
+    """claim id -> ``remittance_of`` for many claims in a few queries (a listing's page).
+
+    ``claims`` need only ``id`` and ``patient_control_number``. What the 835s said is kept by
+    patient control number: every revision of a claim shows the same postings."""
+    if not claims:
+        return {}
+    conn = session.connection()
+    pcns = sorted({claim.patient_control_number for claim in claims})
+    # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
+    pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
+    for claim_id, pcn, number in conn.execute(_REVISIONS, {"pcns": pcns}):
+        pcn_of[claim_id] = pcn
+        refs[pcn].add(number)
+    posted: dict[str, list] = {pcn: [] for pcn in pcns}
+    # By claim id (its index), every state, the posted ones kept here: asked for "posted" in SQL,
+    # SQLite read every posted claim payment of the hub for each page. One row holds what
+    # ``_posting`` and ``crossovers.pending_among`` read of the claim payment and of its payment.
+    for row in conn.execute(_CLAIM_PAYMENTS, {"ids": list(pcn_of)}):
+        pcn = pcn_of[row.claim_id]
+        refs[pcn].add(row.payer_claim_control_number)
+        if row.state == "posted":
+            posted[pcn].append((row, row))
+    adjustments = plb.for_references(session, rules.mappings, refs)
+    views = {}
+    for pcn in pcns:
+        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number) for row, payment in posted[pcn])
+        views[pcn] = {
+            "postings": [_posting(rules, row, payment) for row, payment in posted[pcn]],
+            "crossover": None if pending is None else {
+                "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
+                "waiting_for_835": True, "note": pending.sentence(pcn)},
+            "provider_adjustments": adjustments[pcn],
+        }
+    return {claim.id: views[claim.patient_control_number] for claim in claims}
+
+
+_c, _r, _p = schema.Claim, schema.RemitClaim, schema.RemitPayment
+_REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_number)
+              .where(one_of(_c.patient_control_number, "pcns")))
+_CLAIM_PAYMENTS = (select(_r.claim_id, _r.state, _r.status_code, _r.charge, _r.paid, _r.patient_responsibility,
+                          _r.payer_claim_control_number, _r.remarks, _r.services, _r.crossed_over, _r.crossover_payer,
+                          _r.reversed_by_id, _p.payer_id, _p.trace_number, _p.payment_date)
+                   .join(_p, _p.id == _r.payment_id).where(one_of(_r.claim_id, "ids"))
+                   .order_by(_r.id))
 
 
 def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:

@@ -61,8 +61,16 @@ def pending(session, claim: schema.Claim) -> PendingCrossover | None:
         .where(schema.Claim.patient_control_number == claim.patient_control_number, r.state == "posted",
                r.status_code != REVERSAL, r.reversed_by_id.is_(None))
         .order_by(r.id)).all()
+    return pending_among(rows)
+
+
+def pending_among(rows) -> PendingCrossover | None:
+    """``pending`` over one claim's posted claim payments, (row, payer id, trace) oldest first;
+    reversals and reversed payments are skipped here, so a caller may pass every posted one."""
     found: PendingCrossover | None = None
     for row, payer_id, trace in rows:
+        if row.status_code == REVERSAL or row.reversed_by_id is not None:
+            continue
         order = _ORDER.get(row.status_code, 0)
         if found is not None and (payer_id != found.payer_id or order > found.order > 0):
             found = None  # the next payer answered (a payer may be its own supplemental, hence CLP02)

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from hub.mappings import MappingSet
 from hub.store import schema
+from hub.store.one_of import one_of
 
 TABLE = "remittance/provider_adjustments.toml"
 
@@ -37,10 +38,39 @@ def references_of(session, claim: schema.Claim) -> set[str]:
 
 def for_claim(session, mappings: MappingSet, claim: schema.Claim) -> list[dict]:
     """The PLB amounts whose reference names this claim, oldest first."""
-    a, p = schema.ProviderAdjustment, schema.RemitPayment
-    rows = session.execute(select(a, p).join(p, p.id == a.payment_id)
-                           .where(a.reference.in_(sorted(references_of(session, claim)))).order_by(a.id)).all()
-    return [line(mappings, adjustment, payment) for adjustment, payment in rows]
+    return for_claims(session, mappings, [claim.patient_control_number])[claim.patient_control_number]
+
+
+def for_claims(session, mappings: MappingSet, patient_control_numbers) -> dict[str, list[dict]]:
+    """``for_claim`` for many claims at once (a listing's page), by patient control number."""
+    c, r = schema.Claim, schema.RemitClaim
+    pcns = sorted(set(patient_control_numbers))
+    refs: dict[str, set[str]] = {pcn: {pcn} for pcn in pcns}
+    conn = session.connection()
+    for pcn, number in conn.execute(select(c.patient_control_number, c.payer_claim_control_number)
+                                       .where(c.patient_control_number.in_(pcns))):
+        refs[pcn].add(number)
+    for pcn, number in conn.execute(select(c.patient_control_number, r.payer_claim_control_number)
+                                       .join(c, c.id == r.claim_id).where(c.patient_control_number.in_(pcns))):
+        refs[pcn].add(number)
+    return for_references(session, mappings, refs)
+
+
+def for_references(session, mappings: MappingSet, refs: dict[str, set]) -> dict[str, list[dict]]:
+    """The PLB lines naming each claim, given what its PLB03-2 may carry (``references_of``)."""
+    refs = {pcn: {ref.strip() for ref in found if ref and ref.strip()} for pcn, found in refs.items()}
+    wanted = sorted(set().union(*refs.values())) if refs else []
+    rows = session.connection().execute(_BY_REFERENCE, {"refs": wanted}).all() if wanted else []
+    # one row holds what ``line`` reads of the adjustment and of its payment
+    return {pcn: [line(mappings, row, row) for row in rows if row.reference in mine] for pcn, mine in refs.items()}
+
+
+_BY_REFERENCE = (select(schema.ProviderAdjustment.reason, schema.ProviderAdjustment.reference,
+                        schema.ProviderAdjustment.amount, schema.RemitPayment.payer_id,
+                        schema.RemitPayment.trace_number, schema.RemitPayment.payment_date)
+                 .join(schema.RemitPayment, schema.RemitPayment.id == schema.ProviderAdjustment.payment_id)
+                 .where(one_of(schema.ProviderAdjustment.reference, "refs"))
+                 .order_by(schema.ProviderAdjustment.id))
 
 
 def line(mappings: MappingSet, adjustment: schema.ProviderAdjustment, payment: schema.RemitPayment) -> dict:

@@ -1,0 +1,74 @@
+"""Listings at a practice's scale: rows stream from the store a page at a time, are filtered in
+SQL, and are paged by a cursor, so memory stays flat however many claims the hub holds.
+
+A listing reads its rows with one streaming SELECT (``yield_per``: a server-side cursor on
+PostgreSQL, a stepped statement on SQLite) and asks for what each row needs (lines, findings,
+acknowledgments, remittances) once per chunk of rows, never once per row nor for all rows at
+once. Paging is keyset on the row's id: ``--limit N`` ends a page after N rows and gives the id
+of the last one as the cursor; ``--after CURSOR`` starts after it. Ids only grow, so rows
+inserted between pages land on later pages and none is skipped or shown twice.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from hub.errors import UsageError
+
+CHUNK = 500  # rows per fetch and per related-data query: bounds memory and the IN lists
+
+
+@dataclass
+class Page:
+    """Which rows a listing shows (``after``, ``limit``) and, once shown, where the next page starts."""
+
+    after: int | None = None
+    limit: int | None = None
+    next_cursor: str | None = None  # set when rows follow this page
+    shown: array = field(default_factory=lambda: array("q"))  # ids shown, for the audit trail
+
+    @classmethod
+    def from_options(cls, limit: int | None, after: str | None) -> Page:
+        if limit is not None and limit < 1:
+            raise UsageError("--limit must be at least 1")
+        return cls(after=parse_cursor(after), limit=limit)
+
+
+def parse_cursor(text: str | None) -> int | None:
+    """The id a cursor (``--after``) names; a cursor is the id of the last row of a page."""
+    if text is None:
+        return None
+    if not text.strip().isdigit():
+        raise UsageError(f"--after must be a cursor printed by an earlier page (a number), not {text!r}")
+    return int(text)
+
+
+def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = None) -> Iterator[list]:
+    """The rows of ``query`` after ``page.after``, in id order, at most ``page.limit``, in chunks.
+
+    One streaming SELECT; ``page.next_cursor`` is set when more rows follow the page."""
+    chunk = chunk or CHUNK
+    if page.after is not None:
+        query = query.where(id_column > page.after)
+    query = query.order_by(id_column)
+    if page.limit is not None:
+        query = query.limit(page.limit + 1)  # one more tells whether another page follows
+    # Core, not the ORM: rows need no identity map, and the ORM's row handling doubles the cost
+    result = session.connection().execute(query.execution_options(yield_per=chunk))
+    try:
+        shown = 0
+        for rows in result.partitions():
+            if page.limit is not None and shown + len(rows) > page.limit:
+                rows = rows[:page.limit - shown]
+                if rows:
+                    page.shown.extend(row.id for row in rows)
+                    yield rows
+                page.next_cursor = str(page.shown[-1]) if page.shown else None
+                return
+            page.shown.extend(row.id for row in rows)
+            shown += len(rows)
+            yield rows
+    finally:
+        result.close()
