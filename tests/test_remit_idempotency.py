@@ -204,3 +204,29 @@ def test_whatever_835_variants_arrive_each_claim_is_paid_what_the_payer_paid_net
     posted = paid_by_claim(hub)
     assert {p: posted.get(p, D(0)) for p in pcns} == {p: expected.get(p, D(0)) for p in pcns}
     assert set(posted) <= set(pcns)
+
+
+def test_claim_payments_inserted_in_bulk_are_each_kept_once_in_file_order(hub, sent, monkeypatch):
+    """Unmatched and quarantined claim payments are written in chunks: every one is kept, once,
+    with its place in the file, however the chunks fall among posted ones."""
+    from hub.remit import posting
+
+    monkeypatch.setattr(posting._Unposted, "CHUNK", 3)
+    a, *_ = sent
+    info = sent[a]
+    stranger = {**info, "patient": ("NOBODY", "NEMO"), "member_id": "ZZ0000999"}  # a patient the hub does not hold
+    remit = Remit("TRACE-CHUNKS")
+    for n in range(10):
+        remit.claim(f"NOSUCH{n:03d}", stranger, lines=[PAID_10] * len(info["lines"]), payer_number=f"ICN-X{n}")
+        if n == 4:
+            remit.claim(a, info, lines=[PAID_10] * len(info["lines"]))
+    result = intake.receive(hub, remit.bytes(130), "chunks.835")
+    assert result.outcome == "imported"
+    with hub.store.session() as session:
+        rows = session.execute(select(schema.RemitClaim.sequence, schema.RemitClaim.state,
+                                      schema.RemitClaim.patient_control_number)
+                               .order_by(schema.RemitClaim.sequence)).all()
+    assert [r.sequence for r in rows] == list(range(1, 12))
+    assert [r.state for r in rows].count("unmatched") == 10 and rows[5].state == "posted"
+    assert [r.patient_control_number for r in rows if r.state == "unmatched"] == [f"NOSUCH{n:03d}" for n in range(10)]
+    assert paid_by_claim(hub) == {a: info["charge"] - 10 * len(info["lines"])}

@@ -95,7 +95,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     skipping = False
     sequence = 0
     pcns: list[str] = []
-    unposted: list[dict] = []  # unmatched and quarantined claim payments: inserted together at the end
+    unposted = _Unposted(session)  # unmatched and quarantined claim payments: inserted in bulk
     try:
         with session.no_autoflush:  # rows are written in bulk at the end, not before each lookup
             for event in read_835(content):
@@ -125,7 +125,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     report.quarantined += 1
                     payment.claims_quarantined += 1
                     payment.claims += 1
-                    unposted.append(_remit_values(
+                    unposted.add(_remit_values(
                         payment, sequence, None, QUARANTINED,
                         f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
                         pcn=event.patient_control_number or "", segment=event.segment_number))
@@ -141,9 +141,30 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
         if payment is not None:
             payment.problems = [*payment.problems, str(exc)]
     session.flush()
-    if unposted:
-        session.execute(insert(schema.RemitClaim), unposted)
+    unposted.flush()
     return report
+
+
+class _Unposted:
+    """Claim payments nothing reads back while the file is posted (unmatched, quarantined),
+    inserted a thousand rows at a time: one executemany instead of an ORM object and an INSERT
+    each, and memory bounded however many the file holds."""
+
+    CHUNK = 1000
+
+    def __init__(self, session):
+        self.session = session
+        self.rows: list[dict] = []
+
+    def add(self, values: dict) -> None:
+        self.rows.append(values)
+        if len(self.rows) >= self.CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            self.session.execute(insert(schema.RemitClaim), self.rows)
+            self.rows = []
 
 
 # --- payments ----------------------------------------------------------------------------------
@@ -189,18 +210,18 @@ def _finish_payment(session, payment: schema.RemitPayment, trailer, report: Post
 
 
 def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: int, report: PostingReport,
-                unposted: list[dict]) -> None:
+                unposted: _Unposted) -> None:
     payment.claims += 1
     match = matcher(paid)
     claim = match.claim
     if not paid.balanced:
         reason = "does not balance: " + "; ".join(paid.problems)
-        unposted.append(_remit_values(payment, sequence, claim, QUARANTINED, reason, paid))
+        unposted.add(_remit_values(payment, sequence, claim, QUARANTINED, reason, paid))
         payment.claims_quarantined += 1
         report.quarantined += 1
         return
     if claim is None:
-        unposted.append(_remit_values(payment, sequence, None, UNMATCHED,
+        unposted.add(_remit_values(payment, sequence, None, UNMATCHED,
                                       f"{match.reason}; match it by hand with `bhhub remit match`", paid))
         payment.claims_unmatched += 1
         report.unmatched += 1
