@@ -59,8 +59,12 @@ class BatchResult:
 
 def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_aside: list | None = None,
                 wait: float = 600.0, waiting=None, force: bool = False,
-                recovered: list | None = None) -> BatchResult | None:
+                recovered: list | None = None, mailbox: str | None = None) -> BatchResult | None:
     """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready.
+
+    ``mailbox``: only the claims routed to that mailbox (``hub.exchange.routing``), written
+    with its envelope and its profile's line breaks, for a file uploaded to it by hand. With
+    several mailboxes configured one must be named: a file never mixes them.
 
     ``out`` must name a file, not a folder; a file already there is refused unless ``force``
     (both before any claim changes state). ``set_aside``, when given, collects (patient control
@@ -70,6 +74,7 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_a
 
     set_aside = [] if set_aside is None else set_aside
     out = _file_to_write(out)
+    target = _target(hub, mailbox)
     # The same lock as the exchange's: batching here never interleaves with a scheduled exchange
     # (nor with another export checking, staging and naming its file).
     with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
@@ -83,7 +88,24 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_a
             held = (f"it now holds batch {mine[0]}, whose file an interrupted export had not written"
                     if mine else "it may be an earlier batch")
             raise UsageError(f"{out} already exists ({held}); give another --out, or --force to replace it")
-        return _export(hub, out, max_claims, set_aside, force)
+        return _export(hub, out, max_claims, set_aside, force, target)
+
+
+def _target(hub, mailbox: str | None):
+    """(envelope, line breaks, payers filter) of the file: the hub's own for all ready claims,
+    or a mailbox's for the claims routed to it. Checked before anything changes."""
+    configured = sorted(hub.settings.file.mailboxes)
+    if mailbox is None:
+        if len(configured) > 1:
+            raise UsageError(f"{len(configured)} mailboxes are configured ({', '.join(configured)}): say which one "
+                             "this file is for with --mailbox NAME (its claims and envelope), so no file mixes them")
+        return hub.settings.envelope, True, None
+    from hub.exchange.mailboxes import outbound_envelope
+    from hub.exchange.routing import mailbox_for_payer, routes
+
+    mailbox_for_payer(hub, "", mailbox)  # an unknown name: the error names the nearest one
+    envelope, profile = outbound_envelope(hub, mailbox)
+    return envelope, profile.line_breaks if profile is not None else True, routes(hub).payers_of(mailbox)
 
 
 def _file_to_write(out: Path) -> Path:
@@ -105,10 +127,12 @@ def _any_ready(hub) -> bool:
         return session.scalar(select(c.id).where(c.status == ClaimStatus.READY.value).limit(1)) is not None
 
 
-def _export(hub, out: Path, max_claims: int, set_aside: list, force: bool) -> BatchResult | None:
+def _export(hub, out: Path, max_claims: int, set_aside: list, force: bool, target=None) -> BatchResult | None:
+    envelope, line_breaks, payers = target or (hub.settings.envelope, True, None)
     _forget_staged(out)  # what a kill left of an earlier attempt at this name
     with hub.store.writer() as session:
-        batch = create_batch(hub, session, hub.settings.envelope, max_claims, out, set_aside=set_aside)
+        batch = create_batch(hub, session, envelope, max_claims, out, set_aside=set_aside, line_breaks=line_breaks,
+                             payers=payers)
         if batch is None:
             session.commit()  # the claims set aside keep their findings
             return None

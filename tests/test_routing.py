@@ -151,3 +151,28 @@ def test_one_mailbox_needs_no_table_and_a_table_naming_no_mailbox_is_refused_wit
     _route(home, '\n[routing.payers]\n"87726" = "availty"\n')
     with Hub.open(home) as hub, pytest.raises(ConfigError, match=r'payers\."87726" names the mailbox .availty.'):
         routes(hub)
+
+
+def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_envelope(two, tmp_path, capsys):
+    from hub.cli.main import main
+
+    home, boxes = two
+    _route(home, f'\n[routing]\ndefault = "alpha"\n[routing.payers]\n"{MEDICARE}" = "beta"\n')
+    with Hub.open(home) as hub:
+        for seed in SEEDS:
+            intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json")
+    out = tmp_path / "beta.x12"
+    assert main(["--home", str(home), "export-837", "--out", str(out)]) == 2  # which mailbox? refused
+    assert "--mailbox" in capsys.readouterr().err and not out.exists()
+    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beat"]) != 0
+    assert "did you mean 'beta'" in capsys.readouterr().err and not out.exists()
+    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beta", "--json"]) == 0
+    written = json.loads(capsys.readouterr().out)
+    content = out.read_bytes()
+    assert {p.decode() for p in PAYER.findall(content)} == {MEDICARE}
+    with Hub.open(home) as hub, hub.store.session() as session:
+        statuses = dict(session.execute(select(schema.Claim.patient_control_number, schema.Claim.status)).all())
+        envelope = load_mailboxes(hub)["beta"].envelope
+    assert content.split(b"*")[8].strip() == envelope.receiver_id.encode()  # ISA08: beta's clearinghouse
+    assert {pcn for pcn, s in statuses.items() if s == "batched"} == set(written["patient_control_numbers"])
+    assert len(written["patient_control_numbers"]) == 2  # seeds 6 and 7; the others wait for alpha

@@ -265,7 +265,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     recovered: list[tuple[int, str]] = []
     with open_hub(args) as hub:
         result = export_837p(hub, Path(args.out), max_claims=args.max_claims, set_aside=set_aside,
-                             force=args.force, recovered=recovered,
+                             force=args.force, recovered=recovered, mailbox=getattr(args, "mailbox", None),
                              waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
     if not args.json:
         for batch_id, path in recovered:

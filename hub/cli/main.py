@@ -88,6 +88,9 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the 837P file")
     p.add_argument("--max-claims", type=int, default=5000, metavar="N", help="at most N claims (default 5000)")
     p.add_argument("--force", action="store_true", help="replace FILE if it exists (refused otherwise)")
+    p.add_argument("--mailbox", metavar="NAME",
+                   help="only the claims [routing] sends to this mailbox, in its envelope (required when several "
+                        "mailboxes are configured: a file never mixes them)")
     p.add_argument("--json", action="store_true", help="print the batch as JSON")
     p.set_defaults(func=commands.cmd_export)
 
