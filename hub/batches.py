@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 
-from sqlalchemy import false, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from hub.claims import set_status
@@ -136,7 +136,8 @@ def _export(hub, out: Path, max_claims: int, set_aside: list, force: bool, targe
         if batch is None:
             session.commit()  # the claims set aside keep their findings
             return None
-        remaining = session.query(schema.Claim).filter(schema.Claim.status == ClaimStatus.READY.value).count()
+        remaining = session.scalar(_of_payers(select(func.count()).select_from(schema.Claim)
+                                              .where(schema.Claim.status == ClaimStatus.READY.value), payers))
         pcns = tuple(session.scalars(select(schema.Claim.patient_control_number)
                                      .where(schema.Claim.batch_id == batch.id).order_by(schema.Claim.id)))
         # The bytes are on disk, fsynced, before the claims are committed as batched: a file
@@ -266,19 +267,26 @@ def _take_ready(session, max_claims: int, payers=None) -> list[schema.Claim]:
     """Up to ``max_claims`` ready claims (of these ``payers``), locked for this transaction
     (skipping claims another batching transaction holds on PostgreSQL)."""
     claim = schema.Claim
-    query = select(claim).where(claim.status == ClaimStatus.READY.value)
-    if payers is not None:
-        only, excluded = payers
-        payer_id = (select(schema.Payer.payer_id).join(schema.Coverage, schema.Coverage.payer_id == schema.Payer.id)
-                    .where(schema.Coverage.id == claim.coverage_id).scalar_subquery())
-        if only is not None:
-            query = query.where(payer_id.in_(sorted(only)) if only else false())
-        if excluded:
-            query = query.where(payer_id.not_in(sorted(excluded)))
+    query = _of_payers(select(claim).where(claim.status == ClaimStatus.READY.value), payers)
     return list(session.scalars(
         query.order_by(claim.billing_provider_id, claim.id).limit(max_claims)
         .with_for_update(skip_locked=True, of=claim)
     ).all())
+
+
+def _of_payers(query, payers):
+    """``query`` on claims narrowed to ``payers`` (only, except; see ``create_batch``)."""
+    if payers is None:
+        return query
+    claim = schema.Claim
+    only, excluded = payers
+    payer_id = (select(schema.Payer.payer_id).join(schema.Coverage, schema.Coverage.payer_id == schema.Payer.id)
+                .where(schema.Coverage.id == claim.coverage_id).scalar_subquery())
+    if only is not None:
+        query = query.where(payer_id.in_(sorted(only)) if only else false())
+    if excluded:
+        query = query.where(payer_id.not_in(sorted(excluded)))
+    return query
 
 
 def _claim_for_batch(session, claim_ids: list[int], batch_id: int) -> None:

@@ -81,6 +81,7 @@ class EmailTarget:
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     timeout: float = 20.0
+    ca_file: str | None = None
     name: str = "email"
 
     def send(self, notice: AlertNotice) -> None:
@@ -92,7 +93,11 @@ class EmailTarget:
                             f"{notice.raised_at.isoformat()}\n`bhhub alerts` lists what is open.\n")
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
-                smtp.starttls()
+                # The server's certificate and name verified (system CAs, or the practice's own):
+                # smtplib's default context checks neither, and the login follows.
+                import ssl
+
+                smtp.starttls(context=ssl.create_default_context(cafile=self.ca_file))
             if self.username:
                 smtp.login(self.username, self.password or "")
             smtp.send_message(message)
@@ -110,8 +115,13 @@ class WebhookTarget:
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         response = requests.post(self.url, json={"alert": notice.as_dict(), "text": f"{notice.subject}: {notice.message}"},
-                                 headers=headers, timeout=self.timeout)
-        response.raise_for_status()
+                                 headers=headers, timeout=self.timeout, allow_redirects=False)
+        if not 200 <= response.status_code < 300:  # a redirect is not delivery (it would be followed as a GET)
+            raise DeliveryFailed(f"HTTP {response.status_code}")
+
+
+class DeliveryFailed(Exception):
+    """A target answered, but did not take the alert (its status is the message)."""
 
 
 def targets(settings) -> list:
@@ -130,8 +140,8 @@ def targets(settings) -> list:
 
 
 def _email(raw: dict, where: str) -> EmailTarget:
-    _only(raw, where, {"host", "port", "starttls", "username", "password_env", "password_file", "sender", "to",
-                       "timeout"})
+    _only(raw, where, {"host", "port", "starttls", "ca_file", "username", "password_env", "password_file", "sender",
+                       "to", "timeout"})
     for key in ("host", "sender", "to"):
         if not raw.get(key):
             raise ConfigError(f"{where}: {key} is required")
@@ -139,7 +149,12 @@ def _email(raw: dict, where: str) -> EmailTarget:
     if isinstance(to, str):
         to = [to]
     starttls = bool(raw.get("starttls", True))
-    return EmailTarget(host=str(raw["host"]), sender=str(raw["sender"]), to=tuple(str(t) for t in to),
+    if raw.get("username") and not starttls:
+        raise ConfigError(f"{where}: username without starttls would send the password in clear; "
+                          "set starttls = true (and ca_file for a private CA)")
+    if raw.get("ca_file") and not Path(raw["ca_file"]).is_file():
+        raise ConfigError(f"{where}: ca_file {raw['ca_file']} is not a file")
+    return EmailTarget(ca_file=raw.get("ca_file"), host=str(raw["host"]), sender=str(raw["sender"]), to=tuple(str(t) for t in to),
                        port=int(raw.get("port", 587 if starttls else 25)), starttls=starttls,
                        username=raw.get("username"), password=_secret(raw, "password", where),
                        timeout=float(raw.get("timeout", 20)))
@@ -189,6 +204,7 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     if not configured and not receivers:
         _mark_nothing_to_do(hub)
         return counts
+    down: set[str] = set()  # targets that failed this tick: tried again next tick, not once per alert
     last_id = 0
     for _ in range(limit):
         with hub.store.session() as session:
@@ -200,32 +216,39 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
             if alert is None:
                 break
             last_id = alert.id
-            _deliver(hub, alert, configured, receivers, counts)
+            _deliver(hub, alert, configured, receivers, counts, down)
             session.commit()  # what went out is recorded before the next alert is tried
     return counts
 
 
-def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], counts: dict[str, int]) -> None:
+def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], counts: dict[str, int],
+             down: set[str]) -> None:
     counts["alerts"] += 1
     notice = AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at)
     done = dict(alert.notifications or {})
     for target in configured:
         if done.get(target.name) == SENT:
             continue
+        if target.name in down:
+            done.setdefault(target.name, "failed: not tried (the target failed earlier in this tick)")
+            continue
         try:
             target.send(notice)
         except Exception as exc:  # noqa: BLE001 - a target down is tried again next tick
-            done[target.name] = f"failed: {type(exc).__name__}"
+            down.add(target.name)
+            done[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
             counts["failed"] += 1
             log.warning("alert %s not delivered by %s: %s", alert.id, target.name, type(exc).__name__)
         else:
             done[target.name] = SENT
             counts["sent"] += 1
             log.info("alert %s delivered by %s", alert.id, target.name)
-    owed = [name for name in receivers if done.get(f"plugin:{name}") != SENT]
+    owed = [name for name in receivers if done.get(f"plugin:{name}") != SENT and f"plugin:{name}" not in down]
     if owed:
         for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=owed).items():
             done[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
+            if error is not None:
+                down.add(f"plugin:{plugin_name}")
             counts["sent" if error is None else "failed"] += 1
     alert.notifications = done
     alert.notify_attempts = (alert.notify_attempts or 0) + 1

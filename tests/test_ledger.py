@@ -61,7 +61,7 @@ def ledgered(hub):
     host = build_plugin_host()
     if "ledger_checks" not in host.infos:  # until the entry point is in pyproject.toml
         host = build_plugin_host(extra=[("ledger_checks", ledger_checks)])
-    return replace(hub, plugins=host)
+    return replace(hub, given_plugins=host)
 
 
 # --- building claims ---------------------------------------------------------------------------

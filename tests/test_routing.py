@@ -176,3 +176,37 @@ def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_env
     assert content.split(b"*")[8].strip() == envelope.receiver_id.encode()  # ISA08: beta's clearinghouse
     assert {pcn for pcn, s in statuses.items() if s == "batched"} == set(written["patient_control_numbers"])
     assert len(written["patient_control_numbers"]) == 2  # seeds 6 and 7; the others wait for alpha
+    assert written["remaining_ready"] == 0  # none left for beta (alpha's are not beta's to send)
+
+
+def test_a_payer_id_written_with_spaces_is_refused_not_sent_to_the_default(tmp_path):
+    from hub.config import load_settings
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "bhhub.toml").write_text('[routing]\ndefault = "alpha"\n[routing.payers]\n" 00431" = "beta"\n')
+    with pytest.raises(ConfigError, match="spaces around it"):
+        load_settings(home)
+
+
+def test_a_transmission_left_for_a_mailbox_no_longer_configured_raises_one_alert(two):
+    from hub.exchange.cycle import ORPHANED, check_orphaned_transmissions
+    from hub.exchange.outbound import _new_transmission
+
+    home, _ = two
+    _route(home, f'\n[routing]\ndefault = "alpha"\n[routing.payers]\n"{MEDICARE}" = "beta"\n')
+    with Hub.open(home) as hub:
+        for seed in SEEDS:
+            intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json")
+        beta = load_mailboxes(hub)["beta"]
+        transmission = _new_transmission(hub, beta, routes(hub).payers_of("beta"))  # batched, not yet sent
+        assert check_orphaned_transmissions(hub, {"alpha", "beta"}) == 0
+        assert check_orphaned_transmissions(hub, {"alpha"}) == 1  # beta taken out of bhhub.toml
+        assert check_orphaned_transmissions(hub, {"alpha"}) == 1
+        with hub.store.session() as session:
+            [alert] = session.scalars(select(schema.Alert).where(schema.Alert.kind == ORPHANED)).all()
+        assert alert.cleared_at is None and alert.occurrences == 2 and "beta" in alert.message
+        assert f"first: {transmission}" in alert.message
+        assert check_orphaned_transmissions(hub, {"alpha", "beta"}) == 0  # configured again
+        with hub.store.session() as session:
+            assert session.get(schema.Alert, alert.id).cleared_at is not None

@@ -172,12 +172,18 @@ def test_bhhub_run_serves_metrics_and_health_and_logs_json_until_sigterm(tmp_pat
 
 class _Receiver(BaseHTTPRequestHandler):
     failures_left = 0
+    redirect = False
+    requests = 0
     bodies: list
 
     def do_POST(self):  # noqa: N802 - the stdlib's name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cls = type(self)
-        if cls.failures_left > 0:
+        cls.requests += 1
+        if cls.redirect:
+            self.send_response(302)
+            self.send_header("Location", "/landing")
+        elif cls.failures_left > 0:
             cls.failures_left -= 1
             self.send_response(503)
         else:
@@ -205,7 +211,7 @@ def receivers():
         smtp_port = probe.getsockname()[1]
     smtp = aiosmtpd.Controller(Keep(message_class=None), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0})
+    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0, "redirect": False, "requests": 0})
     http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     yield {"smtp_port": smtp_port, "mails": mails, "http": http, "handler": handler}
@@ -368,3 +374,141 @@ def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_loggi
         level, name = line.split()[2], line.split()[3].rstrip(":")
         seen.add(f"{'apscheduler' if name.startswith('apscheduler') else name} {level}")
     assert seen == shown
+
+
+def test_a_redirect_is_not_delivery_and_a_target_down_is_tried_once_per_tick_not_once_per_alert(hub_home, receivers):
+    _notify_home(hub_home, receivers)
+    receivers["handler"].redirect = True  # a webhook URL that moved: requests would follow it as a GET
+    with Hub.open(hub_home) as hub:
+        ids = [_raise(hub, f"job_failed:job{n}") for n in range(3)]
+        deliver_pending(hub)
+        with hub.store.session() as session:
+            states = [session.get(schema.Alert, i).notifications for i in ids]
+    assert [s["webhook"] for s in states][0] == "failed: HTTP 302"
+    assert all(s["email"] == "sent" for s in states) and all(s["webhook"].startswith("failed") for s in states)
+    assert receivers["handler"].requests == 1  # the first failure skips the target for the rest of the tick
+    assert receivers["handler"].bodies == []
+
+
+def _self_signed(tmp_path):
+    """A certificate for 127.0.0.1 that no system CA signed, and its key."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "smtp.pem", tmp_path / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_starttls_checks_the_servers_certificate_before_the_password_goes(hub_home, tmp_path, monkeypatch):
+    """A server with a certificate no trusted CA signed never sees the login; with the practice's
+    own CA named in ca_file the same server gets the alert."""
+    import ssl
+
+    controller = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd.handlers import Message
+    from aiosmtpd.smtp import AuthResult
+
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    mails, logins = [], []
+
+    class Keep(Message):
+        def handle_message(self, message):
+            mails.append(message)
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append(auth_data)
+        return AuthResult(success=True)
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = controller.Controller(Keep(message_class=None), hostname="127.0.0.1", port=port, tls_context=context,
+                                 require_starttls=True, authenticator=authenticator, auth_require_tls=True)
+    smtp.start()
+    monkeypatch.setenv("BHHUB_TEST_SMTP_PASSWORD", "s3cret-pw")
+    config = hub_home / "bhhub.toml"
+    base = config.read_text() + f"""
+[notify.email]
+host = "127.0.0.1"
+port = {port}
+username = "bhhub"
+password_env = "BHHUB_TEST_SMTP_PASSWORD"
+sender = "bhhub@practice.example"
+to = ["billing@practice.example"]
+timeout = 5
+"""
+    try:
+        config.write_text(base)
+        with Hub.open(hub_home) as hub:
+            alert_id = _raise(hub, "ack_missing:transmission:9")
+            deliver_pending(hub)
+            with hub.store.session() as session:
+                assert session.get(schema.Alert, alert_id).notifications["email"].startswith("failed")
+        assert logins == [] and mails == []
+        config.write_text(base.replace('timeout = 5\n', f'timeout = 5\nca_file = "{cert}"\n'))
+        with Hub.open(hub_home) as hub:
+            deliver_pending(hub)
+            with hub.store.session() as session:
+                assert session.get(schema.Alert, alert_id).notifications["email"] == "sent"
+        assert len(mails) == 1 and len(logins) == 1
+    finally:
+        smtp.stop()
+
+
+def test_a_username_without_starttls_is_refused_before_any_password_is_sent(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "bhhub.toml").write_text('[notify.email]\nhost = "h"\nsender = "s"\nto = ["t"]\nstarttls = false\n'
+                                     'username = "u"\npassword_env = "X"\n')
+    result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "password in clear" in result.stderr
+
+
+def test_a_client_that_stalls_does_not_hold_up_health_checks(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with Hub.open(home) as hub:
+        watch = RunnerWatch(hub)
+        host, port = watch.serve("127.0.0.1", 0)
+        try:
+            slow = socket.create_connection((host, port), timeout=5)
+            slow.sendall(b"GET /metr")  # and nothing more
+            started = time.monotonic()
+            health = requests.get(f"http://{host}:{port}/healthz", timeout=5)
+            assert health.status_code == 503  # answered (no scheduler here), not blocked behind the slow one
+            assert time.monotonic() - started < 5
+            slow.close()
+        finally:
+            watch.close()
+
+
+def test_metrics_on_a_port_in_use_is_one_line_naming_it(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run", "--metrics-port",
+                                 str(port)], cwd=PROJECT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

@@ -126,7 +126,8 @@ class EmailNotifier(Strict):
 
     host: str = Field(min_length=1)
     port: int | None = Field(None, gt=0, lt=65536)  # default 587 with starttls, 25 without
-    starttls: bool = True
+    starttls: bool = True  # the server's certificate is verified (system CAs, or ca_file)
+    ca_file: str | None = None  # a private CA's certificate(s), PEM
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
@@ -164,6 +165,15 @@ class Routing(Section, key="routing"):
 
     default: str | None = Field(None, min_length=1)
     payers: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _payer_ids_as_written(self) -> "Routing":
+        # " 00431" matches no claim and would send Medicare's claims to the default in silence.
+        for payer_id in self.payers:
+            if not payer_id or payer_id != payer_id.strip():
+                raise PydanticCustomError("payer_id", "a payer id with spaces around it ({payer_id!r}) matches no claim; "
+                                          "write it as the claim carries it", {"payer_id": payer_id})
+        return self
 
 
 class Listen(Section, key="listen"):

@@ -143,3 +143,27 @@ def check_inquiries_waiting(hub, *, hours: float = 1.0) -> int:
         session.commit()
     return len(waiting)
 
+
+
+ORPHANED = "transmissions_orphaned"
+
+
+def check_orphaned_transmissions(hub, configured: set[str]) -> int:
+    """Transmissions not yet sent whose mailbox is no longer in bhhub.toml (its claims would wait
+    ``batched`` for ever): one alert naming them and the way out, cleared when none is left."""
+    from hub.exchange.outbound import UNFINISHED
+
+    t = schema.Transmission
+    with hub.store.session() as session:
+        stranded = session.execute(select(t.id, t.mailbox).where(t.state.in_(UNFINISHED), t.mailbox.not_in(
+            sorted(configured) or [""])).order_by(t.id)).all()
+        if stranded:
+            names = sorted({m for _, m in stranded})
+            raise_alert(session, ORPHANED, ORPHANED,
+                        f"{len(stranded)} transmission(s) (first: {stranded[0][0]}) wait for mailbox(es) "
+                        f"{', '.join(names)}, no longer configured: their claims stay batched until that mailbox "
+                        "is configured again (under the same name) and exchanges")
+        else:
+            clear_alert(session, ORPHANED)
+        session.commit()
+    return len(stranded)

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
@@ -176,7 +177,13 @@ class RunnerWatch:
 
     def serve(self, host: str, port: int) -> tuple[str, int]:
         """Serve in a daemon thread; returns the address bound (``port`` 0 picks a free one)."""
-        server = make_server(host, port, self.app(), server_class=_Server, handler_class=_QuietHandler)
+        try:
+            server = make_server(host, port, self.app(), server_class=_Server, handler_class=_QuietHandler)
+        except OSError as exc:
+            from hub.errors import UsageError
+
+            raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
+                             "(choose another --metrics-port or --metrics-host)") from None
         self._server = server
         threading.Thread(target=server.serve_forever, name="bhhub-metrics", daemon=True).start()
         bound = server.server_address
@@ -190,7 +197,10 @@ class RunnerWatch:
             self._server = None
 
 
-class _Server(WSGIServer):
+class _Server(ThreadingMixIn, WSGIServer):
+    """One thread per connection: a client that stalls (or trickles bytes) never holds up the
+    scrapes and health checks of others; each read has a deadline."""
+
     daemon_threads = True
     timeout = 10  # a deadline on every network call: a client that stalls is dropped
 

@@ -27,7 +27,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from hub.errors import ConfigError, UsageError
 from hub.exchange.alerts import clear_alert, raise_alert
-from hub.exchange.cycle import check_acknowledgments_due, check_inquiries_waiting, exchange
+from hub.exchange.cycle import (check_acknowledgments_due, check_inquiries_waiting, check_orphaned_transmissions,
+                                exchange)
 from hub.exchange.mailboxes import load_mailboxes
 
 log = logging.getLogger(__name__)
@@ -140,9 +141,11 @@ def _tick(hub) -> None:
     alerts not yet delivered to people (hub.notify)."""
     from hub.notify import deliver_pending
 
-    for mailbox in load_mailboxes(hub).values():
+    mailboxes = load_mailboxes(hub)
+    for mailbox in mailboxes.values():
         check_acknowledgments_due(hub, mailbox)
     check_inquiries_waiting(hub)
+    check_orphaned_transmissions(hub, set(mailboxes))
     deliver_pending(hub)
 
 
@@ -167,7 +170,8 @@ def _eligibility_sweep(hub) -> None:
         if not_asked:
             raise_alert(session, "eligibility_no_route", "eligibility_no_route",
                         f"the eligibility sweep could not ask about {not_asked} member(s): no payer-portal plugin "
-                        "serves their payers and no clearinghouse mailbox is configured")
+                        "serves their payers and no clearinghouse mailbox is configured or routed for them "
+                        "([routing] in bhhub.toml); `bhhub eligibility sweep` names each reason")
         else:
             clear_alert(session, "eligibility_no_route")
         session.commit()
@@ -206,6 +210,9 @@ def run(hub, *, stop: threading.Event | None = None, metrics: tuple[str, int] | 
     stop = stop or threading.Event()
     with RunLock(hub.settings.home):
         targets(hub.settings)  # a wrong [notify] section stops the start, not the first alert
+        from hub.exchange.routing import routes
+
+        routes(hub)  # as does a [routing] table naming a mailbox that is not configured
         watch = RunnerWatch(hub)
         scheduler = build_scheduler(hub, watch)
         watch.scheduler = scheduler
