@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import unicodedata
 from decimal import Decimal
+from functools import lru_cache
 
 CENT = Decimal("0.01")
 REVERSAL = "22"
@@ -77,7 +78,10 @@ def patient_disagreement(paid, member_id: str | None, family_name: str | None, g
 # --- the same claim payment --------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def _cents(amount) -> str:
+    # Cached: a file repeats a few hundred amounts across its claims, and this is called for
+    # every amount of every claim payment (the fingerprint of each one posted or kept unmatched).
     return str(Decimal(str(amount)).quantize(CENT))
 
 
