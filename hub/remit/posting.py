@@ -376,6 +376,15 @@ def _each_adjustment(paid):
             yield number, service.procedure_code, adjustment, tuple(service.remarks) or tuple(paid.remarks)
 
 
+def _lines_adjustments(paid):
+    """(line number or None, adjustment): the claim's own, then each line's, in order."""
+    for adjustment in paid.adjustments:
+        yield None, adjustment
+    for number, service in enumerate(paid.services, start=1):
+        for adjustment in service.adjustments:
+            yield number, adjustment
+
+
 def _standing_adjudication(session, claim, reversal) -> schema.RemitClaim | None:
     """The claim's latest posted adjudication that no reversal has taken back, if any."""
     r = schema.RemitClaim
@@ -418,10 +427,14 @@ def _remit_values(payment, sequence: int, claim, state: str, reason: str | None,
             reason=reason, patient_control_number=pcn[:38], status_code="", charge=ZERO, paid=ZERO,
             patient_responsibility=ZERO, contractual=ZERO, other_adjustments=ZERO, payer_claim_control_number="",
             adjustments=[], services=[], remarks=[], segment_number=segment, fingerprint=None)
-    adjustments = [{"line": line, "group": a.group, "reason": a.reason, "amount": str(a.amount)}
-                   for line, _, a, _ in _each_adjustment(paid)]
-    contractual = sum((a.amount for a in paid.all_adjustments if a.group == "CO"), ZERO)
-    other = sum((a.amount for a in paid.all_adjustments if a.group in ("OA", "PI")), ZERO)
+    # One pass over the adjustments (claim level, then each line's): the stored list and the sums.
+    adjustments, contractual, other = [], ZERO, ZERO
+    for line, a in _lines_adjustments(paid):
+        adjustments.append({"line": line, "group": a.group, "reason": a.reason, "amount": str(a.amount)})
+        if a.group == "CO":
+            contractual += a.amount
+        elif a.group in ("OA", "PI"):
+            other += a.amount
     services = [{"code": s.procedure_code, "modifiers": list(s.modifiers), "charge": str(s.charge), "paid": str(s.paid),
                  "date": s.service_date.isoformat() if s.service_date else None,
                  "original_code": s.original_procedure_code, "remarks": list(s.remarks)} for s in paid.services]
