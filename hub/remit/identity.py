@@ -13,7 +13,9 @@
   reversal or not (CLP02 22), charge, paid and patient share, the same adjustments, and the
   same lines (code, date of service, charge, paid). The envelope (ISA/GS/ST, TRN, BPR, its dates
   and the payer id it uses) is not part of it: a payer re-sends a payment with a new trace
-  number, check date or production date. The payer and the claim are the claim row's.
+  number, check date or production date. The payer and the claim are the claim row's. When
+  the same claim payment is a repeat, and when it is a payment made again after a reversal,
+  is ``hub.remit.repeats``' rule.
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ file's postings and its state are committed together.
   date (BPR16) and credit/debit all agree (payers reuse trace numbers); that is the natural key
   of ``remit_payments``, and the same 835 twice posts nothing the second time. Each claim
   payment is also posted once whatever envelope it comes in (a new trace number, BPR amount or
-  payer id): the same claim payment on the same claim is a ``repeat``, kept with the posting it
-  repeats, not posted (``hub.remit.repeats``; a reversal makes room for one more).
+  payer id): a file's claim payments that replay the latest postings of the claim are
+  ``repeat``, kept with the posting each repeats, not posted (``hub.remit.repeats``: a payment
+  reversed and paid again the same posts; that file sent again does not).
 - **Matching** (``hub.remit.matching``): CLP01 = the CLM01 the hub sent to this payer; else the
   payer's claim number (CLP07); else the lines. A match by CLP07 or lines must be this payer's,
   this patient's and the only one. A claim payment that matches nothing is kept ``unmatched``
@@ -18,7 +19,9 @@ file's postings and its state are committed together.
   malformed one, with its segment number and loop. The rest of the file still posts.
 - **Reversals.** CLP02 = 22 posts its negative amounts and is linked to the posting it undoes;
   that posting's denials are marked undone. The corrected CLP that usually follows posts
-  normally.
+  normally. A reversal listed before the payment it reverses, with no payment of its amount
+  standing, applies right after that payment; one whose payment the file does not carry
+  applies at the end of the file, reversing nothing the hub has.
 """
 
 from __future__ import annotations
