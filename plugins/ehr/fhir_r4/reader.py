@@ -13,8 +13,6 @@ import json
 import re
 from typing import Any
 
-from fhir.resources.R4B import get_fhir_model_class
-from fhir.resources.R4B.bundle import Bundle
 from pydantic import ValidationError
 
 from hub.errors import InputError
@@ -60,6 +58,10 @@ def read_bundle(content: bytes, supported_types: frozenset[str]) -> Any:
     if content.lstrip()[:1] == b"<":
         raise InputError("FHIR XML is not read; this reader takes FHIR JSON",
                          fix="export the bundle as JSON (application/fhir+json)")
+    # fhir.resources takes most of a second to import: loaded when a bundle is read, not
+    # whenever the plugin host loads (`bhhub intake` of an 835 or HL7 file needs none of it).
+    from fhir.resources.R4B.bundle import Bundle
+
     try:
         bundle = Bundle.model_validate_json(content)
     except ValidationError as exc:
@@ -130,6 +132,8 @@ def _json_kind(data: Any) -> str:
 
 def _is_fhir_type(name: str) -> bool:
     try:
+        from fhir.resources.R4B import get_fhir_model_class
+
         get_fhir_model_class(name)
     except (ValueError, KeyError, AttributeError):
         return False
