@@ -44,13 +44,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timezone
 from email.utils import parsedate_to_datetime
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from hub.errors import ConfigError, InputError, RetriableError
 
 from connectors.http_api.connection import Connection
+
+if TYPE_CHECKING:  # requests loads with the first portal client, not with the plugin host
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +145,11 @@ class PortalClient:
                  jitter: Callable[[], float] = random.random):
         self.connection = connection
         self.clock = clock or SystemClock()
-        self.session = session or requests.Session()
+        if session is None:
+            import requests
+
+            session = requests.Session()
+        self.session = session
         self.jitter = jitter
         limits = connection.limits
         self.limiter = RateLimiter(limits.requests_per_second, limits.requests_per_minute, self.clock)
@@ -219,6 +224,8 @@ class PortalClient:
                 raise self._unavailable(payer_id, "the check's deadline passed", attempt - 1)
             timeout = (min(limits.connect_timeout, remaining), min(limits.read_timeout, remaining))
             retry_after: float | None = None
+            import requests
+
             try:
                 response = self.session.request(method, url, timeout=timeout, allow_redirects=False, **kwargs)
             except requests.Timeout as exc:

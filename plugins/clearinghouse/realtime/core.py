@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
-
-import requests
-from urllib3 import encode_multipart_formdata
+from typing import TYPE_CHECKING
 
 from connectors.http_api.client import (
     PortalAnswerUnreadable, PortalClient, PortalCredentialsError, PortalRefusedRequest, PortalUnavailable,
 )
+
+if TYPE_CHECKING:  # requests and urllib3 load when a form is sent, not with the plugin host
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,8 @@ class CoreClient(PortalClient):
     def post_form(self, fields: dict[str, str], *, payer_id: str) -> requests.Response:
         """POST ``fields`` as multipart/form-data to the endpoint; the response of a 2xx or 4xx
         (``PortalClient.post``: 401/403 and 5xx raise, naming the CORE ErrorCode if any)."""
+        from urllib3 import encode_multipart_formdata
+
         body, content_type = encode_multipart_formdata(list(fields.items()))
         return self.post("", body, payer_id=payer_id, detail=_code_of,
                          headers={"Content-Type": content_type, "Accept": "multipart/form-data"})
