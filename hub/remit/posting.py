@@ -100,6 +100,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     sequence = 0
     pcns: list[str] = []
     unposted = _Unposted(session)  # unmatched and quarantined claim payments: inserted in bulk
+    counts = _Counts()
     try:
         with session.no_autoflush:  # rows are written in bulk at the end, not before each lookup
             for event in read_835(content):
@@ -112,7 +113,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                         skipping, payment = True, None
                         continue
                     skipping = False
-                    payment = _new_payment(session, item_id, event)
+                    payment, counts = _new_payment(session, item_id, event), _Counts()
                     matcher.begin_payment(event)
                 elif skipping:
                     continue
@@ -122,18 +123,20 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
                     sequence += 1
                     report.claims += 1
                     pcns.append(event.patient_control_number)
-                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report, unposted)
+                    _post_claim(hub, session, rules, matcher, posted, payment, event, sequence, report, unposted,
+                                counts)
                 elif isinstance(event, BadClaim):
                     sequence += 1
                     report.claims += 1
                     report.quarantined += 1
-                    payment.claims_quarantined += 1
-                    payment.claims += 1
+                    counts.quarantined += 1
+                    counts.claims += 1
                     unposted.add(_remit_values(
                         payment, sequence, None, QUARANTINED,
                         f"{event.reason} (loop {event.loop}, segment {event.segment_number})",
                         pcn=event.patient_control_number or "", segment=event.segment_number))
                 elif isinstance(event, PaymentTrailer):
+                    counts.settle(payment)
                     _finish_payment(session, payment, event, report)
                     report.posted_payments.append((payment.payer_id, payment.trace_number, pcns))
                     payment = None
@@ -144,6 +147,8 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
         report.problems.append(f"the rest of the file could not be read: {exc}")
         if payment is not None:
             payment.problems = [*payment.problems, str(exc)]
+    if payment is not None:
+        counts.settle(payment)
     # Families whose decision waited for the rest of the file, and reversals whose payment never came.
     _take(hub, session, rules, posted, posted.finish(), report)
     session.flush()
@@ -152,6 +157,22 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
 
 
 _REMIT_CLAIMS = schema.RemitClaim.__table__
+
+
+@dataclass
+class _Counts:
+    """A payment's claim counts as plain numbers while its claims are read, added to its row
+    once (an ORM attribute set per claim payment was a tenth of posting an unmatched one)."""
+
+    claims: int = 0
+    unmatched: int = 0
+    quarantined: int = 0
+
+    def settle(self, payment: schema.RemitPayment) -> None:
+        payment.claims += self.claims
+        payment.claims_unmatched += self.unmatched
+        payment.claims_quarantined += self.quarantined
+        self.claims = self.unmatched = self.quarantined = 0
 
 
 class _Unposted:
@@ -222,20 +243,20 @@ def _finish_payment(session, payment: schema.RemitPayment, trailer, report: Post
 
 
 def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: int, report: PostingReport,
-                unposted: _Unposted) -> None:
-    payment.claims += 1
+                unposted: _Unposted, counts: _Counts) -> None:
+    counts.claims += 1
     match = matcher(paid)
     claim = match.claim
     if not paid.balanced:
         reason = "does not balance: " + "; ".join(paid.problems)
         unposted.add(_remit_values(payment, sequence, claim, QUARANTINED, reason, paid))
-        payment.claims_quarantined += 1
+        counts.quarantined += 1
         report.quarantined += 1
         return
     if claim is None:
         unposted.add(_remit_values(payment, sequence, None, UNMATCHED,
-                                      f"{match.reason}; match it by hand with `bhhub remit match`", paid))
-        payment.claims_unmatched += 1
+                                   f"{match.reason}; match it by hand with `bhhub remit match`", paid))
+        counts.unmatched += 1
         report.unmatched += 1
         return
     row = _remit_claim(payment, sequence, claim, POSTED, None, paid)

@@ -82,6 +82,7 @@ class Step:
     generation: int | None = None
     repeats_id: int | None = None
     repeats_offer: Offer | None = None
+    listed: _Listed | None = None  # its place in its family's sequence (posted: given the row's id)
 
     @property
     def repeated_id(self) -> int | None:
@@ -128,10 +129,10 @@ class PostedClaimPayments:
         family = self._family(offer.claim.id, row)
         listed = family.listed
         if listed and listed[-1].fingerprint == row.fingerprint:  # the same one again, right after
-            listed[-1].copies.append(offer)
             if len(listed) <= family.decided:
-                return self._apply(family, [Step(offer, False, repeats_offer=_posted_or_none(listed[-1]),
+                return self._apply(family, [Step(offer, False, repeats_offer=listed[-1].offer,
                                                  repeats_id=listed[-1].id)])
+            listed[-1].copies.append(offer)
             return []
         listed.append(_Listed(row.fingerprint, offer=offer))
         if len(listed) >= len(family.posted):
@@ -157,6 +158,8 @@ class PostedClaimPayments:
         if not step.post:
             return []
         offer = step.offer
+        if step.listed is not None:  # from now on known by its id: the row and the read CLP are let go
+            step.listed.id, step.listed.offer = offer.row.id, None
         family = self._family(offer.claim.id, offer.row)
         if offer.reversal:
             if offer.row.reverses_id is not None:
@@ -179,12 +182,13 @@ class PostedClaimPayments:
             one = listed[index]
             if index < replayed:
                 same = posted[len(posted) - replayed + index]
-                one.id = same.id
                 steps.append(Step(one.offer, False, repeats_id=same.id))
                 steps += [Step(copy, False, repeats_id=same.id) for copy in one.copies]
+                one.id, one.offer = same.id, None
             else:
-                steps.append(Step(one.offer, True, generation=self._next_generation(one.offer)))
+                steps.append(Step(one.offer, True, generation=self._next_generation(one.offer), listed=one))
                 steps += [Step(copy, False, repeats_offer=one.offer) for copy in one.copies]
+            one.copies = []
         family.decided = len(listed)
         return self._apply(family, steps)
 
@@ -271,7 +275,3 @@ def _replayed(posted: list[_Listed], listed: list[_Listed]) -> int:
                 at < start for one in posted[start:] for at in one.reversed_at):
             return k
     return 0
-
-
-def _posted_or_none(one: _Listed) -> Offer | None:
-    return None if one.id is not None else one.offer
