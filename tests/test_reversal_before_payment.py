@@ -205,3 +205,33 @@ def test_each_adjudication_posts_once_and_each_reversal_takes_back_its_own_payme
         if status == "22":
             assert row.reverses_id == by_number[("1", number)].id
     assert statuses(hub)[a] == ("reversed" if last[0] == "reverse" else "paid")
+
+
+def test_matching_by_hand_follows_the_same_rule(hub, sent):
+    """A claim payment matched by hand is a repeat when the same one stands on the claim (refused),
+    and posts once that one is reversed; a reversal matched by hand takes back the standing one."""
+    import pytest
+
+    from hub.errors import InputError
+    from hub.remit.posting import match_by_hand
+
+    a, *_ = sent
+    info = sent[a]
+    _File(a, info).pay().send(hub, "T-1", 1)
+    stranger = {**info, "patient": ("NOBODY", "NEMO"), "member_id": "ZZ0000999"}  # so it goes unmatched
+    _File("NOSUCH-1", stranger).pay().send(hub, "T-2", 2)  # CLP07 names the claim; the patient does not agree
+    _File("NOSUCH-1", stranger).reverse().send(hub, "T-3", 3)
+    with hub.store.session() as session:
+        unmatched = session.scalars(select(schema.RemitClaim).where(schema.RemitClaim.state == "unmatched")
+                                    .order_by(schema.RemitClaim.id)).all()
+        payment_id, reversal_id = (r.id for r in unmatched)
+        claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == a)).one()
+        with pytest.raises(InputError, match="pay the claim twice"):
+            match_by_hand(hub, session, payment_id, claim, "biller")
+        session.rollback()
+        reversal = match_by_hand(hub, session, reversal_id, claim, "biller")
+        session.commit()
+        assert reversal.reverses_id == _posted(hub, a)[0].id
+        match_by_hand(hub, session, payment_id, claim, "biller")
+        session.commit()
+    assert paid_by_claim(hub)[a] == _net(info) and statuses(hub)[a] == "paid"
