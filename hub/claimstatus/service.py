@@ -43,7 +43,8 @@ class StatusOutcome:
     batch_id: int | None
 
     def as_dict(self) -> dict:
-        return {"check_id": self.check_id, "trace_number": self.trace_number, "claim": self.claim,
+        return {"check_id": self.check_id, "trace_number": self.trace_number,
+                "patient_control_number": self.claim,
                 "claim_status": self.claim_status, "state": self.state, "batch_id": self.batch_id}
 
 

@@ -87,6 +87,14 @@ def add_commands(sub) -> None:
     p.set_defaults(func=cmd_alerts)
 
 
+def unknown_claims(found: set[str], named: list[str]) -> None:
+    """A usage error naming the claims asked for that the hub does not have, before any is
+    touched: an unknown id is exit code 2 from every command (README), never a half-done run."""
+    missing = [pcn for pcn in dict.fromkeys(named) if pcn not in found]
+    if missing:
+        raise UsageError(f"no claim {', '.join(missing)} (see `bhhub claims`); nothing was changed")
+
+
 def _mailboxes(hub, only: str | None) -> list:
     from hub.exchange.mailboxes import load_mailboxes
 
@@ -245,14 +253,13 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         else:
             query = query.where(schema.Claim.patient_control_number.in_(args.claims))
         rows = session.scalars(query).all()
-        found = {r.patient_control_number for r in rows}
-        refused += [{"claim": c, "reason": "no such claim"} for c in args.claims if c not in found]
+        unknown_claims({r.patient_control_number for r in rows}, [] if args.all_rejected else args.claims)
         for row in rows:
             try:
                 resubmit(session, row, args.reason)
                 done.append(row.patient_control_number)
             except InputError as exc:
-                refused.append({"claim": row.patient_control_number, "reason": str(exc)})
+                refused.append({"patient_control_number": row.patient_control_number, "reason": str(exc)})
         hub.audit(session, "resubmit", "claim", [r.id for r in rows if r.patient_control_number in done], args.reason)
         session.commit()
     if args.json:
@@ -261,7 +268,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         for pcn in done:
             print(f"queued     {pcn}: goes out with the next exchange")
         for r in refused:
-            print(f"refused    {r['claim']}: {r['reason']}")
+            print(f"refused    {r['patient_control_number']}: {r['reason']}")
     return 1 if refused else 0
 
 
@@ -283,7 +290,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             after = rescrub(hub, session, row, context)
             counts[after] += 1
             if after != before:
-                changes.append({"claim": row.patient_control_number, "from": before, "to": after})
+                changes.append({"patient_control_number": row.patient_control_number, "from": before, "to": after})
         hub.audit(session, "scrub", "claim", [r.id for r in rows], None)
         session.commit()
     if args.json:
@@ -292,7 +299,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         print(f"{len(rows)} claims not yet sent checked: {counts['ready']} ready, {counts['needs_attention']} "
               f"need attention")
         for c in changes:
-            print(f"  {c['claim']}: {c['from']} -> {c['to']}")
+            print(f"  {c['patient_control_number']}: {c['from']} -> {c['to']}")
         if counts["needs_attention"]:
             print("see `bhhub claims --status needs_attention` for the findings and their fixes")
     return 0
