@@ -16,7 +16,7 @@ from sqlalchemy import select
 from hub import intake
 from hub.app import Hub
 from hub.demo.synthetic import encounter_bundle
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UsageError
 from hub.exchange.cycle import exchange
 from hub.exchange.mailboxes import load_mailboxes
 from hub.exchange.routing import mailbox_for_payer, routes
@@ -146,7 +146,8 @@ def test_one_mailbox_needs_no_table_and_a_table_naming_no_mailbox_is_refused_wit
         'password_env = "UNUSED"\nknown_hosts = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
     with Hub.open(home) as hub:
         assert mailbox_for_payer(hub, "99999") == "officeally"
-        with pytest.raises(ConfigError, match="no mailbox 'ofiiceally'.*did you mean 'officeally'"):
+        # a name a person typed (--mailbox) is their mistake: a usage error (exit code 2)
+        with pytest.raises(UsageError, match="no mailbox 'ofiiceally'.*did you mean 'officeally'"):
             mailbox_for_payer(hub, "99999", "ofiiceally")
     _route(home, '\n[routing.payers]\n"87726" = "availty"\n')
     with Hub.open(home) as hub, pytest.raises(ConfigError, match=r'payers\."87726" names the mailbox .availty.'):

@@ -69,6 +69,14 @@ def add_commands(sub) -> None:
     listing.set_defaults(func=cmd_status_list)
 
 
+def _named_mailbox(hub, name: str | None) -> None:
+    """A ``--mailbox`` that bhhub.toml does not configure: a usage error before anything is asked."""
+    if name is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, name)
+
+
 # --- eligibility ------------------------------------------------------------------------------------
 
 
@@ -77,6 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     day = date_option(args.date, "--date")
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)
         with hub.store.session() as session:
             patient_id = service.find_patient(session, args.patient)
         outcome = service.check(hub, patient_id, args.payer, day, via=args.mailbox)
@@ -252,6 +261,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.days is not None and args.days < 0:
         raise UsageError("--days must be 0 or more")
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)  # checked even when nobody is due a question
         report = sweep(hub, args.days, via=args.mailbox)
     if args.json:
         print_json(report.as_dict())
@@ -274,6 +284,7 @@ def cmd_status_check(args: argparse.Namespace) -> int:
     from hub.claimstatus.service import status_check
 
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)
         outcome = status_check(hub, args.claim, mailbox=args.mailbox)
     if args.json:
         print_json(outcome.as_dict())

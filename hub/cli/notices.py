@@ -70,6 +70,7 @@ def cmd_notice_list(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(n).order_by(n.id)
         if args.claim:
+            _claim(session, args.claim)  # an unknown claim is a usage error, not an empty list
             query = query.where(n.patient_control_number == args.claim)
         data = [{"id": x.id, "patient_control_number": x.patient_control_number, "procedure_code": x.procedure_code,
                  "signed_on": x.signed_on, "note": x.note, "recorded_by": x.recorded_by, "recorded_at": x.recorded_at}

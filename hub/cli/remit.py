@@ -87,7 +87,7 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
                  "claims": p.claims, "claims_posted": p.claims_posted, "claims_unmatched": p.claims_unmatched,
                  "claims_quarantined": p.claims_quarantined, "claims_repeated": p.claims_repeated,
                  "paid_total": p.paid_total,
-                 "provider_adjustments": p.provider_adjustment_total, "problems": p.problems,
+                 "provider_adjustment_total": p.provider_adjustment_total, "problems": p.problems,
                  "inbox_item_id": p.inbox_item_id} for p in rows]
         _provider_adjustment_lines(hub, session, data)
     if args.json:
@@ -193,6 +193,8 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
                                 .order_by(schema.Claim.revision.desc())).first()
         if claim is None:
             raise UsageError(f"no claim {args.claim}")
+        if session.get(schema.RemitClaim, args.remit_claim_id) is None:  # an unknown id: exit code 2
+            raise UsageError(f"no claim payment {args.remit_claim_id} (`bhhub remit unmatched` lists them)")
         row = match_by_hand(hub, session, args.remit_claim_id, claim, "bhhub remit match")
         hub.audit(session, "remit_match", "claim", [claim.id], f"claim payment {row.id}")
         session.commit()
@@ -278,6 +280,12 @@ def cmd_followup(args: argparse.Namespace) -> int:
     make = {"replace": create_replacement, "void": create_void, "secondary": create_secondary}[args.kind]
     done, refused = [], []
     with open_hub(args) as hub:
+        with hub.store.session() as session:  # an unknown claim is a usage error, before any is built
+            from hub.cli.exchange import unknown_claims
+
+            found = set(session.scalars(select(schema.Claim.patient_control_number)
+                                        .where(schema.Claim.patient_control_number.in_(args.claims))))
+            unknown_claims(found, args.claims)
         for pcn in args.claims:
             with hub.store.session() as session:
                 row = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,26 @@ def routes(hub) -> Routes:
     return Routes(dict(table.payers), default, configured)
 
 
+def known_mailbox(hub, name: str) -> str:
+    """``name`` when bhhub.toml configures that mailbox, else a ``UsageError`` naming the nearest.
+
+    A mailbox a person names (``--mailbox``) that does not exist is their mistake, not the
+    hub's configuration: exit code 2 from every command that takes one (README)."""
+    configured = tuple(sorted(hub.settings.file.mailboxes))
+    if name not in configured:
+        near = difflib.get_close_matches(name, configured, n=1)
+        raise UsageError(f"no mailbox {name!r} in {hub.settings.home / 'bhhub.toml'}"
+                         + (f" (did you mean {near[0]!r}?)" if near else
+                            f" (configured: {', '.join(configured) or 'none'})"))
+    return name
+
+
 def mailbox_for_payer(hub, payer_id: str, chosen: str | None = None) -> str | None:
     """The mailbox to write a file about ``payer_id`` for: ``chosen`` when a person named one
     (``--mailbox``), else the route; None with no mailbox at all (the hub's own envelope)."""
     table = routes(hub)
     if chosen is not None:
-        if chosen not in table.mailboxes:
-            near = difflib.get_close_matches(chosen, table.mailboxes, n=1)
-            raise ConfigError(f"no mailbox {chosen!r} in bhhub.toml"
-                              + (f" (did you mean {near[0]!r}?)" if near else
-                                 f" (configured: {', '.join(table.mailboxes) or 'none'})"))
-        return chosen
+        return known_mailbox(hub, chosen)
     if not table.mailboxes:
         return None
     found = table.mailbox_for(payer_id)
