@@ -142,11 +142,11 @@ def test_a_portal_answer_is_stored_at_once_and_listed_with_its_benefits(home, po
     assert (listed["member_id"], listed["payer_id"], listed["active"]) == (MEMBER, PAYER, True)
     assert listed["checked_at"] and listed["service_date"] == "2026-11-30"
     psychotherapy = listed["benefits"]["A6"]
-    assert (psychotherapy["copay"], psychotherapy["coinsurance"]) == ("30", None)
-    assert (psychotherapy["visits_allowed"], psychotherapy["visits_remaining"]) == ("20", "8")
+    assert (psychotherapy["copay"], psychotherapy["coinsurance"]) == (30.0, None)  # money: numbers
+    assert (psychotherapy["visits_allowed"], psychotherapy["visits_remaining"]) == (20, 8)
     assert psychotherapy["auth_required"] is False
     deductible = listed["benefits"]["30"]
-    assert (deductible["deductible"], deductible["deductible_remaining"]) == ("1500", "750")
+    assert (deductible["deductible"], deductible["deductible_remaining"]) == (1500, 750)
     assert listed["benefits"]["CF"]["auth_required"] is True
     # The patient is found by the hub's id (as `bhhub claims --json` shows it) as well as by chart
     # number; a stranger is not.
@@ -232,7 +232,7 @@ def test_a_queued_270_is_answered_by_the_271_given_to_intake_and_a_second_copy_c
     assert "271: 1 answered" in capsys.readouterr().out
     [listed] = run_json(home, capsys, "eligibility", "list")
     assert (listed["id"], listed["state"], listed["active"]) == (queued["id"], "answered", True)
-    assert listed["benefits"]["A6"]["visits_remaining"] == "8" and listed["inbox_item_id"]
+    assert listed["benefits"]["A6"]["visits_remaining"] == 8 and listed["inbox_item_id"]
 
     # The same answer again, in an envelope of its own (another ISA13): kept in the inbox, no new check.
     again = tmp_path / "again.271"

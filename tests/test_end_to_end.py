@@ -237,11 +237,11 @@ def test_quarantined_item_imports_on_retry_after_the_mapping_is_fixed(hub_home, 
     path.write_text(json.dumps(bundle))
     code, [result] = run_json(capsys, hub_home, "intake", str(path))
     assert code == 1 and result["outcome"] == "quarantined" and "payer" in result["reason"]
-    assert run(hub_home, "inbox", "retry", str(result["inbox_item"])) == 1  # nothing fixed yet
+    assert run(hub_home, "inbox", "retry", str(result["inbox_item_id"])) == 1  # nothing fixed yet
     override = hub_home / "mappings" / "ehr" / "fhir_r4.toml"
     override.parent.mkdir(parents=True)
     override.write_text('[payer]\nid_systems = ["urn:example:our-clearinghouse:payers"]\n')
-    code, retried = run_json(capsys, hub_home, "inbox", "retry", str(result["inbox_item"]))
+    code, retried = run_json(capsys, hub_home, "inbox", "retry", str(result["inbox_item_id"]))
     assert code == 0 and retried["outcome"] == "imported"
     _, [claim] = run_json(capsys, hub_home, "claims")
     assert claim["payer_id"] == "87726"

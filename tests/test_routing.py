@@ -165,7 +165,7 @@ def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_env
     out = tmp_path / "beta.x12"
     assert main(["--home", str(home), "export-837", "--out", str(out)]) == 2  # which mailbox? refused
     assert "--mailbox" in capsys.readouterr().err and not out.exists()
-    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beat"]) != 0
+    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beat"]) == 2  # a name typed wrong: usage
     assert "did you mean 'beta'" in capsys.readouterr().err and not out.exists()
     assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beta", "--json"]) == 0
     written = json.loads(capsys.readouterr().out)

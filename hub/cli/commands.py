@@ -30,6 +30,14 @@ def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
     return Hub.open(args.home, plugins=getattr(args, "plugin_host", None))
 
 
+def unknown_claims(found: set[str], named: list[str]) -> None:
+    """A usage error naming the claims asked for that the hub does not have, before any is
+    touched: an unknown id is exit code 2 from every command (README), never a half-done run."""
+    missing = [pcn for pcn in dict.fromkeys(named) if pcn not in found]
+    if missing:
+        raise UsageError(f"no claim {', '.join(missing)} (see `bhhub claims`); nothing was changed")
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from hub.config import CONFIG_NAME, DEFAULT_CONFIG
     from hub.store.db import _safe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.cli.commands import open_hub
+from hub.cli.commands import open_hub, unknown_claims
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
 
@@ -85,14 +85,6 @@ def add_commands(sub) -> None:
     p.add_argument("--all", action="store_true", help="cleared ones too")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_alerts)
-
-
-def unknown_claims(found: set[str], named: list[str]) -> None:
-    """A usage error naming the claims asked for that the hub does not have, before any is
-    touched: an unknown id is exit code 2 from every command (README), never a half-done run."""
-    missing = [pcn for pcn in dict.fromkeys(named) if pcn not in found]
-    if missing:
-        raise UsageError(f"no claim {', '.join(missing)} (see `bhhub claims`); nothing was changed")
 
 
 def _mailboxes(hub, only: str | None) -> list:

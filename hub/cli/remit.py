@@ -7,7 +7,7 @@ import csv
 import sys
 from datetime import date
 
-from hub.cli.commands import open_hub
+from hub.cli.commands import open_hub, unknown_claims
 from hub.clock import today
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
@@ -281,8 +281,6 @@ def cmd_followup(args: argparse.Namespace) -> int:
     done, refused = [], []
     with open_hub(args) as hub:
         with hub.store.session() as session:  # an unknown claim is a usage error, before any is built
-            from hub.cli.exchange import unknown_claims
-
             found = set(session.scalars(select(schema.Claim.patient_control_number)
                                         .where(schema.Claim.patient_control_number.in_(args.claims))))
             unknown_claims(found, args.claims)
