@@ -280,7 +280,7 @@ def test_control_numbers_are_never_reused_across_batches(hub_home, tmp_path, cap
         assert segs[0][13] == batch["interchange_control_number"] == segs[-1][2]
     assert len(set(isa13)) == 3
     code, nothing = run_json(capsys, hub_home, "export-837", "--out", str(tmp_path / "none.x12"))
-    assert nothing is None and not (tmp_path / "none.x12").exists()
+    assert (nothing["written"], nothing["claims"]) == (False, 0) and not (tmp_path / "none.x12").exists()
 
 
 def test_many_varied_synthetic_encounters_give_one_valid_837p(sqlite_hub, tmp_path, capsys):
