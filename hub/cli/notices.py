@@ -83,5 +83,6 @@ def cmd_notice_list(args: argparse.Namespace) -> int:
         print("no advance notices recorded")
     else:
         print_table(["ID", "CLAIM", "SERVICE", "SIGNED", "NOTE"],
-                    [(x["id"], x["patient_control_number"], x["procedure_code"] or "all", x["signed_on"], x["note"] or "") for x in data])
+                    [(x["id"], x["patient_control_number"], x["procedure_code"] or "all", x["signed_on"], x["note"] or "")
+                     for x in data])
     return 0

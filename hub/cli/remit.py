@@ -97,7 +97,8 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
     else:
         print_table(["ID", "PAYER", "TRACE", "DATE", "AMOUNT", "CLAIMS", "POSTED", "UNMATCHED", "QUARANTINED",
                      "REPEATS", "PAID"],
-                    [(d["id"], d["payer_id"], d["trace_number"], d["payment_date"], d["payment_amount"], d["claims"],
+                    [(d["id"], d["payer_id"] or d["payer_id_835"], d["trace_number"], d["payment_date"],
+                      d["payment_amount"], d["claims"],
                       d["claims_posted"], d["claims_unmatched"], d["claims_quarantined"], d["claims_repeated"],
                       d["paid_total"])
                      for d in data])
@@ -227,7 +228,8 @@ def cmd_denials(args: argparse.Namespace) -> int:
         rows.sort(key=lambda row: (steps[row[0].id].deadline is None, steps[row[0].id].deadline or date.max,
                                    row[0].id))
         data = [{"id": x.id, "patient_control_number": pcn, "payer_id": claim_payer, "line": x.line,
-                 "procedure_code": x.procedure_code, "adjustment": f"{x.group_code}-{x.reason_code}", "remarks": x.remark_codes, "amount": x.amount,
+                 "procedure_code": x.procedure_code, "adjustment": f"{x.group_code}-{x.reason_code}",
+                 "remarks": x.remark_codes, "amount": x.amount,
                  "category": x.category, "action": steps[x.id].action, "next_step": steps[x.id].text,
                  "deadline": steps[x.id].deadline, "status": x.status, "resolution": x.resolution}
                 for x, pcn, _, _, claim_payer in rows]
@@ -294,7 +296,8 @@ def cmd_followup(args: argparse.Namespace) -> int:
                     new = make(session, row, hub=hub, as_billed=args.as_billed)
                     hub.audit(session, f"followup_{args.kind}", "claim", [row.id, new.id], None)
                     session.commit()
-                    done.append({"patient_control_number": pcn, "revision": new.revision, "frequency_code": new.frequency_code,
+                    done.append({"patient_control_number": pcn, "revision": new.revision,
+                                 "frequency_code": new.frequency_code,
                                  "status": new.status, "payer_claim_control_number": new.payer_claim_control_number,
                                  "errors": [f.code for f in new.findings if f.severity == "error"]})
                 except InputError as exc:
@@ -305,10 +308,12 @@ def cmd_followup(args: argparse.Namespace) -> int:
     else:
         for d in done:
             if d["status"] == "ready":
-                print(f"ready      {d['patient_control_number']} revision {d['revision']} (frequency {d['frequency_code']}): "
+                print(f"ready      {d['patient_control_number']} revision {d['revision']} "
+                      f"(frequency {d['frequency_code']}): "
                       f"goes out with the next exchange")
             else:
-                print(f"held       {d['patient_control_number']} revision {d['revision']} (frequency {d['frequency_code']}) is "
+                print(f"held       {d['patient_control_number']} revision {d['revision']} "
+                      f"(frequency {d['frequency_code']}) is "
                       f"{d['status']}: {', '.join(d['errors'])} (see `bhhub claims --status {d['status']}`)")
         for r in refused:
             print(f"refused    {r['patient_control_number']}: {r['reason']}")
@@ -330,7 +335,8 @@ def _list_corrections(args: argparse.Namespace) -> int:
         print("no pending corrections")
     else:
         print_table(["CLAIM", "REVISION", "REPLACES", "PAYER", "DOS", "CHARGE", "REF*F8", "ERRORS"],
-                    [(d["patient_control_number"], d["revision"], f"{d['replaces_revision']} ({d['billed_status']})", d["payer_id"],
+                    [(d["patient_control_number"], d["revision"], f"{d['replaces_revision']} ({d['billed_status']})",
+                      d["payer_id"],
                       d["service_date"], d["total_charge"], d["payer_claim_control_number"] or "not yet",
                       ", ".join(d["errors"]) or "")
                      for d in data])
