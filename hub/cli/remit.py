@@ -212,19 +212,19 @@ def cmd_denials(args: argparse.Namespace) -> int:
     from hub.remit.denials import DenialRules
     from hub.remit.next_steps import on_worklist
 
-    d, c, r, p = schema.Denial, schema.Claim, schema.RemitClaim, schema.RemitPayment
+    d, c = schema.Denial, schema.Claim
     cov, payer = schema.Coverage, schema.Payer
     with open_hub(args) as hub, hub.store.session() as session:
-        # payer_id shown is the claim's (the id `bhhub claims` gives), not how the 835 named its payer
-        query = (select(d, c.patient_control_number, c.other_coverage_ids, p.payer_id, payer.payer_id)
-                 .join(c, c.id == d.claim_id).join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id)
-                 .join(r, r.id == d.remit_claim_id).join(p, p.id == r.payment_id))
+        # payer_id is the claim's (the id `bhhub claims` gives and mappings/ rows are keyed by),
+        # not how the 835 named its payer: the worklist's deadlines are looked up by it
+        query = (select(d, c.patient_control_number, c.other_coverage_ids, payer.payer_id)
+                 .join(c, c.id == d.claim_id).join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id))
         if not args.all:
             query = query.where(d.status == "open")
         rows = session.execute(query).all()
         rules = DenialRules.load(hub.mappings)
         # A step whose last day has passed since the 835 posted is shown as it stands today.
-        steps = {x.id: on_worklist(rules, x, payer_id, bool(others)) for x, _, others, payer_id, _ in rows}
+        steps = {x.id: on_worklist(rules, x, payer_id, bool(others)) for x, _, others, payer_id in rows}
         rows.sort(key=lambda row: (steps[row[0].id].deadline is None, steps[row[0].id].deadline or date.max,
                                    row[0].id))
         data = [{"id": x.id, "patient_control_number": pcn, "payer_id": claim_payer, "line": x.line,
@@ -232,7 +232,7 @@ def cmd_denials(args: argparse.Namespace) -> int:
                  "remarks": x.remark_codes, "amount": x.amount,
                  "category": x.category, "action": steps[x.id].action, "next_step": steps[x.id].text,
                  "deadline": steps[x.id].deadline, "status": x.status, "resolution": x.resolution}
-                for x, pcn, _, _, claim_payer in rows]
+                for x, pcn, _, claim_payer in rows]
         hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, *_ in rows}), None)
         session.commit()
     if args.json:
