@@ -125,72 +125,49 @@ class DeliveryFailed(Exception):
 
 
 def targets(settings) -> list:
-    """The notifiers ``[notify]`` in bhhub.toml configures (none by default)."""
-    section = (getattr(settings, "raw", None) or {}).get("notify") or {}
-    where = f"{settings.home / 'bhhub.toml'} [notify]"
-    unknown = set(section) - {"email", "webhook"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown notifier {sorted(unknown)[0]!r}; bhhub has email and webhook")
+    """The notifiers ``[notify]`` in bhhub.toml configures (none by default), read from its
+    checked model (``hub.configuration.hub_file.Notify``): the file is read once, by the model,
+    and only the secrets it names (an environment variable, a file) are looked up here."""
+    from hub.configuration.hub_file import Notify
+
+    section = settings.section(Notify)
+    where = f"{settings.config_path} [notify]"
     found: list = []
-    if "email" in section:
-        found.append(_email(section["email"], f"{where}.email"))
-    if "webhook" in section:
-        found.append(_webhook(section["webhook"], f"{where}.webhook"))
+    if section.email is not None:
+        found.append(_email(section.email, f"{where}.email"))
+    if section.webhook is not None:
+        found.append(_webhook(section.webhook, f"{where}.webhook"))
     return found
 
 
-def _email(raw: dict, where: str) -> EmailTarget:
-    _only(raw, where, {"host", "port", "starttls", "ca_file", "username", "password_env", "password_file", "sender",
-                       "to", "timeout"})
-    for key in ("host", "sender", "to"):
-        if not raw.get(key):
-            raise ConfigError(f"{where}: {key} is required")
-    to = raw["to"]
-    if isinstance(to, str):
-        to = [to]
-    starttls = bool(raw.get("starttls", True))
-    if raw.get("username") and not starttls:
-        raise ConfigError(f"{where}: username without starttls would send the password in clear; "
-                          "set starttls = true (and ca_file for a private CA)")
-    if raw.get("ca_file") and not Path(raw["ca_file"]).is_file():
-        raise ConfigError(f"{where}: ca_file {raw['ca_file']} is not a file")
-    return EmailTarget(ca_file=raw.get("ca_file"), host=str(raw["host"]), sender=str(raw["sender"]), to=tuple(str(t) for t in to),
-                       port=int(raw.get("port", 587 if starttls else 25)), starttls=starttls,
-                       username=raw.get("username"), password=_secret(raw, "password", where),
-                       timeout=float(raw.get("timeout", 20)))
+def _email(config, where: str) -> EmailTarget:
+    """``[notify.email]`` (an ``EmailNotifier``) as a target, its password looked up."""
+    if config.ca_file and not Path(config.ca_file).is_file():
+        raise ConfigError(f"{where}: ca_file {config.ca_file} is not a file")
+    to = [config.to] if isinstance(config.to, str) else list(config.to)
+    return EmailTarget(host=config.host, sender=config.sender, to=tuple(to),
+                       port=config.port or (587 if config.starttls else 25), starttls=config.starttls,
+                       username=config.username, ca_file=config.ca_file, timeout=config.timeout,
+                       password=_secret(config, "password", where))
 
 
-def _webhook(raw: dict, where: str) -> WebhookTarget:
-    _only(raw, where, {"url", "timeout", "token_env", "token_file"})
-    url = str(raw.get("url") or "")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: url must be an http:// or https:// address")
-    return WebhookTarget(url=url, timeout=float(raw.get("timeout", 10)), token=_secret(raw, "token", where))
+def _webhook(config, where: str) -> WebhookTarget:
+    """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token looked up."""
+    return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where))
 
 
-def _only(raw: dict, where: str, allowed: set[str]) -> None:
-    import difflib
-
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    for key in raw:
-        if key not in allowed:
-            near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(sorted(allowed))}"
-            if key in ("password", "token"):
-                hint = f"; secrets are never written here: use {key}_env or {key}_file"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-
-
-def _secret(raw: dict, name: str, where: str) -> str | None:
-    if raw.get(f"{name}_env"):
-        value = os.environ.get(raw[f"{name}_env"])
+def _secret(config, name: str, where: str) -> str | None:
+    """A secret the configuration names by reference (``NAME_env`` or ``NAME_file``); a secret
+    written in bhhub.toml itself never gets this far (the model refuses the key)."""
+    variable, file = getattr(config, f"{name}_env"), getattr(config, f"{name}_file")
+    if variable:
+        value = os.environ.get(variable)
         if value is None:
-            raise ConfigError(f"{where}: the environment variable {raw[f'{name}_env']} ({name}_env) is not set")
+            raise ConfigError(f"{where}: the environment variable {variable} ({name}_env) is not set")
         return value
-    if raw.get(f"{name}_file"):
+    if file:
         try:
-            return Path(raw[f"{name}_file"]).read_text(encoding="utf-8").strip()
+            return Path(file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read {name}_file: {exc.strerror}") from None
     return None

@@ -135,6 +135,15 @@ class EmailNotifier(Strict):
     to: str | list[str]
     timeout: float = Field(20.0, gt=0)
 
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> "EmailNotifier":
+        if self.username and not self.starttls:
+            raise PydanticCustomError("password_in_clear", "username without starttls would send the password in "
+                                      "clear; set starttls = true (and ca_file for a private CA)")
+        if self.password_env and self.password_file:
+            raise PydanticCustomError("two_secrets", "name the password once: password_env or password_file")
+        return self
+
 
 class WebhookNotifier(Strict):
     """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
@@ -143,6 +152,12 @@ class WebhookNotifier(Strict):
     timeout: float = Field(10.0, gt=0)
     token_env: str | None = None
     token_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_token(self) -> "WebhookNotifier":
+        if self.token_env and self.token_file:
+            raise PydanticCustomError("two_secrets", "name the token once: token_env or token_file")
+        return self
 
 
 class Notify(Section, key="notify"):
