@@ -177,7 +177,7 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     """Send every alert not yet delivered to each target still owed it; returns counts."""
     configured = targets(hub.settings)
     receivers = hub.plugins.hooks.alert_receivers()
-    counts = {"sent": 0, "failed": 0, "alerts": 0}
+    counts = {"sent": 0, "failed": 0, "alerts": 0, "cleared": 0}
     if not configured and not receivers:
         _mark_nothing_to_do(hub)
         return counts
@@ -198,11 +198,18 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     return counts
 
 
+CLEARED = "not sent: cleared before delivery"
+
+
 def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], counts: dict[str, int],
              down: set[str]) -> None:
     counts["alerts"] += 1
-    notice = AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at)
     done = dict(alert.notifications or {})
+    if alert.cleared_at is not None:
+        _close_cleared(alert, done, [t.name for t in configured] + [f"plugin:{name}" for name in receivers])
+        counts["cleared"] += 1
+        return
+    notice = AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at)
     for target in configured:
         if done.get(target.name) == SENT:
             continue
@@ -235,6 +242,18 @@ def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], c
         alert.notified_at = utcnow()  # given up; `bhhub alerts --json` shows which target failed
         log.error("alert %s: gave up notifying after %d attempts: %s", alert.id, alert.notify_attempts,
                   ", ".join(f"{k} {v}" for k, v in sorted(done.items()) if v != SENT))
+
+
+def _close_cleared(alert: schema.Alert, done: dict[str, str], owed: list[str]) -> None:
+    """An incident that ended before people heard of it is not news: no target still owed it
+    gets it (a page at 3 a.m. for a mailbox that answered again a minute later helps nobody);
+    ``bhhub alerts --all`` keeps the record, and says per target that it was not sent."""
+    for name in owed:
+        if done.get(name) != SENT:
+            done[name] = CLEARED
+    alert.notifications = done
+    alert.notified_at = utcnow()
+    log.info("alert %s cleared before delivery: not sent", alert.id)
 
 
 def _mark_nothing_to_do(hub) -> None:

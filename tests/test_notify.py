@@ -10,6 +10,7 @@ import pytest
 from hub.config import load_settings
 from hub.errors import ConfigError
 from hub.notify import EmailTarget, WebhookTarget, targets
+from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
 
 
 def _settings(tmp_path, text: str):
@@ -67,3 +68,57 @@ def test_a_ca_file_that_is_not_there_is_named(tmp_path):
     settings = _settings(tmp_path, EMAIL + f'ca_file = "{tmp_path / "missing.pem"}"\n')
     with pytest.raises(ConfigError, match="ca_file"):
         targets(settings)
+
+
+# --- an incident that ended before anyone heard of it ---------------------------------------------------
+
+def _clear(hub, key: str) -> None:
+    from hub.exchange.alerts import clear_alert
+
+    with hub.store.session() as session:
+        assert clear_alert(session, key)
+        session.commit()
+
+
+def _alert(hub, alert_id: int):
+    from hub.store import schema
+
+    with hub.store.session() as session:
+        return session.get(schema.Alert, alert_id)
+
+
+def test_an_alert_cleared_before_delivery_goes_to_no_target(hub_home, receivers):
+    from hub.app import Hub
+    from hub.notify import CLEARED, deliver_pending
+
+    notify_home(hub_home, receivers)
+    with Hub.open(hub_home) as hub:
+        gone = raise_one(hub, "mailbox_unreachable:oa")
+        _clear(hub, "mailbox_unreachable:oa")  # the mailbox answered again before the runner's tick
+        still = raise_one(hub, "job_failed:dispatcher")
+        counts = deliver_pending(hub)
+        deliver_pending(hub)
+        closed, open_one = _alert(hub, gone), _alert(hub, still)
+    assert [m["Subject"] for m in receivers["mails"]] == ["bhhub alert: job_failed: job_failed:dispatcher"]
+    assert [body["alert"]["id"] for body, _ in receivers["handler"].bodies] == [still]
+    assert closed.notified_at is not None  # done with: not a backlog tried every tick
+    assert closed.notifications == {"email": CLEARED, "webhook": CLEARED}
+    assert open_one.notifications == {"email": "sent", "webhook": "sent"}
+    assert counts["cleared"] == 1
+
+
+def test_a_target_that_was_down_does_not_get_an_alert_cleared_meanwhile(hub_home, receivers):
+    from hub.app import Hub
+    from hub.notify import CLEARED, deliver_pending
+
+    notify_home(hub_home, receivers)
+    receivers["handler"].failures_left = 1  # the webhook misses the first tick
+    with Hub.open(hub_home) as hub:
+        alert_id = raise_one(hub, "ack_missing:transmission:3")
+        deliver_pending(hub)
+        _clear(hub, "ack_missing:transmission:3")  # the 999 came
+        deliver_pending(hub)
+        alert = _alert(hub, alert_id)
+    assert len(receivers["mails"]) == 1  # the email had gone before the clearing: it stays sent
+    assert receivers["handler"].bodies == [] and receivers["handler"].requests == 1
+    assert alert.notifications == {"email": "sent", "webhook": CLEARED} and alert.notified_at is not None
