@@ -25,8 +25,14 @@ Configured in ``bhhub.toml`` (both optional; secrets from the environment or a f
     timeout = 10
     token_env = "BHHUB_WEBHOOK_TOKEN"      # sent as "Authorization: Bearer ..." when set
 
-What is sent is the alert's kind, key, message and times: alerts name mailboxes, files and
-claims' control numbers, never patients (``hub.exchange.alerts``).
+What leaves the hub by email and webhook is ids only: the alert's id, kind, key (which names
+rows of the hub: a mailbox, a transmission, ``patient:42``, never a name or member id) and when
+it was raised. The message (an eligibility alert's gives the date of service) goes too only with
+
+    [notify]
+    include_message = true
+
+Plugins (``bhhub_alert_raised``) run inside the hub and are given the whole alert.
 """
 
 from __future__ import annotations
@@ -66,6 +72,21 @@ class AlertNotice:
         return {"id": self.id, "key": self.key, "kind": self.kind, "message": self.message,
                 "raised_at": self.raised_at.isoformat()}
 
+    def outside(self, include_message: bool) -> dict[str, Any]:
+        """What leaves the hub by email or webhook: ids (the alert's, its kind, its key, which
+        names rows of the hub, never a person) unless ``[notify] include_message`` lets the
+        message go too. A message may say more than ids (an eligibility alert gives the date of
+        service), and mail and chat rooms are not the hub's protected store."""
+        shown = {"id": self.id, "key": self.key, "kind": self.kind, "raised_at": self.raised_at.isoformat()}
+        if include_message:
+            shown["message"] = self.message
+        return shown
+
+    def text(self, include_message: bool) -> str:
+        if include_message:
+            return f"{self.subject}: {self.message}"
+        return f"{self.subject} (alert {self.id}); `bhhub alerts` on the hub says what it is"
+
     @property
     def subject(self) -> str:
         return f"bhhub alert: {self.kind}: {self.key}"
@@ -82,6 +103,7 @@ class EmailTarget:
     password: str | None = field(default=None, repr=False)
     timeout: float = 20.0
     ca_file: str | None = None
+    include_message: bool = False  # [notify] include_message: see AlertNotice.outside
     name: str = "email"
 
     def send(self, notice: AlertNotice) -> None:
@@ -89,8 +111,10 @@ class EmailTarget:
         message["Subject"] = notice.subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)
-        message.set_content(f"{notice.message}\n\nalert {notice.key} ({notice.kind}), raised "
-                            f"{notice.raised_at.isoformat()}\n`bhhub alerts` lists what is open.\n")
+        said = f"{notice.message}\n\n" if self.include_message else ""
+        message.set_content(f"{said}alert {notice.id}: {notice.key} ({notice.kind}), raised "
+                            f"{notice.raised_at.isoformat()}\n`bhhub alerts` on the hub lists what is open"
+                            f"{'' if self.include_message else ' and what each says'}.\n")
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 # The server's certificate and name verified (system CAs, or the practice's own):
@@ -108,13 +132,15 @@ class WebhookTarget:
     url: str
     timeout: float = 10.0
     token: str | None = field(default=None, repr=False)
+    include_message: bool = False  # [notify] include_message: see AlertNotice.outside
     name: str = "webhook"
 
     def send(self, notice: AlertNotice) -> None:
         import requests
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = requests.post(self.url, json={"alert": notice.as_dict(), "text": f"{notice.subject}: {notice.message}"},
+        body = {"alert": notice.outside(self.include_message), "text": notice.text(self.include_message)}
+        response = requests.post(self.url, json=body,
                                  headers=headers, timeout=self.timeout, allow_redirects=False)
         if not 200 <= response.status_code < 300:  # a redirect is not delivery (it would be followed as a GET)
             raise DeliveryFailed(f"HTTP {response.status_code}")
@@ -134,13 +160,13 @@ def targets(settings) -> list:
     where = f"{settings.config_path} [notify]"
     found: list = []
     if section.email is not None:
-        found.append(_email(section.email, f"{where}.email"))
+        found.append(_email(section.email, f"{where}.email", section.include_message))
     if section.webhook is not None:
-        found.append(_webhook(section.webhook, f"{where}.webhook"))
+        found.append(_webhook(section.webhook, f"{where}.webhook", section.include_message))
     return found
 
 
-def _email(config, where: str) -> EmailTarget:
+def _email(config, where: str, include_message: bool) -> EmailTarget:
     """``[notify.email]`` (an ``EmailNotifier``) as a target, its password looked up."""
     if config.ca_file and not Path(config.ca_file).is_file():
         raise ConfigError(f"{where}: ca_file {config.ca_file} is not a file")
@@ -148,12 +174,13 @@ def _email(config, where: str) -> EmailTarget:
     return EmailTarget(host=config.host, sender=config.sender, to=tuple(to),
                        port=config.port or (587 if config.starttls else 25), starttls=config.starttls,
                        username=config.username, ca_file=config.ca_file, timeout=config.timeout,
-                       password=_secret(config, "password", where))
+                       password=_secret(config, "password", where), include_message=include_message)
 
 
-def _webhook(config, where: str) -> WebhookTarget:
+def _webhook(config, where: str, include_message: bool) -> WebhookTarget:
     """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token looked up."""
-    return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where))
+    return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where),
+                         include_message=include_message)
 
 
 def _secret(config, name: str, where: str) -> str | None:

@@ -122,3 +122,61 @@ def test_a_target_that_was_down_does_not_get_an_alert_cleared_meanwhile(hub_home
     assert len(receivers["mails"]) == 1  # the email had gone before the clearing: it stays sent
     assert receivers["handler"].bodies == [] and receivers["handler"].requests == 1
     assert alert.notifications == {"email": "sent", "webhook": CLEARED} and alert.notified_at is not None
+
+
+# --- what leaves the hub -----------------------------------------------------------------------------------
+
+ELIGIBILITY_KEY = "eligibility_inactive:payer:87726:patient:42"
+SAID = "eligibility check 9: payer 87726 says coverage inactive for patient 42 (date of service 2026-10-14)"
+
+
+def _raise_said(hub) -> int:
+    from sqlalchemy import select
+
+    from hub.exchange.alerts import raise_alert
+    from hub.store import schema
+
+    with hub.store.session() as session:
+        raise_alert(session, ELIGIBILITY_KEY, "eligibility_inactive", SAID)
+        session.commit()
+        return session.scalar(select(schema.Alert.id).where(schema.Alert.key == ELIGIBILITY_KEY))
+
+
+def _received(receivers) -> tuple[str, str]:
+    """Everything the SMTP server and the HTTP receiver were given, as text."""
+    import json
+
+    mails = "\n".join(m.as_string() for m in receivers["mails"])
+    posts = "\n".join(json.dumps(body) for body, _ in receivers["handler"].bodies)
+    return mails, posts
+
+
+def test_email_and_webhook_carry_ids_only_unless_the_practice_opts_in(hub_home, receivers):
+    from hub.app import Hub
+    from hub.notify import deliver_pending
+
+    notify_home(hub_home, receivers)
+    with Hub.open(hub_home) as hub:
+        alert_id = _raise_said(hub)
+        deliver_pending(hub)
+    mails, posts = _received(receivers)
+    assert len(receivers["mails"]) == 1 and len(receivers["handler"].bodies) == 1
+    for sent in (mails, posts):
+        assert ELIGIBILITY_KEY in sent and str(alert_id) in sent  # enough to look it up on the hub
+        assert "2026-10-14" not in sent and "date of service" not in sent and SAID not in sent
+    body = receivers["handler"].bodies[0][0]
+    assert set(body["alert"]) == {"id", "key", "kind", "raised_at"}
+
+
+def test_include_message_sends_the_alerts_message_too(hub_home, receivers):
+    from hub.app import Hub
+    from hub.notify import deliver_pending
+
+    notify_home(hub_home, receivers)
+    config = hub_home / "bhhub.toml"
+    config.write_text(config.read_text() + "\n[notify]\ninclude_message = true\n")
+    with Hub.open(hub_home) as hub:
+        _raise_said(hub)
+        deliver_pending(hub)
+    assert SAID in receivers["mails"][0].get_payload(decode=True).decode()
+    assert receivers["handler"].bodies[0][0]["alert"]["message"] == SAID

@@ -165,6 +165,9 @@ class Notify(Section, key="notify"):
 
     email: EmailNotifier | None = None
     webhook: WebhookNotifier | None = None
+    # By default email and webhook carry ids only; an alert's message (an eligibility alert's
+    # names a date of service) leaves the hub only when the practice says so (hub.notify).
+    include_message: bool = False
 
 
 class Routing(Section, key="routing"):
