@@ -200,6 +200,33 @@ def _secret(config, name: str, where: str) -> str | None:
     return None
 
 
+TEST_KIND = "notify_test"
+
+
+def send_test(hub) -> dict[str, str | None]:
+    """One test notification to every target (email, webhook, each plugin receiving alerts),
+    outside the store: nothing is recorded and no alert is opened. Target name -> None when it
+    took the test, else why not (a status, or the error's kind and text: this is a person
+    checking the setup at a terminal, not the runner's log)."""
+    notice = AlertNotice(0, f"{TEST_KIND}:{utcnow():%Y%m%dT%H%M%SZ}", TEST_KIND,
+                         "a test from `bhhub notify test`: notifications reach you", utcnow())
+    outcomes: dict[str, str | None] = {}
+    for target in targets(hub.settings):
+        try:
+            target.send(notice)
+        except DeliveryFailed as exc:
+            outcomes[target.name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - each target's failure is reported, the others still tried
+            outcomes[target.name] = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
+        else:
+            outcomes[target.name] = None
+    receivers = hub.plugins.hooks.alert_receivers()
+    if receivers:
+        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=receivers).items():
+            outcomes[f"plugin:{plugin_name}"] = None if error is None else str(error)
+    return outcomes
+
+
 def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     """Send every alert not yet delivered to each target still owed it; returns counts."""
     configured = targets(hub.settings)

@@ -180,3 +180,64 @@ def test_include_message_sends_the_alerts_message_too(hub_home, receivers):
         deliver_pending(hub)
     assert SAID in receivers["mails"][0].get_payload(decode=True).decode()
     assert receivers["handler"].bodies[0][0]["alert"]["message"] == SAID
+
+
+# --- bhhub notify test ---------------------------------------------------------------------------------------
+
+def test_notify_test_reaches_every_target_and_records_nothing(hub_home, receivers, capsys):
+    import json
+
+    from sqlalchemy import func, select
+
+    from hub.app import Hub
+    from hub.cli.main import main
+    from hub.store import schema
+
+    notify_home(hub_home, receivers)
+    assert main(["--home", str(hub_home), "notify", "test", "--json"]) == 0
+    outcomes = json.loads(capsys.readouterr().out)
+    assert outcomes == [{"target": "email", "sent": True, "error": None},
+                        {"target": "webhook", "sent": True, "error": None}]
+    assert len(receivers["mails"]) == 1 and receivers["mails"][0]["Subject"].startswith("bhhub alert: notify_test")
+    assert receivers["handler"].bodies[0][0]["alert"]["kind"] == "notify_test"
+    with Hub.open(hub_home) as hub, hub.store.session() as session:
+        assert session.scalar(select(func.count()).select_from(schema.Alert)) == 0  # a test opens no alert
+
+
+def test_notify_test_exits_1_naming_the_target_that_failed_and_still_tries_the_others(hub_home, receivers, capsys):
+    from hub.cli.main import main
+
+    notify_home(hub_home, receivers)
+    receivers["handler"].failures_left = 1
+    assert main(["--home", str(hub_home), "notify", "test"]) == 1
+    captured = capsys.readouterr()
+    assert "email: sent" in captured.out and "webhook: FAILED: HTTP 503" in captured.out
+    assert captured.err.strip() == "bhhub: notify test: not delivered by webhook"
+    assert len(receivers["mails"]) == 1
+
+
+def test_notify_test_with_the_smtp_server_gone_names_email(hub_home, receivers, capsys):
+    import json
+    import socket
+
+    from hub.cli.main import main
+
+    notify_home(hub_home, receivers)
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    config = hub_home / "bhhub.toml"
+    config.write_text(config.read_text().replace(f"port = {receivers['smtp_port']}", f"port = {closed}"))
+    assert main(["--home", str(hub_home), "notify", "test", "--json"]) == 1
+    captured = capsys.readouterr()
+    by_target = {o["target"]: o for o in json.loads(captured.out)}
+    assert by_target["email"]["sent"] is False and "ConnectionRefusedError" in by_target["email"]["error"]
+    assert by_target["webhook"]["sent"] is True
+    assert "not delivered by email" in captured.err and "Traceback" not in captured.err
+
+
+def test_notify_test_with_nothing_configured_says_so(hub_home, capsys):
+    from hub.cli.main import main
+
+    assert main(["--home", str(hub_home), "notify", "test"]) == 1
+    assert "nothing to test" in capsys.readouterr().err
