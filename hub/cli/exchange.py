@@ -92,10 +92,9 @@ def _mailboxes(hub, only: str | None) -> list:
 
     mailboxes = load_mailboxes(hub)
     if only is not None:
-        if only not in mailboxes:
-            raise UsageError(f"no mailbox {only!r} in {hub.settings.home / 'bhhub.toml'} "
-                             f"(configured: {', '.join(sorted(mailboxes)) or 'none'})")
-        return [mailboxes[only]]
+        from hub.exchange.routing import known_mailbox
+
+        return [mailboxes[known_mailbox(hub, only)]]
     if not mailboxes:
         raise UsageError(f"no mailboxes are configured; add a [mailboxes.NAME] table to "
                          f"{hub.settings.home / 'bhhub.toml'} (see README: Exchanging with a clearinghouse)")
