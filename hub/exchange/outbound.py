@@ -105,7 +105,7 @@ def _watch_unrouted(hub, table) -> None:
     with hub.store.session() as session:
         waiting = session.execute(
             select(payer.payer_id, func.count()).join(cov, cov.payer_id == payer.id).join(c, c.coverage_id == cov.id)
-            .where(c.status == "ready", payer.payer_id.not_in(sorted(table.payers)))
+            .where(c.status == ClaimStatus.READY.value, payer.payer_id.not_in(sorted(table.payers)))
             .group_by(payer.payer_id).order_by(payer.payer_id)).all()
         if waiting:
             raise_alert(session, "claims_unrouted", "claims_unrouted",
