@@ -34,3 +34,4 @@ def _typed_statuses(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", SENDING, ids=lambda p: str(p.relative_to(PROJECT)))
 def test_claim_statuses_in_the_sending_code_come_from_the_enum(path):
     assert _typed_statuses(path) == []
+

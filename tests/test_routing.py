@@ -21,6 +21,7 @@ from hub.exchange.cycle import exchange
 from hub.exchange.mailboxes import load_mailboxes
 from hub.exchange.routing import known_mailbox, mailbox_for_payer, routes
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 
 pytest.importorskip("pyx12")
 from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
@@ -28,20 +29,6 @@ from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
 SEEDS = (1, 3, 6, 7, 19)  # payers 87726, 77027, 00431, 00431, 87726 (hub.demo.synthetic)
 MEDICARE = "00431"
 PAYER = re.compile(rb"NM1\*PR\*2\*[^*~]*\*\*\*\*\*PI\*([^*~]+)")
-
-
-def _mailbox(name: str, sandbox: SandboxClearinghouse) -> str:
-    return f"""
-[mailboxes.{name}]
-profile = "sandbox"
-host = "{sandbox.host}"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{sandbox.known_hosts_line}"]
-connect_timeout = 5
-operation_timeout = 5
-"""
 
 
 @pytest.fixture
@@ -53,7 +40,7 @@ def two(tmp_path, database_url, request):
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "bhhub.toml").write_text(f'[store]\nurl = "{database_url}"\n' + "".join(
-        _mailbox(n, s) for n, s in boxes.items()))
+        sandbox_mailbox(s, n) for n, s in boxes.items()))
     return home, boxes
 
 

@@ -29,6 +29,7 @@ from hub.logs import configure
 from hub.notify import MAX_ATTEMPTS, deliver_pending
 from hub.plugins import build_plugin_host
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -65,17 +66,7 @@ def test_an_exchange_logs_a_line_per_file_and_per_cycle_and_counts_them_for_metr
     try:
         home = tmp_path / "home"
         home.mkdir()
-        (home / "bhhub.toml").write_text(f"""
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "{sandbox.host}"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{sandbox.known_hosts_line}"]
-connect_timeout = 5
-operation_timeout = 5
-""")
+        (home / "bhhub.toml").write_text(sandbox_mailbox(sandbox))
         log_file = tmp_path / "run.log"
         configure(watched=True, log_file=str(log_file), log_format="json")
         with Hub.open(home) as hub:
