@@ -4,9 +4,11 @@ An alert is a row in the store (``hub.exchange.alerts``), raised by whichever pr
 incident: the runner, a person's ``bhhub exchange``, an intake. Delivering it is the runner's
 work, from the store: every dispatcher tick (and at start) sends each alert not yet delivered to
 every target, and records per target that it went. So an alert raised by a command while the
-runner was down still goes out when it starts, a crash between sending and recording sends it
-again rather than never (at least once), and a target that is down is tried again on the next
-tick, up to ``MAX_ATTEMPTS`` ticks, without repeating the targets that already have it.
+runner was down still goes out when it starts; two deliveries at once (a second runner, a twin
+process) send each alert once per target, as each takes its targets before sending; a process
+killed between sending and recording sends it again once its lease (``LEASE``) runs out rather
+than never (at least once, at most ``MAX_ATTEMPTS`` times); a target that is down is tried again
+on the next tick, up to ``MAX_ATTEMPTS`` ticks, without repeating the targets that already have it.
 
 Configured in ``bhhub.toml`` (both optional; secrets from the environment or a file, never here):
 
@@ -41,13 +43,14 @@ import logging
 import os
 import smtplib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from hub.crashpoints import crash_point
 from hub.errors import ConfigError
 from hub.store import schema
 from hub.store.schema import utcnow
@@ -227,75 +230,140 @@ def send_test(hub) -> dict[str, str | None]:
     return outcomes
 
 
+SENDING = "sending since "  # + the time a process took the target: a lease, see deliver_pending
+LEASE = timedelta(minutes=10)  # far beyond a send's timeouts: a lease older than this was a killed process's
+
+
 def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
-    """Send every alert not yet delivered to each target still owed it; returns counts."""
+    """Send every alert not yet delivered to each target still owed it; returns counts.
+
+    Per alert, three steps: take (one short write: the owed targets are marked ``sending since
+    T`` and the attempt counted), send (no transaction open: a slow SMTP server holds no lock),
+    record (one short write: ``sent`` or why not). A twin running at the same time (a second
+    runner on PostgreSQL, a ``bhhub`` process on the same SQLite file) finds the targets taken
+    and skips them: each alert goes once per target. A process killed between sending and
+    recording leaves its lease; after ``LEASE`` the target is owed again and gets the alert a
+    second time (at least once, never lost), and since every take counts an attempt, an alert
+    whose sender keeps dying is given up after ``MAX_ATTEMPTS``."""
     configured = targets(hub.settings)
     receivers = hub.plugins.hooks.alert_receivers()
     counts = {"sent": 0, "failed": 0, "alerts": 0, "cleared": 0}
     if not configured and not receivers:
         _mark_nothing_to_do(hub)
         return counts
+    names = [t.name for t in configured] + [f"plugin:{name}" for name in receivers]
     down: set[str] = set()  # targets that failed this tick: tried again next tick, not once per alert
     last_id = 0
     for _ in range(limit):
-        with hub.store.session() as session:
-            # One alert per transaction, locked while it is delivered (PostgreSQL: a runner on
-            # another machine skips it rather than sending it too; SQLite has one runner per home).
-            alert = session.scalars(
-                select(schema.Alert).where(schema.Alert.notified_at.is_(None), schema.Alert.id > last_id)
-                .order_by(schema.Alert.id).limit(1).with_for_update(skip_locked=True)).first()
-            if alert is None:
-                break
-            last_id = alert.id
-            _deliver(hub, alert, configured, receivers, counts, down)
-            session.commit()  # what went out is recorded before the next alert is tried
+        taken = _take(hub, last_id, names, down, counts)
+        if taken is None:
+            break
+        last_id, notice, owed = taken
+        if owed:
+            outcomes = _send(hub, notice, [t for t in configured if t.name in owed],
+                             [n.removeprefix("plugin:") for n in owed if n.startswith("plugin:")])
+            crash_point("notify:after_send")
+            _record(hub, notice.id, outcomes, down, counts)
     return counts
 
 
-CLEARED = "not sent: cleared before delivery"
+def _take(hub, after_id: int, names: list[str], down: set[str], counts: dict[str, int]):
+    """The next alert after ``after_id`` not yet delivered, with the targets this process now
+    holds for it: (its id, its notice, the targets taken); None when there is none."""
+    # The writer session takes SQLite's write lock at its start, so two processes on one file
+    # take in turn; PostgreSQL's SKIP LOCKED lets another runner pass to the next alert.
+    with hub.store.writer() as session:
+        alert = session.scalars(
+            select(schema.Alert).where(schema.Alert.notified_at.is_(None), schema.Alert.id > after_id)
+            .order_by(schema.Alert.id).limit(1).with_for_update(skip_locked=True)).first()
+        if alert is None:
+            return None
+        counts["alerts"] += 1
+        done = dict(alert.notifications or {})
+        if alert.cleared_at is not None:
+            _close_cleared(alert, done, names)
+            counts["cleared"] += 1
+            session.commit()
+            return alert.id, None, []
+        now = utcnow()
+        owed = [n for n in names if done.get(n) != SENT and not _held(done.get(n), now)]
+        if not owed:
+            return alert.id, None, []  # another process holds every target it still owes
+        if (alert.notify_attempts or 0) >= MAX_ATTEMPTS:  # its senders were killed each time: bounded
+            for name in owed:
+                if (done.get(name) or "").startswith(SENDING):
+                    done[name] = "failed: unknown (the process sending it stopped before recording)"
+            alert.notifications = done
+            _give_up_if_done(alert, done)
+            session.commit()
+            return alert.id, None, []
+        for name in owed:
+            done[name] = (f"{SENDING}{now.isoformat()}" if name not in down
+                          else "failed: not tried (the target failed earlier in this tick)")
+        alert.notifications = done
+        alert.notify_attempts = (alert.notify_attempts or 0) + 1
+        taken = [n for n in owed if n not in down]
+        if not taken:
+            _give_up_if_done(alert, done)
+        session.commit()
+        return alert.id, AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at), taken
 
 
-def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], counts: dict[str, int],
-             down: set[str]) -> None:
-    counts["alerts"] += 1
-    done = dict(alert.notifications or {})
-    if alert.cleared_at is not None:
-        _close_cleared(alert, done, [t.name for t in configured] + [f"plugin:{name}" for name in receivers])
-        counts["cleared"] += 1
-        return
-    notice = AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at)
+def _held(state: str | None, now: datetime) -> bool:
+    """True while another process's lease on a target runs (it is sending, or was killed less
+    than ``LEASE`` ago)."""
+    if not state or not state.startswith(SENDING):
+        return False
+    since = datetime.fromisoformat(state.removeprefix(SENDING))
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return now - since < LEASE
+
+
+def _send(hub, notice: AlertNotice, configured: list, plugins: list[str]) -> dict[str, str]:
+    """Each taken target's outcome: ``sent``, or ``failed: why`` (a status or the error's kind)."""
+    outcomes: dict[str, str] = {}
     for target in configured:
-        if done.get(target.name) == SENT:
-            continue
-        if target.name in down:
-            done.setdefault(target.name, "failed: not tried (the target failed earlier in this tick)")
-            continue
         try:
             target.send(notice)
         except Exception as exc:  # noqa: BLE001 - a target down is tried again next tick
-            down.add(target.name)
-            done[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
-            counts["failed"] += 1
-            log.warning("alert %s not delivered by %s: %s", alert.id, target.name, type(exc).__name__)
+            outcomes[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
+            log.warning("alert %s not delivered by %s: %s", notice.id, target.name, type(exc).__name__)
         else:
-            done[target.name] = SENT
-            counts["sent"] += 1
-            log.info("alert %s delivered by %s", alert.id, target.name)
-    owed = [name for name in receivers if done.get(f"plugin:{name}") != SENT and f"plugin:{name}" not in down]
-    if owed:
-        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=owed).items():
-            done[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
-            if error is not None:
-                down.add(f"plugin:{plugin_name}")
-            counts["sent" if error is None else "failed"] += 1
-    alert.notifications = done
-    alert.notify_attempts = (alert.notify_attempts or 0) + 1
+            outcomes[target.name] = SENT
+            log.info("alert %s delivered by %s", notice.id, target.name)
+    if plugins:
+        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=plugins).items():
+            outcomes[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
+    return outcomes
+
+
+def _record(hub, alert_id: int, outcomes: dict[str, str], down: set[str], counts: dict[str, int]) -> None:
+    with hub.store.writer() as session:
+        alert = session.get(schema.Alert, alert_id)
+        done = dict(alert.notifications or {})
+        done.update(outcomes)
+        alert.notifications = done
+        _give_up_if_done(alert, done)
+        session.commit()
+    for name, outcome in outcomes.items():
+        counts["sent" if outcome == SENT else "failed"] += 1
+        if outcome != SENT:
+            down.add(name)
+
+
+def _give_up_if_done(alert: schema.Alert, done: dict[str, str]) -> None:
+    """Delivered when every target has it; given up after ``MAX_ATTEMPTS`` takes (``bhhub alerts
+    --json`` shows which target did not get it)."""
     if all(value == SENT for value in done.values()):
         alert.notified_at = utcnow()
-    elif alert.notify_attempts >= MAX_ATTEMPTS:
-        alert.notified_at = utcnow()  # given up; `bhhub alerts --json` shows which target failed
+    elif (alert.notify_attempts or 0) >= MAX_ATTEMPTS:
+        alert.notified_at = utcnow()
         log.error("alert %s: gave up notifying after %d attempts: %s", alert.id, alert.notify_attempts,
                   ", ".join(f"{k} {v}" for k, v in sorted(done.items()) if v != SENT))
+
+
+CLEARED = "not sent: cleared before delivery"
 
 
 def _close_cleared(alert: schema.Alert, done: dict[str, str], owed: list[str]) -> None:

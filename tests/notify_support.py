@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hub.store import schema
 class _Receiver(BaseHTTPRequestHandler):
     failures_left = 0
     redirect = False
+    delay = 0.0  # seconds before answering: a slow receiver, so two senders overlap
     requests = 0
     bodies: list
 
@@ -26,6 +28,7 @@ class _Receiver(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         cls = type(self)
         cls.requests += 1
+        time.sleep(cls.delay)
         if cls.redirect:
             self.send_response(302)
             self.send_header("Location", "/landing")
@@ -57,7 +60,8 @@ def receivers():
         smtp_port = probe.getsockname()[1]
     smtp = aiosmtpd.Controller(Keep(message_class=None), hostname="127.0.0.1", port=smtp_port)
     smtp.start()
-    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0, "redirect": False, "requests": 0})
+    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0, "redirect": False, "requests": 0,
+                                          "delay": 0.0})
     http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     yield {"smtp_port": smtp_port, "mails": mails, "http": http, "handler": handler}

@@ -241,3 +241,108 @@ def test_notify_test_with_nothing_configured_says_so(hub_home, capsys):
 
     assert main(["--home", str(hub_home), "notify", "test"]) == 1
     assert "nothing to test" in capsys.readouterr().err
+
+
+# --- a twin, and a kill between sending and recording -----------------------------------------------------
+
+def _keys_received(receivers) -> tuple[list[str], list[str]]:
+    mails = sorted(m["Subject"].rsplit(": ", 1)[1] for m in receivers["mails"])
+    posts = sorted(body["alert"]["key"] for body, _ in receivers["handler"].bodies)
+    return mails, posts
+
+
+def test_two_deliveries_at_once_send_each_alert_once_to_each_target(hub_home, receivers):
+    import threading
+
+    from hub.app import Hub
+    from hub.notify import deliver_pending
+
+    notify_home(hub_home, receivers)
+    receivers["handler"].delay = 0.3  # each POST takes a while: the two runs overlap on every alert
+    with Hub.open(hub_home) as hub:
+        keys = sorted(f"job_failed:job{n}" for n in range(5))
+        for key in keys:
+            raise_one(hub, key)
+    errors: list[BaseException] = []
+
+    def deliver():
+        try:
+            with Hub.open(hub_home) as hub:
+                deliver_pending(hub)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            errors.append(exc)
+
+    twins = [threading.Thread(target=deliver) for _ in range(2)]
+    for twin in twins:
+        twin.start()
+    for twin in twins:
+        twin.join(timeout=120)
+    assert errors == []
+    with Hub.open(hub_home) as hub:
+        deliver_pending(hub)  # and a later tick has nothing left to send
+    assert _keys_received(receivers) == (keys, keys)
+
+
+def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_sooner(
+        hub_home, receivers, monkeypatch):
+    import os
+    import subprocess
+    import sys
+    from datetime import timedelta
+    from pathlib import Path
+
+    from hub import notify
+    from hub.app import Hub
+
+    project = Path(__file__).resolve().parent.parent
+    notify_home(hub_home, receivers)
+    with Hub.open(hub_home) as hub:
+        alert_id = raise_one(hub, "mailbox_unreachable:oa")
+    script = "import sys; from hub.app import Hub; from hub.notify import deliver_pending\n" \
+             "with Hub.open(sys.argv[1]) as hub: deliver_pending(hub)\n"
+    env = {**os.environ, "BHHUB_CRASH_AT": "notify:after_send"}
+    env.pop("BHHUB_DATABASE_URL", None)
+    killed = subprocess.run([sys.executable, "-c", script, str(hub_home)], cwd=project, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert _keys_received(receivers) == (["mailbox_unreachable:oa"], ["mailbox_unreachable:oa"])
+    with Hub.open(hub_home) as hub:
+        assert _alert(hub, alert_id).notified_at is None  # what went out was never recorded
+        notify.deliver_pending(hub)  # within the lease: the killed process might still be sending
+        assert len(receivers["mails"]) == 1 and len(receivers["handler"].bodies) == 1
+        monkeypatch.setattr(notify, "LEASE", timedelta(0))  # ... ten minutes later
+        notify.deliver_pending(hub)
+        notify.deliver_pending(hub)
+        alert = _alert(hub, alert_id)
+    # At least once: the people were told twice rather than never, and then it is done.
+    assert len(receivers["mails"]) == 2 and len(receivers["handler"].bodies) == 2
+    assert alert.notified_at is not None and alert.notifications == {"email": "sent", "webhook": "sent"}
+
+
+def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers, monkeypatch):
+    from datetime import timedelta
+
+    from hub import notify
+    from hub.app import Hub
+
+    class Killed(BaseException):
+        """What SIGKILL does to the recording: it never happens."""
+
+    def kill(name):
+        if name == "notify:after_send":
+            raise Killed
+
+    notify_home(hub_home, receivers)
+    monkeypatch.setattr(notify, "crash_point", kill)
+    monkeypatch.setattr(notify, "LEASE", timedelta(0))
+    with Hub.open(hub_home) as hub:
+        alert_id = raise_one(hub, "job_failed:dispatcher")
+        for _ in range(notify.MAX_ATTEMPTS + 5):
+            try:
+                notify.deliver_pending(hub)
+            except Killed:
+                pass
+        alert = _alert(hub, alert_id)
+    assert len(receivers["mails"]) == notify.MAX_ATTEMPTS  # bounded: not one more per tick for ever
+    assert alert.notified_at is not None and alert.notify_attempts == notify.MAX_ATTEMPTS
+    assert alert.notifications["email"].startswith("failed: unknown")
