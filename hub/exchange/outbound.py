@@ -2,7 +2,8 @@
 nothing twice.
 
 A transmission moves ready → uploading → uploaded, each step committed before the next remote
-action. Its bytes and control numbers were stored with its batch before any upload. An
+action (or, never uploaded and its mailbox taken out of bhhub.toml, ready → released:
+``hub.exchange.reroute``). Its bytes and control numbers were stored with its batch before any upload. An
 ``uploading`` transmission found later (the previous attempt crashed or lost its connection) is
 reconciled: if the file is on the server under its final name it was delivered; otherwise the
 same bytes, with the same ISA13, are sent again. If a first copy did arrive unseen (a write-once
