@@ -25,6 +25,7 @@ from hub.eligibility.x271 import read_271
 from hub.errors import RetriableError
 from hub.plugins import build_plugin_host
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12" / "271"
 PAYER, MEMBER, MRN = "87726", "M00000004", "MRN0000004"  # seed 4, a subscriber
@@ -384,17 +385,8 @@ def test_the_sweep_over_booked_appointments_runs_through_the_sandbox_and_the_end
         home = tmp_path / "home"
         (home / "mappings" / "ehr").mkdir(parents=True)
         (home / "mappings" / "ehr" / "practices.toml").write_text(PRACTICE, encoding="utf-8")
-        (home / "bhhub.toml").write_text(f"""
-[eligibility]
-provider_npi = "1234567893"
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "127.0.0.1"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{' '.join(sandbox.known_hosts_line.split()[1:3])}"]
-""", encoding="utf-8")
+        (home / "bhhub.toml").write_text('[eligibility]\nprovider_npi = "1234567893"\n' + sandbox_mailbox(sandbox),
+                                         encoding="utf-8")
         (tmp_path / "visit-4.json").write_text(json.dumps(encounter_bundle(4)), encoding="utf-8")  # a known patient
         (tmp_path / "casey.adt").write_bytes(casey("adt-a04-v251.hl7"))  # registered, not yet seen
         (tmp_path / "casey.siu").write_bytes(casey("siu-s12-v251.hl7"))  # booked for 2026-12-10

@@ -60,6 +60,10 @@ def status_checks(hub, claims: Sequence[str | int], reason: str = "asked", *,
 
     if not load_mailboxes(hub):
         raise ConfigError(NO_ROUTE)
+    if mailbox is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, mailbox)
     from hub.exchange.inquiries import queue_276  # the mailbox side; imported only when used
 
     with hub.store.session() as session:

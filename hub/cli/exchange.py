@@ -49,6 +49,9 @@ def add_commands(sub) -> None:
     test.add_argument("name", metavar="NAME")
     test.add_argument("--json", action="store_true")
     test.set_defaults(func=cmd_mailbox_test)
+    from hub.cli.mailbox_reroute import add_reroute
+
+    add_reroute(mailbox_sub)
 
     p = sub.add_parser("transmissions", help="837P files sent to mailboxes, with their state")
     p.add_argument("--json", action="store_true")

@@ -23,6 +23,7 @@ from hub.cli import eligibility as eligibility_cli
 from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
 from hub.cli import notices as notices_cli
+from hub.cli import notify as notify_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
@@ -139,6 +140,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     plugin_new_cli.add_commands(sub)
     eligibility_cli.add_commands(sub)
     rules_cli.add_commands(sub)
+    notify_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -163,7 +165,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status", "rules", "notice")
+           "eligibility", "status", "rules", "notice", "notify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
