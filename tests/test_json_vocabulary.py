@@ -137,6 +137,8 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("denials",), lambda w: ["denials", "--all"]),
     (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
     (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
+    (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", "retired-clearinghouse"]),
+    (("notify", "test"), lambda w: ["notify", "test"]),  # none configured: exit 1, still JSON
     (("auth", "add"), lambda w: ["auth", "add", "--payer", _first_claim(w)["payer_id"], "--member",
                                  _first_claim(w)["member_id"], "--number", "PA-1", "--visits", "12",
                                  "--from", "2026-10-01", "--to", "2026-12-31"]),
