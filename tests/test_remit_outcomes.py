@@ -328,3 +328,31 @@ def test_each_forwarded_claim_status_is_a_crossover(status):
         status_code, remarks, services, crossover_payer = status, (), (), None
 
     assert crossover_of(Paid, Responsibility.load(MappingSet())) == (True, "")
+
+
+# --- the payer tables are keyed by the claim payer's id -----------------------------------------
+
+
+def test_a_payers_own_rows_apply_when_its_835_names_it_without_that_id(hub, hub_home, sent, capsys):
+    """mappings/ rows are keyed by the payer id the hub bills; an 835 that names its payer only by
+    N1*PR's name and TRN03 (no REF*2U) is still that payer's, so its own CARC rules hold."""
+    a, *_ = sent
+    info = sent[a]
+    payer_id, payer_name = info["payer"]
+    override = hub_home / "mappings" / "remittance"
+    override.mkdir(parents=True)
+    (override / "denials.toml").write_text(
+        f'[payer."{payer_id}"]\nappeal_days = 45\n\n[payer."{payer_id}".carc."50"]\n'
+        'action = "resubmit_with_info"\naction_text = "This payer wants the treatment plan attached: send it."\n',
+        encoding="utf-8")
+    remit = Remit("BYNAME1", payer=payer_name)  # N1*PR name only; TRN03 is an EIN no claim payer has
+    remit.claim(a, info, "4", lines=[[("CO", "50", charge)] for _, charge, _ in info["lines"]])
+    from hub.app import Hub
+
+    with Hub.open(hub_home) as fresh:  # the practice's tables as a new process reads them
+        post(fresh, remit, "byname.835")
+
+    denials = [x for x in run_json(capsys, hub_home, "denials") if x["patient_control_number"] == a]
+    assert denials and {x["payer_id"] for x in denials} == {payer_id}
+    assert {x["action"] for x in denials} == {"resubmit_with_info"}  # the payer's own CARC rule
+    assert all("treatment plan attached" in x["next_step"] for x in denials)

@@ -366,15 +366,17 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
     mappings = rules.mappings if getattr(rules, "mappings", None) is not None else MappingSet()
     windows = FilingWindows.of(mappings)
     clock = None
+    payer_id = None
     made = []
     for line, procedure, adjustment, remarks in _each_adjustment(paid):
         if adjustment.amount <= ZERO:
             continue
-        found = rules.classify(adjustment.group, adjustment.reason, remarks, payer_id=payment.payer_id,
+        payer_id = payer_id or tables_payer_id(session, mappings, payment, claim)
+        found = rules.classify(adjustment.group, adjustment.reason, remarks, payer_id=payer_id,
                                has_secondary=has_secondary)
         if not found.is_denial:
             continue
-        owes, action, action_text = patient_share(session, rules, payment.payer_id, claim, row, procedure,
+        owes, action, action_text = patient_share(session, rules, payer_id, claim, row, procedure,
                                                   adjustment, remarks, found, has_secondary)
         # Every step with a window gets its last day, judged against the claim's own windows.
         clock = clock or ClaimClock.of(session, mappings, claim, remit_date, getattr(paid, "filing_indicator", None))
@@ -390,6 +392,29 @@ def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.De
         if adjustment.reason in _AUTHORIZATION_DENIALS:
             release_for_denial(session, claim.id, line, adjustment.reason)  # the visit was not used
     return made
+
+
+def tables_payer_id(session, mappings, payment: schema.RemitPayment, claim: schema.Claim) -> str:
+    """The payer id the denial and responsibility tables are read by for this claim payment: the
+    hub's id of the payer that sent it (mappings/ rows are keyed by the claim payer ids the hub
+    bills), the claim's own payer's when the 835 is from it, another coverage's on file for a
+    crossover, and the 835's own id only when the hub knows the payer by no other (an 835 naming
+    its payer by TRN03 alone would otherwise miss the payer's appeal window and CARC rows)."""
+    from types import SimpleNamespace
+
+    from hub.remit.identity import payer_agrees
+    from hub.remit.matching import _listed_ids
+
+    sent_by = SimpleNamespace(payer_id=payment.payer_id, trace_originator=payment.payer_id,
+                              payer_name=payment.payer_name)
+    listed = _listed_ids(mappings)
+    own = session.get(schema.Coverage, claim.coverage_id)
+    coverages = [own, *(session.get(schema.Coverage, i) for i in (claim.other_coverage_ids or ()))]
+    for coverage in coverages:
+        if coverage is not None and payer_agrees(sent_by, coverage.payer.payer_id, coverage.payer.name,
+                                                 listed.get(coverage.payer.payer_id, ())):
+            return coverage.payer.payer_id
+    return payment.payer_id
 
 
 def _each_adjustment(paid):
