@@ -5,7 +5,9 @@ no commit), the way a power cut or an OOM kill would. The test then runs the com
 checks that nothing was lost or done twice (SQLite's own crash-testing approach).
 
 ``BHHUB_PAUSE_AT=<name>``: reaching that point sleeps ``BHHUB_PAUSE_SECONDS`` (default 2), so a
-test can run a second command while the first is inside its transaction at that very step.
+test can run a second command while the first is inside its transaction at that very step; with
+``BHHUB_PAUSE_MARK=<file>`` the file is made when the pause begins (the test waits for it rather
+than guessing how long the first command takes to get there on a busy machine).
 
 The points, by step (each a boundary where a crash or a second process could interleave):
 intake ``intake:after_store_raw``, ``intake:before_commit``; batching ``batch:after_take``,
@@ -37,4 +39,8 @@ def crash_point(name: str) -> None:
     if os.environ.get("BHHUB_CRASH_AT") == name:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get("BHHUB_PAUSE_AT") == name:
+        mark = os.environ.get("BHHUB_PAUSE_MARK")
+        if mark:  # tell the test the pause has begun, so its second command starts inside it
+            with open(mark, "w", encoding="utf-8"):
+                pass
         time.sleep(float(os.environ.get("BHHUB_PAUSE_SECONDS", "2")))

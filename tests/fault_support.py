@@ -61,14 +61,18 @@ class Practice:
 
     # --- running the command ------------------------------------------------------------------
 
-    def env(self, *, crash_at: str | None = None, pause_at: str | None = None, pause: float = 2.0) -> dict:
+    def env(self, *, crash_at: str | None = None, pause_at: str | None = None, pause: float = 2.0,
+            pause_mark: Path | None = None) -> dict:
         env = {**os.environ, "BHHUB_HOME": str(self.home)}
-        for name in ("BHHUB_CRASH_AT", "BHHUB_PAUSE_AT", "BHHUB_PAUSE_SECONDS", "BHHUB_DATABASE_URL"):
+        for name in ("BHHUB_CRASH_AT", "BHHUB_PAUSE_AT", "BHHUB_PAUSE_SECONDS", "BHHUB_PAUSE_MARK",
+                     "BHHUB_DATABASE_URL"):
             env.pop(name, None)
         if crash_at:
             env["BHHUB_CRASH_AT"] = crash_at
         if pause_at:
             env["BHHUB_PAUSE_AT"], env["BHHUB_PAUSE_SECONDS"] = pause_at, str(pause)
+        if pause_mark is not None:
+            env["BHHUB_PAUSE_MARK"] = str(pause_mark)
         return env
 
     def start(self, *args: str, **faults) -> subprocess.Popen:
@@ -94,8 +98,11 @@ class Practice:
     def together(self, first: tuple[str, ...], second: tuple[str, ...], *, pause_at: str,
                  pause: float = 2.0) -> tuple[Run, Run]:
         """``first`` pausing at ``pause_at`` (inside its transaction), ``second`` started meanwhile."""
-        a = self.start(*first, pause_at=pause_at, pause=pause)
-        time.sleep(min(1.0, pause / 2) + _startup_allowance())
+        mark = self.home.parent / f"paused-{time.monotonic_ns()}"
+        a = self.start(*first, pause_at=pause_at, pause=pause, pause_mark=mark)
+        deadline = time.monotonic() + 60 + _startup_allowance()
+        while not mark.exists() and a.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)  # until the first is inside its pause (however busy the machine)
         b = self.start(*second)
         return finish(a), finish(b)
 

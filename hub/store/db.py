@@ -44,14 +44,19 @@ class Store:
 
         A store already at the newest is recognised with one query, without Alembic (whose
         import alone costs a listing more than its own start-up); anything else goes through
-        Alembic's upgrade, which takes its own lock and is safe to run twice at once.
+        Alembic's upgrade. Two commands may start at once on a new or older store (cron and a
+        person): each migrates under a lock, so the second waits and then finds the store at the
+        newest. Alembic takes none itself: SQLite's transaction takes the write lock when it begins
+        (BEGIN IMMEDIATE, see ``_engine``); on PostgreSQL a transaction-scoped advisory lock.
         """
         if self._at_head():
             return
         from alembic import command
 
         try:
-            with self.engine.begin() as connection:
+            with self.engine.execution_options(bhhub_write=True).begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 cfg = _alembic_config()
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
@@ -86,6 +91,9 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+MIGRATION_LOCK = 0x62686875_62000001  # "bhhub" + 1: the advisory lock key migrations share
 
 
 def open_store(url: str, *, migrate: bool = True, connect_args: dict | None = None) -> Store:
