@@ -12,6 +12,7 @@ inserted between pages land on later pages and none is skipped or shown twice.
 from __future__ import annotations
 
 from array import array
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -58,8 +59,12 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
     # Core, not the ORM: rows need no identity map, and the ORM's row handling doubles the cost
     result = session.connection().execute(query.execution_options(yield_per=chunk))
     try:
+        # Each row as a named tuple: reading a field of SQLAlchemy's Row by name costs some
+        # twenty times reading it by position (a listing reads millions), a named tuple's the same
+        listed = namedtuple("Listed", result.keys(), rename=True)._make
         shown = 0
         for rows in result.partitions():
+            rows = list(map(listed, rows))
             if page.limit is not None and shown + len(rows) > page.limit:
                 rows = rows[:page.limit - shown]
                 if rows:
