@@ -11,6 +11,7 @@ inserted between pages land on later pages and none is skipped or shown twice.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import namedtuple
 from collections.abc import Iterator
@@ -58,6 +59,11 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
         query = query.limit(page.limit + 1)  # one more tells whether another page follows
     # Core, not the ORM: rows need no identity map, and the ORM's row handling doubles the cost
     result = session.connection().execute(query.execution_options(yield_per=chunk))
+    # What is alive now (the modules, the hub) lives on; the listing makes only short-lived,
+    # acyclic objects. Frozen, the full collections a big listing triggers (one per ~100,000
+    # objects made) skip the hundreds of thousands of objects SQLAlchemy and the hub are made
+    # of, which cost a listing of 100,000 claims a tenth of its time.
+    gc.freeze()
     try:
         # Each row as a named tuple: reading a field of SQLAlchemy's Row by name costs some
         # twenty times reading it by position (a listing reads millions), a named tuple's the same
@@ -76,4 +82,5 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
             shown += len(rows)
             yield rows
     finally:
+        gc.unfreeze()
         result.close()

@@ -13,8 +13,10 @@ from datetime import date
 
 from sqlalchemy import bindparam, func, select
 
+from hub.acks.standing import acknowledgments_json
 from hub.listings import Page, keyset_chunks
 from hub.listings.json_columns import decode_json, json_text
+from hub.remit.claim_view import remittances_of
 from hub.store import schema
 from hub.store.one_of import one_of
 
@@ -93,8 +95,6 @@ def chunk_form(ids: list[int]) -> tuple[str, dict]:
 
 
 def _chunk_json(session, claims, rules) -> Iterator[dict]:
-    from hub.acks.standing import acknowledgments_json
-
     conn = session.connection()
     form, params = chunk_form([c.id for c in claims])
     lines = _lines(conn.execute(LINES[form], params).all())  # fetchall: one call, not one per row
@@ -162,6 +162,4 @@ def _remittances(session, claims, rules) -> dict[int, dict]:
     billed = [c for c in claims if c.batch_id is not None]
     if rules is None or not billed:
         return {}
-    from hub.remit.claim_view import remittances_of
-
     return remittances_of(session, rules, billed)
