@@ -19,7 +19,11 @@ from dataclasses import dataclass, field
 
 from hub.errors import UsageError
 
-CHUNK = 500  # rows per fetch and per related-data query: bounds memory and the IN lists
+# Rows per fetch and per related-data query: bounds memory and the IN lists. A chunk of the
+# claims listing costs some ten round trips to the store, each waiting its turn on a busy
+# machine: 2,000 rather than 500 took `claims --json` of 100,000 claims on PostgreSQL from
+# 2.4x to 1.9x the bare SELECT's time, for about 10 MB more at the peak.
+CHUNK = 2000
 
 
 @dataclass
