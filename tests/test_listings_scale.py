@@ -222,6 +222,7 @@ def test_the_claims_listing_streams_and_never_asks_for_every_claims_rows_at_once
         event.remove(hub.store.engine, "before_cursor_execute", record)
     assert [first["id"], *(c["id"] for c in rest)] == ids
     assert named_before_first <= set(ids[:4]), "the first claim waited for later claims' rows"
+    assert named_before_first, "no query named the first chunk's claims (were their parameters read?)"
     listings = [s for s in statements if re.search(r"FROM claims JOIN coverages", s[0])]
     assert len(listings) == 1 and listings[0][2].get("yield_per") == 4, "claims not read as one stream"
     for statement, parameters, _ in statements:
@@ -231,11 +232,13 @@ def test_the_claims_listing_streams_and_never_asks_for_every_claims_rows_at_once
 
 def _claim_ids_named(statements, ids) -> set[int]:
     """Claim ids a statement asks about: the parameters of its IN list (claim_id IN / claims.id
-    IN; on PostgreSQL claim_id = ANY(array)), or every id inside its range (claim_id BETWEEN)."""
+    IN; on PostgreSQL claim_id = ANY(array); on SQLite claim_id IN json_each(one JSON text)), or
+    every id inside its range (claim_id BETWEEN)."""
     wanted = set(ids)
     named: set[int] = set()
     for statement, parameters, _ in statements:
         values = list(parameters.values() if isinstance(parameters, dict) else parameters)
+        values += [v for text in values if isinstance(text, str) and text.startswith("[") for v in json.loads(text)]
         values += [v for listed in values if isinstance(listed, (list, tuple)) for v in listed]  # ANY(array)
         if re.search(r"claim_id IN|claims\.id IN|claim_id = ANY", statement):
             named |= {v for v in values if isinstance(v, int) and v in wanted}
