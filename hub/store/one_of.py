@@ -47,7 +47,7 @@ def _any_array(element: OneOf, compiler, **kw) -> str:
 
 
 class _JsonList(TypeDecorator):
-    """A list bound as one JSON text (for ``json_each``)."""
+    """A list of ids or codes (ints, strings) bound as one JSON text, for ``json_each``."""
 
     impl = Text
     cache_ok = True
