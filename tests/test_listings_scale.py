@@ -513,3 +513,26 @@ def test_every_kind_of_claim_is_in_the_reference_hub(hub):
     assert len({c["patient_control_number"] for c in claims}) < len(claims)  # revisions
     assert any(c["status_reason"] for c in claims) and any(c["status_reason"] is None for c in claims)
     assert any(c["lines"] and len(c["lines"]) == 3 for c in claims)
+
+
+def test_a_listing_leaves_the_garbage_collector_as_it_found_it(sqlite_hub, monkeypatch):
+    """The listing freezes what is alive while it streams (so full collections skip it); after
+    it, read to the end or closed part way, nothing stays frozen: a long-running process that
+    lists (the workspace, the runner) collects its garbage as before."""
+    import gc
+
+    from hub import listings as listings_module
+    from hub.listings import Page
+    from hub.listings.claims import ClaimFilter, claim_listing
+
+    add_claims(sqlite_hub, seed(sqlite_hub), 12)
+    monkeypatch.setattr(listings_module, "CHUNK", 5)
+    before = gc.get_freeze_count()
+    with sqlite_hub.store.session() as session:
+        claims = claim_listing(session, ClaimFilter(), Page())
+        next(claims)
+        assert gc.get_freeze_count() > before  # frozen while it streams
+        claims.close()
+        assert gc.get_freeze_count() == before
+        assert len(list(claim_listing(session, ClaimFilter(), Page()))) == 12
+        assert gc.get_freeze_count() == before
