@@ -527,12 +527,18 @@ def test_a_listing_leaves_the_garbage_collector_as_it_found_it(sqlite_hub, monke
 
     add_claims(sqlite_hub, seed(sqlite_hub), 12)
     monkeypatch.setattr(listings_module, "CHUNK", 5)
-    before = gc.get_freeze_count()
+    assert gc.get_freeze_count() == 0
     with sqlite_hub.store.session() as session:
         claims = claim_listing(session, ClaimFilter(), Page())
         next(claims)
-        assert gc.get_freeze_count() > before  # frozen while it streams
+        assert gc.get_freeze_count() > 0  # frozen while it streams
         claims.close()
-        assert gc.get_freeze_count() == before
+        assert gc.get_freeze_count() == 0
         assert len(list(claim_listing(session, ClaimFilter(), Page()))) == 12
-        assert gc.get_freeze_count() == before
+        assert gc.get_freeze_count() == 0
+        outer = claim_listing(session, ClaimFilter(), Page())
+        next(outer)
+        assert len(list(claim_listing(session, ClaimFilter(status="paid"), Page()))) < 12  # a listing inside
+        assert gc.get_freeze_count() > 0, "the inner listing undid the outer one's freeze"
+        outer.close()
+        assert gc.get_freeze_count() == 0

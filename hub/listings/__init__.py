@@ -66,8 +66,11 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
     # What is alive now (the modules, the hub) lives on; the listing makes only short-lived,
     # acyclic objects. Frozen, the full collections a big listing triggers (one per ~100,000
     # objects made) skip the hundreds of thousands of objects SQLAlchemy and the hub are made
-    # of, which cost a listing of 100,000 claims a tenth of its time.
-    gc.freeze()
+    # of, which cost a listing of 100,000 claims a tenth of its time. Not when something froze
+    # before (another listing, the process itself): that is its to undo.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     try:
         # Each row as a named tuple: reading a field of SQLAlchemy's Row by name costs some
         # twenty times reading it by position (a listing reads millions), a named tuple's the same
@@ -86,5 +89,6 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
             shown += len(rows)
             yield rows
     finally:
-        gc.unfreeze()
+        if freezing:
+            gc.unfreeze()
         result.close()
