@@ -101,9 +101,9 @@ def _target(hub, mailbox: str | None):
                              "this file is for with --mailbox NAME (its claims and envelope), so no file mixes them")
         return hub.settings.envelope, True, None
     from hub.exchange.mailboxes import outbound_envelope
-    from hub.exchange.routing import mailbox_for_payer, routes
+    from hub.exchange.routing import known_mailbox, routes
 
-    mailbox_for_payer(hub, "", mailbox)  # an unknown name: the error names the nearest one
+    known_mailbox(hub, mailbox)
     envelope, profile = outbound_envelope(hub, mailbox)
     return envelope, profile.line_breaks if profile is not None else True, routes(hub).payers_of(mailbox)
 

@@ -13,7 +13,8 @@ intake ``intake:after_store_raw``, ``intake:before_commit``; batching ``batch:af
 ``export:before_file`` (committed, not yet named ``--out``), ``export:placed`` (named, not yet
 known written); sending ``transmission:after_create``,
 ``upload:before_put``, ``upload:after_put``; pickup ``pickup:after_download``,
-``pickup:before_remote_cleanup``; applying responses and posting ``apply:before_commit``.
+``pickup:before_remote_cleanup``; applying responses and posting ``apply:before_commit``; alerts
+``notify:after_send`` (sent to its targets, not yet recorded: tests/test_notify.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ POINTS = (
     "transmission:after_create", "upload:before_put", "upload:after_put",
     "pickup:after_download", "pickup:before_remote_cleanup",
     "apply:before_commit",
+    "notify:after_send",
 )
 
 

@@ -4,9 +4,11 @@ An alert is a row in the store (``hub.exchange.alerts``), raised by whichever pr
 incident: the runner, a person's ``bhhub exchange``, an intake. Delivering it is the runner's
 work, from the store: every dispatcher tick (and at start) sends each alert not yet delivered to
 every target, and records per target that it went. So an alert raised by a command while the
-runner was down still goes out when it starts, a crash between sending and recording sends it
-again rather than never (at least once), and a target that is down is tried again on the next
-tick, up to ``MAX_ATTEMPTS`` ticks, without repeating the targets that already have it.
+runner was down still goes out when it starts; two deliveries at once (a second runner, a twin
+process) send each alert once per target, as each takes its targets before sending; a process
+killed between sending and recording sends it again once its lease (``LEASE``) runs out rather
+than never (at least once, at most ``MAX_ATTEMPTS`` times); a target that is down is tried again
+on the next tick, up to ``MAX_ATTEMPTS`` ticks, without repeating the targets that already have it.
 
 Configured in ``bhhub.toml`` (both optional; secrets from the environment or a file, never here):
 
@@ -25,8 +27,14 @@ Configured in ``bhhub.toml`` (both optional; secrets from the environment or a f
     timeout = 10
     token_env = "BHHUB_WEBHOOK_TOKEN"      # sent as "Authorization: Bearer ..." when set
 
-What is sent is the alert's kind, key, message and times: alerts name mailboxes, files and
-claims' control numbers, never patients (``hub.exchange.alerts``).
+What leaves the hub by email and webhook is ids only: the alert's id, kind, key (which names
+rows of the hub: a mailbox, a transmission, ``patient:42``, never a name or member id) and when
+it was raised. The message (an eligibility alert's gives the date of service) goes too only with
+
+    [notify]
+    include_message = true
+
+Plugins (``bhhub_alert_raised``) run inside the hub and are given the whole alert.
 """
 
 from __future__ import annotations
@@ -35,13 +43,14 @@ import logging
 import os
 import smtplib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
+from hub.crashpoints import crash_point
 from hub.errors import ConfigError
 from hub.store import schema
 from hub.store.schema import utcnow
@@ -66,6 +75,21 @@ class AlertNotice:
         return {"id": self.id, "key": self.key, "kind": self.kind, "message": self.message,
                 "raised_at": self.raised_at.isoformat()}
 
+    def outside(self, include_message: bool) -> dict[str, Any]:
+        """What leaves the hub by email or webhook: ids (the alert's, its kind, its key, which
+        names rows of the hub, never a person) unless ``[notify] include_message`` lets the
+        message go too. A message may say more than ids (an eligibility alert gives the date of
+        service), and mail and chat rooms are not the hub's protected store."""
+        shown = {"id": self.id, "key": self.key, "kind": self.kind, "raised_at": self.raised_at.isoformat()}
+        if include_message:
+            shown["message"] = self.message
+        return shown
+
+    def text(self, include_message: bool) -> str:
+        if include_message:
+            return f"{self.subject}: {self.message}"
+        return f"{self.subject} (alert {self.id}); `bhhub alerts` on the hub says what it is"
+
     @property
     def subject(self) -> str:
         return f"bhhub alert: {self.kind}: {self.key}"
@@ -82,6 +106,7 @@ class EmailTarget:
     password: str | None = field(default=None, repr=False)
     timeout: float = 20.0
     ca_file: str | None = None
+    include_message: bool = False  # [notify] include_message: see AlertNotice.outside
     name: str = "email"
 
     def send(self, notice: AlertNotice) -> None:
@@ -89,8 +114,10 @@ class EmailTarget:
         message["Subject"] = notice.subject
         message["From"] = self.sender
         message["To"] = ", ".join(self.to)
-        message.set_content(f"{notice.message}\n\nalert {notice.key} ({notice.kind}), raised "
-                            f"{notice.raised_at.isoformat()}\n`bhhub alerts` lists what is open.\n")
+        said = f"{notice.message}\n\n" if self.include_message else ""
+        message.set_content(f"{said}alert {notice.id}: {notice.key} ({notice.kind}), raised "
+                            f"{notice.raised_at.isoformat()}\n`bhhub alerts` on the hub lists what is open"
+                            f"{'' if self.include_message else ' and what each says'}.\n")
         with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
             if self.starttls:
                 # The server's certificate and name verified (system CAs, or the practice's own):
@@ -108,13 +135,15 @@ class WebhookTarget:
     url: str
     timeout: float = 10.0
     token: str | None = field(default=None, repr=False)
+    include_message: bool = False  # [notify] include_message: see AlertNotice.outside
     name: str = "webhook"
 
     def send(self, notice: AlertNotice) -> None:
         import requests
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        response = requests.post(self.url, json={"alert": notice.as_dict(), "text": f"{notice.subject}: {notice.message}"},
+        body = {"alert": notice.outside(self.include_message), "text": notice.text(self.include_message)}
+        response = requests.post(self.url, json=body,
                                  headers=headers, timeout=self.timeout, allow_redirects=False)
         if not 200 <= response.status_code < 300:  # a redirect is not delivery (it would be followed as a GET)
             raise DeliveryFailed(f"HTTP {response.status_code}")
@@ -125,139 +154,228 @@ class DeliveryFailed(Exception):
 
 
 def targets(settings) -> list:
-    """The notifiers ``[notify]`` in bhhub.toml configures (none by default)."""
-    section = (getattr(settings, "raw", None) or {}).get("notify") or {}
-    where = f"{settings.home / 'bhhub.toml'} [notify]"
-    unknown = set(section) - {"email", "webhook"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown notifier {sorted(unknown)[0]!r}; bhhub has email and webhook")
+    """The notifiers ``[notify]`` in bhhub.toml configures (none by default), read from its
+    checked model (``hub.configuration.hub_file.Notify``): the file is read once, by the model,
+    and only the secrets it names (an environment variable, a file) are looked up here."""
+    from hub.configuration.hub_file import Notify
+
+    section = settings.section(Notify)
+    where = f"{settings.config_path} [notify]"
     found: list = []
-    if "email" in section:
-        found.append(_email(section["email"], f"{where}.email"))
-    if "webhook" in section:
-        found.append(_webhook(section["webhook"], f"{where}.webhook"))
+    if section.email is not None:
+        found.append(_email(section.email, f"{where}.email", section.include_message))
+    if section.webhook is not None:
+        found.append(_webhook(section.webhook, f"{where}.webhook", section.include_message))
     return found
 
 
-def _email(raw: dict, where: str) -> EmailTarget:
-    _only(raw, where, {"host", "port", "starttls", "ca_file", "username", "password_env", "password_file", "sender",
-                       "to", "timeout"})
-    for key in ("host", "sender", "to"):
-        if not raw.get(key):
-            raise ConfigError(f"{where}: {key} is required")
-    to = raw["to"]
-    if isinstance(to, str):
-        to = [to]
-    starttls = bool(raw.get("starttls", True))
-    if raw.get("username") and not starttls:
-        raise ConfigError(f"{where}: username without starttls would send the password in clear; "
-                          "set starttls = true (and ca_file for a private CA)")
-    if raw.get("ca_file") and not Path(raw["ca_file"]).is_file():
-        raise ConfigError(f"{where}: ca_file {raw['ca_file']} is not a file")
-    return EmailTarget(ca_file=raw.get("ca_file"), host=str(raw["host"]), sender=str(raw["sender"]), to=tuple(str(t) for t in to),
-                       port=int(raw.get("port", 587 if starttls else 25)), starttls=starttls,
-                       username=raw.get("username"), password=_secret(raw, "password", where),
-                       timeout=float(raw.get("timeout", 20)))
+def _email(config, where: str, include_message: bool) -> EmailTarget:
+    """``[notify.email]`` (an ``EmailNotifier``) as a target, its password looked up."""
+    if config.ca_file and not Path(config.ca_file).is_file():
+        raise ConfigError(f"{where}: ca_file {config.ca_file} is not a file")
+    to = [config.to] if isinstance(config.to, str) else list(config.to)
+    return EmailTarget(host=config.host, sender=config.sender, to=tuple(to),
+                       port=config.port or (587 if config.starttls else 25), starttls=config.starttls,
+                       username=config.username, ca_file=config.ca_file, timeout=config.timeout,
+                       password=_secret(config, "password", where), include_message=include_message)
 
 
-def _webhook(raw: dict, where: str) -> WebhookTarget:
-    _only(raw, where, {"url", "timeout", "token_env", "token_file"})
-    url = str(raw.get("url") or "")
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{where}: url must be an http:// or https:// address")
-    return WebhookTarget(url=url, timeout=float(raw.get("timeout", 10)), token=_secret(raw, "token", where))
+def _webhook(config, where: str, include_message: bool) -> WebhookTarget:
+    """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token looked up."""
+    return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where),
+                         include_message=include_message)
 
 
-def _only(raw: dict, where: str, allowed: set[str]) -> None:
-    import difflib
-
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{where} must be a table")
-    for key in raw:
-        if key not in allowed:
-            near = difflib.get_close_matches(key, sorted(allowed), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else f"; known keys: {', '.join(sorted(allowed))}"
-            if key in ("password", "token"):
-                hint = f"; secrets are never written here: use {key}_env or {key}_file"
-            raise ConfigError(f"{where}: unknown key {key!r}{hint}")
-
-
-def _secret(raw: dict, name: str, where: str) -> str | None:
-    if raw.get(f"{name}_env"):
-        value = os.environ.get(raw[f"{name}_env"])
+def _secret(config, name: str, where: str) -> str | None:
+    """A secret the configuration names by reference (``NAME_env`` or ``NAME_file``); a secret
+    written in bhhub.toml itself never gets this far (the model refuses the key)."""
+    variable, file = getattr(config, f"{name}_env"), getattr(config, f"{name}_file")
+    if variable:
+        value = os.environ.get(variable)
         if value is None:
-            raise ConfigError(f"{where}: the environment variable {raw[f'{name}_env']} ({name}_env) is not set")
+            raise ConfigError(f"{where}: the environment variable {variable} ({name}_env) is not set")
         return value
-    if raw.get(f"{name}_file"):
+    if file:
         try:
-            return Path(raw[f"{name}_file"]).read_text(encoding="utf-8").strip()
+            return Path(file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read {name}_file: {exc.strerror}") from None
     return None
 
 
+TEST_KIND = "notify_test"
+
+
+def send_test(hub) -> dict[str, str | None]:
+    """One test notification to every target (email, webhook, each plugin receiving alerts),
+    outside the store: nothing is recorded and no alert is opened. Target name -> None when it
+    took the test, else why not (a status, or the error's kind and text: this is a person
+    checking the setup at a terminal, not the runner's log)."""
+    notice = AlertNotice(0, f"{TEST_KIND}:{utcnow():%Y%m%dT%H%M%SZ}", TEST_KIND,
+                         "a test from `bhhub notify test`: notifications reach you", utcnow())
+    outcomes: dict[str, str | None] = {}
+    for target in targets(hub.settings):
+        try:
+            target.send(notice)
+        except DeliveryFailed as exc:
+            outcomes[target.name] = str(exc)
+        except Exception as exc:  # noqa: BLE001 - each target's failure is reported, the others still tried
+            outcomes[target.name] = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
+        else:
+            outcomes[target.name] = None
+    receivers = hub.plugins.hooks.alert_receivers()
+    if receivers:
+        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=receivers).items():
+            outcomes[f"plugin:{plugin_name}"] = None if error is None else str(error)
+    return outcomes
+
+
+SENDING = "sending since "  # + the time a process took the target: a lease, see deliver_pending
+LEASE = timedelta(minutes=10)  # far beyond a send's timeouts: a lease older than this was a killed process's
+
+
 def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
-    """Send every alert not yet delivered to each target still owed it; returns counts."""
+    """Send every alert not yet delivered to each target still owed it; returns counts.
+
+    Per alert, three steps: take (one short write: the owed targets are marked ``sending since
+    T`` and the attempt counted), send (no transaction open: a slow SMTP server holds no lock),
+    record (one short write: ``sent`` or why not). A twin running at the same time (a second
+    runner on PostgreSQL, a ``bhhub`` process on the same SQLite file) finds the targets taken
+    and skips them: each alert goes once per target. A process killed between sending and
+    recording leaves its lease; after ``LEASE`` the target is owed again and gets the alert a
+    second time (at least once, never lost), and since every take counts an attempt, an alert
+    whose sender keeps dying is given up after ``MAX_ATTEMPTS``."""
     configured = targets(hub.settings)
     receivers = hub.plugins.hooks.alert_receivers()
-    counts = {"sent": 0, "failed": 0, "alerts": 0}
+    counts = {"sent": 0, "failed": 0, "alerts": 0, "cleared": 0}
     if not configured and not receivers:
         _mark_nothing_to_do(hub)
         return counts
+    names = [t.name for t in configured] + [f"plugin:{name}" for name in receivers]
     down: set[str] = set()  # targets that failed this tick: tried again next tick, not once per alert
     last_id = 0
     for _ in range(limit):
-        with hub.store.session() as session:
-            # One alert per transaction, locked while it is delivered (PostgreSQL: a runner on
-            # another machine skips it rather than sending it too; SQLite has one runner per home).
-            alert = session.scalars(
-                select(schema.Alert).where(schema.Alert.notified_at.is_(None), schema.Alert.id > last_id)
-                .order_by(schema.Alert.id).limit(1).with_for_update(skip_locked=True)).first()
-            if alert is None:
-                break
-            last_id = alert.id
-            _deliver(hub, alert, configured, receivers, counts, down)
-            session.commit()  # what went out is recorded before the next alert is tried
+        taken = _take(hub, last_id, names, down, counts)
+        if taken is None:
+            break
+        last_id, notice, owed = taken
+        if owed:
+            outcomes = _send(hub, notice, [t for t in configured if t.name in owed],
+                             [n.removeprefix("plugin:") for n in owed if n.startswith("plugin:")])
+            crash_point("notify:after_send")
+            _record(hub, notice.id, outcomes, down, counts)
     return counts
 
 
-def _deliver(hub, alert: schema.Alert, configured: list, receivers: list[str], counts: dict[str, int],
-             down: set[str]) -> None:
-    counts["alerts"] += 1
-    notice = AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at)
-    done = dict(alert.notifications or {})
+def _take(hub, after_id: int, names: list[str], down: set[str], counts: dict[str, int]):
+    """The next alert after ``after_id`` not yet delivered, with the targets this process now
+    holds for it: (its id, its notice, the targets taken); None when there is none."""
+    # The writer session takes SQLite's write lock at its start, so two processes on one file
+    # take in turn; PostgreSQL's SKIP LOCKED lets another runner pass to the next alert.
+    with hub.store.writer() as session:
+        alert = session.scalars(
+            select(schema.Alert).where(schema.Alert.notified_at.is_(None), schema.Alert.id > after_id)
+            .order_by(schema.Alert.id).limit(1).with_for_update(skip_locked=True)).first()
+        if alert is None:
+            return None
+        counts["alerts"] += 1
+        done = dict(alert.notifications or {})
+        if alert.cleared_at is not None:
+            _close_cleared(alert, done, names)
+            counts["cleared"] += 1
+            session.commit()
+            return alert.id, None, []
+        now = utcnow()
+        owed = [n for n in names if done.get(n) != SENT and not _held(done.get(n), now)]
+        if not owed:
+            return alert.id, None, []  # another process holds every target it still owes
+        if (alert.notify_attempts or 0) >= MAX_ATTEMPTS:  # its senders were killed each time: bounded
+            for name in owed:
+                if (done.get(name) or "").startswith(SENDING):
+                    done[name] = "failed: unknown (the process sending it stopped before recording)"
+            alert.notifications = done
+            _give_up_if_done(alert, done)
+            session.commit()
+            return alert.id, None, []
+        for name in owed:
+            done[name] = (f"{SENDING}{now.isoformat()}" if name not in down
+                          else "failed: not tried (the target failed earlier in this tick)")
+        alert.notifications = done
+        alert.notify_attempts = (alert.notify_attempts or 0) + 1
+        taken = [n for n in owed if n not in down]
+        if not taken:
+            _give_up_if_done(alert, done)
+        session.commit()
+        return alert.id, AlertNotice(alert.id, alert.key, alert.kind, alert.message, alert.raised_at), taken
+
+
+def _held(state: str | None, now: datetime) -> bool:
+    """True while another process's lease on a target runs (it is sending, or was killed less
+    than ``LEASE`` ago)."""
+    if not state or not state.startswith(SENDING):
+        return False
+    since = datetime.fromisoformat(state.removeprefix(SENDING))
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return now - since < LEASE
+
+
+def _send(hub, notice: AlertNotice, configured: list, plugins: list[str]) -> dict[str, str]:
+    """Each taken target's outcome: ``sent``, or ``failed: why`` (a status or the error's kind)."""
+    outcomes: dict[str, str] = {}
     for target in configured:
-        if done.get(target.name) == SENT:
-            continue
-        if target.name in down:
-            done.setdefault(target.name, "failed: not tried (the target failed earlier in this tick)")
-            continue
         try:
             target.send(notice)
         except Exception as exc:  # noqa: BLE001 - a target down is tried again next tick
-            down.add(target.name)
-            done[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
-            counts["failed"] += 1
-            log.warning("alert %s not delivered by %s: %s", alert.id, target.name, type(exc).__name__)
+            outcomes[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
+            log.warning("alert %s not delivered by %s: %s", notice.id, target.name, type(exc).__name__)
         else:
-            done[target.name] = SENT
-            counts["sent"] += 1
-            log.info("alert %s delivered by %s", alert.id, target.name)
-    owed = [name for name in receivers if done.get(f"plugin:{name}") != SENT and f"plugin:{name}" not in down]
-    if owed:
-        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=owed).items():
-            done[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
-            if error is not None:
-                down.add(f"plugin:{plugin_name}")
-            counts["sent" if error is None else "failed"] += 1
-    alert.notifications = done
-    alert.notify_attempts = (alert.notify_attempts or 0) + 1
+            outcomes[target.name] = SENT
+            log.info("alert %s delivered by %s", notice.id, target.name)
+    if plugins:
+        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=plugins).items():
+            outcomes[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
+    return outcomes
+
+
+def _record(hub, alert_id: int, outcomes: dict[str, str], down: set[str], counts: dict[str, int]) -> None:
+    with hub.store.writer() as session:
+        alert = session.get(schema.Alert, alert_id)
+        done = dict(alert.notifications or {})
+        done.update(outcomes)
+        alert.notifications = done
+        _give_up_if_done(alert, done)
+        session.commit()
+    for name, outcome in outcomes.items():
+        counts["sent" if outcome == SENT else "failed"] += 1
+        if outcome != SENT:
+            down.add(name)
+
+
+def _give_up_if_done(alert: schema.Alert, done: dict[str, str]) -> None:
+    """Delivered when every target has it; given up after ``MAX_ATTEMPTS`` takes (``bhhub alerts
+    --json`` shows which target did not get it)."""
     if all(value == SENT for value in done.values()):
         alert.notified_at = utcnow()
-    elif alert.notify_attempts >= MAX_ATTEMPTS:
-        alert.notified_at = utcnow()  # given up; `bhhub alerts --json` shows which target failed
+    elif (alert.notify_attempts or 0) >= MAX_ATTEMPTS:
+        alert.notified_at = utcnow()
         log.error("alert %s: gave up notifying after %d attempts: %s", alert.id, alert.notify_attempts,
                   ", ".join(f"{k} {v}" for k, v in sorted(done.items()) if v != SENT))
+
+
+CLEARED = "not sent: cleared before delivery"
+
+
+def _close_cleared(alert: schema.Alert, done: dict[str, str], owed: list[str]) -> None:
+    """An incident that ended before people heard of it is not news: no target still owed it
+    gets it (a page at 3 a.m. for a mailbox that answered again a minute later helps nobody);
+    ``bhhub alerts --all`` keeps the record, and says per target that it was not sent."""
+    for name in owed:
+        if done.get(name) != SENT:
+            done[name] = CLEARED
+    alert.notifications = done
+    alert.notified_at = utcnow()
+    log.info("alert %s cleared before delivery: not sent", alert.id)
 
 
 def _mark_nothing_to_do(hub) -> None:

@@ -336,7 +336,7 @@ def _apply_271(hub, session, item_id: int, content: bytes) -> Applied:
         if changed.raised:
             news.append(f"check {row.id}: {', '.join(f.replace('_', ' ') for f in changed.raised)}")
         for change in (changed.rescrubbed or {}).get("changed", []):
-            applied.claims[change["claim"]] = change["to"]
+            applied.claims[change["patient_control_number"]] = change["to"]
     if responses and counts["unknown"] == len(responses):
         raise InputError(f"a 271 about {len(responses)} patient(s), none with a trace number the hub gave or a "
                          "member id to keep the answer under",

@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from hub.app import Hub
 from hub.demo.synthetic import encounter_bundle
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 
 PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = (3, 5, 8, 11, 19, 23)
@@ -50,18 +51,7 @@ class Practice:
         config = f'[store]\nurl = "{database_url}"\n'
         self.sandbox = sandbox
         if sandbox is not None:
-            key = " ".join(sandbox.known_hosts_line.split()[1:3])
-            config += f"""
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "{sandbox.host}"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{key}"]
-connect_timeout = 5
-operation_timeout = 10
-"""
+            config += sandbox_mailbox(sandbox, operation_timeout=10)
         (self.home / "bhhub.toml").write_text(config, encoding="utf-8")
         self.exports = tmp_path / "exports"
         self.exports.mkdir()

@@ -98,7 +98,7 @@ def asked(home, capsys) -> tuple[dict, dict]:
 
 def test_a_status_check_queues_a_276_and_the_pending_answer_marks_the_claim_accepted(home, asked, tmp_path, capsys):
     claim, check = asked
-    assert (check["state"], check["claim"]) == ("requested", claim["patient_control_number"])
+    assert (check["state"], check["patient_control_number"]) == ("requested", claim["patient_control_number"])
     with Hub.open(home) as hub, hub.store.session() as session:
         batch = session.get(schema.Batch, check["batch_id"])
         assert batch.kind == "276" and f"TRN*1*{check['trace_number']}".encode() in batch.content
@@ -160,7 +160,7 @@ def test_an_answer_nobody_asked_for_is_kept_against_the_sent_claim_it_names(home
     out = intake_277(home, tmp_path, capsys, "unasked.277", answer_277("pending", claim, "PAYER-TRACE-9"))
     assert "1 unsolicited" in out
     [listed] = run_json(home, capsys, "status", "list")
-    assert (listed["claim"], listed["source"], listed["status"]) == (claim["patient_control_number"], "x12", "pending")
+    assert (listed["patient_control_number"], listed["source"], listed["status"]) == (claim["patient_control_number"], "x12", "pending")
 
 
 def test_an_answer_naming_nothing_the_hub_sent_is_quarantined(home, tmp_path, capsys):

@@ -37,7 +37,7 @@ def _every_command_on_a_hub(tmp_path: Path) -> list[list[str]]:
         ["resubmit", "BH1"], ["scrub"], ["override", "BH1", "coding.time_mismatch", "--reason", "payer said so"],
         ["alerts"], ["remit", "list"], ["denials"], ["followup", "void", "BH1"], ["ar"], ["notice", "list", "BH1"],
         ["auth", "list"], ["credentialing", "import", str(csv)], ["eligibility", "list"], ["status", "list"],
-        ["rules", "load-ncci", str(csv)], ["listen", "--port", "0"], ["sandbox", "serve"],
+        ["rules", "load-ncci", str(csv)], ["notify", "test"], ["listen", "--port", "0"], ["sandbox", "serve"],
     ]
 
 

@@ -100,7 +100,7 @@ def test_a_changed_visit_for_a_billed_claim_becomes_a_pending_correction_the_bil
     code, corrections = cli(hub_home, capsys, "followup", "corrections")
     assert code == 0
     [pending] = corrections
-    assert pending["claim"] == pcn and pending["replaces_revision"] == 0 and pending["billed_status"] == "denied"
+    assert pending["patient_control_number"] == pcn and pending["replaces_revision"] == 0 and pending["billed_status"] == "denied"
     assert pending["changes"] == ["diagnoses F33.1 F41.1 -> F32.1 F41.1"]
     assert pending["payer_claim_control_number"] == "ICN-DENIED-1" and pending["errors"] == []
 
@@ -126,7 +126,7 @@ def test_the_replacement_carries_the_corrected_diagnosis_and_the_payers_claim_nu
 
     code, done = cli(hub_home, capsys, "followup", "replace", pcn)
     assert code == 0 and done["refused"] == []
-    assert done["created"] == [{"claim": pcn, "revision": 1, "frequency_code": "7", "status": "ready",
+    assert done["created"] == [{"patient_control_number": pcn, "revision": 1, "frequency_code": "7", "status": "ready",
                                 "payer_claim_control_number": "ICN-DENIED-1", "errors": []}]
     segs = exported(hub, tmp_path / "replacement.x12")
     clm = next(s for s in segs if s[0] == "CLM")

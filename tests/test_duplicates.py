@@ -64,7 +64,7 @@ def test_bhhub_scrub_checks_unsent_claims_again_when_what_they_depend_on_changed
     capsys.readouterr()
     assert main(["--home", str(hub_home), "scrub", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["changed"] == [{"claim": second.patient_control_number, "from": "needs_attention", "to": "ready"}]
+    assert report["changed"] == [{"patient_control_number": second.patient_control_number, "from": "needs_attention", "to": "ready"}]
     assert _findings(hub, second.patient_control_number) == []
     with hub.store.session() as session:
         assert session.get(schema.Claim, second.claim_id).rendered_x12 is not None

@@ -25,6 +25,7 @@ from hub.eligibility.x271 import read_271
 from hub.errors import RetriableError
 from hub.plugins import build_plugin_host
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12" / "271"
 PAYER, MEMBER, MRN = "87726", "M00000004", "MRN0000004"  # seed 4, a subscriber
@@ -142,11 +143,11 @@ def test_a_portal_answer_is_stored_at_once_and_listed_with_its_benefits(home, po
     assert (listed["member_id"], listed["payer_id"], listed["active"]) == (MEMBER, PAYER, True)
     assert listed["checked_at"] and listed["service_date"] == "2026-11-30"
     psychotherapy = listed["benefits"]["A6"]
-    assert (psychotherapy["copay"], psychotherapy["coinsurance"]) == ("30", None)
-    assert (psychotherapy["visits_allowed"], psychotherapy["visits_remaining"]) == ("20", "8")
+    assert (psychotherapy["copay"], psychotherapy["coinsurance"]) == (30.0, None)  # money: numbers
+    assert (psychotherapy["visits_allowed"], psychotherapy["visits_remaining"]) == (20, 8)
     assert psychotherapy["auth_required"] is False
     deductible = listed["benefits"]["30"]
-    assert (deductible["deductible"], deductible["deductible_remaining"]) == ("1500", "750")
+    assert (deductible["deductible"], deductible["deductible_remaining"]) == (1500, 750)
     assert listed["benefits"]["CF"]["auth_required"] is True
     # The patient is found by the hub's id (as `bhhub claims --json` shows it) as well as by chart
     # number; a stranger is not.
@@ -232,7 +233,7 @@ def test_a_queued_270_is_answered_by_the_271_given_to_intake_and_a_second_copy_c
     assert "271: 1 answered" in capsys.readouterr().out
     [listed] = run_json(home, capsys, "eligibility", "list")
     assert (listed["id"], listed["state"], listed["active"]) == (queued["id"], "answered", True)
-    assert listed["benefits"]["A6"]["visits_remaining"] == "8" and listed["inbox_item_id"]
+    assert listed["benefits"]["A6"]["visits_remaining"] == 8 and listed["inbox_item_id"]
 
     # The same answer again, in an envelope of its own (another ISA13): kept in the inbox, no new check.
     again = tmp_path / "again.271"
@@ -384,17 +385,8 @@ def test_the_sweep_over_booked_appointments_runs_through_the_sandbox_and_the_end
         home = tmp_path / "home"
         (home / "mappings" / "ehr").mkdir(parents=True)
         (home / "mappings" / "ehr" / "practices.toml").write_text(PRACTICE, encoding="utf-8")
-        (home / "bhhub.toml").write_text(f"""
-[eligibility]
-provider_npi = "1234567893"
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "127.0.0.1"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{' '.join(sandbox.known_hosts_line.split()[1:3])}"]
-""", encoding="utf-8")
+        (home / "bhhub.toml").write_text('[eligibility]\nprovider_npi = "1234567893"\n' + sandbox_mailbox(sandbox),
+                                         encoding="utf-8")
         (tmp_path / "visit-4.json").write_text(json.dumps(encounter_bundle(4)), encoding="utf-8")  # a known patient
         (tmp_path / "casey.adt").write_bytes(casey("adt-a04-v251.hl7"))  # registered, not yet seen
         (tmp_path / "casey.siu").write_bytes(casey("siu-s12-v251.hl7"))  # booked for 2026-12-10

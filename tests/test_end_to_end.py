@@ -237,11 +237,11 @@ def test_quarantined_item_imports_on_retry_after_the_mapping_is_fixed(hub_home, 
     path.write_text(json.dumps(bundle))
     code, [result] = run_json(capsys, hub_home, "intake", str(path))
     assert code == 1 and result["outcome"] == "quarantined" and "payer" in result["reason"]
-    assert run(hub_home, "inbox", "retry", str(result["inbox_item"])) == 1  # nothing fixed yet
+    assert run(hub_home, "inbox", "retry", str(result["inbox_item_id"])) == 1  # nothing fixed yet
     override = hub_home / "mappings" / "ehr" / "fhir_r4.toml"
     override.parent.mkdir(parents=True)
     override.write_text('[payer]\nid_systems = ["urn:example:our-clearinghouse:payers"]\n')
-    code, retried = run_json(capsys, hub_home, "inbox", "retry", str(result["inbox_item"]))
+    code, retried = run_json(capsys, hub_home, "inbox", "retry", str(result["inbox_item_id"]))
     assert code == 0 and retried["outcome"] == "imported"
     _, [claim] = run_json(capsys, hub_home, "claims")
     assert claim["payer_id"] == "87726"
@@ -280,7 +280,7 @@ def test_control_numbers_are_never_reused_across_batches(hub_home, tmp_path, cap
         assert segs[0][13] == batch["interchange_control_number"] == segs[-1][2]
     assert len(set(isa13)) == 3
     code, nothing = run_json(capsys, hub_home, "export-837", "--out", str(tmp_path / "none.x12"))
-    assert nothing is None and not (tmp_path / "none.x12").exists()
+    assert (nothing["written"], nothing["claims"]) == (False, 0) and not (tmp_path / "none.x12").exists()
 
 
 def test_many_varied_synthetic_encounters_give_one_valid_837p(sqlite_hub, tmp_path, capsys):

@@ -37,6 +37,7 @@ from hub.exchange.mailboxes import load_mailboxes, load_profile
 from hub.mappings import MappingSet
 from hub.model import Payer, Person, PersonName, Provider
 from hub.store import schema
+from sandbox_support import sandbox_host_key, sandbox_mailbox
 from hub.store.repo import claim_record
 
 pytest.importorskip("pyx12")
@@ -71,17 +72,8 @@ class Setup:
         request.addfinalizer(self.sandbox.stop)
         self.home = tmp_path / "home"
         self.home.mkdir()
-        (self.home / "bhhub.toml").write_text(f"""
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "{self.sandbox.host}"
-port = {self.sandbox.port}
-username = "{self.sandbox.username}"
-password_file = "{self.sandbox.password_path}"
-known_hosts = ["{self.sandbox.known_hosts_line}"]
-connect_timeout = 4
-operation_timeout = 4
-{extra_mailboxes.replace("{key}", " ".join(self.sandbox.known_hosts_line.split()[1:3]))}""")
+        (self.home / "bhhub.toml").write_text(sandbox_mailbox(self.sandbox, timeout=4)
+                                              + extra_mailboxes.replace("{key}", sandbox_host_key(self.sandbox)))
 
     def hub(self) -> Hub:
         return Hub.open(self.home)

@@ -27,6 +27,7 @@ from hub.exchange.cycle import exchange
 from hub.exchange.mailboxes import load_mailboxes
 from hub.exchange.outbound import submit
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 from sftp_support import FaultProxy
 
 pytest.importorskip("pyx12")
@@ -44,18 +45,8 @@ class Setup:
         request.addfinalizer(self.proxy.close)
         self.home = tmp_path / "home"
         self.home.mkdir()
-        key = " ".join(self.sandbox.known_hosts_line.split()[1:3])  # the key, for whatever port (the proxy's)
-        (self.home / "bhhub.toml").write_text(f"""
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "127.0.0.1"
-port = {self.proxy.port}
-username = "{self.sandbox.username}"
-password_file = "{self.sandbox.password_path}"
-known_hosts = ["{key}"]
-connect_timeout = 4
-operation_timeout = 4
-""")
+        # the key pinned for whatever port reaches it: here the proxy's
+        (self.home / "bhhub.toml").write_text(sandbox_mailbox(self.sandbox, port=self.proxy.port, timeout=4))
         with self.hub() as hub:
             for seed in SEEDS:
                 assert intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"e{seed}.json").outcome == "imported"

@@ -414,13 +414,15 @@ def straightforward_listing(session, rules, status: str | None = None) -> list[d
         remittance = None
         if claim.batch_id is not None:
             r, p = schema.RemitClaim, schema.RemitPayment
-            postings = session.execute(select(r, p).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
+            postings = session.execute(select(r, p, c).join(p, p.id == r.payment_id).join(c, c.id == r.claim_id)
                                        .where(c.patient_control_number == claim.patient_control_number,
                                               r.state == "posted").order_by(r.id)).all()
             pending = crossovers.pending(session, claim)
             remittance = {
                 "postings": [{
-                    "payer_id": pay.payer_id, "trace_number": pay.trace_number, "payment_date": pay.payment_date,
+                    # the payer of the claim revision it posted to; the 835's own name for it beside
+                    "payer_id": session.get(schema.Coverage, posted_to.coverage_id).payer.payer_id,
+                    "payer_id_835": pay.payer_id, "trace_number": pay.trace_number, "payment_date": pay.payment_date,
                     "status_code": row.status_code, "charge": row.charge, "paid": row.paid,
                     "patient_responsibility": row.patient_responsibility,
                     "payer_claim_control_number": row.payer_claim_control_number or None,
@@ -430,7 +432,7 @@ def straightforward_listing(session, rules, status: str | None = None) -> list[d
                                      for code in service.get("remarks", ())],
                     "crossover": {"to": row.crossover_payer or None} if row.crossed_over else None,
                     "reversed": row.reversed_by_id is not None,
-                } for row, pay in postings],
+                } for row, pay, posted_to in postings],
                 "crossover": None if pending is None else {
                     "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
                     "waiting_for_835": True, "note": pending.sentence(claim.patient_control_number)},

@@ -623,3 +623,18 @@ def test_the_kit_refuses_an_answer_that_is_not_an_eligibility_response(clock, mo
     monkeypatch.setattr(generic_json, "check", lambda *a: {"A6": {"active": True}})
     with pytest.raises(payer_portal.ContractFailure, match="not an EligibilityResponse"):
         payer_portal.check_answers(generic_json, {**sample_request(payer_id=JSON_PAYER), "service_types": ASKED})
+
+
+def test_loading_the_fhir_coverage_plugin_does_not_import_fhir_resources():
+    """fhir.resources costs about a second of CPU to import; `bhhub plugins` and every hook lookup
+    import the plugin, so the models are imported when a payer is asked, not before."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = ("import sys, plugins.payer_portals.fhir_coverage, plugins.payer_portals.fhir_coverage.exchange\n"
+              "print(sorted(m for m in sys.modules if m == 'fhir' or m.startswith('fhir.')))")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

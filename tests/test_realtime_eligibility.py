@@ -357,4 +357,4 @@ def test_eligibility_check_through_the_hub_stores_the_real_time_answer_at_once(h
     assert checked["batch_id"] is None and sandbox.requests == 1
     [listed] = run_json(home, capsys, "eligibility", "list")
     assert (listed["member_id"], listed["payer_id"], listed["active"]) == ("M00000004", "87726", True)
-    assert listed["benefits"]["MH"]["visits_remaining"] == "8"
+    assert listed["benefits"]["MH"]["visits_remaining"] == 8

@@ -173,7 +173,7 @@ def test_a_wrong_payer_pr_sends_the_biller_to_the_right_payer_not_the_patient(hu
     post(hub, remit, "wrong.835")
 
     assert statuses(hub)[a] == "denied"  # not partially_paid: the payer paid nothing
-    denials = [x for x in run_json(capsys, hub_home, "denials") if x["claim"] == a]
+    denials = [x for x in run_json(capsys, hub_home, "denials") if x["patient_control_number"] == a]
     assert {x["adjustment"] for x in denials} == {"PR-27"}
     assert all(x["action"] == "check_eligibility" and "do not bill the patient" in x["next_step"] for x in denials)
     owed = figures(capsys, hub_home)
@@ -195,7 +195,7 @@ def test_a_non_covered_pr_is_the_patients_only_once_an_advance_notice_is_on_file
     post(hub, remit, "noncovered.835")
 
     assert statuses(hub)[b] == statuses(hub)[c] == "denied"  # $0 paid, everything on the patient
-    by_claim = {x["claim"]: x for x in run_json(capsys, hub_home, "denials")}
+    by_claim = {x["patient_control_number"]: x for x in run_json(capsys, hub_home, "denials")}
     assert by_claim[b]["action"] == "write_off" and "no advance notice" in by_claim[b]["next_step"]
     assert by_claim[c]["action"] == "bill_patient"  # GA: the notice went with the claim
     owed = figures(capsys, hub_home)
@@ -206,12 +206,12 @@ def test_a_non_covered_pr_is_the_patients_only_once_an_advance_notice_is_on_file
     capsys.readouterr()
     assert main(["--home", str(hub_home), "notice", "add", b, "--signed-on", day_before, "--note", "scanned"]) == 0
     assert "1 denial(s) are now the patient's" in capsys.readouterr().out
-    by_claim = {x["claim"]: x for x in run_json(capsys, hub_home, "denials")}
+    by_claim = {x["patient_control_number"]: x for x in run_json(capsys, hub_home, "denials")}
     assert by_claim[b]["action"] == "bill_patient" and by_claim[b]["deadline"] is None
     owed = figures(capsys, hub_home)
     assert D(str(owed["patient_ar"])) == sent[b]["charge"] + sent[c]["charge"]
     assert main(["--home", str(hub_home), "notice", "add", b, "--signed-on", day_before]) == 0  # again
-    assert [n["claim"] for n in run_json(capsys, hub_home, "notice", "list")] == [b]
+    assert [n["patient_control_number"] for n in run_json(capsys, hub_home, "notice", "list")] == [b]
 
 
 def test_a_notice_signed_after_the_service_is_refused(hub, hub_home, sent, capsys):
@@ -312,7 +312,7 @@ def test_remark_codes_and_plb_amounts_show_with_the_claim_they_name(hub, hub_hom
     assert statuses(hub)[b] == "paid"  # PLB money is not a claim payment: the claim is not changed
 
     payments = run_json(capsys, hub_home, "remit", "list")
-    assert [(x["reason"], x["claim"]) for x in payments[1]["provider_adjustment_lines"]] == [("WO", b), ("L6", a)]
+    assert [(x["reason"], x["patient_control_number"]) for x in payments[1]["provider_adjustment_lines"]] == [("WO", b), ("L6", a)]
     capsys.readouterr()
     assert main(["--home", str(hub_home), "claims"]) == 0
     text = capsys.readouterr().out

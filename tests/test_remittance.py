@@ -151,7 +151,7 @@ def test_posting_a_scenario_end_to_end(hub, hub_home, sent, capsys):
 
     # denials: b's CO-151 and c's CO-197, oldest deadline first, with their categories
     denials = run_json(capsys, hub_home, "denials")
-    assert sorted((x["claim"], x["adjustment"], x["category"]) for x in denials) == [
+    assert sorted((x["patient_control_number"], x["adjustment"], x["category"]) for x in denials) == [
         (b, "CO-151", "medical_necessity"), (c, "CO-197", "authorization")]
     assert all(x["next_step"] for x in denials)
 
@@ -166,7 +166,7 @@ def test_posting_a_scenario_end_to_end(hub, hub_home, sent, capsys):
                           + sent[e]["charge"])  # e: nothing back yet
     assert D(str(report["figures"]["insurance_ar"])) == expected_insurance
     assert D(str(report["figures"]["patient_ar"])) == D("20")
-    assert [x["claim"] for x in report["no_response_30_days"]] == [e]
+    assert [x["patient_control_number"] for x in report["no_response_30_days"]] == [e]
     assert report["figures"]["claims_with_835"] == 4
     assert D(str(report["figures"]["denial_rate_count"])) == D("50.0")  # b and c of a, b, c, d
     denied = D("50") + C["charge"]

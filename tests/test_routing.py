@@ -16,11 +16,12 @@ from sqlalchemy import select
 from hub import intake
 from hub.app import Hub
 from hub.demo.synthetic import encounter_bundle
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UsageError
 from hub.exchange.cycle import exchange
 from hub.exchange.mailboxes import load_mailboxes
-from hub.exchange.routing import mailbox_for_payer, routes
+from hub.exchange.routing import known_mailbox, mailbox_for_payer, routes
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
 
 pytest.importorskip("pyx12")
 from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
@@ -28,20 +29,6 @@ from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
 SEEDS = (1, 3, 6, 7, 19)  # payers 87726, 77027, 00431, 00431, 87726 (hub.demo.synthetic)
 MEDICARE = "00431"
 PAYER = re.compile(rb"NM1\*PR\*2\*[^*~]*\*\*\*\*\*PI\*([^*~]+)")
-
-
-def _mailbox(name: str, sandbox: SandboxClearinghouse) -> str:
-    return f"""
-[mailboxes.{name}]
-profile = "sandbox"
-host = "{sandbox.host}"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{sandbox.known_hosts_line}"]
-connect_timeout = 5
-operation_timeout = 5
-"""
 
 
 @pytest.fixture
@@ -53,7 +40,7 @@ def two(tmp_path, database_url, request):
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (home / "bhhub.toml").write_text(f'[store]\nurl = "{database_url}"\n' + "".join(
-        _mailbox(n, s) for n, s in boxes.items()))
+        sandbox_mailbox(s, n) for n, s in boxes.items()))
     return home, boxes
 
 
@@ -146,7 +133,8 @@ def test_one_mailbox_needs_no_table_and_a_table_naming_no_mailbox_is_refused_wit
         'password_env = "UNUSED"\nknown_hosts = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
     with Hub.open(home) as hub:
         assert mailbox_for_payer(hub, "99999") == "officeally"
-        with pytest.raises(ConfigError, match="no mailbox 'ofiiceally'.*did you mean 'officeally'"):
+        # a name a person typed (--mailbox) is their mistake: a usage error (exit code 2)
+        with pytest.raises(UsageError, match="no mailbox 'ofiiceally'.*did you mean 'officeally'"):
             mailbox_for_payer(hub, "99999", "ofiiceally")
     _route(home, '\n[routing.payers]\n"87726" = "availty"\n')
     with Hub.open(home) as hub, pytest.raises(ConfigError, match=r'payers\."87726" names the mailbox .availty.'):
@@ -164,7 +152,7 @@ def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_env
     out = tmp_path / "beta.x12"
     assert main(["--home", str(home), "export-837", "--out", str(out)]) == 2  # which mailbox? refused
     assert "--mailbox" in capsys.readouterr().err and not out.exists()
-    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beat"]) != 0
+    assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beat"]) == 2  # a name typed wrong: usage
     assert "did you mean 'beta'" in capsys.readouterr().err and not out.exists()
     assert main(["--home", str(home), "export-837", "--out", str(out), "--mailbox", "beta", "--json"]) == 0
     written = json.loads(capsys.readouterr().out)
@@ -210,3 +198,61 @@ def test_a_transmission_left_for_a_mailbox_no_longer_configured_raises_one_alert
         assert check_orphaned_transmissions(hub, {"alpha", "beta"}) == 0  # configured again
         with hub.store.session() as session:
             assert session.get(schema.Alert, alert.id).cleared_at is not None
+
+
+def _two_offline(tmp_path, database_url):
+    """Two mailboxes nobody connects to: a name is checked before any connection."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    box = ('profile = "generic"\nhost = "127.0.0.1"\nusername = "u"\npassword_env = "UNUSED"\n'
+           'known_hosts = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
+    (home / "bhhub.toml").write_text(f'[store]\nurl = "{database_url}"\n[routing]\ndefault = "alpha"\n'
+                                     f'[mailboxes.alpha]\n{box}[mailboxes.beta]\n{box}')
+    return home
+
+
+def test_known_mailbox_names_the_nearest_and_every_configured_one(tmp_path, database_url):
+    home = _two_offline(tmp_path, database_url)
+    with Hub.open(home) as hub:
+        assert known_mailbox(hub, "beta") == "beta"
+        with pytest.raises(UsageError) as refused:
+            known_mailbox(hub, "beat")
+        assert "no mailbox 'beat'" in str(refused.value) and "did you mean 'beta'?" in str(refused.value)
+        assert "configured: alpha, beta" in str(refused.value)
+        with pytest.raises(UsageError, match="configured: alpha, beta"):
+            known_mailbox(hub, "zzz")
+
+
+@pytest.mark.parametrize("argv", [
+    ["export-837", "--out", "{tmp}/out.x12", "--mailbox", "beat"],
+    ["eligibility", "check", "--patient", "{patient}", "--mailbox", "beat"],
+    ["eligibility", "sweep", "--mailbox", "beat"],
+    ["status", "check", "{claim}", "--mailbox", "beat"],
+    ["exchange", "--mailbox", "beat"],
+    ["mailbox", "test", "beat"],
+])
+def test_every_command_refuses_a_mailbox_name_nobody_configured_before_changing_anything(
+        tmp_path, database_url, capsys, argv):
+    from sqlalchemy import func
+
+    from hub.cli.main import main
+
+    home = _two_offline(tmp_path, database_url)
+    with Hub.open(home) as hub:
+        assert intake.receive(hub, json.dumps(encounter_bundle(1)).encode(), "e1.json").outcome == "imported"
+        with hub.store.session() as session:
+            patient, claim = session.execute(select(schema.Claim.patient_id, schema.Claim.patient_control_number)).one()
+
+    def counts():
+        with Hub.open(home) as hub, hub.store.session() as session:
+            return [session.scalar(select(func.count()).select_from(t)) for t in
+                    (schema.Batch, schema.EligibilityCheck, schema.Transmission)], \
+                sorted(session.scalars(select(schema.Claim.status)))
+
+    before = counts()
+    filled = [a.format(tmp=tmp_path, patient=patient, claim=claim) for a in argv]
+    assert main(["--home", str(home), *filled]) == 2  # the person's mistake, as every usage error
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no mailbox 'beat'" in err and "did you mean 'beta'?" in err, err
+    assert "configured: alpha, beta" in err
+    assert counts() == before and not (tmp_path / "out.x12").exists()

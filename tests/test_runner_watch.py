@@ -10,11 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from datetime import date
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -31,6 +29,8 @@ from hub.logs import configure
 from hub.notify import MAX_ATTEMPTS, deliver_pending
 from hub.plugins import build_plugin_host
 from hub.store import schema
+from sandbox_support import sandbox_mailbox
+from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
 
 PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = (3, 5, 8)
@@ -66,17 +66,7 @@ def test_an_exchange_logs_a_line_per_file_and_per_cycle_and_counts_them_for_metr
     try:
         home = tmp_path / "home"
         home.mkdir()
-        (home / "bhhub.toml").write_text(f"""
-[mailboxes.sandbox]
-profile = "sandbox"
-host = "{sandbox.host}"
-port = {sandbox.port}
-username = "{sandbox.username}"
-password_file = "{sandbox.password_path}"
-known_hosts = ["{sandbox.known_hosts_line}"]
-connect_timeout = 5
-operation_timeout = 5
-""")
+        (home / "bhhub.toml").write_text(sandbox_mailbox(sandbox))
         log_file = tmp_path / "run.log"
         configure(watched=True, log_file=str(log_file), log_format="json")
         with Hub.open(home) as hub:
@@ -170,90 +160,14 @@ def test_bhhub_run_serves_metrics_and_health_and_logs_json_until_sigterm(tmp_pat
 
 # --- alerts reach people ------------------------------------------------------------------------------
 
-class _Receiver(BaseHTTPRequestHandler):
-    failures_left = 0
-    redirect = False
-    requests = 0
-    bodies: list
-
-    def do_POST(self):  # noqa: N802 - the stdlib's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        cls = type(self)
-        cls.requests += 1
-        if cls.redirect:
-            self.send_response(302)
-            self.send_header("Location", "/landing")
-        elif cls.failures_left > 0:
-            cls.failures_left -= 1
-            self.send_response(503)
-        else:
-            cls.bodies.append((body, self.headers.get("Authorization")))
-            self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receivers():
-    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
-    from aiosmtpd.handlers import Message
-
-    mails: list = []
-
-    class Keep(Message):
-        def handle_message(self, message):
-            mails.append(message)
-
-    with socket.socket() as probe:  # aiosmtpd checks its server by connecting to the port it was given
-        probe.bind(("127.0.0.1", 0))
-        smtp_port = probe.getsockname()[1]
-    smtp = aiosmtpd.Controller(Keep(message_class=None), hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0, "redirect": False, "requests": 0})
-    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    yield {"smtp_port": smtp_port, "mails": mails, "http": http, "handler": handler}
-    http.shutdown()
-    http.server_close()
-    smtp.stop()
-
-
-def _notify_home(hub_home: Path, receivers, token: bool = False) -> Path:
-    config = hub_home / "bhhub.toml"
-    config.write_text(config.read_text() + f"""
-[notify.email]
-host = "127.0.0.1"
-port = {receivers['smtp_port']}
-starttls = false
-sender = "bhhub@practice.example"
-to = ["billing@practice.example", "owner@practice.example"]
-timeout = 5
-
-[notify.webhook]
-url = "http://127.0.0.1:{receivers['http'].server_address[1]}/hook"
-timeout = 5
-{'token_env = "BHHUB_TEST_WEBHOOK_TOKEN"' if token else ""}
-""")
-    return hub_home
-
-
-def _raise(hub, key: str) -> int:
-    with hub.store.session() as session:
-        raise_alert(session, key, key.split(":")[0], f"{key}: something a person must know")
-        session.commit()
-        return session.scalar(select(schema.Alert.id).where(schema.Alert.key == key))
-
-
 def test_an_alert_goes_once_to_email_and_webhook_and_a_target_that_was_down_gets_it_later(
         hub_home, receivers, monkeypatch):
     monkeypatch.setenv("BHHUB_TEST_WEBHOOK_TOKEN", "t0ken")
-    _notify_home(hub_home, receivers, token=True)
+    notify_home(hub_home, receivers, token=True)
     receivers["handler"].failures_left = 1  # the webhook is down for the first try
     with Hub.open(hub_home) as hub:
-        first = _raise(hub, "ack_missing:transmission:7")
-        assert _raise(hub, "ack_missing:transmission:7") == first  # counted, not a second alert
+        first = raise_one(hub, "ack_missing:transmission:7")
+        assert raise_one(hub, "ack_missing:transmission:7") == first  # counted, not a second alert
         deliver_pending(hub)
         assert len(receivers["mails"]) == 1 and receivers["handler"].bodies == []
         with hub.store.session() as session:
@@ -276,10 +190,10 @@ def test_an_alert_goes_once_to_email_and_webhook_and_a_target_that_was_down_gets
 
 def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_get_theirs(hub_home, receivers,
                                                                                           capsys):
-    _notify_home(hub_home, receivers)
+    notify_home(hub_home, receivers)
     receivers["handler"].failures_left = 10 ** 6
     with Hub.open(hub_home) as hub:
-        alert_id = _raise(hub, "mailbox_unreachable:oa")
+        alert_id = raise_one(hub, "mailbox_unreachable:oa")
         for _ in range(MAX_ATTEMPTS + 3):
             deliver_pending(hub)
         with hub.store.session() as session:
@@ -316,7 +230,7 @@ def test_a_plugin_receives_alerts_and_one_that_fails_is_tried_again_alone(hub_ho
 
     host = build_plugin_host(extra=[("steady", Steady()), ("flaky", Flaky())])
     with Hub.open(hub_home, plugins=host) as hub:
-        _raise(hub, "job_failed:dispatcher")
+        raise_one(hub, "job_failed:dispatcher")
         deliver_pending(hub)
         deliver_pending(hub)
         deliver_pending(hub)
@@ -325,11 +239,11 @@ def test_a_plugin_receives_alerts_and_one_that_fails_is_tried_again_alone(hub_ho
 
 def test_alerts_raised_before_any_notifier_was_configured_are_not_mailed_out_later(hub_home, receivers):
     with Hub.open(hub_home) as hub:
-        _raise(hub, "old:1")
+        raise_one(hub, "old:1")
         deliver_pending(hub)  # nothing configured: marked as needing no delivery
-    _notify_home(hub_home, receivers)
+    notify_home(hub_home, receivers)
     with Hub.open(hub_home) as hub:
-        _raise(hub, "new:2")
+        raise_one(hub, "new:2")
         deliver_pending(hub)
     assert [m["Subject"] for m in receivers["mails"]] == ["bhhub alert: new: new:2"]
 
@@ -377,10 +291,10 @@ def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_loggi
 
 
 def test_a_redirect_is_not_delivery_and_a_target_down_is_tried_once_per_tick_not_once_per_alert(hub_home, receivers):
-    _notify_home(hub_home, receivers)
+    notify_home(hub_home, receivers)
     receivers["handler"].redirect = True  # a webhook URL that moved: requests would follow it as a GET
     with Hub.open(hub_home) as hub:
-        ids = [_raise(hub, f"job_failed:job{n}") for n in range(3)]
+        ids = [raise_one(hub, f"job_failed:job{n}") for n in range(3)]
         deliver_pending(hub)
         with hub.store.session() as session:
             states = [session.get(schema.Alert, i).notifications for i in ids]
@@ -459,7 +373,7 @@ timeout = 5
     try:
         config.write_text(base)
         with Hub.open(hub_home) as hub:
-            alert_id = _raise(hub, "ack_missing:transmission:9")
+            alert_id = raise_one(hub, "ack_missing:transmission:9")
             deliver_pending(hub)
             with hub.store.session() as session:
                 assert session.get(schema.Alert, alert_id).notifications["email"].startswith("failed")

@@ -43,7 +43,8 @@ class StatusOutcome:
     batch_id: int | None
 
     def as_dict(self) -> dict:
-        return {"check_id": self.check_id, "trace_number": self.trace_number, "claim": self.claim,
+        return {"check_id": self.check_id, "trace_number": self.trace_number,
+                "patient_control_number": self.claim,
                 "claim_status": self.claim_status, "state": self.state, "batch_id": self.batch_id}
 
 
@@ -59,6 +60,10 @@ def status_checks(hub, claims: Sequence[str | int], reason: str = "asked", *,
 
     if not load_mailboxes(hub):
         raise ConfigError(NO_ROUTE)
+    if mailbox is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, mailbox)
     from hub.exchange.inquiries import queue_276  # the mailbox side; imported only when used
 
     with hub.store.session() as session:

@@ -30,6 +30,14 @@ def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
     return Hub.open(args.home, plugins=getattr(args, "plugin_host", None))
 
 
+def unknown_claims(found: set[str], named: list[str]) -> None:
+    """A usage error naming the claims asked for that the hub does not have, before any is
+    touched: an unknown id is exit code 2 from every command (README), never a half-done run."""
+    missing = [pcn for pcn in dict.fromkeys(named) if pcn not in found]
+    if missing:
+        raise UsageError(f"no claim {', '.join(missing)} (see `bhhub claims`); nothing was changed")
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from hub.config import CONFIG_NAME, DEFAULT_CONFIG
     from hub.store.db import _safe
@@ -146,7 +154,7 @@ def _records_summary(records) -> str:
 def _intake_json(result: intake.IntakeResult) -> dict:
     return {
         "source": result.source_name,
-        "inbox_item": result.item_id,
+        "inbox_item_id": result.item_id,
         "outcome": result.outcome,
         "format": result.format,
         "reason": result.reason,
@@ -272,27 +280,36 @@ def cmd_export(args: argparse.Namespace) -> int:
             print(f"wrote {path}: batch {batch_id}, whose file an interrupted export had not written")
         for pcn, code in set_aside:
             print(f"set aside {pcn}: {code} (see `bhhub claims --status needs_attention`)")
-    if result is None:
-        if args.json:
-            print_json(None)
-        else:
-            print("no claims are ready to bill; nothing written (see `bhhub claims --status needs_attention`)")
-        return 0
     if args.json:
-        print_json({
-            "batch_id": result.batch_id, "path": str(result.path), "claims": result.claim_count,
-            "interchange_control_number": result.interchange_control_number,
-            "patient_control_numbers": list(result.patient_control_numbers),
-            "remaining_ready": result.remaining_ready,
-            "set_aside": [{"claim": pcn, "code": code} for pcn, code in result.set_aside],
-            "recovered": [{"batch_id": batch_id, "path": path} for batch_id, path in recovered],
-        })
-    else:
-        print(f"wrote {result.path}: {result.claim_count} claims, ISA13 {result.interchange_control_number} "
-              f"(batch {result.batch_id})")
-        if result.remaining_ready:
-            print(f"{result.remaining_ready} more claims are ready; run export-837 again for the next batch")
+        print_json(_export_json(result, set_aside, recovered))
+        return 0
+    if result is None:
+        print("no claims are ready to bill; nothing written (see `bhhub claims --status needs_attention`)")
+        return 0
+    print(f"wrote {result.path}: {result.claim_count} claims, ISA13 {result.interchange_control_number} "
+          f"(batch {result.batch_id})")
+    if result.remaining_ready:
+        print(f"{result.remaining_ready} more claims are ready; run export-837 again for the next batch")
     return 0
+
+
+def _export_json(result, set_aside: list[tuple[str, str]], recovered: list[tuple[int, str]]) -> dict:
+    """What ``export-837 --json`` prints: the same object whether or not a batch was written.
+
+    With no claim ready, ``written`` is false and ``claims`` 0, and the keys about a batch
+    (``batch_id``, ``path``, ``interchange_control_number``) are absent: there is no batch."""
+    out: dict = {"written": result is not None, "claims": result.claim_count if result else 0}
+    if result is not None:
+        out.update(batch_id=result.batch_id, path=str(result.path),
+                   interchange_control_number=result.interchange_control_number)
+        set_aside = result.set_aside
+    out.update(
+        patient_control_numbers=list(result.patient_control_numbers) if result else [],
+        remaining_ready=result.remaining_ready if result else 0,
+        set_aside=[{"patient_control_number": pcn, "code": code} for pcn, code in set_aside],
+        recovered=[{"batch_id": batch_id, "path": str(path)} for batch_id, path in recovered],
+    )
+    return out
 
 
 def cmd_batch_write(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from decimal import Decimal, InvalidOperation
 
 from hub.cli.commands import open_hub
 from hub.cli.output import date_option, print_json, print_table
@@ -68,6 +69,14 @@ def add_commands(sub) -> None:
     listing.set_defaults(func=cmd_status_list)
 
 
+def _named_mailbox(hub, name: str | None) -> None:
+    """A ``--mailbox`` that bhhub.toml does not configure: a usage error before anything is asked."""
+    if name is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, name)
+
+
 # --- eligibility ------------------------------------------------------------------------------------
 
 
@@ -76,6 +85,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     day = date_option(args.date, "--date")
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)
         with hub.store.session() as session:
             patient_id = service.find_patient(session, args.patient)
         outcome = service.check(hub, patient_id, args.payer, day, via=args.mailbox)
@@ -92,7 +102,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if outcome.state == "failed":
         print(f"  {outcome.error}")
         for change in (outcome.effects.get("rescrubbed") or {}).get("changed", []):
-            print(f"  {change['claim']}: {change['from']} -> {change['to']}")
+            print(f"  {change['patient_control_number']}: {change['from']} -> {change['to']}")
         return 1
     if outcome.state == "answered":
         _print_answer(data)
@@ -103,14 +113,14 @@ def _print_answer(data: dict) -> None:
     mh = data.get("mental_health") or {}
     print(f"  coverage {_coverage_word(data, upper=True)} on {data['service_date']}")
     if mh:
-        parts = [f"{name.replace('_', ' ')} {mh[name]}" for name in
+        parts = [f"{name.replace('_', ' ')} {_shown(mh[name])}" for name in
                  ("copay", "coinsurance", "deductible_remaining", "visits_allowed", "visits_remaining") if mh.get(name)]
         parts += _limits(mh)
         print("  mental health: " + ("; ".join(parts) or "no details"))
     for flag in (data.get("effects") or {}).get("raised", []):
         print(f"  changed: {flag.replace('_', ' ')} (alert raised)")
     for change in ((data.get("effects") or {}).get("rescrubbed") or {}).get("changed", []):
-        print(f"  {change['claim']}: {change['from']} -> {change['to']}")
+        print(f"  {change['patient_control_number']}: {change['from']} -> {change['to']}")
 
 
 def _coverage_word(data: dict, *, upper: bool = False) -> str:
@@ -155,7 +165,7 @@ def _check_json(row) -> dict:
     response = row.response or {}
     benefits = {}
     for stc, b in (response.get("benefits") or {}).items():
-        benefits[stc] = {
+        benefits[stc] = _amounts({
             "description": b.get("description"), "active": b.get("active"),
             "copay": b.get("copay"), "coinsurance": b.get("coinsurance"),
             "deductible": b.get("deductible"), "deductible_remaining": b.get("deductible_remaining"),
@@ -163,7 +173,7 @@ def _check_json(row) -> dict:
             "visits_allowed": b.get("visits_allowed"), "visits_remaining": b.get("visits_remaining"),
             "auth_required": b.get("auth_required"), "in_network": b.get("in_network"),
             "non_covered": b.get("non_covered"), "carve_out": b.get("carve_out"),
-        }
+        })
     return {
         "id": row.id, "trace_number": row.trace_number, "patient_id": row.patient_id, "payer_id": row.payer_id,
         "member_id": row.member_id, "service_date": row.service_date, "service_types": row.service_types,
@@ -171,9 +181,37 @@ def _check_json(row) -> dict:
         "requested_at": row.requested_at, "checked_at": row.answered_at, "error": row.error,
         "batch_id": row.batch_id, "inbox_item_id": row.inbox_item_id,
         "plan": response.get("plan_description"), "group_number": response.get("group_number"),
-        "benefits": benefits, "mental_health": response.get("mental_health"),
+        "benefits": benefits, "mental_health": _amounts(response.get("mental_health")),
         "rejections": response.get("rejections", []), "messages": response.get("messages", []),
     }
+
+
+# What a 271 states as amounts and counts, kept as the payer wrote them (EB07 "30", EB08 "0.2").
+AMOUNTS = ("copay", "coinsurance", "deductible", "deductible_remaining", "out_of_pocket", "out_of_pocket_remaining",
+           "visits_allowed", "visits_remaining")
+
+
+def _amounts(benefit: dict | None) -> dict | None:
+    """``benefit`` with its amounts as JSON numbers, as every ``--json`` gives money (dollars;
+    coinsurance as a fraction, visits as a count); text that is not a number is left as it is."""
+    if not benefit:
+        return benefit
+    out = dict(benefit)
+    for key in AMOUNTS:
+        value = out.get(key)
+        if isinstance(value, str):
+            try:
+                out[key] = float(Decimal(value))
+            except InvalidOperation:
+                pass
+    return out
+
+
+def _shown(value) -> str:
+    """An amount for people: ``30`` and ``0.2`` as the payer wrote them, not ``30.0``."""
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else str(value)
+    return str(value)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -205,9 +243,9 @@ def _mental_health_cell(d: dict) -> str:
     if not_covered:
         parts.append("NOT COVERED " + "/".join(not_covered))
     if mh.get("copay"):
-        parts.append(f"copay {mh['copay']}")
+        parts.append(f"copay {_shown(mh['copay'])}")
     if mh.get("visits_remaining") is not None:
-        parts.append(f"{mh['visits_remaining']} visits left")
+        parts.append(f"{_shown(mh['visits_remaining'])} visits left")
     if mh.get("auth_required"):
         parts.append("auth required")
     elif mh.get("auth_conditions"):
@@ -223,6 +261,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.days is not None and args.days < 0:
         raise UsageError("--days must be 0 or more")
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)  # checked even when nobody is due a question
         report = sweep(hub, args.days, via=args.mailbox)
     if args.json:
         print_json(report.as_dict())
@@ -245,6 +284,7 @@ def cmd_status_check(args: argparse.Namespace) -> int:
     from hub.claimstatus.service import status_check
 
     with open_hub(args) as hub:
+        _named_mailbox(hub, args.mailbox)
         outcome = status_check(hub, args.claim, mailbox=args.mailbox)
     if args.json:
         print_json(outcome.as_dict())
@@ -262,7 +302,8 @@ def cmd_status_list(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
         rows = store.history(session)
         claims = {c.id: c for c in session.query(schema.Claim).filter(schema.Claim.id.in_({r.claim_id for r in rows}))}
-        data = [{"id": r.id, "trace_number": r.trace_number, "claim": claims[r.claim_id].patient_control_number,
+        data = [{"id": r.id, "trace_number": r.trace_number,
+                 "patient_control_number": claims[r.claim_id].patient_control_number,
                  "claim_status": claims[r.claim_id].status, "source": r.source, "state": r.state, "status": r.status,
                  "description": (r.response or {}).get("description"), "error": r.error, "batch_id": r.batch_id,
                  "requested_at": r.requested_at, "checked_at": r.answered_at} for r in rows]
@@ -274,6 +315,6 @@ def cmd_status_list(args: argparse.Namespace) -> int:
         print("no claim status checks yet (ask with `bhhub status check CLAIM`)")
     else:
         print_table(["ID", "CLAIM", "CLAIM STATUS", "STATE", "ANSWER", "CHECKED", "DETAIL"],
-                    [(d["id"], d["claim"], d["claim_status"], d["state"], d["status"], d["checked_at"],
+                    [(d["id"], d["patient_control_number"], d["claim_status"], d["state"], d["status"], d["checked_at"],
                       (d["error"] or d["description"] or "")[:80]) for d in data])
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.cli.commands import open_hub
+from hub.cli.commands import open_hub, unknown_claims
 from hub.cli.output import print_json, print_table
 from hub.errors import UsageError
 
@@ -49,6 +49,9 @@ def add_commands(sub) -> None:
     test.add_argument("name", metavar="NAME")
     test.add_argument("--json", action="store_true")
     test.set_defaults(func=cmd_mailbox_test)
+    from hub.cli.mailbox_reroute import add_reroute
+
+    add_reroute(mailbox_sub)
 
     p = sub.add_parser("transmissions", help="837P files sent to mailboxes, with their state")
     p.add_argument("--json", action="store_true")
@@ -92,10 +95,9 @@ def _mailboxes(hub, only: str | None) -> list:
 
     mailboxes = load_mailboxes(hub)
     if only is not None:
-        if only not in mailboxes:
-            raise UsageError(f"no mailbox {only!r} in {hub.settings.home / 'bhhub.toml'} "
-                             f"(configured: {', '.join(sorted(mailboxes)) or 'none'})")
-        return [mailboxes[only]]
+        from hub.exchange.routing import known_mailbox
+
+        return [mailboxes[known_mailbox(hub, only)]]
     if not mailboxes:
         raise UsageError(f"no mailboxes are configured; add a [mailboxes.NAME] table to "
                          f"{hub.settings.home / 'bhhub.toml'} (see README: Exchanging with a clearinghouse)")
@@ -245,14 +247,13 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         else:
             query = query.where(schema.Claim.patient_control_number.in_(args.claims))
         rows = session.scalars(query).all()
-        found = {r.patient_control_number for r in rows}
-        refused += [{"claim": c, "reason": "no such claim"} for c in args.claims if c not in found]
+        unknown_claims({r.patient_control_number for r in rows}, [] if args.all_rejected else args.claims)
         for row in rows:
             try:
                 resubmit(session, row, args.reason)
                 done.append(row.patient_control_number)
             except InputError as exc:
-                refused.append({"claim": row.patient_control_number, "reason": str(exc)})
+                refused.append({"patient_control_number": row.patient_control_number, "reason": str(exc)})
         hub.audit(session, "resubmit", "claim", [r.id for r in rows if r.patient_control_number in done], args.reason)
         session.commit()
     if args.json:
@@ -261,7 +262,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
         for pcn in done:
             print(f"queued     {pcn}: goes out with the next exchange")
         for r in refused:
-            print(f"refused    {r['claim']}: {r['reason']}")
+            print(f"refused    {r['patient_control_number']}: {r['reason']}")
     return 1 if refused else 0
 
 
@@ -283,7 +284,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
             after = rescrub(hub, session, row, context)
             counts[after] += 1
             if after != before:
-                changes.append({"claim": row.patient_control_number, "from": before, "to": after})
+                changes.append({"patient_control_number": row.patient_control_number, "from": before, "to": after})
         hub.audit(session, "scrub", "claim", [r.id for r in rows], None)
         session.commit()
     if args.json:
@@ -292,7 +293,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         print(f"{len(rows)} claims not yet sent checked: {counts['ready']} ready, {counts['needs_attention']} "
               f"need attention")
         for c in changes:
-            print(f"  {c['claim']}: {c['from']} -> {c['to']}")
+            print(f"  {c['patient_control_number']}: {c['from']} -> {c['to']}")
         if counts["needs_attention"]:
             print("see `bhhub claims --status needs_attention` for the findings and their fixes")
     return 0

@@ -148,7 +148,7 @@ def cmd_auth_import(args: argparse.Namespace) -> int:
 def _print_rescrubbed(checked: rescrub.Rescrubbed) -> None:
     print(checked.summary())
     for c in checked.changed:
-        print(f"  {c['claim']}: {c['from']} -> {c['to']}")
+        print(f"  {c['patient_control_number']}: {c['from']} -> {c['to']}")
 
 
 def _auth_data(row, used: Decimal) -> dict:

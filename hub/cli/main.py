@@ -23,6 +23,7 @@ from hub.cli import eligibility as eligibility_cli
 from hub.cli import exchange as exchange_cli
 from hub.cli import ledger as ledger_cli
 from hub.cli import notices as notices_cli
+from hub.cli import notify as notify_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
@@ -69,7 +70,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                                    "A file that cannot be used is quarantined with the reason; "
                                    "the others still import. The same file twice changes nothing.")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (folders are read recursively)")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--json", action="store_true", help="JSON array, one object per file")
     p.set_defaults(func=commands.cmd_intake)
 
     statuses = [s.value for s in ClaimStatus]
@@ -91,7 +92,8 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.add_argument("--mailbox", metavar="NAME",
                    help="only the claims [routing] sends to this mailbox, in its envelope (required when several "
                         "mailboxes are configured: a file never mixes them)")
-    p.add_argument("--json", action="store_true", help="print the batch as JSON")
+    p.add_argument("--json", action="store_true",
+                   help="print the batch as a JSON object (written: false and claims: 0 when no claim is ready)")
     p.set_defaults(func=commands.cmd_export)
 
     p = sub.add_parser("batch", help="stored batches: write one's file again")
@@ -117,7 +119,9 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     r.set_defaults(func=commands.cmd_inbox_retry)
 
     p = sub.add_parser("plugins", help="list plugins, their versions and the hooks they implement")
-    p.add_argument("--json", action="store_true", help="JSON array")
+    p.add_argument("--json", action="store_true",
+                   help='JSON object: {"plugins": [{name, distribution, version, hooks, loaded, error}], '
+                        '"problems": [text]}')
     p.set_defaults(func=commands.cmd_plugins)
 
     p = sub.add_parser("demo", help="run the end-to-end demo: FHIR bundles to claims, exchanged with a local "
@@ -136,6 +140,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     plugin_new_cli.add_commands(sub)
     eligibility_cli.add_commands(sub)
     rules_cli.add_commands(sub)
+    notify_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -160,7 +165,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status", "rules", "notice")
+           "eligibility", "status", "rules", "notice", "notify")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

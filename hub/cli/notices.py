@@ -70,8 +70,9 @@ def cmd_notice_list(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(n).order_by(n.id)
         if args.claim:
+            _claim(session, args.claim)  # an unknown claim is a usage error, not an empty list
             query = query.where(n.patient_control_number == args.claim)
-        data = [{"id": x.id, "claim": x.patient_control_number, "procedure_code": x.procedure_code,
+        data = [{"id": x.id, "patient_control_number": x.patient_control_number, "procedure_code": x.procedure_code,
                  "signed_on": x.signed_on, "note": x.note, "recorded_by": x.recorded_by, "recorded_at": x.recorded_at}
                 for x in session.scalars(query)]
         hub.audit(session, "list_advance_notices", "advance_notice", [x["id"] for x in data], args.claim)
@@ -82,5 +83,6 @@ def cmd_notice_list(args: argparse.Namespace) -> int:
         print("no advance notices recorded")
     else:
         print_table(["ID", "CLAIM", "SERVICE", "SIGNED", "NOTE"],
-                    [(x["id"], x["claim"], x["procedure_code"] or "all", x["signed_on"], x["note"] or "") for x in data])
+                    [(x["id"], x["patient_control_number"], x["procedure_code"] or "all", x["signed_on"], x["note"] or "")
+                     for x in data])
     return 0

@@ -7,7 +7,7 @@ import csv
 import sys
 from datetime import date
 
-from hub.cli.commands import open_hub
+from hub.cli.commands import open_hub, unknown_claims
 from hub.clock import today
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
@@ -80,13 +80,15 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
 
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.scalars(select(schema.RemitPayment).order_by(schema.RemitPayment.id)).all()
-        data = [{"id": p.id, "payer_id": p.payer_id, "payer_name": p.payer_name, "trace_number": p.trace_number,
+        payers = _claim_payers(session, [p.id for p in rows])
+        data = [{"id": p.id, "payer_id": payers.get(p.id), "payer_id_835": p.payer_id, "payer_name": p.payer_name,
+                 "trace_number": p.trace_number,
                  "payment_amount": p.amount, "payment_date": p.payment_date, "method": p.method,
                  "claims": p.claims, "claims_posted": p.claims_posted, "claims_unmatched": p.claims_unmatched,
                  "claims_quarantined": p.claims_quarantined, "claims_repeated": p.claims_repeated,
                  "paid_total": p.paid_total,
-                 "provider_adjustments": p.provider_adjustment_total, "problems": p.problems,
-                 "inbox_item": p.inbox_item_id} for p in rows]
+                 "provider_adjustment_total": p.provider_adjustment_total, "problems": p.problems,
+                 "inbox_item_id": p.inbox_item_id} for p in rows]
         _provider_adjustment_lines(hub, session, data)
     if args.json:
         print_json(data)
@@ -95,7 +97,8 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
     else:
         print_table(["ID", "PAYER", "TRACE", "DATE", "AMOUNT", "CLAIMS", "POSTED", "UNMATCHED", "QUARANTINED",
                      "REPEATS", "PAID"],
-                    [(d["id"], d["payer_id"], d["trace_number"], d["payment_date"], d["payment_amount"], d["claims"],
+                    [(d["id"], d["payer_id"] or d["payer_id_835"], d["trace_number"], d["payment_date"],
+                      d["payment_amount"], d["claims"],
                       d["claims_posted"], d["claims_unmatched"], d["claims_quarantined"], d["claims_repeated"],
                       d["paid_total"])
                      for d in data])
@@ -103,10 +106,30 @@ def cmd_remit_list(args: argparse.Namespace) -> int:
             for problem in d["problems"]:
                 print(f"  payment {d['id']}: {problem}")
             for line in d["provider_adjustment_lines"]:
-                about = f" for claim {line['claim']}" if line["claim"] else ""
+                about = f" for claim {line['patient_control_number']}" if line["patient_control_number"] else ""
                 print(f"  payment {d['id']}: PLB {line['reason']} {line['amount']} ref {line['reference']}{about}: "
                       f"{line['meaning']}")
     return 0
+
+
+def _claim_payers(session, payment_ids: list[int]) -> dict[int, str]:
+    """payment id -> the payer id of the claims it posted to, when they agree.
+
+    ``payer_id`` in every ``--json`` is the claim's payer id (what `bhhub claims` shows); an 835
+    may name its payer otherwise (REF*2U, N1*PR N104, or only the trace's originator, TRN03),
+    which ``payer_id_835`` keeps. A payment that posted to no claim, or to several payers', has none."""
+    from sqlalchemy import select
+
+    from hub.store import schema
+
+    r, c, cov, payer = schema.RemitClaim, schema.Claim, schema.Coverage, schema.Payer
+    found: dict[int, set[str]] = {}
+    rows = session.execute(select(r.payment_id, payer.payer_id).distinct()
+                           .join(c, c.id == r.claim_id).join(cov, cov.id == c.coverage_id)
+                           .join(payer, payer.id == cov.payer_id).where(r.payment_id.in_(payment_ids)))
+    for payment_id, payer_id in rows:
+        found.setdefault(payment_id, set()).add(payer_id)
+    return {payment_id: next(iter(ids)) for payment_id, ids in found.items() if len(ids) == 1}
 
 
 def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
@@ -127,7 +150,7 @@ def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
     for d in data:
         d["provider_adjustment_lines"] = [
             {"reason": row.reason, "meaning": plb.meaning(mappings, row.reason), "reference": row.reference,
-             "amount": row.amount, "claim": claims.get(row.reference.strip())}
+             "amount": row.amount, "patient_control_number": claims.get(row.reference.strip())}
             for row in by_payment.get(d["id"], ())]
 
 
@@ -140,7 +163,7 @@ def cmd_remit_unmatched(args: argparse.Namespace) -> int:
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.execute(select(r, schema.RemitPayment).join(schema.RemitPayment, schema.RemitPayment.id == r.payment_id)
                                .where(r.state.in_(("unmatched", "quarantined"))).order_by(r.id)).all()
-        data = [{"id": c.id, "state": c.state, "payer_id": p.payer_id, "trace_number": p.trace_number,
+        data = [{"id": c.id, "state": c.state, "payer_id_835": p.payer_id, "trace_number": p.trace_number,
                  "patient_control_number": c.patient_control_number, "payer_claim_control_number": c.payer_claim_control_number,
                  "status_code": c.status_code, "charge": c.charge, "paid": c.paid, "reason": c.reason,
                  "segment": c.segment_number} for c, p in rows]
@@ -150,7 +173,7 @@ def cmd_remit_unmatched(args: argparse.Namespace) -> int:
         print("every claim payment is posted")
     else:
         print_table(["ID", "STATE", "PAYER", "TRACE", "CLP01", "PAYER CLAIM", "CHARGE", "PAID"],
-                    [(d["id"], d["state"], d["payer_id"], d["trace_number"], d["patient_control_number"],
+                    [(d["id"], d["state"], d["payer_id_835"], d["trace_number"], d["patient_control_number"],
                       d["payer_claim_control_number"], d["charge"], d["paid"]) for d in data])
         for d in data:
             print(f"  {d['id']}: {d['reason']}")
@@ -171,6 +194,8 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
                                 .order_by(schema.Claim.revision.desc())).first()
         if claim is None:
             raise UsageError(f"no claim {args.claim}")
+        if session.get(schema.RemitClaim, args.remit_claim_id) is None:  # an unknown id: exit code 2
+            raise UsageError(f"no claim payment {args.remit_claim_id} (`bhhub remit unmatched` lists them)")
         row = match_by_hand(hub, session, args.remit_claim_id, claim, "bhhub remit match")
         hub.audit(session, "remit_match", "claim", [claim.id], f"claim payment {row.id}")
         session.commit()
@@ -187,10 +212,13 @@ def cmd_denials(args: argparse.Namespace) -> int:
     from hub.remit.denials import DenialRules
     from hub.remit.next_steps import on_worklist
 
-    d, c, r, p = schema.Denial, schema.Claim, schema.RemitClaim, schema.RemitPayment
+    d, c = schema.Denial, schema.Claim
+    cov, payer = schema.Coverage, schema.Payer
     with open_hub(args) as hub, hub.store.session() as session:
-        query = (select(d, c.patient_control_number, c.other_coverage_ids, p.payer_id).join(c, c.id == d.claim_id)
-                 .join(r, r.id == d.remit_claim_id).join(p, p.id == r.payment_id))
+        # payer_id is the claim's (the id `bhhub claims` gives and mappings/ rows are keyed by),
+        # not how the 835 named its payer: the worklist's deadlines are looked up by it
+        query = (select(d, c.patient_control_number, c.other_coverage_ids, payer.payer_id)
+                 .join(c, c.id == d.claim_id).join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id))
         if not args.all:
             query = query.where(d.status == "open")
         rows = session.execute(query).all()
@@ -199,11 +227,12 @@ def cmd_denials(args: argparse.Namespace) -> int:
         steps = {x.id: on_worklist(rules, x, payer_id, bool(others)) for x, _, others, payer_id in rows}
         rows.sort(key=lambda row: (steps[row[0].id].deadline is None, steps[row[0].id].deadline or date.max,
                                    row[0].id))
-        data = [{"id": x.id, "claim": pcn, "line": x.line, "procedure_code": x.procedure_code,
-                 "adjustment": f"{x.group_code}-{x.reason_code}", "remarks": x.remark_codes, "amount": x.amount,
+        data = [{"id": x.id, "patient_control_number": pcn, "payer_id": claim_payer, "line": x.line,
+                 "procedure_code": x.procedure_code, "adjustment": f"{x.group_code}-{x.reason_code}",
+                 "remarks": x.remark_codes, "amount": x.amount,
                  "category": x.category, "action": steps[x.id].action, "next_step": steps[x.id].text,
                  "deadline": steps[x.id].deadline, "status": x.status, "resolution": x.resolution}
-                for x, pcn, _, _ in rows]
+                for x, pcn, _, claim_payer in rows]
         hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, *_ in rows}), None)
         session.commit()
     if args.json:
@@ -212,7 +241,7 @@ def cmd_denials(args: argparse.Namespace) -> int:
         print("no open denials")
     else:
         print_table(["ID", "DEADLINE", "CLAIM", "LINE", "CODE", "ADJ", "AMOUNT", "CATEGORY", "ACTION"],
-                    [(x["id"], x["deadline"] or "-", x["claim"], x["line"] or "claim", x["procedure_code"] or "",
+                    [(x["id"], x["deadline"] or "-", x["patient_control_number"], x["line"] or "claim", x["procedure_code"] or "",
                       x["adjustment"], x["amount"], x["category"], x["action"]) for x in data])
         for x in data:
             print(f"  {x['id']}: {x['next_step']}")
@@ -253,6 +282,10 @@ def cmd_followup(args: argparse.Namespace) -> int:
     make = {"replace": create_replacement, "void": create_void, "secondary": create_secondary}[args.kind]
     done, refused = [], []
     with open_hub(args) as hub:
+        with hub.store.session() as session:  # an unknown claim is a usage error, before any is built
+            found = set(session.scalars(select(schema.Claim.patient_control_number)
+                                        .where(schema.Claim.patient_control_number.in_(args.claims))))
+            unknown_claims(found, args.claims)
         for pcn in args.claims:
             with hub.store.session() as session:
                 row = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)
@@ -263,24 +296,27 @@ def cmd_followup(args: argparse.Namespace) -> int:
                     new = make(session, row, hub=hub, as_billed=args.as_billed)
                     hub.audit(session, f"followup_{args.kind}", "claim", [row.id, new.id], None)
                     session.commit()
-                    done.append({"claim": pcn, "revision": new.revision, "frequency_code": new.frequency_code,
+                    done.append({"patient_control_number": pcn, "revision": new.revision,
+                                 "frequency_code": new.frequency_code,
                                  "status": new.status, "payer_claim_control_number": new.payer_claim_control_number,
                                  "errors": [f.code for f in new.findings if f.severity == "error"]})
                 except InputError as exc:
                     session.rollback()
-                    refused.append({"claim": pcn, "reason": str(exc)})
+                    refused.append({"patient_control_number": pcn, "reason": str(exc)})
     if args.json:
         print_json({"created": done, "refused": refused})
     else:
         for d in done:
             if d["status"] == "ready":
-                print(f"ready      {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}): "
+                print(f"ready      {d['patient_control_number']} revision {d['revision']} "
+                      f"(frequency {d['frequency_code']}): "
                       f"goes out with the next exchange")
             else:
-                print(f"held       {d['claim']} revision {d['revision']} (frequency {d['frequency_code']}) is "
+                print(f"held       {d['patient_control_number']} revision {d['revision']} "
+                      f"(frequency {d['frequency_code']}) is "
                       f"{d['status']}: {', '.join(d['errors'])} (see `bhhub claims --status {d['status']}`)")
         for r in refused:
-            print(f"refused    {r['claim']}: {r['reason']}")
+            print(f"refused    {r['patient_control_number']}: {r['reason']}")
     return 1 if refused or any(d["status"] != "ready" for d in done) else 0
 
 
@@ -299,12 +335,14 @@ def _list_corrections(args: argparse.Namespace) -> int:
         print("no pending corrections")
     else:
         print_table(["CLAIM", "REVISION", "REPLACES", "PAYER", "DOS", "CHARGE", "REF*F8", "ERRORS"],
-                    [(d["claim"], d["revision"], f"{d['replaces_revision']} ({d['billed_status']})", d["payer_id"],
+                    [(d["patient_control_number"], d["revision"], f"{d['replaces_revision']} ({d['billed_status']})",
+                      d["payer_id"],
                       d["service_date"], d["total_charge"], d["payer_claim_control_number"] or "not yet",
                       ", ".join(d["errors"]) or "")
                      for d in data])
         for d in data:
-            print(f"  {d['claim']}: {'; '.join(d['changes'])}. Send it: bhhub followup replace {d['claim']}")
+            pcn = d["patient_control_number"]
+            print(f"  {pcn}: {'; '.join(d['changes'])}. Send it: bhhub followup replace {pcn}")
     return 0
 
 
@@ -318,7 +356,7 @@ def cmd_ar(args: argparse.Namespace) -> int:
         session.commit()
     if args.json:
         print_json({"as_of": report.as_of, "figures": report.figures, "formulas": FORMULAS, "aging": report.aging,
-                    "no_response_30_days": [{"claim": b.patient_control_number, "payer_id": b.payer_id,
+                    "no_response_30_days": [{"patient_control_number": b.patient_control_number, "payer_id": b.payer_id,
                                              "billed_on": b.billed_on, "charge": b.charge} for b in report.no_response]})
         return 0
     if args.csv:

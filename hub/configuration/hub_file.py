@@ -135,6 +135,15 @@ class EmailNotifier(Strict):
     to: str | list[str]
     timeout: float = Field(20.0, gt=0)
 
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> "EmailNotifier":
+        if self.username and not self.starttls:
+            raise PydanticCustomError("password_in_clear", "username without starttls would send the password in "
+                                      "clear; set starttls = true (and ca_file for a private CA)")
+        if self.password_env and self.password_file:
+            raise PydanticCustomError("two_secrets", "name the password once: password_env or password_file")
+        return self
+
 
 class WebhookNotifier(Strict):
     """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
@@ -144,12 +153,21 @@ class WebhookNotifier(Strict):
     token_env: str | None = None
     token_file: str | None = None
 
+    @model_validator(mode="after")
+    def _one_token(self) -> "WebhookNotifier":
+        if self.token_env and self.token_file:
+            raise PydanticCustomError("two_secrets", "name the token once: token_env or token_file")
+        return self
+
 
 class Notify(Section, key="notify"):
     """``[notify]``: who hears of alerts besides ``bhhub alerts`` (none by default)."""
 
     email: EmailNotifier | None = None
     webhook: WebhookNotifier | None = None
+    # By default email and webhook carry ids only; an alert's message (an eligibility alert's
+    # names a date of service) leaves the hub only when the practice says so (hub.notify).
+    include_message: bool = False
 
 
 class Routing(Section, key="routing"):

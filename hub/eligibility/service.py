@@ -103,6 +103,10 @@ def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reaso
     that comes back hours later is of no use to the caller). ``reason`` is one for all, or one
     per question. A patient or coverage that cannot be found raises ``UsageError`` (the sweep
     only passes ones it found)."""
+    if via is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, via)  # before a portal is asked or anything is recorded
     reasons = [reason] * len(wanted) if isinstance(reason, str) else list(reason)
     service_types = codes.default_service_types()
     practice_npi = hub.settings.raw.get("eligibility", {}).get("provider_npi")

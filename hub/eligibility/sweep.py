@@ -74,6 +74,10 @@ def _start_of(day: date) -> datetime:
 def sweep(hub, days: int | None = None, *, via: str | None = None) -> SweepReport:
     """Ask about the coming ``days``' appointments and the stale unsent claims; each 270 goes
     through ``via`` when named, else through the mailbox its payer is routed to."""
+    if via is not None:
+        from hub.exchange.routing import known_mailbox
+
+        known_mailbox(hub, via)  # a mistyped --mailbox stops the sweep before anyone is asked
     rules = settings(hub)
     days = rules["appointment_days"] if days is None else days
     now = today()

@@ -2,7 +2,8 @@
 nothing twice.
 
 A transmission moves ready → uploading → uploaded, each step committed before the next remote
-action. Its bytes and control numbers were stored with its batch before any upload. An
+action (or, never uploaded and its mailbox taken out of bhhub.toml, ready → released:
+``hub.exchange.reroute``). Its bytes and control numbers were stored with its batch before any upload. An
 ``uploading`` transmission found later (the previous attempt crashed or lost its connection) is
 reconciled: if the file is on the server under its final name it was delivered; otherwise the
 same bytes, with the same ISA13, are sent again. If a first copy did arrive unseen (a write-once
@@ -105,7 +106,7 @@ def _watch_unrouted(hub, table) -> None:
     with hub.store.session() as session:
         waiting = session.execute(
             select(payer.payer_id, func.count()).join(cov, cov.payer_id == payer.id).join(c, c.coverage_id == cov.id)
-            .where(c.status == "ready", payer.payer_id.not_in(sorted(table.payers)))
+            .where(c.status == ClaimStatus.READY.value, payer.payer_id.not_in(sorted(table.payers)))
             .group_by(payer.payer_id).order_by(payer.payer_id)).all()
         if waiting:
             raise_alert(session, "claims_unrouted", "claims_unrouted",

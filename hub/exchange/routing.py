@@ -14,7 +14,8 @@ mailbox from the claims routed to it, so it never mixes mailboxes.
   ``claims_unrouted`` alert names the payer ids (never a patient) until the table covers them.
 
 A table naming a mailbox that is not configured is a ``ConfigError`` naming the key and the
-nearest mailbox name.
+nearest mailbox name; a mailbox a person names (``--mailbox``) that is not configured is a
+``UsageError`` naming the nearest one, or the configured ones (``known_mailbox``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,26 @@ def routes(hub) -> Routes:
     return Routes(dict(table.payers), default, configured)
 
 
+def known_mailbox(hub, name: str) -> str:
+    """``name``, a mailbox a person gave (``--mailbox``, ``--from``), when bhhub.toml configures
+    it; else a ``UsageError`` (the person's mistake, exit 2) naming the nearest configured mailbox
+    and every configured one, before anything is written."""
+    configured = sorted(hub.settings.file.mailboxes)
+    if name in configured:
+        return name
+    near = difflib.get_close_matches(name, configured, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    raise UsageError(f"no mailbox {name!r} in {hub.settings.config_path} ({hint}configured: "
+                     f"{', '.join(configured) or 'none'})")
+
+
 def mailbox_for_payer(hub, payer_id: str, chosen: str | None = None) -> str | None:
     """The mailbox to write a file about ``payer_id`` for: ``chosen`` when a person named one
-    (``--mailbox``), else the route; None with no mailbox at all (the hub's own envelope)."""
-    table = routes(hub)
+    (``--mailbox``, checked by ``known_mailbox``), else the route; None with no mailbox at all
+    (the hub's own envelope)."""
     if chosen is not None:
-        if chosen not in table.mailboxes:
-            near = difflib.get_close_matches(chosen, table.mailboxes, n=1)
-            raise ConfigError(f"no mailbox {chosen!r} in bhhub.toml"
-                              + (f" (did you mean {near[0]!r}?)" if near else
-                                 f" (configured: {', '.join(table.mailboxes) or 'none'})"))
-        return chosen
+        return known_mailbox(hub, chosen)
+    table = routes(hub)
     if not table.mailboxes:
         return None
     found = table.mailbox_for(payer_id)

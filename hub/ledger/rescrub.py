@@ -25,7 +25,7 @@ class Rescrubbed:
     """How many claims were checked again, and those whose status changed."""
 
     checked: int = 0
-    changed: list[dict] = field(default_factory=list)  # {"claim": pcn, "from": status, "to": status}
+    changed: list[dict] = field(default_factory=list)  # {"patient_control_number": pcn, "from": status, "to": status}
 
     def as_dict(self) -> dict:
         return {"checked": self.checked, "changed": self.changed}
@@ -78,7 +78,7 @@ def _run(hub, session: Session, rows: list[schema.Claim], reason: str) -> Rescru
         before = row.status
         after = rescrub(hub, session, row, context)
         if after is not None and after != before:
-            result.changed.append({"claim": row.patient_control_number, "from": before, "to": after})
+            result.changed.append({"patient_control_number": row.patient_control_number, "from": before, "to": after})
     session.flush()
     hub.audit(session, "scrub", "claim", [r.id for r in rows], reason)
     return result

@@ -66,19 +66,26 @@ def _payment_rows(rows) -> list:
 
 
 _c, _r, _p = schema.Claim, schema.RemitClaim, schema.RemitPayment
+_cov, _payer = schema.Coverage, schema.Payer
 _REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_number)
               .where(one_of(_c.patient_control_number, "pcns")))
+# The payer of a posting is the payer of the claim revision it posted to, by the claim's payer
+# id: an 835 may name its payer only by the trace's originator (TRN03), kept as payer_id_835.
 _CLAIM_PAYMENTS = (select(_r.claim_id, _r.state, _r.status_code, _r.charge, _r.paid, _r.patient_responsibility,
                           _r.payer_claim_control_number, json_text(_r.remarks), json_text(_r.services),
-                          _r.crossed_over, _r.crossover_payer, _r.reversed_by_id, _p.payer_id, _p.trace_number, _p.payment_date)
-                   .join(_p, _p.id == _r.payment_id).where(one_of(_r.claim_id, "ids"))
+                          _r.crossed_over, _r.crossover_payer, _r.reversed_by_id, _p.payer_id, _p.trace_number,
+                          _p.payment_date, _payer.payer_id.label("claim_payer_id"))
+                   .join(_p, _p.id == _r.payment_id).join(_c, _c.id == _r.claim_id)
+                   .join(_cov, _cov.id == _c.coverage_id).join(_payer, _payer.id == _cov.payer_id)
+                   .where(one_of(_r.claim_id, "ids"))
                    .order_by(_r.id))
 _PaymentRow = namedtuple("_PaymentRow", [column.key for column in _CLAIM_PAYMENTS.selected_columns])
 
 
 def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:
     return {
-        "payer_id": payment.payer_id, "trace_number": payment.trace_number, "payment_date": payment.payment_date,
+        "payer_id": row.claim_payer_id, "payer_id_835": payment.payer_id, "trace_number": payment.trace_number,
+        "payment_date": payment.payment_date,
         "status_code": row.status_code, "charge": row.charge, "paid": row.paid,
         "patient_responsibility": row.patient_responsibility,
         "payer_claim_control_number": row.payer_claim_control_number or None,

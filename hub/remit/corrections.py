@@ -180,7 +180,7 @@ def list_pending(session) -> list[dict]:
         coverage = session.get(schema.Coverage, row.coverage_id)
         billed = billed_revision(session, row.patient_control_number, coverage.payer.payer_id)
         out.append({
-            "claim": row.patient_control_number, "id": row.id, "revision": row.revision,
+            "patient_control_number": row.patient_control_number, "id": row.id, "revision": row.revision,
             "replaces_revision": billed.revision if billed else None,
             "billed_status": billed.status if billed else None,
             "payer_id": coverage.payer.payer_id, "service_date": row.service_date, "total_charge": row.total_charge,

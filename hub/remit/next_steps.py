@@ -131,7 +131,7 @@ def on_worklist(rules, denial: schema.Denial, payer_id: str | None, has_secondar
                 on: date | None = None) -> NextStep:
     """The stored next step of an open ``denial`` as of ``on``: once its last day has passed, the
     rule's ``expired_action`` (a timely-filing denial is written off only now), or the same step
-    marked late. ``payer_id`` is the 835's payer the denial was classified for."""
+    marked late. ``payer_id`` is the claim's payer id (mappings/ rows are keyed by it)."""
     on = on or today()
     step = NextStep(denial.action, denial.action_text, denial.deadline)
     if denial.status != "open" or denial.deadline is None or on <= denial.deadline:

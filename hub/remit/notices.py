@@ -59,11 +59,12 @@ def add(session, claim: schema.Claim, signed_on: date, procedure_code: str | Non
 def reconsider(session, rules, table, claim: schema.Claim) -> list[schema.Denial]:
     """Open PR denials of this claim that were not the patient's for want of a notice and now
     have one: made the patient's, with the denial table's next action. Returns them."""
-    d, r, p = schema.Denial, schema.RemitClaim, schema.RemitPayment
+    d, c, cov, payer = schema.Denial, schema.Claim, schema.Coverage, schema.Payer
+    # the payer tables are keyed by the claim's payer id, not by how its 835 named the payer
     rows = session.execute(
-        select(d, p.payer_id).join(r, r.id == d.remit_claim_id).join(p, p.id == r.payment_id)
-        .join(schema.Claim, schema.Claim.id == d.claim_id)
-        .where(schema.Claim.patient_control_number == claim.patient_control_number, d.status == "open",
+        select(d, payer.payer_id).join(c, c.id == d.claim_id)
+        .join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id)
+        .where(c.patient_control_number == claim.patient_control_number, d.status == "open",
                d.group_code == "PR", d.patient_owes.is_(False))).all()
     notices = notices_for(session, claim.patient_control_number)
     changed = []

@@ -17,10 +17,6 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequest
-from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse
-from pydantic import ValidationError
-
 from hub.eligibility.benefits import EligibilityResponse, Rejection
 from hub.model import Coverage, Patient
 
@@ -77,6 +73,10 @@ def coverage_eligibility_request(portal: FhirPortal, patient: Patient, coverage:
         "insurance": [{"focal": True, "coverage": {"reference": "#coverage"}}],
         "item": [{"category": {"coding": [{"system": portal.request_system, "code": stc}]}} for stc in service_types],
     }
+    # fhir.resources costs about a second to import: loaded when a payer is asked, never when the
+    # plugin is (every `bhhub plugins` and every hook lookup imports this module).
+    from fhir.resources.R4B.coverageeligibilityrequest import CoverageEligibilityRequest
+
     CoverageEligibilityRequest.model_validate(request)  # a bug here must not reach a payer
     return request
 
@@ -86,6 +86,9 @@ def read_response(portal: FhirPortal, answer: PortalAnswer, coverage: Coverage,
     payer_id = coverage.payer.payer_id
     where = f"portal {portal.connection.name}, payer {payer_id}"
     resource = _the_response(answer, portal, payer_id, where)
+    from fhir.resources.R4B.coverageeligibilityresponse import CoverageEligibilityResponse  # see above
+    from pydantic import ValidationError
+
     try:
         response = CoverageEligibilityResponse.model_validate(resource)
     except ValidationError as exc:  # name the elements, never the values (pydantic's text quotes them)

@@ -1,0 +1,49 @@
+"""``bhhub mailbox reroute --from OLD [--to NEW]``: what waits for a mailbox taken out of
+bhhub.toml (the ``transmissions_orphaned`` alert) goes to the one that replaced it, or back to
+the queue (``hub.exchange.reroute``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from hub.cli.commands import open_hub
+from hub.cli.output import print_json
+
+
+def add_reroute(mailbox_sub) -> None:
+    p = mailbox_sub.add_parser(
+        "reroute", help="move or release transmissions left for a mailbox no longer configured",
+        description="Transmissions not yet uploaded that wait for OLD, a mailbox no longer in bhhub.toml: with "
+                    "--to NEW, those whose file NEW can carry (the same envelope ids: a renamed mailbox) become "
+                    "NEW's; the others are released and their claims go back to ready, to be batched by the next "
+                    "exchange for the mailbox [routing] gives their payer now. A transmission left uploading may "
+                    "have reached OLD's clearinghouse and is not touched. Audited; running it again changes nothing.")
+    p.add_argument("--from", dest="old", required=True, metavar="OLD", help="the mailbox no longer configured")
+    p.add_argument("--to", dest="to", metavar="NEW", help="a configured mailbox to hand them to")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_mailbox_reroute)
+
+
+def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
+    from hub.exchange.reroute import reroute
+
+    with open_hub(args) as hub:
+        result = reroute(hub, args.old, args.to)
+    if args.json:
+        print_json(result.as_dict())
+        return 0
+    if result.moved:
+        print(f"{len(result.moved)} transmission(s) moved to mailbox {result.to}: {_ids(result.moved)}")
+    if result.released:
+        print(f"{len(result.released)} transmission(s) released: {_ids(result.released)}; "
+              f"{len(result.claims_ready)} claim(s) back to ready for the next exchange")
+    if result.in_doubt:
+        print(f"{len(result.in_doubt)} transmission(s) left uploading, not touched (they may have reached "
+              f"{result.mailbox}'s clearinghouse): {_ids(result.in_doubt)}")
+    if not (result.moved or result.released or result.in_doubt):
+        print(f"nothing waits for mailbox {result.mailbox}")
+    return 0
+
+
+def _ids(ids: list[int]) -> str:
+    return ", ".join(str(i) for i in ids)

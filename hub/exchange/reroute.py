@@ -1,0 +1,131 @@
+"""Transmissions left for a mailbox no longer in bhhub.toml (``transmissions_orphaned``): let
+them go, or hand them to the mailbox that replaced it (``bhhub mailbox reroute``).
+
+A transmission's file was written in its mailbox's envelope (ISA06/ISA08 of that clearinghouse),
+so its bytes can only go where that envelope points:
+
+- ``--to NEW`` when NEW carries the same envelope (the mailbox was renamed, or the same
+  clearinghouse is reached another way): the transmission, bytes and ISA13 unchanged, is NEW's,
+  and NEW's next exchange sends it;
+- without ``--to``, or when NEW's envelope differs: the file is released. Its claims go back to
+  ``ready`` and the next exchange batches them for the mailbox ``[routing]`` gives their payer
+  now, in that clearinghouse's envelope (their authorization visits stay counted once: a claim's
+  uses are recorded once, whatever batch carries it). A released 270/276 is not sent; ask again.
+
+Only transmissions never uploaded (``ready``) move. One left ``uploading`` may have reached the
+old clearinghouse: it is named and left alone (configure that mailbox again, and its exchange
+finds out), so no claim is billed twice. Running it again changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from hub.claims import set_status
+from hub.errors import UsageError
+from hub.model import ClaimStatus
+from hub.store import schema
+
+log = logging.getLogger(__name__)
+
+RELEASED = "released"  # a transmission state: its file will not be sent (see the module's docstring)
+
+
+@dataclass
+class RerouteResult:
+    mailbox: str
+    to: str | None
+    moved: list[int] = field(default_factory=list)  # transmissions now the ``to`` mailbox's
+    released: list[int] = field(default_factory=list)  # transmissions let go
+    claims_ready: list[str] = field(default_factory=list)  # patient control numbers back in the queue
+    in_doubt: list[int] = field(default_factory=list)  # uploading: may have reached the old clearinghouse
+
+    def as_dict(self) -> dict:
+        return {"mailbox": self.mailbox, "to": self.to, "moved_transmission_ids": self.moved,
+                "released_transmission_ids": self.released, "patient_control_numbers": self.claims_ready,
+                "in_doubt_transmission_ids": self.in_doubt}
+
+
+def reroute(hub, old: str, to: str | None = None) -> RerouteResult:
+    """Move or release every transmission not yet uploaded that waits for ``old``, a mailbox no
+    longer configured; one transaction, audited."""
+    from hub.exchange.outbound import READY, UPLOADING
+    from hub.exchange.routing import known_mailbox
+
+    if old in hub.settings.file.mailboxes:
+        raise UsageError(f"mailbox {old!r} is configured: its own exchange sends what waits for it; reroute "
+                         "is for a mailbox taken out of bhhub.toml")
+    envelope = _envelope_of(hub, known_mailbox(hub, to)) if to is not None else None
+    result = RerouteResult(old, to)
+    t = schema.Transmission
+    with hub.store.writer() as session:
+        for transmission in session.scalars(select(t).where(t.mailbox == old, t.state.in_((READY, UPLOADING)))
+                                            .order_by(t.id).with_for_update()):
+            if transmission.state == UPLOADING:
+                result.in_doubt.append(transmission.id)
+                continue
+            batch = session.get(schema.Batch, transmission.batch_id)
+            if envelope is not None and _addressed_to(batch, envelope):
+                _move(session, transmission, batch, to)
+                result.moved.append(transmission.id)
+            else:
+                result.claims_ready += _release(session, transmission, batch, to)
+                result.released.append(transmission.id)
+        changed = result.moved + result.released
+        if changed:
+            hub.audit(session, "reroute_transmissions", "transmission", changed,
+                      f"mailbox {old} no longer configured: {len(result.moved)} moved to {to}, "
+                      f"{len(result.released)} released")
+        session.commit()
+    _recheck_orphans(hub)
+    log.info("reroute from %s: %d moved, %d released, %d in doubt", old, len(result.moved), len(result.released),
+             len(result.in_doubt))
+    return result
+
+
+def _envelope_of(hub, name: str) -> tuple[str, str]:
+    from hub.exchange.mailboxes import outbound_envelope
+
+    envelope, _ = outbound_envelope(hub, name)
+    return envelope.sender_id, envelope.receiver_id
+
+
+def _addressed_to(batch: schema.Batch, envelope: tuple[str, str]) -> bool:
+    """True when the file's ISA06/ISA08 are the mailbox's: its bytes may go through it."""
+    from hub.x12.recognize import recognize
+
+    isa = recognize(batch.content)
+    return isa is not None and (isa.sender_id, isa.receiver_id) == envelope
+
+
+def _move(session, transmission: schema.Transmission, batch: schema.Batch, to: str) -> None:
+    detail = f"rerouted from mailbox {transmission.mailbox} (no longer configured) to {to}"
+    transmission.mailbox = to
+    if batch.mailbox is not None:  # an inquiry written for the old mailbox is now the new one's
+        batch.mailbox = to
+    session.add(schema.TransmissionEvent(transmission_id=transmission.id, state=transmission.state, detail=detail))
+
+
+def _release(session, transmission: schema.Transmission, batch: schema.Batch, to: str | None) -> list[str]:
+    why = (f"mailbox {transmission.mailbox} no longer configured" +
+           (f"; {to} carries another envelope" if to is not None else ""))
+    transmission.state = RELEASED
+    session.add(schema.TransmissionEvent(transmission_id=transmission.id, state=RELEASED,
+                                         detail=f"released: {why}; its claims go with the next exchange"))
+    c = schema.Claim
+    claims = session.scalars(select(c).where(c.batch_id == batch.id, c.status == ClaimStatus.BATCHED.value)
+                             .order_by(c.id)).all()
+    for claim in claims:
+        claim.batch_id = None
+        set_status(session, claim, ClaimStatus.READY, f"rerouted: {why} (its batch {batch.id} was never sent)")
+    return [claim.patient_control_number for claim in claims]
+
+
+def _recheck_orphans(hub) -> None:
+    """The ``transmissions_orphaned`` alert cleared at once when nothing is left stranded."""
+    from hub.exchange.cycle import check_orphaned_transmissions
+
+    check_orphaned_transmissions(hub, set(hub.settings.file.mailboxes))

@@ -1,0 +1,96 @@
+"""Real receivers for alerts on 127.0.0.1: an SMTP server (aiosmtpd) and an HTTP receiver that
+keeps what it was POSTed, and a hub home whose [notify] points at them."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from hub.exchange.alerts import raise_alert
+from hub.store import schema
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    failures_left = 0
+    redirect = False
+    delay = 0.0  # seconds before answering: a slow receiver, so two senders overlap
+    requests = 0
+    bodies: list
+
+    def do_POST(self):  # noqa: N802 - the stdlib's name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        cls = type(self)
+        cls.requests += 1
+        time.sleep(cls.delay)
+        if cls.redirect:
+            self.send_response(302)
+            self.send_header("Location", "/landing")
+        elif cls.failures_left > 0:
+            cls.failures_left -= 1
+            self.send_response(503)
+        else:
+            cls.bodies.append((body, self.headers.get("Authorization")))
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receivers():
+    aiosmtpd = pytest.importorskip("aiosmtpd.controller")
+    from aiosmtpd.handlers import Message
+
+    mails: list = []
+
+    class Keep(Message):
+        def handle_message(self, message):
+            mails.append(message)
+
+    with socket.socket() as probe:  # aiosmtpd checks its server by connecting to the port it was given
+        probe.bind(("127.0.0.1", 0))
+        smtp_port = probe.getsockname()[1]
+    smtp = aiosmtpd.Controller(Keep(message_class=None), hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    handler = type("Receiver", (_Receiver,), {"bodies": [], "failures_left": 0, "redirect": False, "requests": 0,
+                                          "delay": 0.0})
+    http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    yield {"smtp_port": smtp_port, "mails": mails, "http": http, "handler": handler}
+    http.shutdown()
+    http.server_close()
+    smtp.stop()
+
+
+def notify_home(hub_home: Path, receivers, token: bool = False) -> Path:
+    config = hub_home / "bhhub.toml"
+    config.write_text(config.read_text() + f"""
+[notify.email]
+host = "127.0.0.1"
+port = {receivers['smtp_port']}
+starttls = false
+sender = "bhhub@practice.example"
+to = ["billing@practice.example", "owner@practice.example"]
+timeout = 5
+
+[notify.webhook]
+url = "http://127.0.0.1:{receivers['http'].server_address[1]}/hook"
+timeout = 5
+{'token_env = "BHHUB_TEST_WEBHOOK_TOKEN"' if token else ""}
+""")
+    return hub_home
+
+
+def raise_one(hub, key: str) -> int:
+    with hub.store.session() as session:
+        raise_alert(session, key, key.split(":")[0], f"{key}: something a person must know")
+        session.commit()
+        return session.scalar(select(schema.Alert.id).where(schema.Alert.key == key))

@@ -1,0 +1,421 @@
+"""One vocabulary in every ``--json`` (README: "Every listing takes --json"), and one exit code
+for the same mistake from every command (README's table).
+
+Every command the parser gives ``--json`` is run on a populated hub, the demo's: claims paid,
+denied and rejected through the sandbox clearinghouse's 999, 277CA and 835, a 271 about each
+patient, a quarantined file, an alert; this module adds an unmatched 835 claim payment, an
+authorization, an enrollment, an advance notice and a 276. A command that gains ``--json``
+without a line in ``RUNS`` fails ``test_every_command_with_json_is_walked``.
+
+What every output must say the same way:
+
+- the claim is ``patient_control_number`` (never ``claim``, ``claim_id``, ``pcn``);
+- an inbox item is ``inbox_item_id`` (never ``inbox_item``, ``item_id``);
+- ``payer_id`` is the claim's payer id (what ``bhhub claims`` shows), not an 835's or a 271's
+  trace originator (TRN03);
+- money is a JSON number of dollars, never a string;
+- a time carries its offset (``...T15:43:50+00:00``); a date is ``YYYY-MM-DD``;
+- nothing prints a bare ``null``: "nothing to do" is an object or an empty array.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from hub.cli.main import build_parser, main
+from test_ncci import mue_file, ptp_file
+
+# Keys that hold money, wherever they appear (and a string like "12.50" anywhere is refused too).
+MONEY = {
+    "amount", "charge", "paid", "total_charge", "patient_responsibility", "payment_amount", "paid_total",
+    "provider_adjustment_total", "copay", "deductible", "deductible_remaining", "out_of_pocket",
+    "out_of_pocket_remaining", "insurance", "patient", "total_ar", "insurance_ar", "patient_ar",
+    "net_collection_payments", "net_collection_expected",
+}
+CLAIM_WORDS = {"claim", "claim_id", "pcn", "clm01", "claim_number"}  # the claim is patient_control_number
+INBOX_WORDS = {"inbox_item", "item_id", "inbox_id", "item"}  # an inbox item is inbox_item_id
+TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+OFFSET = re.compile(r"(Z|[+-]\d\d:\d\d)$")
+MONEY_TEXT = re.compile(r"^-?\d+\.\d\d$")
+
+
+# --- the hub walked -------------------------------------------------------------------------
+
+
+class Walk:
+    """The demo's hub, what it holds, and a way to run a command on it."""
+
+    def __init__(self, home: Path, scratch: Path):
+        self.home, self.scratch = home, scratch
+        self.claims = {c["patient_control_number"]: c for c in self.json("claims", "--json")}
+        self.inbox = self.json("inbox", "--json")
+
+    def run(self, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["--home", str(self.home), *argv])
+        return code, out.getvalue(), err.getvalue()
+
+    def json(self, *argv: str):
+        code, out, err = self.run(*argv)
+        assert code == 0, (argv, err)
+        return json.loads(out)
+
+    def pcn(self, status: str) -> str:
+        return next(p for p, c in self.claims.items() if c["status"] == status)
+
+    @property
+    def payer_ids(self) -> set[str]:
+        return {c["payer_id"] for c in self.claims.values()}
+
+    def quarantined(self) -> str:
+        return str(next(i["id"] for i in self.inbox if i["state"] == "quarantined"))
+
+    def unmatched_835(self) -> str:
+        """The sandbox's 835 again under new traces, its first claim payment for a claim the hub
+        never sent: a claim payment that matches nothing (``remit unmatched``)."""
+        [remit] = (self.home / "sandbox" / "picked-up").glob("*.835")
+        text = remit.read_text().replace("*SBX0000000020", "*SBX0000000090")
+
+        def stranger(clp: re.Match) -> str:  # CLP01 and CLP07 no claim has
+            parts = clp.group(0).split("*")
+            parts[1], parts[7] = "BH09999999", "NOSUCH000001"
+            return "*".join(parts)
+
+        text = re.sub(r"CLP\*[^~]*", stranger, text, count=1)
+        text = re.sub(r"NM1\*QC\*[^~]*", "NM1*QC*1*NOBODY*KNOWN****MI*ZZ99999999", text, count=1)  # nor this member
+        path = self.scratch / "unmatched.835"
+        path.write_text(text)
+        return str(path)
+
+    def file(self, name: str, text: str) -> str:
+        path = self.scratch / name
+        path.write_text(text)
+        return str(path)
+
+
+def _auth_csv(w: Walk) -> str:
+    c = next(iter(w.claims.values()))
+    return w.file("auth.csv", "payer_id,member_id,number,quantity,start,end\n"
+                              f"{c['payer_id']},{c['member_id']},PA-CSV-1,6,2026-10-01,2026-12-31\n")
+
+
+def _enrollment_csv(w: Walk) -> str:
+    return w.file("enroll.csv", f"npi,payer_id,status\n1234567893,{sorted(w.payer_ids)[0]},enrolled\n")
+
+
+def _first_claim(w: Walk) -> dict:
+    return next(iter(w.claims.values()))
+
+
+# Every command with --json, in the order they run (the ones that change the hub last). Each
+# gives the command line; its exit code may be 1 (a refused item, a file the checks quarantined)
+# but its output is still JSON.
+RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
+    (("claims",), lambda w: ["claims"]),
+    (("inbox",), lambda w: ["inbox"]),
+    (("plugins",), lambda w: ["plugins"]),
+    (("mailbox", "list"), lambda w: ["mailbox", "list"]),
+    (("transmissions",), lambda w: ["transmissions"]),
+    (("alerts",), lambda w: ["alerts", "--all"]),
+    (("ar",), lambda w: ["ar"]),
+    (("eligibility",), lambda w: ["eligibility"]),
+    (("eligibility", "list"), lambda w: ["eligibility", "list"]),
+    (("intake",), lambda w: ["intake", w.unmatched_835()]),
+    (("remit",), lambda w: ["remit"]),
+    (("remit", "list"), lambda w: ["remit", "list"]),
+    (("remit", "unmatched"), lambda w: ["remit", "unmatched"]),
+    (("denials",), lambda w: ["denials", "--all"]),
+    (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
+    (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
+    (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", "retired-clearinghouse"]),
+    (("notify", "test"), lambda w: ["notify", "test"]),  # none configured: exit 1, still JSON
+    (("auth", "add"), lambda w: ["auth", "add", "--payer", _first_claim(w)["payer_id"], "--member",
+                                 _first_claim(w)["member_id"], "--number", "PA-1", "--visits", "12",
+                                 "--from", "2026-10-01", "--to", "2026-12-31"]),
+    (("auth", "import"), lambda w: ["auth", "import", _auth_csv(w)]),
+    (("auth",), lambda w: ["auth"]),
+    (("auth", "list"), lambda w: ["auth", "list", "--all"]),
+    (("auth", "void"), lambda w: ["auth", "void", str(w.json("auth", "list", "--json")[0]["id"])]),
+    (("credentialing", "add"), lambda w: ["credentialing", "add", "--npi", "1234567893", "--payer",
+                                          sorted(w.payer_ids)[-1], "--status", "enrolled",
+                                          "--effective", "2026-01-01"]),
+    (("credentialing", "import"), lambda w: ["credentialing", "import", _enrollment_csv(w)]),
+    (("credentialing",), lambda w: ["credentialing"]),
+    (("credentialing", "list"), lambda w: ["credentialing", "list"]),
+    (("notice", "list"), lambda w: ["notice", "list"]),
+    (("status", "check"), lambda w: ["status", "check", w.pcn("paid")]),
+    (("status",), lambda w: ["status"]),
+    (("status", "list"), lambda w: ["status", "list"]),
+    (("eligibility", "check"), lambda w: ["eligibility", "check", "--patient",
+                                          str(_first_claim(w)["patient_id"])]),
+    (("eligibility", "sweep"), lambda w: ["eligibility", "sweep"]),
+    (("scrub",), lambda w: ["scrub"]),
+    (("resubmit",), lambda w: ["resubmit", w.pcn("rejected"), w.pcn("paid")]),
+    (("followup",), lambda w: ["followup", "void", w.pcn("paid")]),
+    (("export-837",), lambda w: ["export-837", "--out", str(w.scratch / "first.x12")]),
+    (("batch", "write"), lambda w: ["batch", "write", "1", "--out", str(w.scratch / "again.x12")]),
+    (("exchange",), lambda w: ["exchange"]),
+    (("rules", "load-ncci"), lambda w: ["rules", "load-ncci", str(ptp_file(
+        w.scratch / "ptp.txt", ["90791\t90832\t\t20200101\t*\t0\tMutually exclusive procedures"]))]),
+    (("rules", "load-mue"), lambda w: ["rules", "load-mue", str(mue_file(
+        w.scratch / "mue.csv", ['90837,1,"2 Date of Service Edit: Policy","Code Descriptor / CPT Instruction"']))]),
+]
+# Listings the populated hub must fill: the checks below would be empty words on an empty list.
+FILLED = {("claims",), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
+          ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list")}
+
+
+def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _commands(sub, path + (name,))
+
+
+def _options(parser: argparse.ArgumentParser) -> set[str]:
+    return {o for a in parser._actions for o in a.option_strings}
+
+
+def commands_with(option: str) -> set[tuple[str, ...]]:
+    return {path for path, p in _commands(build_parser()) if option in _options(p)}
+
+
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory) -> tuple[Walk, dict]:
+    """The demo's hub after every ``--json`` command ran on it, with each one's (code, stdout, stderr)."""
+    root = tmp_path_factory.mktemp("vocabulary")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["--home", str(root), "demo"]) == 0
+    walk = Walk(root / "demo", root)
+    code, _, err = walk.run("notice", "add", walk.pcn("denied"), "--signed-on", "2026-10-01")
+    assert code == 0, err
+    from hub.cli.demo import _write_config
+    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+
+    results = {}
+    # the demo's sandbox again (its folder, host key and password), so `exchange` and `mailbox test` reach it
+    with SandboxClearinghouse(walk.home / "sandbox") as sandbox:
+        _write_config(walk.home, sandbox)
+        for path, argv in RUNS:
+            results[path] = walk.run(*argv(walk), "--json")
+    return walk, results
+
+
+def test_every_command_with_json_is_walked():
+    from hub.cli.main import BUILTIN
+    from hub.plugins import build_plugin_host
+
+    # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
+    parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
+    with_json = {path for path, p in _commands(parser) if "--json" in _options(p)}
+    missing = with_json - {path for path, _ in RUNS}
+    assert not missing, f"add these to RUNS: {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", [path for path, _ in RUNS], ids=" ".join)
+def test_every_json_speaks_the_shared_vocabulary(walked, path):
+    walk, results = walked
+    code, out, err = results[path]
+    assert code in (0, 1), (code, err)
+    if path in (("exchange",), ("mailbox", "test")):
+        assert code == 0, err  # the sandbox answered: the report is a real one
+    data = json.loads(out)  # the whole of stdout is one JSON value
+    assert data is not None, "a bare null: say 'nothing to do' with an object or an empty array"
+    if path in FILLED:
+        assert data, f"{' '.join(path)} listed nothing: the walk checks nothing there"
+    problems = list(_problems(data, "$", walk.payer_ids))
+    assert not problems, "\n".join(problems)
+
+
+def _problems(value, where: str, payer_ids: set[str]) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "sources":  # a 271 summary's field -> the service type that said it
+                continue
+            here = f"{where}.{key}"
+            if key in CLAIM_WORDS:
+                yield f"{here}: the claim is patient_control_number"
+            if key in INBOX_WORDS:
+                yield f"{here}: an inbox item is inbox_item_id"
+            if key in MONEY and item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
+                yield f"{here}: money is a JSON number, not {item!r}"
+            if key == "payer_id" and item is not None and item not in payer_ids:
+                yield f"{here}: {item!r} is no claim's payer id ({sorted(payer_ids)})"
+            yield from _problems(item, here, payer_ids)
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from _problems(item, f"{where}[{n}]", payer_ids)
+    elif isinstance(value, str):
+        if TIME.match(value) and not OFFSET.search(value):
+            yield f"{where}: {value!r} has no timezone offset"
+        if MONEY_TEXT.match(value):
+            yield f"{where}: {value!r} looks like money written as text"
+
+
+def test_times_are_utc_with_their_offset_and_dates_stay_plain(walked):
+    walk, results = walked
+    [item] = [i for i in json.loads(results[("inbox",)][1]) if i["id"] == walk.inbox[0]["id"]]
+    assert item["received_at"].endswith("+00:00")
+    claim = json.loads(results[("claims",)][1])[0]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", claim["service_date"])
+
+
+def test_money_is_dollars_as_numbers(walked):
+    walk, results = walked
+    denial = json.loads(results[("denials",)][1])[0]
+    assert isinstance(denial["amount"], float) and denial["amount"] > 0
+    answered = next(c for c in json.loads(results[("eligibility",)][1]) if c["state"] == "answered")
+    assert answered["mental_health"]["copay"] == 30.0  # the sandbox's 271: EB*B**MH...*30
+
+
+def test_payer_ids_are_the_claims_not_the_835s_trace_originator(walked):
+    walk, results = walked
+    payments = json.loads(results[("remit",)][1])
+    assert {p["payer_id"] for p in payments} <= walk.payer_ids
+    assert all(p["payer_id_835"].startswith("1") and len(p["payer_id_835"]) == 10 for p in payments[:3])
+    denial = json.loads(results[("denials",)][1])[0]
+    assert denial["payer_id"] == walk.claims[denial["patient_control_number"]]["payer_id"]
+
+
+def test_export_with_nothing_ready_says_so_in_the_same_object(walked, tmp_path):
+    walk, results = walked
+    first = json.loads(results[("export-837",)][1])
+    code, out, err = walk.run("export-837", "--out", str(tmp_path / "none.x12"), "--json")
+    assert code == 0, err
+    nothing = json.loads(out)
+    assert nothing["written"] is False and nothing["claims"] == 0 and nothing["patient_control_numbers"] == []
+    assert "batch_id" not in nothing  # no batch, so no batch id (not a null one)
+    assert set(nothing) <= set(first) and first["written"] is True
+    assert not (tmp_path / "none.x12").exists()
+
+
+def test_plugins_json_is_what_its_help_says(walked):
+    walk, results = walked
+    data = json.loads(results[("plugins",)][1])
+    [plugins] = [p for path, p in _commands(build_parser()) if path == ("plugins",)]
+    [help_text] = [a.help for a in plugins._actions if "--json" in a.option_strings]
+    assert help_text.startswith("JSON object") and isinstance(data, dict)
+    assert set(data) == {"plugins", "problems"} and all(f'"{key}"' in help_text for key in data)
+    fields = set(re.search(r"\[\{(.*?)\}\]", help_text).group(1).replace(" ", "").split(","))
+    assert all(set(p) == fields for p in data["plugins"])
+
+
+# --- one exit code for one mistake -------------------------------------------------------------
+
+
+def _required(w: Walk) -> dict[tuple[str, ...], list[str]]:
+    """What each command needs besides the option under test, so only that option is wrong."""
+    c = _first_claim(w)
+    return {
+        ("export-837",): ["--out", str(w.scratch / "never.x12")],
+        ("exchange",): [],
+        ("eligibility", "check"): ["--patient", str(c["patient_id"])],
+        ("eligibility", "sweep"): [],
+        ("status", "check"): [c["patient_control_number"]],
+        ("claims",): [],
+        ("ar",): [],
+        ("auth", "add"): ["--payer", c["payer_id"], "--member", c["member_id"], "--number", "PA-X", "--visits", "1",
+                          "--from", "2026-10-01", "--to", "2026-12-31"],
+        ("credentialing", "add"): ["--npi", "1234567893", "--payer", c["payer_id"], "--status", "enrolled"],
+        ("notice", "add"): [c["patient_control_number"], "--signed-on", "2026-10-01"],
+    }
+
+
+# The commands that name a claim, with the rest of their command line ({} is the claim).
+CLAIM_ARGUMENTS = {
+    ("status", "check"): ["status", "check", "{}"],
+    ("resubmit",): ["resubmit", "{}"],
+    ("override",): ["override", "{}", "coding.time_missing", "--reason", "payer said so"],
+    ("followup",): ["followup", "void", "{}"],
+    ("remit", "match"): ["remit", "match", "1", "{}"],
+    ("notice", "add"): ["notice", "add", "{}", "--signed-on", "2026-10-01"],
+    ("notice", "list"): ["notice", "list", "{}"],
+}
+
+
+def _with_value(argv: list[str], option: str, value: str) -> list[str]:
+    """``argv`` with ``option`` set to ``value`` (replacing the one given, if any)."""
+    if option in argv:
+        argv = list(argv)
+        argv[argv.index(option) + 1] = value
+        return argv
+    return [*argv, option, value]
+
+
+def _one_mistake(w: Walk, argv: list[str], before: dict) -> None:
+    code, out, err = w.run(*argv)
+    assert code == 2, (argv, code, err)
+    assert err.startswith("bhhub: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert out == ""
+    assert _state(w) == before, f"{argv} changed the hub"
+
+
+def _state(w: Walk) -> dict:
+    return {p: c["status"] for p, c in ((c["patient_control_number"], c) for c in w.json("claims", "--json"))}
+
+
+def test_an_unknown_mailbox_is_a_usage_error_from_every_command_that_takes_one(walked):
+    walk, _ = walked
+    takes = commands_with("--mailbox")
+    needs = _required(walk)
+    assert takes <= set(needs), f"say what {sorted(takes - set(needs))} need in _required"
+    before = _state(walk)
+    for path in sorted(takes):
+        _one_mistake(walk, [*path, *_with_value(needs[path], "--mailbox", "nope")], before)
+    code, _, err = walk.run("mailbox", "test", "nope")
+    assert code == 2 and "no mailbox 'nope'" in err
+
+
+def test_an_unknown_claim_is_a_usage_error_from_every_command_that_names_one(walked):
+    walk, _ = walked
+    names = {path for path, p in _commands(build_parser())
+             for a in p._actions if not a.option_strings and a.metavar == "CLAIM"}
+    assert names == set(CLAIM_ARGUMENTS), "say how to name a claim to each command in CLAIM_ARGUMENTS"
+    before = _state(walk)
+    for path, argv in sorted(CLAIM_ARGUMENTS.items()):
+        _one_mistake(walk, [a.replace("{}", "BH00NOSUCH") for a in argv], before)
+    # among known ones too: nothing is done for the known claim when another is unknown
+    _one_mistake(walk, ["resubmit", walk.pcn("rejected"), "BH00NOSUCH"], before)
+
+
+def test_a_bad_date_is_a_usage_error_from_every_command_that_takes_one(walked):
+    walk, _ = walked
+    dated = {(path, o) for path, p in _commands(build_parser())
+             for a in p._actions if a.metavar == "YYYY-MM-DD" for o in a.option_strings}
+    needs = _required(walk)
+    assert {path for path, _ in dated} <= set(needs), "say what each dated command needs in _required"
+    before = _state(walk)
+    for path, option in sorted(dated):
+        for bad in ("2026-02-30", "11/30/2026"):
+            _one_mistake(walk, [*path, *_with_value(needs[path], option, bad)], before)
+
+
+# --- the offset on both stores -------------------------------------------------------------------
+
+
+def test_times_carry_their_offset_on_either_store(hub_home, tmp_path, capsys):
+    """SQLite gives back naive times, PostgreSQL aware ones: both print as UTC with the offset."""
+    from datetime import datetime, timedelta, timezone
+
+    from hub.demo.synthetic import encounter_bundle
+
+    visit = tmp_path / "visit.json"
+    visit.write_text(json.dumps(encounter_bundle(4)))
+    assert main(["--home", str(hub_home), "intake", str(visit)]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "inbox", "--json"]) == 0
+    [item] = json.loads(capsys.readouterr().out)
+    received = datetime.fromisoformat(item["received_at"])
+    assert received.utcoffset() is not None
+    assert abs(received - datetime.now(timezone.utc)) < timedelta(minutes=5)  # UTC, not local time mislabelled
