@@ -11,10 +11,11 @@ earlier submission and is kept in the history only.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import date
 from typing import Iterable
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 
 from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
 from hub.model import ClaimStatus
@@ -66,7 +67,7 @@ def acknowledgment_json(session, claim: schema.Claim) -> dict | None:
 
 
 def acknowledgments_json(session, claims) -> dict[int, dict | None]:
-    """claim id -> ``acknowledgment_json`` for many claims in one query (a listing's page).
+    """claim id -> ``acknowledgment_json`` for many claims in two queries (a listing's page).
 
     ``claims`` need only ``id`` and ``batch_id`` (rows of a Core select will do)."""
     sent = [c for c in claims if c.batch_id is not None]
@@ -74,28 +75,41 @@ def acknowledgments_json(session, claims) -> dict[int, dict | None]:
     if not sent:
         return found
     conn = session.connection()
+    ids = [c.id for c in sent]
     # two queries, not one with OR: each then takes its index (claim_id; batch_id), where the OR
-    # made SQLite read every answer to the batches the page's claims were in
-    rows = sorted([*conn.execute(_OWN_ANSWERS, {"ids": [c.id for c in sent]}),
-                   *conn.execute(_FILE_ANSWERS, {"batches": sorted({c.batch_id for c in sent})})],
-                  key=lambda row: row.id)
-    # the same rule as ``answers``: its own answers to its current batch, and that file's verdicts
-    by_claim: dict[tuple[int, int | None], list[Answer]] = {}
+    # made SQLite read every answer to the batches the page's claims were in. Consecutive ids
+    # (an unfiltered page) are asked for as their range: no list of hundreds of ids to bind.
+    own = (conn.execute(_OWN_ANSWERS_BETWEEN, {"low": ids[0], "high": ids[-1]})
+           if ids == sorted(ids) and ids[-1] - ids[0] < 2 * len(ids) else conn.execute(_OWN_ANSWERS, {"ids": ids}))
+    files = conn.execute(_FILE_ANSWERS, {"batches": sorted({c.batch_id for c in sent})})
+    # named tuples: ``answer_of`` reads nine fields of each, by name, which SQLAlchemy's Row is slow at
+    rows = sorted(map(_AnswerRow._make, [*own.all(), *files.all()]), key=lambda row: row.id)
+    # the same rule as ``answers``: its own answers to its current batch, and that file's
+    # verdicts; each answer ranked once (a file's verdict is every one of its claims')
+    by_claim: dict[tuple[int, int | None], list[tuple[tuple, Answer]]] = {}
     for row in rows:
         answer = answer_of(row)
         if answer is not None:
-            by_claim.setdefault((row.batch_id, row.claim_id), []).append(answer)
+            by_claim.setdefault((row.batch_id, row.claim_id), []).append((answer.rank(), answer))
+    no_answers: list = []
     for claim in sent:
-        mine = by_claim.get((claim.batch_id, claim.id), []) + by_claim.get((claim.batch_id, None), [])
-        found[claim.id] = _answer_json(deciding(mine))
+        mine = by_claim.get((claim.batch_id, claim.id), no_answers) + by_claim.get((claim.batch_id, None), no_answers)
+        # ``deciding``: the first of the highest rank
+        found[claim.id] = _answer_json(max(mine, key=_rank)[1]) if mine else None
     return found
+
+
+def _rank(ranked: tuple[tuple, Answer]) -> tuple:
+    return ranked[0]
 
 
 _ack = schema.Acknowledgment
 _ANSWERS = select(  # what ``answer_of`` reads, no ORM objects
     _ack.id, _ack.batch_id, _ack.claim_id, _ack.kind, _ack.accepted, _ack.code, _ack.detail, _ack.at, _ack.outcome,
     _ack.source, _ack.effective_on)
+_AnswerRow = namedtuple("_AnswerRow", [column.key for column in _ANSWERS.selected_columns])
 _OWN_ANSWERS = _ANSWERS.where(one_of(_ack.claim_id, "ids"))
+_OWN_ANSWERS_BETWEEN = _ANSWERS.where(_ack.claim_id.between(bindparam("low"), bindparam("high")))
 _FILE_ANSWERS = _ANSWERS.where(one_of(_ack.batch_id, "batches"), _ack.claim_id.is_(None),
                                _ack.kind.in_(FILE_LEVEL))
 

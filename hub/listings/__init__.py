@@ -11,13 +11,19 @@ inserted between pages land on later pages and none is skipped or shown twice.
 
 from __future__ import annotations
 
+import gc
 from array import array
+from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hub.errors import UsageError
 
-CHUNK = 500  # rows per fetch and per related-data query: bounds memory and the IN lists
+# Rows per fetch and per related-data query: bounds memory and the IN lists. A chunk of the
+# claims listing costs some ten round trips to the store, each waiting its turn on a busy
+# machine: 2,000 rather than 500 took `claims --json` of 100,000 claims on PostgreSQL from
+# 2.4x to 1.9x the bare SELECT's time, for about 10 MB more at the peak.
+CHUNK = 2000
 
 
 @dataclass
@@ -57,9 +63,21 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
         query = query.limit(page.limit + 1)  # one more tells whether another page follows
     # Core, not the ORM: rows need no identity map, and the ORM's row handling doubles the cost
     result = session.connection().execute(query.execution_options(yield_per=chunk))
+    # What is alive now (the modules, the hub) lives on; the listing makes only short-lived,
+    # acyclic objects. Frozen, the full collections a big listing triggers (one per ~100,000
+    # objects made) skip the hundreds of thousands of objects SQLAlchemy and the hub are made
+    # of, which cost a listing of 100,000 claims a tenth of its time. Not when something froze
+    # before (another listing, the process itself): that is its to undo.
+    freezing = gc.get_freeze_count() == 0
+    if freezing:
+        gc.freeze()
     try:
+        # Each row as a named tuple: reading a field of SQLAlchemy's Row by name costs some
+        # twenty times reading it by position (a listing reads millions), a named tuple's the same
+        listed = namedtuple("Listed", result.keys(), rename=True)._make
         shown = 0
         for rows in result.partitions():
+            rows = list(map(listed, rows))
             if page.limit is not None and shown + len(rows) > page.limit:
                 rows = rows[:page.limit - shown]
                 if rows:
@@ -71,4 +89,6 @@ def keyset_chunks(session, query, id_column, page: Page, chunk: int | None = Non
             shown += len(rows)
             yield rows
     finally:
+        if freezing:
+            gc.unfreeze()
         result.close()

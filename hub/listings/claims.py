@@ -13,7 +13,10 @@ from datetime import date
 
 from sqlalchemy import bindparam, func, select
 
+from hub.acks.standing import acknowledgments_json
 from hub.listings import Page, keyset_chunks
+from hub.listings.json_columns import decode_json, json_text
+from hub.remit.claim_view import remittances_of
 from hub.store import schema
 from hub.store.one_of import one_of
 
@@ -39,7 +42,7 @@ def listing_query(wanted: ClaimFilter):
     c, cov, payer = schema.Claim, schema.Coverage, schema.Payer
     query = (select(c.id, c.patient_control_number, c.patient_id, c.revision, c.frequency_code, c.status,
                     payer.payer_id.label("payer_id"), cov.member_id, c.service_date, c.total_charge,
-                    c.place_of_service, c.prior_authorization, c.diagnoses, c.batch_id,
+                    c.place_of_service, c.prior_authorization, json_text(c.diagnoses), c.batch_id,
                     c.payer_claim_control_number)
              .join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id))
     if wanted.status:
@@ -72,8 +75,8 @@ def _per_chunk(make) -> dict[str, object]:
 
 
 _sl, _f, _o, _e = schema.ServiceLine, schema.Finding, schema.FindingOverride, schema.ClaimStatusEvent
-LINES = _per_chunk(lambda of: select(_sl.claim_id, _sl.line_number, _sl.procedure_code, _sl.modifiers, _sl.units,
-                                     _sl.charge, _sl.diagnosis_pointers, _sl.service_date)
+LINES = _per_chunk(lambda of: select(_sl.claim_id, _sl.line_number, _sl.procedure_code, json_text(_sl.modifiers),
+                                     _sl.units, _sl.charge, json_text(_sl.diagnosis_pointers), _sl.service_date)
                    .where(of(_sl.claim_id)).order_by(_sl.claim_id, _sl.line_number))
 FINDINGS = _per_chunk(lambda of: select(_f.claim_id, _f.code, _f.severity, _f.line_number, _f.message, _f.fix)
                       .where(of(_f.claim_id)).order_by(_f.claim_id, _f.id))
@@ -84,63 +87,73 @@ LATEST_REASONS = _per_chunk(lambda of: select(_e.claim_id, _e.reason).where(
 DENSE = 2  # a range at most this many times the chunk's size is read as a range
 
 
-def _chunk_json(session, claims, rules) -> Iterator[dict]:
-    from hub.acks.standing import acknowledgments_json
-
-    conn = session.connection()
-    ids = [c.id for c in claims]
+def chunk_form(ids: list[int]) -> tuple[str, dict]:
+    """Which form of a ``_per_chunk`` statement asks about these ids (in order), and its parameters."""
     if ids[-1] - ids[0] < DENSE * len(ids):
-        form, params = "range", {"low": ids[0], "high": ids[-1]}
-    else:
-        form, params = "ids", {"ids": ids}
-    lines = _grouped(conn.execute(LINES[form], params).all())  # fetchall: one call, not one per row
-    findings = _grouped(conn.execute(FINDINGS[form], params).all())
+        return "range", {"low": ids[0], "high": ids[-1]}
+    return "ids", {"ids": ids}
+
+
+def _chunk_json(session, claims, rules) -> Iterator[dict]:
+    conn = session.connection()
+    form, params = chunk_form([c.id for c in claims])
+    lines = _lines(conn.execute(LINES[form], params).all())  # fetchall: one call, not one per row
     waived: dict[int, dict] = {}
     for claim_id, code, line_number, reason in conn.execute(OVERRIDES[form], params):
         waived.setdefault(claim_id, {})[(code, line_number)] = reason  # the latest override speaks
+    findings = _findings(conn.execute(FINDINGS[form], params).all(), waived)
     reasons = dict(conn.execute(LATEST_REASONS[form], params).all())
     acknowledgments = acknowledgments_json(session, claims)
     remittances = _remittances(session, claims, rules)
-    for row in claims:
-        mine = waived.get(row.id, {})
+    diagnoses = decode_json([c[12] for c in claims])
+    for (claim_id, pcn, patient_id, revision, frequency_code, status, payer_id, member_id, service_date, total_charge,
+         place_of_service, prior_authorization, _, batch_id, payer_claim_control_number), diagnosis_codes \
+            in zip(claims, diagnoses):
         yield {
-            "id": row.id,
-            "patient_control_number": row.patient_control_number,
-            "patient_id": row.patient_id,  # what `bhhub eligibility check --patient` takes
-            "revision": row.revision,
-            "frequency_code": row.frequency_code,
-            "status": row.status,
-            "payer_id": row.payer_id,
-            "member_id": row.member_id,
-            "service_date": row.service_date,
-            "total_charge": row.total_charge,
-            "place_of_service": row.place_of_service,
-            "prior_authorization": row.prior_authorization,
-            "diagnoses": row.diagnoses,
-            "lines": [
-                {"line": line.line_number, "procedure_code": line.procedure_code, "modifiers": line.modifiers,
-                 "units": line.units, "charge": line.charge, "diagnosis_pointers": line.diagnosis_pointers,
-                 "service_date": line.service_date}
-                for line in lines.get(row.id, ())
-            ],
-            "batch_id": row.batch_id,
-            "payer_claim_control_number": row.payer_claim_control_number,
-            "acknowledgment": acknowledgments[row.id],
-            "status_reason": reasons.get(row.id),
-            "findings": [
-                {"code": f.code, "severity": f.severity, "line": f.line_number, "message": f.message, "fix": f.fix,
-                 "overridden": mine.get((f.code, f.line_number))}
-                for f in findings.get(row.id, ())
-            ],
-            "remittance": remittances.get(row.id),
+            "id": claim_id,
+            "patient_control_number": pcn,
+            "patient_id": patient_id,  # what `bhhub eligibility check --patient` takes
+            "revision": revision,
+            "frequency_code": frequency_code,
+            "status": status,
+            "payer_id": payer_id,
+            "member_id": member_id,
+            "service_date": service_date,
+            "total_charge": total_charge,
+            "place_of_service": place_of_service,
+            "prior_authorization": prior_authorization,
+            "diagnoses": diagnosis_codes,
+            "lines": lines.get(claim_id) or [],
+            "batch_id": batch_id,
+            "payer_claim_control_number": payer_claim_control_number,
+            "acknowledgment": acknowledgments[claim_id],
+            "status_reason": reasons.get(claim_id),
+            "findings": findings.get(claim_id) or [],
+            "remittance": remittances.get(claim_id),
         }
 
 
-def _grouped(rows) -> dict[int, list]:
-    """``rows`` (their first column a claim id) by claim id, in their order."""
-    found: dict[int, list] = {}
-    for row in rows:
-        found.setdefault(row[0], []).append(row)
+def _lines(rows) -> dict[int, list[dict]]:
+    """claim id -> its lines as the listing shows them, in line order; the JSON columns of all
+    the chunk's lines decoded in one call."""
+    found: dict[int, list[dict]] = {}
+    decoded = iter(decode_json([text for row in rows for text in (row[3], row[6])]))
+    for (claim_id, number, procedure_code, _, units, charge, _, service_date), modifiers, pointers \
+            in zip(rows, decoded, decoded):
+        found.setdefault(claim_id, []).append(
+            {"line": number, "procedure_code": procedure_code, "modifiers": modifiers, "units": units,
+             "charge": charge, "diagnosis_pointers": pointers, "service_date": service_date})
+    return found
+
+
+def _findings(rows, waived: dict[int, dict]) -> dict[int, list[dict]]:
+    """claim id -> its findings as the listing shows them, each with the override that waived it."""
+    found: dict[int, list[dict]] = {}
+    for claim_id, code, severity, line_number, message, fix in rows:
+        mine = waived.get(claim_id)
+        found.setdefault(claim_id, []).append(
+            {"code": code, "severity": severity, "line": line_number, "message": message, "fix": fix,
+             "overridden": mine.get((code, line_number)) if mine else None})
     return found
 
 
@@ -149,6 +162,4 @@ def _remittances(session, claims, rules) -> dict[int, dict]:
     billed = [c for c in claims if c.batch_id is not None]
     if rules is None or not billed:
         return {}
-    from hub.remit.claim_view import remittances_of
-
     return remittances_of(session, rules, billed)

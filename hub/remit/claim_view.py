@@ -4,8 +4,11 @@ payer, and the PLB amounts that name the claim (``hub.remit.plb``)."""
 
 from __future__ import annotations
 
+from collections import namedtuple
+
 from sqlalchemy import select
 
+from hub.listings.json_columns import decode_json, json_text
 from hub.remit import crossovers, plb
 from hub.remit.denials import DenialRules
 from hub.store import schema
@@ -27,14 +30,14 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     pcns = sorted({claim.patient_control_number for claim in claims})
     # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
     pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
-    for claim_id, pcn, number in conn.execute(_REVISIONS, {"pcns": pcns}):
+    for claim_id, pcn, number in conn.execute(_REVISIONS, {"pcns": pcns}).all():
         pcn_of[claim_id] = pcn
         refs[pcn].add(number)
     posted: dict[str, list] = {pcn: [] for pcn in pcns}
     # By claim id (its index), every state, the posted ones kept here: asked for "posted" in SQL,
     # SQLite read every posted claim payment of the hub for each page. One row holds what
     # ``_posting`` and ``crossovers.pending_among`` read of the claim payment and of its payment.
-    for row in conn.execute(_CLAIM_PAYMENTS, {"ids": list(pcn_of)}):
+    for row in _payment_rows(conn.execute(_CLAIM_PAYMENTS, {"ids": list(pcn_of)}).all()):
         pcn = pcn_of[row.claim_id]
         refs[pcn].add(row.payer_claim_control_number)
         if row.state == "posted":
@@ -42,7 +45,8 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     adjustments = plb.for_references(session, rules.mappings, refs)
     views = {}
     for pcn in pcns:
-        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number) for row, payment in posted[pcn])
+        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number)
+                                           for row, payment in posted[pcn]) if posted[pcn] else None
         views[pcn] = {
             "postings": [_posting(rules, row, payment) for row, payment in posted[pcn]],
             "crossover": None if pending is None else {
@@ -53,6 +57,14 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     return {claim.id: views[claim.patient_control_number] for claim in claims}
 
 
+def _payment_rows(rows) -> list:
+    """The claim payments as named tuples (``_posting`` reads a dozen fields of each by name, which
+    SQLAlchemy's Row is slow at), their JSON columns (remarks, services) decoded in one call."""
+    rows = list(map(_PaymentRow._make, rows))
+    decoded = iter(decode_json([text for row in rows for text in (row.remarks, row.services)]))
+    return [row._replace(remarks=remarks, services=services) for row, remarks, services in zip(rows, decoded, decoded)]
+
+
 _c, _r, _p = schema.Claim, schema.RemitClaim, schema.RemitPayment
 _cov, _payer = schema.Coverage, schema.Payer
 _REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_number)
@@ -60,13 +72,14 @@ _REVISIONS = (select(_c.id, _c.patient_control_number, _c.payer_claim_control_nu
 # The payer of a posting is the payer of the claim revision it posted to, by the claim's payer
 # id: an 835 may name its payer only by the trace's originator (TRN03), kept as payer_id_835.
 _CLAIM_PAYMENTS = (select(_r.claim_id, _r.state, _r.status_code, _r.charge, _r.paid, _r.patient_responsibility,
-                          _r.payer_claim_control_number, _r.remarks, _r.services, _r.crossed_over, _r.crossover_payer,
-                          _r.reversed_by_id, _p.payer_id, _p.trace_number, _p.payment_date,
-                          _payer.payer_id.label("claim_payer_id"))
+                          _r.payer_claim_control_number, json_text(_r.remarks), json_text(_r.services),
+                          _r.crossed_over, _r.crossover_payer, _r.reversed_by_id, _p.payer_id, _p.trace_number,
+                          _p.payment_date, _payer.payer_id.label("claim_payer_id"))
                    .join(_p, _p.id == _r.payment_id).join(_c, _c.id == _r.claim_id)
                    .join(_cov, _cov.id == _c.coverage_id).join(_payer, _payer.id == _cov.payer_id)
                    .where(one_of(_r.claim_id, "ids"))
                    .order_by(_r.id))
+_PaymentRow = namedtuple("_PaymentRow", [column.key for column in _CLAIM_PAYMENTS.selected_columns])
 
 
 def _posting(rules: DenialRules, row: schema.RemitClaim, payment: schema.RemitPayment) -> dict:
