@@ -453,6 +453,11 @@ def check_provider_type(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
 def check_telehealth(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     """The payer's coding-table telehealth rules, then each line's session modifiers against the
     payer's telehealth rule (payers.toml), a modifier reported by one check not again by the next."""
+    if not any(line.modifiers for line in claim.lines):
+        # Telehealth is told by its modifiers: none on any line, nothing to say (the session
+        # modifiers' table is still read, so a broken one is reported as before).
+        telehealth.session_modifiers(rules.mappings)
+        return
     named: dict[int, set[str]] = defaultdict(set)  # line -> modifiers a finding already named
     placed: set[int] = set()  # lines already told their place does not fit telehealth
     for finding, modifiers in _payer_table_telehealth(claim, rules):
