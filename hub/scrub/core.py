@@ -356,6 +356,8 @@ def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
         yield _error("claim.control_number", "patient control number longer than 20 characters",
                      "shorten the claim's control number")
     now = today()  # asked once per claim, not per line
+    birth = claim.patient.birth_date
+    diagnoses = len(claim.diagnoses)
     for number, line in enumerate(claim.lines, start=1):
         if line.charge is not None and line.charge <= 0:
             yield _error("line.charge", f"line {number} ({line.procedure_code}) has no positive charge",
@@ -367,28 +369,22 @@ def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
             yield _error("line.place_of_service",
                          f"line {number} place of service {line.place_of_service!r} is not a CMS code",
                          "use the two-digit code, or leave it empty to use the claim's", number)
-        yield from _service_date(claim, line.service_date, number, now)
+        service_date = line.service_date
+        if service_date > now:
+            yield _error("line.service_date_future",
+                         f"line {number} is dated {service_date.isoformat()}, in the future",
+                         "bill the service after it took place; correct the date if it is a typo", number)
+        if birth is not None and service_date < birth:
+            yield _error("line.service_date_before_birth",
+                         # the birth date is the patient's: named, never quoted (STYLE 10)
+                         f"line {number} is dated {service_date.isoformat()}, before the patient's date of birth",
+                         "correct the date of service or the patient's birth date in the EHR", number)
         pointers = line.diagnosis_pointers
-        if not pointers or len(pointers) > MAX_POINTERS or any(
-            p < 1 or p > len(claim.diagnoses) for p in pointers
-        ):
+        if not pointers or len(pointers) > MAX_POINTERS or min(pointers) < 1 or max(pointers) > diagnoses:
             yield _error("line.diagnosis_pointer",
                          f"line {number} ({line.procedure_code}) points to diagnoses {list(pointers)} "
                          f"but the claim has {len(claim.diagnoses)}",
                          "point each line to one to four of the claim's diagnoses", number)
-
-
-def _service_date(claim: Claim, service_date: date, number: int, now: date) -> Iterator[Finding]:
-    if service_date > now:
-        yield _error("line.service_date_future",
-                     f"line {number} is dated {service_date.isoformat()}, in the future",
-                     "bill the service after it took place; correct the date if it is a typo", number)
-    birth = claim.patient.birth_date
-    if birth is not None and service_date < birth:
-        yield _error("line.service_date_before_birth",
-                     # the birth date is the patient's: named, never quoted (STYLE 10)
-                     f"line {number} is dated {service_date.isoformat()}, before the patient's date of birth",
-                     "correct the date of service or the patient's birth date in the EHR", number)
 
 
 def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
