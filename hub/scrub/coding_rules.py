@@ -453,6 +453,11 @@ def check_provider_type(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
 def check_telehealth(claim: Claim, rules: ClaimRules) -> Iterator[Finding]:
     """The payer's coding-table telehealth rules, then each line's session modifiers against the
     payer's telehealth rule (payers.toml), a modifier reported by one check not again by the next."""
+    if not any(line.modifiers for line in claim.lines):
+        # Telehealth is told by its modifiers: none on any line, nothing to say (the session
+        # modifiers' table is still read, so a broken one is reported as before).
+        telehealth.session_modifiers(rules.mappings)
+        return
     named: dict[int, set[str]] = defaultdict(set)  # line -> modifiers a finding already named
     placed: set[int] = set()  # lines already told their place does not fit telehealth
     for finding, modifiers in _payer_table_telehealth(claim, rules):
@@ -611,6 +616,32 @@ RULES = [
 ]
 
 
+_SKIPPABLE = frozenset({check_deleted, check_time, check_crisis, check_addons, check_same_day_pairs,
+                        check_provider_type, check_units})
+
+
+def _silent_rules(lines_days: list[tuple[ServiceLine, DayRules]], one_line_a_day: bool) -> set:
+    """The rules with nothing to look at on this claim (no code they name, no second line on a
+    date): they would yield nothing and raise nothing, so the pass skips them. Each test mirrors
+    the rule's own first condition; one walk over the lines answers them all."""
+    looked_at = set() if one_line_a_day else {check_same_day_pairs}
+    for line, day in lines_days:
+        code = line.procedure_code
+        if code in day.deleted:
+            looked_at.add(check_deleted)
+        if code in day.family_of or code in day.minimums:
+            looked_at.add(check_time)
+        if day.crisis is not None and code == day.crisis["first_code"]:  # a broken entry fails as before
+            looked_at.add(check_crisis)
+        if code in day.addon_codes:
+            looked_at.add(check_addons)
+        if code in day.prescriber_only:
+            looked_at.add(check_provider_type)
+        if day.units is not None and (code in day.single_unit_codes or code in day.time_unit_codes):
+            looked_at.add(check_units)
+    return _SKIPPABLE - looked_at
+
+
 def check_all(claim: Claim, context: Any) -> list[Finding]:
     """Every coding rule in one pass over the claim: the table, the rules in effect on each
     date and the payer's entries are looked up once per claim, not once per rule. A rule that
@@ -620,11 +651,19 @@ def check_all(claim: Claim, context: Any) -> list[Finding]:
     by_date = _by_date(claim)
     broken: dict[str, str] = {}
     for day in by_date:
-        broken.update(rules.on(day).broken)
+        if rules.on(day).broken:
+            broken.update(rules.on(day).broken)
+    lines_days = [(line, rules.on(line.service_date)) for line in claim.lines]
+    try:
+        silent = _silent_rules(lines_days, len(by_date) == len(lines_days))
+    except Exception:  # noqa: BLE001 - a broken entry: each rule meets it (and is reported) itself
+        silent = frozenset()
     findings: list[Finding] = []
     for name, _description, rule, per_day, sections in RULES:
         failed = next((broken[s] for s in sections if s in broken), None) if broken else None
         if failed is None:
+            if rule in silent:
+                continue
             try:
                 findings.extend(rule(claim, rules, by_date) if per_day else rule(claim, rules))
                 continue

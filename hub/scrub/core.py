@@ -65,8 +65,25 @@ def _warning(code: str, message: str, fix: str, line: int | None = None) -> Find
     return Finding(code, Severity.WARNING, message, fix, line)
 
 
-def check_providers(claim: Claim, context: Any = None) -> Iterator[Finding]:
+def check_providers(claim: Claim, context: Any = None) -> list[Finding]:
+    """The providers' findings. Claims of one practice share a few providers: the answer is
+    kept per (table, billing provider, rendering provider), the providers compared by value."""
     rules = _validity(context).get("provider", {})
+    key = (id(rules), claim.billing_provider, claim.rendering_provider)
+    known = _PROVIDERS.get(key)
+    if known is not None and known[0] is rules:
+        return list(known[1])
+    found = tuple(_provider_findings(claim, rules))
+    if len(_PROVIDERS) > 10_000:
+        _PROVIDERS.clear()
+    _PROVIDERS[key] = (rules, found)
+    return list(found)
+
+
+_PROVIDERS: dict[tuple, tuple[Mapping[str, Any], tuple[Finding, ...]]] = {}
+
+
+def _provider_findings(claim: Claim, rules: Mapping[str, Any]) -> Iterator[Finding]:
     billing = claim.billing_provider
     yield from _npi(billing, "billing provider")
     yield from _tin(billing.tin, rules)
@@ -187,7 +204,7 @@ def check_diagnoses(claim: Claim, context: Any = None) -> Iterator[Finding]:
         return
     versions = CodeSetChanges.of(_mappings(context))
     for position, code in enumerate(claim.diagnoses, start=1):
-        yield from _icd10(code, position, _dates_of(claim, position), versions)
+        yield from _code_findings(code, position, _dates_of(claim, position), versions)
     yield from _z_code_primary(claim, _validity(context).get("z_code_primary", {}))
 
 
@@ -228,9 +245,31 @@ _versions_cache: list[Any] = []  # [table, CodeSetChanges]: the last table index
 def _dates_of(claim: Claim, position: int) -> tuple[date, date] | None:
     """Earliest and latest date of service of the lines pointing at diagnosis ``position``
     (all lines when none does); None without lines."""
+    lines = claim.lines
+    if len(lines) == 1:  # most claims: one line, whatever it points at
+        day = lines[0].service_date
+        return day, day
     dates = [line.service_date for line in claim.lines if position in line.diagnosis_pointers]
     dates = dates or [line.service_date for line in claim.lines]
     return (min(dates), max(dates)) if dates else None
+
+
+def _code_findings(code: str, position: int, dates: tuple[date, date] | None,
+                   versions: CodeSetChanges) -> tuple[Finding, ...]:
+    """``_icd10``'s findings, kept per code set, code, position and dates: claims share their
+    diagnoses and dates, and the code set is asked once for each."""
+    key = (id(versions), code, position, dates)
+    known = _CODES.get(key)
+    if known is not None and known[0] is versions:
+        return known[1]
+    found = tuple(_icd10(code, position, dates, versions))
+    if len(_CODES) > 50_000:
+        _CODES.clear()
+    _CODES[key] = (versions, found)
+    return found
+
+
+_CODES: dict[tuple, tuple[CodeSetChanges, tuple[Finding, ...]]] = {}
 
 
 def _icd10(code: str, position: int, dates: tuple[date, date] | None, versions: CodeSetChanges) -> Iterator[Finding]:
@@ -316,6 +355,9 @@ def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if len(claim.patient_control_number) > MAX_CONTROL_NUMBER:
         yield _error("claim.control_number", "patient control number longer than 20 characters",
                      "shorten the claim's control number")
+    now = today()  # asked once per claim, not per line
+    birth = claim.patient.birth_date
+    diagnoses = len(claim.diagnoses)
     for number, line in enumerate(claim.lines, start=1):
         if line.charge is not None and line.charge <= 0:
             yield _error("line.charge", f"line {number} ({line.procedure_code}) has no positive charge",
@@ -327,28 +369,22 @@ def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
             yield _error("line.place_of_service",
                          f"line {number} place of service {line.place_of_service!r} is not a CMS code",
                          "use the two-digit code, or leave it empty to use the claim's", number)
-        yield from _service_date(claim, line.service_date, number)
+        service_date = line.service_date
+        if service_date > now:
+            yield _error("line.service_date_future",
+                         f"line {number} is dated {service_date.isoformat()}, in the future",
+                         "bill the service after it took place; correct the date if it is a typo", number)
+        if birth is not None and service_date < birth:
+            yield _error("line.service_date_before_birth",
+                         # the birth date is the patient's: named, never quoted (STYLE 10)
+                         f"line {number} is dated {service_date.isoformat()}, before the patient's date of birth",
+                         "correct the date of service or the patient's birth date in the EHR", number)
         pointers = line.diagnosis_pointers
-        if not pointers or len(pointers) > MAX_POINTERS or any(
-            p < 1 or p > len(claim.diagnoses) for p in pointers
-        ):
+        if not pointers or len(pointers) > MAX_POINTERS or min(pointers) < 1 or max(pointers) > diagnoses:
             yield _error("line.diagnosis_pointer",
                          f"line {number} ({line.procedure_code}) points to diagnoses {list(pointers)} "
                          f"but the claim has {len(claim.diagnoses)}",
                          "point each line to one to four of the claim's diagnoses", number)
-
-
-def _service_date(claim: Claim, service_date: date, number: int) -> Iterator[Finding]:
-    if service_date > today():
-        yield _error("line.service_date_future",
-                     f"line {number} is dated {service_date.isoformat()}, in the future",
-                     "bill the service after it took place; correct the date if it is a typo", number)
-    birth = claim.patient.birth_date
-    if birth is not None and service_date < birth:
-        yield _error("line.service_date_before_birth",
-                     # the birth date is the patient's: named, never quoted (STYLE 10)
-                     f"line {number} is dated {service_date.isoformat()}, before the patient's date of birth",
-                     "correct the date of service or the patient's birth date in the EHR", number)
 
 
 def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
@@ -373,8 +409,9 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
     start = _clock_start(claim, window.anchor, context) if window is not None else None
     if window is None or start is None:
         return
-    last_day = window.last_day(start)
-    left = (last_day - today()).days
+    last_day = _last_day(window, start)
+    now = today()
+    left = (last_day - now).days
     warn_within = int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14))
     if left > warn_within:
         return
@@ -382,7 +419,7 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
     if left < 0:
         yield _error(
             "filing.deadline_passed",
-            f"{rule}: that was {start.isoformat()}, {(today() - start).days} days ago, and the last day was "
+            f"{rule}: that was {start.isoformat()}, {(now - start).days} days ago, and the last day was "
             f"{last_day.isoformat()}",
             _LATE_FIX[claim_type],
         )
@@ -395,6 +432,19 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
 
 
 _WINDOWS: dict[tuple, tuple] = {}  # (windows table, question) -> (table, window)
+_LAST_DAYS: dict[tuple, tuple] = {}  # (window, start) -> (window, its last day): claims share their dates
+
+
+def _last_day(window: Any, start: date) -> date:
+    key = (id(window), start)
+    known = _LAST_DAYS.get(key)
+    if known is not None and known[0] is window:
+        return known[1]
+    if len(_LAST_DAYS) > 50_000:
+        _LAST_DAYS.clear()
+    last_day = window.last_day(start)
+    _LAST_DAYS[key] = (window, last_day)
+    return last_day
 _WHAT = {"original": "claims", "replacement": "corrected claims", "void": "voids",
          "secondary": "secondary claims"}
 _PROOF = "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or a delay reason " \

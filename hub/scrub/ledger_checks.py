@@ -101,8 +101,11 @@ _LAST: list = [None, None]
 def check_authorizations(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
+    rules = payer_rules(context.mappings.load(TABLE), claim.coverage.payer.payer_id)
+    if not rules.session_limit and (rules.requires is None or (
+            rules.requires and not any(l.procedure_code in rules.requires for l in claim.lines))):
+        return []  # nothing this payer asks for on these codes: the ledger's view is not needed
     billed = _billed(claim)
-    rules = payer_rules(context.mappings.load(TABLE), billed.payer_id)
     needing = [l for l in billed.lines if _needs_authorization(rules, l.procedure_code)]
     if not needing and not rules.session_limit:
         return []
@@ -222,12 +225,13 @@ def _limit_findings(session, billed: BilledClaim, limit: dict) -> list[Finding]:
 def check_credentialing(claim: Claim, context: Any) -> list[Finding]:
     if context is None:
         return []
-    billed = _billed(claim)
-    days = sorted({l.service_date for l in billed.lines}) or [claim.service_date]
-    records, keeps_registry = _enrollments(context, billed.rendering_npi, billed.payer_id)
-    who = f"provider {billed.rendering_npi} with payer {billed.payer_id}"
+    days = sorted({l.service_date for l in claim.lines}) or [claim.service_date]
+    npi = (claim.rendering_provider or claim.billing_provider).npi  # as the ledger reads the claim
+    payer_id = claim.coverage.payer.payer_id
+    records, keeps_registry = _enrollments(context, npi, payer_id)
     if not keeps_registry:
         return []
+    who = f"provider {npi} with payer {payer_id}"
     if not records:
         return [_warning("credentialing.unknown", f"the enrollment registry knows nothing of {who}",
                          "record the enrollment (`bhhub credentialing add` or `import`) so claims are checked")]

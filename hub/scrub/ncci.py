@@ -76,10 +76,12 @@ class NcciRules:
 
 def rules(mappings: MappingSet) -> NcciRules:
     """The compiled tables (built once per set of loaded tables)."""
-    tables = (mappings.load(SETTINGS), mappings.load(PTP), mappings.load(MUE))
+    settings, ptp, mue = tables = (mappings.load(SETTINGS), mappings.load(PTP), mappings.load(MUE))
     known = _COMPILED.get(id(mappings))
-    if known is not None and all(a is b for a, b in zip(known[0], tables)):
-        return known[1]
+    if known is not None:
+        was = known[0]
+        if was[0] is settings and was[1] is ptp and was[2] is mue:
+            return known[1]
     compiled = _compile(*tables)
     if len(_COMPILED) > 64:
         _COMPILED.clear()
@@ -127,8 +129,11 @@ def _mappings(context: Any) -> MappingSet:
 
 def check_ncci(claim: Claim, context: Any = None) -> list[Finding]:
     compiled = rules(_mappings(context))
-    if claim.coverage.payer.payer_id.strip() in compiled.exempt_payers:
+    if compiled.exempt_payers and claim.coverage.payer.payer_id.strip() in compiled.exempt_payers:
         return []
+    lines = claim.lines
+    if len(lines) == 1:  # most claims: no pair, and one line's units against its MUE
+        return _one_line(compiled, lines[0])
     days: dict[date, list[tuple[int, ServiceLine]]] = defaultdict(list)
     for number, line in enumerate(claim.lines, start=1):
         days[line.service_date].append((number, line))
@@ -138,6 +143,16 @@ def check_ncci(claim: Claim, context: Any = None) -> list[Finding]:
             findings.extend(_pairs(compiled, day, numbered))
         findings.extend(_units(compiled, day, numbered))
     return findings
+
+
+def _one_line(compiled: NcciRules, line: ServiceLine) -> list[Finding]:
+    """``_units`` for a claim of one line: the line alone on its date, so a per-line edit (MAI 1)
+    and a per-date one (MAI 2, 3) compare the same units, and only what they say differs."""
+    mue = compiled.mue.get(line.procedure_code)
+    if mue is None or not line.units > mue.units:
+        return []
+    where = "on one line" if mue.mai == 1 else "on one date of service"
+    return [_mue_finding(line.procedure_code, line.units, mue, line.service_date, 1, where)]
 
 
 def _pairs(compiled: NcciRules, day: date, numbered: list[tuple[int, ServiceLine]]) -> Iterator[Finding]:
