@@ -73,8 +73,8 @@ def window_days(mappings) -> int:
 
 
 def check_eligibility(claim: Claim, context: Any) -> list[Finding]:
-    if context is None:
-        return []
+    if context is None or not claim.lines:
+        return []  # no service, no date to check coverage on: claim.no_lines says what to fix
     payer_id, member_id = claim.coverage.payer.payer_id, claim.coverage.member_id
     service_date = claim.service_date
     answers = [a for a in _answers(context, payer_id, member_id) if _concerns(a, claim)]

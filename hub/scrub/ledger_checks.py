@@ -223,9 +223,9 @@ def _limit_findings(session, billed: BilledClaim, limit: dict) -> list[Finding]:
 
 
 def check_credentialing(claim: Claim, context: Any) -> list[Finding]:
-    if context is None:
-        return []
-    days = sorted({l.service_date for l in claim.lines}) or [claim.service_date]
+    if context is None or not claim.lines:
+        return []  # no service, no date to be enrolled on: claim.no_lines says what to fix
+    days = sorted({l.service_date for l in claim.lines})
     npi = (claim.rendering_provider or claim.billing_provider).npi  # as the ledger reads the claim
     payer_id = claim.coverage.payer.payer_id
     records, keeps_registry = _enrollments(context, npi, payer_id)
