@@ -38,6 +38,7 @@ from sqlalchemy import select
 from hub.claims import set_status
 from hub.clock import today
 from hub.mappings import MappingSet
+from hub.remit import paid_twice
 from hub.ledger.authorizations import release_for_denial
 from hub.errors import InputError
 from hub.model import ClaimStatus
@@ -70,6 +71,7 @@ class PostingReport:
     quarantined: int = 0
     repeated: int = 0
     statuses: dict[str, str] = field(default_factory=dict)  # patient control number -> status set
+    claim_ids: set[int] = field(default_factory=set)  # every claim a claim payment posted to
     problems: list[str] = field(default_factory=list)
     posted_payments: list[tuple[str, str, list[str]]] = field(default_factory=list)  # payer, trace, pcns
 
@@ -153,6 +155,7 @@ def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     _take(hub, session, rules, posted, posted.finish(), report)
     session.flush()
     unposted.flush()
+    paid_twice.watch(session, report.claim_ids)  # after every reversal in the file is applied
     return report
 
 
@@ -290,6 +293,7 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
     """Post ``row`` (a RemitClaim matched to ``claim``): status, payer claim number, denials."""
     payment.claims_posted += 1
     if report is not None:
+        report.claim_ids.add(claim.id)
         report.posted += 1
     if paid.payer_claim_control_number and not claim.payer_claim_control_number:
         claim.payer_claim_control_number = paid.payer_claim_control_number
@@ -569,4 +573,6 @@ def match_by_hand(hub, session, remit_claim_id: int, claim: schema.Claim, who: s
     row.generation = step.generation
     payment.claims_unmatched -= 1
     apply_posting(hub, session, DenialRules.load(hub.mappings), payment, row, claim, stored, None)
+    session.flush()
+    paid_twice.watch(session, [claim.id])
     return row
