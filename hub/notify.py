@@ -23,9 +23,19 @@ Configured in ``bhhub.toml`` (both optional; secrets from the environment or a f
     timeout = 20
 
     [notify.webhook]
-    url = "https://chat.example.org/hooks/billing"
+    url = "https://chat.example.org/hooks/billing"  # no user:password@ in it: the token goes below
     timeout = 10
     token_env = "BHHUB_WEBHOOK_TOKEN"      # sent as "Authorization: Bearer ..." when set
+
+    [notify]
+    deadline = 30                   # seconds for the whole of one send to one target (a plugin too)
+
+``timeout`` bounds each connection and each read only: a server that answers a byte every few
+seconds never trips it. So every send (to email, the webhook, each plugin) runs in a daemon
+thread that the caller stops waiting for at ``deadline`` (or as soon as the runner is told to
+stop): the send counts as failed, is recorded so, and is tried again on the next tick like any
+target that is down. The abandoned thread cannot hold up the process's exit (daemon), and while
+it still hangs no second thread is started for the same target (``hanging``).
 
 What leaves the hub by email and webhook is ids only: the alert's id, kind, key (which names
 rows of the hub: a mailbox, a transmission, ``patient:42``, never a name or member id) and when
@@ -42,6 +52,9 @@ from __future__ import annotations
 import logging
 import os
 import smtplib
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -107,7 +120,12 @@ class EmailTarget:
     timeout: float = 20.0
     ca_file: str | None = None
     include_message: bool = False  # [notify] include_message: see AlertNotice.outside
+    deadline: float = 30.0  # [notify] deadline: the whole send, see within_deadline
     name: str = "email"
+
+    @property
+    def address(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
 
     def send(self, notice: AlertNotice) -> None:
         message = EmailMessage()
@@ -136,7 +154,12 @@ class WebhookTarget:
     timeout: float = 10.0
     token: str | None = field(default=None, repr=False)
     include_message: bool = False  # [notify] include_message: see AlertNotice.outside
+    deadline: float = 30.0  # [notify] deadline: the whole send, see within_deadline
     name: str = "webhook"
+
+    @property
+    def address(self) -> str:
+        return self.url  # never holds a secret: the model refuses user:password@ in it
 
     def send(self, notice: AlertNotice) -> None:
         import requests
@@ -150,7 +173,80 @@ class WebhookTarget:
 
 
 class DeliveryFailed(Exception):
-    """A target answered, but did not take the alert (its status is the message)."""
+    """A target answered, but did not take the alert (its status is the message), or did not
+    answer in time (``within_deadline``)."""
+
+
+# Sends given up at their deadline whose threads still run, by target address: one per target at
+# most, so a server that hangs for days costs one thread, not one per tick.
+_hanging: dict[str, tuple[str, threading.Thread]] = {}
+_hanging_lock = threading.Lock()
+POLL_SECONDS = 0.2  # how soon a wait notices that the runner is stopping
+
+
+def within_deadline(name: str, address: str, send: Callable[[], Any], deadline: float,
+                    stop: threading.Event | None = None) -> Any:
+    """``send()`` run in a daemon thread, waited for at most ``deadline`` seconds (less if
+    ``stop`` is set meanwhile); its result, or its exception raised here. ``DeliveryFailed`` when
+    it did not end in time, or when the previous send to ``address`` (the target ``name``) given
+    up so still hangs (then no new one is started). The thread is left to end on its own: nothing it does after
+    the deadline is recorded, so a send it completes late is repeated (at least once)."""
+    with _hanging_lock:
+        _, previous = _hanging.get(address, (name, None))
+        if previous is not None and previous.is_alive():
+            raise DeliveryFailed(f"its previous send, given up after {deadline:g} s, still hangs")
+        _hanging.pop(address, None)
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["result"] = send()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting caller
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, name="bhhub-notify-send", daemon=True)
+    thread.start()
+    ends = time.monotonic() + deadline
+    while not done.is_set():
+        left = ends - time.monotonic()
+        if left <= 0 or (stop is not None and stop.is_set()):
+            break
+        done.wait(min(left, POLL_SECONDS) if stop is not None else left)
+    if not done.is_set():
+        with _hanging_lock:
+            _hanging[address] = (name, thread)
+        if stop is not None and stop.is_set():
+            raise DeliveryFailed("not finished when the runner stopped")
+        raise DeliveryFailed(f"no answer within the deadline ({deadline:g} s)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("result")
+
+
+def hanging() -> list[str]:
+    """The targets (email, webhook, ``plugin:NAME``) whose last send was given up at its deadline
+    and still hangs: shown by ``/healthz``. Addresses are not shown (a URL may hold a path secret)."""
+    with _hanging_lock:
+        return sorted({name for name, thread in _hanging.values() if thread.is_alive()})
+
+
+def _send_one(target, notice: AlertNotice, stop: threading.Event | None) -> None:
+    within_deadline(target.name, target.address, lambda: target.send(notice), target.deadline, stop)
+
+
+def _to_plugin(hub, plugin_name: str, notice: AlertNotice, deadline: float,
+               stop: threading.Event | None) -> str | None:
+    """One plugin given the alert under the deadline: None when it took it, else why not."""
+    name = f"plugin:{plugin_name}"
+    try:
+        return within_deadline(name, name, lambda: hub.plugins.hooks.alert_raised(notice, only=[plugin_name]),
+                               deadline, stop).get(plugin_name)
+    except DeliveryFailed as exc:
+        log.error("plugin %s in bhhub_alert_raised: %s", plugin_name, exc)
+        return str(exc)
 
 
 def targets(settings) -> list:
@@ -163,13 +259,19 @@ def targets(settings) -> list:
     where = f"{settings.config_path} [notify]"
     found: list = []
     if section.email is not None:
-        found.append(_email(section.email, f"{where}.email", section.include_message))
+        found.append(_email(section.email, f"{where}.email", section.include_message, section.deadline))
     if section.webhook is not None:
-        found.append(_webhook(section.webhook, f"{where}.webhook", section.include_message))
+        found.append(_webhook(section.webhook, f"{where}.webhook", section.include_message, section.deadline))
     return found
 
 
-def _email(config, where: str, include_message: bool) -> EmailTarget:
+def _deadline(settings) -> float:
+    from hub.configuration.hub_file import Notify
+
+    return settings.section(Notify).deadline
+
+
+def _email(config, where: str, include_message: bool, deadline: float) -> EmailTarget:
     """``[notify.email]`` (an ``EmailNotifier``) as a target, its password looked up."""
     if config.ca_file and not Path(config.ca_file).is_file():
         raise ConfigError(f"{where}: ca_file {config.ca_file} is not a file")
@@ -177,13 +279,14 @@ def _email(config, where: str, include_message: bool) -> EmailTarget:
     return EmailTarget(host=config.host, sender=config.sender, to=tuple(to),
                        port=config.port or (587 if config.starttls else 25), starttls=config.starttls,
                        username=config.username, ca_file=config.ca_file, timeout=config.timeout,
-                       password=_secret(config, "password", where), include_message=include_message)
+                       password=_secret(config, "password", where), include_message=include_message,
+                       deadline=deadline)
 
 
-def _webhook(config, where: str, include_message: bool) -> WebhookTarget:
+def _webhook(config, where: str, include_message: bool, deadline: float) -> WebhookTarget:
     """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token looked up."""
     return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where),
-                         include_message=include_message)
+                         include_message=include_message, deadline=deadline)
 
 
 def _secret(config, name: str, where: str) -> str | None:
@@ -216,25 +319,24 @@ def send_test(hub) -> dict[str, str | None]:
     outcomes: dict[str, str | None] = {}
     for target in targets(hub.settings):
         try:
-            target.send(notice)
+            _send_one(target, notice, None)
         except DeliveryFailed as exc:
             outcomes[target.name] = str(exc)
         except Exception as exc:  # noqa: BLE001 - each target's failure is reported, the others still tried
             outcomes[target.name] = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
         else:
             outcomes[target.name] = None
-    receivers = hub.plugins.hooks.alert_receivers()
-    if receivers:
-        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=receivers).items():
-            outcomes[f"plugin:{plugin_name}"] = None if error is None else str(error)
+    deadline = _deadline(hub.settings)
+    for plugin_name in hub.plugins.hooks.alert_receivers():
+        outcomes[f"plugin:{plugin_name}"] = _to_plugin(hub, plugin_name, notice, deadline, None)
     return outcomes
 
 
 SENDING = "sending since "  # + the time a process took the target: a lease, see deliver_pending
-LEASE = timedelta(minutes=10)  # far beyond a send's timeouts: a lease older than this was a killed process's
+LEASE = timedelta(minutes=10)  # far beyond a send's deadline: a lease older than this was a killed process's
 
 
-def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
+def deliver_pending(hub, *, limit: int = 100, stop: threading.Event | None = None) -> dict[str, int]:
     """Send every alert not yet delivered to each target still owed it; returns counts.
 
     Per alert, three steps: take (one short write: the owed targets are marked ``sending since
@@ -244,7 +346,11 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     and skips them: each alert goes once per target. A process killed between sending and
     recording leaves its lease; after ``LEASE`` the target is owed again and gets the alert a
     second time (at least once, never lost), and since every take counts an attempt, an alert
-    whose sender keeps dying is given up after ``MAX_ATTEMPTS``."""
+    whose sender keeps dying is given up after ``MAX_ATTEMPTS``.
+
+    Each send ends by ``[notify] deadline`` (``within_deadline``); one that hangs is recorded as
+    failed, so it is tried again next tick (not after the lease). ``stop`` set (the runner was
+    told to stop) ends the wait for a send at once and takes no further alert."""
     configured = targets(hub.settings)
     receivers = hub.plugins.hooks.alert_receivers()
     counts = {"sent": 0, "failed": 0, "alerts": 0, "cleared": 0}
@@ -254,14 +360,17 @@ def deliver_pending(hub, *, limit: int = 100) -> dict[str, int]:
     names = [t.name for t in configured] + [f"plugin:{name}" for name in receivers]
     down: set[str] = set()  # targets that failed this tick: tried again next tick, not once per alert
     last_id = 0
+    deadline = _deadline(hub.settings)
     for _ in range(limit):
+        if stop is not None and stop.is_set():
+            break
         taken = _take(hub, last_id, names, down, counts)
         if taken is None:
             break
         last_id, notice, owed = taken
         if owed:
             outcomes = _send(hub, notice, [t for t in configured if t.name in owed],
-                             [n.removeprefix("plugin:") for n in owed if n.startswith("plugin:")])
+                             [n.removeprefix("plugin:") for n in owed if n.startswith("plugin:")], deadline, stop)
             crash_point("notify:after_send")
             _record(hub, notice.id, outcomes, down, counts)
     return counts
@@ -320,21 +429,24 @@ def _held(state: str | None, now: datetime) -> bool:
     return now - since < LEASE
 
 
-def _send(hub, notice: AlertNotice, configured: list, plugins: list[str]) -> dict[str, str]:
-    """Each taken target's outcome: ``sent``, or ``failed: why`` (a status or the error's kind)."""
+def _send(hub, notice: AlertNotice, configured: list, plugins: list[str], deadline: float,
+          stop: threading.Event | None) -> dict[str, str]:
+    """Each taken target's outcome: ``sent``, or ``failed: why`` (a status, the deadline, or the
+    error's kind)."""
     outcomes: dict[str, str] = {}
     for target in configured:
         try:
-            target.send(notice)
+            _send_one(target, notice, stop)
         except Exception as exc:  # noqa: BLE001 - a target down is tried again next tick
             outcomes[target.name] = f"failed: {exc}" if isinstance(exc, DeliveryFailed) else f"failed: {type(exc).__name__}"
-            log.warning("alert %s not delivered by %s: %s", notice.id, target.name, type(exc).__name__)
+            log.warning("alert %s not delivered by %s: %s", notice.id, target.name,
+                        exc if isinstance(exc, DeliveryFailed) else type(exc).__name__)
         else:
             outcomes[target.name] = SENT
             log.info("alert %s delivered by %s", notice.id, target.name)
-    if plugins:
-        for plugin_name, error in hub.plugins.hooks.alert_raised(notice, only=plugins).items():
-            outcomes[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
+    for plugin_name in plugins:
+        error = _to_plugin(hub, plugin_name, notice, deadline, stop)
+        outcomes[f"plugin:{plugin_name}"] = SENT if error is None else f"failed: {error}"
     return outcomes
 
 
