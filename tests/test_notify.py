@@ -319,8 +319,8 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
     from datetime import timedelta
     from pathlib import Path
 
-    from hub import notify
     from hub.app import Hub
+    from hub.notify import delivery as notify
 
     project = Path(__file__).resolve().parent.parent
     notify_home(hub_home, receivers)
@@ -350,8 +350,8 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
 def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers, monkeypatch):
     from datetime import timedelta
 
-    from hub import notify
     from hub.app import Hub
+    from hub.notify import delivery as notify
 
     class Killed(BaseException):
         """What SIGKILL does to the recording: it never happens."""

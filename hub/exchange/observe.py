@@ -223,8 +223,8 @@ class _QuietHandler(WSGIRequestHandler):
 def _notify_hanging() -> list[str]:
     import sys
 
-    notify = sys.modules.get("hub.notify")  # not imported (no send yet): nothing can hang
-    return notify.hanging() if notify is not None else []
+    deadline = sys.modules.get("hub.notify.deadline")  # not imported (no send yet): nothing can hang
+    return deadline.hanging() if deadline is not None else []
 
 
 def _iso(at: float) -> str:
