@@ -66,7 +66,8 @@ def test_a_password_in_clear_is_refused_when_the_file_is_read(tmp_path, extra, c
 
 @pytest.mark.parametrize("section, complaint", [
     (EMAIL.replace('to = "billing@example.org"', "to = []"), "notify.email.to must name at least one email address"),
-    (EMAIL.replace('sender = "bhhub@example.org"', 'sender = "bhhub"'), "notify.email.sender must be one email address"),
+    (EMAIL.replace('sender = "bhhub@example.org"', 'sender = "bhhub"'),
+     "notify.email.sender must be one email address"),
     (EMAIL.replace('to = "billing@example.org"', 'to = ["billing@example.org", "owner"]'),
      "notify.email.to must be email addresses, one per entry (entry 2)"),
     (EMAIL.replace('to = "billing@example.org"', 'to = "billing@example.org, owner@example.org"'),
@@ -85,8 +86,9 @@ def test_a_notify_section_that_could_reach_nobody_or_leaks_a_secret_is_refused_n
 
 
 def test_a_sender_with_a_display_name_and_several_recipients_are_taken(tmp_path):
-    settings = _settings(tmp_path, EMAIL.replace('sender = "bhhub@example.org"', 'sender = "Billing <bhhub@example.org>"')
-                         .replace('to = "billing@example.org"', 'to = ["billing@example.org", "owner@localhost"]'))
+    named = EMAIL.replace('sender = "bhhub@example.org"', 'sender = "Billing <bhhub@example.org>"')
+    settings = _settings(tmp_path, named.replace('to = "billing@example.org"',
+                                                 'to = ["billing@example.org", "owner@localhost"]'))
     email = targets(settings)[0]
     assert email.sender == "Billing <bhhub@example.org>" and email.to == ("billing@example.org", "owner@localhost")
     assert email.deadline == 30  # [notify] deadline's default, the whole of one send
