@@ -164,7 +164,7 @@ def test_bhhub_run_stops_on_sigterm_while_a_webhook_drips(hub_home, drips):
             process.kill()
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert took < SLACK
+    assert took < 20  # the deadline is 600 s: anything short of it shows the stop did not wait for the send
     with Hub.open(hub_home) as hub, hub.store.session() as session:
         alert = session.query(schema.Alert).one()
         # Recorded, not left leased: the next start sends it (at least once).
