@@ -32,7 +32,7 @@ from hub.claimstatus.records import StatusInquiry
 from hub.claimstatus.x276 import write_276
 from hub.eligibility.inquiry import EligibilityRequest
 from hub.eligibility.x270 import write_270
-from hub.errors import ConfigError, HubError, InputError, UsageError
+from hub.errors import ConfigError, InputError, UsageError
 from hub.exchange.mailboxes import outbound_envelope
 from hub.store import schema
 from hub.store.repo import next_counter
@@ -178,7 +178,7 @@ def _eligibility_again(hub, session, batch: schema.Batch, why: str) -> list[Aske
                                       practice_npi=practice_npi)
             _route(hub, row.payer_id)
             request = service.request_for(subject, store.new_trace_number(session))
-        except HubError as exc:
+        except (UsageError, InputError, ConfigError) as exc:
             done.append(_not_asked(session, store, row, ELIGIBILITY, why, exc, command))
             continue
         pending.append((row, request, command))
@@ -212,7 +212,7 @@ def _status_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgai
         try:
             # The payer reports on the revision it has: the latest one sent, as `bhhub status check` asks.
             target = find_sent_claim(session, claim.patient_control_number)
-        except HubError as exc:
+        except (UsageError, InputError, ConfigError) as exc:
             done.append(_not_asked(session, store, row, CLAIM_STATUS, why, exc, command))
             continue
         newer = session.scalar(select(check.id).where(
@@ -225,7 +225,7 @@ def _status_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgai
         try:
             record = claim_record(session, target)
             _route(hub, record.coverage.payer.payer_id)
-        except HubError as exc:
+        except (UsageError, InputError, ConfigError) as exc:
             done.append(_not_asked(session, store, row, CLAIM_STATUS, why, exc, command))
             continue
         pending.append((row, target, command))
@@ -270,11 +270,11 @@ def _in_savepoints(session, store, pending: list, queue: Callable[[list], list[A
     return results
 
 
-def _try(session, queue, items: list) -> tuple[list[AskedAgain], InputError | None]:
+def _try(session, queue, items: list) -> tuple[list[AskedAgain], InputError | ConfigError | None]:
     savepoint = session.begin_nested()
     try:
         asked = queue(items)
-    except InputError as exc:
+    except (InputError, ConfigError) as exc:  # the writer refused one, or the mailbox's envelope is wrong
         savepoint.rollback()
         return [], exc
     savepoint.commit()
