@@ -75,6 +75,11 @@ def test_released_questions_are_asked_again_once_through_the_mailbox_their_payer
             transmissions = _inquiry_transmissions(hub, load_mailboxes(hub)["beta"])
         assert len(transmissions) == 2
     _configure(home, database_url, {"alpha": ""})  # beta taken out; Medicare now goes by the default, alpha
+    if not given_a_transmission:
+        with Hub.open(home) as hub, hub.store.session() as session:
+            assert check_inquiries_waiting(hub, hours=-1) == 2
+            alert = session.scalar(select(schema.Alert.message).where(schema.Alert.key == "inquiries_waiting"))
+            assert "`bhhub mailbox reroute --from beta [--to NEW]`" in alert  # the way out is named
 
     code, result = _reroute(home, capsys, "--from", "beta")
     assert code == 0, result
@@ -102,7 +107,7 @@ def test_released_questions_are_asked_again_once_through_the_mailbox_their_payer
         with hub.store.session() as session:
             assert sorted(session.get(schema.Transmission, t).batch_id for t in picked) == sorted(
                 q["batch_id"] for q in questions.values())
-        assert check_inquiries_waiting(hub, hours=0) == 0  # the released files wait for no one
+        assert check_inquiries_waiting(hub, hours=-1) == 0  # the released files wait for no one
         before = {kind: _checks(hub, kind) for kind in outcomes}
 
     code, again = _reroute(home, capsys, "--from", "beta")  # again: nothing, nobody asked a third time
