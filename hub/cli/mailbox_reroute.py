@@ -71,6 +71,9 @@ def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
     return 0
 
 
+_KIND = {"270": "eligibility", "276": "claim status"}
+
+
 def _questions(questions) -> None:
     """What became of the questions of the released 270s and 276s (check ids, never PHI)."""
     asked = [q for q in questions if q.state == "asked_again"]
@@ -78,14 +81,14 @@ def _questions(questions) -> None:
     if asked:
         print(f"{len(asked)} question(s) of released inquiries asked again (they go with the next exchange of the "
               "mailbox [routing] gives their payer): " + ", ".join(
-                  f"{q.kind} check {q.check_id} as check {q.new_check_id} (batch {q.batch_id}, mailbox {q.mailbox})"
+                  f"{_KIND[q.kind]} check {q.check_id} as check {q.new_check_id} (batch {q.batch_id}, mailbox {q.mailbox})"
                   for q in asked))
     if since:
         print(f"{len(since)} question(s) of released inquiries had been asked again already: " + ", ".join(
-            f"{q.kind} check {q.check_id} as check {q.new_check_id}" for q in since))
+            f"{_KIND[q.kind]} check {q.check_id} as check {q.new_check_id}" for q in since))
     for q in questions:
         if q.state == "not_asked":
-            print(f"not asked again: {q.kind} check {q.check_id} ({q.error}); ask with `{q.command}`")
+            print(f"not asked again: {_KIND[q.kind]} check {q.check_id} ({q.error}); ask with `{q.command}`")
 
 
 def _ids(ids: list[int]) -> str:
