@@ -229,7 +229,7 @@ def _release_unsent(session, batch: schema.Batch, old: str, to: str | None) -> N
     session.flush()
     session.add(schema.TransmissionEvent(
         transmission_id=transmission.id, state=RELEASED,
-        detail=f"released before it was sent: {_why(old, to)}; its questions are asked again"))
+        detail=f"released before it was sent: {_why(old, to)}; its unanswered questions are asked again"))
 
 
 def _recheck_orphans(hub) -> None:
