@@ -17,7 +17,10 @@ def add_reroute(mailbox_sub) -> None:
         description="Transmissions not yet uploaded that wait for OLD, a mailbox no longer in bhhub.toml: with "
                     "--to NEW, those whose file NEW can carry (the same envelope ids: a renamed mailbox) become "
                     "NEW's; the others are released and their claims go back to ready, to be batched by the next "
-                    "exchange for the mailbox [routing] gives their payer now. A transmission whose upload was cut off "
+                    "exchange for the mailbox [routing] gives their payer now. Eligibility (270) and claim status (276) "
+                    "inquiries written for OLD and not yet sent are moved or released by the same rule; a released "
+                    "one's questions are asked again through the mailbox [routing] gives their payer now (once: not "
+                    "if asked again since). A transmission whose upload was cut off "
                     "(left uploading) may have reached OLD's clearinghouse and is not touched unless "
                     "--include-uploading. Audited; running it again changes nothing.")
     p.add_argument("--from", dest="old", required=True, metavar="OLD", help="the mailbox no longer configured")
@@ -56,9 +59,36 @@ def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
     if released_in_doubt:
         print(f"warning: {_ids(released_in_doubt)} had been cut off while uploading to {result.mailbox} and may "
               f"have reached its clearinghouse: their claims go in a new batch, and are billed twice if it did")
-    if not (result.moved or result.released or result.in_doubt):
+    if result.moved_inquiries:
+        print(f"{len(result.moved_inquiries)} eligibility or claim status inquiry batch(es) moved to mailbox "
+              f"{result.to}: {_ids(result.moved_inquiries)}")
+    if result.released_inquiries:
+        print(f"{len(result.released_inquiries)} eligibility or claim status inquiry batch(es) released unsent: "
+              f"{_ids(result.released_inquiries)}")
+    _questions(result.asked_again)
+    if not (result.changed or result.in_doubt):
         print(f"nothing waits for mailbox {result.mailbox}")
     return 0
+
+
+_KIND = {"270": "eligibility", "276": "claim status"}
+
+
+def _questions(questions) -> None:
+    """What became of the questions of the released 270s and 276s (check ids, never PHI)."""
+    asked = [q for q in questions if q.state == "asked_again"]
+    since = [q for q in questions if q.state == "asked_since"]
+    if asked:
+        print(f"{len(asked)} question(s) of released inquiries asked again (they go with the next exchange of the "
+              "mailbox [routing] gives their payer): " + ", ".join(
+                  f"{_KIND[q.kind]} check {q.check_id} as check {q.new_check_id} (batch {q.batch_id}, mailbox {q.mailbox})"
+                  for q in asked))
+    if since:
+        print(f"{len(since)} question(s) of released inquiries had been asked again already: " + ", ".join(
+            f"{_KIND[q.kind]} check {q.check_id} as check {q.new_check_id}" for q in since))
+    for q in questions:
+        if q.state == "not_asked":
+            print(f"not asked again: {_KIND[q.kind]} check {q.check_id} ({q.error}); ask with `{q.command}`")
 
 
 def _ids(ids: list[int]) -> str:

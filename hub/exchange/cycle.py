@@ -131,13 +131,18 @@ def check_inquiries_waiting(hub, *, hours: float = 1.0) -> int:
     cutoff = utcnow() - timedelta(hours=hours)
     b, t = schema.Batch, schema.Transmission
     with hub.store.session() as session:
-        waiting = session.scalars(select(b.id).where(
-            b.kind != "837P", b.created_at < cutoff, ~exists().where(t.batch_id == b.id))).all()
+        rows = session.execute(select(b.id, b.mailbox).where(
+            b.kind != "837P", b.created_at < cutoff, ~exists().where(t.batch_id == b.id)).order_by(b.id)).all()
+        waiting = [batch_id for batch_id, _ in rows]
         if waiting:
+            # Written for a mailbox taken out of bhhub.toml: reroute moves them or asks their questions again.
+            retired = sorted({m for _, m in rows if m is not None and m not in hub.settings.file.mailboxes})
+            way_out = (f"; or `bhhub mailbox reroute --from {retired[0]} [--to NEW]` for mailbox(es) "
+                       f"{', '.join(retired)}, no longer configured" if retired else "")
             raise_alert(session, INQUIRIES_WAITING, INQUIRIES_WAITING,
                         f"{len(waiting)} eligibility or claim status inquiry batch(es) (first: batch {waiting[0]}) "
                         f"have waited over {hours:g} hour(s) for a mailbox: none configured carries their ISA "
-                        "sender and receiver ids; configure that clearinghouse's mailbox, or ask again")
+                        "sender and receiver ids; configure that clearinghouse's mailbox, or ask again" + way_out)
         else:
             clear_alert(session, INQUIRIES_WAITING)
         session.commit()

@@ -10,7 +10,18 @@ so its bytes can only go where that envelope points:
 - without ``--to``, or when NEW's envelope differs: the file is released. Its claims go back to
   ``ready`` and the next exchange batches them for the mailbox ``[routing]`` gives their payer
   now, in that clearinghouse's envelope (their authorization visits stay counted once: a claim's
-  uses are recorded once, whatever batch carries it). A released 270/276 is not sent; ask again.
+  uses are recorded once, whatever batch carries it).
+
+An eligibility (270) or claim status (276) file written for the old mailbox and not yet given a
+transmission (the old mailbox's exchange would have given it one) follows the same rules: moved
+(``--to NEW`` with its envelope: NEW's next exchange sends it), or released, recorded as a
+transmission in state ``released`` so that no exchange ever sends it, not even the old mailbox's
+if it is configured again. A released 270/276's questions still waiting for their answer are
+asked again in the same transaction (``hub.exchange.inquiries.ask_again``): each in a new file
+for the mailbox ``[routing]`` gives its payer now, sent by that mailbox's next exchange, by 270 or
+276 only (a payer portal is never called under the exchange lock). Not a third time when a
+person asked it again first; one the hub cannot ask now (no route for its payer, no coverage or
+provider on file) is named with the command to ask it by hand.
 
 Only transmissions never uploaded (``ready``) move by default. One left ``uploading`` (its
 upload was cut off) may or may not have reached the old clearinghouse: it is named and left
@@ -32,11 +43,12 @@ import difflib
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from hub.claims import set_status
 from hub.crashpoints import crash_point
 from hub.errors import UsageError
+from hub.exchange.inquiries import INQUIRY_KINDS, AskedAgain, ask_again
 from hub.model import ClaimStatus
 from hub.store import schema
 
@@ -55,11 +67,22 @@ class RerouteResult:
     in_doubt: list[int] = field(default_factory=list)  # uploading, left alone: may have reached the old clearinghouse
     # uploading, moved or released all the same (``include_uploading``): each may have reached it
     uploading: list[int] = field(default_factory=list)
+    # 270/276 batches written for the old mailbox that had no transmission yet
+    moved_inquiries: list[int] = field(default_factory=list)  # now written for ``to``
+    released_inquiries: list[int] = field(default_factory=list)  # never to be sent
+    asked_again: list[AskedAgain] = field(default_factory=list)  # the questions of every released 270/276
 
     def as_dict(self) -> dict:
         return {"mailbox": self.mailbox, "to": self.to, "moved_transmission_ids": self.moved,
                 "released_transmission_ids": self.released, "patient_control_numbers": self.claims_ready,
-                "in_doubt_transmission_ids": self.in_doubt, "uploading_transmission_ids": self.uploading}
+                "in_doubt_transmission_ids": self.in_doubt, "uploading_transmission_ids": self.uploading,
+                "moved_inquiry_batch_ids": self.moved_inquiries,
+                "released_inquiry_batch_ids": self.released_inquiries,
+                "questions": [q.as_dict() for q in self.asked_again]}
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.moved or self.released or self.moved_inquiries or self.released_inquiries)
 
 
 def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = False,
@@ -98,17 +121,43 @@ def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = F
             else:
                 result.claims_ready += _release(session, transmission, batch, to)
                 result.released.append(transmission.id)
+                if batch.kind in INQUIRY_KINDS:
+                    result.asked_again += ask_again(hub, session, batch, _why(old, to))
+        b = schema.Batch
+        for batch in session.scalars(select(b).where(b.mailbox == old, b.kind.in_(INQUIRY_KINDS),
+                                                     ~exists().where(t.batch_id == b.id))
+                                     .order_by(b.id).with_for_update()).all():
+            if envelope is not None and _addressed_to(batch, envelope):
+                batch.mailbox = to  # NEW's next exchange gives it a transmission and sends it
+                result.moved_inquiries.append(batch.id)
+            else:
+                _release_unsent(session, batch, old, to)
+                result.released_inquiries.append(batch.id)
+                result.asked_again += ask_again(hub, session, batch, _why(old, to))
         changed = result.moved + result.released
         if changed:
             hub.audit(session, "reroute_transmissions", "transmission", changed,
                       f"mailbox {old} no longer configured: {len(result.moved)} moved to {to}, "
                       f"{len(result.released)} released"
                       + (f", {len(result.uploading)} of them cut off while uploading" if result.uploading else ""))
+        inquiries = result.moved_inquiries + result.released_inquiries
+        if inquiries:
+            hub.audit(session, "reroute_inquiries", "batch", inquiries,
+                      f"mailbox {old} no longer configured: {len(result.moved_inquiries)} inquiry batch(es) moved "
+                      f"to {to}, {len(result.released_inquiries)} released")
+        for kind, object_type in (("270", "eligibility_check"), ("276", "claim_status_check")):
+            questions = [q for q in result.asked_again if q.kind == kind]
+            if questions:
+                asked = sum(q.state == "asked_again" for q in questions)
+                hub.audit(session, "reroute_questions", object_type, [q.check_id for q in questions],
+                          f"{kind} released unsent: {asked} question(s) asked again, {len(questions) - asked} not")
         crash_point("reroute:before_commit")
         session.commit()
     _recheck_orphans(hub)
-    log.info("reroute from %s: %d moved, %d released, %d in doubt left, %d in doubt handled", old, len(result.moved),
-             len(result.released), len(result.in_doubt), len(result.uploading))
+    log.info("reroute from %s: %d moved, %d released, %d in doubt left, %d in doubt handled; inquiry batches: "
+             "%d moved, %d released; %d question(s) asked again", old, len(result.moved), len(result.released),
+             len(result.in_doubt), len(result.uploading), len(result.moved_inquiries), len(result.released_inquiries),
+             sum(q.state == "asked_again" for q in result.asked_again))
     return result
 
 
@@ -166,6 +215,21 @@ def _release(session, transmission: schema.Transmission, batch: schema.Batch, to
         claim.batch_id = None
         set_status(session, claim, ClaimStatus.READY, f"rerouted: {why} (its batch {batch.id} was not known sent)")
     return [claim.patient_control_number for claim in claims]
+
+
+def _why(old: str, to: str | None) -> str:
+    return f"mailbox {old} no longer configured" + (f"; {to} carries another envelope" if to is not None else "")
+
+
+def _release_unsent(session, batch: schema.Batch, old: str, to: str | None) -> None:
+    """A 270/276 never given a transmission, recorded as one ``released``: no exchange gives it
+    another (``hub.exchange.outbound`` takes only inquiry batches with none), so it is never sent."""
+    transmission = schema.Transmission(batch_id=batch.id, mailbox=old, remote_name="", state=RELEASED)
+    session.add(transmission)
+    session.flush()
+    session.add(schema.TransmissionEvent(
+        transmission_id=transmission.id, state=RELEASED,
+        detail=f"released before it was sent: {_why(old, to)}; its unanswered questions are asked again"))
 
 
 def _recheck_orphans(hub) -> None:
