@@ -201,13 +201,13 @@ def _move(session, transmission: schema.Transmission, batch: schema.Batch, to: s
 
 
 def _release(session, transmission: schema.Transmission, batch: schema.Batch, to: str | None) -> list[str]:
-    why = (f"mailbox {transmission.mailbox} no longer configured" +
-           (f"; {to} carries another envelope" if to is not None else "") +
-           ("; its upload had been cut off and may have reached that clearinghouse"
-            if transmission.state == "uploading" else ""))
+    why = _why(transmission.mailbox, to) + ("; its upload had been cut off and may have reached that clearinghouse"
+                                            if transmission.state == "uploading" else "")
+    then = ("its claims go with the next exchange" if batch.kind == "837P"
+            else "its unanswered questions are asked again")
     transmission.state = RELEASED
     session.add(schema.TransmissionEvent(transmission_id=transmission.id, state=RELEASED,
-                                         detail=f"released: {why}; its claims go with the next exchange"))
+                                         detail=f"released: {why}; {then}"))
     c = schema.Claim
     claims = session.scalars(select(c).where(c.batch_id == batch.id, c.status == ClaimStatus.BATCHED.value)
                              .order_by(c.id)).all()
