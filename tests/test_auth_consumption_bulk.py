@@ -14,7 +14,6 @@ back.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,9 +23,9 @@ from sqlalchemy import select, update
 
 from hub import intake
 from hub.batches import export_837p
-from hub.demo.synthetic import encounter_bundle
 from hub.ledger import authorizations as ledger
 from hub.store import schema
+from ledger_support import add_authorization, visit_bundle
 
 PAYER = "AUTHPLAN"
 START = date.today() - timedelta(days=60)  # recent, so no claim is past its filing window
@@ -34,18 +33,7 @@ START = date.today() - timedelta(days=60)  # recent, so no claim is past its fil
 
 def visit(hub, seed: int, day: date, member: str, *, payer: str = PAYER) -> int:
     """Synthetic visit ``seed`` on ``day`` for ``member`` of ``payer``: the new claim's id."""
-    bundle = encounter_bundle(seed)
-    for entry in bundle["entry"]:
-        r = entry["resource"]
-        if r["resourceType"] == "Organization" and r["id"].startswith("payer-"):
-            r["identifier"][0]["value"] = payer
-        elif r["resourceType"] == "Coverage":
-            r["subscriberId"] = member
-        elif r["resourceType"] == "Encounter":
-            r["period"]["start"] = f"{day.isoformat()}T10:00:00-05:00"
-        elif r["resourceType"] == "ChargeItem":
-            r["occurrenceDateTime"] = day.isoformat()
-    result = intake.receive(hub, json.dumps(bundle).encode(), f"visit-{seed}.json")
+    result = intake.receive(hub, visit_bundle(seed, day, payer=payer, member=member), f"visit-{seed}.json")
     assert result.outcome == "imported", result
     [claim] = result.claims
     with hub.store.session() as session:
@@ -55,11 +43,8 @@ def visit(hub, seed: int, day: date, member: str, *, payer: str = PAYER) -> int:
 
 def authorize(hub, member: str, number: str, quantity, *, start: date = START, end: date = START + timedelta(days=120),
               payer: str = PAYER, **kw) -> int:
-    with hub.store.session() as session:
-        row = ledger.add(session, payer_id=payer, member_id=member, number=number, quantity=quantity, start=start,
-                         end=end, **kw)
-        session.commit()
-        return row.id
+    return add_authorization(hub, payer_id=payer, member_id=member, number=number, quantity=quantity, start=start,
+                             end=end, **kw)
 
 
 def revise(hub, claim_id: int, frequency: str) -> int:
