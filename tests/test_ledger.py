@@ -27,7 +27,7 @@ from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Prov
 from hub.plugins import build_plugin_host
 from hub.scrub import ledger_checks
 from hub.store import schema
-from ledger_support import add_authorization, visit_bundle
+from ledger_support import add_authorization, revise, visit_bundle
 
 PAYER, MEMBER = "AUTHPLAN", "M0000SHARED"
 CLINICIAN = "1234567893"  # passes the check digit; identifies no one
@@ -200,20 +200,7 @@ def test_a_claim_going_out_twice_uses_its_visit_once_and_a_replacement_takes_its
     send(ledgered, claim)
     with ledgered.store.session() as session:
         assert ledger.remaining(session, auth_id) == 0
-        original = session.get(schema.Claim, claim.id)
-        replacement = schema.Claim(
-            patient_control_number=original.patient_control_number, revision=1, frequency_code="7", status="ready",
-            encounter_id=original.encounter_id, patient_id=original.patient_id, coverage_id=original.coverage_id,
-            billing_provider_id=original.billing_provider_id, rendering_provider_id=original.rendering_provider_id,
-            place_of_service=original.place_of_service, service_date=original.service_date,
-            total_charge=original.total_charge, diagnoses=original.diagnoses,
-            lines=[schema.ServiceLine(line_number=l.line_number, procedure_code=l.procedure_code, modifiers=[],
-                                      charge=l.charge, units=l.units, diagnosis_pointers=[1],
-                                      service_date=l.service_date, control_number=l.control_number)
-                   for l in original.lines])
-        session.add(replacement)
-        session.commit()
-        replacement_id = replacement.id
+    replacement_id = revise(ledgered, claim.id, "7")
     # The check leaves out the claim's own earlier revision: the replacement is not "a second visit".
     billed = canonical(claim.service_date, pcn=claim.patient_control_number, npi=OTHER_CLINICIAN)
     assert "auth.exhausted" not in ledger_findings(billed, ledgered)
