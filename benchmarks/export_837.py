@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,13 +35,12 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import _timing  # beside this file
+from _timing import print_phase
+
 TARGET_RATIO = 3.0
 VISITS_PER_MEMBER = 4
 AUTHORIZED_VISITS = 3
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def bundles(n: int) -> list[bytes]:
@@ -177,11 +175,7 @@ PHASES = {"setup": phase_setup, "export": phase_export, "baseline": phase_baseli
 
 
 def run_phase(name: str, n: int, work: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phase", name, "--claims", str(n), "--work", str(work)],
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"phase {name} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _timing.run_phase(__file__, name, "--claims", str(n), "--work", str(work))
 
 
 def main() -> int:
@@ -193,9 +187,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.claims
     if args.phase:
-        result = PHASES[args.phase](n, args.work)
-        result["peak_mb"] = peak_mb()
-        print(json.dumps(result))
+        print_phase(PHASES[args.phase](n, args.work))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bhhub-bench-export-") as tmp:

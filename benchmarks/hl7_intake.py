@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
+
+import _timing  # beside this file
+from _timing import print_phase
 
 TARGET_RATIO = 5.0
 
@@ -108,10 +109,6 @@ def messages(n: int) -> list[str]:
     return [message(seed, start) for seed in range(n)]
 
 
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
 def phase_hl7apy(n: int, _work: Path, find_groups: bool) -> dict:
     from hl7apy.parser import parse_message
 
@@ -153,11 +150,7 @@ PHASES = {
 
 
 def run_phase(name: str, n: int, work: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, "--messages", str(n), "--work", str(work)],
-        check=True, capture_output=True, text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _timing.run_phase(__file__, name, "--messages", str(n), "--work", str(work))
 
 
 def main() -> int:
@@ -169,9 +162,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.messages
     if args.phase:
-        result = PHASES[args.phase](n, args.work)
-        result["peak_mb"] = peak_mb()
-        print(json.dumps(result))
+        print_phase(PHASES[args.phase](n, args.work))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bhhub-hl7-bench-") as tmp:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import _timing  # beside this file
+from _timing import print_phase
 
 TARGET_INTAKE_RATIO = 2.0
 TARGET_837P_RATIO = 3.0
@@ -45,10 +46,6 @@ def bundles(n: int) -> list[bytes]:
 
     start = today() - timedelta(days=60)  # within every filing window, whenever it runs
     return [json.dumps(encounter_bundle(seed, start=start)).encode() for seed in range(n)]
-
-
-def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def phase_parse(n: int, _work: Path) -> dict:
@@ -129,11 +126,7 @@ PHASES = {"parse": phase_parse, "intake": phase_intake, "837p": phase_837p,
 
 
 def run_phase(name: str, n: int, work: Path) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--phase", name, "--encounters", str(n), "--work", str(work)],
-        check=True, capture_output=True, text=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _timing.run_phase(__file__, name, "--encounters", str(n), "--work", str(work))
 
 
 def main() -> int:
@@ -145,9 +138,7 @@ def main() -> int:
     args = parser.parse_args()
     n = args.encounters
     if args.phase:
-        result = PHASES[args.phase](n, args.work)
-        result["peak_mb"] = peak_mb()
-        print(json.dumps(result))
+        print_phase(PHASES[args.phase](n, args.work))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bhhub-bench-") as tmp:

@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,14 +37,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # gen835 beside this file
 sys.path.insert(0, str(HERE.parent))  # the hub, when not installed
 
+import _timing  # noqa: E402  (beside this file)
+from _timing import peak_mb as rss_mb  # noqa: E402
+
 TARGET_OF_OXEDI = 1 / 3
 TARGET_OVER_PYX12_LOOPS = 10.0
 TARGET_OVER_PYX12_SEGMENTS = 2.0
 FLAT_SLACK_MB = 4.0  # peak growth at the largest N may exceed the smallest N's by this much
 
 
-def rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def phase_reader(path: Path) -> dict:
@@ -165,9 +164,7 @@ def oxedi_installed() -> bool:
 
 
 def run_phase(name: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--phase", name, "--file", str(path)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return _timing.run_phase(__file__, name, "--file", str(path))
 
 
 def measure(claims: list[int], pyx12_loop_claims: int, work: Path) -> list[dict]:

@@ -14,7 +14,6 @@ back.
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -24,9 +23,9 @@ from sqlalchemy import select, update
 
 from hub import intake
 from hub.batches import export_837p
-from hub.demo.synthetic import encounter_bundle
 from hub.ledger import authorizations as ledger
 from hub.store import schema
+from ledger_support import add_authorization, revise, visit_bundle
 
 PAYER = "AUTHPLAN"
 START = date.today() - timedelta(days=60)  # recent, so no claim is past its filing window
@@ -34,18 +33,7 @@ START = date.today() - timedelta(days=60)  # recent, so no claim is past its fil
 
 def visit(hub, seed: int, day: date, member: str, *, payer: str = PAYER) -> int:
     """Synthetic visit ``seed`` on ``day`` for ``member`` of ``payer``: the new claim's id."""
-    bundle = encounter_bundle(seed)
-    for entry in bundle["entry"]:
-        r = entry["resource"]
-        if r["resourceType"] == "Organization" and r["id"].startswith("payer-"):
-            r["identifier"][0]["value"] = payer
-        elif r["resourceType"] == "Coverage":
-            r["subscriberId"] = member
-        elif r["resourceType"] == "Encounter":
-            r["period"]["start"] = f"{day.isoformat()}T10:00:00-05:00"
-        elif r["resourceType"] == "ChargeItem":
-            r["occurrenceDateTime"] = day.isoformat()
-    result = intake.receive(hub, json.dumps(bundle).encode(), f"visit-{seed}.json")
+    result = intake.receive(hub, visit_bundle(seed, day, payer=payer, member=member), f"visit-{seed}.json")
     assert result.outcome == "imported", result
     [claim] = result.claims
     with hub.store.session() as session:
@@ -55,31 +43,8 @@ def visit(hub, seed: int, day: date, member: str, *, payer: str = PAYER) -> int:
 
 def authorize(hub, member: str, number: str, quantity, *, start: date = START, end: date = START + timedelta(days=120),
               payer: str = PAYER, **kw) -> int:
-    with hub.store.session() as session:
-        row = ledger.add(session, payer_id=payer, member_id=member, number=number, quantity=quantity, start=start,
-                         end=end, **kw)
-        session.commit()
-        return row.id
-
-
-def revise(hub, claim_id: int, frequency: str) -> int:
-    """A later revision of a claim that went out (7 replaces it, 8 voids it), ready to go."""
-    with hub.store.session() as session:
-        original = session.get(schema.Claim, claim_id)
-        revision = schema.Claim(
-            patient_control_number=original.patient_control_number, revision=original.revision + 1,
-            frequency_code=frequency, status="ready", encounter_id=original.encounter_id,
-            patient_id=original.patient_id, coverage_id=original.coverage_id,
-            billing_provider_id=original.billing_provider_id, rendering_provider_id=original.rendering_provider_id,
-            place_of_service=original.place_of_service, service_date=original.service_date,
-            total_charge=original.total_charge, diagnoses=original.diagnoses, payer_claim_control_number="PCCN1",
-            lines=[schema.ServiceLine(line_number=l.line_number, procedure_code=l.procedure_code, modifiers=[],
-                                      charge=l.charge, units=l.units, diagnosis_pointers=[1],
-                                      service_date=l.service_date, control_number=l.control_number)
-                   for l in original.lines])
-        session.add(revision)
-        session.commit()
-        return revision.id
+    return add_authorization(hub, payer_id=payer, member_id=member, number=number, quantity=quantity, start=start,
+                             end=end, **kw)
 
 
 def ledger_rows(session) -> list[tuple]:
@@ -179,7 +144,8 @@ def test_any_mix_of_members_authorizations_earlier_batches_and_revisions_gives_t
     assert first is not None
     with hub.store.session() as session:
         assert {c.batch_id for c in going_out(session, claims[:2])} == {first.batch_id}
-    later = [revise(hub, claims[0], "7"), revise(hub, claims[1], "8")]
+    later = [revise(hub, claims[0], "7", payer_claim_control_number="PCCN1"),
+             revise(hub, claims[1], "8", payer_claim_control_number="PCCN1")]
     with hub.store.session() as session:
         ready = [c.id for c in going_out(session)]
     assert set(later) <= set(ready)

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from hub import intake
 from hub.cli import ledger as ledger_cli
-from hub.demo.synthetic import encounter_bundle
 from hub.errors import InputError, UsageError
 from hub.ledger import authorizations as ledger
 from hub.ledger import credentialing
@@ -28,6 +27,7 @@ from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Prov
 from hub.plugins import build_plugin_host
 from hub.scrub import ledger_checks
 from hub.store import schema
+from ledger_support import add_authorization, revise, visit_bundle
 
 PAYER, MEMBER = "AUTHPLAN", "M0000SHARED"
 CLINICIAN = "1234567893"  # passes the check digit; identifies no one
@@ -67,24 +67,10 @@ def ledgered(hub):
 # --- building claims ---------------------------------------------------------------------------
 
 
-def visit_bundle(seed: int, day: date, *, payer: str = PAYER, member: str = MEMBER) -> bytes:
-    """Synthetic encounter ``seed`` moved to ``day``, for one shared member of ``payer``."""
-    bundle = encounter_bundle(seed)
-    for entry in bundle["entry"]:
-        r = entry["resource"]
-        if r["resourceType"] == "Organization" and r["id"].startswith("payer-"):
-            r["identifier"][0]["value"] = payer
-        elif r["resourceType"] == "Coverage":
-            r["subscriberId"] = member
-        elif r["resourceType"] == "Encounter":
-            r["period"]["start"] = f"{day.isoformat()}T10:00:00-05:00"
-        elif r["resourceType"] == "ChargeItem":
-            r["occurrenceDateTime"] = day.isoformat()
-    return json.dumps(bundle).encode()
-
-
-def receive(hub, seed: int, day: date, **kw) -> schema.Claim:
-    assert intake.receive(hub, visit_bundle(seed, day, **kw), f"visit-{seed}.json").outcome == "imported"
+def receive(hub, seed: int, day: date, *, payer: str = PAYER, member: str = MEMBER) -> schema.Claim:
+    """Synthetic encounter ``seed`` moved to ``day``, for one shared member of ``payer``, taken in."""
+    bundle = visit_bundle(seed, day, payer=payer, member=member)
+    assert intake.receive(hub, bundle, f"visit-{seed}.json").outcome == "imported"
     with hub.store.session() as session:
         encounter = session.scalar(select(schema.Encounter).where(schema.Encounter.source_ref == f"Encounter/enc-{seed}"))
         claim = session.scalar(select(schema.Claim).where(schema.Claim.encounter_id == encounter.id))
@@ -106,11 +92,8 @@ def codes(claim: schema.Claim) -> set[str]:
 
 
 def authorize(hub, visits: int, *, start: date = START, end: date = START + timedelta(days=120), **kw) -> int:
-    with hub.store.session() as session:
-        row = ledger.add(session, payer_id=kw.pop("payer_id", PAYER), member_id=kw.pop("member_id", MEMBER),
-                         number=kw.pop("number", "AUTH-1"), quantity=visits, start=start, end=end, **kw)
-        session.commit()
-        return row.id
+    return add_authorization(hub, payer_id=kw.pop("payer_id", PAYER), member_id=kw.pop("member_id", MEMBER),
+                             number=kw.pop("number", "AUTH-1"), quantity=visits, start=start, end=end, **kw)
 
 
 def canonical(day: date, *, code: str = "90837", npi: str = CLINICIAN, number: str | None = None,
@@ -217,20 +200,7 @@ def test_a_claim_going_out_twice_uses_its_visit_once_and_a_replacement_takes_its
     send(ledgered, claim)
     with ledgered.store.session() as session:
         assert ledger.remaining(session, auth_id) == 0
-        original = session.get(schema.Claim, claim.id)
-        replacement = schema.Claim(
-            patient_control_number=original.patient_control_number, revision=1, frequency_code="7", status="ready",
-            encounter_id=original.encounter_id, patient_id=original.patient_id, coverage_id=original.coverage_id,
-            billing_provider_id=original.billing_provider_id, rendering_provider_id=original.rendering_provider_id,
-            place_of_service=original.place_of_service, service_date=original.service_date,
-            total_charge=original.total_charge, diagnoses=original.diagnoses,
-            lines=[schema.ServiceLine(line_number=l.line_number, procedure_code=l.procedure_code, modifiers=[],
-                                      charge=l.charge, units=l.units, diagnosis_pointers=[1],
-                                      service_date=l.service_date, control_number=l.control_number)
-                   for l in original.lines])
-        session.add(replacement)
-        session.commit()
-        replacement_id = replacement.id
+    replacement_id = revise(ledgered, claim.id, "7")
     # The check leaves out the claim's own earlier revision: the replacement is not "a second visit".
     billed = canonical(claim.service_date, pcn=claim.patient_control_number, npi=OTHER_CLINICIAN)
     assert "auth.exhausted" not in ledger_findings(billed, ledgered)

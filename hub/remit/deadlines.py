@@ -28,6 +28,7 @@ from typing import Any
 
 from hub.errors import MappingError
 from hub.mappings import MappingSet
+from hub.remit.table_problems import is_table, subtable
 
 TABLE = "rules/filing_windows.toml"
 LEGACY = "remittance/denials.toml"
@@ -214,22 +215,22 @@ def table_problems(table: Mapping[str, Any]) -> list[str]:
     _unknown(table, _KEYS[""], "", problems)
     _check_windows(table.get("default", {}), "default", problems, _KEYS["state"])
     seen: dict[str, str] = {}
-    for name, kind in _table(table, "kind", "", problems).items():
+    for name, kind in subtable(table, "kind", "", problems).items():
         path = f"kind.{name}"
-        if not _is_table(kind, path, problems):
+        if not is_table(kind, path, problems):
             continue
         _check_windows(kind, path, problems, _KEYS["kind"])
         for indicator in kind.get("claim_filing_indicators", ()):
             if str(indicator).upper() in seen:
                 problems.append(f"{path}.claim_filing_indicators: {indicator} is also kind {seen[str(indicator).upper()]}")
             seen[str(indicator).upper()] = name
-        for state, entry in _table(kind, "by_state", path, problems).items():
-            if _is_table(entry, f"{path}.by_state.{state}", problems):
+        for state, entry in subtable(kind, "by_state", path, problems).items():
+            if is_table(entry, f"{path}.by_state.{state}", problems):
                 _check_windows(entry, f"{path}.by_state.{state}", problems, _KEYS["state"])
-    kinds = set(_table(table, "kind", "", []))
-    for payer_id, entry in _table(table, "payer", "", problems).items():
+    kinds = set(subtable(table, "kind", "", []))
+    for payer_id, entry in subtable(table, "payer", "", problems).items():
         path = f'payer."{payer_id}"'
-        if not _is_table(entry, path, problems):
+        if not is_table(entry, path, problems):
             continue
         _check_windows(entry, path, problems, _KEYS["payer"])
         if "kind" in entry and entry["kind"] not in kinds:
@@ -238,7 +239,7 @@ def table_problems(table: Mapping[str, Any]) -> list[str]:
 
 
 def _check_windows(entry: Any, path: str, problems: list[str], allowed: frozenset[str]) -> None:
-    if not _is_table(entry, path, problems):
+    if not is_table(entry, path, problems):
         return
     _unknown(entry, allowed, path, problems)
     for claim_type in CLAIM_TYPES:
@@ -246,7 +247,7 @@ def _check_windows(entry: Any, path: str, problems: list[str], allowed: frozense
             continue
         where = f"{path}.{claim_type}"
         window = entry[claim_type]
-        if not _is_table(window, where, problems):
+        if not is_table(window, where, problems):
             continue
         _unknown(window, _KEYS["window"], where, problems)
         try:
@@ -256,18 +257,6 @@ def _check_windows(entry: Any, path: str, problems: list[str], allowed: frozense
         if window.get("from") not in ANCHORS[claim_type]:
             problems.append(f"{where}.from: {window.get('from')!r} cannot start a {claim_type} window "
                             f"(one of {', '.join(ANCHORS[claim_type])})")
-
-
-def _table(entry: Mapping[str, Any], key: str, path: str, problems: list[str]) -> Mapping[str, Any]:
-    value = entry.get(key, {})
-    return value if _is_table(value, f"{path}.{key}" if path else key, problems) else {}
-
-
-def _is_table(value: Any, path: str, problems: list[str]) -> bool:
-    if isinstance(value, Mapping):
-        return True
-    problems.append(f"{path}: must be a table, not {value!r}")
-    return False
 
 
 def _unknown(entry: Mapping[str, Any], allowed: frozenset[str], path: str, problems: list[str]) -> None:

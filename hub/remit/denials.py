@@ -18,6 +18,7 @@ from typing import Any
 from hub.errors import InputError, MappingError
 from hub.mappings import MappingSet
 from hub.remit.deadlines import CLAIM_TYPES, TABLE as WINDOWS
+from hub.remit.table_problems import is_table, subtable
 
 DENIALS = "remittance/denials.toml"
 
@@ -222,11 +223,11 @@ def table_problems(table: Mapping[str, Any]) -> list[str]:
     """Every problem in the denial table, as ``path: what is wrong`` lines; [] when it is sound."""
     problems: list[str] = []
     _unknown_keys(table, _TOP_KEYS, "", problems)
-    defaults = _subtable(table, "defaults", "", problems)
+    defaults = subtable(table, "defaults", "", problems)
     _unknown_keys(defaults, frozenset(_DAYS_KEYS), "defaults", problems)
     _check_days(defaults, "defaults", problems)
 
-    groups = _subtable(table, "group_codes", "", problems)
+    groups = subtable(table, "group_codes", "", problems)
     for code in GROUP_CODES:
         if code not in groups:
             problems.append(f"group_codes.{code}: missing")
@@ -234,25 +235,25 @@ def table_problems(table: Mapping[str, Any]) -> list[str]:
         path = f"group_codes.{code}"
         if code not in GROUP_CODES:
             problems.append(f"{path}: {code!r} is not a 5010 CAS group code ({', '.join(GROUP_CODES)})")
-        if _is_table(entry, path, problems):
+        if is_table(entry, path, problems):
             _unknown_keys(entry, _RULE_KEYS | {"description"}, path, problems)
             _check_text(entry, "description", path, problems, required=True)
             _check_rule(entry, path, problems)
 
-    remarks = _subtable(table, "remark", "", problems)
+    remarks = subtable(table, "remark", "", problems)
     for code, text in remarks.items():
         if not isinstance(text, str) or not text.strip():
             problems.append(f"remark.{code}: the description must be non-empty text")
 
-    carcs = _subtable(table, "carc", "", problems)
+    carcs = subtable(table, "carc", "", problems)
     for code, entry in carcs.items():
         _check_carc(entry, f'carc."{code}"', problems, remarks,
                     required=("description", "category", "action", "action_text"))
 
-    profiles = _subtable(table, "profile", "", problems)
+    profiles = subtable(table, "profile", "", problems)
     for name, entry in profiles.items():
         _check_payer(entry, f"profile.{name}", problems, remarks, carcs, profiles=None)
-    for payer_id, entry in _subtable(table, "payer", "", problems).items():
+    for payer_id, entry in subtable(table, "payer", "", problems).items():
         _check_payer(entry, f'payer."{payer_id}"', problems, remarks, carcs, profiles=profiles)
     return problems
 
@@ -274,21 +275,21 @@ def _override_problems(override: Mapping[str, Any], path: str = "") -> list[str]
 
 def _check_payer(entry: Any, path: str, problems: list[str], remarks: Mapping, carcs: Mapping,
                  profiles: Mapping | None) -> None:
-    if not _is_table(entry, path, problems):
+    if not is_table(entry, path, problems):
         return
     allowed = {"name", "carc", *_DAYS_KEYS} | ({"profile"} if profiles is not None else set())
     _unknown_keys(entry, frozenset(allowed), path, problems)
     _check_days(entry, path, problems)
     if profiles is not None and "profile" in entry and entry["profile"] not in profiles:
         problems.append(f"{path}.profile: no [profile.{entry['profile']}] in the table")
-    for code, override in _subtable(entry, "carc", path, problems).items():
+    for code, override in subtable(entry, "carc", path, problems).items():
         # A CARC the table lacks needs a whole rule; one it has may change any part.
         required = () if code in carcs else ("category", "action", "action_text")
         _check_carc(override, f'{path}.carc."{code}"', problems, remarks, required=required)
 
 
 def _check_carc(entry: Any, path: str, problems: list[str], remarks: Mapping, required: Sequence[str]) -> None:
-    if not _is_table(entry, path, problems):
+    if not is_table(entry, path, problems):
         return
     _unknown_keys(entry, _RULE_KEYS | {"description", "group", "remark"}, path, problems)
     for key in required:
@@ -296,18 +297,18 @@ def _check_carc(entry: Any, path: str, problems: list[str], remarks: Mapping, re
             problems.append(f"{path}: {key} is missing")
     _check_text(entry, "description", path, problems)
     _check_rule(entry, path, problems)
-    for code, layer in _subtable(entry, "group", path, problems).items():
+    for code, layer in subtable(entry, "group", path, problems).items():
         layer_path = f"{path}.group.{code}"
         if code not in GROUP_CODES:
             problems.append(f"{layer_path}: {code!r} is not a 5010 CAS group code ({', '.join(GROUP_CODES)})")
-        if _is_table(layer, layer_path, problems):
+        if is_table(layer, layer_path, problems):
             _unknown_keys(layer, _RULE_KEYS, layer_path, problems)
             _check_rule(layer, layer_path, problems)
-    for code, layer in _subtable(entry, "remark", path, problems).items():
+    for code, layer in subtable(entry, "remark", path, problems).items():
         layer_path = f"{path}.remark.{code}"
         if code not in remarks:
             problems.append(f"{layer_path}: RARC {code} has no description in [remark]")
-        if _is_table(layer, layer_path, problems):
+        if is_table(layer, layer_path, problems):
             _unknown_keys(layer, _RULE_KEYS, layer_path, problems)
             _check_rule(layer, layer_path, problems)
 
@@ -339,18 +340,6 @@ def _check_text(entry: Mapping[str, Any], key: str, path: str, problems: list[st
         problems.append(f"{path}.{key}: must be non-empty text")
     elif required and key not in entry:
         problems.append(f"{path}: {key} is missing")
-
-
-def _subtable(entry: Mapping[str, Any], key: str, path: str, problems: list[str]) -> Mapping[str, Any]:
-    value = entry.get(key, {})
-    return value if _is_table(value, f"{path}.{key}" if path else key, problems) else {}
-
-
-def _is_table(value: Any, path: str, problems: list[str]) -> bool:
-    if isinstance(value, Mapping):
-        return True
-    problems.append(f"{path}: must be a table, not {value!r}")
-    return False
 
 
 def _unknown_keys(entry: Mapping[str, Any], allowed: frozenset[str], path: str, problems: list[str]) -> None:

@@ -21,6 +21,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from hub.memo import IdentityMemo
 from hub.remit.identity import patient_disagreement, payer_agrees, plain
 from hub.store import schema
 
@@ -48,7 +49,7 @@ class ClaimMatcher:
         self.by_payer_number: dict[str, list[int]] = {}
         self.payer_of: dict[int, tuple[str, str]] = {}
         self._by_charge: dict[Decimal, list[int]] | None = None
-        self._listed = _listed_ids(mappings)
+        self._listed = remittance_ids(mappings)
         self._agrees: dict[str, bool] = {}
         self._header = None
         self._numbers_seen: dict[str, str] = {}  # CLP07 -> the first CLP01 it came with in this file
@@ -181,10 +182,19 @@ class ClaimMatcher:
         return matches
 
 
-def _listed_ids(mappings) -> dict[str, tuple[str, ...]]:
-    """Per claim payer id, the other ids its 835s use (``remittance_ids`` in payers.toml)."""
+def remittance_ids(mappings) -> dict[str, tuple[str, ...]]:
+    """Per claim payer id, the other ids its 835s use (``remittance_ids`` in payers.toml), read
+    once per loaded table (posting asks for every claim payment with a denial). Shared: callers
+    only read it."""
     if mappings is None:
         return {}
-    payers = mappings.load(PAYERS_TABLE).get("payer", {})
+    table = mappings.load(PAYERS_TABLE)
+    return _REMITTANCE_IDS.get(table, None, _remittance_ids, table)
+
+
+_REMITTANCE_IDS: IdentityMemo[dict[str, tuple[str, ...]]] = IdentityMemo(limit=64)
+
+
+def _remittance_ids(table: dict) -> dict[str, tuple[str, ...]]:
     return {payer_id: tuple(str(i) for i in entry.get("remittance_ids", ()))
-            for payer_id, entry in payers.items() if isinstance(entry, dict)}
+            for payer_id, entry in table.get("payer", {}).items() if isinstance(entry, dict)}

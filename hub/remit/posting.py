@@ -45,7 +45,7 @@ from hub.model import ClaimStatus
 from hub.remit.crossovers import crossover_of
 from hub.remit.responsibility import patient_share
 from hub.remit.identity import fingerprint
-from hub.remit.matching import ClaimMatcher
+from hub.remit.matching import ClaimMatcher, remittance_ids
 from hub.remit.repeats import Offer, PostedClaimPayments, lock
 from hub.store import schema
 
@@ -407,11 +407,10 @@ def tables_payer_id(session, mappings, payment: schema.RemitPayment, claim: sche
     from types import SimpleNamespace
 
     from hub.remit.identity import payer_agrees
-    from hub.remit.matching import _listed_ids
 
     sent_by = SimpleNamespace(payer_id=payment.payer_id, trace_originator=payment.payer_id,
                               payer_name=payment.payer_name)
-    listed = _listed_ids(mappings)
+    listed = remittance_ids(mappings)
     own = session.get(schema.Coverage, claim.coverage_id)
     coverages = [own, *(session.get(schema.Coverage, i) for i in (claim.other_coverage_ids or ()))]
     for coverage in coverages:

@@ -24,6 +24,7 @@ from hub import hookimpl
 from hub.coding import rules as telehealth
 from hub.coding.rules import claim_filing_indicator
 from hub.mappings import MappingSet
+from hub.memo import IdentityMemo
 from hub.model import Claim, Finding, ServiceLine, Severity
 from hub.types import ClaimCheck
 
@@ -54,21 +55,13 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-_IN_EFFECT: dict[tuple[int, date], tuple[list, list]] = {}
+_IN_EFFECT: IdentityMemo[list[dict]] = IdentityMemo(limit=50_000)
 
 
 def in_effect(entries: list[dict], on: date) -> list[dict]:
     """The entries whose ``effective``..``end`` span covers ``on`` (remembered per table and day:
-    claims share their dates; the table is kept with the answer so its id cannot be reused)."""
-    key = (id(entries), on)
-    known = _IN_EFFECT.get(key)
-    if known is not None and known[0] is entries:
-        return known[1]
-    if len(_IN_EFFECT) > 50_000:
-        _IN_EFFECT.clear()
-    found = _in_effect(entries, on)
-    _IN_EFFECT[key] = (entries, found)
-    return found
+    claims share their dates)."""
+    return _IN_EFFECT.get(entries, on, _in_effect, entries, on)
 
 
 def _in_effect(entries: list[dict], on: date) -> list[dict]:
@@ -90,22 +83,20 @@ def payer_rules(table: dict, mappings: MappingSet, claim: Claim, on: date) -> di
     section = table.get("payer_rules", {})
     # The stored claim already carries SBR09 as the payer table says (hub.claims).
     indicator = claim.coverage.payer.claim_filing_indicator or claim_filing_indicator(mappings, claim.coverage.payer)
-    key = (id(table), indicator, claim.coverage.payer.payer_id, on)
-    known = _PAYER_RULES.get(key)
-    if known is not None and known[0] is table:
-        return known[1]  # shared: callers only read it
+    payer_id = claim.coverage.payer.payer_id
+    return _PAYER_RULES.get(table, (indicator, payer_id, on), _payer_rules, section, indicator, payer_id, on)
+
+
+_PAYER_RULES: IdentityMemo[dict] = IdentityMemo(limit=50_000)  # shared: callers only read them
+
+
+def _payer_rules(section: dict, indicator: str | None, payer_id: str, on: date) -> dict:
     merged: dict = {}
     for entries in (section.get("default", []),
                     section.get("claim_filing_indicator", {}).get(indicator, []),
-                    section.get("payer", {}).get(claim.coverage.payer.payer_id, [])):
+                    section.get("payer", {}).get(payer_id, [])):
         merged.update(current(entries, on) or {})
-    if len(_PAYER_RULES) > 50_000:
-        _PAYER_RULES.clear()
-    _PAYER_RULES[key] = (table, merged)
     return merged
-
-
-_PAYER_RULES: dict[tuple, tuple[dict, dict]] = {}
 
 
 def _by_date(claim: Claim) -> dict[date, list[Numbered]]:
@@ -218,19 +209,11 @@ def _compile_day(table: dict, on: date) -> DayRules:
     )
 
 
-_DAYS: dict[tuple[int, date], tuple[dict, DayRules]] = {}
+_DAYS: IdentityMemo[DayRules] = IdentityMemo(limit=20_000)
 
 
 def day_rules(table: dict, on: date) -> DayRules:
-    key = (id(table), on)
-    known = _DAYS.get(key)
-    if known is not None and known[0] is table:
-        return known[1]
-    if len(_DAYS) > 20_000:
-        _DAYS.clear()
-    rules = _compile_day(table, on)
-    _DAYS[key] = (table, rules)
-    return rules
+    return _DAYS.get(table, on, _compile_day, table, on)
 
 
 class ClaimRules:

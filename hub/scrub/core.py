@@ -25,6 +25,7 @@ from hub import clock, hookimpl
 from hub.coding.rules import claim_filing_indicator
 from hub.identifiers import npi_is_valid, tin_is_valid
 from hub.mappings import MappingSet
+from hub.memo import IdentityMemo
 from hub.model import Claim, Finding, Person, Provider, Severity
 from hub.remit.deadlines import FilingWindows
 from hub.store import schema
@@ -69,18 +70,15 @@ def check_providers(claim: Claim, context: Any = None) -> list[Finding]:
     """The providers' findings. Claims of one practice share a few providers: the answer is
     kept per (table, billing provider, rendering provider), the providers compared by value."""
     rules = _validity(context).get("provider", {})
-    key = (id(rules), claim.billing_provider, claim.rendering_provider)
-    known = _PROVIDERS.get(key)
-    if known is not None and known[0] is rules:
-        return list(known[1])
-    found = tuple(_provider_findings(claim, rules))
-    if len(_PROVIDERS) > 10_000:
-        _PROVIDERS.clear()
-    _PROVIDERS[key] = (rules, found)
-    return list(found)
+    return list(_PROVIDERS.get(rules, (claim.billing_provider, claim.rendering_provider),
+                               _provider_findings_of, claim, rules))
 
 
-_PROVIDERS: dict[tuple, tuple[Mapping[str, Any], tuple[Finding, ...]]] = {}
+_PROVIDERS: IdentityMemo[tuple[Finding, ...]] = IdentityMemo(limit=10_000)
+
+
+def _provider_findings_of(claim: Claim, rules: Mapping[str, Any]) -> tuple[Finding, ...]:
+    return tuple(_provider_findings(claim, rules))
 
 
 def _provider_findings(claim: Claim, rules: Mapping[str, Any]) -> Iterator[Finding]:
@@ -258,18 +256,15 @@ def _code_findings(code: str, position: int, dates: tuple[date, date] | None,
                    versions: CodeSetChanges) -> tuple[Finding, ...]:
     """``_icd10``'s findings, kept per code set, code, position and dates: claims share their
     diagnoses and dates, and the code set is asked once for each."""
-    key = (id(versions), code, position, dates)
-    known = _CODES.get(key)
-    if known is not None and known[0] is versions:
-        return known[1]
-    found = tuple(_icd10(code, position, dates, versions))
-    if len(_CODES) > 50_000:
-        _CODES.clear()
-    _CODES[key] = (versions, found)
-    return found
+    return _CODES.get(versions, (code, position, dates), _icd10_of, code, position, dates, versions)
 
 
-_CODES: dict[tuple, tuple[CodeSetChanges, tuple[Finding, ...]]] = {}
+_CODES: IdentityMemo[tuple[Finding, ...]] = IdentityMemo(limit=50_000)
+
+
+def _icd10_of(code: str, position: int, dates: tuple[date, date] | None,
+              versions: CodeSetChanges) -> tuple[Finding, ...]:
+    return tuple(_icd10(code, position, dates, versions))
 
 
 def _icd10(code: str, position: int, dates: tuple[date, date] | None, versions: CodeSetChanges) -> Iterator[Finding]:
@@ -399,17 +394,13 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
     address = claim.billing_provider.address
     windows = FilingWindows.of(mappings)
     state = address.state if address is not None else None
-    key = (id(windows), claim_type, payer.payer_id, payer.claim_filing_indicator, state)
-    found = _WINDOWS.get(key)
-    if found is None or found[0] is not windows:  # a scrub asks the same few questions many times
-        found = _WINDOWS[key] = (windows, windows.window(
-            claim_type, payer_id=payer.payer_id,
-            filing_indicator=payer.claim_filing_indicator or claim_filing_indicator(mappings, payer), state=state))
-    window = found[1]
+    # A scrub asks the same few questions many times.
+    window = _WINDOWS.get(windows, (claim_type, payer.payer_id, payer.claim_filing_indicator, state),
+                          _window_of, windows, mappings, claim_type, payer, state)
     start = _clock_start(claim, window.anchor, context) if window is not None else None
     if window is None or start is None:
         return
-    last_day = _last_day(window, start)
+    last_day = _LAST_DAYS.get(window, start, window.last_day, start)
     now = today()
     left = (last_day - now).days
     warn_within = int(_validity(context).get("timely_filing", {}).get("warn_within_days", 14))
@@ -431,20 +422,15 @@ def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
         )
 
 
-_WINDOWS: dict[tuple, tuple] = {}  # (windows table, question) -> (table, window)
-_LAST_DAYS: dict[tuple, tuple] = {}  # (window, start) -> (window, its last day): claims share their dates
+_WINDOWS: IdentityMemo[Any] = IdentityMemo(limit=10_000)  # per windows table and question: its window
+_LAST_DAYS: IdentityMemo[date] = IdentityMemo(limit=50_000)  # per window and start: claims share their dates
 
 
-def _last_day(window: Any, start: date) -> date:
-    key = (id(window), start)
-    known = _LAST_DAYS.get(key)
-    if known is not None and known[0] is window:
-        return known[1]
-    if len(_LAST_DAYS) > 50_000:
-        _LAST_DAYS.clear()
-    last_day = window.last_day(start)
-    _LAST_DAYS[key] = (window, last_day)
-    return last_day
+def _window_of(windows: FilingWindows, mappings: MappingSet, claim_type: str, payer: Any, state: str | None) -> Any:
+    return windows.window(claim_type, payer_id=payer.payer_id, state=state,
+                          filing_indicator=payer.claim_filing_indicator or claim_filing_indicator(mappings, payer))
+
+
 _WHAT = {"original": "claims", "replacement": "corrected claims", "void": "voids",
          "secondary": "secondary claims"}
 _PROOF = "bill only with proof of timely filing (an earlier submission's 999/277CA acceptance) or a delay reason " \

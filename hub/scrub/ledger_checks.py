@@ -24,6 +24,7 @@ from hub import hookimpl
 from hub.ledger import authorizations as ledger
 from hub.ledger import credentialing
 from hub.ledger.authorizations import BilledClaim
+from hub.memo import IdentityMemo
 from hub.model import Claim, Finding, Severity
 from hub.store import schema
 from hub.types import ClaimCheck
@@ -41,19 +42,12 @@ class PayerRules:
     session_limit: dict | None
 
 
-_RULES: dict[tuple[int, str], tuple[dict, "PayerRules"]] = {}
+_RULES: IdentityMemo[PayerRules] = IdentityMemo(limit=10_000)
 
 
 def payer_rules(table: dict, payer_id: str) -> PayerRules:
     """The table's rules for ``payer_id`` (worked out once per table and payer)."""
-    known = _RULES.get((id(table), payer_id))
-    if known is not None and known[0] is table:
-        return known[1]
-    if len(_RULES) > 10_000:
-        _RULES.clear()
-    rules = _payer_rules(table, payer_id)
-    _RULES[(id(table), payer_id)] = (table, rules)
-    return rules
+    return _RULES.get(table, payer_id, _payer_rules, table, payer_id)
 
 
 def _payer_rules(table: dict, payer_id: str) -> PayerRules:
