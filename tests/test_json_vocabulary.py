@@ -117,6 +117,23 @@ def _first_claim(w: Walk) -> dict:
     return next(iter(w.claims.values()))
 
 
+def _unmatched_payment(w: Walk) -> str:
+    return str(next(r["id"] for r in w.json("remit", "unmatched", "--json") if r["state"] == "unmatched"))
+
+
+def _open_denial(w: Walk) -> str:
+    return str(next(d["id"] for d in w.json("denials", "--json")))
+
+
+def _overridable(w: Walk) -> list[str]:
+    """A claim's finding a person may waive (a payer's policy: coding.*), as `override` names it."""
+    for pcn, claim in w.claims.items():
+        for f in claim["findings"]:
+            if f["code"].startswith("coding."):
+                return [pcn, f["code"], *(["--line", str(f["line"])] if f["line"] else [])]
+    raise AssertionError("the demo's claims have no coding finding to override")
+
+
 # Every command with --json, in the order they run (the ones that change the hub last). Each
 # gives the command line; its exit code may be 1 (a refused item, a file the checks quarantined)
 # but its output is still JSON.
@@ -125,6 +142,7 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("inbox",), lambda w: ["inbox"]),
     (("plugins",), lambda w: ["plugins"]),
     (("mailbox", "list"), lambda w: ["mailbox", "list"]),
+    (("mailbox",), lambda w: ["mailbox"]),
     (("transmissions",), lambda w: ["transmissions"]),
     (("alerts",), lambda w: ["alerts", "--all"]),
     (("ar",), lambda w: ["ar"]),
@@ -135,6 +153,9 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("remit", "list"), lambda w: ["remit", "list"]),
     (("remit", "unmatched"), lambda w: ["remit", "unmatched"]),
     (("denials",), lambda w: ["denials", "--all"]),
+    (("remit", "match"), lambda w: ["remit", "match", _unmatched_payment(w), w.pcn("paid")]),
+    (("denials", "resolve"), lambda w: ["denials", "resolve", _open_denial(w), "--how", "written off"]),
+    (("override",), lambda w: ["override", *_overridable(w), "--reason", "payer confirmed by phone"]),
     (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
     (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
     (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", "retired-clearinghouse"]),
@@ -153,6 +174,8 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("credentialing",), lambda w: ["credentialing"]),
     (("credentialing", "list"), lambda w: ["credentialing", "list"]),
     (("notice", "list"), lambda w: ["notice", "list"]),
+    (("notice",), lambda w: ["notice"]),
+    (("notice", "add"), lambda w: ["notice", "add", w.pcn("denied"), "--signed-on", "2026-09-30"]),
     (("status", "check"), lambda w: ["status", "check", w.pcn("paid")]),
     (("status",), lambda w: ["status"]),
     (("status", "list"), lambda w: ["status", "list"]),
@@ -172,7 +195,11 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
 ]
 # Listings the populated hub must fill: the checks below would be empty words on an empty list.
 FILLED = {("claims",), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
-          ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list")}
+          ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list"),
+          ("notice",)}
+# Commands that act on one thing: their --json is that thing's object, and says what became of it.
+ACTED = {("remit", "match"): {"state": "posted"}, ("denials", "resolve"): {"status": "resolved"},
+         ("override",): {"code": None}, ("notice", "add"): {"signed_on": "2026-09-30"}}
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -181,6 +208,11 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> It
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _commands(sub, path + (name,))
+
+
+def _needs_an_action(parser: argparse.ArgumentParser) -> bool:
+    """A group that does nothing by itself (`bhhub batch`): its --json is its actions', walked there."""
+    return any(isinstance(a, argparse._SubParsersAction) and a.required for a in parser._actions)
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
@@ -218,7 +250,7 @@ def test_every_command_with_json_is_walked():
 
     # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
-    with_json = {path for path, p in _commands(parser) if "--json" in _options(p)}
+    with_json = {path for path, p in _commands(parser) if "--json" in _options(p) and not _needs_an_action(p)}
     missing = with_json - {path for path, _ in RUNS}
     assert not missing, f"add these to RUNS: {sorted(missing)}"
 
@@ -261,6 +293,75 @@ def _problems(value, where: str, payer_ids: set[str]) -> Iterator[str]:
             yield f"{where}: {value!r} has no timezone offset"
         if MONEY_TEXT.match(value):
             yield f"{where}: {value!r} looks like money written as text"
+
+
+@pytest.mark.parametrize("path", sorted(ACTED), ids=" ".join)
+def test_a_command_that_acts_on_one_thing_prints_that_thing(walked, path):
+    walk, results = walked
+    code, out, err = results[path]
+    assert code == 0, err
+    data = json.loads(out)
+    assert isinstance(data, dict) and isinstance(data["id"], int)
+    assert data["patient_control_number"] in walk.claims
+    assert all(value is None or data[key] == value for key, value in ACTED[path].items()), data
+    if path == ("remit", "match"):
+        assert isinstance(data["paid"], float) and isinstance(data["inbox_item_id"], int)
+    if path == ("denials", "resolve"):
+        assert data["resolution"] == "written off" and data["resolved_at"].endswith("+00:00")
+
+
+# The listings of the command groups, each run with --json before the action word too.
+GROUP_LISTINGS = [("remit", "list"), ("remit", "unmatched"), ("auth", "list"), ("credentialing", "list"),
+                  ("eligibility", "list"), ("status", "list"), ("notice", "list"), ("mailbox", "list")]
+
+
+@pytest.mark.parametrize("path", GROUP_LISTINGS, ids=" ".join)
+def test_json_before_the_action_word_is_the_same_json(walked, path):
+    walk, _ = walked
+    group, action = path
+    after = walk.run(group, action, "--json")
+    before = walk.run(group, "--json", action)
+    assert before[0] == after[0] == 0, before[2]
+    assert json.loads(before[1]) == json.loads(after[1])  # not the text table: the flag was honoured
+
+
+def test_every_command_group_takes_json_on_either_side_of_the_action_word():
+    """A group whose actions print JSON takes --json itself, and no action's own --json default
+    resets the group's (argparse copies an action's defaults over its group's)."""
+    from hub.cli.main import BUILTIN
+    from hub.plugins import build_plugin_host
+
+    parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
+    groups = 0
+    for path, group in _commands(parser):
+        actions = [sub for a in group._actions if isinstance(a, argparse._SubParsersAction) for sub in a.choices.values()]
+        if not path or not any("--json" in _options(sub) for sub in actions):
+            continue
+        groups += 1
+        assert "--json" in _options(group), f"{' '.join(path)} --json ACTION is refused"
+        for sub in actions:
+            [flag] = [a for a in sub._actions if "--json" in a.option_strings]
+            assert flag.default is argparse.SUPPRESS, f"{sub.prog} --json resets `{' '.join(path)} --json`"
+    assert groups >= 10
+
+
+def test_an_action_that_prints_no_json_refuses_it_given_before_it_too():
+    from hub.cli.json_option import honour_json_before_action
+    from hub.errors import UsageError
+
+    parser = argparse.ArgumentParser(prog="bhhub")
+    group = parser.add_subparsers(dest="command").add_parser("widgets")
+    actions = group.add_subparsers(dest="action")
+    listing = actions.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=lambda args: "json" if args.json else "table")
+    actions.add_parser("poke").set_defaults(func=lambda args: "poked")
+    honour_json_before_action(parser)
+    run = lambda *argv: (args := parser.parse_args(argv)).func(args)  # noqa: E731
+    assert run("widgets", "--json", "list") == run("widgets", "list", "--json") == "json"
+    assert run("widgets", "list") == "table" and run("widgets", "poke") == "poked"
+    with pytest.raises(UsageError, match="`bhhub widgets poke` prints no JSON"):
+        run("widgets", "--json", "poke")
 
 
 def test_times_are_utc_with_their_offset_and_dates_stay_plain(walked):
@@ -397,8 +498,29 @@ def test_a_bad_date_is_a_usage_error_from_every_command_that_takes_one(walked):
     assert {path for path, _ in dated} <= set(needs), "say what each dated command needs in _required"
     before = _state(walk)
     for path, option in sorted(dated):
-        for bad in ("2026-02-30", "11/30/2026"):
+        # one rule, YYYY-MM-DD: the basic form Python would also read is refused like 2026-1-1
+        for bad in ("2026-02-30", "11/30/2026", "20261130", "2026-1-1"):
             _one_mistake(walk, [*path, *_with_value(needs[path], option, bad)], before)
+
+
+def test_a_date_range_that_ends_before_it_starts_is_a_usage_error(walked):
+    walk, _ = walked
+    _one_mistake(walk, ["claims", "--since", "2026-12-01", "--until", "2026-11-01"], _state(walk))
+    code, _, err = walk.run("claims", "--since", "2026-12-01", "--until", "2026-11-01")
+    assert "--since 2026-12-01 is after --until 2026-11-01" in err
+
+
+def test_a_request_the_hub_refuses_as_it_stands_is_a_usage_error(walked):
+    """Nothing is wrong with the hub, the request is: exit code 2, as an unknown id is."""
+    walk, results = walked
+    matched = json.loads(results[("remit", "match")][1])["id"]
+    resolved = json.loads(results[("denials", "resolve")][1])["id"]
+    before = _state(walk)
+    for argv in (["remit", "match", str(matched), walk.pcn("paid")],  # posted already
+                 ["denials", "resolve", str(resolved), "--how", "again"],  # resolved already
+                 ["denials", "resolve", _open_denial(walk), "--how", "  "],  # says nothing was done
+                 ["notice", "add", walk.pcn("denied"), "--signed-on", "2027-01-01"]):  # after the service
+        _one_mistake(walk, [*argv, "--json"], before)
 
 
 # --- the offset on both stores -------------------------------------------------------------------
