@@ -13,7 +13,8 @@ What every output must say the same way:
 - an inbox item is ``inbox_item_id`` (never ``inbox_item``, ``item_id``);
 - ``payer_id`` is the claim's payer id (what ``bhhub claims`` shows), not an 835's or a 271's
   trace originator (TRN03);
-- money is a JSON number of dollars, never a string;
+- money is a JSON number of dollars, never a string; a count is an integer (5, not 5.0); a rate
+  or share is a fraction from 0 to 1 (coinsurance 0.2, clean_claim_rate 0.889);
 - a time carries its offset (``...T15:43:50+00:00``); a date is ``YYYY-MM-DD``;
 - nothing prints a bare ``null``: "nothing to do" is an object or an empty array.
 """
@@ -41,6 +42,12 @@ MONEY = {
     "out_of_pocket_remaining", "insurance", "patient", "total_ar", "insurance_ar", "patient_ar",
     "net_collection_payments", "net_collection_expected",
 }
+# Keys that hold counts: integers when whole (5, never 5.0, which reads as money).
+COUNTS = {"visits_allowed", "visits_remaining", "authorized", "used", "remaining", "units", "claims", "occurrences",
+          "claims_sent", "claims_with_835", "checked", "rows_read", "kept"}
+# Keys that hold a rate or share: a fraction from 0 to 1 (coinsurance 0.2), never a percentage.
+RATES = {"coinsurance", "clean_claim_rate", "first_pass_resolution_rate", "denial_rate_count", "denial_rate_dollars",
+         "net_collection_rate"}
 CLAIM_WORDS = {"claim", "claim_id", "pcn", "clm01", "claim_number"}  # the claim is patient_control_number
 INBOX_WORDS = {"inbox_item", "item_id", "inbox_id", "item"}  # an inbox item is inbox_item_id
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -62,7 +69,10 @@ class Walk:
     def run(self, *argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--home", str(self.home), *argv])
+            try:
+                code = main(["--home", str(self.home), *argv])
+            except SystemExit as exc:  # argparse's own refusal (an unknown option): exit code 2
+                code = exc.code
         return code, out.getvalue(), err.getvalue()
 
     def json(self, *argv: str):
@@ -282,6 +292,10 @@ def _problems(value, where: str, payer_ids: set[str]) -> Iterator[str]:
                 yield f"{here}: an inbox item is inbox_item_id"
             if key in MONEY and item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
                 yield f"{here}: money is a JSON number, not {item!r}"
+            if key in COUNTS and isinstance(item, float) and item.is_integer():
+                yield f"{here}: a count is an integer, not {item!r}"
+            if key in RATES and isinstance(item, (int, float)) and not 0 <= item <= 1:
+                yield f"{here}: a rate is a fraction from 0 to 1, not {item!r}"
             if key == "payer_id" and item is not None and item not in payer_ids:
                 yield f"{here}: {item!r} is no claim's payer id ({sorted(payer_ids)})"
             yield from _problems(item, here, payer_ids)
@@ -519,6 +533,7 @@ def test_a_request_the_hub_refuses_as_it_stands_is_a_usage_error(walked):
     for argv in (["remit", "match", str(matched), walk.pcn("paid")],  # posted already
                  ["denials", "resolve", str(resolved), "--how", "again"],  # resolved already
                  ["denials", "resolve", _open_denial(walk), "--how", "  "],  # says nothing was done
+                 ["resubmit", walk.pcn("rejected"), "--reason", " "],  # nor what was fixed
                  ["notice", "add", walk.pcn("denied"), "--signed-on", "2027-01-01"]):  # after the service
         _one_mistake(walk, [*argv, "--json"], before)
 

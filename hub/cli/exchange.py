@@ -240,6 +240,9 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
     if not args.claims and not args.all_rejected:
         raise UsageError("name the claims to send again (CLM01), or --all-rejected")
+    if not args.reason.strip():  # kept in the claim's history: an empty one says nothing
+        raise UsageError("--reason must say what was fixed (default: \"rejection resolved\")")
+    args.reason = args.reason.strip()
     done, refused = [], []
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Claim).order_by(schema.Claim.id)

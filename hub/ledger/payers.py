@@ -2,8 +2,9 @@
 never match a claim (a typo, or a payer's name where its id belongs), so it is refused.
 
 A payer is known once a claim or coverage for it is taken in (the store's payers), or when the
-practice describes it in ``<home>/mappings/payers.toml`` (``[payer."ID"]``), which is how one is
-added before its first claim.
+practice names it in a payer table: ``<home>/mappings/payers.toml`` (``[payer."ID"]``), which is
+how one is added before its first claim, or the authorization rules the ledger keeps for it
+(``rules/authorization.toml``, ``[payers."ID"]``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from hub.errors import UsageError
 from hub.mappings import MappingSet
 from hub.store import schema
 
-PAYERS_TABLE = "payers.toml"
+# (table, the key holding its payer ids)
+PAYER_TABLES = (("payers.toml", "payer"), ("rules/authorization.toml", "payers"))
 NAMED_AT_MOST = 20  # a hub with hundreds of payers names the first ones and says how many
 
 
 def known_payer_ids(session: Session, mappings: MappingSet) -> set[str]:
     stored = set(session.scalars(select(schema.Payer.payer_id)))
-    described = {str(key) for key in mappings.load(PAYERS_TABLE).get("payer", {})}
-    return stored | described
+    named = {str(payer_id) for table, key in PAYER_TABLES for payer_id in mappings.load(table).get(key, {})}
+    return stored | named
 
 
 def check_known_payer(session: Session, mappings: MappingSet, payer_id: str, option: str = "--payer") -> None:
