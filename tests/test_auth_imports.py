@@ -273,6 +273,9 @@ def test_importing_the_same_authorization_file_twice_adds_nothing(hub, tmp_path,
                     f"{PAYER},{MEMBER},A-1,12,visits,90834;90837,2026-10-01,2026-12-31,,portal",
                     f"{PAYER},M-OTHER,B-7,48,units,H2019,2026-10-01,2026-12-31,1999999984,")
     home = str(hub.settings.home)
+    # no claim for the payer yet: the practice names it, so the hub knows it (hub.ledger.payers)
+    (hub.settings.home / "mappings").mkdir(exist_ok=True)
+    (hub.settings.home / "mappings" / "payers.toml").write_text(f'[payer."{PAYER}"]\n', encoding="utf-8")
     assert main(["--home", home, "auth", "import", str(path), "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     assert (first["added"], first["on_file"]) == (2, 0)

@@ -13,7 +13,8 @@ What every output must say the same way:
 - an inbox item is ``inbox_item_id`` (never ``inbox_item``, ``item_id``);
 - ``payer_id`` is the claim's payer id (what ``bhhub claims`` shows), not an 835's or a 271's
   trace originator (TRN03);
-- money is a JSON number of dollars, never a string;
+- money is a JSON number of dollars, never a string; a count is an integer (5, not 5.0); a rate
+  or share is a fraction from 0 to 1 (coinsurance 0.2, clean_claim_rate 0.889);
 - a time carries its offset (``...T15:43:50+00:00``); a date is ``YYYY-MM-DD``;
 - nothing prints a bare ``null``: "nothing to do" is an object or an empty array.
 """
@@ -41,6 +42,12 @@ MONEY = {
     "out_of_pocket_remaining", "insurance", "patient", "total_ar", "insurance_ar", "patient_ar",
     "net_collection_payments", "net_collection_expected",
 }
+# Keys that hold counts: integers when whole (5, never 5.0, which reads as money).
+COUNTS = {"visits_allowed", "visits_remaining", "authorized", "used", "remaining", "units", "claims", "occurrences",
+          "claims_sent", "claims_with_835", "checked", "rows_read", "kept"}
+# Keys that hold a rate or share: a fraction from 0 to 1 (coinsurance 0.2), never a percentage.
+RATES = {"coinsurance", "clean_claim_rate", "first_pass_resolution_rate", "denial_rate_count", "denial_rate_dollars",
+         "net_collection_rate"}
 CLAIM_WORDS = {"claim", "claim_id", "pcn", "clm01", "claim_number"}  # the claim is patient_control_number
 INBOX_WORDS = {"inbox_item", "item_id", "inbox_id", "item"}  # an inbox item is inbox_item_id
 TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
@@ -62,7 +69,10 @@ class Walk:
     def run(self, *argv: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["--home", str(self.home), *argv])
+            try:
+                code = main(["--home", str(self.home), *argv])
+            except SystemExit as exc:  # argparse's own refusal (an unknown option): exit code 2
+                code = exc.code
         return code, out.getvalue(), err.getvalue()
 
     def json(self, *argv: str):
@@ -136,6 +146,23 @@ def _first_claim(w: Walk) -> dict:
     return next(iter(w.claims.values()))
 
 
+def _unmatched_payment(w: Walk) -> str:
+    return str(next(r["id"] for r in w.json("remit", "unmatched", "--json") if r["state"] == "unmatched"))
+
+
+def _open_denial(w: Walk) -> str:
+    return str(next(d["id"] for d in w.json("denials", "--json")))
+
+
+def _overridable(w: Walk) -> list[str]:
+    """A claim's finding a person may waive (a payer's policy: coding.*), as `override` names it."""
+    for pcn, claim in w.claims.items():
+        for f in claim["findings"]:
+            if f["code"].startswith("coding."):
+                return [pcn, f["code"], *(["--line", str(f["line"])] if f["line"] else [])]
+    raise AssertionError("the demo's claims have no coding finding to override")
+
+
 # Every command with --json, in the order they run (the ones that change the hub last). Each
 # gives the command line; its exit code may be 1 (a refused item, a file the checks quarantined)
 # but its output is still JSON.
@@ -144,6 +171,7 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("inbox",), lambda w: ["inbox"]),
     (("plugins",), lambda w: ["plugins"]),
     (("mailbox", "list"), lambda w: ["mailbox", "list"]),
+    (("mailbox",), lambda w: ["mailbox"]),
     (("transmissions",), lambda w: ["transmissions"]),
     (("alerts",), lambda w: ["alerts", "--all"]),
     (("ar",), lambda w: ["ar"]),
@@ -154,6 +182,9 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("remit", "list"), lambda w: ["remit", "list"]),
     (("remit", "unmatched"), lambda w: ["remit", "unmatched"]),
     (("denials",), lambda w: ["denials", "--all"]),
+    (("remit", "match"), lambda w: ["remit", "match", _unmatched_payment(w), w.pcn("paid")]),
+    (("denials", "resolve"), lambda w: ["denials", "resolve", _open_denial(w), "--how", "written off"]),
+    (("override",), lambda w: ["override", *_overridable(w), "--reason", "payer confirmed by phone"]),
     (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
     (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
     (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", _retired_mailbox(w)]),
@@ -172,6 +203,8 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("credentialing",), lambda w: ["credentialing"]),
     (("credentialing", "list"), lambda w: ["credentialing", "list"]),
     (("notice", "list"), lambda w: ["notice", "list"]),
+    (("notice",), lambda w: ["notice"]),
+    (("notice", "add"), lambda w: ["notice", "add", w.pcn("denied"), "--signed-on", "2026-09-30"]),
     (("status", "check"), lambda w: ["status", "check", w.pcn("paid")]),
     (("status",), lambda w: ["status"]),
     (("status", "list"), lambda w: ["status", "list"]),
@@ -191,7 +224,11 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
 ]
 # Listings the populated hub must fill: the checks below would be empty words on an empty list.
 FILLED = {("claims",), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
-          ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list")}
+          ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list"),
+          ("notice",)}
+# Commands that act on one thing: their --json is that thing's object, and says what became of it.
+ACTED = {("remit", "match"): {"state": "posted"}, ("denials", "resolve"): {"status": "resolved"},
+         ("override",): {"code": None}, ("notice", "add"): {"signed_on": "2026-09-30"}}
 
 
 def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
@@ -200,6 +237,11 @@ def _commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> It
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from _commands(sub, path + (name,))
+
+
+def _needs_an_action(parser: argparse.ArgumentParser) -> bool:
+    """A group that does nothing by itself (`bhhub batch`): its --json is its actions', walked there."""
+    return any(isinstance(a, argparse._SubParsersAction) and a.required for a in parser._actions)
 
 
 def _options(parser: argparse.ArgumentParser) -> set[str]:
@@ -237,7 +279,7 @@ def test_every_command_with_json_is_walked():
 
     # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
-    with_json = {path for path, p in _commands(parser) if "--json" in _options(p)}
+    with_json = {path for path, p in _commands(parser) if "--json" in _options(p) and not _needs_an_action(p)}
     missing = with_json - {path for path, _ in RUNS}
     assert not missing, f"add these to RUNS: {sorted(missing)}"
 
@@ -269,6 +311,10 @@ def _problems(value, where: str, payer_ids: set[str]) -> Iterator[str]:
                 yield f"{here}: an inbox item is inbox_item_id"
             if key in MONEY and item is not None and (isinstance(item, bool) or not isinstance(item, (int, float))):
                 yield f"{here}: money is a JSON number, not {item!r}"
+            if key in COUNTS and isinstance(item, float) and item.is_integer():
+                yield f"{here}: a count is an integer, not {item!r}"
+            if key in RATES and isinstance(item, (int, float)) and not 0 <= item <= 1:
+                yield f"{here}: a rate is a fraction from 0 to 1, not {item!r}"
             if key == "payer_id" and item is not None and item not in payer_ids:
                 yield f"{here}: {item!r} is no claim's payer id ({sorted(payer_ids)})"
             yield from _problems(item, here, payer_ids)
@@ -280,6 +326,75 @@ def _problems(value, where: str, payer_ids: set[str]) -> Iterator[str]:
             yield f"{where}: {value!r} has no timezone offset"
         if MONEY_TEXT.match(value):
             yield f"{where}: {value!r} looks like money written as text"
+
+
+@pytest.mark.parametrize("path", sorted(ACTED), ids=" ".join)
+def test_a_command_that_acts_on_one_thing_prints_that_thing(walked, path):
+    walk, results = walked
+    code, out, err = results[path]
+    assert code == 0, err
+    data = json.loads(out)
+    assert isinstance(data, dict) and isinstance(data["id"], int)
+    assert data["patient_control_number"] in walk.claims
+    assert all(value is None or data[key] == value for key, value in ACTED[path].items()), data
+    if path == ("remit", "match"):
+        assert isinstance(data["paid"], float) and isinstance(data["inbox_item_id"], int)
+    if path == ("denials", "resolve"):
+        assert data["resolution"] == "written off" and data["resolved_at"].endswith("+00:00")
+
+
+# The listings of the command groups, each run with --json before the action word too.
+GROUP_LISTINGS = [("remit", "list"), ("remit", "unmatched"), ("auth", "list"), ("credentialing", "list"),
+                  ("eligibility", "list"), ("status", "list"), ("notice", "list"), ("mailbox", "list")]
+
+
+@pytest.mark.parametrize("path", GROUP_LISTINGS, ids=" ".join)
+def test_json_before_the_action_word_is_the_same_json(walked, path):
+    walk, _ = walked
+    group, action = path
+    after = walk.run(group, action, "--json")
+    before = walk.run(group, "--json", action)
+    assert before[0] == after[0] == 0, before[2]
+    assert json.loads(before[1]) == json.loads(after[1])  # not the text table: the flag was honoured
+
+
+def test_every_command_group_takes_json_on_either_side_of_the_action_word():
+    """A group whose actions print JSON takes --json itself, and no action's own --json default
+    resets the group's (argparse copies an action's defaults over its group's)."""
+    from hub.cli.main import BUILTIN
+    from hub.plugins import build_plugin_host
+
+    parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
+    groups = 0
+    for path, group in _commands(parser):
+        actions = [sub for a in group._actions if isinstance(a, argparse._SubParsersAction) for sub in a.choices.values()]
+        if not path or not any("--json" in _options(sub) for sub in actions):
+            continue
+        groups += 1
+        assert "--json" in _options(group), f"{' '.join(path)} --json ACTION is refused"
+        for sub in actions:
+            [flag] = [a for a in sub._actions if "--json" in a.option_strings]
+            assert flag.default is argparse.SUPPRESS, f"{sub.prog} --json resets `{' '.join(path)} --json`"
+    assert groups >= 10
+
+
+def test_an_action_that_prints_no_json_refuses_it_given_before_it_too():
+    from hub.cli.json_option import honour_json_before_action
+    from hub.errors import UsageError
+
+    parser = argparse.ArgumentParser(prog="bhhub")
+    group = parser.add_subparsers(dest="command").add_parser("widgets")
+    actions = group.add_subparsers(dest="action")
+    listing = actions.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=lambda args: "json" if args.json else "table")
+    actions.add_parser("poke").set_defaults(func=lambda args: "poked")
+    honour_json_before_action(parser)
+    run = lambda *argv: (args := parser.parse_args(argv)).func(args)  # noqa: E731
+    assert run("widgets", "--json", "list") == run("widgets", "list", "--json") == "json"
+    assert run("widgets", "list") == "table" and run("widgets", "poke") == "poked"
+    with pytest.raises(UsageError, match="`bhhub widgets poke` prints no JSON"):
+        run("widgets", "--json", "poke")
 
 
 def test_times_are_utc_with_their_offset_and_dates_stay_plain(walked):
@@ -416,8 +531,30 @@ def test_a_bad_date_is_a_usage_error_from_every_command_that_takes_one(walked):
     assert {path for path, _ in dated} <= set(needs), "say what each dated command needs in _required"
     before = _state(walk)
     for path, option in sorted(dated):
-        for bad in ("2026-02-30", "11/30/2026"):
+        # one rule, YYYY-MM-DD: the basic form Python would also read is refused like 2026-1-1
+        for bad in ("2026-02-30", "11/30/2026", "20261130", "2026-1-1"):
             _one_mistake(walk, [*path, *_with_value(needs[path], option, bad)], before)
+
+
+def test_a_date_range_that_ends_before_it_starts_is_a_usage_error(walked):
+    walk, _ = walked
+    _one_mistake(walk, ["claims", "--since", "2026-12-01", "--until", "2026-11-01"], _state(walk))
+    code, _, err = walk.run("claims", "--since", "2026-12-01", "--until", "2026-11-01")
+    assert "--since 2026-12-01 is after --until 2026-11-01" in err
+
+
+def test_a_request_the_hub_refuses_as_it_stands_is_a_usage_error(walked):
+    """Nothing is wrong with the hub, the request is: exit code 2, as an unknown id is."""
+    walk, results = walked
+    matched = json.loads(results[("remit", "match")][1])["id"]
+    resolved = json.loads(results[("denials", "resolve")][1])["id"]
+    before = _state(walk)
+    for argv in (["remit", "match", str(matched), walk.pcn("paid")],  # posted already
+                 ["denials", "resolve", str(resolved), "--how", "again"],  # resolved already
+                 ["denials", "resolve", _open_denial(walk), "--how", "  "],  # says nothing was done
+                 ["resubmit", walk.pcn("rejected"), "--reason", " "],  # nor what was fixed
+                 ["notice", "add", walk.pcn("denied"), "--signed-on", "2027-01-01"]):  # after the service
+        _one_mistake(walk, [*argv, "--json"], before)
 
 
 # --- the offset on both stores -------------------------------------------------------------------

@@ -355,7 +355,16 @@ def run(hub_home, *argv: str) -> int:
     return args.func(args)
 
 
+def describe_payers(hub_home, *payer_ids: str) -> None:
+    """The practice describes payers before any claim for them came in (``<home>/mappings/payers.toml``)."""
+    mappings = hub_home / "mappings"
+    mappings.mkdir(exist_ok=True)
+    (mappings / "payers.toml").write_text("".join(f'[payer."{p}"]\nname = "PLAN {p}"\n' for p in payer_ids),
+                                          encoding="utf-8")
+
+
 def test_auth_commands_add_list_and_void_and_audit_each(hub, hub_home, capsys):
+    describe_payers(hub_home, PAYER)
     assert run(hub_home, "auth", "add", "--payer", PAYER, "--member", MEMBER, "--number", "A-77", "--visits", "4",
                "--cpt", "90834,90837", "--from", "2026-10-01", "--to", "2026-12-31", "--npi", CLINICIAN) == 0
     capsys.readouterr()
@@ -391,6 +400,7 @@ def test_an_enrollment_file_that_cannot_be_read_as_a_whole_is_refused_saying_why
 
 
 def test_credentialing_commands_import_add_and_list(hub, hub_home, tmp_path, capsys):
+    describe_payers(hub_home, "87726")
     path = tmp_path / "enrollments.csv"
     path.write_text(f"npi,payer_id,status,effective,end,in_network,era,eft,reattestation_due\n"
                     f"{CLINICIAN},87726,enrolled,2025-01-01,,no,yes,yes,2026-12-01\n", encoding="utf-8")
@@ -401,5 +411,84 @@ def test_credentialing_commands_import_add_and_list(hub, hub_home, tmp_path, cap
     listed = json.loads(capsys.readouterr().out)
     assert [(e["npi"], e["status"], e["in_network"], e["era"], e["reattestation_due"]) for e in listed] == [
         (CLINICIAN, "enrolled", False, True, "2026-12-01"), (OTHER_CLINICIAN, "pending", True, False, None)]
-    with pytest.raises(InputError, match="check digit"):
+    with pytest.raises(UsageError, match="check digit"):  # the request itself is wrong: exit code 2
         run(hub_home, "credentialing", "add", "--npi", "1234567890", "--payer", "87726", "--status", "enrolled")
+
+
+# --- a request wrong in itself: exit code 2, nothing recorded ------------------------------------
+
+
+def bhhub(hub_home, *argv: str) -> tuple[int, str]:
+    """The whole command line (``hub.cli.main``): its exit code and standard error."""
+    import contextlib
+    import io
+
+    from hub.cli.main import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["--home", str(hub_home), *argv])
+    return code, err.getvalue()
+
+
+AUTH = ["auth", "add", "--payer", PAYER, "--member", MEMBER, "--number", "A-1"]
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    ([*AUTH, "--visits", "4", "--from", "2026-12-31", "--to", "2026-10-01"], "ends (2026-10-01) before it starts"),
+    ([*AUTH, "--visits", "-3", "--from", "2026-10-01", "--to", "2026-12-31"], "must be positive"),
+    ([*AUTH, "--visits", "4", "--from", "20261001", "--to", "2026-12-31"], "--from must be a date written YYYY-MM-DD"),
+    (["auth", "add", "--payer", "NOSUCHPLAN", "--member", MEMBER, "--number", "A-1", "--visits", "4",
+      "--from", "2026-10-01", "--to", "2026-12-31"], "'NOSUCHPLAN' is no payer the hub knows (known: AUTHPLAN)"),
+    (["credentialing", "add", "--npi", CLINICIAN, "--payer", PAYER, "--status", "enrolled",
+      "--effective", "2026-10-01", "--end", "2026-01-01"], "ends (2026-01-01) before it is effective"),
+    (["credentialing", "add", "--npi", CLINICIAN, "--payer", "NOSUCHPLAN", "--status", "enrolled"],
+     "[payer.\"NOSUCHPLAN\"] table to <home>/mappings/payers.toml"),
+])
+def test_an_authorization_or_enrollment_wrong_in_itself_is_a_usage_error(hub, hub_home, argv, says):
+    describe_payers(hub_home, PAYER)
+    code, err = bhhub(hub_home, *argv)
+    assert code == 2 and says in err and err.count("\n") == 1, err
+    with hub.store.session() as session:
+        assert ledger.list_authorizations(session, include_void=True) == []
+        assert credentialing.list_enrollments(session) == []
+
+
+def test_the_same_authorization_twice_and_a_second_void_are_usage_errors(hub, hub_home):
+    describe_payers(hub_home, PAYER)
+    good = [*AUTH, "--visits", "4", "--from", "2026-10-01", "--to", "2026-12-31"]
+    assert bhhub(hub_home, *good) == (0, "")
+    code, err = bhhub(hub_home, *good)
+    assert code == 2 and "already on file as 1" in err
+    assert bhhub(hub_home, "auth", "void", "1") == (0, "")
+    code, err = bhhub(hub_home, "auth", "void", "1")
+    assert code == 2 and "void already" in err
+
+
+def test_an_imported_row_for_a_payer_the_hub_does_not_know_imports_nothing(hub, hub_home, tmp_path):
+    describe_payers(hub_home, PAYER)
+    auths = tmp_path / "auths.csv"
+    auths.write_text("payer_id,member_id,number,quantity,start,end\n"
+                     f"{PAYER},{MEMBER},A-1,4,2026-10-01,2026-12-31\n"
+                     f"NOSUCHPLAN,{MEMBER},A-2,4,2026-10-01,2026-12-31\n", encoding="utf-8")
+    code, err = bhhub(hub_home, "auth", "import", str(auths))
+    assert code == 1 and "line 3: payer 'NOSUCHPLAN' is no payer the hub knows" in err and "line 2" not in err
+    enrollments = tmp_path / "enrollments.csv"
+    enrollments.write_text(f"npi,payer_id,status\n{CLINICIAN},{PAYER},enrolled\n{CLINICIAN},NOSUCHPLAN,enrolled\n",
+                           encoding="utf-8")
+    code, err = bhhub(hub_home, "credentialing", "import", str(enrollments))
+    assert code == 1 and "line 3: payer 'NOSUCHPLAN' is no payer the hub knows" in err
+    with hub.store.session() as session:
+        assert ledger.list_authorizations(session) == [] and credentialing.list_enrollments(session) == []
+
+
+def test_counts_in_json_are_integers_not_money(hub, hub_home, capsys):
+    describe_payers(hub_home, PAYER)
+    assert bhhub(hub_home, *AUTH, "--visits", "5", "--from", "2026-10-01", "--to", "2026-12-31") == (0, "")
+    assert bhhub(hub_home, "auth", "add", "--payer", PAYER, "--member", MEMBER, "--number", "A-2", "--units", "1.5",
+                 "--from", "2026-10-01", "--to", "2026-12-31") == (0, "")
+    capsys.readouterr()
+    assert run(hub_home, "auth", "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(a["authorized"], a["used"], a["remaining"]) for a in listed] == [(5, 0, 5), (1.5, 0, 1.5)]
+    assert all(type(a["used"]) is int for a in listed) and type(listed[0]["authorized"]) is int

@@ -445,7 +445,9 @@ def straightforward_listing(session, rules, status: str | None = None) -> list[d
             "total_charge": claim.total_charge, "place_of_service": claim.place_of_service,
             "prior_authorization": claim.prior_authorization, "diagnoses": claim.diagnoses,
             "lines": [{"line": l.line_number, "procedure_code": l.procedure_code, "modifiers": l.modifiers,
-                       "units": l.units, "charge": l.charge, "diagnosis_pointers": l.diagnosis_pointers,
+                       # a count: an integer when whole (README's --json vocabulary)
+                       "units": int(l.units) if l.units == int(l.units) else l.units, "charge": l.charge,
+                       "diagnosis_pointers": l.diagnosis_pointers,
                        "service_date": l.service_date} for l in claim.lines],
             "batch_id": claim.batch_id, "payer_claim_control_number": claim.payer_claim_control_number,
             "acknowledgment": acknowledgment_json(session, claim),

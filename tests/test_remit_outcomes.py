@@ -121,7 +121,7 @@ def test_a_crossover_is_not_billed_twice_and_the_secondary_owes_the_share_until_
     assert D(str(owed["insurance_ar"])) == 0 and D(str(owed["patient_ar"])) == D("4")
     assert claim_view(capsys, hub_home, pcn)["remittance"]["crossover"] is None
     # payments 100% of the primary's paid plus 20, over the charge less the primary's CO-45 only
-    expected = ((primary_paid + 20) * 100 / (charge - 30)).quantize(D("0.1"))
+    expected = ((primary_paid + 20) / (charge - 30)).quantize(D("0.001"))  # a fraction, as coinsurance
     assert D(str(owed["net_collection_rate"])) == expected
 
 
@@ -218,8 +218,11 @@ def test_a_notice_signed_after_the_service_is_refused(hub, hub_home, sent, capsy
     a, *_ = sent
     later = (sent[a]["lines"][0][2] + timedelta(days=1)).isoformat()
     capsys.readouterr()
-    assert main(["--home", str(hub_home), "notice", "add", a, "--signed-on", later]) == 1
+    # the request itself is wrong, not the hub: a usage error (README's exit codes), nothing recorded
+    assert main(["--home", str(hub_home), "notice", "add", a, "--signed-on", later]) == 2
     assert "before the service" in capsys.readouterr().err
+    assert main(["--home", str(hub_home), "notice", "list", a, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_patient_ar_leaves_out_what_a_secondary_on_file_will_be_billed(hub, hub_home, tmp_path, capsys):
@@ -278,7 +281,7 @@ def test_one_coordinated_claim_paid_in_full_collects_100_percent(hub, hub_home, 
         pcn, info, "2", lines=[[("OA", "23", primary_paid), ("CO", "45", D("30"))]]), "s.835", 2)
 
     owed = figures(capsys, hub_home)
-    assert D(str(owed["net_collection_rate"])) == D("100.0")
+    assert D(str(owed["net_collection_rate"])) == D("1.000")
     assert D(str(owed["net_collection_payments"])) == primary_paid + 24 == charge - 30
     assert D(str(owed["net_collection_expected"])) == charge - 30
     assert D(str(owed["insurance_ar"])) == D(str(owed["patient_ar"])) == 0

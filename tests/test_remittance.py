@@ -168,13 +168,13 @@ def test_posting_a_scenario_end_to_end(hub, hub_home, sent, capsys):
     assert D(str(report["figures"]["patient_ar"])) == D("20")
     assert [x["patient_control_number"] for x in report["no_response_30_days"]] == [e]
     assert report["figures"]["claims_with_835"] == 4
-    assert D(str(report["figures"]["denial_rate_count"])) == D("50.0")  # b and c of a, b, c, d
+    assert D(str(report["figures"]["denial_rate_count"])) == D("0.500")  # b and c of a, b, c, d
     denied = D("50") + C["charge"]
     charges = A["charge"] + B["charge"] + C["charge"] + Dd["charge"]
-    assert D(str(report["figures"]["denial_rate_dollars"])) == (denied * 100 / charges).quantize(D("0.1"), ROUND_HALF_UP)
+    assert D(str(report["figures"]["denial_rate_dollars"])) == (denied / charges).quantize(D("0.001"), ROUND_HALF_UP)
     payments_total = (A["charge"] - 40 - 20 - 10 * (len(A["lines"]) - 1)) + (B["charge"] - 80) + paid_d
     contractual = D(40) + 10 * (len(A["lines"]) - 1) + D(30) + 70 * len(Dd["lines"])
-    assert D(str(report["figures"]["net_collection_rate"])) == (payments_total * 100 / (charges - contractual)).quantize(D("0.1"), ROUND_HALF_UP)
+    assert D(str(report["figures"]["net_collection_rate"])) == (payments_total / (charges - contractual)).quantize(D("0.001"), ROUND_HALF_UP)
     total_bucket = report["aging"]["total"]["31-60"]
     assert D(str(total_bucket["insurance"])) == expected_insurance and total_bucket["claims"] == 4
 

@@ -110,6 +110,8 @@ def test_recording_a_terminated_enrollment_holds_the_providers_ready_claims(home
 
 
 def test_an_enrollment_for_another_payer_checks_none_of_the_providers_claims(home, capsys):
+    # a payer with no claim here yet: the practice names it, so the hub knows it (hub.ledger.payers)
+    (home / "mappings" / "payers.toml").write_text('[payer."00431"]\nname = "OTHER PLAN"\n', encoding="utf-8")
     result = run_json(home, capsys, "credentialing", "add", "--npi", CLINICIAN, "--payer", "00431",
                       "--status", "terminated")
     assert result["rescrubbed"] == {"checked": 0, "changed": []}

@@ -100,7 +100,7 @@ def test_a_claim_sent_after_an_override_does_not_count_as_clean(hub, hub_home, t
     assert [o.status for o in outcomes] == ["ready"] * 3
     export_837p(hub, tmp_path / "b.x12")
     _, before = run_json(capsys, hub_home, "ar")
-    assert Decimal(str(before["figures"]["clean_claim_rate"])) == Decimal("100.0")
+    assert Decimal(str(before["figures"]["clean_claim_rate"])) == Decimal("1.000")  # a fraction, as coinsurance
     # seed 3 (an E/M with a psychotherapy add-on) carries a warning; a biller overrides it
     _, claims = run_json(capsys, hub_home, "claims")
     warned = next(c for c in claims if c["patient_control_number"] == outcomes[0].patient_control_number)
@@ -108,7 +108,7 @@ def test_a_claim_sent_after_an_override_does_not_count_as_clean(hub, hub_home, t
     assert main(["--home", str(hub_home), "override", warned["patient_control_number"], finding["code"],
                  "--line", str(finding["line"]), "--reason", "minutes are in the note"]) == 0
     _, after = run_json(capsys, hub_home, "ar")
-    assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("66.7")
+    assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("0.667")
     assert "overridden finding" in after["formulas"]["clean_claim_rate"]
 
 

@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,23 @@ def unknown_claims(found: set[str], named: list[str]) -> None:
     missing = [pcn for pcn in dict.fromkeys(named) if pcn not in found]
     if missing:
         raise UsageError(f"no claim {', '.join(missing)} (see `bhhub claims`); nothing was changed")
+
+
+@contextmanager
+def refused_as_usage() -> Iterator[None]:
+    """A request the hub refuses as it stands, whatever the store holds besides: a claim payment
+    already posted, a denial already worked, an authorization that ends before it starts. The
+    checks raise ``InputError`` (an importer skips such a row and goes on); for one request typed
+    on the command line it is a usage error, exit code 2, nothing changed (README's table). A
+    mapping table the hub cannot read (``MappingError``) is the hub's problem and stays exit 1."""
+    from hub.errors import MappingError
+
+    try:
+        yield
+    except MappingError:
+        raise
+    except InputError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -182,14 +200,15 @@ def audit_listing(hub, session, action: str, object_type: str, ids, detail: str 
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from hub.cli.output import date_option
+    from hub.cli.output import date_option, date_range
     from hub.listings import Page
     from hub.listings.claims import ClaimFilter, claim_listing
     from hub.remit.denials import DenialRules
 
     option = lambda name: getattr(args, name, None)  # noqa: E731 - callers in code (the demo) pass only some
-    wanted = ClaimFilter(status=args.status, payer_id=option("payer"), since=date_option(option("since"), "--since"),
-                         until=date_option(option("until"), "--until"))
+    since, until = date_option(option("since"), "--since"), date_option(option("until"), "--until")
+    date_range(since, until)
+    wanted = ClaimFilter(status=args.status, payer_id=option("payer"), since=since, until=until)
     page = Page.from_options(option("limit"), option("after"))
     table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:

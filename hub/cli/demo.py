@@ -205,12 +205,13 @@ def _write_config(home: Path, sandbox) -> None:
 
 
 def _ar_summary(hub) -> None:
-    from hub.remit.ar import ar_report
+    from hub.remit.ar import ar_report, percent
 
     with hub.store.session() as session:
         figures = ar_report(session).figures
     print(f"   A/R: insurance {figures['insurance_ar']}, patient {figures['patient_ar']}; denial rate "
-          f"{figures['denial_rate_count']}% of claims with an 835; net collection rate {figures['net_collection_rate']}%"
+          f"{percent(figures['denial_rate_count'])} of claims with an 835; net collection rate "
+          f"{percent(figures['net_collection_rate'])}"
           f" (`bhhub ar` for aging and formulas)")
 
 

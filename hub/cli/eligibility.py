@@ -6,7 +6,7 @@ import argparse
 from decimal import Decimal, InvalidOperation
 
 from hub.cli.commands import open_hub
-from hub.cli.output import date_option, print_json, print_table
+from hub.cli.output import clip, count, date_option, print_json, print_table
 from hub.errors import UsageError
 
 PATIENT_HELP = ("the patient: the hub's patient id (`patient_id` in `bhhub claims --json`, the PATIENT "
@@ -189,6 +189,7 @@ def _check_json(row) -> dict:
 # What a 271 states as amounts and counts, kept as the payer wrote them (EB07 "30", EB08 "0.2").
 AMOUNTS = ("copay", "coinsurance", "deductible", "deductible_remaining", "out_of_pocket", "out_of_pocket_remaining",
            "visits_allowed", "visits_remaining")
+COUNTS = ("visits_allowed", "visits_remaining")  # integers (5, not 5.0), as every --json gives a count
 
 
 def _amounts(benefit: dict | None) -> dict | None:
@@ -201,9 +202,10 @@ def _amounts(benefit: dict | None) -> dict | None:
         value = out.get(key)
         if isinstance(value, str):
             try:
-                out[key] = float(Decimal(value))
+                number = Decimal(value)
             except InvalidOperation:
-                pass
+                continue
+            out[key] = count(number) if key in COUNTS else float(number)
     return out
 
 
@@ -236,7 +238,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _mental_health_cell(d: dict) -> str:
     if d["state"] == "failed":
-        return (d["error"] or "")[:60]
+        return clip(d["error"] or "", 60)
     mh = d.get("mental_health") or {}
     parts = []
     not_covered = sorted({n.get("service_type", "") for n in mh.get("not_covered") or ()})
@@ -249,7 +251,7 @@ def _mental_health_cell(d: dict) -> str:
     if mh.get("auth_required"):
         parts.append("auth required")
     elif mh.get("auth_conditions"):
-        parts.append("auth required " + "; ".join(r.get("describe", "") for r in mh["auth_conditions"])[:60])
+        parts.append("auth required " + clip("; ".join(r.get("describe", "") for r in mh["auth_conditions"]), 60))
     if mh.get("carve_out"):
         parts.append(f"carve-out {mh['carve_out'].get('payer_id') or ''}".strip())
     return ", ".join(parts) or "-"
@@ -316,5 +318,5 @@ def cmd_status_list(args: argparse.Namespace) -> int:
     else:
         print_table(["ID", "CLAIM", "CLAIM STATUS", "STATE", "ANSWER", "CHECKED", "DETAIL"],
                     [(d["id"], d["patient_control_number"], d["claim_status"], d["state"], d["status"], d["checked_at"],
-                      (d["error"] or d["description"] or "")[:80]) for d in data])
+                      clip(d["error"] or d["description"] or "", 80)) for d in data])
     return 0

@@ -82,6 +82,7 @@ def add_commands(sub) -> None:
     p.add_argument("code", metavar="CODE", help="the finding's code, e.g. coding.time_mismatch")
     p.add_argument("--line", type=int, metavar="N", help="the finding's line (when it is about a line)")
     p.add_argument("--reason", required=True, help="why it does not apply; recorded with your user name")
+    p.add_argument("--json", action="store_true", help="the override recorded and the claim's status, as an object")
     p.set_defaults(func=cmd_override)
 
     p = sub.add_parser("alerts", help="open alerts (missing acknowledgments, unreachable mailboxes, missed runs)")
@@ -239,6 +240,9 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
     if not args.claims and not args.all_rejected:
         raise UsageError("name the claims to send again (CLM01), or --all-rejected")
+    if not args.reason.strip():  # kept in the claim's history: an empty one says nothing
+        raise UsageError("--reason must say what was fixed (default: \"rejection resolved\")")
+    args.reason = args.reason.strip()
     done, refused = [], []
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Claim).order_by(schema.Claim.id)
@@ -323,11 +327,18 @@ def cmd_override(args: argparse.Namespace) -> int:
             shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)
             raise UsageError(f"claim {args.claim} has no finding {args.code}"
                              + (f" on line {args.line}" if args.line else "") + f" (its findings: {shown or 'none'})")
-        session.add(schema.FindingOverride(claim_id=row.id, code=args.code, line_number=args.line,
-                                           reason=args.reason.strip(), actor=hub.actor))
+        override = schema.FindingOverride(claim_id=row.id, code=args.code, line_number=args.line,
+                                          reason=args.reason.strip(), actor=hub.actor)
+        session.add(override)
         hub.audit(session, "override_finding", "claim", [row.id], f"{args.code}: {args.reason.strip()}")
         session.flush()
         status = rescrub(hub, session, row) or row.status
         session.commit()
+        data = {"id": override.id, "patient_control_number": row.patient_control_number, "revision": row.revision,
+                "code": override.code, "line": override.line_number, "reason": override.reason,
+                "actor": override.actor, "created_at": override.created_at, "status": status}
+    if args.json:
+        print_json(data)
+        return 0
     print(f"{args.claim}: {args.code} overridden ({args.reason.strip()}); the claim is now {status}")
     return 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
-from hub.cli.commands import open_hub
-from hub.cli.output import date_option, print_json, print_table
+from hub.cli.commands import open_hub, refused_as_usage
+from hub.cli.output import count, date_option, print_json, print_table
 from hub.errors import UsageError
 
 
@@ -100,14 +100,17 @@ def _count(text: str, option: str) -> Decimal:
 def cmd_auth_add(args: argparse.Namespace) -> int:
     from hub.ledger import authorizations as ledger
     from hub.ledger import rescrub
+    from hub.ledger.payers import check_known_payer
 
     unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
     quantity = _count(text, f"--{unit_type}")
     start, end = date_option(args.start, "--from"), date_option(args.end, "--to")
     with open_hub(args) as hub, hub.store.session() as session:
-        row = ledger.add(session, payer_id=args.payer, member_id=args.member, number=args.number,
-                         quantity=quantity, unit_type=unit_type, start=start, end=end,
-                         procedure_codes=args.cpt.split(","), rendering_npi=args.npi, source=args.source)
+        check_known_payer(session, hub.mappings, args.payer)
+        with refused_as_usage():  # the request's own facts (dates, count, codes) or one on file: exit code 2
+            row = ledger.add(session, payer_id=args.payer, member_id=args.member, number=args.number,
+                             quantity=quantity, unit_type=unit_type, start=start, end=end,
+                             procedure_codes=args.cpt.split(","), rendering_npi=args.npi, source=args.source)
         hub.audit(session, "add_authorization", "authorization", [row.id], None)
         checked = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)],
                                       f"authorization {row.id} added")
@@ -124,9 +127,10 @@ def cmd_auth_add(args: argparse.Namespace) -> int:
 
 def cmd_auth_import(args: argparse.Namespace) -> int:
     from hub.ledger import authorization_imports, rescrub
+    from hub.ledger.payers import known_payer_ids
 
     with open_hub(args) as hub, hub.store.session() as session:
-        result = authorization_imports.import_csv(session, args.file)
+        result = authorization_imports.import_csv(session, args.file, known_payer_ids(session, hub.mappings))
         ids = [row.id for row in result.added]
         if ids:
             hub.audit(session, "import_authorizations", "authorization", ids, None)
@@ -154,7 +158,7 @@ def _print_rescrubbed(checked: rescrub.Rescrubbed) -> None:
 def _auth_data(row, used: Decimal) -> dict:
     return {"id": row.id, "payer_id": row.payer_id, "member_id": row.member_id, "patient_id": row.patient_id,
             "number": row.number, "procedure_codes": row.procedure_codes, "unit_type": row.unit_type,
-            "authorized": row.quantity, "used": used, "remaining": row.quantity - used,
+            "authorized": count(row.quantity), "used": count(used), "remaining": count(row.quantity - used),
             "start": row.start_date, "end": row.end_date, "rendering_npi": row.rendering_npi,
             "source": row.source, "status": row.status}
 
@@ -185,7 +189,8 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
     from hub.ledger import rescrub
 
     with open_hub(args) as hub, hub.store.session() as session:
-        row = ledger.void(session, args.authorization_id)
+        with refused_as_usage():  # void already: exit code 2
+            row = ledger.void(session, args.authorization_id)
         hub.audit(session, "void_authorization", "authorization", [row.id], None)
         checked = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)],
                                       f"authorization {row.id} void")
@@ -203,10 +208,11 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
 
 def cmd_credentialing_import(args: argparse.Namespace) -> int:
     from hub.ledger import credentialing, rescrub
+    from hub.ledger.payers import known_payer_ids
 
     with open_hub(args) as hub, hub.store.session() as session:
         pairs: set[tuple[str, str]] = set()
-        counts = credentialing.import_csv(session, args.file, pairs)
+        counts = credentialing.import_csv(session, args.file, pairs, known_payer_ids(session, hub.mappings))
         checked = rescrub.for_providers(hub, session, pairs, "enrollments imported")
         session.commit()
     if args.json:
@@ -219,13 +225,16 @@ def cmd_credentialing_import(args: argparse.Namespace) -> int:
 
 def cmd_credentialing_add(args: argparse.Namespace) -> int:
     from hub.ledger import credentialing, rescrub
+    from hub.ledger.payers import check_known_payer
 
     facts = credentialing.EnrollmentFacts(
         npi=args.npi, payer_id=args.payer, status=args.status, effective=date_option(args.effective, "--effective"),
         end=date_option(args.end, "--end"), in_network=not args.out_of_network, era=args.era, eft=args.eft,
         reattestation_due=date_option(args.reattestation_due, "--reattestation-due"))
     with open_hub(args) as hub, hub.store.session() as session:
-        row, created = credentialing.add(session, facts)
+        check_known_payer(session, hub.mappings, args.payer)
+        with refused_as_usage():  # an NPI failing its check digit, an end before the start: exit code 2
+            row, created = credentialing.add(session, facts)
         checked = rescrub.for_providers(hub, session, [(row.payer_id, row.npi)], f"enrollment {row.id} recorded")
         session.commit()
     if args.json:

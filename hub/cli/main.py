@@ -27,6 +27,7 @@ from hub.cli import notify as notify_cli
 from hub.cli import plugin_new as plugin_new_cli
 from hub.cli import remit as remit_cli
 from hub.cli import rules as rules_cli
+from hub.cli.json_option import honour_json_before_action
 from hub.errors import HubError, UsageError
 from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
 from hub.logs import configure as configure_logging
@@ -146,6 +147,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=command.help)
         command.configure(p)
         p.set_defaults(func=_plugin_runner(command))
+    honour_json_before_action(parser)  # `bhhub remit --json list` as `bhhub remit list --json`
     return parser
 
 
@@ -274,7 +276,9 @@ def _asks_for_help(argv: Sequence[str]) -> bool:
 def _store_reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
-    return text[:200]
+    from hub.cli.output import clip
+
+    return clip(text, 200)  # at a word boundary, never mid-word
 
 
 if __name__ == "__main__":  # pragma: no cover

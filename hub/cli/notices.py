@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from hub.cli.commands import open_hub
+from hub.cli.commands import open_hub, refused_as_usage
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import UsageError
 
@@ -25,6 +25,7 @@ def add_commands(sub) -> None:
     add.add_argument("--signed-on", required=True, metavar="YYYY-MM-DD", help="the day the patient signed it")
     add.add_argument("--procedure", metavar="CODE", help="the service it covers (default: every service on the claim)")
     add.add_argument("--note", help="where the signed copy is kept")
+    add.add_argument("--json", action="store_true", help="the notice recorded, as an object")
     add.set_defaults(func=cmd_notice_add)
     listing = notice_sub.add_parser("list", help="the notices recorded (the default)")
     listing.add_argument("claim", nargs="?", metavar="CLAIM")
@@ -51,14 +52,24 @@ def cmd_notice_add(args: argparse.Namespace) -> int:
     signed_on = date_option(args.signed_on, "--signed-on")
     with open_hub(args) as hub, hub.store.session() as session:
         claim = _claim(session, args.claim)
-        notice = notices.add(session, claim, signed_on, args.procedure, args.note, hub.actor)
+        with refused_as_usage():  # signed after the service, a service the claim lacks: exit code 2
+            notice = notices.add(session, claim, signed_on, args.procedure, args.note, hub.actor)
         rules = DenialRules.load(hub.mappings)
         changed = notices.reconsider(session, rules, rules.responsibility, claim)
         hub.audit(session, "record_advance_notice", "claim", [claim.id], f"notice {notice.id}")
         session.commit()
+        data = {**_notice_json(notice), "denials_now_patients": [d.id for d in changed]}
+    if args.json:
+        print_json(data)
+        return 0
     print(f"advance notice recorded for {args.claim}" + (f" ({args.procedure})" if args.procedure else "")
           + (f"; {len(changed)} denial(s) are now the patient's to pay" if changed else ""))
     return 0
+
+
+def _notice_json(x) -> dict:
+    return {"id": x.id, "patient_control_number": x.patient_control_number, "procedure_code": x.procedure_code,
+            "signed_on": x.signed_on, "note": x.note, "recorded_by": x.recorded_by, "recorded_at": x.recorded_at}
 
 
 def cmd_notice_list(args: argparse.Namespace) -> int:
@@ -72,9 +83,7 @@ def cmd_notice_list(args: argparse.Namespace) -> int:
         if args.claim:
             _claim(session, args.claim)  # an unknown claim is a usage error, not an empty list
             query = query.where(n.patient_control_number == args.claim)
-        data = [{"id": x.id, "patient_control_number": x.patient_control_number, "procedure_code": x.procedure_code,
-                 "signed_on": x.signed_on, "note": x.note, "recorded_by": x.recorded_by, "recorded_at": x.recorded_at}
-                for x in session.scalars(query)]
+        data = [_notice_json(x) for x in session.scalars(query)]
         hub.audit(session, "list_advance_notices", "advance_notice", [x["id"] for x in data], args.claim)
         session.commit()
     if args.json:

@@ -63,6 +63,26 @@ def timestamp(value: datetime) -> str:
 _PLAIN = {Decimal: float, date: date.isoformat, datetime: timestamp}
 
 
+def count(value: Decimal | float | int | None) -> int | float | None:
+    """A count (visits, units) for JSON: a whole one is an integer (``5``, not ``5.0``, which is
+    how money reads); a part unit stays a number (``1.5``)."""
+    if value is None or isinstance(value, bool):
+        return value
+    return int(value) if value == int(value) else float(value)
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` in at most ``width`` characters, cut at a word boundary with ``...`` when longer:
+    "connection refused by 127.0.0.1" never ends "connection refu"."""
+    text = " ".join(text.split())
+    if len(text) <= width:
+        return text
+    head = text[:width - 3]
+    if text[width - 3] != " " and " " in head:  # the cut fell inside a word: drop that word
+        head = head.rsplit(" ", 1)[0]
+    return head.rstrip(" ,;:") + "..."
+
+
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     text_rows = [[_cell(v) for v in row] for row in rows]
     widths = [max(len(h), *(len(r[i]) for r in text_rows)) if text_rows else len(h) for i, h in enumerate(headers)]
@@ -98,11 +118,20 @@ def progress(items: Sequence[T], label: str, *, stream=None) -> Iterator[T]:
 
 
 def date_option(text: str | None, option: str) -> date | None:
-    """The date an option names (``--from 2026-11-30``); None when it was not given."""
+    """The date an option names (``--from 2026-11-30``); None when it was not given. Written
+    YYYY-MM-DD only, the hub's one date rule (``hub.clock.iso_date``): 20261130 is refused too."""
+    from hub.clock import DATE_RULE, iso_date
+
     if text is None:
         return None
     try:
-        return date.fromisoformat(text)
+        return iso_date(text)
     except ValueError:
-        raise UsageError(f"{option} must be a date like 2026-11-30, not {text!r}") from None
+        raise UsageError(f"{option} must be a date written {DATE_RULE}, not {text!r}") from None
+
+
+def date_range(since: date | None, until: date | None, first: str = "--since", last: str = "--until") -> None:
+    """Refuse a range that ends before it starts: it could only ever match nothing."""
+    if since is not None and until is not None and until < since:
+        raise UsageError(f"{first} {since} is after {last} {until}: nothing could match; swap them")
 

@@ -7,7 +7,7 @@ import csv
 import sys
 from datetime import date
 
-from hub.cli.commands import open_hub, unknown_claims
+from hub.cli.commands import open_hub, refused_as_usage, unknown_claims
 from hub.clock import today
 from hub.cli.output import date_option, print_json, print_table
 from hub.errors import InputError, UsageError
@@ -31,6 +31,7 @@ def add_commands(sub) -> None:
     match = remit_sub.add_parser("match", help="post an unmatched claim payment to a claim")
     match.add_argument("remit_claim_id", type=int, metavar="ID", help="the claim payment (from `remit unmatched`)")
     match.add_argument("claim", metavar="CLAIM", help="the claim's patient control number (CLM01)")
+    match.add_argument("--json", action="store_true", help="the claim payment posted, as an object")
     match.set_defaults(func=cmd_remit_match)
 
     p = sub.add_parser("denials", help="the denial worklist, oldest deadline first, with the next action",
@@ -44,7 +45,8 @@ def add_commands(sub) -> None:
     denial_sub = p.add_subparsers(dest="denial_command", metavar="ACTION")
     resolve = denial_sub.add_parser("resolve", help="mark a denial worked (corrected, appealed, written off)")
     resolve.add_argument("denial_id", type=int, metavar="ID")
-    resolve.add_argument("--how", required=True, help="what was done, recorded and audited")
+    resolve.add_argument("--how", required=True, help="what was done, recorded and audited (not empty)")
+    resolve.add_argument("--json", action="store_true", help="the denial resolved, as an object")
     resolve.set_defaults(func=cmd_denial_resolve)
 
     p = sub.add_parser("followup", help="a corrected (7) or void (8) claim, or the claim to the secondary payer",
@@ -196,11 +198,19 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
             raise UsageError(f"no claim {args.claim}")
         if session.get(schema.RemitClaim, args.remit_claim_id) is None:  # an unknown id: exit code 2
             raise UsageError(f"no claim payment {args.remit_claim_id} (`bhhub remit unmatched` lists them)")
-        row = match_by_hand(hub, session, args.remit_claim_id, claim, "bhhub remit match")
+        with refused_as_usage():  # already posted, a claim never sent, a repeat: exit code 2
+            row = match_by_hand(hub, session, args.remit_claim_id, claim, "bhhub remit match")
         hub.audit(session, "remit_match", "claim", [claim.id], f"claim payment {row.id}")
         session.commit()
-        status = claim.status
-    print(f"claim payment {args.remit_claim_id} posted to {args.claim}: now {status}")
+        payment = session.get(schema.RemitPayment, row.payment_id)
+        data = {"id": row.id, "state": row.state, "patient_control_number": claim.patient_control_number,
+                "revision": claim.revision, "status": claim.status, "charge": row.charge, "paid": row.paid,
+                "payment_id": row.payment_id, "trace_number": payment.trace_number,
+                "inbox_item_id": payment.inbox_item_id}
+    if args.json:
+        print_json(data)
+    else:
+        print(f"claim payment {args.remit_claim_id} posted to {args.claim}: now {data['status']}")
     return 0
 
 
@@ -250,19 +260,27 @@ def cmd_denials(args: argparse.Namespace) -> int:
 
 def cmd_denial_resolve(args: argparse.Namespace) -> int:
     from hub.store import schema
+    from hub.store.schema import utcnow
 
+    how = args.how.strip()
+    if not how:  # the worklist keeps it as what was done: an empty one records nothing
+        raise UsageError("--how must say what was done (e.g. \"appealed with auth 12345\")")
     with open_hub(args) as hub, hub.store.session() as session:
         denial = session.get(schema.Denial, args.denial_id)
         if denial is None:
-            raise UsageError(f"no denial {args.denial_id}")
-        if denial.status != "open":
-            raise InputError(f"denial {args.denial_id} is {denial.status}, not open")
-        from hub.store.schema import utcnow
-
-        denial.status, denial.resolution, denial.resolved_at = "resolved", args.how, utcnow()
-        hub.audit(session, "resolve_denial", "claim", [denial.claim_id], args.how)
+            raise UsageError(f"no denial {args.denial_id} (`bhhub denials --all` lists them)")
+        if denial.status != "open":  # the request, not the hub, is wrong: exit code 2
+            raise UsageError(f"denial {args.denial_id} is {denial.status}, not open; nothing was changed")
+        denial.status, denial.resolution, denial.resolved_at = "resolved", how, utcnow()
+        hub.audit(session, "resolve_denial", "claim", [denial.claim_id], how)
         session.commit()
-    print(f"denial {args.denial_id} resolved: {args.how}")
+        pcn = session.get(schema.Claim, denial.claim_id).patient_control_number
+        data = {"id": denial.id, "patient_control_number": pcn, "status": denial.status,
+                "resolution": denial.resolution, "resolved_at": denial.resolved_at, "amount": denial.amount}
+    if args.json:
+        print_json(data)
+    else:
+        print(f"denial {args.denial_id} resolved: {how}")
     return 0
 
 
@@ -347,7 +365,7 @@ def _list_corrections(args: argparse.Namespace) -> int:
 
 
 def cmd_ar(args: argparse.Namespace) -> int:
-    from hub.remit.ar import BUCKETS, FORMULAS, ar_report
+    from hub.remit.ar import BUCKETS, FORMULAS, ar_report, percent
 
     as_of = date_option(args.as_of, "--as-of") or today()
     with open_hub(args) as hub, hub.store.session() as session:
@@ -383,13 +401,11 @@ def cmd_ar(args: argparse.Namespace) -> int:
         print()
     f = report.figures
     print("figures (formula)")
-    for name, value, unit in (("days_in_ar", f["days_in_ar"], " days"), ("clean_claim_rate", f["clean_claim_rate"], "%"),
-                              ("first_pass_resolution_rate", f["first_pass_resolution_rate"], "%"),
-                              ("denial_rate_count", f["denial_rate_count"], "%"),
-                              ("denial_rate_dollars", f["denial_rate_dollars"], "%"),
-                              ("net_collection_rate", f["net_collection_rate"], "%")):
-        shown = "n/a" if value is None else f"{value}{unit}"
-        print(f"  {name.replace('_', ' '):28} {shown:>12}   = {FORMULAS[name]}")
+    days = f["days_in_ar"]
+    print(f"  {'days in ar':28} {'n/a' if days is None else f'{days} days':>12}   = {FORMULAS['days_in_ar']}")
+    for name in ("clean_claim_rate", "first_pass_resolution_rate", "denial_rate_count", "denial_rate_dollars",
+                 "net_collection_rate"):  # fractions in --json, percentages here
+        print(f"  {name.replace('_', ' '):28} {percent(f[name]):>12}   = {FORMULAS[name]}")
     print(f"  {'total A/R':28} {f['total_ar']:>12}   (insurance {f['insurance_ar']}, patient {f['patient_ar']})")
     print(f"\nno response at all for 30 days ({FORMULAS['no_response_30_days']}): {len(report.no_response)}")
     for b in report.no_response:

@@ -28,6 +28,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.clock import DATE_RULE, iso_date
 from hub.csvfile import read_rows
 from hub.errors import InputError
 from hub.ledger import authorizations as ledger
@@ -153,13 +154,17 @@ class _Row:
                                 row.start_date, row.end_date, row.rendering_npi)
 
 
-def import_csv(session: Session, path: str | Path) -> CsvImport:
+def import_csv(session: Session, path: str | Path, known_payers: set[str] | None = None) -> CsvImport:
     """Read the authorization CSV at ``path`` into the ledger (the caller commits).
 
     Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
+    ``known_payers``, when given, are the payer ids a row may name (``hub.ledger.payers``).
     """
     path = Path(path)
     rows, problems = _read(path)
+    if known_payers is not None:
+        problems += [f"line {row.line}: payer {row.payer_id!r} is no payer the hub knows" for row in rows
+                     if row.payer_id not in known_payers]
     first_line: dict[tuple, _Row] = {}
     for row in rows:
         earlier = first_line.setdefault(row.key, row)
@@ -196,9 +201,9 @@ def _parse_row(line: int, values: dict[str, str]) -> tuple[_Row | None, list[str
     def day(name: str) -> date | None:
         text = values.get(name, "")
         try:
-            return date.fromisoformat(text)
+            return iso_date(text)
         except ValueError:
-            problems.append(f"{name} {text!r} is not a date like 2026-01-31")
+            problems.append(f"{name} {text!r} is not a date written {DATE_RULE}")
             return None
 
     text = values.get("quantity", "")

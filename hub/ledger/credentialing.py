@@ -25,6 +25,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from hub.clock import DATE_RULE, iso_date
 from hub.csvfile import read_rows
 from hub.errors import InputError
 from hub.exchange.alerts import clear_alert, raise_alert
@@ -88,15 +89,24 @@ def list_enrollments(session: Session) -> list[schema.Enrollment]:
     return list(session.scalars(select(e).order_by(e.npi, e.payer_id, e.effective_date, e.id)))
 
 
-def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]] | None = None) -> dict[str, int]:
+def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]] | None = None,
+               known_payers: set[str] | None = None) -> dict[str, int]:
     """Read the enrollment CSV at ``path`` (the caller commits): {"added": n, "updated": n}.
 
     Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
-    ``touched``, when given, receives the (payer id, NPI) of every row recorded.
+    ``touched``, when given, receives the (payer id, NPI) of every row recorded; ``known_payers``,
+    when given, are the payer ids a row may name (``hub.ledger.payers``).
     """
     path = Path(path)
-    rows, problems = read_rows(path, columns=COLUMNS, required=REQUIRED, what="the enrollment file",
-                               parse=lambda _line, values: _parse_row(values))
+
+    def parse(_line: int, values: dict[str, str]):
+        facts, problems = _parse_row(values)
+        payer_id = values.get("payer_id", "")
+        if known_payers is not None and payer_id and payer_id not in known_payers:
+            return None, [*problems, f"payer {payer_id!r} is no payer the hub knows"]
+        return facts, problems
+
+    rows, problems = read_rows(path, columns=COLUMNS, required=REQUIRED, what="the enrollment file", parse=parse)
     if problems:
         raise InputError(f"{len(problems)} bad row(s), nothing imported:\n  " + "\n  ".join(problems), where=str(path))
     counts = {"added": 0, "updated": 0}
@@ -116,9 +126,9 @@ def _parse_row(values: dict[str, str]) -> tuple[EnrollmentFacts | None, list[str
         if not text:
             return None
         try:
-            return date.fromisoformat(text)
+            return iso_date(text)
         except ValueError:
-            problems.append(f"{name} {text!r} is not a date like 2026-01-31")
+            problems.append(f"{name} {text!r} is not a date written {DATE_RULE}")
             return None
 
     def flag(name: str, default: bool) -> bool:

@@ -141,7 +141,9 @@ def _lines(rows) -> dict[int, list[dict]]:
     for (claim_id, number, procedure_code, _, units, charge, _, service_date), modifiers, pointers \
             in zip(rows, decoded, decoded):
         found.setdefault(claim_id, []).append(
-            {"line": number, "procedure_code": procedure_code, "modifiers": modifiers, "units": units,
+            # units are a count: 1, not 1.0 (which reads as money); a part unit (1.5) stays one
+            {"line": number, "procedure_code": procedure_code, "modifiers": modifiers,
+             "units": int(units) if units == int(units) else units,
              "charge": charge, "diagnosis_pointers": pointers, "service_date": service_date})
     return found
 

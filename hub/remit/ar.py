@@ -293,9 +293,16 @@ def _aging(balances: list[ClaimBalance], as_of: date) -> dict:
 
 
 def _ratio(numerator, denominator) -> Decimal | None:
+    """A rate as a fraction (0.889, not 88.9): every ``--json`` gives a share so, as a 271 gives
+    coinsurance (EB08 0.2); people read it as a percentage (``percent``). To 0.1%."""
     if not denominator:
         return None
-    return (Decimal(numerator) * 100 / Decimal(denominator)).quantize(Decimal("0.1"), ROUND_HALF_UP)
+    return (Decimal(numerator) / Decimal(denominator)).quantize(Decimal("0.001"), ROUND_HALF_UP)
+
+
+def percent(rate: Decimal | None) -> str:
+    """``0.889`` as ``88.9%``; ``n/a`` with nothing to divide by."""
+    return "n/a" if rate is None else f"{rate * 100:.1f}%"
 
 
 def _figures(balances: list[ClaimBalance], as_of: date) -> dict:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-from datetime import date
 from pathlib import Path
 
 from hub.errors import UsageError
@@ -47,12 +46,9 @@ def run(args: argparse.Namespace, hub, *, stop: threading.Event | None = None, o
 
     root = Path(args.root) if args.root else Path(hub.settings.home) / "sandbox"
     rules = load_rules(Path(args.rules)) if args.rules else load_rules(mappings=hub.mappings)
-    today = None
-    if args.today:
-        try:
-            today = date.fromisoformat(args.today)
-        except ValueError:
-            raise UsageError(f"--today {args.today!r} is not a date (YYYY-MM-DD)") from None
+    from hub.cli.output import date_option
+
+    today = date_option(args.today or None, "--today")  # the hub's one date rule: YYYY-MM-DD
     realtime_port = getattr(args, "realtime_port", None)
     for option, port in (("--port", args.port), ("--realtime-port", realtime_port)):
         if port is not None and not 0 <= port <= 65535:
