@@ -36,6 +36,8 @@ DESCRIPTION = """\
 bhhub turns the encounters your EHR records into clean 837P professional claims and keeps
 every file it receives or sends traceable. Data lives in the hub home: --home DIR, else
 $BHHUB_HOME, else ./.bhhub (a SQLite store unless bhhub.toml names another database).
+Commands need a hub there, made by `bhhub init` (demo makes its own; plugins and plugin new
+need none). --home and -v go before or after the command.
 """
 
 EPILOG = """\
