@@ -5,12 +5,13 @@ control numbers and the claims' move to ``batched`` are committed in one transac
 file only takes its name after that commit, so a crash can never leave a file on disk whose
 numbers the store forgot. An export never loses a batch:
 
-- what can fail about the file is found before any claim changes state: ``--out`` naming a
-  folder or a file already there (without ``force``) is refused first, and the bytes are
+- what can fail about the file is found before any claim changes state: ``--out`` naming
+  anything but a regular file (a folder, a symbolic link, a device, a FIFO, a socket: even with
+  ``force``) or a file already there (without ``force``) is refused first, and the bytes are
   written and fsynced to a hidden temporary file beside ``--out`` inside the transaction (a full
   disk or a folder it may not write rolls the batch back);
 - after the commit the temporary file is renamed to ``--out`` (never over an existing file
-  unless ``force``); a kill between the two leaves a committed batch whose file the next export
+  unless ``force``, and never over anything but a regular file); a kill between the two leaves a committed batch whose file the next export
   writes (``_write_unwritten``), and ``write_batch`` (`bhhub batch write ID --out FILE`) writes
   any stored batch's exact bytes again.
 """
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 import tempfile
 from glob import escape as glob_escape
 from dataclasses import dataclass
@@ -111,14 +113,39 @@ def _target(hub, mailbox: str | None):
 def _file_to_write(out: Path) -> Path:
     """``out`` as a file the export may create, or a UsageError saying why not (nothing changed yet)."""
     out = Path(out)
-    if out.is_dir():
+    kind = _not_a_file(out)
+    if kind == "a folder":
         raise UsageError(f"--out {out} is a folder; name the file to write in it, e.g. {out / 'batch-0001.x12'}")
+    if kind is not None:  # --force replaces a file; a rename over a device or a link would replace it
+        raise UsageError(f"--out {out} is {kind}, not a regular file; it is never written over, even with --force: "
+                         "name a file")
     for parent in out.parents:
         if parent.exists():
             if not parent.is_dir():
                 raise UsageError(f"--out {out}: {parent} is a file, not a folder")
             break
     return out
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What is at ``path`` when it is there and not a regular file ("a device", ...), else None.
+
+    A symbolic link is named as one, not followed: writing "through" it by rename would replace
+    the link itself, and a link may point anywhere (/dev/sda)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:  # not there (or not reachable: the write itself then says why)
+        return None
+    for test, kind in ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+class NotAFile(FileExistsError):
+    """A name taken, between the check and the rename, by something that is not a regular file."""
 
 
 def _any_ready(hub) -> bool:
@@ -460,10 +487,13 @@ def _stage(path: Path, content: bytes) -> Path:
 
 
 def _place(staged: Path, path: Path, *, force: bool) -> None:
-    """Give the staged file its name: atomically, and over an existing file only when ``force``
-    (a hard link fails when the name is taken; FileExistsError then, the staged file removed)."""
+    """Give the staged file its name: atomically, and over an existing regular file only when
+    ``force`` (a hard link fails when the name is taken; FileExistsError then, the staged file
+    removed). Never over a folder, a link, a device, a FIFO or a socket, even with ``force``."""
     try:
         if force:
+            if _not_a_file(path) is not None:  # appeared since ``_file_to_write`` looked
+                raise NotAFile(str(path))
             os.replace(staged, path)
         else:
             try:
@@ -506,5 +536,5 @@ def _forget_staged(path: Path) -> None:
 
 
 def _write_atomically(path: Path, content: bytes) -> None:
-    """``content`` at ``path``, replacing what is there, all or nothing."""
+    """``content`` at ``path``, replacing a regular file there (nothing else), all or nothing."""
     _place(_stage(path, content), path, force=True)

@@ -16,7 +16,8 @@ intake ``intake:after_store_raw``, ``intake:before_commit``; batching ``batch:af
 known written); sending ``transmission:after_create``,
 ``upload:before_put``, ``upload:after_put``; pickup ``pickup:after_download``,
 ``pickup:before_remote_cleanup``; applying responses and posting ``apply:before_commit``; alerts
-``notify:after_send`` (sent to its targets, not yet recorded: tests/test_notify.py).
+``notify:after_send`` (sent to its targets, not yet recorded: tests/test_notify.py); taking a
+mailbox out ``reroute:before_commit`` (every transmission moved or released, not committed).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ POINTS = (
     "pickup:after_download", "pickup:before_remote_cleanup",
     "apply:before_commit",
     "notify:after_send",
+    "reroute:before_commit",
 )
 
 

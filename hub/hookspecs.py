@@ -197,7 +197,9 @@ def bhhub_alert_raised(alert: AlertNotice) -> None:
     ``hub.notify.AlertNotice`` (id, key, kind, message, raised_at): forward it to a pager, a
     chat, a ticket system. The message names mailboxes, files and claims' control numbers,
     never patients. The return value is ignored; raise to have it tried again. Do not block
-    for long (use a timeout on any network call).
+    for long (use a timeout on any network call): it is called in a worker thread, and a call
+    still running after ``[notify] deadline`` (30 s by default) counts as failed and is tried
+    again on a later tick.
     """
 
 

@@ -94,3 +94,82 @@ def raise_one(hub, key: str) -> int:
         raise_alert(session, key, key.split(":")[0], f"{key}: something a person must know")
         session.commit()
         return session.scalar(select(schema.Alert.id).where(schema.Alert.key == key))
+
+
+class DripServer:
+    """A server on 127.0.0.1 that accepts and then answers one line a second, for ever: an SMTP
+    greeting that never ends (``220-`` continuation lines) or HTTP headers that never end. Every
+    read a client makes returns within its timeout, so only a deadline on the whole send stops it.
+    ``heal()`` drops the hanging connections and answers the next HTTP requests with a 204."""
+
+    def __init__(self, kind: str, interval: float = 1.0):
+        self.kind, self.interval = kind, interval
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.connected = threading.Event()
+        self.bodies: list = []
+        self.healed = False
+        self._clients: list[socket.socket] = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._clients.append(client)
+            self.connected.set()
+            threading.Thread(target=self._answer if self.healed else self._drip, args=(client,), daemon=True).start()
+
+    def _drip(self, client: socket.socket) -> None:
+        first, then = ((b"220-drip.example greets you\r\n", b"220-still greeting\r\n") if self.kind == "smtp"
+                       else (b"HTTP/1.1 200 OK\r\n", b"X-Drip: 1\r\n"))
+        try:
+            client.sendall(first)
+            while not self._closed.wait(self.interval):
+                client.sendall(then)
+        except OSError:
+            pass  # the client gave up, or heal() dropped it
+
+    def _answer(self, client: socket.socket) -> None:
+        with client, client.makefile("rb") as reader:
+            length = 0
+            while (line := reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            self.bodies.append(json.loads(reader.read(length)))
+            client.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def _drop_clients(self) -> None:
+        for client in self._clients:
+            try:
+                client.shutdown(socket.SHUT_RDWR)
+                client.close()
+            except OSError:
+                pass
+        self._clients.clear()
+
+    def heal(self) -> None:
+        self.healed = True
+        self._drop_clients()
+
+    def close(self) -> None:
+        self._closed.set()
+        self.listener.close()
+        self._drop_clients()
+
+
+@pytest.fixture
+def drips():
+    servers = {"smtp": DripServer("smtp"), "http": DripServer("http")}
+    yield servers
+    for server in servers.values():
+        server.close()

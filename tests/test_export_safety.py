@@ -5,7 +5,8 @@ numbers and the bytes, committed together; the file takes its ``--out`` name onl
 commit. So:
 
 - what can go wrong with the file is found before any claim changes state: ``--out`` naming a
-  folder, a file already there (without ``--force``), a file that cannot be written;
+  folder, a device, a FIFO, a socket or a symbolic link (even with ``--force``), a file already
+  there (without ``--force``), a file that cannot be written;
 - killed with SIGKILL at any step, the export leaves either no batch (every claim still ready,
   no visit used) or a committed batch whose exact bytes `bhhub batch write ID --out FILE`
   writes again; never a claim ``batched`` without its batch, never a batch without its bytes;
@@ -20,6 +21,8 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import socket
+import stat
 from datetime import date
 
 import pytest
@@ -93,6 +96,71 @@ def test_out_naming_a_folder_is_refused_before_any_claim_changes_state(practice,
     assert "is a folder" in run.stderr and "Traceback" not in run.stderr
     nothing_changed(practice)
     assert not folder.exists() or list(folder.iterdir()) == []
+
+
+def _not_a_file(tmp_path, kind: str):
+    """(path, what is there) for ``kind``; the device is a copy of /dev/null made here (mknod), so
+    a rename over it harms nothing even if the refusal ever broke."""
+    path = tmp_path / "out.x12"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "link to a file":
+        (tmp_path / "earlier.x12").write_bytes(b"an earlier batch")
+        path.symlink_to(tmp_path / "earlier.x12")
+    elif kind == "dangling link":
+        path.symlink_to(tmp_path / "nowhere" / "x.x12")
+    elif kind == "character device":
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        except (PermissionError, OSError):
+            pytest.skip("making a device needs root (CAP_MKNOD)")
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    return path, os.lstat(path)
+
+
+NOT_FILES = {"fifo": "a FIFO", "link to a file": "a symbolic link", "dangling link": "a symbolic link",
+             "character device": "a character device", "socket": "a socket"}
+
+
+@pytest.mark.parametrize("force", [False, True], ids=["plain", "force"])
+@pytest.mark.parametrize("kind", sorted(NOT_FILES))
+def test_out_naming_a_device_fifo_socket_or_link_is_refused_even_with_force_and_left_as_it_is(
+        practice, tmp_path, kind, force):
+    out, before = _not_a_file(tmp_path, kind)
+    run = practice.here("export-837", "--out", str(out), *(["--force"] if force else []))
+    assert run.returncode == 2, run.stderr
+    assert NOT_FILES[kind] in run.stderr and "not a regular file" in run.stderr and run.stderr.count("\n") == 1
+    nothing_changed(practice)
+    after = os.lstat(out)
+    assert (stat.S_IFMT(after.st_mode), after.st_ino) == (stat.S_IFMT(before.st_mode), before.st_ino)
+    if kind == "link to a file":
+        assert (tmp_path / "earlier.x12").read_bytes() == b"an earlier batch"
+    assert staged_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("kind", ["fifo", "link to a file", "character device"])
+def test_batch_write_refuses_a_device_fifo_or_link_even_with_force(practice, tmp_path, kind):
+    assert practice.here("export-837", "--out", str(tmp_path / "batch.x12")).returncode == 0
+    [batch] = practice.batches()
+    out, before = _not_a_file(tmp_path, kind)
+    run = practice.here("batch", "write", str(batch.id), "--out", str(out), "--force")
+    assert run.returncode == 2 and NOT_FILES[kind] in run.stderr, run.stderr
+    after = os.lstat(out)
+    assert (stat.S_IFMT(after.st_mode), after.st_ino) == (stat.S_IFMT(before.st_mode), before.st_ino)
+
+
+def test_the_rename_never_replaces_a_fifo_that_took_the_name_after_the_check(tmp_path):
+    from hub.batches import _place, _stage
+
+    out = tmp_path / "batch.x12"
+    staged = _stage(out, b"ISA*...")
+    os.mkfifo(out)  # appeared between the command's check and the rename
+    with pytest.raises(FileExistsError):
+        _place(staged, out, force=True)
+    assert stat.S_ISFIFO(os.lstat(out).st_mode) and not staged.exists()
 
 
 def test_an_existing_file_is_kept_and_refused_without_force_and_replaced_with_it(practice, tmp_path):

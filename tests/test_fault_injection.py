@@ -31,12 +31,13 @@ def practice_with_clearinghouse(tmp_path, database_url, request):
 
 
 def test_every_fault_point_is_named_in_the_module_and_reached_by_this_suite():
-    tested = set(INTAKE) | set(BATCHING) | set(EXCHANGE) | set(NOTIFY)
+    tested = set(INTAKE) | set(BATCHING) | set(EXCHANGE) | set(NOTIFY) | set(REROUTE)
     assert tested == set(POINTS)
 
 
 INTAKE = ("intake:after_store_raw", "intake:before_commit")
 NOTIFY = ("notify:after_send",)  # tests/test_notify.py: killed between sending an alert and recording it
+REROUTE = ("reroute:before_commit",)  # tests/test_reroute.py: killed with every transmission moved, not committed
 
 
 @pytest.mark.parametrize("point", INTAKE)

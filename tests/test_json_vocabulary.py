@@ -113,6 +113,25 @@ def _enrollment_csv(w: Walk) -> str:
     return w.file("enroll.csv", f"npi,payer_id,status\n1234567893,{sorted(w.payer_ids)[0]},enrolled\n")
 
 
+def _retired_mailbox(w: Walk) -> str:
+    """A mailbox no longer configured that once sent a file (a name that never held work is a
+    usage error): the demo's first transmission, long done, recorded as sent through it."""
+    from hub.app import Hub
+    from hub.store import schema
+
+    with Hub.open(w.home) as hub, hub.store.session() as session:
+        sent = session.query(schema.Transmission).order_by(schema.Transmission.id).first()
+        batch = schema.Batch(**{column.key: getattr(session.get(schema.Batch, sent.batch_id), column.key)
+                                for column in schema.Batch.__table__.columns if column.key != "id"})
+        batch.interchange_control_number = "999999999"
+        session.add(batch)
+        session.flush()
+        session.add(schema.Transmission(batch_id=batch.id, mailbox="retired-clearinghouse", remote_name="old.x12",
+                                        state="acknowledged"))
+        session.commit()
+    return "retired-clearinghouse"
+
+
 def _first_claim(w: Walk) -> dict:
     return next(iter(w.claims.values()))
 
@@ -137,7 +156,7 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("denials",), lambda w: ["denials", "--all"]),
     (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
     (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
-    (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", "retired-clearinghouse"]),
+    (("mailbox", "reroute"), lambda w: ["mailbox", "reroute", "--from", _retired_mailbox(w)]),
     (("notify", "test"), lambda w: ["notify", "test"]),  # none configured: exit 1, still JSON
     (("auth", "add"), lambda w: ["auth", "add", "--payer", _first_claim(w)["payer_id"], "--member",
                                  _first_claim(w)["member_id"], "--number", "PA-1", "--visits", "12",

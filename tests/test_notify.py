@@ -64,6 +64,36 @@ def test_a_password_in_clear_is_refused_when_the_file_is_read(tmp_path, extra, c
     assert "hunter2" not in str(refused.value)
 
 
+@pytest.mark.parametrize("section, complaint", [
+    (EMAIL.replace('to = "billing@example.org"', "to = []"), "notify.email.to must name at least one email address"),
+    (EMAIL.replace('sender = "bhhub@example.org"', 'sender = "bhhub"'),
+     "notify.email.sender must be one email address"),
+    (EMAIL.replace('to = "billing@example.org"', 'to = ["billing@example.org", "owner"]'),
+     "notify.email.to must be email addresses, one per entry (entry 2)"),
+    (EMAIL.replace('to = "billing@example.org"', 'to = "billing@example.org, owner@example.org"'),
+     "several go in a list"),
+    (WEBHOOK.replace("https://", "https://bhhub:hunter2@"), "notify.webhook.url must not carry a user or password"),
+    (WEBHOOK.replace("https://", "https://hunter2@"), "token_env"),
+    (WEBHOOK + "[notify]\ndeadline = 0\n", "notify.deadline must be greater than 0"),
+])
+def test_a_notify_section_that_could_reach_nobody_or_leaks_a_secret_is_refused_naming_file_and_key(
+        tmp_path, section, complaint):
+    with pytest.raises(ConfigError) as refused:
+        _settings(tmp_path, section)
+    said = str(refused.value)
+    assert said.startswith(f"{tmp_path / 'home' / 'bhhub.toml'}: ") and complaint in said
+    assert "\n" not in said and "hunter2" not in said  # one line, and the secret is not repeated
+
+
+def test_a_sender_with_a_display_name_and_several_recipients_are_taken(tmp_path):
+    named = EMAIL.replace('sender = "bhhub@example.org"', 'sender = "Billing <bhhub@example.org>"')
+    settings = _settings(tmp_path, named.replace('to = "billing@example.org"',
+                                                 'to = ["billing@example.org", "owner@localhost"]'))
+    email = targets(settings)[0]
+    assert email.sender == "Billing <bhhub@example.org>" and email.to == ("billing@example.org", "owner@localhost")
+    assert email.deadline == 30  # [notify] deadline's default, the whole of one send
+
+
 def test_a_ca_file_that_is_not_there_is_named(tmp_path):
     settings = _settings(tmp_path, EMAIL + f'ca_file = "{tmp_path / "missing.pem"}"\n')
     with pytest.raises(ConfigError, match="ca_file"):
@@ -291,8 +321,8 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
     from datetime import timedelta
     from pathlib import Path
 
-    from hub import notify
     from hub.app import Hub
+    from hub.notify import delivery as notify
 
     project = Path(__file__).resolve().parent.parent
     notify_home(hub_home, receivers)
@@ -322,8 +352,8 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
 def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers, monkeypatch):
     from datetime import timedelta
 
-    from hub import notify
     from hub.app import Hub
+    from hub.notify import delivery as notify
 
     class Killed(BaseException):
         """What SIGKILL does to the recording: it never happens."""

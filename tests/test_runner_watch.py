@@ -249,11 +249,12 @@ def test_alerts_raised_before_any_notifier_was_configured_are_not_mailed_out_lat
 
 
 @pytest.mark.parametrize("section, complaint", [
-    ('[notify.email]\nhost = "h"\nsender = "s"\nto = ["t"]\npassword = "hunter2"\n', "secrets are never written here"),
+    ('[notify.email]\nhost = "h"\nsender = "bhhub@h.example"\nto = ["billing@h.example"]\npassword = "hunter2"\n',
+     "secrets are never written here"),
     ('[notify.webhook]\nurl = "http://h/x"\ntimout = 5\n', "did you mean 'timeout'"),
     ('[notify.pager]\nurl = "http://h/x"\n', "unknown key 'notify.pager'"),
     ('[notify.webhook]\nurl = "ftp://h/x"\n', "http:// or https://"),
-    ('[notify.email]\nhost = "h"\nsender = "s"\n', "'notify.email.to' is missing"),
+    ('[notify.email]\nhost = "h"\nsender = "bhhub@h.example"\n', "'notify.email.to' is missing"),
 ])
 def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path, section, complaint):
     home = tmp_path / "home"
@@ -391,7 +392,8 @@ timeout = 5
 def test_a_username_without_starttls_is_refused_before_any_password_is_sent(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
-    (home / "bhhub.toml").write_text('[notify.email]\nhost = "h"\nsender = "s"\nto = ["t"]\nstarttls = false\n'
+    (home / "bhhub.toml").write_text('[notify.email]\nhost = "h"\nsender = "bhhub@h.example"\n'
+                                     'to = ["billing@h.example"]\nstarttls = false\n'
                                      'username = "u"\npassword_env = "X"\n')
     result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
                             capture_output=True, text=True, timeout=60)

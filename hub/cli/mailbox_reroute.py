@@ -5,6 +5,7 @@ the queue (``hub.exchange.reroute``)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from hub.cli.commands import open_hub
 from hub.cli.output import print_json
@@ -16,10 +17,15 @@ def add_reroute(mailbox_sub) -> None:
         description="Transmissions not yet uploaded that wait for OLD, a mailbox no longer in bhhub.toml: with "
                     "--to NEW, those whose file NEW can carry (the same envelope ids: a renamed mailbox) become "
                     "NEW's; the others are released and their claims go back to ready, to be batched by the next "
-                    "exchange for the mailbox [routing] gives their payer now. A transmission left uploading may "
-                    "have reached OLD's clearinghouse and is not touched. Audited; running it again changes nothing.")
+                    "exchange for the mailbox [routing] gives their payer now. A transmission whose upload was cut off "
+                    "(left uploading) may have reached OLD's clearinghouse and is not touched unless "
+                    "--include-uploading. Audited; running it again changes nothing.")
     p.add_argument("--from", dest="old", required=True, metavar="OLD", help="the mailbox no longer configured")
     p.add_argument("--to", dest="to", metavar="NEW", help="a configured mailbox to hand them to")
+    p.add_argument("--include-uploading", action="store_true",
+                   help="also move or release transmissions whose upload to OLD was cut off; one that reached "
+                        "OLD's clearinghouse and is released is billed twice (moved to NEW with the same envelope, "
+                        "the same ISA13 goes: a duplicate is answered TA1 025)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_mailbox_reroute)
 
@@ -28,7 +34,8 @@ def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
     from hub.exchange.reroute import reroute
 
     with open_hub(args) as hub:
-        result = reroute(hub, args.old, args.to)
+        result = reroute(hub, args.old, args.to, include_uploading=args.include_uploading,
+                         waiting=lambda message: print(f"bhhub: {message}", file=sys.stderr, flush=True))
     if args.json:
         print_json(result.as_dict())
         return 0
@@ -39,7 +46,16 @@ def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
               f"{len(result.claims_ready)} claim(s) back to ready for the next exchange")
     if result.in_doubt:
         print(f"{len(result.in_doubt)} transmission(s) left uploading, not touched (they may have reached "
-              f"{result.mailbox}'s clearinghouse): {_ids(result.in_doubt)}")
+              f"{result.mailbox}'s clearinghouse): {_ids(result.in_doubt)}; check with that clearinghouse (its "
+              "999 or 277CA), then configure the mailbox again or rerun with --include-uploading")
+    moved_in_doubt = [i for i in result.uploading if i in result.moved]
+    released_in_doubt = [i for i in result.uploading if i in result.released]
+    if moved_in_doubt:
+        print(f"warning: {_ids(moved_in_doubt)} had been cut off while uploading to {result.mailbox}: "
+              f"{result.to} sends the same bytes with the same ISA13 (a copy that arrived is answered TA1 025)")
+    if released_in_doubt:
+        print(f"warning: {_ids(released_in_doubt)} had been cut off while uploading to {result.mailbox} and may "
+              f"have reached its clearinghouse: their claims go in a new batch, and are billed twice if it did")
     if not (result.moved or result.released or result.in_doubt):
         print(f"nothing waits for mailbox {result.mailbox}")
     return 0

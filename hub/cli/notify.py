@@ -16,9 +16,10 @@ def add_commands(sub) -> None:
     actions.required = True
     test = actions.add_parser("test", help="send one test notification to every configured target",
                               description="Send one test notification to each target in bhhub.toml's [notify] "
-                                          "(email, webhook) and to each plugin that receives alerts. Nothing is "
-                                          "recorded and no alert is opened. Exit 1 naming every target that did "
-                                          "not take it (or when none is configured), 0 when all did.")
+                                          "(email, webhook) and to each plugin that receives alerts, each given at "
+                                          "most [notify] deadline seconds (30 by default). Nothing is recorded and "
+                                          "no alert is opened. Exit 1 naming every target that did not take it (or "
+                                          "when none is configured), 0 when all did.")
     test.add_argument("--json", action="store_true", help="one object per target: target, sent, error")
     test.set_defaults(func=cmd_notify_test)
 

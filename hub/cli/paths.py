@@ -2,7 +2,8 @@
 
 Used as argparse ``type=`` functions, so a wrong path is a usage error (exit code 2) in one line,
 raised before anything is written: ``--out`` naming a file where a folder is wanted. (An 837P's
-``--out FILE`` is checked by the export itself, before any claim changes: ``hub.batches``.)
+``--out FILE`` is checked by the export itself, before any claim changes: ``hub.batches``
+refuses a folder, a device, a FIFO, a socket or a symbolic link even with ``--force``.)
 """
 
 from __future__ import annotations

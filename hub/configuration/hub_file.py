@@ -13,9 +13,11 @@ has defaults, so a hub with no file, or a file without the section, works.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from hub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
@@ -131,9 +133,32 @@ class EmailNotifier(Strict):
     username: str | None = None
     password_env: str | None = None
     password_file: str | None = None
-    sender: str = Field(min_length=1)
+    sender: str
     to: str | list[str]
-    timeout: float = Field(20.0, gt=0)
+    timeout: float = Field(20.0, gt=0)  # per connection and per read; [notify] deadline bounds the whole send
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_an_address(cls, value: str) -> str:
+        if not _is_mailbox(value):
+            raise PydanticCustomError("email_address", "must be one email address (name@example.org, or "
+                                      "\"Billing <name@example.org>\")")
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _to_is_addresses(cls, value: str | list[str]) -> str | list[str]:
+        # An empty list would make every alert "sent" to nobody; a typo would bounce unseen.
+        listed = [value] if isinstance(value, str) else value
+        if not listed:
+            raise PydanticCustomError("no_recipient", "must name at least one email address")
+        wrong = [n for n, address in enumerate(listed, 1) if not _is_mailbox(address)]
+        if wrong:  # by position, not value: a person's address stays out of logs
+            where = (" (several go in a list: to = [\"a@example.org\", \"b@example.org\"])" if isinstance(value, str)
+                     else f" (entry {', '.join(map(str, wrong))})")
+            raise PydanticCustomError("email_address", "must be email addresses, one per entry{where}",
+                                      {"where": where})
+        return value
 
     @model_validator(mode="after")
     def _no_password_in_clear(self) -> "EmailNotifier":
@@ -145,13 +170,33 @@ class EmailNotifier(Strict):
         return self
 
 
+# One address as a From or To header takes it: "name@domain" or "Display Name <name@domain>".
+_ADDRESS = r"[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
+_MAILBOX = re.compile(rf"(?:{_ADDRESS}|[^<>@,;]*<{_ADDRESS}>)")
+
+
+def _is_mailbox(value: str) -> bool:
+    return bool(_MAILBOX.fullmatch(value.strip())) and value == value.strip()
+
+
 class WebhookNotifier(Strict):
     """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
 
     url: str = Field(pattern=HTTP_URL)
-    timeout: float = Field(10.0, gt=0)
+    timeout: float = Field(10.0, gt=0)  # per connection and per read; [notify] deadline bounds the whole send
     token_env: str | None = None
     token_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _no_secret_in_the_address(cls, value: str) -> str:
+        # https://user:pass@host/... puts a secret in a file that is copied and committed (and in
+        # every log that prints the address); the token goes by reference, as the SMTP password does.
+        if "@" in urlsplit(value).netloc:
+            raise PydanticCustomError("secret_in_url", "must not carry a user or password (https://user:pass@...): "
+                                      "secrets are never written here; name an environment variable (token_env) "
+                                      "or a file (token_file) holding the token, sent as \"Authorization: Bearer\"")
+        return value
 
     @model_validator(mode="after")
     def _one_token(self) -> "WebhookNotifier":
@@ -168,6 +213,10 @@ class Notify(Section, key="notify"):
     # By default email and webhook carry ids only; an alert's message (an eligibility alert's
     # names a date of service) leaves the hub only when the practice says so (hub.notify).
     include_message: bool = False
+    # The whole of one send (connecting, TLS, every read) to one target, a plugin included: a
+    # server that answers a byte at a time never trips a per-read timeout, and would hold the
+    # runner's dispatcher (and its shutdown) for ever. A send still running then counts as failed.
+    deadline: float = Field(30.0, gt=0)
 
 
 class Routing(Section, key="routing"):

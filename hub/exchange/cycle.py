@@ -163,7 +163,8 @@ def check_orphaned_transmissions(hub, configured: set[str]) -> int:
                         f"{len(stranded)} transmission(s) (first: {stranded[0][0]}) wait for mailbox(es) "
                         f"{', '.join(names)}, no longer configured: their claims stay batched until that mailbox "
                         "is configured again (under the same name) and exchanges, or `bhhub mailbox reroute --from "
-                        f"{names[0]} [--to NEW]` hands them on")
+                        f"{names[0]} [--to NEW]` hands them on (with --include-uploading, also those whose "
+                        "upload was cut off: they may have arrived)")
         else:
             clear_alert(session, ORPHANED)
         session.commit()

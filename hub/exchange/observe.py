@@ -7,7 +7,9 @@
   mailbox's last successful exchange. What the store says at the moment of the scrape: claims by
   status, open alerts by kind, transmissions in flight per mailbox, inbox items by state.
 - ``/healthz``: ``200`` with a JSON body when the scheduler is running and the store answers,
-  ``503`` with the reason otherwise (for a load balancer, a systemd watchdog script, monit).
+  ``503`` with the reason otherwise (for a load balancer, a systemd watchdog script, monit). Its
+  ``notify_hanging`` names the notification targets whose last send hangs past ``[notify]
+  deadline`` (the dispatcher has moved on, so this alone is not a failure).
 
 Counts and ids only: nothing served here names a patient.
 """
@@ -151,6 +153,9 @@ class RunnerWatch:
             "store": store,
             "uptime_seconds": round(self.clock() - self.started_at, 3),
             "last_successful_exchange": {name: _iso(at) for name, at in sorted(self.last_success_at.items())},
+            # Targets whose last send hangs past [notify] deadline (hub.notify.within_deadline): the
+            # dispatcher has moved on, so the runner is healthy, but a person should look at them.
+            "notify_hanging": _notify_hanging(),
         }
         return (200 if not problems else 503), body
 
@@ -213,6 +218,13 @@ class _Server(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
         log.debug("metrics: " + format, *args)
+
+
+def _notify_hanging() -> list[str]:
+    import sys
+
+    deadline = sys.modules.get("hub.notify.deadline")  # not imported (no send yet): nothing can hang
+    return deadline.hanging() if deadline is not None else []
 
 
 def _iso(at: float) -> str:

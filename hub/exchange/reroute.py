@@ -12,19 +12,30 @@ so its bytes can only go where that envelope points:
   now, in that clearinghouse's envelope (their authorization visits stay counted once: a claim's
   uses are recorded once, whatever batch carries it). A released 270/276 is not sent; ask again.
 
-Only transmissions never uploaded (``ready``) move. One left ``uploading`` may have reached the
-old clearinghouse: it is named and left alone (configure that mailbox again, and its exchange
-finds out), so no claim is billed twice. Running it again changes nothing.
+Only transmissions never uploaded (``ready``) move by default. One left ``uploading`` (its
+upload was cut off) may or may not have reached the old clearinghouse: it is named and left
+alone unless ``include_uploading`` (``--include-uploading``), so its claims are not stuck
+``batched`` for good once the old mailbox is gone. Then it is moved like a ready one when NEW
+carries its envelope (NEW's exchange looks for the file and otherwise sends the same bytes with
+the same ISA13, which the clearinghouse answers with a TA1 025 if the first copy arrived), or
+else released: its claims go into a new batch, and if the cut-off upload had reached the old
+clearinghouse they are billed twice; that risk is the person's choice, stated in the output.
+
+The work is one transaction, under the exchange lock (``hub.exchange.locks``): no upload is in
+progress while it runs, so ``uploading`` means cut off, not under way; a twin waits and then
+finds nothing left; a kill leaves all of it undone. Running it again changes nothing.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
 from hub.claims import set_status
+from hub.crashpoints import crash_point
 from hub.errors import UsageError
 from hub.model import ClaimStatus
 from hub.store import schema
@@ -41,32 +52,45 @@ class RerouteResult:
     moved: list[int] = field(default_factory=list)  # transmissions now the ``to`` mailbox's
     released: list[int] = field(default_factory=list)  # transmissions let go
     claims_ready: list[str] = field(default_factory=list)  # patient control numbers back in the queue
-    in_doubt: list[int] = field(default_factory=list)  # uploading: may have reached the old clearinghouse
+    in_doubt: list[int] = field(default_factory=list)  # uploading, left alone: may have reached the old clearinghouse
+    # uploading, moved or released all the same (``include_uploading``): each may have reached it
+    uploading: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"mailbox": self.mailbox, "to": self.to, "moved_transmission_ids": self.moved,
                 "released_transmission_ids": self.released, "patient_control_numbers": self.claims_ready,
-                "in_doubt_transmission_ids": self.in_doubt}
+                "in_doubt_transmission_ids": self.in_doubt, "uploading_transmission_ids": self.uploading}
 
 
-def reroute(hub, old: str, to: str | None = None) -> RerouteResult:
+def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = False,
+            wait: float | None = None, waiting=None) -> RerouteResult:
     """Move or release every transmission not yet uploaded that waits for ``old``, a mailbox no
-    longer configured; one transaction, audited."""
+    longer configured (and those cut off while uploading, with ``include_uploading``); one
+    transaction under the exchange lock, audited."""
+    from hub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, hub_lock
     from hub.exchange.outbound import READY, UPLOADING
     from hub.exchange.routing import known_mailbox
 
+    if not old.strip():
+        raise UsageError("--from needs the name of the mailbox taken out of bhhub.toml")
     if old in hub.settings.file.mailboxes:
         raise UsageError(f"mailbox {old!r} is configured: its own exchange sends what waits for it; reroute "
                          "is for a mailbox taken out of bhhub.toml")
     envelope = _envelope_of(hub, known_mailbox(hub, to)) if to is not None else None
+    _held_work(hub, old)
     result = RerouteResult(old, to)
     t = schema.Transmission
-    with hub.store.writer() as session:
+    # The exchange lock: no upload of this hub is under way meanwhile, so an ``uploading`` row
+    # is one cut off (never one a running exchange is about to mark uploaded).
+    with hub_lock(hub, EXCHANGE, wait=DEFAULT_WAIT_SECONDS if wait is None else wait, waiting=waiting), \
+            hub.store.writer() as session:
         for transmission in session.scalars(select(t).where(t.mailbox == old, t.state.in_((READY, UPLOADING)))
                                             .order_by(t.id).with_for_update()):
             if transmission.state == UPLOADING:
-                result.in_doubt.append(transmission.id)
-                continue
+                if not include_uploading:
+                    result.in_doubt.append(transmission.id)
+                    continue
+                result.uploading.append(transmission.id)
             batch = session.get(schema.Batch, transmission.batch_id)
             if envelope is not None and _addressed_to(batch, envelope):
                 _move(session, transmission, batch, to)
@@ -78,12 +102,30 @@ def reroute(hub, old: str, to: str | None = None) -> RerouteResult:
         if changed:
             hub.audit(session, "reroute_transmissions", "transmission", changed,
                       f"mailbox {old} no longer configured: {len(result.moved)} moved to {to}, "
-                      f"{len(result.released)} released")
+                      f"{len(result.released)} released"
+                      + (f", {len(result.uploading)} of them cut off while uploading" if result.uploading else ""))
+        crash_point("reroute:before_commit")
         session.commit()
     _recheck_orphans(hub)
-    log.info("reroute from %s: %d moved, %d released, %d in doubt", old, len(result.moved), len(result.released),
-             len(result.in_doubt))
+    log.info("reroute from %s: %d moved, %d released, %d in doubt left, %d in doubt handled", old, len(result.moved),
+             len(result.released), len(result.in_doubt), len(result.uploading))
     return result
+
+
+def _held_work(hub, old: str) -> None:
+    """A UsageError unless some transmission or batch of the store was ever ``old``'s: a name
+    that never held work is a typo, not "nothing waits" (the nearest name that did is offered)."""
+    with hub.store.session() as session:
+        names = set(session.scalars(select(schema.Transmission.mailbox).distinct()))
+        names |= set(session.scalars(select(schema.Batch.mailbox).where(schema.Batch.mailbox.is_not(None))
+                                     .distinct()))
+    if old in names:
+        return
+    retired = sorted(names - set(hub.settings.file.mailboxes))
+    near = difflib.get_close_matches(old, retired, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    raise UsageError(f"no mailbox named {old!r} ever held work in this hub ({hint}mailboxes no longer configured "
+                     f"that did: {', '.join(retired) or 'none'})")
 
 
 def _envelope_of(hub, name: str) -> tuple[str, str]:
@@ -111,7 +153,9 @@ def _move(session, transmission: schema.Transmission, batch: schema.Batch, to: s
 
 def _release(session, transmission: schema.Transmission, batch: schema.Batch, to: str | None) -> list[str]:
     why = (f"mailbox {transmission.mailbox} no longer configured" +
-           (f"; {to} carries another envelope" if to is not None else ""))
+           (f"; {to} carries another envelope" if to is not None else "") +
+           ("; its upload had been cut off and may have reached that clearinghouse"
+            if transmission.state == "uploading" else ""))
     transmission.state = RELEASED
     session.add(schema.TransmissionEvent(transmission_id=transmission.id, state=RELEASED,
                                          detail=f"released: {why}; its claims go with the next exchange"))
@@ -120,7 +164,7 @@ def _release(session, transmission: schema.Transmission, batch: schema.Batch, to
                              .order_by(c.id)).all()
     for claim in claims:
         claim.batch_id = None
-        set_status(session, claim, ClaimStatus.READY, f"rerouted: {why} (its batch {batch.id} was never sent)")
+        set_status(session, claim, ClaimStatus.READY, f"rerouted: {why} (its batch {batch.id} was not known sent)")
     return [claim.patient_control_number for claim in claims]
 
 

@@ -72,9 +72,10 @@ class RunLock:
             self._handle.close()
 
 
-def build_scheduler(hub, watch=None) -> BackgroundScheduler:
+def build_scheduler(hub, watch=None, stop: threading.Event | None = None) -> BackgroundScheduler:
     """The runner's jobs; with ``watch`` (``hub.exchange.observe.RunnerWatch``) each run is timed
-    and counted for ``/metrics``."""
+    and counted for ``/metrics``. ``stop`` (set on SIGTERM) cuts short the dispatcher's wait for a
+    notification, so a hanging mail server does not hold up the shutdown."""
     mailboxes = load_mailboxes(hub)
     timed = watch.timed if watch is not None else (lambda _job_id, job: job)
     scheduler = BackgroundScheduler(
@@ -96,7 +97,7 @@ def build_scheduler(hub, watch=None) -> BackgroundScheduler:
         scheduler.add_job(timed(f"plugin:{job.name}", job.func), IntervalTrigger(seconds=job.interval_seconds),
                           args=[hub], id=f"plugin:{job.name}", name=job.name)
     # The dispatcher also runs at start: alerts raised while the runner was down go out at once.
-    scheduler.add_job(timed("dispatcher", _tick), IntervalTrigger(seconds=TICK_SECONDS), args=[hub],
+    scheduler.add_job(timed("dispatcher", _tick), IntervalTrigger(seconds=TICK_SECONDS), args=[hub, stop],
                       id="dispatcher", name="dispatcher", next_run_time=datetime.now(timezone.utc))
     scheduler.add_job(timed("enrollments", _enrollments), CronTrigger(hour=6, minute=0, timezone="UTC"), args=[hub],
                       id="enrollments", name="enrollment and re-attestation dates")
@@ -136,7 +137,7 @@ def _exchange_job(hub, mailbox_name: str, watch=None) -> None:
         watch.exchanged(mailbox_name, len(report.sent), len(received), report.ok)
 
 
-def _tick(hub) -> None:
+def _tick(hub, stop: threading.Event | None = None) -> None:
     """Due work read from the store: acknowledgments that are late, inquiries no mailbox takes,
     alerts not yet delivered to people (hub.notify)."""
     from hub.notify import deliver_pending
@@ -146,7 +147,7 @@ def _tick(hub) -> None:
         check_acknowledgments_due(hub, mailbox)
     check_inquiries_waiting(hub)
     check_orphaned_transmissions(hub, set(mailboxes))
-    deliver_pending(hub)
+    deliver_pending(hub, stop=stop)
 
 
 def _enrollments(hub) -> None:
@@ -214,7 +215,7 @@ def run(hub, *, stop: threading.Event | None = None, metrics: tuple[str, int] | 
 
         routes(hub)  # as does a [routing] table naming a mailbox that is not configured
         watch = RunnerWatch(hub)
-        scheduler = build_scheduler(hub, watch)
+        scheduler = build_scheduler(hub, watch, stop)
         watch.scheduler = scheduler
         for sig in (signal.SIGINT, signal.SIGTERM):
             if threading.current_thread() is threading.main_thread():
