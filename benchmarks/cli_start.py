@@ -40,7 +40,7 @@ def fill_hub(home: Path, claims: int) -> float:
 
     start_day = today() - timedelta(days=60)
     started = time.perf_counter()
-    with Hub.open(home) as hub:
+    with Hub.open(home, create=True) as hub:
         named = ((f"encounter-{i}.json", json.dumps(encounter_bundle(i, start=start_day)).encode())
                  for i in range(claims))
         outcomes = [r.outcome for r in intake_many.receive_many(hub, named, parse_in_worker=claims >= 500)]

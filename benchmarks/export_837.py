@@ -71,7 +71,7 @@ def phase_setup(n: int, work: Path) -> dict:
     from hub.ledger import authorizations as ledger
     from hub.store import schema
 
-    with Hub.open(work / "hub") as hub:
+    with Hub.open(work / "hub", create=True) as hub:
         named = ((f"encounter-{i}.json", p) for i, p in enumerate(bundles(n)))
         list(intake_many.receive_many(hub, named))
         with hub.store.session() as session:

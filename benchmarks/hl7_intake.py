@@ -124,6 +124,7 @@ def phase_intake(n: int, work: Path) -> dict:
     from hub.app import Hub
 
     home = work / "hub"
+    Hub.open(home, create=True).close()
     (home / "mappings" / "ehr").mkdir(parents=True)
     (home / "mappings" / "ehr" / "practices.toml").write_text(PRACTICE, encoding="utf-8")
     drop = "".join(messages(n)).encode()  # one folder-drop file: every message in it

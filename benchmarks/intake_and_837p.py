@@ -63,7 +63,7 @@ def phase_intake(n: int, work: Path, parse_in_worker: bool = True) -> dict:
     from hub.app import Hub
 
     payloads = bundles(n)
-    with Hub.open(work / ("hub" if parse_in_worker else "hub-single")) as hub:
+    with Hub.open(work / ("hub" if parse_in_worker else "hub-single"), create=True) as hub:
         hub.intake_formats, hub.claim_checks  # plugin loading is start-up, not intake
         start = time.perf_counter()
         # As `bhhub intake FOLDER` does: receive_many, in chunks, parsing in a second process

@@ -55,7 +55,7 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
         (home / "bhhub.toml").write_text(f'[store]\nurl = "{database_url}"\n', encoding="utf-8")
     rng = random.Random(14)
     now = datetime(2026, 11, 29, 12, tzinfo=timezone.utc)
-    with Hub.open(home, plugins=_no_plugins()) as hub, hub.store.engine.begin() as conn:
+    with Hub.open(home, plugins=_no_plugins(), create=True) as hub, hub.store.engine.begin() as conn:
         def put(table, rows):
             for start in range(0, len(rows), INSERT_CHUNK):
                 conn.execute(insert(table.__table__), rows[start:start + INSERT_CHUNK])

@@ -136,7 +136,7 @@ def phase_post(path: Path) -> dict:
     from hub.store import schema
 
     content = path.read_bytes()
-    with tempfile.TemporaryDirectory(prefix="bhhub-post-") as home, Hub.open(home) as hub:
+    with tempfile.TemporaryDirectory(prefix="bhhub-post-") as home, Hub.open(home, create=True) as hub:
         before = rss_mb()
         start = time.perf_counter()
         result = intake.receive(hub, content, path.name)

@@ -49,7 +49,7 @@ def main() -> int:
     from hub.x12.claim837p import assemble_837p, render_claim
     from hub.x12.envelope import ControlNumbers
 
-    with tempfile.TemporaryDirectory(prefix="bhhub-scrub-bench-") as home, Hub.open(home) as hub:
+    with tempfile.TemporaryDirectory(prefix="bhhub-scrub-bench-") as home, Hub.open(home, create=True) as hub:
         print(f"taking in {args.claims:,} encounters (not timed) ...", file=sys.stderr)
         from datetime import timedelta
 

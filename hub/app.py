@@ -11,7 +11,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.config import Settings, load_settings, resolve_home
+from hub.config import CONFIG_NAME, DEFAULT_CONFIG, STORE_NAME, Settings, is_hub_home, load_settings, resolve_home
 from hub.errors import UsageError
 from hub.mappings import MappingSet
 from hub.store.db import Store, open_store
@@ -36,22 +36,52 @@ def _private_home(home: Path) -> None:
         log.warning("hub home %s was open to other users: now 0700", home)
 
 
+def _write_default_config(path: Path) -> None:
+    """``bhhub.toml`` with every key at its default, unless the hub has one (``init`` twice, or
+    two at once, keep the first)."""
+    try:
+        with path.open("x", encoding="utf-8") as config:
+            config.write(DEFAULT_CONFIG)
+    except FileExistsError:
+        pass
+
+
 def existing_home(option: str | os.PathLike[str] | None) -> Path:
     """The hub home ``--home`` (``option``), ``BHHUB_HOME`` or the default names, when it is a
-    folder already; a clear UsageError otherwise.
+    hub already (``hub.config.is_hub_home``); a clear UsageError otherwise.
 
     Every command but ``init`` (and ``demo``, which makes its own) works on a hub that exists: a
-    mistyped ``--home`` must not quietly become a new, empty hub.
+    mistyped ``--home`` must not quietly become a new, empty hub, and a folder that is not a hub
+    (an empty one, someone's documents) is left as it is: nothing is created in it, nor chmod-ed.
     """
     home = resolve_home(option)
-    named_by = ("--home" if option else "$BHHUB_HOME" if os.environ.get("BHHUB_HOME")
-                else "the default; --home or $BHHUB_HOME name another")
+    named_by = _named_by(option)
     if home.exists() and not home.is_dir():
         raise UsageError(f"the hub home {home} ({named_by}) is a file, not a folder")
     if not home.is_dir():
         raise UsageError(f"no hub at {home} ({named_by}): check the path, or create one with "
                          f"`bhhub --home {home} init`")
+    if not is_hub_home(home):
+        raise UsageError(f"{home} ({named_by}) is not a bhhub hub (no {CONFIG_NAME} or {STORE_NAME} in it): "
+                         f"check the path, or make it one with `bhhub --home {home} init`")
     return home
+
+
+def named_home(option: str | os.PathLike[str] | None) -> Path | None:
+    """For a command that needs no hub (``plugins``): the home ``--home`` or ``BHHUB_HOME``
+    names, which must be a hub (the user named it: a mistake there is told, not ignored); None
+    when neither names one."""
+    if not option and not os.environ.get("BHHUB_HOME"):
+        return None
+    return existing_home(option)
+
+
+def _named_by(option: str | os.PathLike[str] | None) -> str:
+    if option:
+        return "--home"
+    if os.environ.get("BHHUB_HOME"):
+        return "$BHHUB_HOME"
+    return "the default; --home or $BHHUB_HOME name another"
 
 
 @dataclass
@@ -68,14 +98,24 @@ class Hub:
 
     @classmethod
     def open(cls, home: str | os.PathLike[str] | None = None, *,
-             plugins: PluginHost | Callable[[], PluginHost] | None = None) -> Hub:
+             plugins: PluginHost | Callable[[], PluginHost] | None = None, create: bool = False) -> Hub:
         """The hub at ``home``; ``plugins`` is its plugin host, or a function that builds it when a
-        hook is first needed (default: every installed plugin, then)."""
+        hook is first needed (default: every installed plugin, then).
+
+        ``home`` must be a hub already (``existing_home``: a UsageError otherwise, before anything
+        is written) unless ``create``, which makes one there as ``bhhub init`` does: the folder
+        (0700), the store, migrated, and a ``bhhub.toml`` with every key at its default."""
+        if create:
+            found = resolve_home(home)
+            if found.exists() and not found.is_dir():
+                raise UsageError(f"the hub home {found} is a file, not a folder")
+        else:
+            existing_home(home)
         settings = load_settings(home)
-        if settings.home.exists() and not settings.home.is_dir():
-            raise UsageError(f"the hub home {settings.home} is a file, not a folder")
         _private_home(settings.home)
         store = open_store(settings.database_url)
+        if create:
+            _write_default_config(settings.config_path)
         return cls(settings, store, plugins)
 
     @cached_property

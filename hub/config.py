@@ -22,6 +22,7 @@ from hub.errors import ConfigError
 from hub.x12.envelope import Envelope
 
 CONFIG_NAME = "bhhub.toml"
+STORE_NAME = "bhhub.db"  # the default store: a SQLite file in the home
 
 DEFAULT_CONFIG = """\
 # bhhub configuration. Every key is optional; delete what you do not need.
@@ -97,6 +98,16 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
     return Path(chosen).expanduser().resolve()
 
 
+def is_hub_home(folder: Path) -> bool:
+    """Whether ``folder`` holds what ``bhhub init`` makes: ``bhhub.toml`` (init always writes it,
+    whatever the store) or the default SQLite store (a hub made before init wrote the file).
+
+    ``BHHUB_DATABASE_URL`` alone makes no folder a hub: it chooses the store, and a mistyped
+    ``--home`` beside it must not become the folder of that store's raw files and batches.
+    """
+    return (folder / CONFIG_NAME).is_file() or (folder / STORE_NAME).is_file()
+
+
 def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
     """The hub's settings: ``<home>/bhhub.toml`` checked against its model (an unknown key or a
     wrong type is a ``ConfigError`` naming the file, the key and the nearest valid one), every
@@ -112,7 +123,7 @@ def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
     model = load_hub_file(raw, str(path))
-    url = os.environ.get("BHHUB_DATABASE_URL") or model.store.url or f"sqlite:///{root / 'bhhub.db'}"
+    url = os.environ.get("BHHUB_DATABASE_URL") or model.store.url or f"sqlite:///{root / STORE_NAME}"
     return Settings(home=root, database_url=url, envelope=_envelope(model, path), raw=raw, file=model)
 
 

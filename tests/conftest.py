@@ -90,7 +90,7 @@ def sqlite_hub(tmp_path):
     """A hub on SQLite only, for tests about behaviour rather than storage."""
     from hub.app import Hub
 
-    with Hub.open(tmp_path / "home") as opened:
+    with Hub.open(tmp_path / "home", create=True) as opened:
         yield opened
 
 

@@ -84,7 +84,9 @@ def test_help_explains_every_command():
 
 
 def test_a_usage_mistake_is_one_line_and_exit_code_2(tmp_path, capsys):
-    assert main(["--home", str(tmp_path), "export-837", "--out", str(tmp_path / "x"), "--max-claims", "0"]) == 2
+    assert main(["--home", str(tmp_path / "h"), "init"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(tmp_path / "h"), "export-837", "--out", str(tmp_path / "x"), "--max-claims", "0"]) == 2
     err = capsys.readouterr().err
     assert err.strip().count("\n") == 0 and "max-claims" in err
 
@@ -152,3 +154,20 @@ def test_the_demo_still_bills_cleanly_a_year_from_now(tmp_path, capsys, monkeypa
     built = out.split("\n3. ", 1)[0]
     assert len(re.findall(r"^BH\d+ +ready ", built, re.MULTILINE)) == 9
     assert "filing." not in out and "service_date_future" not in out
+
+
+def test_verbose_and_home_are_taken_after_the_command_word_too(tmp_path, capsys):
+    from hub.cli.main import build_parser
+
+    parse = build_parser().parse_args
+    assert parse(["-v", "run"]).verbose and parse(["run", "-v"]).verbose and parse(["run", "--verbose"]).verbose
+    assert not parse(["run"]).verbose
+    assert parse(["inbox", "retry", "3", "-v"]).verbose  # an action's own parser too
+    assert parse(["--home", "a", "claims"]).home == "a" and parse(["claims", "--home", "b"]).home == "b"
+    assert parse(["batch", "write", "1", "--out", "f", "--home", "c"]).home == "c"
+    assert parse(["-v", "--home", "a", "claims", "--json"]).verbose  # one given before stays
+    home = tmp_path / "hub"
+    assert main(["init", "--home", str(home)]) == 0 and (home / "bhhub.toml").is_file()
+    capsys.readouterr()
+    assert main(["claims", "--json", "--home", str(home), "-v"]) == 0
+    assert json.loads(capsys.readouterr().out) == []

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import subprocess
 import sys
 from datetime import timedelta
@@ -18,6 +19,7 @@ from sqlalchemy import select
 from hub import clock, intake
 from hub.app import Hub
 from hub.cli.main import BUILTIN, build_parser, main
+from hub.errors import UsageError
 from hub.demo.synthetic import encounter_bundle
 from hub.plugins import build_plugin_host
 from hub.scrub.never_overridden import never_overridden
@@ -69,6 +71,101 @@ def test_bhhub_home_that_does_not_exist_is_named_in_the_error(tmp_path, monkeypa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "($BHHUB_HOME)" in err and "init" in err
     assert capsys.readouterr().out == ""
+
+
+def _contents(folder: Path) -> tuple[int, list[str]]:
+    return stat.S_IMODE(folder.stat().st_mode), sorted(p.name for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("holding", [{}, {"notes.txt": "a practice's letter", "photos/cat.jpg": "jpeg"}],
+                         ids=["empty", "unrelated files"])
+def test_a_folder_that_is_not_a_hub_is_refused_by_every_command_and_left_as_it_was(holding, tmp_path, capsys):
+    folder = tmp_path / "documents"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    for name, text in holding.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_text(text)
+    before = _contents(folder)
+    for argv in _every_command_on_a_hub(tmp_path):
+        assert main(["--home", str(folder), *argv]) == 2, argv
+        captured = capsys.readouterr()
+        assert captured.err.count("\n") == 1, (argv, captured.err)
+        assert captured.err.startswith(f"bhhub: {folder} (--home) is not a bhhub hub"), (argv, captured.err)
+        assert f"bhhub --home {folder} init" in captured.err, argv
+        assert _contents(folder) == before, argv  # no store, no bhhub.toml, the mode unchanged
+
+
+def test_a_folder_that_is_not_a_hub_is_refused_by_the_library_too(tmp_path):
+    folder = tmp_path / "documents"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    with pytest.raises(UsageError, match="is not a bhhub hub"):
+        Hub.open(folder)
+    assert _contents(folder) == (0o755, [])
+    with Hub.open(folder, create=True) as hub:  # what `bhhub init` does
+        assert hub.settings.config_path.is_file()
+    assert _contents(folder) == (0o700, ["bhhub.db", "bhhub.toml"])
+
+
+def test_an_initialized_hub_works_with_either_marker(tmp_path, capsys):
+    home = tmp_path / "hub"
+    assert main(["--home", str(home), "init"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "inbox", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    (home / "bhhub.toml").unlink()  # a hub made before init wrote the file: its store marks it
+    assert main(["--home", str(home), "claims", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_a_home_whose_store_is_named_by_the_environment_is_a_hub_once_initialized(database_url, tmp_path,
+                                                                                 monkeypatch, capsys):
+    # BHHUB_DATABASE_URL chooses the store, not the folder: an empty --home beside it is refused
+    # before the store is touched; `init` writes bhhub.toml there (and no bhhub.db), then it is a hub.
+    monkeypatch.setenv("BHHUB_DATABASE_URL", database_url)
+    folder = tmp_path / "home"
+    folder.mkdir(mode=0o755)
+    os.chmod(folder, 0o755)
+    assert main(["--home", str(folder), "claims", "--json"]) == 2
+    assert "is not a bhhub hub" in capsys.readouterr().err
+    assert _contents(folder) == (0o755, [])
+    assert _store_tables(database_url) == set()  # not migrated either
+    assert main(["--home", str(folder), "init"]) == 0
+    assert _contents(folder) == (0o700, ["bhhub.toml"])
+    assert "alembic_version" in _store_tables(database_url)
+    capsys.readouterr()
+    assert main(["--home", str(folder), "claims", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def _store_tables(url: str) -> set[str]:
+    from sqlalchemy import create_engine, inspect
+
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("argv", [["plugins"], ["plugins", "--json"], ["plugin", "new", "ehr", "acme"]])
+def test_commands_that_need_no_hub_still_refuse_a_home_named_that_is_not_one(argv, tmp_path, capsys):
+    missing, empty = tmp_path / "typo", tmp_path / "empty"
+    empty.mkdir()
+    for home, told in ((missing, f"no hub at {missing} (--home)"), (empty, f"{empty} (--home) is not a bhhub hub")):
+        assert main(["--home", str(home), *argv, *(["--out", str(tmp_path / "work")] if argv[0] == "plugin" else [])]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"bhhub: {told}"), err
+    assert not missing.exists() and list(empty.iterdir()) == [] and not (tmp_path / "work").exists()
+
+
+def test_plugins_lists_without_a_hub_when_none_is_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no ./.bhhub here
+    monkeypatch.delenv("BHHUB_HOME", raising=False)
+    assert main(["plugins", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["plugins"]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_init_makes_the_home_and_then_every_command_finds_it(tmp_path, capsys):

@@ -403,7 +403,7 @@ def test_parsing_in_a_worker_process_gives_the_same_results(tmp_path):
     payloads.append(("again.json", payloads[1][1]))
     outcomes = {}
     for parallel in (False, True):
-        with Hub.open(tmp_path / str(parallel)) as hub:
+        with Hub.open(tmp_path / str(parallel), create=True) as hub:
             results = list(intake_many.receive_many(hub, payloads, chunk_size=4, parse_in_worker=parallel))
             outcomes[parallel] = [(r.source_name, r.outcome, r.reason, [c.status for c in r.claims]) for r in results]
     assert outcomes[True] == outcomes[False]

@@ -28,7 +28,7 @@ def test_the_example_csv_plugin_installs_and_bills_its_golden_export_through_bhh
     assert "skipped" not in tests.stdout
 
     home = str(tmp_path / "home")
-    (tmp_path / "home").mkdir()  # a hub's folder: bhhub makes none but with `init`
+    assert bhhub_in(python, package, "--home", home, "init").returncode == 0  # bhhub makes a hub only with `init`
     listing = bhhub_in(python, package, "--home", home, "plugins", "--json")
     plugin = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}["csv_practice_export"]
     assert plugin["loaded"] and plugin["distribution"] == "bhhub-csv-practice-export"

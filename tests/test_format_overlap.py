@@ -70,7 +70,8 @@ def test_between_two_vendors_the_first_entry_point_by_name_reads_it_and_bhhub_in
     monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-kit-two", {
         "b_kit": f"contract_plugins.{second}", "a_kit": f"contract_plugins.{first}"})))
     home, golden = str(tmp_path / "home"), str(GOLDENS / "two-visits.json")
-    (tmp_path / "home").mkdir()  # a hub's folder: bhhub makes none but with `init`
+    assert main(["--home", home, "init"]) == 0  # bhhub makes a hub only with `init`
+    capsys.readouterr()
     assert main(["--home", home, "intake", golden, "--json"]) == 0
     [result] = json.loads(capsys.readouterr().out)
     assert result["format"] == formats[first]

@@ -71,7 +71,7 @@ def test_the_parse_worker_ends_when_its_intake_is_killed(tmp_path):
     for seed in range(PARALLEL_FROM + 10):
         (folder / f"v{seed}.json").write_text(json.dumps(encounter_bundle(seed % 40 + 1)))
     env = {**os.environ, "BHHUB_PAUSE_AT": "intake:before_commit", "BHHUB_PAUSE_SECONDS": "60"}
-    (tmp_path / "home").mkdir()  # a hub's folder: bhhub makes none but with `init`
+    assert _bhhub("--home", str(tmp_path / "home"), "init", stdout=subprocess.DEVNULL).wait(timeout=120) == 0
     process = _bhhub("--home", str(tmp_path / "home"), "intake", str(folder), env=env,
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -23,6 +23,13 @@ HL7 = FIXTURES / "hl7v2"
 
 
 def with_practice(home: Path, hl7v2_override: str | None = None) -> Path:
+    """``home`` a hub (made as `bhhub init` does, when it is not one yet) with the practice's
+    EHR table, and ``hl7v2_override`` as its hl7v2 table."""
+    from hub.app import Hub
+    from hub.config import is_hub_home
+
+    if not is_hub_home(home):
+        Hub.open(home, create=True).close()
     folder = home / "mappings" / "ehr"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "practices.toml").write_text(PRACTICE, encoding="utf-8")

@@ -131,7 +131,7 @@ def hub(tmp_path):
 
     others = [ep for ep in metadata.entry_points(group="bhhub") if not ep.value.startswith("plugins.ehr")]
     host = build_plugin_host(others, extra=[("test-hl7", TestHl7Format())])
-    with Hub.open(tmp_path / "home", plugins=host) as opened:
+    with Hub.open(tmp_path / "home", plugins=host, create=True) as opened:
         yield opened
 
 
@@ -434,7 +434,11 @@ class ListenProcess:
     """``bhhub listen --port 0`` in its own process; ``address`` from the line it prints."""
 
     def __init__(self, home: Path, *extra: str):
-        home.mkdir(exist_ok=True)  # a hub's folder: bhhub makes none but with `init`
+        from hub.app import Hub
+        from hub.config import is_hub_home
+
+        if not is_hub_home(home):  # bhhub makes a hub only with `init` (here: what init does)
+            Hub.open(home, create=True).close()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hub.cli.main", "--home", str(home), "listen", "--port", "0", *extra],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -546,11 +550,14 @@ def test_sigterm_stops_the_listener_cleanly_with_a_summary(tmp_path):
 
 
 def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
+    from hub.app import Hub
+
+    Hub.open(tmp_path / "home", create=True).close()
     taken = socket.create_server(("127.0.0.1", 0))
     try:
         port = str(taken.getsockname()[1])
         done = subprocess.run(
-            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path), "listen", "--port", port],
+            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path / "home"), "listen", "--port", port],
             cwd=PROJECT, capture_output=True, text=True, timeout=60)
     finally:
         taken.close()

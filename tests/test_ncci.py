@@ -196,7 +196,7 @@ def test_a_file_that_is_not_a_cms_ptp_export_is_refused_with_the_reason(tmp_path
 
 def test_bhhub_rules_load_commands_write_the_tables_under_the_hub_home(tmp_path, capsys):
     home = tmp_path / "home"
-    home.mkdir()  # a hub's folder: bhhub makes none but with `init`
+    assert main(["--home", str(home), "init"]) == 0  # bhhub makes a hub only with `init`
     ptp = ptp_file(tmp_path / "ptp.txt", ["90791\t90832\t\t20200101\t*\t0\tMutually exclusive procedures"])
     mue = mue_file(tmp_path / "mue.csv", ['96127,4,"3 Date of Service Edit: Clinical","Clinical: Data"'])
     assert main(["--home", str(home), "rules", "load-ncci", str(ptp)]) == 0

@@ -207,7 +207,7 @@ def test_no_canary_reaches_a_fhir_refusal(tmp_path, capsys, caplog, name):
     path = tmp_path / "bundle.json"
     path.write_bytes(fhir_bundle(FHIR_BROKEN[name]))
     home = tmp_path / "home"
-    home.mkdir()
+    assert main(["--home", str(home), "init"]) == 0
     capsys.readouterr()
     code = main(["--home", str(home), "-v", "intake", str(path), "--json"])
     out, err = capsys.readouterr()

@@ -93,7 +93,7 @@ def test_a_generated_plugin_installs_in_a_fresh_venv_and_passes_its_contract_tes
     assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]
     assert " passed" in tests.stdout and "skipped" not in tests.stdout  # the entry-point check ran too
 
-    listing = bhhub_in(python, package, "--home", str(tmp_path / "home"), "plugins", "--json")
+    listing = bhhub_in(python, package, "plugins", "--json")  # no hub needed
     assert listing.returncode == 0, listing.stderr
     mine = {p["name"]: p for p in json.loads(listing.stdout)["plugins"]}[name]
     assert mine["loaded"] and mine["distribution"] == f"bhhub-{name.replace('_', '-')}"
@@ -104,7 +104,7 @@ def test_the_generated_ehr_plugin_bills_its_golden_file_through_bhhub_intake(tmp
     python = fresh_venv(tmp_path / "venv")
     install(python, package)
     home = str(tmp_path / "home")
-    (tmp_path / "home").mkdir()  # a hub's folder: bhhub makes none but with `init`
+    assert bhhub_in(python, package, "--home", home, "init").returncode == 0  # bhhub makes a hub only with `init`
     intake = bhhub_in(python, package, "--home", home, "intake", "tests/goldens/two-visits.txt", "--json")
     assert intake.returncode == 0, intake.stdout + intake.stderr
     [result] = json.loads(intake.stdout)
@@ -144,7 +144,7 @@ def test_a_dashed_name_becomes_an_importable_package_and_a_dashed_distribution(t
 def test_plugin_without_an_action_says_what_to_do_and_plugins_still_lists(tmp_path, capsys):
     assert main(["plugin"]) == 2
     assert "bhhub plugin new FAMILY NAME" in capsys.readouterr().err
-    assert main(["--home", str(tmp_path), "plugins", "--json"]) == 0
+    assert main(["plugins", "--json"]) == 0  # no hub needed
     assert "fhir_r4" in capsys.readouterr().out
 
 

@@ -138,7 +138,7 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
             return replace(encounter, services=(line,), place_of_service="11", as_billed=True)
 
     host = build_plugin_host(extra=[("family", FamilySessions())])
-    with Hub.open(tmp_path, plugins=host) as hub:
+    with Hub.open(tmp_path, plugins=host, create=True) as hub:
         result = intake.receive(hub, json.dumps(encounter_bundle(11)).encode(), "visit.json")
         [claim] = result.claims
         with hub.store.session() as session:
@@ -166,7 +166,7 @@ def test_a_vendors_json_format_gets_its_files_and_fhir_still_refuses_other_json_
             return [IntakeFormat("vendor-json", "a vendor's JSON export", lambda c: b'"export"' in c[:200], parse)]
 
     host = build_plugin_host(extra=[("vendor", VendorJson())])
-    with Hub.open(tmp_path, plugins=host) as hub:
+    with Hub.open(tmp_path, plugins=host, create=True) as hub:
         vendor = intake.receive(hub, b'{"export": "visits", "rows": []}', "visits.json")
         other = intake.receive(hub, b'{"patients": []}', "other.json")
         truncated = intake.receive(hub, b'{"resourceType": "Bundle", "type": "collection", "entry": [', "cut.json")

@@ -58,7 +58,7 @@ def test_a_hub_opened_as_a_library_keeps_its_store_private(tmp_path):
 
     old = os.umask(0o022)
     try:
-        with Hub.open(tmp_path / "lib-home") as hub:
+        with Hub.open(tmp_path / "lib-home", create=True) as hub:
             with hub.store.session() as session:
                 session.connection().exec_driver_sql("select 1")
     finally:

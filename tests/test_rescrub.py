@@ -26,6 +26,7 @@ def home(tmp_path, capsys) -> Path:
     """A hub home holding the two visits, one unrelated claim of another member, and the
     practice's rule that payer 87726 authorizes every code."""
     home = tmp_path / "home"
+    assert bhhub(home, "init") == 0
     rules = home / "mappings" / "rules"
     rules.mkdir(parents=True)
     (rules / "authorization.toml").write_text(f'[payers."{PAYER}"]\nrequires_authorization = []\n', encoding="utf-8")

@@ -402,8 +402,7 @@ def test_a_username_without_starttls_is_refused_before_any_password_is_sent(tmp_
 
 def test_a_client_that_stalls_does_not_hold_up_health_checks(tmp_path):
     home = tmp_path / "home"
-    home.mkdir()
-    with Hub.open(home) as hub:
+    with Hub.open(home, create=True) as hub:
         watch = RunnerWatch(hub)
         host, port = watch.serve("127.0.0.1", 0)
         try:
@@ -420,7 +419,7 @@ def test_a_client_that_stalls_does_not_hold_up_health_checks(tmp_path):
 
 def test_metrics_on_a_port_in_use_is_one_line_naming_it(tmp_path):
     home = tmp_path / "home"
-    home.mkdir()
+    Hub.open(home, create=True).close()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

@@ -23,12 +23,10 @@ if TYPE_CHECKING:
 
 
 def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
-    """The hub ``--home`` names; one that does not exist is a usage error unless ``create``."""
-    from hub.app import Hub, existing_home
+    """The hub ``--home`` names; a folder that is not a hub is a usage error unless ``create``."""
+    from hub.app import Hub
 
-    if not create:
-        existing_home(args.home)
-    return Hub.open(args.home, plugins=getattr(args, "plugin_host", None))
+    return Hub.open(args.home, plugins=getattr(args, "plugin_host", None), create=create)
 
 
 def unknown_claims(found: set[str], named: list[str]) -> None:
@@ -57,15 +55,11 @@ def refused_as_usage() -> Iterator[None]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hub.config import CONFIG_NAME, DEFAULT_CONFIG
     from hub.store.db import _safe
 
     with open_hub(args, create=True) as hub:
-        config = hub.settings.home / CONFIG_NAME
-        if not config.exists():
-            config.write_text(DEFAULT_CONFIG, encoding="utf-8")
         print(f"hub home: {hub.settings.home}")
-        print(f"config:   {config}")
+        print(f"config:   {hub.settings.config_path}")
         print(f"store:    {_safe(hub.settings.database_url)} (schema current)")
     return 0
 
@@ -399,6 +393,11 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from hub.app import named_home
+
+    # The plugins installed are the same for every hub, so none is needed; but a home the user
+    # names must be one (README: a mistyped --home is told, wherever it is given).
+    named_home(getattr(args, "home", None))
     host = args.plugin_host
     host.hooks.intake_formats(), host.hooks.claim_checks()  # surface registration problems
     infos = host.plugin_infos()

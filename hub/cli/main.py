@@ -37,6 +37,8 @@ DESCRIPTION = """\
 bhhub turns the encounters your EHR records into clean 837P professional claims and keeps
 every file it receives or sends traceable. Data lives in the hub home: --home DIR, else
 $BHHUB_HOME, else ./.bhhub (a SQLite store unless bhhub.toml names another database).
+Commands need a hub there, made by `bhhub init` (demo makes its own; plugins and plugin new
+need none). --home and -v go before or after the command.
 """
 
 EPILOG = """\
@@ -147,8 +149,28 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=command.help)
         command.configure(p)
         p.set_defaults(func=_plugin_runner(command))
+    _global_options_after_the_command(sub)
     honour_json_before_action(parser)  # `bhhub remit --json list` as `bhhub remit list --json`
     return parser
+
+
+def _global_options_after_the_command(sub: argparse._SubParsersAction) -> None:
+    """``--home`` and ``-v`` after the command word too (``bhhub run -v``), in every command and
+    action. Their default is SUPPRESS, so one given before the command is kept when none is given
+    after it (argparse copies only what a command's parser set). A plugin command that took one
+    of these names for its own keeps it."""
+    for p in set(sub.choices.values()):
+        for flags, options in (
+            (("--home",), {"metavar": "DIR", "help": "hub home folder (as before the command)"}),
+            (("-v", "--verbose"), {"action": "store_true", "help": "log progress (as before the command)"}),
+        ):
+            try:
+                p.add_argument(*flags, default=argparse.SUPPRESS, **options)
+            except argparse.ArgumentError:
+                pass  # the command's own option of that name wins
+        for action in p._actions:  # an action's own sub-commands (`inbox retry`, `batch write`)
+            if isinstance(action, argparse._SubParsersAction):
+                _global_options_after_the_command(action)
 
 
 def _paging_arguments(p: argparse.ArgumentParser, noun: str) -> None:

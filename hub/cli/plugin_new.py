@@ -44,9 +44,11 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
+    from hub.app import named_home
     from hub.scaffold import generate
     from hub.scaffold import plugin_names
 
+    named_home(getattr(args, "home", None))  # needs no hub, but one the user names must be one (as `bhhub plugins`)
     folder = generate(args.family, args.name, args.out)
     names = plugin_names(args.name)
     print(f"wrote {args.family} plugin {names.package} ({names.distribution}) in {folder}")

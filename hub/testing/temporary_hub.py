@@ -46,7 +46,7 @@ def bill_in_temporary_hub(plugin: object, goldens: Sequence[Path], names: set[st
         if mappings_dir is not None:
             shutil.copytree(mappings_dir, Path(folder) / "home" / "mappings")
         with _environment(BHHUB_TODAY=today.isoformat(), BHHUB_DATABASE_URL=None), \
-                Hub.open(Path(folder) / "home", plugins=host_with(plugin)) as hub:
+                Hub.open(Path(folder) / "home", plugins=host_with(plugin), create=True) as hub:
             return _bill(hub, goldens, names, expected, require_ready, Path(folder))
 
 
