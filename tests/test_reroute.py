@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from hub import intake
 from hub.app import Hub
@@ -126,6 +126,32 @@ def test_a_renamed_mailbox_takes_the_transmission_as_it_is(tmp_path, database_ur
         assert session.get(schema.Batch, row.batch_id).content == content  # the same bytes, the same ISA13
         assert {status for status, _ in _claims(hub).values()} == {"batched"}
         assert check_orphaned_transmissions(hub, {"alpha", "gamma"}) == 0
+
+
+def test_a_second_reroute_after_a_move_says_nothing_waits_and_changes_nothing(tmp_path, database_url, capsys):
+    from hub.cli.main import main
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    _configure(home, database_url, {"alpha": "", "beta": ""}, medicare_to="beta")
+    with Hub.open(home) as hub:
+        intake.receive(hub, json.dumps(encounter_bundle(6)).encode(), "e6.json")
+        transmission = _new_transmission(hub, load_mailboxes(hub)["beta"], routes(hub).payers_of("beta"))
+    _cut_off_while_uploading(home, transmission)
+    _configure(home, database_url, {"alpha": "", "gamma": ""}, medicare_to="gamma")  # beta renamed gamma
+    code, result = _reroute(home, capsys, "--from", "beta", "--to", "gamma", "--include-uploading")
+    assert code == 0 and result["moved_transmission_ids"] == [transmission]
+    with Hub.open(home) as hub, hub.store.session() as session:
+        before = (_claims(hub), session.scalar(select(func.count()).select_from(schema.AuditEvent)))
+
+    # No row says beta any more; the move's audit event still does.
+    code = main(["--home", str(home), "mailbox", "reroute", "--from", "beta", "--to", "gamma"])
+    out, err = capsys.readouterr()
+    assert code == 0 and "nothing waits for mailbox beta" in out and err == ""
+    with Hub.open(home) as hub, hub.store.session() as session:
+        row = session.get(schema.Transmission, transmission)
+        assert (row.mailbox, row.state) == ("gamma", "uploading")
+        assert (_claims(hub), session.scalar(select(func.count()).select_from(schema.AuditEvent))) == before
 
 
 def test_a_file_that_may_have_reached_the_old_clearinghouse_is_left_alone(stranded, database_url, capsys):

@@ -55,6 +55,10 @@ from hub.store import schema
 log = logging.getLogger(__name__)
 
 RELEASED = "released"  # a transmission state: its file will not be sent (see the module's docstring)
+# The audit action recording, as its whole detail, the name of the mailbox work was moved away
+# from: a move rewrites the rows' mailbox, and this keeps the old name one that held work, so a
+# second reroute from it says "nothing waits" rather than "never held work".
+MOVED_FROM = "reroute_moved_from"
 
 
 @dataclass
@@ -134,6 +138,10 @@ def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = F
                 _release_unsent(session, batch, old, to)
                 result.released_inquiries.append(batch.id)
                 result.asked_again += ask_again(hub, session, batch, _why(old, to))
+        if result.moved:
+            hub.audit(session, MOVED_FROM, "transmission", result.moved, old)
+        if result.moved_inquiries:
+            hub.audit(session, MOVED_FROM, "batch", result.moved_inquiries, old)
         changed = result.moved + result.released
         if changed:
             hub.audit(session, "reroute_transmissions", "transmission", changed,
@@ -163,11 +171,15 @@ def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = F
 
 def _held_work(hub, old: str) -> None:
     """A UsageError unless some transmission or batch of the store was ever ``old``'s: a name
-    that never held work is a typo, not "nothing waits" (the nearest name that did is offered)."""
+    that never held work is a typo, not "nothing waits" (the nearest name that did is offered).
+    Work moved away by an earlier reroute counts as the old mailbox's: its audit event
+    (``MOVED_FROM``) keeps the name the rows no longer carry."""
     with hub.store.session() as session:
         names = set(session.scalars(select(schema.Transmission.mailbox).distinct()))
         names |= set(session.scalars(select(schema.Batch.mailbox).where(schema.Batch.mailbox.is_not(None))
                                      .distinct()))
+        names |= set(session.scalars(select(schema.AuditEvent.detail)
+                                     .where(schema.AuditEvent.action == MOVED_FROM).distinct()))
     if old in names:
         return
     retired = sorted(names - set(hub.settings.file.mailboxes))
