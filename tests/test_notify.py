@@ -75,6 +75,23 @@ def test_a_password_in_clear_is_refused_when_the_file_is_read(tmp_path, extra, c
     (WEBHOOK.replace("https://", "https://bhhub:hunter2@"), "notify.webhook.url must not carry a user or password"),
     (WEBHOOK.replace("https://", "https://hunter2@"), "token_env"),
     (WEBHOOK + "[notify]\ndeadline = 0\n", "notify.deadline must be greater than 0"),
+    # a deadline the clock cannot hold (OverflowError at the first send) or that never ends
+    (WEBHOOK + "[notify]\ndeadline = inf\n", "notify.deadline must be a finite number"),
+    (WEBHOOK + "[notify]\ndeadline = nan\n", "notify.deadline"),
+    (WEBHOOK + "[notify]\ndeadline = 99999999999999999999\n", "notify.deadline must be at most 300"),
+    (WEBHOOK + "[notify]\ndeadline = 301\n", "notify.deadline must be at most 300"),
+    (WEBHOOK + "timeout = inf\n", "notify.webhook.timeout must be a finite number"),
+    (EMAIL + "timeout = 1e20\n", "notify.email.timeout must be at most 300"),
+    # a line break in an address would add a header of the sender's choosing (a Bcc: to someone)
+    (EMAIL.replace('sender = "bhhub@example.org"', 'sender = "X\\r\\nBcc: victim <hunter2@b.org>"'),
+     "notify.email.sender must not hold a line break"),
+    (EMAIL.replace('to = "billing@example.org"', 'to = ["billing@example.org", "Y\\nBcc: v2 <hunter2@y.org>"]'),
+     "notify.email.to must not hold a line break or other control character: in a mail header it would start "
+     "another header (a Bcc: to someone else) (entry 2)"),
+    (EMAIL.replace('to = "billing@example.org"', 'to = "billing@example.org\\u2028Bcc: hunter2@y.org"'),
+     "notify.email.to must not hold a line break"),
+    (EMAIL.replace('sender = "bhhub@example.org"', 'sender = "Bill\\ting <bhhub@example.org>"'),
+     "notify.email.sender must not hold a line break"),
 ])
 def test_a_notify_section_that_could_reach_nobody_or_leaks_a_secret_is_refused_naming_file_and_key(
         tmp_path, section, complaint):
@@ -376,3 +393,84 @@ def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers
     assert len(receivers["mails"]) == notify.MAX_ATTEMPTS  # bounded: not one more per tick for ever
     assert alert.notified_at is not None and alert.notify_attempts == notify.MAX_ATTEMPTS
     assert alert.notifications["email"].startswith("failed: unknown")
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_a_webhook_secret_in_its_path_or_query_is_never_printed_nor_logged(hub_home, capsys, caplog):
+    import json
+    import logging
+
+    from sqlalchemy import select
+
+    from hub.app import Hub
+    from hub.cli.main import main
+    from hub.notify import deliver_pending
+    from hub.store import schema
+
+    port = _closed_port()
+    config = hub_home / "bhhub.toml"  # Slack-like: the secret is the path; others put it in the query
+    config.write_text(config.read_text() + f'[notify.webhook]\nurl = "http://127.0.0.1:{port}/services/'
+                      f'PATHSECRET42/hook?token=SECRET123"\ntimeout = 2\n')
+    assert main(["--home", str(hub_home), "notify", "test"]) == 1
+    text = capsys.readouterr()
+    assert main(["--home", str(hub_home), "notify", "test", "--json"]) == 1
+    as_json = capsys.readouterr()
+    error = json.loads(as_json.out)[0]["error"]
+    assert error.startswith("ConnectionError reaching http://127.0.0.1:") and f":{port}" in error
+    with caplog.at_level(logging.DEBUG), Hub.open(hub_home) as hub:
+        raise_one(hub, "mailbox_down:x")
+        assert deliver_pending(hub)["failed"] == 1
+        with hub.store.session() as session:
+            recorded = json.dumps(session.scalars(select(schema.Alert.notifications)).all())
+    said = text.out + text.err + as_json.out + as_json.err + caplog.text + recorded
+    assert "webhook" in recorded and f"127.0.0.1:{port}" in said
+    assert "SECRET123" not in said and "PATHSECRET42" not in said and "token=" not in said
+
+
+def test_a_long_failure_is_cut_at_a_word_not_inside_one(hub_home, monkeypatch, capsys):
+    import json
+
+    from hub.cli.main import main
+
+    config = hub_home / "bhhub.toml"
+    config.write_text(config.read_text() + EMAIL)
+
+    def refused(self, notice):
+        raise RuntimeError("the server said " + "unavailable " * 40)
+
+    monkeypatch.setattr(EmailTarget, "send", refused)
+    assert main(["--home", str(hub_home), "notify", "test", "--json"]) == 1
+    error = json.loads(capsys.readouterr().out)[0]["error"]
+    assert len(error) <= 200 and error.endswith("unavailable...")
+
+
+def test_a_webhook_address_holding_its_secret_can_come_from_the_environment_or_a_file(tmp_path, monkeypatch):
+    hook = "https://hooks.example.org/services/PATHSECRET42"
+    monkeypatch.setenv("BHHUB_TEST_WEBHOOK_URL", hook)
+    (tmp_path / "hook.url").write_text(hook + "\n")
+    for where in ('url_env = "BHHUB_TEST_WEBHOOK_URL"', f'url_file = "{tmp_path / "hook.url"}"'):
+        webhook = targets(_settings(tmp_path, f"[notify.webhook]\n{where}\n"))[0]
+        assert webhook.url == hook and webhook.address == "https://hooks.example.org"
+        assert "PATHSECRET42" not in repr(webhook)
+
+
+@pytest.mark.parametrize("section, complaint", [
+    ("[notify.webhook]\ntimeout = 5\n", "notify.webhook name the address once: url, url_env or url_file"),
+    (WEBHOOK + 'url_env = "BHHUB_TEST_WEBHOOK_URL"\n', "name the address once"),
+    ('[notify.webhook]\nurl_env = "BHHUB_TEST_WEBHOOK_URL"\n', "url_env names must be an http:// or https://"),
+    ('[notify.webhook]\nurl_env = "BHHUB_TEST_BAD_URL"\n', "url_env names must not carry a user or password"),
+])
+def test_a_webhook_address_from_elsewhere_is_checked_as_one_written_here(tmp_path, monkeypatch, section, complaint):
+    monkeypatch.setenv("BHHUB_TEST_WEBHOOK_URL", "ftp://hooks.example.org/hunter2")
+    monkeypatch.setenv("BHHUB_TEST_BAD_URL", "https://me:hunter2@hooks.example.org/x")
+    with pytest.raises(ConfigError) as refused:
+        targets(_settings(tmp_path, section))
+    said = str(refused.value)
+    assert complaint in said and "hunter2" not in said and "\n" not in said

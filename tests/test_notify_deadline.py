@@ -145,7 +145,7 @@ def test_a_plugin_that_hangs_is_given_up_at_the_deadline_and_the_others_still_ge
 
 
 def test_bhhub_run_stops_on_sigterm_while_a_webhook_drips(hub_home, drips):
-    _dripping_home(hub_home, drips, email=False, deadline=600)  # the deadline is far off: SIGTERM must not wait
+    _dripping_home(hub_home, drips, email=False, deadline=300)  # the deadline is far off: SIGTERM must not wait
     with Hub.open(hub_home) as hub:
         raise_one(hub, "job_failed:dispatcher")
     env = {**os.environ, "BHHUB_HOME": str(hub_home)}
@@ -164,7 +164,7 @@ def test_bhhub_run_stops_on_sigterm_while_a_webhook_drips(hub_home, drips):
             process.kill()
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert took < 20  # the deadline is 600 s: anything short of it shows the stop did not wait for the send
+    assert took < 20  # the deadline is 300 s: anything short of it shows the stop did not wait for the send
     with Hub.open(hub_home) as hub, hub.store.session() as session:
         alert = session.query(schema.Alert).one()
         # Recorded, not left leased: the next start sends it (at least once).

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from hub.errors import UsageError
+from hub.text import clip  # noqa: F401 - the CLI's modules take it from here
 
 T = TypeVar("T")
 
@@ -69,18 +70,6 @@ def count(value: Decimal | float | int | None) -> int | float | None:
     if value is None or isinstance(value, bool):
         return value
     return int(value) if value == int(value) else float(value)
-
-
-def clip(text: str, width: int) -> str:
-    """``text`` in at most ``width`` characters, cut at a word boundary with ``...`` when longer:
-    "connection refused by 127.0.0.1" never ends "connection refu"."""
-    text = " ".join(text.split())
-    if len(text) <= width:
-        return text
-    head = text[:width - 3]
-    if text[width - 3] != " " and " " in head:  # the cut fell inside a word: drop that word
-        head = head.rsplit(" ", 1)[0]
-    return head.rstrip(" ,;:") + "..."
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -123,6 +124,12 @@ class Eligibility(Section, key="eligibility"):
     provider_npi: str | None = Field(None, pattern=TEN_DIGITS)  # who asks, when a claim names no provider
 
 
+# A notification's deadline and timeouts: finite, and at most five minutes, well inside the lease a
+# send holds on its target (hub.notify.delivery.LEASE, ten minutes); "inf" or 1e20 seconds would
+# overflow the clock (OverflowError) and hold the runner's dispatcher for good.
+MAX_NOTIFY_SECONDS = 300
+
+
 class EmailNotifier(Strict):
     """``[notify.email]``: alerts by SMTP (``hub.notify``). Secrets by reference only."""
 
@@ -135,11 +142,13 @@ class EmailNotifier(Strict):
     password_file: str | None = None
     sender: str
     to: str | list[str]
-    timeout: float = Field(20.0, gt=0)  # per connection and per read; [notify] deadline bounds the whole send
+    timeout: float = Field(20.0, gt=0, le=MAX_NOTIFY_SECONDS, allow_inf_nan=False)  # per connection and per read
 
     @field_validator("sender")
     @classmethod
     def _sender_is_an_address(cls, value: str) -> str:
+        if _has_control(value):
+            raise PydanticCustomError("header_injection", _CONTROL)
         if not _is_mailbox(value):
             raise PydanticCustomError("email_address", "must be one email address (name@example.org, or "
                                       "\"Billing <name@example.org>\")")
@@ -152,6 +161,11 @@ class EmailNotifier(Strict):
         listed = [value] if isinstance(value, str) else value
         if not listed:
             raise PydanticCustomError("no_recipient", "must name at least one email address")
+        controlled = [n for n, address in enumerate(listed, 1) if not isinstance(address, str) or _has_control(address)]
+        if controlled:  # by position, not value
+            raise PydanticCustomError("header_injection", _CONTROL + "{where}",
+                                      {"where": "" if isinstance(value, str)
+                                       else f" (entry {', '.join(map(str, controlled))})"})
         wrong = [n for n, address in enumerate(listed, 1) if not _is_mailbox(address)]
         if wrong:  # by position, not value: a person's address stays out of logs
             where = (" (several go in a list: to = [\"a@example.org\", \"b@example.org\"])" if isinstance(value, str)
@@ -175,6 +189,15 @@ _ADDRESS = r"[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?"
 _MAILBOX = re.compile(rf"(?:{_ADDRESS}|[^<>@,;]*<{_ADDRESS}>)")
 
 
+_CONTROL = ("must not hold a line break or other control character: in a mail header it would start "
+            "another header (a Bcc: to someone else)")
+
+
+def _has_control(value: str) -> bool:
+    """A control character (CR, LF, tab, NUL, C1) or a Unicode line or paragraph separator."""
+    return any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in value)
+
+
 def _is_mailbox(value: str) -> bool:
     return bool(_MAILBOX.fullmatch(value.strip())) and value == value.strip()
 
@@ -182,27 +205,40 @@ def _is_mailbox(value: str) -> bool:
 class WebhookNotifier(Strict):
     """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
 
-    url: str = Field(pattern=HTTP_URL)
-    timeout: float = Field(10.0, gt=0)  # per connection and per read; [notify] deadline bounds the whole send
+    # The address, or (when its path or query is the webhook's secret, as Slack's is) where to
+    # find it: an environment variable or a file. Exactly one of the three.
+    url: str | None = Field(None, pattern=HTTP_URL)
+    url_env: str | None = None
+    url_file: str | None = None
+    timeout: float = Field(10.0, gt=0, le=MAX_NOTIFY_SECONDS, allow_inf_nan=False)  # per connection and per read
     token_env: str | None = None
     token_file: str | None = None
 
     @field_validator("url")
     @classmethod
-    def _no_secret_in_the_address(cls, value: str) -> str:
+    def _no_secret_in_the_address(cls, value: str | None) -> str | None:
         # https://user:pass@host/... puts a secret in a file that is copied and committed (and in
         # every log that prints the address); the token goes by reference, as the SMTP password does.
-        if "@" in urlsplit(value).netloc:
-            raise PydanticCustomError("secret_in_url", "must not carry a user or password (https://user:pass@...): "
-                                      "secrets are never written here; name an environment variable (token_env) "
-                                      "or a file (token_file) holding the token, sent as \"Authorization: Bearer\"")
+        if value is not None and has_user_info(value):
+            raise PydanticCustomError("secret_in_url", USER_INFO_REFUSED)
         return value
 
     @model_validator(mode="after")
     def _one_token(self) -> "WebhookNotifier":
         if self.token_env and self.token_file:
             raise PydanticCustomError("two_secrets", "name the token once: token_env or token_file")
+        if sum(v is not None for v in (self.url, self.url_env, self.url_file)) != 1:
+            raise PydanticCustomError("one_url", "name the address once: url, url_env or url_file")
         return self
+
+
+USER_INFO_REFUSED = ("must not carry a user or password (https://user:pass@...): secrets are never written here; "
+                     "name an environment variable (token_env) or a file (token_file) holding the token, sent as "
+                     "\"Authorization: Bearer\"")
+
+
+def has_user_info(url: str) -> bool:
+    return "@" in urlsplit(url).netloc
 
 
 class Notify(Section, key="notify"):
@@ -216,7 +252,7 @@ class Notify(Section, key="notify"):
     # The whole of one send (connecting, TLS, every read) to one target, a plugin included: a
     # server that answers a byte at a time never trips a per-read timeout, and would hold the
     # runner's dispatcher (and its shutdown) for ever. A send still running then counts as failed.
-    deadline: float = Field(30.0, gt=0)
+    deadline: float = Field(30.0, gt=0, le=MAX_NOTIFY_SECONDS, allow_inf_nan=False)
 
 
 class Routing(Section, key="routing"):

@@ -88,6 +88,8 @@ def _message(error: dict) -> str:
                 "less_than": "less than", "less_than_equal": "at most"}[kind]
         limit = next(iter(ctx.values()), "")
         return f"must be {word} {limit}"
+    if kind == "finite_number":  # inf or nan, which TOML allows
+        return "must be a finite number"
     if kind in {"string_too_short", "string_too_long", "too_short", "too_long"}:
         return error["msg"].replace("String should", "must").replace("should", "must")
     if kind == "string_pattern_mismatch":

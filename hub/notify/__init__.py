@@ -24,11 +24,12 @@ Configured in ``bhhub.toml`` (both optional; secrets from the environment or a f
 
     [notify.webhook]
     url = "https://chat.example.org/hooks/billing"  # no user:password@ in it: the token goes below
+    # url_env = "BHHUB_WEBHOOK_URL"        # instead, when the path or query is the secret (Slack's)
     timeout = 10
     token_env = "BHHUB_WEBHOOK_TOKEN"      # sent as "Authorization: Bearer ..." when set
 
     [notify]
-    deadline = 30                   # seconds for the whole of one send to one target (a plugin too)
+    deadline = 30                   # seconds for the whole of one send to one target (a plugin too), <= 300
 
 ``timeout`` bounds each connection and each read only: a server that answers a byte every few
 seconds never trips it. So every send (to email, the webhook, each plugin) runs in a daemon

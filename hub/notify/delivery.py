@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from hub.crashpoints import crash_point
 from hub.notify.deadline import within_deadline
-from hub.notify.targets import AlertNotice, DeliveryFailed, deadline_of, targets
+from hub.notify.targets import AlertNotice, DeliveryFailed, deadline_of, redact, targets
 from hub.store import schema
 from hub.store.schema import utcnow
+from hub.text import clip
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +56,22 @@ def send_test(hub) -> dict[str, str | None]:
         try:
             _send_one(target, notice, None)
         except DeliveryFailed as exc:
-            outcomes[target.name] = str(exc)
+            outcomes[target.name] = _shown(target, str(exc))
         except Exception as exc:  # noqa: BLE001 - each target's failure is reported, the others still tried
-            outcomes[target.name] = f"{type(exc).__name__}: {str(exc)[:200]}".rstrip(": ")
+            outcomes[target.name] = _shown(target, f"{type(exc).__name__}: {exc}".rstrip(": "))
         else:
             outcomes[target.name] = None
     deadline = deadline_of(hub.settings)
     for plugin_name in hub.plugins.hooks.alert_receivers():
         outcomes[f"plugin:{plugin_name}"] = _to_plugin(hub, plugin_name, notice, deadline, None)
     return outcomes
+
+
+def _shown(target, text: str) -> str:
+    """A failure as a person reads it: cut at a word, never mid-word, and never the part of a
+    webhook's URL past its host (it may be the webhook's secret)."""
+    url = getattr(target, "url", None)
+    return clip(redact(text, url) if url else text, 200)
 
 
 SENDING = "sending since "  # + the time a process took the target: a lease, see deliver_pending

@@ -92,7 +92,7 @@ class EmailTarget:
 
 @dataclass(frozen=True)
 class WebhookTarget:
-    url: str
+    url: str = field(repr=False)  # its path or query may be the webhook's secret: see address
     timeout: float = 10.0
     token: str | None = field(default=None, repr=False)
     include_message: bool = False  # [notify] include_message: see AlertNotice.outside
@@ -101,17 +101,72 @@ class WebhookTarget:
 
     @property
     def address(self) -> str:
-        return self.url  # never holds a secret: the model refuses user:password@ in it
+        """scheme://host[:port] only: many webhooks carry their secret in the path (Slack's) or
+        the query (``?token=``), so the rest of the URL is never shown or logged."""
+        return origin(self.url)
 
     def send(self, notice: AlertNotice) -> None:
         import requests
 
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
         body = {"alert": notice.outside(self.include_message), "text": notice.text(self.include_message)}
-        response = requests.post(self.url, json=body,
-                                 headers=headers, timeout=self.timeout, allow_redirects=False)
+        try:
+            response = requests.post(self.url, json=body,
+                                     headers=headers, timeout=self.timeout, allow_redirects=False)
+        except requests.RequestException as exc:
+            # requests' own text repeats the URL's path and query (a secret): not shown, not
+            # chained (a logged traceback would print it), only its kind and the socket's reason.
+            reason = _os_reason(exc)
+            raise DeliveryFailed(f"{type(exc).__name__} reaching {self.address}"
+                                 + (f": {reason}" if reason else "")) from None
         if not 200 <= response.status_code < 300:  # a redirect is not delivery (it would be followed as a GET)
             raise DeliveryFailed(f"HTTP {response.status_code}")
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: what may be shown of a webhook's address."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def redact(text: str, url: str) -> str:
+    """``text`` with everything of ``url`` past its origin (path, query, fragment) cut out, in
+    whatever form a library repeats it (the whole URL, the path and query, the query alone)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    text = text.replace(url, f"{origin(url)}/...")
+    tails = [url[len(origin(url)):] if url.startswith(origin(url)) else "",
+             parts.path + (f"?{parts.query}" if parts.query else ""), parts.query, parts.fragment]
+    for tail in sorted({t for t in tails if t and t != "/"}, key=len, reverse=True):
+        text = text.replace(tail, "/...")
+    return text
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason (``Connection refused``) deep inside a requests error, or
+    None: the one part of its text that names no URL."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.strerror:
+            return current.strerror
+        pending += [getattr(current, "reason", None), current.__cause__, current.__context__,
+                    *(a for a in current.args if isinstance(a, BaseException))]
+    return None
 
 
 class DeliveryFailed(Exception):
@@ -155,8 +210,23 @@ def _email(config, where: str, include_message: bool, deadline: float) -> EmailT
 
 
 def _webhook(config, where: str, include_message: bool, deadline: float) -> WebhookTarget:
-    """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token looked up."""
-    return WebhookTarget(url=config.url, timeout=config.timeout, token=_secret(config, "token", where),
+    """``[notify.webhook]`` (a ``WebhookNotifier``) as a target, its token (and its address, when
+    ``url_env`` or ``url_file`` names where it is) looked up."""
+    import re
+
+    from hub.configuration.hub_file import USER_INFO_REFUSED, has_user_info
+    from hub.configuration.problems import HTTP_URL
+
+    url = config.url
+    if url is None:
+        key = "url_env" if config.url_env else "url_file"
+        url = _secret(config, "url", where)
+        # the model's checks on url, here for a value it never saw; the value itself is not repeated
+        if not re.match(HTTP_URL, url):
+            raise ConfigError(f"{where}: the address {key} names must be an http:// or https:// address")
+        if has_user_info(url):
+            raise ConfigError(f"{where}: the address {key} names {USER_INFO_REFUSED}")
+    return WebhookTarget(url=url, timeout=config.timeout, token=_secret(config, "token", where),
                          include_message=include_message, deadline=deadline)
 
 
