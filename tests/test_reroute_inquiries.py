@@ -138,6 +138,26 @@ def test_a_renamed_mailbox_takes_the_inquiries_as_they_are(asked, database_url, 
             assert session.get(_check_table(kind), outcome.check_id).state == "requested"
 
 
+def test_a_second_reroute_after_inquiries_moved_finds_nothing_waiting(asked, database_url, capsys):
+    home, outcomes, _, _ = asked
+    # The 837P said to have gone through alpha: only the inquiries ever named beta, and a move renames them.
+    with Hub.open(home) as hub, hub.store.session() as session:
+        for transmission in session.scalars(select(schema.Transmission).where(schema.Transmission.mailbox == "beta")):
+            transmission.mailbox = "alpha"
+        session.commit()
+    gamma = '[mailboxes.gamma.interchange]\nreceiver_id = "OTHERCH"\n'  # beta renamed: the same clearinghouse
+    _configure(home, database_url, {"alpha": "", "gamma": gamma}, medicare_to="gamma")
+    code, result = _reroute(home, capsys, "--from", "beta", "--to", "gamma")
+    assert code == 0 and len(result["moved_inquiry_batch_ids"]) == len(outcomes)
+
+    # Those batches now name gamma, and none has a transmission: only the move's audit names beta.
+    code, again = _reroute(home, capsys, "--from", "beta", "--to", "gamma")
+    assert code == 0 and again["moved_inquiry_batch_ids"] == again["released_inquiry_batch_ids"] == []
+    with Hub.open(home) as hub, hub.store.session() as session:
+        for outcome in outcomes.values():
+            assert session.get(schema.Batch, outcome.batch_id).mailbox == "gamma"
+
+
 def test_a_question_asked_again_by_hand_first_is_not_asked_a_third_time(asked, database_url, capsys):
     from hub.cli.main import main
 
