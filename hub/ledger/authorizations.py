@@ -180,7 +180,8 @@ def quantity_problems(quantity: Decimal, unit_type: str = "visits") -> list[str]
     if quantity <= 0:
         return [f"the authorized count must be positive, not {count_text(quantity)}"]
     if quantity >= QUANTITY_LIMIT:
-        return [f"the authorized count must be below {QUANTITY_LIMIT:,}, not {count_text(quantity)}"]
+        # shown as Decimal writes it (1E+400), not in 401 digits
+        return [f"the authorized count must be below {QUANTITY_LIMIT:,}, not {quantity}"]
     if unit_type == "visits" and quantity != quantity.to_integral_value():
         return [f"visits are counted whole (one per date of service), not {count_text(quantity)}"]
     if quantity != quantity.quantize(QUANTITY_STEP):
