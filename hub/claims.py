@@ -27,6 +27,10 @@ from hub.x12.claim837p import render_claim
 PCN_PREFIX = "BH"
 # Statuses in which a re-sent encounter may still change its claim: nothing has left the hub.
 UNSENT = (ClaimStatus.NEEDS_ATTENTION.value, ClaimStatus.READY.value)
+# An override changes what is sent only while the claim waits to be sent: a correction waiting
+# for `followup replace` is checked again then. On a claim sent or adjudicated it would rewrite
+# history (the clean-claim rate) and change nothing the payer sees.
+OVERRIDABLE = (*UNSENT, ClaimStatus.PENDING_CORRECTION.value)
 
 
 # Statements built once: intake runs them for every encounter.

@@ -268,6 +268,19 @@ def test_an_authorization_file_with_bad_rows_names_each_line_and_imports_nothing
     assert ledger_rows(hub) == []
 
 
+def test_an_imported_count_is_read_as_auth_add_reads_it(hub, tmp_path):
+    path = csv_file(tmp_path,
+                    f"{PAYER},{MEMBER},A-1,1.5,visits,,2026-10-01,2026-12-31,,",
+                    f"{PAYER},{MEMBER},A-2,1e400,units,,2026-10-01,2026-12-31,,",
+                    f"{PAYER},{MEMBER},A-3,2.5,units,,2026-10-01,2026-12-31,,")
+    with hub.store.session() as session, pytest.raises(InputError) as caught:
+        authorization_imports.import_csv(session, path)
+    message = str(caught.value)
+    assert "line 2: visits are counted whole" in message and "line 3: the authorized count must be below" in message
+    assert "line 4:" not in message  # part units are a payer's grant (testing hours)
+    assert ledger_rows(hub) == []
+
+
 def test_importing_the_same_authorization_file_twice_adds_nothing(hub, tmp_path, capsys):
     path = csv_file(tmp_path,
                     f"{PAYER},{MEMBER},A-1,12,visits,90834;90837,2026-10-01,2026-12-31,,portal",

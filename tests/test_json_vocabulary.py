@@ -155,12 +155,26 @@ def _open_denial(w: Walk) -> str:
 
 
 def _overridable(w: Walk) -> list[str]:
-    """A claim's finding a person may waive (a payer's policy: coding.*), as `override` names it."""
+    """A claim's finding a person may waive (a payer's policy: coding.*), as `override` names it,
+    on a claim not yet sent: an override of a claim sent is refused, and the demo sends all its
+    clean claims, so a new visit (one whose E/M add-on lacks its minutes) comes in first."""
+    from datetime import timedelta
+
+    from hub import clock
+    from hub.claims import OVERRIDABLE
+    from hub.demo.synthetic import encounter_bundle
+
+    visit = w.file("overridable.json", json.dumps(encounter_bundle(201, start=clock.today() - timedelta(days=60))))
+    code, _, err = w.run("intake", visit)
+    assert code == 0, err
+    w.claims = {c["patient_control_number"]: c for c in w.json("claims", "--json")}
     for pcn, claim in w.claims.items():
+        if claim["status"] not in OVERRIDABLE:
+            continue
         for f in claim["findings"]:
             if f["code"].startswith("coding."):
                 return [pcn, f["code"], *(["--line", str(f["line"])] if f["line"] else [])]
-    raise AssertionError("the demo's claims have no coding finding to override")
+    raise AssertionError("no claim waiting to be sent has a coding finding to override")
 
 
 # Every command with --json, in the order they run (the ones that change the hub last). Each

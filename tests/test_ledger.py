@@ -438,6 +438,12 @@ AUTH = ["auth", "add", "--payer", PAYER, "--member", MEMBER, "--number", "A-1"]
     ([*AUTH, "--visits", "4", "--from", "2026-12-31", "--to", "2026-10-01"], "ends (2026-10-01) before it starts"),
     ([*AUTH, "--visits", "-3", "--from", "2026-10-01", "--to", "2026-12-31"], "must be positive"),
     ([*AUTH, "--visits", "4", "--from", "20261001", "--to", "2026-12-31"], "--from must be a date written YYYY-MM-DD"),
+    ([*AUTH, "--visits", "inf", "--from", "2026-10-01", "--to", "2026-12-31"], "must be a finite number"),
+    ([*AUTH, "--visits", "nan", "--from", "2026-10-01", "--to", "2026-12-31"], "must be a finite number"),
+    ([*AUTH, "--units", "1e400", "--from", "2026-10-01", "--to", "2026-12-31"], "must be below 1,000,000"),
+    ([*AUTH, "--visits", "1.5", "--from", "2026-10-01", "--to", "2026-12-31"], "visits are counted whole"),
+    ([*AUTH, "--units", "0.0005", "--from", "2026-10-01", "--to", "2026-12-31"], "kept to a thousandth"),
+    ([*AUTH, "--visits", "twelve", "--from", "2026-10-01", "--to", "2026-12-31"], "--visits 'twelve' is not a number"),
     (["auth", "add", "--payer", "NOSUCHPLAN", "--member", MEMBER, "--number", "A-1", "--visits", "4",
       "--from", "2026-10-01", "--to", "2026-12-31"], "'NOSUCHPLAN' is no payer the hub knows (known: AUTHPLAN)"),
     (["credentialing", "add", "--npi", CLINICIAN, "--payer", PAYER, "--status", "enrolled",
@@ -452,6 +458,29 @@ def test_an_authorization_or_enrollment_wrong_in_itself_is_a_usage_error(hub, hu
     with hub.store.session() as session:
         assert ledger.list_authorizations(session, include_void=True) == []
         assert credentialing.list_enrollments(session) == []
+
+
+@pytest.mark.parametrize("quantity", [Decimal("Infinity"), Decimal("NaN"), Decimal("2.5"), float("inf")])
+def test_the_ledger_itself_refuses_a_count_that_is_not_a_whole_finite_visit(hub, quantity):
+    # a grant from a plugin reaches ledger.add without the CLI's parser
+    with hub.store.session() as session, pytest.raises(InputError, match="finite|whole"):
+        ledger.add(session, payer_id=PAYER, member_id=MEMBER, number="A-9", quantity=quantity,
+                   start=date(2026, 10, 1), end=date(2026, 12, 31))
+
+
+def test_part_units_stay_allowed(hub):
+    with hub.store.session() as session:
+        row = ledger.add(session, payer_id=PAYER, member_id=MEMBER, number="A-9", quantity=Decimal("1.5"),
+                         unit_type="units", start=date(2026, 10, 1), end=date(2026, 12, 31))
+        assert row.quantity == Decimal("1.5")
+
+
+@pytest.mark.parametrize("stored", [Decimal("Infinity"), Decimal("-Infinity"), Decimal("NaN"), float("inf")])
+def test_a_count_that_is_not_finite_is_shown_as_it_is_not_a_traceback(stored):
+    from hub.cli.output import count
+
+    shown = count(stored)
+    assert isinstance(shown, float) and str(shown) == str(float(stored))
 
 
 def test_the_same_authorization_twice_and_a_second_void_are_usage_errors(hub, hub_home):
@@ -492,3 +521,11 @@ def test_counts_in_json_are_integers_not_money(hub, hub_home, capsys):
     listed = json.loads(capsys.readouterr().out)
     assert [(a["authorized"], a["used"], a["remaining"]) for a in listed] == [(5, 0, 5), (1.5, 0, 1.5)]
     assert all(type(a["used"]) is int for a in listed) and type(listed[0]["authorized"]) is int
+
+
+def test_a_payers_benefit_count_that_is_not_finite_is_left_as_the_payer_wrote_it():
+    # the same float/Decimal reading as an authorization's count, in `eligibility --json`
+    from hub.cli.eligibility import _amounts
+
+    shown = _amounts({"visits_allowed": "Infinity", "copay": "NaN", "visits_remaining": "12"})
+    assert shown == {"visits_allowed": "Infinity", "copay": "NaN", "visits_remaining": 12}

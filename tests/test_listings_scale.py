@@ -136,11 +136,26 @@ def test_each_filter_agrees_with_filtering_the_whole_listing(hub, hub_home, caps
         (["--until", until], lambda c: c["service_date"] <= until),
         (["--since", since, "--until", until, "--payer", "UHC77", "--status", "ready"],
          lambda c: since <= c["service_date"] <= until and c["payer_id"] == "UHC77" and c["status"] == "ready"),
-        (["--payer", "NO-SUCH-PAYER"], lambda c: False),
     ]
     for options, wanted in cases:
         found, _ = listing(capsys, hub_home, "claims", "--json", *options)
         assert found == [c for c in everything if wanted(c)], options
+
+
+def test_a_payer_the_hub_does_not_know_is_a_usage_error_not_an_empty_listing(hub, hub_home, capsys):
+    from hub.cli.main import main
+
+    seeded = seed(hub)
+    add_claims(hub, seeded, 6)
+    (hub_home / "mappings").mkdir(exist_ok=True)
+    (hub_home / "mappings" / "payers.toml").write_text('[payer."NAMED01"]\nname = "A payer with no claims yet"\n')
+    capsys.readouterr()
+    for output in ([], ["--json"]):
+        assert main(["--home", str(hub_home), "claims", "--payer", "NO-SUCH-PAYER", *output]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and "'NO-SUCH-PAYER' is no payer the hub knows" in err and err.count("\n") == 1, err
+    # a payer the practice names, with no claims yet, is known: an empty listing, exit code 0
+    assert listing(capsys, hub_home, "claims", "--json", "--payer", "NAMED01") == ([], None)
 
 
 def test_the_listing_keeps_every_field_and_each_claims_own_lines_findings_and_reason(hub, hub_home, capsys):

@@ -225,6 +225,19 @@ def test_a_notice_signed_after_the_service_is_refused(hub, hub_home, sent, capsy
     assert json.loads(capsys.readouterr().out) == []
 
 
+def test_a_blank_procedure_or_note_on_a_notice_is_refused_not_a_second_notice(hub, hub_home, sent, capsys):
+    a, *_ = sent
+    day_before = (sent[a]["lines"][0][2] - timedelta(days=1)).isoformat()
+    assert main(["--home", str(hub_home), "notice", "add", a, "--signed-on", day_before]) == 0
+    for blank in (["--procedure", ""], ["--procedure", "  "], ["--note", ""]):
+        capsys.readouterr()
+        assert main(["--home", str(hub_home), "notice", "add", a, "--signed-on", day_before, *blank]) == 2, blank
+        err = capsys.readouterr().err
+        assert "is empty" in err and err.count("\n") == 1, err
+    notices = run_json(capsys, hub_home, "notice", "list")
+    assert [n["procedure_code"] for n in notices] == [None]
+
+
 def test_patient_ar_leaves_out_what_a_secondary_on_file_will_be_billed(hub, hub_home, tmp_path, capsys):
     pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
     post(hub, Remit("COB1").claim(pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]]), "p.835")

@@ -98,18 +98,57 @@ def test_a_claim_sent_after_an_override_does_not_count_as_clean(hub, hub_home, t
     outcomes = [intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"{seed}.json").claims[0]
                 for seed in (3, 5, 8)]
     assert [o.status for o in outcomes] == ["ready"] * 3
-    export_837p(hub, tmp_path / "b.x12")
-    _, before = run_json(capsys, hub_home, "ar")
-    assert Decimal(str(before["figures"]["clean_claim_rate"])) == Decimal("1.000")  # a fraction, as coinsurance
-    # seed 3 (an E/M with a psychotherapy add-on) carries a warning; a biller overrides it
+    # seed 3 (an E/M with a psychotherapy add-on) carries a warning; a biller overrides it before it goes out
     _, claims = run_json(capsys, hub_home, "claims")
     warned = next(c for c in claims if c["patient_control_number"] == outcomes[0].patient_control_number)
     [finding] = warned["findings"]
     assert main(["--home", str(hub_home), "override", warned["patient_control_number"], finding["code"],
                  "--line", str(finding["line"]), "--reason", "minutes are in the note"]) == 0
+    export_837p(hub, tmp_path / "b.x12")
     _, after = run_json(capsys, hub_home, "ar")
-    assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("0.667")
+    assert Decimal(str(after["figures"]["clean_claim_rate"])) == Decimal("0.667")  # a fraction, as coinsurance
     assert "overridden finding" in after["formulas"]["clean_claim_rate"]
+
+
+def test_a_claim_already_sent_refuses_an_override_and_its_figures_stay(hub, hub_home, tmp_path, capsys):
+    outcomes = [intake.receive(hub, json.dumps(encounter_bundle(seed)).encode(), f"{seed}.json").claims[0]
+                for seed in (3, 5, 8)]
+    export_837p(hub, tmp_path / "b.x12")
+    _, before = run_json(capsys, hub_home, "ar")
+    assert Decimal(str(before["figures"]["clean_claim_rate"])) == Decimal("1.000")
+    _, claims = run_json(capsys, hub_home, "claims")
+    warned = next(c for c in claims if c["patient_control_number"] == outcomes[0].patient_control_number)
+    [finding] = warned["findings"]
+    for status in ("batched", "paid"):
+        with hub.store.session() as session:
+            session.get(schema.Claim, outcomes[0].claim_id).status = status
+            session.commit()
+        capsys.readouterr()
+        assert main(["--home", str(hub_home), "override", warned["patient_control_number"], finding["code"],
+                     "--line", str(finding["line"]), "--reason", "late doc"]) == 2
+        err = capsys.readouterr().err
+        assert f"is {status}: an override changes only a claim not yet sent" in err and err.count("\n") == 1, err
+    _, after = run_json(capsys, hub_home, "ar")
+    assert after["figures"]["clean_claim_rate"] == before["figures"]["clean_claim_rate"]
+    with hub.store.session() as session:
+        assert session.scalars(select(schema.FindingOverride)).all() == []
+
+
+def test_the_same_override_twice_records_one_and_reports_it(hub, hub_home, capsys):
+    intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json")
+    [second] = intake.receive(hub, _visit(5, "enc-5-copy"), "visit-again.json").claims
+    argv = ["override", second.patient_control_number, "claim.duplicate_service", "--line", "1",
+            "--reason", "two sessions that day"]
+    code, first = run_json(capsys, hub_home, *argv)
+    assert code == 0 and first["status"] == "ready"
+    code, again = run_json(capsys, hub_home, *argv[:-1], "another reason")
+    assert code == 0 and again == first
+    assert main(["--home", str(hub_home), *argv]) == 0
+    assert "already overridden (override 1" in capsys.readouterr().out
+    with hub.store.session() as session:
+        assert len(session.scalars(select(schema.FindingOverride)).all()) == 1
+        audited = [e.action for e in session.scalars(select(schema.AuditEvent))]
+        assert audited.count("override_finding") == 1
 
 
 def test_an_override_survives_the_encounter_being_sent_again(hub, hub_home, capsys):

@@ -206,6 +206,10 @@ def cmd_claims(args: argparse.Namespace) -> int:
     page = Page.from_options(option("limit"), option("after"))
     table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
+        if wanted.payer_id is not None:
+            from hub.ledger.payers import check_known_payer
+
+            check_known_payer(session, hub.mappings, wanted.payer_id)  # a typo is not "no claims": exit code 2
         rules = DenialRules.load(hub.mappings)
         claims = claim_listing(session, wanted, page, rules)
         try:

@@ -205,6 +205,8 @@ def _amounts(benefit: dict | None) -> dict | None:
                 number = Decimal(value)
             except InvalidOperation:
                 continue
+            if not number.is_finite():
+                continue  # a payer's "Infinity" or "NaN" is no amount: left as the payer wrote it
             out[key] = count(number) if key in COUNTS else float(number)
     return out
 

@@ -303,13 +303,31 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_overridable(row, args: argparse.Namespace) -> None:
+    """A usage error (exit code 2) for an override the hub refuses: a claim already sent, a
+    finding that would make the 837P invalid, or one the claim does not have."""
+    from hub.claims import OVERRIDABLE
+    from hub.scrub.never_overridden import why_not_overridable
+
+    if row.status not in OVERRIDABLE:
+        raise UsageError(f"claim {args.claim} is {row.status}: an override changes only a claim not yet sent "
+                         f"({', '.join(OVERRIDABLE)}); nothing was changed")
+    why = why_not_overridable(args.code)
+    if why is not None:
+        raise UsageError(f"{args.code} cannot be overridden: {why}; the 837P would be invalid, so fix the "
+                         "claim's data (in the EHR, then send the encounter again)")
+    found = [f for f in row.findings if f.code == args.code and f.line_number == args.line]
+    if not found:
+        shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)
+        raise UsageError(f"claim {args.claim} has no finding {args.code}"
+                         + (f" on line {args.line}" if args.line else "") + f" (its findings: {shown or 'none'})")
+
+
 def cmd_override(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
-
     from hub.claims import rescrub
-    from hub.scrub.never_overridden import why_not_overridable
+    from hub.store import schema
 
     if not args.reason.strip():
         raise UsageError("--reason must say why the finding does not apply")
@@ -318,27 +336,32 @@ def cmd_override(args: argparse.Namespace) -> int:
                               .order_by(schema.Claim.revision.desc())).first()
         if row is None:
             raise UsageError(f"no claim {args.claim}")
-        why = why_not_overridable(args.code)
-        if why is not None:
-            raise UsageError(f"{args.code} cannot be overridden: {why}; the 837P would be invalid, so fix the "
-                             "claim's data (in the EHR, then send the encounter again)")
-        found = [f for f in row.findings if f.code == args.code and f.line_number == args.line]
-        if not found:
-            shown = ", ".join(f"{f.code}" + (f" --line {f.line_number}" if f.line_number else "") for f in row.findings)
-            raise UsageError(f"claim {args.claim} has no finding {args.code}"
-                             + (f" on line {args.line}" if args.line else "") + f" (its findings: {shown or 'none'})")
-        override = schema.FindingOverride(claim_id=row.id, code=args.code, line_number=args.line,
-                                          reason=args.reason.strip(), actor=hub.actor)
-        session.add(override)
-        hub.audit(session, "override_finding", "claim", [row.id], f"{args.code}: {args.reason.strip()}")
-        session.flush()
-        status = rescrub(hub, session, row) or row.status
+        table = schema.FindingOverride
+        override = session.scalars(select(table).where(table.claim_id == row.id, table.code == args.code,
+                                                       table.line_number.is_(None) if args.line is None
+                                                       else table.line_number == args.line)
+                                   .order_by(table.id)).first()
+        # the same command twice records one override, as `notice add` does; run again once the
+        # claim has gone out, it still reports the one on file
+        repeat = override is not None
+        if not repeat:
+            _check_overridable(row, args)
+            override = table(claim_id=row.id, code=args.code, line_number=args.line,
+                             reason=args.reason.strip(), actor=hub.actor)
+            session.add(override)
+            hub.audit(session, "override_finding", "claim", [row.id], f"{args.code}: {args.reason.strip()}")
+            session.flush()
+        status = (None if repeat else rescrub(hub, session, row)) or row.status
         session.commit()
         data = {"id": override.id, "patient_control_number": row.patient_control_number, "revision": row.revision,
                 "code": override.code, "line": override.line_number, "reason": override.reason,
                 "actor": override.actor, "created_at": override.created_at, "status": status}
     if args.json:
         print_json(data)
+        return 0
+    if repeat:
+        print(f"{args.claim}: {args.code} already overridden (override {override.id}, {override.reason}); "
+              f"nothing changed, the claim is {status}")
         return 0
     print(f"{args.claim}: {args.code} overridden ({args.reason.strip()}); the claim is now {status}")
     return 0

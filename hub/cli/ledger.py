@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from hub.cli.commands import open_hub, refused_as_usage
 from hub.cli.output import count, date_option, print_json, print_table
@@ -87,11 +87,14 @@ def add_commands(sub) -> None:
     listing.set_defaults(func=cmd_credentialing_list)
 
 
-def _count(text: str, option: str) -> Decimal:
+def _count(text: str, unit_type: str) -> Decimal:
+    """``--visits``/``--units`` read as ``auth import`` reads a quantity: finite, positive, visits whole."""
+    from hub.ledger.authorizations import parse_quantity
+
     try:
-        return Decimal(text)
-    except InvalidOperation:
-        raise UsageError(f"{option} must be a number, not {text!r}") from None
+        return parse_quantity(text, unit_type, name=f"--{unit_type}")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --- auth ---------------------------------------------------------------------------------------
@@ -103,7 +106,7 @@ def cmd_auth_add(args: argparse.Namespace) -> int:
     from hub.ledger.payers import check_known_payer
 
     unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
-    quantity = _count(text, f"--{unit_type}")
+    quantity = _count(text, unit_type)
     start, end = date_option(args.start, "--from"), date_option(args.end, "--to")
     with open_hub(args) as hub, hub.store.session() as session:
         check_known_payer(session, hub.mappings, args.payer)

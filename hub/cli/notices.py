@@ -50,6 +50,8 @@ def cmd_notice_add(args: argparse.Namespace) -> int:
     from hub.remit.denials import DenialRules
 
     signed_on = date_option(args.signed_on, "--signed-on")
+    if args.note is not None and not args.note.strip():
+        raise UsageError("--note is empty: say where the signed copy is kept, or leave --note out")
     with open_hub(args) as hub, hub.store.session() as session:
         claim = _claim(session, args.claim)
         with refused_as_usage():  # signed after the service, a service the claim lacks: exit code 2

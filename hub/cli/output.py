@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timezone
@@ -66,9 +67,12 @@ _PLAIN = {Decimal: float, date: date.isoformat, datetime: timestamp}
 
 def count(value: Decimal | float | int | None) -> int | float | None:
     """A count (visits, units) for JSON: a whole one is an integer (``5``, not ``5.0``, which is
-    how money reads); a part unit stays a number (``1.5``)."""
+    how money reads); a part unit stays a number (``1.5``). One that is not finite (stored
+    before the ledger refused it) is shown as it is, never a traceback."""
     if value is None or isinstance(value, bool):
         return value
+    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+        return float(value)
     return int(value) if value == int(value) else float(value)
 
 

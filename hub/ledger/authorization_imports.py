@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import select
@@ -206,16 +206,13 @@ def _parse_row(line: int, values: dict[str, str]) -> tuple[_Row | None, list[str
             problems.append(f"{name} {text!r} is not a date written {DATE_RULE}")
             return None
 
-    text = values.get("quantity", "")
+    unit_type = values.get("unit_type", "").lower() or "visits"
     try:
-        quantity = Decimal(text)
-        if not quantity.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        problems.append(f"quantity {text!r} is not a number")
+        quantity = ledger.parse_quantity(values.get("quantity", ""), unit_type)
+    except ValueError as exc:
+        problems.append(str(exc))
         quantity = None
     start, end = day("start"), day("end")
-    unit_type = values.get("unit_type", "").lower() or "visits"
     source = values.get("source", "").lower() or "typed"
     if source not in CSV_SOURCES:
         problems.append(f"source {source!r} is not one of {', '.join(CSV_SOURCES)}")

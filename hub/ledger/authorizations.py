@@ -16,7 +16,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select, update
 from sqlalchemy import insert as insert_rows
@@ -166,6 +166,42 @@ def count_text(value: Decimal) -> str:
 # --- the ledger -----------------------------------------------------------------------------------
 
 
+# The store keeps a count as NUMERIC(9, 3): below a million, to a thousandth. A larger one is
+# no payer's grant (SQLite would keep it as inf, PostgreSQL refuse the row).
+QUANTITY_LIMIT = Decimal(1_000_000)
+QUANTITY_STEP = Decimal("0.001")
+
+
+def quantity_problems(quantity: Decimal, unit_type: str = "visits") -> list[str]:
+    """What is wrong with an authorized count: not a finite number, not positive, too large, a
+    part visit (a visit is one date of service), or finer than the store keeps."""
+    if not quantity.is_finite():
+        return [f"the authorized count must be a finite number, not {quantity}"]
+    if quantity <= 0:
+        return [f"the authorized count must be positive, not {count_text(quantity)}"]
+    if quantity >= QUANTITY_LIMIT:
+        # shown as Decimal writes it (1E+400), not in 401 digits
+        return [f"the authorized count must be below {QUANTITY_LIMIT:,}, not {quantity}"]
+    if unit_type == "visits" and quantity != quantity.to_integral_value():
+        return [f"visits are counted whole (one per date of service), not {count_text(quantity)}"]
+    if quantity != quantity.quantize(QUANTITY_STEP):
+        return [f"the authorized count is kept to a thousandth, not {count_text(quantity)}"]
+    return []
+
+
+def parse_quantity(text: str, unit_type: str = "visits", name: str = "quantity") -> Decimal:
+    """The one reading of an authorized count, typed (``auth add``) or imported (``auth import``):
+    a ValueError naming the rule for anything ``quantity_problems`` refuses."""
+    try:
+        quantity = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValueError(f"{name} {text!r} is not a number") from None
+    found = quantity_problems(quantity, unit_type)
+    if found:
+        raise ValueError("; ".join(found))
+    return quantity
+
+
 def problems(*, payer_id: str, member_id: str, number: str, quantity: Decimal, start: date, end: date,
              procedure_codes: Sequence[str] = (), unit_type: str = "visits", rendering_npi: str | None = None,
              source: str = "typed") -> list[str]:
@@ -173,8 +209,7 @@ def problems(*, payer_id: str, member_id: str, number: str, quantity: Decimal, s
     found = []
     if not payer_id.strip() or not member_id.strip() or not number.strip():
         found.append("payer, member id and authorization number are all needed")
-    if quantity <= 0:
-        found.append(f"the authorized count must be positive, not {quantity}")
+    found += quantity_problems(Decimal(quantity), unit_type)  # a grant from a plugin, too: never inf or NaN
     if end < start:
         found.append(f"the authorization ends ({end}) before it starts ({start})")
     if unit_type not in UNIT_TYPES:

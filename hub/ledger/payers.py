@@ -29,6 +29,8 @@ def known_payer_ids(session: Session, mappings: MappingSet) -> set[str]:
 
 def check_known_payer(session: Session, mappings: MappingSet, payer_id: str, option: str = "--payer") -> None:
     """A usage error (exit code 2) for a payer id the hub does not know, naming the known ones."""
+    if session.scalar(select(schema.Payer.id).where(schema.Payer.payer_id == payer_id).limit(1)) is not None:
+        return  # one indexed row: a listing filtered by payer pays no more than this
     known = known_payer_ids(session, mappings)
     if payer_id in known:
         return

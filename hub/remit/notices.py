@@ -44,6 +44,10 @@ def add(session, claim: schema.Claim, signed_on: date, procedure_code: str | Non
     if signed_on > claim.service_date:
         raise InputError(f"a notice signed on {signed_on} is after the date of service {claim.service_date}: "
                          f"an advance notice must be signed before the service")
+    if procedure_code is not None and not procedure_code.strip():
+        # a blank code would be a second notice for every service, not one for a service
+        raise InputError("the notice's procedure code is empty: name the service it covers, or give none for "
+                         "every service on the claim")
     if procedure_code and procedure_code not in {line.procedure_code for line in claim.lines}:
         raise InputError(f"claim {claim.patient_control_number} has no service {procedure_code}")
     for known in notices_for(session, claim.patient_control_number):
