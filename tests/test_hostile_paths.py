@@ -10,6 +10,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -146,8 +147,17 @@ def test_the_csv_reader_refuses_a_fifo_itself(hub, tmp_path):
     from hub.errors import UsageError
     from hub.ledger import authorization_imports
 
-    with hub.store.session() as session, pytest.raises(UsageError, match="FIFO"):
-        authorization_imports.import_csv(session, _fifo(tmp_path))
+    fifo = _fifo(tmp_path)
+    # Should the reader open it (a regression), a writer comes after 10 s and ends the wait with
+    # an empty file, so the test fails instead of hanging.
+    writer = threading.Timer(10, lambda: os.close(os.open(fifo, os.O_WRONLY)))
+    writer.daemon = True
+    writer.start()
+    try:
+        with hub.store.session() as session, pytest.raises(UsageError, match="FIFO"):
+            authorization_imports.import_csv(session, fifo)
+    finally:
+        writer.cancel()
 
 
 # --- 3. an empty --home is a mistake --------------------------------------------------------
