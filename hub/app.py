@@ -62,7 +62,7 @@ def existing_home(option: str | os.PathLike[str] | None) -> Path:
         raise UsageError(f"no hub at {home} ({named_by}): check the path, or create one with "
                          f"`bhhub --home {home} init`")
     if not is_hub_home(home):
-        raise UsageError(f"{home} ({named_by}) is not a bhhub hub (no {CONFIG_NAME} or {STORE_NAME} in it): "
+        raise UsageError(f"{home} ({named_by}) is not a bhhub hub (no {CONFIG_NAME} or SQLite {STORE_NAME} in it): "
                          f"check the path, or make it one with `bhhub --home {home} init`")
     return home
 
@@ -71,8 +71,10 @@ def named_home(option: str | os.PathLike[str] | None) -> Path | None:
     """For a command that needs no hub (``plugins``): the home ``--home`` or ``BHHUB_HOME``
     names, which must be a hub (the user named it: a mistake there is told, not ignored); None
     when neither names one."""
-    if not option and not os.environ.get("BHHUB_HOME"):
-        return None
+    if option is None or option == "":
+        resolve_home(option)  # an empty --home is told, not read as "none named"
+        if not os.environ.get("BHHUB_HOME"):
+            return None
     return existing_home(option)
 
 

@@ -75,7 +75,7 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_a
     from hub.exchange.locks import EXCHANGE, hub_lock
 
     set_aside = [] if set_aside is None else set_aside
-    out = _file_to_write(out)
+    out = _file_to_write(out, hub)
     target = _target(hub, mailbox)
     # The same lock as the exchange's: batching here never interleaves with a scheduled exchange
     # (nor with another export checking, staging and naming its file).
@@ -110,9 +110,14 @@ def _target(hub, mailbox: str | None):
     return envelope, profile.line_breaks if profile is not None else True, routes(hub).payers_of(mailbox)
 
 
-def _file_to_write(out: Path) -> Path:
+def _file_to_write(out: Path, hub=None) -> Path:
     """``out`` as a file the export may create, or a UsageError saying why not (nothing changed yet)."""
     out = Path(out)
+    if hub is not None:
+        mine = _hub_own_file(hub, out)
+        if mine is not None:  # --force would replace the store, the config or a raw file with an 837P
+            raise UsageError(f"--out {out} is {mine}; it is never written over, even with --force: "
+                             f"name a file outside the hub home (or in {hub.settings.batches_dir})")
     kind = _not_a_file(out)
     if kind == "a folder":
         raise UsageError(f"--out {out} is a folder; name the file to write in it, e.g. {out / 'batch-0001.x12'}")
@@ -142,6 +147,68 @@ def _not_a_file(path: Path) -> str | None:
         if test(mode):
             return kind
     return "not a regular file"
+
+
+def _hub_own_file(hub, out: Path) -> str | None:
+    """What of the hub's own ``out`` is or lies in ("inside the hub home ..."), else None.
+
+    The whole home is the hub's (store, bhhub.toml, locks, spool/, raw files, mappings/, a demo
+    hub) except ``<home>/batches/``, kept for 837Ps; so are a SQLite store kept elsewhere with its
+    -wal/-journal/-shm and lock files beside it, and the secret files bhhub.toml names."""
+    target = _resolved(out)
+    home = _resolved(hub.settings.home)
+    if target.is_relative_to(home) and not target.is_relative_to(_resolved(hub.settings.batches_dir)):
+        return f"inside the hub home {home}"
+    database = _sqlite_file(hub.settings.database_url)
+    if database is not None:
+        database = _resolved(database)
+        if target.parent == database.parent and (
+                target.name == database.name or target.name.startswith((f"{database.name}-", f"{database.name}."))):
+            return "the hub's store (or its journal or lock file)"
+    for key, named in _named_files(hub.settings.raw):
+        if _same_file(out, Path(named).expanduser()):
+            return f"the file bhhub.toml names as {key}"
+    return None
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return Path(path).expanduser().resolve()
+    except (OSError, RuntimeError):  # a link loop: compared as written
+        return Path(os.path.abspath(Path(path).expanduser()))
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is not there (yet): compare where they would be
+        return _resolved(a) == _resolved(b)
+
+
+def _sqlite_file(url: str) -> Path | None:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - a URL the store itself will refuse, with its own message
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def _named_files(table, where: str = ""):
+    """(dotted key, path) of every ``*_file`` / ``*_path`` value in bhhub.toml (secrets, CA files)."""
+    if isinstance(table, dict):
+        for key, value in table.items():
+            dotted = f"{where}.{key}" if where else str(key)
+            if isinstance(value, str) and str(key).endswith(("_file", "_path")):
+                yield dotted, value
+            else:
+                yield from _named_files(value, dotted)
+    elif isinstance(table, list):
+        for item in table:
+            yield from _named_files(item, where)
 
 
 class NotAFile(FileExistsError):
@@ -201,7 +268,7 @@ def write_batch(hub, batch_id: int, out: Path, *, force: bool = False, wait: flo
     then known written (at ``out``), so the next export does not write it a second time."""
     from hub.exchange.locks import EXCHANGE, hub_lock
 
-    out = _file_to_write(out)
+    out = _file_to_write(out, hub)
     with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
         with hub.store.session() as session:
             batch = session.get(schema.Batch, batch_id)

@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hub.errors import ConfigError
+from hub.errors import ConfigError, UsageError
 from hub.x12.envelope import Envelope
 
 CONFIG_NAME = "bhhub.toml"
 STORE_NAME = "bhhub.db"  # the default store: a SQLite file in the home
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database file
 
 DEFAULT_CONFIG = """\
 # bhhub configuration. Every key is optional; delete what you do not need.
@@ -93,7 +94,13 @@ def _section_key(model: type) -> str:
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
-    """``--home``, else ``BHHUB_HOME``, else ``./.bhhub``."""
+    """``--home``, else ``BHHUB_HOME``, else ``./.bhhub``.
+
+    An empty ``--home`` is a mistake (an unset shell variable, ``--home "$HOME_DIR"``), told
+    rather than read as "the default"; an empty ``BHHUB_HOME`` counts as unset, as the shell's
+    own ``${VAR:-default}`` has it."""
+    if home is not None and not os.fspath(home):
+        raise UsageError("--home is empty: name the hub's folder (or leave --home out for $BHHUB_HOME or ./.bhhub)")
     chosen = home or os.environ.get("BHHUB_HOME") or ".bhhub"
     return Path(chosen).expanduser().resolve()
 
@@ -101,11 +108,23 @@ def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
 def is_hub_home(folder: Path) -> bool:
     """Whether ``folder`` holds what ``bhhub init`` makes: ``bhhub.toml`` (init always writes it,
     whatever the store) or the default SQLite store (a hub made before init wrote the file).
+    A ``bhhub.db`` counts only when it is a SQLite database (its header): an empty or foreign
+    file of that name must not make a folder a hub, to be migrated into and chmod-ed.
 
     ``BHHUB_DATABASE_URL`` alone makes no folder a hub: it chooses the store, and a mistyped
     ``--home`` beside it must not become the folder of that store's raw files and batches.
     """
-    return (folder / CONFIG_NAME).is_file() or (folder / STORE_NAME).is_file()
+    return (folder / CONFIG_NAME).is_file() or _is_sqlite_file(folder / STORE_NAME)
+
+
+def _is_sqlite_file(path: Path) -> bool:
+    if not path.is_file():  # a FIFO of that name is never opened: it would block
+        return False
+    try:
+        with path.open("rb") as database:
+            return database.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
 
 
 def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:

@@ -117,7 +117,7 @@ def test_a_batch_that_uses_up_an_authorization_midway_records_what_the_per_claim
     assert uses_of(expected, units) > 0
 
     # And through the export itself.
-    result = export_837p(hub, hub.settings.home / "batch.x12")
+    result = export_837p(hub, hub.settings.batches_dir / "batch.x12")
     assert result.claim_count == ready and result.set_aside == ()
     with hub.store.session() as session:
         assert ledger_rows(session) == expected
@@ -140,7 +140,7 @@ def test_any_mix_of_members_authorizations_earlier_batches_and_revisions_gives_t
     claims += [visit(hub, seed * 1000 + i, START + timedelta(days=rng.randint(0, 50)), rng.choice(members))
                for i in range(2, 18)]
     # An earlier batch already holds some of the members' visits.
-    first = export_837p(hub, hub.settings.home / "first.x12", max_claims=6)
+    first = export_837p(hub, hub.settings.batches_dir / "first.x12", max_claims=6)
     assert first is not None
     with hub.store.session() as session:
         assert {c.batch_id for c in going_out(session, claims[:2])} == {first.batch_id}

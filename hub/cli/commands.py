@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hub.cli.output import print_json, print_json_array, print_table, progress
+from hub.cli.paths import input_file
 from hub.errors import InputError, UsageError
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ def _files(paths: list[str], home: Path) -> Iterator[Path]:
     """The files named, and those inside folders named, except hidden ones and the hub's own."""
     for name in paths:
         path = Path(name)
+        input_file(path, folder_ok=True)  # a FIFO or a device: refused before anything is read
         if path.is_dir():
             yield from sorted(
                 p for p in path.rglob("*")
@@ -94,6 +96,8 @@ def cmd_intake(args: argparse.Namespace) -> int:
         if not args.json:
             print(line)
 
+    for name in args.paths:
+        input_file(name, folder_ok=True)
     with open_hub(args) as hub:
         files = list(_files(args.paths, hub.settings.home))
         if not files:

@@ -6,6 +6,7 @@ import argparse
 from decimal import Decimal
 
 from hub.cli.commands import open_hub, refused_as_usage
+from hub.cli.paths import input_file
 from hub.cli.output import count, date_option, print_json, print_table
 from hub.errors import UsageError
 
@@ -132,6 +133,7 @@ def cmd_auth_import(args: argparse.Namespace) -> int:
     from hub.ledger import authorization_imports, rescrub
     from hub.ledger.payers import known_payer_ids
 
+    input_file(args.file)
     with open_hub(args) as hub, hub.store.session() as session:
         result = authorization_imports.import_csv(session, args.file, known_payer_ids(session, hub.mappings))
         ids = [row.id for row in result.added]
@@ -213,6 +215,7 @@ def cmd_credentialing_import(args: argparse.Namespace) -> int:
     from hub.ledger import credentialing, rescrub
     from hub.ledger.payers import known_payer_ids
 
+    input_file(args.file)
     with open_hub(args) as hub, hub.store.session() as session:
         pairs: set[tuple[str, str]] = set()
         counts = credentialing.import_csv(session, args.file, pairs, known_payer_ids(session, hub.mappings))

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hub.cli.commands import open_hub
+from hub.cli.paths import input_file
 from hub.cli.output import print_json
 
 _EPILOG = {
@@ -39,6 +40,8 @@ def cmd_load(args: argparse.Namespace) -> int:
     from hub.scrub import ncci_files  # the loader reads large files: imported only when asked
 
     load = ncci_files.load_ptp if args.rules_kind == "load-ncci" else ncci_files.load_mue
+    for name in args.files:
+        input_file(name)
     with open_hub(args) as hub:
         result = load(hub.settings.mappings_dir, [Path(f) for f in args.files], all_codes=args.all_codes)
     unit = "pair" if args.rules_kind == "load-ncci" else "code"
