@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import stat
 import tempfile
 from glob import escape as glob_escape
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from hub.claims import set_status
 from hub.crashpoints import crash_point
 from hub.errors import InputError, StoreError, UsageError
+from hub.filekinds import not_a_file
 from hub.model import ClaimStatus, Finding, Provider, Severity
 from hub.store import schema
 from hub.store.repo import claim_record, next_counter, provider_record
@@ -133,20 +133,10 @@ def _file_to_write(out: Path, hub=None) -> Path:
 
 
 def _not_a_file(path: Path) -> str | None:
-    """What is at ``path`` when it is there and not a regular file ("a device", ...), else None.
-
-    A symbolic link is named as one, not followed: writing "through" it by rename would replace
-    the link itself, and a link may point anywhere (/dev/sda)."""
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:  # not there (or not reachable: the write itself then says why)
-        return None
-    for test, kind in ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket")):
-        if test(mode):
-            return kind
-    return "not a regular file"
+    """What is at ``path`` when it is there and not a regular file, else None. A symbolic link is
+    named as one, not followed: writing "through" it by rename would replace the link itself, and
+    a link may point anywhere (/dev/sda)."""
+    return not_a_file(path, follow_links=False)
 
 
 def _hub_own_file(hub, out: Path) -> str | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from hub.errors import InputError
+from hub.filekinds import input_file
 
 Row = TypeVar("Row")
 
@@ -22,8 +23,6 @@ def read_rows(path: Path, *, columns: Sequence[str], required: Sequence[str], wh
     """(parsed rows, "line N: ..." problems) of the CSV file at ``path``. ``parse(line, values)``
     gets a row's stripped values by column. A missing or unknown column, an unreadable file, or a
     header with no rows is an ``InputError`` naming ``what`` ("the enrollment file")."""
-    from hub.cli.paths import input_file
-
     input_file(path)  # a FIFO would block the import, a device never end
     rows: list[Row] = []
     problems: list[str] = []

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hub.cli.output import print_json, print_json_array, print_table, progress
-from hub.cli.paths import input_file
+from hub.filekinds import input_file
 from hub.errors import InputError, UsageError
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import argparse
 from decimal import Decimal
 
 from hub.cli.commands import open_hub, refused_as_usage
-from hub.cli.paths import input_file
+from hub.filekinds import input_file
 from hub.cli.output import count, date_option, print_json, print_table
 from hub.errors import UsageError
 

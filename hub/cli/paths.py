@@ -5,18 +5,14 @@ raised before anything is written: ``--out`` naming a file where a folder is wan
 ``--out FILE`` is checked by the export itself, before any claim changes: ``hub.batches``
 refuses a folder, a device, a FIFO, a socket or a symbolic link even with ``--force``.)
 
-A file a command reads must be a regular file (``input_file``): reading a FIFO blocks until
-someone writes to it, and a device such as /dev/zero never ends (it would fill the spool).
+A file a command reads must be a regular file (``input_file``, from ``hub.filekinds``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import stat
 from pathlib import Path
 
-from hub.errors import UsageError
 
 
 def output_folder(text: str) -> str:
@@ -30,21 +26,3 @@ def output_folder(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"cannot write into {text}: {parent} is a file, not a folder")
             break
     return text
-
-
-def input_file(path: str | os.PathLike[str], *, folder_ok: bool = False) -> None:
-    """Refuse (UsageError, exit 2, before anything is read or stored) a named input that is there
-    and is not a regular file (a link is followed to what it names): a FIFO, a socket, a device,
-    or a folder unless ``folder_ok``. A missing file is left to the reader, which says so."""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return
-    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
-        return
-    for test, kind in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device")):
-        if test(mode):
-            raise UsageError(f"{os.fspath(path)} is {kind}, not a regular file: nothing was read; name a file")
-    raise UsageError(f"{os.fspath(path)} is not a regular file: nothing was read; name a file")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from hub.cli.commands import open_hub
-from hub.cli.paths import input_file
+from hub.filekinds import input_file
 from hub.cli.output import print_json
 
 _EPILOG = {
