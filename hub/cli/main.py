@@ -233,6 +233,7 @@ def _main(argv: Sequence[str] | None) -> int:
                           log_file=getattr(args, "log_file", None), log_format=getattr(args, "log_format", "text"),
                           max_bytes=getattr(args, "log_max_bytes", DEFAULT_MAX_BYTES),
                           backups=getattr(args, "log_backups", DEFAULT_BACKUPS))
+        _refuse_blank_ids(args)
         code = args.func(args)
         sys.stdout.flush()  # a reader that went away is noticed here, not at interpreter exit
         return code
@@ -257,6 +258,21 @@ def _main(argv: Sequence[str] | None) -> int:
                   f"{_store_reason(exc)}); nothing was half done, run the command again", file=sys.stderr)
             return 1
         raise
+
+
+# Options naming a payer, a mailbox or a member. Each one's default applies when the option is left
+# out; given as "" (a script's empty variable) it is a mistake, not "use the default".
+_ID_OPTIONS = {"payer": ("--payer", "payer id"), "mailbox": ("--mailbox", "mailbox name"),
+               "member": ("--member", "member id")}
+
+
+def _refuse_blank_ids(args: argparse.Namespace) -> None:
+    """A blank ``--payer``, ``--mailbox`` or ``--member`` given explicitly: a usage error (exit 2)
+    from every command, before anything is opened or asked."""
+    for dest, (flag, what) in _ID_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
+            raise UsageError(f"{flag} is blank: give a {what}")
 
 
 def build_plugin_host():
