@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from hub.errors import MappingError
 from hub.mappings import MappingSet
+from hub.memo import IdentityMemo
 from hub.model import Payer, Provider
 
 PSYCHOTHERAPY = "coding/psychotherapy.toml"
@@ -116,15 +117,10 @@ class SessionModifiers:
 
 def session_modifiers(mappings: MappingSet) -> SessionModifiers:
     table = _telehealth_table(mappings)
-    cached = _SESSION.get(id(table))
-    if cached is not None and cached[0] is table:
-        return cached[1]
-    found = _session_modifiers(table)
-    _SESSION[id(table)] = (table, found)
-    return found
+    return _SESSION.get(table, None, _session_modifiers, table)
 
 
-_SESSION: dict[int, tuple[dict, SessionModifiers]] = {}
+_SESSION: IdentityMemo[SessionModifiers] = IdentityMemo(limit=64)  # per telehealth table: one answer
 
 
 def _session_modifiers(table: dict) -> SessionModifiers:
@@ -133,9 +129,9 @@ def _session_modifiers(table: dict) -> SessionModifiers:
                             frozenset(table["rhc_fqhc_only_modifiers"]), rules_from)
 
 
-# Per payers.toml table (by identity, as _CHECKED), what wanted_at said for each question: a
-# scrub asks the same few questions for thousands of claims.
-_WANTED: dict[int, tuple[dict, dict]] = {}
+# Per payers.toml table, what wanted_at said for each question: a scrub asks the same few
+# questions for thousands of claims.
+_WANTED: IdentityMemo[frozenset[str] | None] = IdentityMemo(limit=50_000)
 
 
 def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
@@ -143,17 +139,12 @@ def wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, pl
     """The session modifiers the payer's rule wants on a telehealth line billed at ``place``;
     None when the rule bills no telehealth at that place (an in-person place). A rural health
     clinic or FQHC may bill the ordinary modifier as well as its own (Medicare: FQ or 93, 2.2)."""
-    table = mappings.load(PAYERS)
-    cached = _WANTED.get(id(table))
-    if cached is None or cached[0] is not table:
-        cached = _WANTED[id(table)] = (table, {})
-    key = (payer, billing_provider.npi, billing_provider.taxonomy, place, audio_only)
-    if key not in cached[1]:
-        cached[1][key] = _wanted_at(mappings, payer, billing_provider, place, audio_only=audio_only)
-    return cached[1][key]
+    question = (payer, billing_provider.npi, billing_provider.taxonomy, place, audio_only)
+    return _WANTED.get(mappings.load(PAYERS), question, _wanted_at,
+                       mappings, payer, billing_provider, place, audio_only)
 
 
-def _wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str, *,
+def _wanted_at(mappings: MappingSet, payer: Payer, billing_provider: Provider, place: str,
                audio_only: bool) -> frozenset[str] | None:
     wanted: set[str] | None = None
     rhc = is_rhc_fqhc(mappings, billing_provider)
@@ -181,9 +172,10 @@ def is_rhc_fqhc(mappings: MappingSet, provider: Provider) -> bool:
 def _telehealth_table(mappings: MappingSet) -> dict:
     """The [telehealth] table and each payer's, checked once per table: every problem at once."""
     table = mappings.load(PAYERS)
-    checked = _CHECKED.get(id(table))
-    if checked is not None and checked[0] is table:
-        return checked[1]
+    return _CHECKED.get(table, None, _checked_telehealth, table)
+
+
+def _checked_telehealth(table: dict) -> dict:
     settings = dict(table.get("telehealth", {}))
     problems = [_unknown("telehealth", key, _SETTINGS) for key in settings if key not in _SETTINGS]
     for key, kind in _SETTINGS.items():
@@ -208,13 +200,10 @@ def _telehealth_table(mappings: MappingSet) -> dict:
     if problems:
         raise MappingError(f"{PAYERS}: {len(problems)} problem(s) in the telehealth rules: " + "; ".join(problems),
                            fix=f"correct mappings/{PAYERS} in the hub home (the packaged file documents each key)")
-    if len(_CHECKED) >= 32:  # many MappingSets (tests): keep the cache small
-        _CHECKED.clear()
-    _CHECKED[id(table)] = (table, settings)
     return settings
 
 
-_CHECKED: dict[int, tuple[dict, dict]] = {}
+_CHECKED: IdentityMemo[dict] = IdentityMemo(limit=32)  # many MappingSets (tests): kept small
 _KIND_NAMES = {list: "list of strings", dict: "table", str: "string"}
 
 
