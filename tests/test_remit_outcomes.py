@@ -125,6 +125,25 @@ def test_a_crossover_is_not_billed_twice_and_the_secondary_owes_the_share_until_
     assert D(str(owed["net_collection_rate"])) == expected
 
 
+def test_a_crossover_names_the_forwarding_payer_by_the_hubs_payer_id_with_the_835s_beside(hub, hub_home, tmp_path,
+                                                                                          capsys):
+    pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
+    # The payer names itself by N1*PR name and its trace's originator (TRN03) only, not 00431.
+    post(hub, Payer835("XONAME", payer="SAMPLE MEDICARE PART B").claim(
+        pcn, info, "19", lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]], crossover_to="MEDIGAP PLAN"),
+        "primary.835")
+    remittance = claim_view(capsys, hub_home, pcn)["remittance"]
+    crossover, posting = remittance["crossover"], remittance["postings"][0]
+    assert posting["payer_id"] == "00431" and posting["payer_id_835"] != "00431"
+    assert crossover["forwarded_by"] == "00431"  # the claim's payer id, as postings[].payer_id
+    assert crossover["forwarded_by_835"] == posting["payer_id_835"]
+    assert "by payer 00431 (" in crossover["note"]
+
+    capsys.readouterr()
+    assert main(["--home", str(hub_home), "followup", "secondary", pcn]) == 1
+    assert "by payer 00431 (" in capsys.readouterr().out
+
+
 def test_after_a_crossover_only_the_payer_it_went_to_posts_to_the_claim(hub, hub_home, tmp_path, capsys):
     pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
     post(hub, Payer835("XO1", payer="SAMPLE MEDICARE PART B", payer_id="00431").claim(

@@ -45,12 +45,12 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
     adjustments = plb.for_references(session, rules.mappings, refs)
     views = {}
     for pcn in pcns:
-        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number)
+        pending = crossovers.pending_among((row, payment.payer_id, payment.trace_number, row.claim_payer_id)
                                            for row, payment in posted[pcn]) if posted[pcn] else None
         views[pcn] = {
             "postings": [_posting(rules, row, payment) for row, payment in posted[pcn]],
             "crossover": None if pending is None else {
-                "forwarded_by": pending.payer_id, "to": pending.to or None, "trace_number": pending.trace_number,
+                "forwarded_by": pending.payer_id, "forwarded_by_835": pending.payer_id_835, "to": pending.to or None, "trace_number": pending.trace_number,
                 "waiting_for_835": True, "note": pending.sentence(pcn)},
             "provider_adjustments": adjustments[pcn],
         }
