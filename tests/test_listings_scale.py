@@ -449,7 +449,8 @@ def straightforward_listing(session, rules, status: str | None = None) -> list[d
                     "reversed": row.reversed_by_id is not None,
                 } for row, pay, posted_to in postings],
                 "crossover": None if pending is None else {
-                    "forwarded_by": pending.payer_id, "forwarded_by_835": pending.payer_id_835, "to": pending.to or None, "trace_number": pending.trace_number,
+                    "forwarded_by": pending.payer_id, "forwarded_by_835": pending.payer_id_835,
+                    "to": pending.to or None, "trace_number": pending.trace_number,
                     "waiting_for_835": True, "note": pending.sentence(claim.patient_control_number)},
                 "provider_adjustments": plb.for_claim(session, rules.mappings, claim),
             }

@@ -50,7 +50,8 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
         views[pcn] = {
             "postings": [_posting(rules, row, payment) for row, payment in posted[pcn]],
             "crossover": None if pending is None else {
-                "forwarded_by": pending.payer_id, "forwarded_by_835": pending.payer_id_835, "to": pending.to or None, "trace_number": pending.trace_number,
+                "forwarded_by": pending.payer_id, "forwarded_by_835": pending.payer_id_835,
+                "to": pending.to or None, "trace_number": pending.trace_number,
                 "waiting_for_835": True, "note": pending.sentence(pcn)},
             "provider_adjustments": adjustments[pcn],
         }
