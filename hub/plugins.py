@@ -65,6 +65,20 @@ class PluginHost:
     def plugin_infos(self) -> list[PluginInfo]:
         return sorted(self.infos.values(), key=lambda i: i.name)
 
+    def plugin(self, name: str) -> object:
+        """The plugin registered as ``name`` (its entry point's name): the object to ask for what
+        it publishes beyond hooks, as the demo asks the sandbox for its server.
+
+        A HubError says why there is none: not installed, or installed and failed to load.
+        """
+        plugin = self.manager.get_plugin(name)
+        if plugin is not None:
+            return plugin
+        info = self.infos.get(name)
+        if info is not None and info.error is not None:
+            raise HubError(f"the plugin {name!r} did not load ({info.error}); `bhhub plugins` shows why")
+        raise HubError(f"no plugin named {name!r} is installed; `bhhub plugins` lists those that are")
+
 
 def build_plugin_host(
     entry_points: Iterable[metadata.EntryPoint] | None = None, extra: Sequence[tuple[str, object]] = ()

@@ -13,7 +13,9 @@ The demo never touches a real hub. Whatever ``BHHUB_DATABASE_URL``, ``BHHUB_HOME
 ``bhhub.toml`` say, it runs on its own SQLite store in its own folder, and each run starts from
 nothing: the folder carries a marker, and a folder without one is never deleted.
 
-The demo is the one place the core names a plugin: the sandbox, which ships with the hub.
+The demo needs one plugin, the sandbox (it ships with the hub), and finds it as any caller would:
+by its registered name (the ``sandbox`` entry point), through the plugin manager; the core never
+imports a plugin.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from hub.errors import UsageError
+from hub.errors import HubError, UsageError
 
+SANDBOX_PLUGIN = "sandbox"  # the entry point the sandbox clearinghouse is registered under
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
 MARKER = ".bhhub-demo"  # this folder is the demo's: a run may delete it and start again
 # What points the hub at a practice's data. The demo runs without them (and with BHHUB_HOME at its
@@ -48,29 +51,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from hub.exchange.mailboxes import load_mailboxes
     from hub.store import schema
 
-    try:
-        from plugins.clearinghouse.sandbox import SandboxClearinghouse
-    except ImportError as exc:  # pragma: no cover - the sandbox ships with the hub
-        print(f"bhhub demo needs the sandbox clearinghouse plugin ({exc})")
-        return 1
     home = _fresh_folder(resolve_home(args.home) / "demo")
     inbound = home / "exports"
     inbound.mkdir()
     _write_exports(inbound)
 
     print(f"bhhub demo: a fresh hub in {home}\n")
-    with _own_environment(home), SandboxClearinghouse(home / "sandbox") as sandbox:
+    with _own_environment(home), _sandbox_running(args, home) as (plugins, sandbox):
         _write_config(home, sandbox)
         print(f"0. the sandbox clearinghouse listens on 127.0.0.1:{sandbox.port} (SFTP); its host key "
               f"is pinned in {home / 'bhhub.toml'}")
-        with Hub.open(home, plugins=getattr(args, "plugin_host", None)) as hub:
+        with Hub.open(home, plugins=plugins) as hub:
             print(f"\n1. intake: {len(SEEDS) + 2} FHIR R4 bundles (one with a diagnosis category instead of a "
                   "billable code, one with a member id the payer will not take) and one truncated file")
             for path in sorted(inbound.iterdir()):
                 line = _intake_line(intake.receive(hub, path.read_bytes(), path.name))
                 print("   " + line.replace("\n", "\n   "))
             print("\n2. the claims built (needs_attention: a check found an error; the fix is shown)")
-            _claims(args, home)
+            _claims(plugins, home)
             print("\n3. exchange with the clearinghouse over SFTP: upload the 837P and a 270 asking about each "
                   "patient's coverage (the eligibility sweep), pick up what comes back")
             swept = sweep(hub)
@@ -85,15 +83,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             for picked in report.picked_up:
                 print(f"   received  {picked.name}: {picked.reason or picked.outcome}")
             print("\n4. each claim's status from the 999, 277CA and 835 the clearinghouse sent back")
-            _claims(args, home)
+            _claims(plugins, home)
             print("\n5. the denial worklist (oldest deadline first) and what is still owed")
-            namespace = argparse.Namespace(home=home, all=False, json=False, plugin_host=getattr(args, "plugin_host", None))
+            namespace = argparse.Namespace(home=home, all=False, json=False, plugin_host=plugins)
             cmd_denials(namespace)
             _ar_summary(hub)
             print("\n6. what each payer said about coverage (the 271s): active, copay, visits left, "
                   "authorization required")
             cmd_eligibility_list(argparse.Namespace(home=home, patient=None, json=False,
-                                                    plugin_host=getattr(args, "plugin_host", None)))
+                                                    plugin_host=plugins))
             with hub.store.session() as session:
                 batch = session.query(schema.Batch).filter(schema.Batch.kind == "837P").order_by(schema.Batch.id).first()
                 content = batch.content if batch else None
@@ -105,6 +103,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.write_bytes(content)
     print(f"\nthe 837P sent: {out}")
     return _validate(out)
+
+
+@contextmanager
+def _sandbox_running(args: argparse.Namespace, home: Path) -> Iterator[tuple]:
+    """The plugins, loaded in the demo's own environment, and the sandbox they hold, serving."""
+    plugins = _plugin_host(args)
+    with _sandbox_server(plugins)(home / "sandbox") as sandbox:
+        yield plugins, sandbox
+
+
+def _plugin_host(args: argparse.Namespace):
+    """The plugins, loaded once for the whole run (the command line may hand over a builder)."""
+    from hub.plugins import PluginHost, build_plugin_host
+
+    given = getattr(args, "plugin_host", None)
+    if isinstance(given, PluginHost):
+        return given
+    return given() if callable(given) else build_plugin_host()
+
+
+def _sandbox_server(plugins):
+    """The sandbox plugin's server class (``SandboxClearinghouse(root)``, a context manager)."""
+    sandbox = plugins.plugin(SANDBOX_PLUGIN)  # a HubError says why when it is missing
+    try:
+        return sandbox.SandboxClearinghouse
+    except (ImportError, AttributeError) as exc:  # its server needs paramiko and pyx12
+        raise HubError(f"bhhub demo needs the sandbox clearinghouse plugin's server, which did not load "
+                       f"({type(exc).__name__}: {exc})") from None
 
 
 def _fresh_folder(home: Path) -> Path:
@@ -215,10 +241,10 @@ def _ar_summary(hub) -> None:
           f" (`bhhub ar` for aging and formulas)")
 
 
-def _claims(args: argparse.Namespace, home: Path) -> None:
+def _claims(plugins, home: Path) -> None:
     from hub.cli.commands import cmd_claims
 
-    cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=getattr(args, "plugin_host", None)))
+    cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=plugins))
 
 
 def _validate(path: Path) -> int:

@@ -8,34 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
-
 from hub.errors import ConfigError
-
-if TYPE_CHECKING:
-    from hub.x12.segments import SegmentList
+# Delimiters live in their own module so the segment writer can use them without this one, which
+# writes ISA/GS through it; still importable from here, where the 837P's writers look for them.
+from hub.x12.delimiters import Delimiters as Delimiters
+from hub.x12.segments import SegmentList, date8, identifier, time4
 
 # ISA05/ISA07 codes the 00501 control map accepts.
 ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
 _LARGEST_CONTROL_NUMBER = 999_999_999  # ISA13 is 9 digits; GS06 and ST02 at most 9
-
-
-@dataclass(frozen=True)
-class Delimiters:
-    """The four separators, announced by the ISA segment itself (domain reference 5.1)."""
-
-    element: str = "*"
-    repetition: str = "^"  # ISA11 in 5010
-    component: str = ":"  # ISA16
-    segment: str = "~"
-
-    def __post_init__(self) -> None:
-        chosen = (self.element, self.repetition, self.component, self.segment)
-        if any(len(c) != 1 or c.isalnum() or c.isspace() for c in chosen) or len(set(chosen)) != 4:
-            raise ValueError(f"delimiters must be four distinct punctuation characters: {chosen!r}")
-
-    def __contains__(self, char: str) -> bool:
-        return char in (self.element, self.repetition, self.component, self.segment)
 
 
 @dataclass(frozen=True)
@@ -129,8 +110,6 @@ def write_headers(out: SegmentList, envelope: Envelope, controls: ControlNumbers
     ISA is fixed width: ids padded to 15, ISA02/ISA04 ten spaces. The same as the 837P's own
     headers, for the transactions that came after it.
     """
-    from hub.x12.segments import date8, identifier, time4  # hub.x12.segments imports this module
-
     d = out.delimiters
     try:
         sender = identifier(envelope.sender_id, d, "ISA sender id", 15, 2)

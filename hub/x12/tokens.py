@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import BinaryIO, Iterator
 
 from hub.errors import InputError
-from hub.x12.envelope import Delimiters
+from hub.x12.delimiters import Delimiters
 
 ISA_LENGTH = 106  # through the segment terminator
 _WHITESPACE = " \t\r\n\ufeff"

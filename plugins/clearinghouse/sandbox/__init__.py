@@ -14,7 +14,8 @@ found); x12sdk's models check those in the tests. The hub's profile for it is
 
 Modules: ``reader`` (837P → records), ``syntax`` (pyx12 findings for the 999), ``rules``
 (edits and adjudication), ``writers`` (TA1, 999, 277CA, 835), ``state`` (control numbers,
-interchanges seen, claim outcomes), ``clearinghouse`` (one upload → its answers), ``server``
+interchanges seen, claim outcomes), ``interchange`` (the envelope checks every upload gets),
+``clearinghouse`` (one upload → its answers), ``server``
 (SFTP and files), ``command`` (the CLI); for inquiries ``inquiry_reader`` (270/276 → questions),
 ``eligibility`` (the coverage profiles), ``inquiry_writers`` (271, 277) and ``inquiries`` (one
 inquiry upload → its answers).

@@ -22,14 +22,17 @@ Nothing here touches files or the network: the server does that. Logs carry ids 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from hub.errors import InputError
 from hub.x12.segments import date8
 from hub.x12.tokens import segments
 
-from plugins.clearinghouse.sandbox.reader import Interchange, Upload, read_837p, read_interchange_header
+from plugins.clearinghouse.sandbox.inquiries import answer_inquiries
+from plugins.clearinghouse.sandbox.interchange import (
+    BAD_CONTENT, DUPLICATE, NO_ERROR, Answer, envelope_fault, reject_interchange,
+)
+from plugins.clearinghouse.sandbox.reader import Upload, read_837p, read_interchange_header
 from plugins.clearinghouse.sandbox.rules import DENIED, Rules, adjudicate, front_end_edits
 from plugins.clearinghouse.sandbox.state import SandboxState
 from plugins.clearinghouse.sandbox.syntax import Findings, syntax_findings, transaction_findings
@@ -40,20 +43,7 @@ from plugins.clearinghouse.sandbox.writers import (
 log = logging.getLogger(__name__)
 
 CLAIM_GUIDE = "005010X222A1"
-NO_ERROR, DUPLICATE, BAD_CONTENT = "000", "025", "024"
 VOID = "8"  # CLM05-3: a void is acknowledged, but the sandbox keeps no payments to reverse
-
-
-@dataclass(frozen=True)
-class Answer:
-    outcome: str  # answered | duplicate | interchange_rejected | unreadable
-    interchange_control_number: str | None  # the upload's ISA13
-    sender_id: str | None  # the upload's ISA06
-    replies: tuple[tuple[str, bytes], ...] = field(default=(), repr=False)  # (ta1 | 999 | 277 | 835, content)
-    accepted_claims: tuple[str, ...] = ()  # CLM01s the 277CA accepted
-    rejected_claims: tuple[str, ...] = ()  # CLM01s the 277CA rejected
-    remitted_claims: tuple[str, ...] = ()  # CLP01s in the 835
-    note: str = ""
 
 
 def answer_upload(content: bytes, rules: Rules, state: SandboxState, now: datetime) -> Answer:
@@ -65,8 +55,6 @@ def answer_upload(content: bytes, rules: Rules, state: SandboxState, now: dateti
     if len(header.control_number) != 9 or not header.control_number.isdigit():
         return Answer("unreadable", None, header.sender_id, note="ISA13 is not nine digits; no TA1 can name it")
     if _functional_id(content) in ("HS", "HR"):
-        from plugins.clearinghouse.sandbox.inquiries import answer_inquiries
-
         return answer_inquiries(content, rules, state, now)
     upload = read_837p(content)
     envelope = upload.envelope
@@ -94,33 +82,6 @@ def _functional_id(content: bytes) -> str:
     except InputError:
         pass
     return ""
-
-
-def envelope_fault(envelope: Interchange, groups, ends_with_iea: bool, rules: Rules,
-                   guides: dict[str, str]) -> str | None:
-    """The TA105 note code of what is wrong with the envelope, or None. ``guides``: the GS01 the
-    file may carry and the GS08 each must name (every group of one kind: 837P, 270 or 276)."""
-    if envelope.version != "00501":
-        return "017"  # invalid interchange version
-    if not rules.accepts_receiver(envelope.receiver_id):
-        return "009"  # unknown interchange receiver id
-    if not ends_with_iea:
-        return "023"  # improper (premature) end of file
-    if envelope.trailer_control_number != envelope.control_number:
-        return "001"  # ISA13 and IEA02 differ
-    if envelope.trailer_group_count != str(len(groups)):
-        return "021"  # invalid number of included groups
-    if not groups or any(guides.get(g.functional_id) != g.version for g in groups):
-        return BAD_CONTENT  # 837P claims, 270 or 276 inquiries, one kind per file
-    return None
-
-
-def reject_interchange(envelope: Interchange, rules: Rules, state: SandboxState, now: datetime, note: str,
-              outcome: str) -> Answer:
-    reply = ReplyEnvelope.answering(envelope, rules, now, state.next_control_number())
-    log.info("sandbox: interchange %s from %s rejected, TA1 note %s", envelope.control_number, envelope.sender_id, note)
-    return Answer(outcome, envelope.control_number, envelope.sender_id,
-                  (("ta1", write_ta1(envelope, reply, accepted=False, note_code=note)),), note=note)
 
 
 def _answered(upload: Upload, findings: Findings | None, rules: Rules, state: SandboxState, now: datetime) -> Answer:

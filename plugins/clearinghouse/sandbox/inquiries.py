@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from plugins.clearinghouse.sandbox.clearinghouse import DUPLICATE, NO_ERROR, Answer, envelope_fault, \
+from plugins.clearinghouse.sandbox.interchange import DUPLICATE, NO_ERROR, Answer, envelope_fault, \
     reject_interchange
 from plugins.clearinghouse.sandbox.inquiry_reader import FUNCTIONAL_IDS, read_inquiries
 from plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, StatusAnswer, write_271, write_277

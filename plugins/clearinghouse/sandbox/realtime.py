@@ -33,7 +33,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from hub.errors import InputError
 
-from plugins.clearinghouse.sandbox.clearinghouse import envelope_fault
+from plugins.clearinghouse.sandbox.interchange import envelope_fault
 from plugins.clearinghouse.sandbox.inquiries import _coverage
 from plugins.clearinghouse.sandbox.inquiry_reader import ELIGIBILITY_GUIDE, read_inquiries
 from plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, write_271
