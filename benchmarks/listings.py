@@ -139,14 +139,14 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
 
 
 def _no_plugins():
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     return build_plugin_host([])
 
 
 COMMAND = """
 import argparse, sys
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.cli import commands
 args = argparse.Namespace(home=sys.argv[1], status=None, payer=None, since=None, until=None, limit=None, after=None,
                           state=None, json=True, plugin_host=build_plugin_host([]))

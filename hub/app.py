@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 
 from hub.config import CONFIG_NAME, DEFAULT_CONFIG, STORE_NAME, Settings, is_hub_home, load_settings, resolve_home
 from hub.errors import UsageError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.store.db import Store, open_store
 from hub.types import ClaimCheck, IntakeFormat, Transport
 
 if TYPE_CHECKING:
-    from hub.plugins import PluginHost
+    from hub.plugin_host import PluginHost
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ class Hub:
     def plugins(self) -> PluginHost:
         given = self.given_plugins
         if given is None:
-            from hub.plugins import build_plugin_host
+            from hub.plugin_host import build_plugin_host
 
             return build_plugin_host()
         return given() if callable(given) else given

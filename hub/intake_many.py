@@ -32,7 +32,7 @@ from hub.intake import (
     PROCESSED, QUARANTINED, IntakeResult, applied_elsewhere, choose_format, expand, is_x12, parse_payload, process,
     set_state, split_records, store_raw, store_records, take_items,
 )
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.store.repo import Upserter
 from hub.types import IntakeContext
 
@@ -190,7 +190,7 @@ _worker: dict = {}
 
 
 def _worker_start(override_dir: Path | None, parent: int | None = None) -> None:
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     _die_with_parent(parent or os.getppid())
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-    from hub.mappings import MappingSet
+    from hub.mapping_tables import MappingSet
     from hub.model import Claim, Encounter, Finding
     from hub.records import Record
 

@@ -20,7 +20,7 @@ from hub import intake
 from hub.cli.main import main
 from hub.errors import InputError
 from hub.ledger import authorization_imports
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.store import schema
 from hub.types import IntakeContext
 from plugins.ehr.fhir_r4 import parse

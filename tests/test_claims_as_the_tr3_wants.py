@@ -20,7 +20,7 @@ import pytest
 
 from conftest import FIXTURES
 from hub.cli.main import main
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.types import IntakeContext
 from hub.x12.validate import validate_x12
 from plugins.ehr.hl7v2 import parse as parse_hl7

@@ -21,7 +21,7 @@ from hub.app import Hub
 from hub.cli.main import BUILTIN, build_parser, main
 from hub.errors import UsageError
 from hub.demo.synthetic import encounter_bundle
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.scrub.never_overridden import never_overridden
 from hub.store import schema
 

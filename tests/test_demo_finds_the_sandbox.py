@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import metadata
 
 from hub.cli import main as cli
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 
 
 def _installed_without_sandbox():

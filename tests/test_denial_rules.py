@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import InputError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit.deadlines import FilingWindows
 from hub.remit.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
 

@@ -23,7 +23,7 @@ from hub.app import Hub
 from hub.demo.synthetic import encounter_bundle
 from hub.eligibility.x271 import read_271
 from hub.errors import RetriableError
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.store import schema
 from sandbox_support import sandbox_mailbox
 

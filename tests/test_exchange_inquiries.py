@@ -34,7 +34,7 @@ from hub.errors import ConfigError
 from hub.exchange.cycle import exchange
 from hub.exchange.inquiries import queue_270, queue_276
 from hub.exchange.mailboxes import load_mailboxes, load_profile
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Payer, Person, PersonName, Provider
 from hub.store import schema
 from sandbox_support import sandbox_host_key, sandbox_mailbox

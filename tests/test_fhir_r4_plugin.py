@@ -16,7 +16,7 @@ import pytest
 from conftest import official_visit_bundle
 
 from hub.errors import InputError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Encounter
 from hub.types import IntakeContext
 from plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, recognizes
@@ -687,7 +687,7 @@ def test_encounter_service_type_is_one_codeable_concept_in_r4_and_can_mark_a_pho
     import json
 
     from hub.demo.synthetic import encounter_bundle
-    from hub.mappings import MappingSet
+    from hub.mapping_tables import MappingSet
     from hub.types import IntakeContext
     from plugins.ehr import fhir_r4
 

@@ -23,7 +23,7 @@ from hub.batches import export_837p
 from hub.cli.main import main
 from hub.demo.synthetic import encounter_bundle
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Coverage, Payer, PriorPayerAdjudication, Severity
 from hub.remit.deadlines import FilingWindows, Window, add_months
 from hub.remit.followups import create_replacement

@@ -16,7 +16,7 @@ from contract_plugins.visits import GOLDENS
 from hub import hookimpl, intake, intake_many
 from hub.app import Hub
 from hub.cli.main import main
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.types import IntakeFormat
 from test_contract_kit import _installed
 

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import FIXTURES
 from hub.errors import InputError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Encounter
 from hub.records import Appointment, Registration
 from hub.types import IntakeContext

@@ -289,7 +289,7 @@ def walked(tmp_path_factory) -> tuple[Walk, dict]:
 
 def test_every_command_with_json_is_walked():
     from hub.cli.main import BUILTIN
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
@@ -376,7 +376,7 @@ def test_every_command_group_takes_json_on_either_side_of_the_action_word():
     """A group whose actions print JSON takes --json itself, and no action's own --json default
     resets the group's (argparse copies an action's defaults over its group's)."""
     from hub.cli.main import BUILTIN
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
     groups = 0

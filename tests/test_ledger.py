@@ -24,7 +24,7 @@ from hub.ledger import authorizations as ledger
 from hub.ledger import credentialing
 from hub.ledger.credentialing import EnrollmentFacts
 from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.scrub import ledger_checks
 from hub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle

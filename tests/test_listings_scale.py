@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from hub.cli.main import build_parser, main
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.store import schema
 
 PAYERS = ("AETNA", "BCBS01", "UHC77")

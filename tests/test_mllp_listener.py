@@ -127,7 +127,7 @@ class TestHl7Format:
 def hub(tmp_path):
     """A hub whose only message reader is the test format (installed EHR plugins left out)."""
     from hub.app import Hub
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     others = [ep for ep in metadata.entry_points(group="bhhub") if not ep.value.startswith("plugins.ehr")]
     host = build_plugin_host(others, extra=[("test-hl7", TestHl7Format())])

@@ -21,7 +21,7 @@ import pytest
 
 from hub.cli.main import main
 from hub.errors import InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import ServiceLine, Severity
 from hub.scrub import ncci, ncci_files
 from test_rule_validity import DOS, claim

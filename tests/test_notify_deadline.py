@@ -112,7 +112,7 @@ def test_a_plugin_that_hangs_is_given_up_at_the_deadline_and_the_others_still_ge
     import threading
 
     from hub import hookimpl
-    from hub.plugins import build_plugin_host
+    from hub.plugin_host import build_plugin_host
 
     config = hub_home / "bhhub.toml"
     config.write_text(config.read_text() + f"\n[notify]\ndeadline = {DEADLINE}\n")

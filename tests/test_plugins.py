@@ -12,7 +12,7 @@ import pytest
 
 from hub import hookimpl, hookspecs
 from hub.cli.main import main
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.types import ClaimCheck, IntakeFormat
 
 HOOKS = [

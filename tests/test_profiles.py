@@ -13,7 +13,7 @@ from hub.config import load_settings
 from hub.errors import ConfigError
 from hub.exchange.mailboxes import load_mailboxes, outbound_envelope
 from hub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.types import Transport
 
 NOT_PROFILES = {"sandbox_rules.toml"}  # the sandbox clearinghouse's own rules live beside the profiles

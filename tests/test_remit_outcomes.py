@@ -18,7 +18,7 @@ from sqlalchemy import select
 from hub import intake
 from hub.cli.main import main
 from hub.batches import export_837p
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit.denials import DenialRules
 from hub.store import schema
 from test_followups_store import _send_one

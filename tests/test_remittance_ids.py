@@ -4,7 +4,7 @@ hub's (a practice's override is its own)."""
 
 from __future__ import annotations
 
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit.matching import remittance_ids
 
 

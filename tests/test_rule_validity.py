@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Address, Claim, Coverage, Finding, Patient, Payer, PersonName, Provider, ServiceLine, Severity
 from hub.scrub import core
 from hub.scrub.engine import scrub

@@ -27,7 +27,7 @@ from hub.exchange.observe import RunnerWatch
 from hub.exchange.runner import _exchange_job
 from hub.logs import configure
 from hub.notify import MAX_ATTEMPTS, deliver_pending
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.store import schema
 from sandbox_support import sandbox_mailbox
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture

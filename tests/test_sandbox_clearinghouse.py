@@ -31,7 +31,7 @@ import plugins.clearinghouse.sandbox as sandbox_plugin
 from connectors.sftp.client import SftpClient
 from connectors.sftp.settings import SftpSettings
 from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.plugins import build_plugin_host
+from hub.plugin_host import build_plugin_host
 from hub.x12.claim837p import write_837p
 from hub.x12.envelope import ControlNumbers, Envelope
 from hub.x12.tokens import segments

@@ -18,7 +18,7 @@ import pytest
 
 from hub.coding.engine import code_encounter
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
 
 DAY = date(2026, 3, 4)

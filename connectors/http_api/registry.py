@@ -23,7 +23,7 @@ from typing import Any, Generic, TypeVar
 
 from hub.config import resolve_home
 from hub.errors import HubError, MappingError
-from hub.mappings import overlay
+from hub.mapping_tables import overlay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from hub.errors import InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.x12.acks import Code, lookup
 from hub.x12.tokens import Segment, segments
 

@@ -115,7 +115,7 @@ def _sandbox_running(args: argparse.Namespace, home: Path) -> Iterator[tuple]:
 
 def _plugin_host(args: argparse.Namespace):
     """The plugins, loaded once for the whole run (the command line may hand over a builder)."""
-    from hub.plugins import PluginHost, build_plugin_host
+    from hub.plugin_host import PluginHost, build_plugin_host
 
     given = getattr(args, "plugin_host", None)
     if isinstance(given, PluginHost):

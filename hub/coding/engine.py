@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from hub.coding import rules
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Encounter, Finding, Payer, ServiceLine, Severity
 
 OFFICE = "11"

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.memo import IdentityMemo
 from hub.model import Payer, Provider
 

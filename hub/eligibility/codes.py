@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 ELIGIBILITY_CODES = "x12/eligibility_codes.toml"
 

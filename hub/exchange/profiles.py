@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from hub.configuration.hub_file import InterchangeOverrides
 from hub.configuration.problems import Strict, validated
 from hub.errors import ConfigError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
 UPLOAD_METHODS = ("rename", "direct")

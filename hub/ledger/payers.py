@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from hub.errors import UsageError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.store import schema
 
 # (table, the key holding its payer ids)

@@ -27,7 +27,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit.table_problems import is_table, subtable
 
 TABLE = "rules/filing_windows.toml"

@@ -16,7 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from hub.errors import InputError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit.deadlines import CLAIM_TYPES, TABLE as WINDOWS
 from hub.remit.table_problems import is_table, subtable
 

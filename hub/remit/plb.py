@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.store import schema
 from hub.store.one_of import one_of
 

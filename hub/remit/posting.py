@@ -37,7 +37,7 @@ from sqlalchemy import select
 
 from hub.claims import set_status
 from hub.clock import today
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.remit import paid_twice
 from hub.ledger.authorizations import release_for_denial
 from hub.errors import InputError

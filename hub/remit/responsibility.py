@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 TABLE = "remittance/responsibility.toml"
 LISTS = ("wrong_payer", "advance_notice", "notice_modifiers")

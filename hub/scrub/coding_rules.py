@@ -23,7 +23,7 @@ from typing import Any
 from hub import hookimpl
 from hub.coding import rules as telehealth
 from hub.coding.rules import claim_filing_indicator
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.memo import IdentityMemo
 from hub.model import Claim, Finding, ServiceLine, Severity
 from hub.types import ClaimCheck

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, func, select
 from hub import clock, hookimpl
 from hub.coding.rules import claim_filing_indicator
 from hub.identifiers import npi_is_valid, tin_is_valid
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.memo import IdentityMemo
 from hub.model import Claim, Finding, Person, Provider, Severity
 from hub.remit.deadlines import FilingWindows

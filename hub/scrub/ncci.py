@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from hub import hookimpl
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Claim, Finding, ServiceLine, Severity
 from hub.types import ClaimCheck
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.scrub.ncci import MUE, PTP, SETTINGS
 
 _PTP_COLUMNS = {"column1": "column1", "column2": "column2", "effective": "effectivedate",

@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from hub.errors import HubError, InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Encounter
 from hub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,

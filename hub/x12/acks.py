@@ -23,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
 from hub.errors import InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.x12.tokens import Segment, segments
 
 ACK_CODES = "x12/ack_codes.toml"

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from hub.errors import InputError, MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.types import IntakeContext
 
 from csv_practice_export import FORMAT

@@ -22,7 +22,7 @@ from typing import Any
 
 from hub.errors import ConfigError
 from hub.identifiers import npi_is_valid
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 from plugins.clearinghouse.sandbox.eligibility import EVERYONE_ACTIVE, EligibilityRules, eligibility_from_table
 from plugins.clearinghouse.sandbox.reader import Claim, ServiceLine

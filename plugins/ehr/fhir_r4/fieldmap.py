@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 TABLE = "ehr/fhir_r4.toml"
 

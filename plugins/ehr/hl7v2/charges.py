@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from hub.errors import InputError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Encounter, PersonName, Provider, ServiceLine
 
 from plugins.ehr.hl7v2 import people

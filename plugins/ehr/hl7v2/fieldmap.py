@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 from plugins.ehr.hl7v2.paths import Path, parse_path
 from plugins.ehr.hl7v2.schema import check, cached

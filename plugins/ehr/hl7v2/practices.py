@@ -12,7 +12,7 @@ from typing import Any
 
 from hub.errors import InputError, MappingError
 from hub.identifiers import npi_is_valid, tin_is_valid
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.model import Address, Provider
 
 from plugins.ehr.hl7v2.schema import cached

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 
 from plugins.ehr.hl7v2.paths import path_problem
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from hub.errors import MappingError
-from hub.mappings import MappingSet
+from hub.mapping_tables import MappingSet
 from hub.identifiers import npi_is_valid, tin_is_valid
 
 OVERRIDE = Path("ehr") / "csv_practice_export.toml"
