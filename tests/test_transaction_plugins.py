@@ -230,6 +230,20 @@ def test_two_plugins_claiming_the_same_transaction_set_and_guide_is_an_error_nam
     assert "'rival'" in problem and "'acme_receipts'" in problem and "864" in problem and "005010ACME" in problem
 
 
+def test_bhhub_plugins_reports_the_clash_naming_both_plugins(monkeypatch, capsys):
+    class Rival:
+        @hookimpl
+        def bhhub_register_x12_transactions(self):
+            return [X12Transaction("RIVAL-RECEIPT", "the same files", "864", read_receipts, apply_receipts,
+                                   guides=("005010ACME",))]
+
+    monkeypatch.setattr(cli_main, "build_plugin_host", lambda: host(("rival", Rival())))
+    capsys.readouterr()
+    cli_main.main(["plugins", "--json"])
+    problems = json.loads(capsys.readouterr().out)["problems"]
+    assert any("'rival'" in p and "'acme_receipts'" in p and "RIVAL-RECEIPT" in p for p in problems), problems
+
+
 def test_a_plugin_cannot_take_over_a_builtin_kind_and_a_failing_registration_is_reported():
     class Greedy:
         @hookimpl
