@@ -2,5 +2,6 @@
 (``precedence``) and a claim's standing from all answers to its submission (``standing``).
 
 Reading TA1, 999 and 277CA files is ``hub.x12.acks``'s; applying them to transmissions and
-claims is ``hub.responses``'s, which asks this package where each claim now stands.
+claims is ``transactions``' (registered through ``bhhub_register_x12_transactions`` and run by
+``hub.responses``), which asks ``standing`` where each claim now stands.
 """

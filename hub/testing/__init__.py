@@ -3,6 +3,8 @@
 * ``hub.testing.ehr``: intake formats (``EhrPluginContract``, ``check_plugin``);
 * ``hub.testing.clearinghouse``: transports (``ClearinghousePluginContract``, ``check_plugin``);
 * ``hub.testing.payer_portal``: eligibility (``PayerPortalPluginContract``, ``check_plugin``);
+* ``hub.testing.transaction``: inbound X12 transactions (``TransactionPluginContract``,
+  ``check_plugin``);
 * ``hub.testing.common``: what every family shares (registration, entry point, mapping file,
   no network at import); ``hub.testing.network``: the network guard itself;
 * ``hub.testing.expected``: expected-output goldens (``NAME.expected.json``; ``python -m
