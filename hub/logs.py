@@ -20,7 +20,7 @@ import logging.handlers
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hub.errors import UsageError
+from bhhub.errors import UsageError
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMATS = ("text", "json")

@@ -5,13 +5,13 @@ Called by the inbox for every stored X12 payload, inside the transaction that ma
 processed, so a response is applied exactly once: the same file downloaded again is a duplicate
 in the inbox and never reaches this module twice.
 
-    recognize (ST01, GS08; hub.x12.recognize) -> the registration (hub.x12.registry)
+    recognize (ST01, GS08; bhhub.x12.recognize) -> the registration (bhhub.x12.registry)
         -> its read(content) -> its apply(context, read) -> Applied
 
 bhhub's own kinds register like any plugin's, each in the capability that owns it: TA1, 999 and
-277CA in ``hub.acks.transactions``, the 835 in ``hub.remit.transactions``, the 271 and the 999
-answering a 270 in ``hub.eligibility.transactions``, the 277 claim status and the 999 answering
-a 276 in ``hub.claimstatus.transactions``. A kind nobody registered, and a response that names
+277CA in ``bhhub.acks.transactions``, the 835 in ``bhhub.remit.transactions``, the 271 and the 999
+answering a 270 in ``bhhub.eligibility.transactions``, the 277 claim status and the 999 answering
+a 276 in ``bhhub.claimstatus.transactions``. A kind nobody registered, and a response that names
 nothing the hub sent, are quarantined with a reason; nothing is guessed.
 """
 
@@ -21,9 +21,9 @@ import logging
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from hub.errors import HubError, InputError
-from hub.types import Applied, TransactionContext
-from hub.x12.recognize import Recognized
+from bhhub.errors import HubError, InputError
+from bhhub.types import Applied, TransactionContext
+from bhhub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
 

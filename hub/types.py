@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-    from hub.mapping_tables import MappingSet
-    from hub.model import Claim, Encounter, Finding
-    from hub.records import Record
-    from hub.x12.recognize import Recognized
+    from bhhub.mapping_tables import MappingSet
+    from bhhub.model import Claim, Encounter, Finding
+    from bhhub.records import Record
+    from bhhub.x12.recognize import Recognized
 
 
 @dataclass(frozen=True)
@@ -36,9 +36,9 @@ class IntakeFormat:
     """An input format an EHR plugin reads.
 
     ``recognizes(content)`` answers cheaply from the bytes whether this format applies.
-    ``parse(content, context)`` returns every record in the payload: ``hub.model.Encounter``
-    (billable visits) and ``hub.records`` records (``Registration``, ``Appointment``), or
-    raises ``hub.errors.InputError`` naming what is wrong; it never returns part of a payload.
+    ``parse(content, context)`` returns every record in the payload: ``bhhub.model.Encounter``
+    (billable visits) and ``bhhub.records`` records (``Registration``, ``Appointment``), or
+    raises ``bhhub.errors.InputError`` naming what is wrong; it never returns part of a payload.
     ``split(content)``, when given, cuts a file holding several payloads (a folder drop of HL7
     messages) into its parts, each then stored and processed as its own inbox item; a file that
     is one payload comes back as ``[content]`` unchanged. It must not raise.
@@ -92,7 +92,7 @@ class Transport:
     """A way to reach a clearinghouse mailbox (SFTP, ...), named in a mailbox's ``transport``.
 
     ``configure(table, where)`` checks a mailbox's connection settings (a config table) and
-    returns them in the transport's own form, raising ``hub.errors.ConfigError`` that lists every
+    returns them in the transport's own form, raising ``bhhub.errors.ConfigError`` that lists every
     problem; ``connect(settings)`` returns an open connection, a context manager offering
     ``listdir``, ``stat``, ``download``, ``upload``, ``remove``, ``rename`` and ``makedirs``;
     ``test(settings, directories)`` tries connecting, authenticating and listing each directory
@@ -156,7 +156,7 @@ class X12Transaction:
     two registrations claiming the same transaction set and guide are an error naming both.
 
     ``read(content)`` parses the bytes into whatever ``apply`` takes, raising
-    ``hub.errors.InputError`` (which names the segment, never a patient) when it cannot; it
+    ``bhhub.errors.InputError`` (which names the segment, never a patient) when it cannot; it
     must not touch the database. ``apply(context, read_result)`` applies it inside the inbox
     item's transaction (``TransactionContext``) and returns an ``Applied``; raising
     ``InputError`` quarantines the item with that reason and rolls back everything it wrote.

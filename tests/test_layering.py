@@ -1,8 +1,8 @@
 """The core's promises about what it imports, read from the source (no module is imported here).
 
-- No capability imports the command line: ``hub.cli`` sits on top of the core, and a library
+- No capability imports the command line: ``bhhub.cli`` sits on top of the core, and a library
   user (a plugin, a worker) must be able to use the core without it. Text and file-kind rules
-  the two share live in neutral modules (``hub.text``, ``hub.filekinds``).
+  the two share live in neutral modules (``bhhub.text``, ``bhhub.filekinds``).
 - The core never imports a plugin or a connector: they reach it through the plugin manager (the
   demo finds the sandbox clearinghouse there, by its registered name).
 - No import circles among the modules of ``hub``, ``plugins`` and ``connectors``: a module's
@@ -44,14 +44,14 @@ def test_the_walk_sees_the_core_and_its_imports():
     # A walk that found nothing (a moved folder) would pass the checks below vacuously.
     modules = _modules()
     assert len(modules) > 100
-    assert "hub.errors" in _imports(HUB / "batches.py")
-    assert "hub.x12.segments" in _imports(HUB / "x12" / "envelope.py")
+    assert "bhhub.errors" in _imports(HUB / "batches.py")
+    assert "bhhub.x12.segments" in _imports(HUB / "x12" / "envelope.py")
 
 
 @pytest.mark.parametrize("path", [p for p in _modules() if "cli" not in p.relative_to(HUB).parts[:1]], ids=_rel)
 def test_no_capability_imports_the_command_line(path):
-    wrong = [name for name in _imports(path) if name == "hub.cli" or name.startswith("hub.cli.")]
-    assert not wrong, f"{_rel(path)} imports {wrong}: move what it needs out of hub.cli"
+    wrong = [name for name in _imports(path) if name == "bhhub.cli" or name.startswith("bhhub.cli.")]
+    assert not wrong, f"{_rel(path)} imports {wrong}: move what it needs out of bhhub.cli"
 
 
 def test_the_core_imports_no_plugin_or_connector():
@@ -152,13 +152,13 @@ def test_the_circle_finder_sees_a_circle_and_ignores_lazy_imports(tmp_path):
     (tmp_path / "hub" / "x12").mkdir(parents=True)
     (tmp_path / "hub" / "__init__.py").write_text("")
     (tmp_path / "hub" / "x12" / "__init__.py").write_text("")
-    (tmp_path / "hub" / "x12" / "envelope.py").write_text("from hub.x12 import segments\n")
+    (tmp_path / "hub" / "x12" / "envelope.py").write_text("from bhhub.x12 import segments\n")
     (tmp_path / "hub" / "x12" / "segments.py").write_text("try:\n    from .envelope import Delimiters\nexcept ImportError:\n    pass\n")
     (tmp_path / "hub" / "lazy.py").write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hub.eager\n"
         "def later():\n    import hub.eager\n")
     (tmp_path / "hub" / "eager.py").write_text("import hub.lazy\n")
-    assert _import_circles(tmp_path) == [["hub.x12.envelope", "hub.x12.segments", "hub.x12.envelope"]]
+    assert _import_circles(tmp_path) == [["bhhub.x12.envelope", "bhhub.x12.segments", "bhhub.x12.envelope"]]
 
 
 def test_no_import_circles_among_the_hub_plugins_and_connectors():

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.config import load_settings
-from hub.errors import ConfigError
-from hub.exchange.mailboxes import load_mailboxes, outbound_envelope
-from hub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
-from hub.mapping_tables import MappingSet
-from hub.types import Transport
+from bhhub.config import load_settings
+from bhhub.errors import ConfigError
+from bhhub.exchange.mailboxes import load_mailboxes, outbound_envelope
+from bhhub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
+from bhhub.mapping_tables import MappingSet
+from bhhub.types import Transport
 
 NOT_PROFILES = {"sandbox_rules.toml"}  # the sandbox clearinghouse's own rules live beside the profiles
 PROFILES = sorted(p.name.removesuffix(".toml") for p in resources.files("mappings").joinpath("clearinghouses").iterdir()

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import hub.cli.main as cli_main
-from hub import hookimpl, intake
-from hub.app import Hub
-from hub.errors import InputError
-from hub.plugin_host import build_plugin_host
-from hub.store import schema
-from hub.types import Applied, X12Transaction
-from hub.x12.recognize import recognize
-from hub.x12.registry import TransactionRegistry
+import bhhub.cli.main as cli_main
+from bhhub import hookimpl, intake
+from bhhub.app import Hub
+from bhhub.errors import InputError
+from bhhub.plugin_host import build_plugin_host
+from bhhub.store import schema
+from bhhub.types import Applied, X12Transaction
+from bhhub.x12.recognize import recognize
+from bhhub.x12.registry import TransactionRegistry
 
 KIND = "ACME-RECEIPT"
 ALERT = "acme_receipt"
@@ -178,10 +178,10 @@ def test_a_crashing_apply_quarantines_its_file_only(hub_home):
 
 
 def test_a_mailbox_pickup_applies_the_plugins_files_and_quarantines_the_malformed_one(tmp_path):
-    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
 
-    from hub.exchange.inbound import pick_up
-    from hub.exchange.mailboxes import load_mailboxes
+    from bhhub.exchange.inbound import pick_up
+    from bhhub.exchange.mailboxes import load_mailboxes
     from sandbox_support import sandbox_mailbox
 
     sandbox = SandboxClearinghouse(tmp_path / "sandbox", today=date(2026, 11, 30)).start()

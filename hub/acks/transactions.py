@@ -8,13 +8,13 @@
   the transmission is acknowledged. Rejected (R, M, W, X): it and its claims are rejected, with
   the 999's error locations kept for the biller (per claim where the 999 names the CLM01).
   A 999's groups about other files (270s, 276s) go to the registration that ``answers`` their
-  GS01 (``hub.eligibility.transactions``, ``hub.claimstatus.transactions``).
+  GS01 (``bhhub.eligibility.transactions``, ``bhhub.claimstatus.transactions``).
 - **277CA** answers each claim by its CLM01, with the most decisive of its statuses: A0/A1
   received (the claim stays where it is), A2/A5 accepted, A4 not found (stays in flight; an alert
   says to investigate), A3/A6/A7/A8 rejected with the STC reason.
 - Every answer is kept with what it means, who gave it (clearinghouse or payer) and its date, and
   the claim's status is decided by precedence over all answers to its current submission
-  (``hub.acks.standing``), so the order files arrive in does not matter and a receipt never
+  (``bhhub.acks.standing``), so the order files arrive in does not matter and a receipt never
   undoes a rejection. Claims a file rejects or the payer cannot find are one alert per file.
 """
 
@@ -24,17 +24,17 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from hub import hookimpl
-from hub.acks import precedence, standing
-from hub.errors import InputError
-from hub.exchange.alerts import claims_refused, clear_alert
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.schema import utcnow
-from hub.clock import today
-from hub.types import Applied, TransactionContext, X12Transaction
-from hub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED, read_277ca, read_999, read_ta1
-from hub.x12.recognize import Recognized
+from bhhub import hookimpl
+from bhhub.acks import precedence, standing
+from bhhub.errors import InputError
+from bhhub.exchange.alerts import claims_refused, clear_alert
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
+from bhhub.clock import today
+from bhhub.types import Applied, TransactionContext, X12Transaction
+from bhhub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED, read_277ca, read_999, read_ta1
+from bhhub.x12.recognize import Recognized
 
 _CLEARINGHOUSE = precedence.CLEARINGHOUSE
 # Where a claim stands when a file's word on it holds (for the alerts and the hook).
@@ -42,7 +42,7 @@ _STANDS_AS = {RECEIVED: {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
               ACCEPTED: {ClaimStatus.ACCEPTED.value}, NOT_FOUND: {ClaimStatus.SUBMITTED.value, ClaimStatus.BATCHED.value},
               REJECTED: {ClaimStatus.REJECTED.value}}
 
-# Transmission states (hub.exchange.outbound keeps the same names).
+# Transmission states (bhhub.exchange.outbound keeps the same names).
 UPLOADED, ACKNOWLEDGED, TRANSMISSION_REJECTED = "uploaded", "acknowledged", "rejected"
 
 
@@ -192,7 +192,7 @@ def apply_999_to_inquiries(context: TransactionContext, group, kind: str, store,
 
 def apply_277ca(context: TransactionContext, acks) -> Applied:
     """Each claim's answer is stored against the submission it is about; the claim then stands
-    where the deciding answer to its current submission puts it (``hub.acks``)."""
+    where the deciding answer to its current submission puts it (``bhhub.acks``)."""
     session, item_id = context.session, context.item_id
     applied = Applied("277CA", "")
     on = file_date(context.content)
@@ -325,7 +325,7 @@ def _reject_transmission(session, transmission, batch, reason: str, applied: App
 
 def file_date(content: bytes) -> date:
     """The date a response file speaks for: GS04 of its first group, else ISA09, else today."""
-    from hub.x12.tokens import segments
+    from bhhub.x12.tokens import segments
 
     found = None
     for segment in segments(content):

@@ -7,7 +7,7 @@
   move it: only an 835 posts money and denials. Rejected, denied, not found, no payment and
   information requested are alerts, one per claim. Registered for any guide, so a claim-status
   group under another GS08 reaches the reader, which names the guide it reads; the 277CA
-  (X214, ``hub.acks.transactions``) names its guide and so wins its own files.
+  (X214, ``bhhub.acks.transactions``) names its guide and so wins its own files.
 - A **999** group answering a 276 (GS01 HR) acknowledges or rejects that inquiry file; rejected,
   its questions fail with the 999's reason.
 """
@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from hub import hookimpl
-from hub.acks import standing
-from hub.claims import set_status
-from hub.errors import InputError
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.types import Applied, TransactionContext, X12Transaction
+from bhhub import hookimpl
+from bhhub.acks import standing
+from bhhub.claims import set_status
+from bhhub.errors import InputError
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.types import Applied, TransactionContext, X12Transaction
 
 # The 277's status word (mappings/x12/claim_status.toml) -> the claim status it may move a claim
 # to, and from which statuses. Finalized words are absent on purpose: only an 835 adjudicates.
@@ -40,7 +40,7 @@ STATUS_ALERTS = ("rejected", "denied", "not_found", "finalized_no_payment", "inf
 
 @hookimpl
 def bhhub_register_x12_transactions() -> list[X12Transaction]:
-    from hub.claimstatus.x277 import read_277
+    from bhhub.claimstatus.x277 import read_277
 
     return [
         X12Transaction("277", "claim status response (005010X212)", "277", read_277, apply_277),
@@ -50,7 +50,7 @@ def bhhub_register_x12_transactions() -> list[X12Transaction]:
 
 
 def apply_277(context: TransactionContext, results) -> Applied:
-    from hub.claimstatus import store as status_store
+    from bhhub.claimstatus import store as status_store
 
     session, item_id = context.session, context.item_id
     applied = Applied("277", "")
@@ -83,7 +83,7 @@ def apply_277(context: TransactionContext, results) -> Applied:
 
 def _claim_follows(session, claim: schema.Claim, check: schema.ClaimStatusCheck, result, applied: Applied) -> None:
     """Move the claim where the 277 may, keep the payer's claim number, and alert on bad news."""
-    from hub.claimstatus import store as status_store
+    from bhhub.claimstatus import store as status_store
 
     if result.payer_claim_control_number and not claim.payer_claim_control_number:
         claim.payer_claim_control_number = result.payer_claim_control_number
@@ -107,7 +107,7 @@ def _claim_follows(session, claim: schema.Claim, check: schema.ClaimStatusCheck,
 def _refuse_waiting(session, result, item_id: int) -> int:
     """A refusal above the claims (receiver, provider, subscriber): every waiting question it
     covers fails with its reason. How many did."""
-    from hub.claimstatus import store as status_store
+    from bhhub.claimstatus import store as status_store
 
     check, claim, coverage, payer = schema.ClaimStatusCheck, schema.Claim, schema.Coverage, schema.Payer
     query = (select(check, payer.payer_id, coverage.member_id, claim.billing_provider_id)
@@ -132,7 +132,7 @@ def _refuse_waiting(session, result, item_id: int) -> int:
 
 def apply_999_to_276(context: TransactionContext, group) -> list[str]:
     """One 999 group about 276 files: the notes for the 999's summary."""
-    from hub.acks.transactions import apply_999_to_inquiries
-    from hub.claimstatus import store
+    from bhhub.acks.transactions import apply_999_to_inquiries
+    from bhhub.claimstatus import store
 
     return apply_999_to_inquiries(context, group, "276", store, schema.ClaimStatusCheck)

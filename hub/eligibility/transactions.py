@@ -2,7 +2,7 @@
 
 - **271** (005010X279A1) answers eligibility questions by the trace number echoed (TRN02); an
   answer no one here asked for is kept too. What changed since the member's previous answer
-  raises alerts and re-checks their unsent claims (``hub.eligibility.effects``). Any GS08 is
+  raises alerts and re-checks their unsent claims (``bhhub.eligibility.effects``). Any GS08 is
   taken: the reader names a guide it cannot read.
 - A **999** group answering a 270 (GS01 HS) acknowledges or rejects that inquiry file; rejected,
   its questions fail with the 999's reason.
@@ -10,14 +10,14 @@
 
 from __future__ import annotations
 
-from hub import hookimpl
-from hub.errors import InputError
-from hub.types import Applied, TransactionContext, X12Transaction
+from bhhub import hookimpl
+from bhhub.errors import InputError
+from bhhub.types import Applied, TransactionContext, X12Transaction
 
 
 @hookimpl
 def bhhub_register_x12_transactions() -> list[X12Transaction]:
-    from hub.eligibility.x271 import read_271
+    from bhhub.eligibility.x271 import read_271
 
     return [
         X12Transaction("271", "eligibility benefit response (005010X279A1)", "271", read_271, apply_271),
@@ -27,8 +27,8 @@ def bhhub_register_x12_transactions() -> list[X12Transaction]:
 
 
 def apply_271(context: TransactionContext, responses) -> Applied:
-    from hub.eligibility import effects
-    from hub.eligibility import store as eligibility
+    from bhhub.eligibility import effects
+    from bhhub.eligibility import store as eligibility
 
     hub, session, item_id = context.hub, context.session, context.item_id
     applied = Applied("271", "")
@@ -63,8 +63,8 @@ def apply_271(context: TransactionContext, responses) -> Applied:
 
 def apply_999_to_270(context: TransactionContext, group) -> list[str]:
     """One 999 group about 270 files: the notes for the 999's summary."""
-    from hub.acks.transactions import apply_999_to_inquiries
-    from hub.eligibility import store
-    from hub.store import schema
+    from bhhub.acks.transactions import apply_999_to_inquiries
+    from bhhub.eligibility import store
+    from bhhub.store import schema
 
     return apply_999_to_inquiries(context, group, "270", store, schema.EligibilityCheck)

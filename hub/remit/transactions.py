@@ -1,4 +1,4 @@
-"""The 835 as a registered transaction: payments posted (``hub.remit.posting``), each claim
+"""The 835 as a registered transaction: payments posted (``bhhub.remit.posting``), each claim
 payment posted, unmatched or quarantined, and each claim's status set from it.
 
 Registered through ``bhhub_register_x12_transactions`` like any plugin's transaction. Any GS08
@@ -7,8 +7,8 @@ is taken: the posting's reader names a guide it cannot read.
 
 from __future__ import annotations
 
-from hub import hookimpl
-from hub.types import Applied, TransactionContext, X12Transaction
+from bhhub import hookimpl
+from bhhub.types import Applied, TransactionContext, X12Transaction
 
 
 @hookimpl
@@ -23,7 +23,7 @@ def _whole_file(content: bytes) -> bytes:
 
 
 def apply_835(context: TransactionContext, content: bytes) -> Applied:
-    from hub.remit.posting import post_835
+    from bhhub.remit.posting import post_835
 
     report = post_835(context.hub, context.session, context.item_id, content)
     applied = Applied("835", report.summary(), dict(report.statuses))

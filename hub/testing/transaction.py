@@ -10,7 +10,7 @@ The checks, for each registered transaction and its sample file:
 
 1. ``check_registers_transactions``: the plugin registers, implements
    ``bhhub_register_x12_transactions``, and every record is a well-formed
-   ``hub.types.X12Transaction`` the hub keeps (its name, and its transaction set and guide, not
+   ``bhhub.types.X12Transaction`` the hub keeps (its name, and its transaction set and guide, not
    taken by bhhub's own kinds).
 2. ``check_recognizes``: the hub recognizes the sample (its ST01 and GS08) as that kind.
 3. ``check_reads``: ``read(sample)`` returns without raising and without the network.
@@ -18,7 +18,7 @@ The checks, for each registered transaction and its sample file:
    sample given to the inbox is applied (format ``x12-<name>``, not quarantined); the same
    answer resent (the sample with another ISA13) is applied as a no-op: no table gains or
    loses a row, and no claim moves.
-5. ``check_no_network_at_import``, ``check_entry_point`` from ``hub.testing.common``.
+5. ``check_no_network_at_import``, ``check_entry_point`` from ``bhhub.testing.common``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hub.testing.common import (
+from bhhub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_no_network_at_import,
     check_registers_cleanly, check_registration_problems, fail, module_name_of, plugin_label, run_all,
 )
@@ -42,7 +42,7 @@ def _transactions(plugin: object) -> dict[str, Any]:
     host = check_registers_cleanly(plugin)
     if "bhhub_register_x12_transactions" not in host.infos[UNDER_TEST].hooks:
         raise fail(f"{plugin_label(plugin)} does not implement bhhub_register_x12_transactions",
-                   "a transaction plugin returns hub.types.X12Transaction records from that hook")
+                   "a transaction plugin returns bhhub.types.X12Transaction records from that hook")
     kept = host.hooks.x12_transactions()
     check_registration_problems(host, "X12 transactions")
     impl = [i for i in host.manager.hook.bhhub_register_x12_transactions.get_hookimpls()
@@ -56,21 +56,21 @@ def check_registers_transactions(plugin: object) -> dict[str, Any]:
     transactions = _transactions(plugin)
     if not transactions:
         raise fail(f"{plugin_label(plugin)} registers no X12 transaction",
-                   "return at least one hub.types.X12Transaction from bhhub_register_x12_transactions")
+                   "return at least one bhhub.types.X12Transaction from bhhub_register_x12_transactions")
     return transactions
 
 
 def _registry_with(plugin: object):
-    from hub.testing.common import host_with
-    from hub.x12.registry import TransactionRegistry
+    from bhhub.testing.common import host_with
+    from bhhub.x12.registry import TransactionRegistry
 
     return TransactionRegistry(host_with(plugin).hooks.x12_transactions())
 
 
 def check_recognizes(plugin: object, name: str, sample: bytes) -> None:
     """Check 2: the sample is recognized as ``name`` beside bhhub's own kinds."""
-    from hub.errors import InputError
-    from hub.x12.recognize import recognize
+    from bhhub.errors import InputError
+    from bhhub.x12.recognize import recognize
 
     try:
         recognized = recognize(sample, _registry_with(plugin))
@@ -113,10 +113,10 @@ def check_applies_once(plugin: object, name: str, sample: bytes,
                        prepare: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Check 4: applied from the inbox, and a resent copy changes nothing. ``prepare(hub)``, when
     given, stores what the sample answers first (claims, batches). Returns both results."""
-    from hub import intake
-    from hub.app import Hub
-    from hub.testing.common import host_with
-    from hub.testing.temporary_hub import _environment
+    from bhhub import intake
+    from bhhub.app import Hub
+    from bhhub.testing.common import host_with
+    from bhhub.testing.temporary_hub import _environment
 
     with tempfile.TemporaryDirectory(prefix="bhhub-contract-") as folder, \
             _environment(BHHUB_DATABASE_URL=None), \
@@ -148,7 +148,7 @@ def check_applies_once(plugin: object, name: str, sample: bytes,
 def _row_counts(hub) -> dict[str, int]:
     from sqlalchemy import func, select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     with hub.store.session() as session:
         return {table.name: session.scalar(select(func.count()).select_from(table))

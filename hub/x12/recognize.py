@@ -9,7 +9,7 @@ intake can quarantine it with a reason instead of passing it to the next plugin.
 
 The kind comes from the first functional group: GS01 (functional identifier) and GS08 (the
 implementation guide), domain reference 5.1. An interchange with a TA1 and no GS is a TA1.
-Given the registered transactions (``hub.x12.registry``), the one whose transaction set (ST01
+Given the registered transactions (``bhhub.x12.registry``), the one whose transaction set (ST01
 of the first transaction) and guide match names the kind: that is how a plugin's 278 or
 proprietary acknowledgment is told apart from what bhhub knows by itself.
 """
@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
 if TYPE_CHECKING:
-    from hub.x12.registry import TransactionRegistry
+    from bhhub.x12.registry import TransactionRegistry
 
 HEAD_SIZE = 4096  # an ISA, a TA1 or two and a GS fit many times over
 _ISA_LENGTH = 106  # through the segment terminator
@@ -36,7 +36,7 @@ _KIND_BY_FUNCTIONAL_ID = {"HP": "835", "FA": "997", "HN": "277", "HB": "271", "H
 # (GS01, implementation guide in GS08) -> kind. GS08 is e.g. 005010X222A1: version 005010,
 # guide X222 (837P), addenda A1.
 # Two 277s share GS01 HN: the claim acknowledgment (277CA, X214) and the answer to a 276
-# (claim status, X212); only GS08 tells them apart (hub.claimstatus.x277).
+# (claim status, X212); only GS08 tells them apart (bhhub.claimstatus.x277).
 _KIND_BY_GUIDE = {
     ("HC", "X222"): "837P",
     ("HC", "X223"): "837I",

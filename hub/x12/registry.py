@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hub.types import X12Transaction
+from bhhub.types import X12Transaction
 
 INTERCHANGE_ACKNOWLEDGMENT = "TA1"  # the "transaction set" of a TA1-only interchange (no GS, no ST)
 

@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 
-from hub import hookimpl
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import Coverage, Patient
+from bhhub import hookimpl
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import Coverage, Patient
 
-from plugins.payer_portals.generic_json.exchange import read_answer, request_body
-from plugins.payer_portals.generic_json.mapping import JsonPortal, build_portal, validate_mapping
-from connectors.http_api.client import PortalClient, PortalRefusedRequest
-from connectors.http_api.registry import PortalFiles
+from bhhub.plugins.payer_portals.generic_json.exchange import read_answer, request_body
+from bhhub.plugins.payer_portals.generic_json.mapping import JsonPortal, build_portal, validate_mapping
+from bhhub.connectors.http_api.client import PortalClient, PortalRefusedRequest
+from bhhub.connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 
