@@ -33,10 +33,10 @@ def fill_hub(home: Path, claims: int) -> float:
     """A hub of ``claims`` claims, taken in as `bhhub intake` does; the seconds it took."""
     from datetime import timedelta
 
-    from hub import intake_many
-    from hub.app import Hub
-    from hub.clock import today
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub import intake_many
+    from bhhub.app import Hub
+    from bhhub.clock import today
+    from bhhub.demo.synthetic import encounter_bundle
 
     start_day = today() - timedelta(days=60)
     started = time.perf_counter()
@@ -51,7 +51,7 @@ def fill_hub(home: Path, claims: int) -> float:
 
 def bhhub_command() -> list[str]:
     script = Path(sys.executable).with_name("bhhub")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "hub.cli.main"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bhhub.cli.main"]
 
 
 def run_once(argv: list[str], env: dict) -> dict:

@@ -44,8 +44,8 @@ AUTHORIZED_VISITS = 3
 
 
 def bundles(n: int) -> list[bytes]:
-    from hub.clock import today
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub.clock import today
+    from bhhub.demo.synthetic import encounter_bundle
 
     start = today() - timedelta(days=60)  # within every filing window, whenever it runs
     seen: dict[str, int] = {}  # visits per payer so far: every VISITS_PER_MEMBER make one member
@@ -65,11 +65,11 @@ def bundles(n: int) -> list[bytes]:
 def phase_setup(n: int, work: Path) -> dict:
     from sqlalchemy import select
 
-    from hub import intake_many
-    from hub.app import Hub
-    from hub.clock import today
-    from hub.ledger import authorizations as ledger
-    from hub.store import schema
+    from bhhub import intake_many
+    from bhhub.app import Hub
+    from bhhub.clock import today
+    from bhhub.ledger import authorizations as ledger
+    from bhhub.store import schema
 
     with Hub.open(work / "hub", create=True) as hub:
         named = ((f"encounter-{i}.json", p) for i, p in enumerate(bundles(n)))
@@ -97,12 +97,12 @@ def _copy(work: Path, name: str) -> Path:
 
 
 def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
-    from hub.app import Hub
-    from hub.batches import export_837p
+    from bhhub.app import Hub
+    from bhhub.batches import export_837p
 
     home = _copy(work, "hub-per-claim" if per_claim else "hub-export")
     if per_claim:
-        from hub.ledger import authorizations as ledger
+        from bhhub.ledger import authorizations as ledger
 
         def one_at_a_time(session, rows):
             for row in rows:
@@ -122,8 +122,8 @@ def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
 def _uses(home: Path) -> list:
     from sqlalchemy import select
 
-    from hub.app import Hub
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.store import schema
 
     u = schema.AuthorizationUse
     with Hub.open(home) as hub, hub.store.session() as session:
@@ -136,11 +136,11 @@ def phase_baseline(n: int, work: Path) -> dict:
 
     from sqlalchemy import select, update
 
-    from hub.app import Hub
-    from hub.batches import _write_atomically, rendered_by_billing_provider
-    from hub.store import schema
-    from hub.x12.claim837p import assemble_837p
-    from hub.x12.envelope import ControlNumbers
+    from bhhub.app import Hub
+    from bhhub.batches import _write_atomically, rendered_by_billing_provider
+    from bhhub.store import schema
+    from bhhub.x12.claim837p import assemble_837p
+    from bhhub.x12.envelope import ControlNumbers
 
     home = _copy(work, "hub-baseline")
     out = work / "baseline.x12"
@@ -165,7 +165,7 @@ def phase_command(n: int, work: Path) -> dict:
     env = {**os.environ, "BHHUB_HOME": str(home)}
     env.pop("BHHUB_DATABASE_URL", None)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hub.cli.main", "export-837", "--out", str(out)], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "bhhub.cli.main", "export-837", "--out", str(out)], env=env, check=True,
                    capture_output=True)
     return {"seconds": time.perf_counter() - start}
 

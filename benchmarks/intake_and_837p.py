@@ -38,11 +38,11 @@ TARGET_837P_RATIO = 3.0
 
 
 def bundles(n: int) -> list[bytes]:
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub.demo.synthetic import encounter_bundle
 
     from datetime import timedelta
 
-    from hub.clock import today
+    from bhhub.clock import today
 
     start = today() - timedelta(days=60)  # within every filing window, whenever it runs
     return [json.dumps(encounter_bundle(seed, start=start)).encode() for seed in range(n)]
@@ -59,8 +59,8 @@ def phase_parse(n: int, _work: Path) -> dict:
 
 
 def phase_intake(n: int, work: Path, parse_in_worker: bool = True) -> dict:
-    from hub import intake_many
-    from hub.app import Hub
+    from bhhub import intake_many
+    from bhhub.app import Hub
 
     payloads = bundles(n)
     with Hub.open(work / ("hub" if parse_in_worker else "hub-single"), create=True) as hub:
@@ -80,12 +80,12 @@ def phase_intake(n: int, work: Path, parse_in_worker: bool = True) -> dict:
 def phase_837p(n: int, work: Path) -> dict:
     from sqlalchemy import select
 
-    from hub.app import Hub
-    from hub.batches import MAX_CLAIMS_PER_BATCH, rendered_by_billing_provider
-    from hub.store import schema
-    from hub.store.repo import claim_record
-    from hub.x12.claim837p import assemble_837p, write_837p
-    from hub.x12.envelope import ControlNumbers
+    from bhhub.app import Hub
+    from bhhub.batches import MAX_CLAIMS_PER_BATCH, rendered_by_billing_provider
+    from bhhub.store import schema
+    from bhhub.store.repo import claim_record
+    from bhhub.x12.claim837p import assemble_837p, write_837p
+    from bhhub.x12.envelope import ControlNumbers
 
     with Hub.open(work / "hub") as hub, hub.store.session() as session:
         rows = session.scalars(select(schema.Claim).where(schema.Claim.status == "ready")

@@ -8,10 +8,10 @@ like a practice's: one or two lines each, a status history, findings on the ones
 attention, a batch and a 277CA on the billed ones, an 835 posting with remarks on the paid
 ones, one stored payload per visit), then runs, each in its own process (so each peak is its own):
 
-  claims --json           the command's function (hub.cli.commands.cmd_claims) as a user runs it,
+  claims --json           the command's function (bhhub.cli.commands.cmd_claims) as a user runs it,
                           without plugins (a listing needs none), output to a file
   bhhub claims --json     the whole CLI, start-up included (plugin loading: issue 14 item 5)
-  inbox --json            hub.cli.commands.cmd_inbox, the same way
+  inbox --json            bhhub.cli.commands.cmd_inbox, the same way
   baseline: bare SELECT   SQLAlchemy Core, the same claims with their payer, lines and findings
                           (and the same inbox rows), every row fetched and written as text
 
@@ -47,8 +47,8 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
     """A hub of ``claims`` claims, written with bulk inserts (no intake: that is another benchmark)."""
     from sqlalchemy import insert
 
-    from hub.app import Hub
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.store import schema
 
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
     if database_url:
@@ -139,15 +139,15 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
 
 
 def _no_plugins():
-    from hub.plugin_host import build_plugin_host
+    from bhhub.plugin_host import build_plugin_host
 
     return build_plugin_host([])
 
 
 COMMAND = """
 import argparse, sys
-from hub.plugin_host import build_plugin_host
-from hub.cli import commands
+from bhhub.plugin_host import build_plugin_host
+from bhhub.cli import commands
 args = argparse.Namespace(home=sys.argv[1], status=None, payer=None, since=None, until=None, limit=None, after=None,
                           state=None, json=True, plugin_host=build_plugin_host([]))
 sys.exit(getattr(commands, sys.argv[2])(args))
@@ -157,8 +157,8 @@ BARE_SELECT = """
 import sys
 from sqlalchemy import select
 from sqlalchemy import create_engine
-from hub.config import load_settings
-from hub.store import schema as s
+from bhhub.config import load_settings
+from bhhub.store import schema as s
 engine = create_engine(load_settings(sys.argv[1]).database_url)
 c, cov, p, l, f, i = s.Claim, s.Coverage, s.Payer, s.ServiceLine, s.Finding, s.InboxItem
 if sys.argv[2] == "claims":
@@ -232,7 +232,7 @@ def main() -> int:
                          "ratio": listing_s / select_s, "cpu_seconds": listing_cpu, "baseline_cpu_seconds": select_cpu,
                          "cpu_ratio": listing_cpu / select_cpu})
         if not args.no_cli:
-            bhhub = [python, "-m", "hub.cli.main", "--home", str(home), "claims", "--json"]
+            bhhub = [python, "-m", "bhhub.cli.main", "--home", str(home), "claims", "--json"]
             cli_s, cli_mb, cli_cpu = run(bhhub, out)
             base = rows[0]
             rows.append({"listing": "bhhub claims --json (whole CLI)", "seconds": cli_s, "peak_mb": cli_mb,

@@ -40,20 +40,20 @@ def main() -> int:
 
     from sqlalchemy import select
 
-    from hub.app import Hub
-    from hub.demo.synthetic import encounter_bundle
-    from hub.intake_many import receive_many
-    from hub.scrub.engine import BulkContext, scrub
-    from hub.store import schema
-    from hub.store.repo import claim_record
-    from hub.x12.claim837p import assemble_837p, render_claim
-    from hub.x12.envelope import ControlNumbers
+    from bhhub.app import Hub
+    from bhhub.demo.synthetic import encounter_bundle
+    from bhhub.intake_many import receive_many
+    from bhhub.scrub.engine import BulkContext, scrub
+    from bhhub.store import schema
+    from bhhub.store.repo import claim_record
+    from bhhub.x12.claim837p import assemble_837p, render_claim
+    from bhhub.x12.envelope import ControlNumbers
 
     with tempfile.TemporaryDirectory(prefix="bhhub-scrub-bench-") as home, Hub.open(home, create=True) as hub:
         print(f"taking in {args.claims:,} encounters (not timed) ...", file=sys.stderr)
         from datetime import timedelta
 
-        from hub.clock import today
+        from bhhub.clock import today
 
         start = today() - timedelta(days=60)  # within every filing window, whenever it runs
         payloads = ((f"e{n}.json", json.dumps(encounter_bundle(n, start=start)).encode()) for n in range(args.claims))

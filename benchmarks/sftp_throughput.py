@@ -5,7 +5,7 @@
 Starts OpenSSH's sshd on 127.0.0.1 (as tests/sftp_support.py does), writes a file of each size
 (random bytes), and times, on that file and that server:
 
-- the connector (``connectors.sftp.client.SftpClient``): download and upload, each in a fresh
+- the connector (``bhhub.connectors.sftp.client.SftpClient``): download and upload, each in a fresh
   process doing only that (connect, transfer, close), whose peak-RSS growth during the transfer
   is its memory figure. An upload takes its content as bytes (the hub stores every batch), so
   those bytes are loaded before the baseline and the growth is what the transfer adds;
@@ -53,8 +53,8 @@ def peak_rss_mb() -> float:
 
 
 def child(direction: str, settings_json: str, remote: str, local: str) -> dict:
-    from connectors.sftp.client import SftpClient
-    from connectors.sftp.settings import SftpSettings
+    from bhhub.connectors.sftp.client import SftpClient
+    from bhhub.connectors.sftp.settings import SftpSettings
 
     settings = SftpSettings(**json.loads(settings_json))
     data = Path(local).read_bytes() if direction == "upload" else None

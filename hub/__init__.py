@@ -1,7 +1,7 @@
 """bhhub: the integration hub for behavioral-health billing.
 
 Plugin authors need only ``hub.hookimpl`` (to mark hook implementations), the canonical model
-in ``hub.model``, the registration records in ``hub.types`` and the errors in ``hub.errors``.
+in ``bhhub.model``, the registration records in ``bhhub.types`` and the errors in ``bhhub.errors``.
 """
 
 import pluggy

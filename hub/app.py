@@ -11,14 +11,14 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.config import CONFIG_NAME, DEFAULT_CONFIG, STORE_NAME, Settings, is_hub_home, load_settings, resolve_home
-from hub.errors import UsageError
-from hub.mapping_tables import MappingSet
-from hub.store.db import Store, open_store
-from hub.types import ClaimCheck, IntakeFormat, Transport
+from bhhub.config import CONFIG_NAME, DEFAULT_CONFIG, STORE_NAME, Settings, is_hub_home, load_settings, resolve_home
+from bhhub.errors import UsageError
+from bhhub.mapping_tables import MappingSet
+from bhhub.store.db import Store, open_store
+from bhhub.types import ClaimCheck, IntakeFormat, Transport
 
 if TYPE_CHECKING:
-    from hub.plugin_host import PluginHost
+    from bhhub.plugin_host import PluginHost
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _write_default_config(path: Path) -> None:
 
 def existing_home(option: str | os.PathLike[str] | None) -> Path:
     """The hub home ``--home`` (``option``), ``BHHUB_HOME`` or the default names, when it is a
-    hub already (``hub.config.is_hub_home``); a clear UsageError otherwise.
+    hub already (``bhhub.config.is_hub_home``); a clear UsageError otherwise.
 
     Every command but ``init`` (and ``demo``, which makes its own) works on a hub that exists: a
     mistyped ``--home`` must not quietly become a new, empty hub, and a folder that is not a hub
@@ -95,7 +95,7 @@ class Hub:
     # plugins are installed).
     given_plugins: PluginHost | Callable[[], PluginHost] | None = None
     actor: str = field(default_factory=lambda: _actor())
-    # Rows this process has committed, by their exact values (see hub.store.repo.Upserter).
+    # Rows this process has committed, by their exact values (see bhhub.store.repo.Upserter).
     known_rows: dict = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -124,7 +124,7 @@ class Hub:
     def plugins(self) -> PluginHost:
         given = self.given_plugins
         if given is None:
-            from hub.plugin_host import build_plugin_host
+            from bhhub.plugin_host import build_plugin_host
 
             return build_plugin_host()
         return given() if callable(given) else given
@@ -147,7 +147,7 @@ class Hub:
 
     def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
         """Record a read or change of PHI (promise 8). Ids only, never the data itself."""
-        from hub.store.schema import utcnow
+        from bhhub.store.schema import utcnow
 
         session.connection().execute(_insert_audit(), {
             "at": utcnow(), "actor": self.actor, "action": action, "object_type": object_type,
@@ -168,7 +168,7 @@ class Hub:
 def _insert_audit():
     from sqlalchemy import insert
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     return insert(schema.AuditEvent.__table__)
 

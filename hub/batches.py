@@ -31,16 +31,16 @@ from pathlib import Path
 from sqlalchemy import false, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from hub.claims import set_status
-from hub.crashpoints import crash_point
-from hub.errors import InputError, StoreError, UsageError
-from hub.filekinds import not_a_file
-from hub.model import ClaimStatus, Finding, Provider, Severity
-from hub.store import schema
-from hub.store.repo import claim_record, next_counter, provider_record
-from hub.store.schema import utcnow
-from hub.x12.claim837p import RenderedClaim, assemble_837p, render_claim
-from hub.x12.envelope import ControlNumbers, Envelope
+from bhhub.claims import set_status
+from bhhub.crashpoints import crash_point
+from bhhub.errors import InputError, StoreError, UsageError
+from bhhub.filekinds import not_a_file
+from bhhub.model import ClaimStatus, Finding, Provider, Severity
+from bhhub.store import schema
+from bhhub.store.repo import claim_record, next_counter, provider_record
+from bhhub.store.schema import utcnow
+from bhhub.x12.claim837p import RenderedClaim, assemble_837p, render_claim
+from bhhub.x12.envelope import ControlNumbers, Envelope
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_a
                 recovered: list | None = None, mailbox: str | None = None) -> BatchResult | None:
     """Batch every ``ready`` claim (up to ``max_claims``) into ``out``; None when none is ready.
 
-    ``mailbox``: only the claims routed to that mailbox (``hub.exchange.routing``), written
+    ``mailbox``: only the claims routed to that mailbox (``bhhub.exchange.routing``), written
     with its envelope and its profile's line breaks, for a file uploaded to it by hand. With
     several mailboxes configured one must be named: a file never mixes them.
 
@@ -72,7 +72,7 @@ def export_837p(hub, out: Path, *, max_claims: int = MAX_CLAIMS_PER_BATCH, set_a
     (both before any claim changes state). ``set_aside``, when given, collects (patient control
     number, finding code) of claims held back; ``recovered`` collects (batch id, path) of
     earlier batches whose file an interruption had cut off and that this call wrote."""
-    from hub.exchange.locks import EXCHANGE, hub_lock
+    from bhhub.exchange.locks import EXCHANGE, hub_lock
 
     set_aside = [] if set_aside is None else set_aside
     out = _file_to_write(out, hub)
@@ -102,8 +102,8 @@ def _target(hub, mailbox: str | None):
             raise UsageError(f"{len(configured)} mailboxes are configured ({', '.join(configured)}): say which one "
                              "this file is for with --mailbox NAME (its claims and envelope), so no file mixes them")
         return hub.settings.envelope, True, None
-    from hub.exchange.mailboxes import outbound_envelope
-    from hub.exchange.routing import known_mailbox, routes
+    from bhhub.exchange.mailboxes import outbound_envelope
+    from bhhub.exchange.routing import known_mailbox, routes
 
     known_mailbox(hub, mailbox)
     envelope, profile = outbound_envelope(hub, mailbox)
@@ -256,7 +256,7 @@ def write_batch(hub, batch_id: int, out: Path, *, force: bool = False, wait: flo
 
     Its claims do not change. A batch whose export was cut off before its file was written is
     then known written (at ``out``), so the next export does not write it a second time."""
-    from hub.exchange.locks import EXCHANGE, hub_lock
+    from bhhub.exchange.locks import EXCHANGE, hub_lock
 
     out = _file_to_write(out, hub)
     with hub_lock(hub, EXCHANGE, wait=wait, waiting=waiting):
@@ -297,7 +297,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     ``line_breaks=False`` writes the interchange on one line, for clearinghouses that refuse a
     line break after the segment terminator (a profile's ``claims.line_breaks``). ``set_aside``,
     when given, collects (patient control number, finding code) of the claims held back.
-    ``payers`` (from ``hub.exchange.routing.Routes.payers_of``): only claims whose payer id is
+    ``payers`` (from ``bhhub.exchange.routing.Routes.payers_of``): only claims whose payer id is
     in the first set (None: any), and not in the second: the claims one mailbox carries.
     """
     while True:
@@ -317,7 +317,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
         transaction=next_counter(session, f"st02:{scope}"),
     )
     content = assemble_837p(groups, envelope, controls, datetime.now(timezone.utc))
-    if not line_breaks:  # "~" never occurs inside an element (hub.x12.segments), so this is exact
+    if not line_breaks:  # "~" never occurs inside an element (bhhub.x12.segments), so this is exact
         content = content.replace(b"~\n", b"~")
     batch = schema.Batch(
         sender_id=envelope.sender_id,
@@ -333,7 +333,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     )
     session.add(batch)
     session.flush()
-    from hub.ledger.authorizations import consume_many
+    from bhhub.ledger.authorizations import consume_many
 
     _claim_for_batch(session, [row.id for row in rows], batch.id)
     for row in rows:
@@ -393,7 +393,7 @@ def _claim_for_batch(session, claim_ids: list[int], batch_id: int) -> None:
 def _billable(hub, session, envelope: Envelope, rows: list[schema.Claim], held: list):
     """(claims that can go, their rendered claims grouped by billing provider); the others are set
     aside as ``needs_attention`` with the reason (in this transaction)."""
-    from hub.scrub.duplicates import duplicates_at_batch_time
+    from bhhub.scrub.duplicates import duplicates_at_batch_time
 
     set_aside: dict[int, Finding] = dict(duplicates_at_batch_time(session, rows))
     rendered: dict[int, RenderedClaim] = {}

@@ -12,17 +12,17 @@ from decimal import Decimal
 from sqlalchemy import bindparam, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from hub import model
-from hub.coding.engine import code_encounter
-from hub.coding.rules import claim_filing_indicator
-from hub.errors import InputError
-from hub.model import ClaimStatus, Encounter, Finding, Severity
-from hub.remit.corrections import on_resend
-from hub.scrub.engine import ConnectionContext, blocking, scrub
-from hub.store import schema
-from hub.store.repo import Upserter
-from hub.store.schema import utcnow
-from hub.x12.claim837p import render_claim
+from bhhub import model
+from bhhub.coding.engine import code_encounter
+from bhhub.coding.rules import claim_filing_indicator
+from bhhub.errors import InputError
+from bhhub.model import ClaimStatus, Encounter, Finding, Severity
+from bhhub.remit.corrections import on_resend
+from bhhub.scrub.engine import ConnectionContext, blocking, scrub
+from bhhub.store import schema
+from bhhub.store.repo import Upserter
+from bhhub.store.schema import utcnow
+from bhhub.x12.claim837p import render_claim
 
 PCN_PREFIX = "BH"
 # Statuses in which a re-sent encounter may still change its claim: nothing has left the hub.
@@ -74,7 +74,7 @@ def store_encounter(hub, session: Session, upserts: Upserter, encounter: Encount
 
     Core statements on the session's connection rather than ORM units of work: intake is the
     hot path (see benchmarks/). An encounter whose claim has left the hub is decided by
-    ``hub.remit.corrections.on_resend`` before anything is written: unchanged, it changes
+    ``bhhub.remit.corrections.on_resend`` before anything is written: unchanged, it changes
     nothing; changed, it becomes a pending correction (or, rejected at the front end, a
     corrected original).
     """
@@ -250,7 +250,7 @@ def _next_revision(conn, pcn: str) -> int:
 
 def record_authorizations(hub, session: Session, grants, patient_id: int | None) -> None:
     """Put the grants an encounter carried in the ledger (same payer, member and number: once)."""
-    from hub.ledger.authorization_imports import record_grant
+    from bhhub.ledger.authorization_imports import record_grant
 
     for grant in grants:
         row, what = record_grant(session, grant, patient_id)
@@ -308,7 +308,7 @@ def resubmit(session: Session, row: schema.Claim, actor_reason: str) -> None:
     payer says it cannot find (277CA A4, after a person looked into it): one that is in flight
     or adjudicated never is, so nothing is sent twice.
     """
-    from hub.acks.standing import not_found
+    from bhhub.acks.standing import not_found
 
     if row.status != ClaimStatus.REJECTED.value and not not_found(session, row):
         raise InputError(f"claim {row.patient_control_number} is {row.status}, not rejected; only a rejected "
@@ -327,9 +327,9 @@ CODING_STAGE = frozenset({"coding.no_table", "coding.no_service", "psychotherapy
 def overridden(session: Session, claim_id: int) -> set[tuple[str, int | None]]:
     """(finding code, line) pairs a biller has overridden on this claim (``bhhub claims override``).
 
-    Never one of the findings that make the 837P invalid (hub.scrub.never_overridden), even
+    Never one of the findings that make the 837P invalid (bhhub.scrub.never_overridden), even
     when an override of it was recorded before that table listed it."""
-    from hub.scrub.never_overridden import never_overridden
+    from bhhub.scrub.never_overridden import never_overridden
 
     table = schema.FindingOverride
     never = never_overridden()
@@ -354,7 +354,7 @@ def rescrub(hub, session: Session, row: schema.Claim, context=None) -> str | Non
 def check_and_render(hub, session: Session, row: schema.Claim, context=None) -> ClaimStatus:
     """Check the stored claim again and render it when nothing blocks: the status it should have
     (ready or needs attention); the caller records it. Its findings are replaced."""
-    from hub.store.repo import claim_record
+    from bhhub.store.repo import claim_record
 
     claim = claim_record(session, row)
     kept = [Finding(f.code, Severity(f.severity), f.message, f.fix, f.line_number)

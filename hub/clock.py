@@ -10,7 +10,7 @@ import os
 import re
 from datetime import date
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 
 # The one form a person writes a date in, everywhere (options, CSV files, BHHUB_TODAY): ISO 8601's

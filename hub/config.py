@@ -5,7 +5,7 @@ Everything has a default that works with no configuration: the home is ``./.bhhu
 (ISA15 ``T``) interchange with placeholder ids a clearinghouse profile replaces. Secrets never
 live in this file; later sections name an environment variable or a file instead.
 
-The file is checked against its model (``hub.configuration.hub_file``): an unknown key or a
+The file is checked against its model (``bhhub.configuration.hub_file``): an unknown key or a
 wrong type is a ``ConfigError`` naming the file, the key and the nearest valid key. pydantic is
 imported only when the file is read, so ``bhhub --help`` never pays for it.
 """
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hub.errors import ConfigError, UsageError
-from hub.x12.envelope import Envelope
+from bhhub.errors import ConfigError, UsageError
+from bhhub.x12.envelope import Envelope
 
 CONFIG_NAME = "bhhub.toml"
 STORE_NAME = "bhhub.db"  # the default store: a SQLite file in the home
@@ -61,7 +61,7 @@ class Settings:
     database_url: str
     envelope: Envelope
     raw: dict[str, Any] = field(default_factory=dict, repr=False)  # bhhub.toml as written (checked)
-    file: Any = field(default=None, repr=False)  # bhhub.toml as its model, hub.configuration.hub_file.HubFile
+    file: Any = field(default=None, repr=False)  # bhhub.toml as its model, bhhub.configuration.hub_file.HubFile
 
     @property
     def mappings_dir(self) -> Path:
@@ -85,7 +85,7 @@ T = TypeVar("T")
 
 
 def _section_key(model: type) -> str:
-    from hub.configuration.hub_file import Section
+    from bhhub.configuration.hub_file import Section
 
     for key, cls in Section.registry.items():
         if cls is model:
@@ -131,7 +131,7 @@ def load_settings(home: str | os.PathLike[str] | None = None) -> Settings:
     """The hub's settings: ``<home>/bhhub.toml`` checked against its model (an unknown key or a
     wrong type is a ``ConfigError`` naming the file, the key and the nearest valid one), every
     key it leaves out at its default."""
-    from hub.configuration.hub_file import load_hub_file  # pydantic: not for `bhhub --help`
+    from bhhub.configuration.hub_file import load_hub_file  # pydantic: not for `bhhub --help`
 
     root = resolve_home(home)
     path = root / CONFIG_NAME

@@ -12,8 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hub.errors import InputError
-from hub.filekinds import input_file
+from bhhub.errors import InputError
+from bhhub.filekinds import input_file
 
 Row = TypeVar("Row")
 

@@ -3,7 +3,7 @@
 Reading a FIFO blocks until someone writes to it and a device such as /dev/zero never ends (it
 would fill the spool); writing "over" a device, a FIFO or a link by rename replaces it. So a file
 the hub reads or writes on a person's word must be a regular file. Used by the CLI's path checks
-(``hub.cli.paths``), the CSV imports (``hub.csvfile``) and the 837P export (``hub.batches``).
+(``bhhub.cli.paths``), the CSV imports (``bhhub.csvfile``) and the 837P export (``bhhub.batches``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import stat
 
-from hub.errors import UsageError
+from bhhub.errors import UsageError
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),

@@ -2,13 +2,13 @@
 
 A plugin is a module (or object) with functions decorated ``@hub.hookimpl`` whose names match a
 spec here; it is found through the entry-point group ``bhhub``. Only the hub calls hooks, through
-``hub.plugin_host.Hooks``. Arguments are canonical model objects (``hub.model``) and plain values,
+``bhhub.plugin_host.Hooks``. Arguments are canonical model objects (``bhhub.model``) and plain values,
 never database sessions or rows.
 
 Two kinds of hook:
 
 * registration hooks (``bhhub_register_*``) return a list of small frozen records from
-  ``hub.types``; the hub owns the registry and refuses a duplicate name;
+  ``bhhub.types``; the hub owns the registry and refuses a duplicate name;
 * event and question hooks: "everyone contributes" hooks collect each plugin's answer, and
   ``firstresult`` hooks ("who handles this") stop at the first answer that is not ``None``.
 
@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
-from hub import hookspec
+from bhhub import hookspec
 
 if TYPE_CHECKING:
-    from hub.eligibility.benefits import EligibilityResponse
-    from hub.model import Coverage, Encounter, Patient
-    from hub.notify import AlertNotice
-    from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
+    from bhhub.eligibility.benefits import EligibilityResponse
+    from bhhub.model import Coverage, Encounter, Patient
+    from bhhub.notify import AlertNotice
+    from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 # --- intake -------------------------------------------------------------------------------
 
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def bhhub_register_intake_formats() -> list[IntakeFormat]:
     """Declare the input formats this plugin reads (FHIR R4 bundles, HL7 v2 messages, ...).
 
-    Called once when the hub starts. Return a list of ``hub.types.IntakeFormat``; an empty list
+    Called once when the hub starts. Return a list of ``bhhub.types.IntakeFormat``; an empty list
     (or ``None``) means the plugin reads nothing. For each payload, the hub asks every format's
     ``recognizes(content)`` and hands the bytes to the single format that says yes.
     """
@@ -64,17 +64,17 @@ def bhhub_check_eligibility(
 
     Called when the hub checks eligibility in real time (``bhhub eligibility check``, the sweep
     before appointments and before claims are batched). ``patient`` is the patient (a
-    ``hub.model.Patient``: name and birth date, for the portal's matching); ``coverage`` the
+    ``bhhub.model.Patient``: name and birth date, for the portal's matching); ``coverage`` the
     coverage asked about (payer id, member id, subscriber and relationship when the patient is
     a dependent); ``service_date`` the date of service; ``service_types`` X12 service type
     codes (``MH``, ``A6``, ``30``...).
 
-    Return a ``hub.eligibility.benefits.EligibilityResponse``, the record ``read_271`` makes, so
+    Return a ``bhhub.eligibility.benefits.EligibilityResponse``, the record ``read_271`` makes, so
     an answer is stored and judged the same whichever path it came by: ``benefits`` with an
     entry per service type the payer answered about, or ``rejections`` when it refused the
     question (member not found: AAA reject reasons). Return ``None`` for a payer the plugin
     does not serve ("not my payer"), decided from its mapping files without the network; the
-    next plugin is then asked. Raise ``hub.errors`` only: ``RetriableError`` when the portal is
+    next plugin is then asked. Raise ``bhhub.errors`` only: ``RetriableError`` when the portal is
     unavailable (after the plugin's own retries), ``InputError`` when it answered something
     unreadable (no record is made), ``ConfigError`` for missing or refused credentials. Messages
     name the payer, never the patient.
@@ -88,7 +88,7 @@ def bhhub_check_eligibility(
 def bhhub_register_claim_checks() -> list[ClaimCheck]:
     """Declare scrubbing rule sets.
 
-    Called once when the hub starts. Return a list of ``hub.types.ClaimCheck``. Each check is
+    Called once when the hub starts. Return a list of ``bhhub.types.ClaimCheck``. Each check is
     run on every claim not yet sent; its findings with severity ``error`` keep the claim out of
     batches (status ``needs_attention``), ``warning`` findings are shown and do not block.
     """
@@ -121,7 +121,7 @@ def bhhub_batch_written(batch_id: int, path: str, claim_count: int) -> None:
 def bhhub_register_transports() -> list[Transport]:
     """Declare ways to reach clearinghouse mailboxes (SFTP, and what vendors add).
 
-    Called once when the hub starts. Return a list of ``hub.types.Transport``; a mailbox in
+    Called once when the hub starts. Return a list of ``bhhub.types.Transport``; a mailbox in
     ``bhhub.toml`` names one by ``transport`` (default ``"sftp"``). An empty list means none.
     """
 
@@ -132,7 +132,7 @@ def bhhub_submit_batch(batch_id: int, content: bytes, payer_ids: Sequence[str]) 
 
     ``batch_id`` is the stored batch; ``content`` its X12 bytes (send them unchanged); ``payer_ids`` the payers it
     carries, for routing. The plugin that serves this route uploads it and returns the remote
-    file name; ``None`` means "not mine". Raise ``hub.errors.RetriableError`` when the upload's
+    file name; ``None`` means "not mine". Raise ``bhhub.errors.RetriableError`` when the upload's
     outcome is unknown, so the hub reconciles before sending again.
     """
 
@@ -183,7 +183,7 @@ def bhhub_classify_denial(group_code: str, reason_code: str, remark_codes: Seque
 def bhhub_register_jobs() -> list[Job]:
     """Declare scheduled tasks for ``bhhub run``.
 
-    Called when the runner starts. Return a list of ``hub.types.Job``; each job takes the hub
+    Called when the runner starts. Return a list of ``bhhub.types.Job``; each job takes the hub
     and must be idempotent (the runner may call it again after a crash).
     """
 
@@ -193,8 +193,8 @@ def bhhub_alert_raised(alert: AlertNotice) -> None:
     """An alert people must know about has been raised.
 
     Called by ``bhhub run`` once per alert (again on a later tick if this raised, up to
-    ``hub.notify.MAX_ATTEMPTS``; at least once: a crash may repeat it). ``alert`` is a
-    ``hub.notify.AlertNotice`` (id, key, kind, message, raised_at): forward it to a pager, a
+    ``bhhub.notify.MAX_ATTEMPTS``; at least once: a crash may repeat it). ``alert`` is a
+    ``bhhub.notify.AlertNotice`` (id, key, kind, message, raised_at): forward it to a pager, a
     chat, a ticket system. The message names mailboxes, files and claims' control numbers,
     never patients. The return value is ignored; raise to have it tried again. Do not block
     for long (use a timeout on any network call): it is called in a worker thread, and a call
@@ -210,6 +210,6 @@ def bhhub_alert_raised(alert: AlertNotice) -> None:
 def bhhub_register_commands() -> list[Command]:
     """Add sub-commands to ``bhhub``.
 
-    Called when the command line is built. Return a list of ``hub.types.Command``; a name the
+    Called when the command line is built. Return a list of ``bhhub.types.Command``; a name the
     hub or another plugin already uses is refused and reported by ``bhhub plugins``.
     """

@@ -2,11 +2,11 @@
 
 ``receive`` commits the raw bytes first, then ``process`` parses, codes, scrubs and stores the
 payload's encounters and claims in one transaction together with the item's new state: a payload
-is imported whole or not at all. ``hub.intake_many`` does the same for many payloads. Unusable input is quarantined with a reason a biller can act on;
+is imported whole or not at all. ``bhhub.intake_many`` does the same for many payloads. Unusable input is quarantined with a reason a biller can act on;
 ``retry`` runs a quarantined item again after a fix.
 
-A payload may hold records that are not billable (``hub.records``: an HL7 ADT registration, an
-SIU appointment); they are stored by ``hub.registrations`` in the same transaction, and a
+A payload may hold records that are not billable (``bhhub.records``: an HL7 ADT registration, an
+SIU appointment); they are stored by ``bhhub.registrations`` in the same transaction, and a
 payload with such records and no encounter is imported, not "nothing to bill".
 """
 
@@ -22,15 +22,15 @@ from functools import lru_cache
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hub.claims import ClaimOutcome, store_encounter
-from hub.crashpoints import crash_point
-from hub.errors import HubError, InputError, StoreError, UnrecognizedInput
-from hub.model import Encounter
-from hub.registrations import RecordOutcome, store_record
-from hub.store import schema
-from hub.store.repo import Upserter
-from hub.types import IntakeContext, IntakeFormat
-from hub.x12.recognize import recognize
+from bhhub.claims import ClaimOutcome, store_encounter
+from bhhub.crashpoints import crash_point
+from bhhub.errors import HubError, InputError, StoreError, UnrecognizedInput
+from bhhub.model import Encounter
+from bhhub.registrations import RecordOutcome, store_record
+from bhhub.store import schema
+from bhhub.store.repo import Upserter
+from bhhub.types import IntakeContext, IntakeFormat
+from bhhub.x12.recognize import recognize
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +230,7 @@ def _process_once(hub, item_id: int, content: bytes, source_name: str, states: t
 
 
 def split_records(parsed: list) -> tuple[list[Encounter], list]:
-    """(encounters, the other records): encounters become claims, the rest go to hub.registrations."""
+    """(encounters, the other records): encounters become claims, the rest go to bhhub.registrations."""
     if all(isinstance(r, Encounter) for r in parsed):
         return parsed, []
     return [r for r in parsed if isinstance(r, Encounter)], [r for r in parsed if not isinstance(r, Encounter)]
@@ -251,7 +251,7 @@ def store_records(hub, session, upserts: Upserter, records: list, item_id: int) 
 def _process_x12(hub, item_id: int, content: bytes, source_name: str, recognized,
                  states: tuple[str, ...]) -> IntakeResult:
     """A response from a clearinghouse or payer: applied in the transaction that marks it read."""
-    from hub import responses
+    from bhhub import responses
 
     fmt_name = f"x12-{recognized.kind.lower()}"
     with hub.store.writer() as session:
@@ -386,7 +386,7 @@ def _quarantine(hub, item_id: int, source_name: str, fmt: str | None, reason: st
 def _note_failure(hub, item_id: int, exc: BaseException) -> None:
     """Count a failed attempt on an item that stays ``received``; alert once when it keeps failing.
     The reason names the error's kind only (its text may quote the payload)."""
-    from hub.exchange.alerts import raise_alert
+    from bhhub.exchange.alerts import raise_alert
 
     items = schema.InboxItem
     try:

@@ -25,16 +25,16 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from hub.claims import prefetch_encounters, store_encounter
-from hub.crashpoints import crash_point
-from hub.errors import HubError
-from hub.intake import (
+from bhhub.claims import prefetch_encounters, store_encounter
+from bhhub.crashpoints import crash_point
+from bhhub.errors import HubError
+from bhhub.intake import (
     PROCESSED, QUARANTINED, IntakeResult, applied_elsewhere, choose_format, expand, is_x12, parse_payload, process,
     set_state, split_records, store_raw, store_records, take_items,
 )
-from hub.mapping_tables import MappingSet
-from hub.store.repo import Upserter
-from hub.types import IntakeContext
+from bhhub.mapping_tables import MappingSet
+from bhhub.store.repo import Upserter
+from bhhub.types import IntakeContext
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def _store_raw(hub, chunk: Chunk) -> tuple[list[IntakeResult | None], list[tuple
 
 def _parse_one(formats, mappings: MappingSet, item_id: int, source_name: str, content: bytes) -> tuple:
     if is_x12(content):
-        return "x12", None, ()  # a response file: applied on its own after the chunk (hub.responses)
+        return "x12", None, ()  # a response file: applied on its own after the chunk (bhhub.responses)
     fmt_name, notes = None, ()
     try:
         fmt, notes = choose_format(formats, content, item_id)
@@ -190,7 +190,7 @@ _worker: dict = {}
 
 
 def _worker_start(override_dir: Path | None, parent: int | None = None) -> None:
-    from hub.plugin_host import build_plugin_host
+    from bhhub.plugin_host import build_plugin_host
 
     _die_with_parent(parent or os.getppid())
 

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hub.errors import MappingError
+from bhhub.errors import MappingError
 
 
 @dataclass
@@ -32,7 +32,7 @@ class MappingSet:
         return self._cache[name]
 
     def _read(self, name: str) -> dict[str, Any]:
-        packaged = resources.files("mappings").joinpath(name)
+        packaged = resources.files("bhhub.mappings").joinpath(name)
         table = _parse(packaged.read_bytes(), f"mappings/{name}") if packaged.is_file() else None
         local = self.override_dir / name if self.override_dir is not None else None
         if local is not None and local.is_file():
@@ -93,13 +93,13 @@ def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 
 def _checked(name: str, table: dict[str, Any], where: str) -> dict[str, Any]:
-    """``table`` checked against its model when it has one (``hub.configuration.tables``): an
+    """``table`` checked against its model when it has one (``bhhub.configuration.tables``): an
     unknown key or a wrong type is a ``MappingError`` naming the file, the key and the nearest."""
     if name not in _MODELLED:
         return table
-    from hub.configuration.problems import validated  # pydantic, only for the tables that have a model
-    from hub.configuration.tables import MODELS
-    from hub.errors import ConfigError
+    from bhhub.configuration.problems import validated  # pydantic, only for the tables that have a model
+    from bhhub.configuration.tables import MODELS
+    from bhhub.errors import ConfigError
 
     try:
         validated(MODELS[name], table, where)
@@ -108,7 +108,7 @@ def _checked(name: str, table: dict[str, Any], where: str) -> dict[str, Any]:
     return table
 
 
-_MODELLED = frozenset({"payers.toml"})  # hub.configuration.tables.MODELS, named here so others import nothing
+_MODELLED = frozenset({"payers.toml"})  # bhhub.configuration.tables.MODELS, named here so others import nothing
 
 
 def _parse(data: bytes, where: str) -> dict[str, Any]:

@@ -26,9 +26,9 @@ from typing import Any
 
 import pluggy
 
-from hub import PROJECT_NAME, hookspecs
-from hub.errors import HubError, RetriableError
-from hub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
+from bhhub import PROJECT_NAME, hookspecs
+from bhhub.errors import HubError, RetriableError
+from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def _read_command_cache(key: str) -> list[tuple[str, str]] | None:
 
 def _entry_points_key(entry_points: Sequence[metadata.EntryPoint]) -> str:
     """What the cache depends on: each entry point, its distribution and version, and bhhub's."""
-    from hub import __version__
+    from bhhub import __version__
 
     rows = sorted([ep.name, ep.value, _distribution_name(ep) or "", _distribution_version(ep) or ""]
                   for ep in entry_points)
@@ -220,7 +220,7 @@ class PortalAnswer:
     """What a payer-portal plugin said about one coverage: an answer, or why there is none."""
 
     plugin: str
-    response: Any | None  # hub.eligibility.benefits.EligibilityResponse, None when it failed
+    response: Any | None  # bhhub.eligibility.benefits.EligibilityResponse, None when it failed
     error: str | None = None
     retriable: bool = False  # the plugin raised RetriableError: asking again later may work
 
@@ -306,7 +306,7 @@ class Hooks:
         another portal would not be the payer's. Reasons name the plugin and the error class
         and the plugin's own message (``HubError`` messages carry ids, never PHI).
         """
-        from hub.eligibility.benefits import EligibilityResponse  # lazily: the facade loads first
+        from bhhub.eligibility.benefits import EligibilityResponse  # lazily: the facade loads first
 
         kwargs = {"patient": patient, "coverage": coverage, "service_date": service_date,
                   "service_types": tuple(service_types)}

@@ -1,10 +1,10 @@
 """Canonical records that are not billable encounters: registrations and appointments.
 
-An intake format's ``parse`` may return these beside ``hub.model.Encounter`` records. An HL7
+An intake format's ``parse`` may return these beside ``bhhub.model.Encounter`` records. An HL7
 ADT (patient registration or update) becomes a ``Registration``; an SIU (scheduling) message an
 ``Appointment``, kept so eligibility can be checked before the visit. Like the model, these are
 plain frozen dataclasses, independent of wire formats and of the database
-(``hub.registrations`` stores them).
+(``bhhub.registrations`` stores them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from hub.model import Coverage, Patient
+from bhhub.model import Coverage, Patient
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Storing the records that are not encounters: registrations and appointments.
 
 A ``Registration`` upserts its patient and coverages through the same ``Upserter`` statements
-an encounter's patient and coverages go through (``hub.claims.store_encounter``), with the
+an encounter's patient and coverages go through (``bhhub.claims.store_encounter``), with the
 payer table's claim filing indicator; no claim is made. An ``Appointment`` is one row of
 ``appointments`` per appointment key: booked, changed, cancelled, in the order the scheduler
 sent them (an older message never undoes a newer one). Both run inside the inbox item's
@@ -15,11 +15,11 @@ from functools import lru_cache
 
 from sqlalchemy import bindparam, func, or_, select
 
-from hub.coding.rules import claim_filing_indicator
-from hub.records import Appointment, Registration
-from hub.store import schema
-from hub.store.repo import Upserter
-from hub.store.schema import utcnow
+from bhhub.coding.rules import claim_filing_indicator
+from bhhub.records import Appointment, Registration
+from bhhub.store import schema
+from bhhub.store.repo import Upserter
+from bhhub.store.schema import utcnow
 
 
 @dataclass(frozen=True)

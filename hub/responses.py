@@ -15,13 +15,13 @@ in the inbox and never reaches this module twice.
   says to investigate), A3/A6/A7/A8 rejected with the STC reason.
 - Every TA1, 999 and 277CA answer is kept with what it means, who gave it (clearinghouse or
   payer) and its date, and the claim's status is decided by precedence over all answers to its
-  current submission (``hub.acks``), so the order files arrive in does not matter and a receipt
+  current submission (``bhhub.acks``), so the order files arrive in does not matter and a receipt
   never undoes a rejection. Claims a file rejects or the payer cannot find are one alert per file.
-- **835** payments are posted (``hub.remit.posting``): each claim payment posted, unmatched or
+- **835** payments are posted (``bhhub.remit.posting``): each claim payment posted, unmatched or
   quarantined; each claim's status set from it.
 - **271** (005010X279A1) answers eligibility questions by the trace number echoed (TRN02); an
   answer no one here asked for is kept too. What changed since the member's previous answer
-  raises alerts and re-checks their unsent claims (``hub.eligibility.effects``).
+  raises alerts and re-checks their unsent claims (``bhhub.eligibility.effects``).
 - **277** claim status (005010X212, told from the 277CA by GS08) answers 276 questions by trace
   number (or names the sent claim by REF*EJ). The claim follows where the hub's vocabulary has
   the state and the 277 may move it: accepted (A2, pending, more information requested) and
@@ -42,16 +42,16 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from hub.acks import precedence, standing
-from hub.claims import set_status
-from hub.errors import InputError
-from hub.exchange.alerts import claims_refused, clear_alert, raise_alert
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.schema import utcnow
-from hub.clock import today
-from hub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
-from hub.x12.recognize import Recognized
+from bhhub.acks import precedence, standing
+from bhhub.claims import set_status
+from bhhub.errors import InputError
+from bhhub.exchange.alerts import claims_refused, clear_alert, raise_alert
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
+from bhhub.clock import today
+from bhhub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
+from bhhub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ _STANDS_AS = {RECEIVED: {ClaimStatus.BATCHED.value, ClaimStatus.SUBMITTED.value}
               REJECTED: {ClaimStatus.REJECTED.value}}
 
 
-# Transmission states (hub.exchange.outbound keeps the same names).
+# Transmission states (bhhub.exchange.outbound keeps the same names).
 UPLOADED, ACKNOWLEDGED, REJECTED = "uploaded", "acknowledged", "rejected"
 
 # Where a claim may go from where it is: a late or repeated response never moves it backwards.
@@ -109,7 +109,7 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from hub.x12.acks import read_ta1
+    from bhhub.x12.acks import read_ta1
 
     applied = Applied("TA1", "")
     notes = []
@@ -141,7 +141,7 @@ def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from hub.x12.acks import read_999
+    from bhhub.x12.acks import read_999
 
     applied = Applied("999", "")
     notes = []
@@ -195,8 +195,8 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     """Each claim's answer is stored against the submission it is about; the claim then stands
-    where the deciding answer to its current submission puts it (``hub.acks``)."""
-    from hub.x12.acks import read_277ca
+    where the deciding answer to its current submission puts it (``bhhub.acks``)."""
+    from bhhub.x12.acks import read_277ca
 
     applied = Applied("277CA", "")
     acks = read_277ca(content)
@@ -282,8 +282,8 @@ def _acknowledge(session, transmission, transaction, detail: str) -> None:
 
 def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group, on: date) -> list[str]:
     """A 999 for a 270 or 276 file: its transmission acknowledged, or rejected with its questions."""
-    from hub.claimstatus import store as status_store
-    from hub.eligibility import store as eligibility_store
+    from bhhub.claimstatus import store as status_store
+    from bhhub.eligibility import store as eligibility_store
 
     kind = INQUIRY_GROUPS[group.functional_id]
     notes = []
@@ -311,9 +311,9 @@ def _apply_999_to_inquiries(session, item_id: int, recognized: Recognized, group
 
 
 def _apply_271(hub, session, item_id: int, content: bytes) -> Applied:
-    from hub.eligibility import effects
-    from hub.eligibility import store as eligibility
-    from hub.eligibility.x271 import read_271
+    from bhhub.eligibility import effects
+    from bhhub.eligibility import store as eligibility
+    from bhhub.eligibility.x271 import read_271
 
     responses = read_271(content)
     applied = Applied("271", "")
@@ -361,8 +361,8 @@ STATUS_ALERTS = ("rejected", "denied", "not_found", "finalized_no_payment", "inf
 
 
 def _apply_277(hub, session, item_id: int, content: bytes) -> Applied:
-    from hub.claimstatus import store as status_store
-    from hub.claimstatus.x277 import read_277
+    from bhhub.claimstatus import store as status_store
+    from bhhub.claimstatus.x277 import read_277
 
     results = read_277(content)
     applied = Applied("277", "")
@@ -395,7 +395,7 @@ def _apply_277(hub, session, item_id: int, content: bytes) -> Applied:
 
 def _claim_follows(session, claim: schema.Claim, check: schema.ClaimStatusCheck, result, applied: Applied) -> None:
     """Move the claim where the 277 may, keep the payer's claim number, and alert on bad news."""
-    from hub.claimstatus import store as status_store
+    from bhhub.claimstatus import store as status_store
 
     if result.payer_claim_control_number and not claim.payer_claim_control_number:
         claim.payer_claim_control_number = result.payer_claim_control_number
@@ -419,7 +419,7 @@ def _claim_follows(session, claim: schema.Claim, check: schema.ClaimStatusCheck,
 def _refuse_waiting(session, result, item_id: int) -> int:
     """A refusal above the claims (receiver, provider, subscriber): every waiting question it
     covers fails with its reason. How many did."""
-    from hub.claimstatus import store as status_store
+    from bhhub.claimstatus import store as status_store
 
     check, claim, coverage, payer = schema.ClaimStatusCheck, schema.Claim, schema.Coverage, schema.Payer
     query = (select(check, payer.payer_id, coverage.member_id, claim.billing_provider_id)
@@ -446,7 +446,7 @@ def _refuse_waiting(session, result, item_id: int) -> int:
 
 
 def _apply_835(hub, session, item_id: int, content: bytes) -> Applied:
-    from hub.remit.posting import post_835
+    from bhhub.remit.posting import post_835
 
     report = post_835(hub, session, item_id, content)
     applied = Applied("835", report.summary(), dict(report.statuses))
@@ -532,7 +532,7 @@ def _reject_transmission(session, transmission, batch, reason: str, applied: App
 
 def _file_date(content: bytes) -> date:
     """The date a response file speaks for: GS04 of its first group, else ISA09, else today."""
-    from hub.x12.tokens import segments
+    from bhhub.x12.tokens import segments
 
     found = None
     for segment in segments(content):

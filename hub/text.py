@@ -1,4 +1,4 @@
-"""Text shown to people, shared by the core and the CLI (the core never imports ``hub.cli``)."""
+"""Text shown to people, shared by the core and the CLI (the core never imports ``bhhub.cli``)."""
 
 from __future__ import annotations
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-    from hub.mapping_tables import MappingSet
-    from hub.model import Claim, Encounter, Finding
-    from hub.records import Record
+    from bhhub.mapping_tables import MappingSet
+    from bhhub.model import Claim, Encounter, Finding
+    from bhhub.records import Record
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class IntakeFormat:
     """An input format an EHR plugin reads.
 
     ``recognizes(content)`` answers cheaply from the bytes whether this format applies.
-    ``parse(content, context)`` returns every record in the payload: ``hub.model.Encounter``
-    (billable visits) and ``hub.records`` records (``Registration``, ``Appointment``), or
-    raises ``hub.errors.InputError`` naming what is wrong; it never returns part of a payload.
+    ``parse(content, context)`` returns every record in the payload: ``bhhub.model.Encounter``
+    (billable visits) and ``bhhub.records`` records (``Registration``, ``Appointment``), or
+    raises ``bhhub.errors.InputError`` naming what is wrong; it never returns part of a payload.
     ``split(content)``, when given, cuts a file holding several payloads (a folder drop of HL7
     messages) into its parts, each then stored and processed as its own inbox item; a file that
     is one payload comes back as ``[content]`` unchanged. It must not raise.
@@ -91,7 +91,7 @@ class Transport:
     """A way to reach a clearinghouse mailbox (SFTP, ...), named in a mailbox's ``transport``.
 
     ``configure(table, where)`` checks a mailbox's connection settings (a config table) and
-    returns them in the transport's own form, raising ``hub.errors.ConfigError`` that lists every
+    returns them in the transport's own form, raising ``bhhub.errors.ConfigError`` that lists every
     problem; ``connect(settings)`` returns an open connection, a context manager offering
     ``listdir``, ``stat``, ``download``, ``upload``, ``remove``, ``rename`` and ``makedirs``;
     ``test(settings, directories)`` tries connecting, authenticating and listing each directory

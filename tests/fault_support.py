@@ -1,5 +1,5 @@
 """A practice's hub driven from outside, as cron and a person would: the `bhhub` command in real
-processes, killed at a named fault point (``hub.crashpoints``) or run two at once, on the store
+processes, killed at a named fault point (``bhhub.crashpoints``) or run two at once, on the store
 under test (SQLite or PostgreSQL), with bhhub's sandbox clearinghouse on loopback SFTP.
 
 ``Practice.invariants()`` is what every fault test checks after the dust settles: nothing lost
@@ -21,9 +21,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ class Practice:
         return env
 
     def start(self, *args: str, **faults) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "hub.cli.main", *args], env=self.env(**faults), cwd=PROJECT,
+        return subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", *args], env=self.env(**faults), cwd=PROJECT,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def bhhub(self, *args: str, **faults) -> Run:
@@ -88,7 +88,7 @@ class Practice:
         import contextlib
         import io
 
-        from hub.cli.main import main
+        from bhhub.cli.main import main
 
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -193,7 +193,7 @@ def _startup_allowance() -> float:
 
 def sandbox(tmp_path: Path, request):
     """bhhub's sandbox clearinghouse on loopback SFTP, stopped after the test."""
-    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
 
     server = SandboxClearinghouse(tmp_path / "sandbox", today=date(2026, 11, 30)).start()
     request.addfinalizer(server.stop)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from hub.demo.synthetic import encounter_bundle
-from hub.ledger import authorizations as ledger
-from hub.store import schema
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.ledger import authorizations as ledger
+from bhhub.store import schema
 
 
 def visit_bundle(seed: int, day: date, *, payer: str, member: str) -> bytes:
@@ -28,7 +28,7 @@ def visit_bundle(seed: int, day: date, *, payer: str, member: str) -> bytes:
 
 
 def add_authorization(hub, **fields) -> int:
-    """An authorization on file (``fields`` as ``hub.ledger.authorizations.add`` takes them): its id."""
+    """An authorization on file (``fields`` as ``bhhub.ledger.authorizations.add`` takes them): its id."""
     with hub.store.session() as session:
         row = ledger.add(session, **fields)
         session.commit()

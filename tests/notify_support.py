@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.exchange.alerts import raise_alert
-from hub.store import schema
+from bhhub.exchange.alerts import raise_alert
+from bhhub.store import schema
 
 
 class _Receiver(BaseHTTPRequestHandler):

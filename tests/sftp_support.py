@@ -85,7 +85,7 @@ class OpenSshServer:
 
     def settings(self, *, port: int | None = None, **overrides):
         """SftpSettings for this server with key auth (``port`` to go through a proxy)."""
-        from connectors.sftp.settings import SftpSettings
+        from bhhub.connectors.sftp.settings import SftpSettings
 
         values = dict(host=self.host, port=port or self.port, username=self.username,
                       known_hosts=(self.host_public_key,), key_file=str(self.client_key))

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from hub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
 
 # Billable ICD-10-CM leaf codes seen in behavioral health (domain reference 4.2, 4.3).
 DIAGNOSES = (

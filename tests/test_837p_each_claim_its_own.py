@@ -20,9 +20,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from hub.cli.main import main
-from hub.store import schema
-from hub.x12.validate import validate_x12
+from bhhub.cli.main import main
+from bhhub.store import schema
+from bhhub.x12.validate import validate_x12
 
 NUCC = "http://nucc.org/provider-taxonomy"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -64,7 +64,7 @@ def exported(home: Path, out: Path) -> list[list[str]]:
 
 def findings_of(home: Path) -> dict[str, list[tuple[str, str, str]]]:
     """member id -> (code, message, fix) of each finding on that member's claim."""
-    from hub.app import Hub
+    from bhhub.app import Hub
 
     with Hub.open(home) as hub, hub.store.session() as session:
         rows = session.execute(select(schema.Coverage.member_id, schema.Finding.code, schema.Finding.message,

@@ -18,8 +18,8 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
-from hub.model import Coverage, Payer, Person, PersonName, ServiceLine
-from hub.x12.validate import validate_x12
+from bhhub.model import Coverage, Payer, Person, PersonName, ServiceLine
+from bhhub.x12.validate import validate_x12
 from test_837p_writer import JOHN_DOE, SERVICE_DATE, example_claim, find, parse, write
 
 PARENT = Person(name=PersonName("Doe", "Mary"), birth_date=date(1975, 5, 5), gender="F",

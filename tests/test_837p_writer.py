@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from hub.errors import InputError
-from hub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
-from hub.x12.claim837p import write_837p
-from hub.x12.envelope import ControlNumbers, Envelope
-from hub.x12.segments import decimal_text, money
-from hub.x12.validate import validate_x12
+from bhhub.errors import InputError
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
+from bhhub.x12.claim837p import write_837p
+from bhhub.x12.envelope import ControlNumbers, Envelope
+from bhhub.x12.segments import decimal_text, money
+from bhhub.x12.validate import validate_x12
 from strategies import claim_batches, npi_with_check_digit
 
 # Domain reference 5.6, validated there with pyx12: an LCSW's 60-minute telehealth session.

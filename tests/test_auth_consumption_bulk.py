@@ -21,10 +21,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select, update
 
-from hub import intake
-from hub.batches import export_837p
-from hub.ledger import authorizations as ledger
-from hub.store import schema
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.ledger import authorizations as ledger
+from bhhub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle
 
 PAYER = "AUTHPLAN"

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.cli.main import main
-from hub.errors import InputError
-from hub.ledger import authorization_imports
-from hub.mapping_tables import MappingSet
-from hub.store import schema
-from hub.types import IntakeContext
-from plugins.ehr.fhir_r4 import parse
+from bhhub import intake
+from bhhub.cli.main import main
+from bhhub.errors import InputError
+from bhhub.ledger import authorization_imports
+from bhhub.mapping_tables import MappingSet
+from bhhub.store import schema
+from bhhub.types import IntakeContext
+from bhhub.plugins.ehr.fhir_r4 import parse
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fhir" / "prior-auth.json"
 CPT = "http://www.ama-assn.org/go/cpt"
@@ -286,7 +286,7 @@ def test_importing_the_same_authorization_file_twice_adds_nothing(hub, tmp_path,
                     f"{PAYER},{MEMBER},A-1,12,visits,90834;90837,2026-10-01,2026-12-31,,portal",
                     f"{PAYER},M-OTHER,B-7,48,units,H2019,2026-10-01,2026-12-31,1999999984,")
     home = str(hub.settings.home)
-    # no claim for the payer yet: the practice names it, so the hub knows it (hub.ledger.payers)
+    # no claim for the payer yet: the practice names it, so the hub knows it (bhhub.ledger.payers)
     (hub.settings.home / "mappings").mkdir(exist_ok=True)
     (hub.settings.home / "mappings" / "payers.toml").write_text(f'[payer."{PAYER}"]\n', encoding="utf-8")
     assert main(["--home", home, "auth", "import", str(path), "--json"]) == 0

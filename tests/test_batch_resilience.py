@@ -15,11 +15,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from hub import intake, intake_many
-from hub.batches import export_837p
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
-from hub.x12.validate import validate_x12
+from bhhub import intake, intake_many
+from bhhub.batches import export_837p
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
+from bhhub.x12.validate import validate_x12
 
 PRACTICE_NPI = "1234567893"  # the synthetic practice Organization's NPI
 

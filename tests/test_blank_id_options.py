@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_eligibility_service import MAILBOX, MEMBER, MRN, PAYER, bhhub, count, home, with_mailbox  # noqa: F401
 
-from hub.store import schema
+from bhhub.store import schema
 
 CASES = {
     "eligibility check --payer": ["eligibility", "check", "--patient", MRN, "--date", "2026-11-30", "--payer", ""],

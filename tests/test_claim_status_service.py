@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub.app import Hub
-from hub.batches import export_837p
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.batches import export_837p
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12" / "277"
 MAILBOX = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.model import ClaimStatus
+from bhhub.model import ClaimStatus
 
 PROJECT = Path(__file__).resolve().parent.parent
 SENDING = sorted([*(PROJECT / "hub" / "exchange").glob("*.py"), PROJECT / "hub" / "batches.py"])

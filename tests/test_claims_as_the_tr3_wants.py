@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from hub.cli.main import main
-from hub.mapping_tables import MappingSet
-from hub.types import IntakeContext
-from hub.x12.validate import validate_x12
-from plugins.ehr.hl7v2 import parse as parse_hl7
+from bhhub.cli.main import main
+from bhhub.mapping_tables import MappingSet
+from bhhub.types import IntakeContext
+from bhhub.x12.validate import validate_x12
+from bhhub.plugins.ehr.hl7v2 import parse as parse_hl7
 from test_hl7v2_plugin import PRACTICE as SUNRISE
 
 # The HL7 practice bills under an NPI of its own here (the FHIR fixtures' practice has 1234567893).

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from hub.claimstatus.matching import match_results
-from hub.claimstatus.records import StatusInquiry, inquiry_for_claim
-from hub.claimstatus.x276 import write_276
-from hub.claimstatus.x277 import hub_status, read_277
-from hub.errors import InputError
-from hub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
-from hub.x12.envelope import ControlNumbers, Envelope
+from bhhub.claimstatus.matching import match_results
+from bhhub.claimstatus.records import StatusInquiry, inquiry_for_claim
+from bhhub.claimstatus.x276 import write_276
+from bhhub.claimstatus.x277 import hub_status, read_277
+from bhhub.errors import InputError
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
+from bhhub.x12.envelope import ControlNumbers, Envelope
 from x12_models import x12sdk_problems
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "x12"

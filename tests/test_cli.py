@@ -8,14 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.x12.validate import validate_x12
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.x12.validate import validate_x12
 
 
 def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
-    from hub.x12.acks import read_277ca
-    from hub.x12.remit835 import ClaimPayment, read_835
+    from bhhub.x12.acks import read_277ca
+    from bhhub.x12.remit835 import ClaimPayment, read_835
 
     assert main(["--home", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out
@@ -55,7 +55,7 @@ def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_a
     assert re.search(r"A/R: insurance \d+\.\d\d, patient \d+\.\d\d", worklist)
 
     # The eligibility sweep's 270 went up with the 837P; the sandbox's 271 answers every patient.
-    from hub.eligibility.x271 import read_271
+    from bhhub.eligibility.x271 import read_271
 
     assert re.search(r"sent +BHHUB_\d{9}\.270: 270 inquiry", built)
     [answer] = picked.glob("*.271")
@@ -75,7 +75,7 @@ def test_demo_runs_again_from_scratch(tmp_path, capsys):
 
 
 def test_help_explains_every_command():
-    run = subprocess.run([sys.executable, "-m", "hub.cli.main", "--help"], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "bhhub.cli.main", "--help"], capture_output=True, text=True)
     assert run.returncode == 0
     for command in ("init", "intake", "claims", "export-837", "inbox", "plugins", "demo", "exchange", "run",
                     "mailbox", "transmissions", "alerts", "resubmit", "sandbox", "listen", "auth", "credentialing"):
@@ -125,9 +125,9 @@ def test_the_exchange_logs_and_alerts_carry_no_phi(tmp_path, caplog, capsys):
 
     from sqlalchemy import select
 
-    from hub.app import Hub
-    from hub.cli.demo import SEEDS
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.cli.demo import SEEDS
+    from bhhub.store import schema
 
     caplog.set_level(logging.DEBUG)
     assert main(["--home", str(tmp_path), "-v", "demo"]) == 0
@@ -157,7 +157,7 @@ def test_the_demo_still_bills_cleanly_a_year_from_now(tmp_path, capsys, monkeypa
 
 
 def test_verbose_and_home_are_taken_after_the_command_word_too(tmp_path, capsys):
-    from hub.cli.main import build_parser
+    from bhhub.cli.main import build_parser
 
     parse = build_parser().parse_args
     assert parse(["-v", "run"]).verbose and parse(["run", "-v"]).verbose and parse(["run", "--verbose"]).verbose

@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import clock, intake
-from hub.app import Hub
-from hub.cli.main import BUILTIN, build_parser, main
-from hub.errors import UsageError
-from hub.demo.synthetic import encounter_bundle
-from hub.plugin_host import build_plugin_host
-from hub.scrub.never_overridden import never_overridden
-from hub.store import schema
+from bhhub import clock, intake
+from bhhub.app import Hub
+from bhhub.cli.main import BUILTIN, build_parser, main
+from bhhub.errors import UsageError
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.plugin_host import build_plugin_host
+from bhhub.scrub.never_overridden import never_overridden
+from bhhub.store import schema
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -228,7 +228,7 @@ def test_a_listing_piped_to_head_stops_quietly_with_the_sigpipe_status(hub_home)
         for seed in range(30):  # enough output to overflow the pipe's buffer after head has gone
             intake.receive(hub, json.dumps(encounter_bundle(seed, start=start)).encode(), f"v{seed}.json")
     env = {**os.environ, "PYTHONPATH": str(PROJECT)}
-    bhhub = f"{sys.executable} -m hub.cli.main --home {hub_home}"
+    bhhub = f"{sys.executable} -m bhhub.cli.main --home {hub_home}"
     for listing in (["claims"], ["claims", "--json"], ["inbox", "--json"], ["--help"]):
         # `true` has gone before bhhub writes a byte (bhhub takes far longer to start): the
         # first write finds no reader. `head -1` may go before or after the last write.

@@ -17,7 +17,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 # Runs `bhhub ARGS...` and writes the modules it imported, whatever way it ended, to a file.
 WRAPPER = """
 import json, sys
-from hub.cli.main import main
+from bhhub.cli.main import main
 try:
     code = main(sys.argv[2:])
 except SystemExit as stop:
@@ -30,9 +30,9 @@ sys.exit(code)
 
 HEAVY = ("plugins", "connectors", "fhir", "fhir_core", "simple_icd_10_cm", "hl7apy", "paramiko", "pyx12",
          "requests")
-STORE = ("sqlalchemy", "alembic", "hub.store.schema")
+STORE = ("sqlalchemy", "alembic", "bhhub.store.schema")
 # Parsing the command line reads no configuration (a hub's bhhub.toml is the command's business).
-CONFIGURATION = ("pydantic", "hub.config", "hub.app")
+CONFIGURATION = ("pydantic", "bhhub.config", "bhhub.app")
 
 
 def _bhhub(tmp_path: Path, *args: str, cache: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -81,7 +81,7 @@ def test_help_lists_the_plugins_commands_without_importing_a_plugin(tmp_path, wa
 def test_help_with_no_cache_loads_the_plugins_once_and_keeps_their_commands(tmp_path):
     cache = tmp_path / "cache"
     first, modules = _bhhub(tmp_path, "--help", cache=cache)
-    assert "connectors.mllp" in modules and "listen" in first.stdout
+    assert "bhhub.connectors.mllp" in modules and "listen" in first.stdout
     [kept] = (cache / "bhhub").glob("plugin-commands-*.json")
     assert {"listen", "sandbox"} <= {name for name, _ in json.loads(kept.read_text())["commands"]}
     again, modules = _bhhub(tmp_path, "--help", cache=cache)
@@ -93,7 +93,7 @@ def test_a_cache_written_for_other_plugins_is_not_believed(tmp_path, warm_cache)
     data = json.loads(kept.read_text())
     kept.write_text(json.dumps({"key": "another set of entry points", "commands": [["gone", "an uninstalled one"]]}))
     done, modules = _bhhub(tmp_path, "--help", cache=warm_cache)
-    assert "gone" not in done.stdout and "listen" in done.stdout and "connectors.mllp" in modules
+    assert "gone" not in done.stdout and "listen" in done.stdout and "bhhub.connectors.mllp" in modules
     # ... and the cache is made right again.
     assert json.loads(kept.read_text())["key"] == data["key"]
 
@@ -110,15 +110,15 @@ def test_help_shows_what_the_cache_holds_for_the_installed_plugins(tmp_path, war
 
 def test_a_plugins_command_still_runs_with_its_own_options(tmp_path, warm_cache):
     done, modules = _bhhub(tmp_path, "listen", "--help", cache=warm_cache)
-    assert done.returncode == 0 and "--port" in done.stdout and "connectors.mllp" in modules
+    assert done.returncode == 0 and "--port" in done.stdout and "bhhub.connectors.mllp" in modules
 
 
 @pytest.mark.parametrize("listing", [["claims", "--json"], ["claims"], ["inbox", "--json"], ["claims", "--help"]])
 def test_listings_import_no_plugin_and_no_heavy_table(listing, tmp_path, warm_cache, hub_home):
     import datetime
-    from hub import clock, intake
-    from hub.app import Hub
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub import clock, intake
+    from bhhub.app import Hub
+    from bhhub.demo.synthetic import encounter_bundle
 
     with Hub.open(hub_home) as hub:  # a hub with a claim, so the listing has rows to print
         start = clock.today() - datetime.timedelta(days=20)
@@ -136,7 +136,7 @@ def test_listings_import_no_plugin_and_no_heavy_table(listing, tmp_path, warm_ca
 def test_the_newest_migration_is_read_as_alembic_reads_it():
     from alembic.script import ScriptDirectory
 
-    from hub.store.db import _alembic_config, _head_revision
+    from bhhub.store.db import _alembic_config, _head_revision
 
     assert _head_revision() == ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
@@ -145,7 +145,7 @@ def test_a_store_behind_the_newest_migration_is_still_upgraded(database_url):
     from alembic import command
     from sqlalchemy import text
 
-    from hub.store.db import Store, _alembic_config, _head_revision, open_store
+    from bhhub.store.db import Store, _alembic_config, _head_revision, open_store
 
     with Store(database_url) as store:  # a store as an older bhhub left it
         with store.engine.begin() as connection:

@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 from fault_support import PROJECT, Practice, finish, sandbox
-from hub.demo.synthetic import encounter_bundle
+from bhhub.demo.synthetic import encounter_bundle
 
 
 @pytest.fixture
@@ -47,9 +47,9 @@ def test_two_batching_transactions_take_disjoint_claims_even_without_the_lock(pr
     because commands take the exchange lock: two raw batching transactions never share a claim."""
     assert practice.here("intake", str(practice.exports)).returncode == 0
     script = textwrap.dedent(f"""
-        from hub.app import Hub
-        from hub.batches import create_batch
-        with Hub.open({str(practice.home)!r}) as hub, hub.store.writer() as session:
+        from bhhub.app import Hub
+        from bhhub.batches import create_batch
+        with Hub.open({str(practice.home)!r}) as hub, bhhub.store.writer() as session:
             batch = create_batch(hub, session, hub.settings.envelope, 5000)
             session.commit()
             print(batch.claim_count if batch else 0)

@@ -9,10 +9,10 @@ import tomllib
 
 import pytest
 
-from hub.config import DEFAULT_CONFIG, load_settings
-from hub.configuration.hub_file import (MAILBOX_KEYS, InterchangeOverrides, Listen, Section, hub_file_model,
+from bhhub.config import DEFAULT_CONFIG, load_settings
+from bhhub.configuration.hub_file import (MAILBOX_KEYS, InterchangeOverrides, Listen, Section, hub_file_model,
                                         load_hub_file)
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 # [listen] belongs to the mllp connector, which checks it as strictly when `bhhub listen` starts.
 CHECKED_SECTIONS = [(key, cls) for key, cls in Section.registry.items() if cls is not Listen]
@@ -124,7 +124,7 @@ def test_a_new_section_is_one_class(tmp_path):
 def test_the_cli_prints_a_config_error_as_one_line_and_exits_1(tmp_path):
     home = _write(tmp_path / "home", '[mailboxes.oa]\nprofile = "office_ally"\n'
                                      '[mailboxes.oa.interchange]\nsender_idd = "PRACTICE1"\n')
-    done = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "claims"],
+    done = subprocess.run([sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "claims"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stdout == ""
@@ -144,8 +144,8 @@ def test_the_cli_prints_a_config_error_as_one_line_and_exits_1(tmp_path):
     ('[payer."87726"]\nremittance_ids = "ERA-1"\n', "payer.87726.remittance_ids must be a list"),
 ])
 def test_a_mistake_in_the_payer_table_is_refused_naming_file_key_and_nearest(tmp_path, text, problem):
-    from hub.errors import MappingError
-    from hub.mapping_tables import MappingSet
+    from bhhub.errors import MappingError
+    from bhhub.mapping_tables import MappingSet
 
     (tmp_path / "payers.toml").write_text(text)
     with pytest.raises(MappingError) as caught:
@@ -155,7 +155,7 @@ def test_a_mistake_in_the_payer_table_is_refused_naming_file_key_and_nearest(tmp
 
 
 def test_the_packaged_payer_table_and_a_correct_override_load(tmp_path):
-    from hub.mapping_tables import MappingSet
+    from bhhub.mapping_tables import MappingSet
 
     (tmp_path / "payers.toml").write_text('[payer."87726"]\nname = "A PLAN"\nremittance_ids = ["ERA-1"]\n'
                                           'claim_filing_indicator = "CI"\n[payer."87726".telehealth]\nvideo_modifier = "95"\n')
@@ -166,9 +166,9 @@ def test_the_packaged_payer_table_and_a_correct_override_load(tmp_path):
 def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_nearest(tmp_path):
     from types import SimpleNamespace
 
-    from connectors.sftp import bhhub_register_transports
-    from hub.exchange.mailboxes import load_mailboxes
-    from hub.mapping_tables import MappingSet
+    from bhhub.connectors.sftp import bhhub_register_transports
+    from bhhub.exchange.mailboxes import load_mailboxes
+    from bhhub.mapping_tables import MappingSet
 
     home = _write(tmp_path / "home", '[mailboxes.oa]\nprofile = "office_ally"\nhots = "sftp.example.invalid"\n'
                                      'username = "u"\npassword_env = "X"\nknown_hosts = []\n')
@@ -182,9 +182,9 @@ def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_neare
 
 
 def test_a_misspelt_key_in_a_practice_profile_names_the_nearest(tmp_path):
-    from hub.errors import MappingError
-    from hub.mapping_tables import MappingSet
-    from plugins.ehr.hl7v2.practices import load_practices
+    from bhhub.errors import MappingError
+    from bhhub.mapping_tables import MappingSet
+    from bhhub.plugins.ehr.hl7v2.practices import load_practices
 
     (tmp_path / "ehr").mkdir()
     (tmp_path / "ehr" / "practices.toml").write_text(

@@ -1,4 +1,4 @@
-"""The EHR contract kit (hub.testing.ehr) fails the plugins vendors got wrong, each for its own
+"""The EHR contract kit (bhhub.testing.ehr) fails the plugins vendors got wrong, each for its own
 fault and saying what it is, and passes bhhub's own readers and the example plugin.
 
 The broken plugins are small modules in tests/contract_plugins/, each the correct
@@ -14,18 +14,18 @@ from pathlib import Path
 
 import pytest
 
-import plugins.ehr.fhir_r4 as fhir_r4
-import plugins.ehr.hl7v2 as hl7v2
+import bhhub.plugins.ehr.fhir_r4 as fhir_r4
+import bhhub.plugins.ehr.hl7v2 as hl7v2
 from conftest import FIXTURES
 from contract_plugins import (
     any_json, builtin_name, dropped_diagnoses, good_visits, keyerror_reader, no_mapping_file, silent_fallback,
     swallowed_errors,
 )
 from contract_plugins.visits import GOLDENS
-from hub import hookimpl
-from hub.testing import ContractFailure, ehr
-from hub.testing.common import check_mapping_file
-from hub.testing.expected import expected_of
+from bhhub import hookimpl
+from bhhub.testing import ContractFailure, ehr
+from bhhub.testing.common import check_mapping_file
+from bhhub.testing.expected import expected_of
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "csv_practice_export"
 
@@ -53,7 +53,7 @@ def test_a_reader_raising_key_error_on_a_missing_key_fails():
     failures = kit_failures(keyerror_reader)
     assert list(failures) == ["malformed input raises only hub errors"]
     message = failures["malformed input raises only hub errors"]
-    assert "parse raised KeyError (not a hub.errors.HubError)" in message and "removed" in message
+    assert "parse raised KeyError (not a bhhub.errors.HubError)" in message and "removed" in message
 
 
 def test_a_recognizer_that_claims_any_json_fails():
@@ -62,7 +62,7 @@ def test_a_recognizer_that_claims_any_json_fails():
     assert "kit-any-json.recognizes claims a FHIR R4 bundle" in failures["recognizes only its own format"]
     # every kind of foreign JSON counts, not only the built-in's sample
     fmt = ehr.check_registers_formats(any_json)
-    from hub.testing.samples import foreign_payloads
+    from bhhub.testing.samples import foreign_payloads
 
     claimed = [s.label for s in foreign_payloads() if fmt[0].recognizes(s.content)]
     assert any(label.startswith("random JSON") for label in claimed)
@@ -71,15 +71,15 @@ def test_a_recognizer_that_claims_any_json_fails():
 
 
 def test_every_builtin_format_has_a_sample_it_recognizes_and_the_other_builtins_refuse():
-    from hub.plugin_host import build_plugin_host
-    from hub.testing.common import builtin_entry_points
-    from hub.testing.samples import foreign_payloads
+    from bhhub.plugin_host import build_plugin_host
+    from bhhub.testing.common import builtin_entry_points
+    from bhhub.testing.samples import foreign_payloads
 
     builtins = build_plugin_host(builtin_entry_points()).hooks.intake_formats()
     samples = foreign_payloads()
     for fmt in builtins:
         own = [s for s in samples if s.owner == fmt.name]
-        assert own, f"hub.testing.samples has no sample of the built-in format {fmt.name}"
+        assert own, f"bhhub.testing.samples has no sample of the built-in format {fmt.name}"
         assert all(fmt.recognizes(s.content) for s in own)
         assert not any(fmt.recognizes(s.content) for s in samples if s.owner != fmt.name)
 
@@ -230,7 +230,7 @@ def _installed(where: Path, distribution: str, entry_points: dict[str, str]) -> 
 
 @pytest.mark.parametrize("name", ["fhir_r4", "hl7v2", "fhir-r4", "sftp", "sandbox", "core_checks"])
 def test_plugin_new_refuses_a_builtin_plugins_name(name, tmp_path, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     assert main(["plugin", "new", "ehr", name, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
@@ -239,7 +239,7 @@ def test_plugin_new_refuses_a_builtin_plugins_name(name, tmp_path, capsys):
 
 
 def test_plugin_new_refuses_an_installed_plugins_name_and_accepts_a_free_one(tmp_path, monkeypatch, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-acme-notes",
                                                {"acme_notes": "contract_plugins.good_visits"})))
@@ -251,8 +251,8 @@ def test_plugin_new_refuses_an_installed_plugins_name_and_accepts_a_free_one(tmp
 
 def test_the_hub_reports_a_plugin_installed_under_a_builtins_name_and_loads_the_builtin(tmp_path, monkeypatch,
                                                                                         capsys):
-    from hub.cli.main import main
-    from hub.plugin_host import build_plugin_host
+    from bhhub.cli.main import main
+    from bhhub.plugin_host import build_plugin_host
 
     monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-renamed",
                                                {"hl7v2": "contract_plugins.builtin_name"})))

@@ -16,11 +16,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from hub import intake
-from hub.batches import export_837p
-from hub.cli.main import main
-from hub.store import schema
-from hub.x12.validate import validate_x12
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.cli.main import main
+from bhhub.store import schema
+from bhhub.x12.validate import validate_x12
 from test_remittance import Remit, claim_info
 
 D = Decimal

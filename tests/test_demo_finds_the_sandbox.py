@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from importlib import metadata
 
-from hub.cli import main as cli
-from hub.plugin_host import build_plugin_host
+from bhhub.cli import main as cli
+from bhhub.plugin_host import build_plugin_host
 
 
 def _installed_without_sandbox():
@@ -14,7 +14,7 @@ def _installed_without_sandbox():
 
 
 def _sandbox_that_fails_to_load():
-    broken = metadata.EntryPoint("sandbox", "plugins.clearinghouse.no_such_sandbox", "bhhub")
+    broken = metadata.EntryPoint("sandbox", "bhhub.plugins.clearinghouse.no_such_sandbox", "bhhub")
     return build_plugin_host([broken])
 
 

@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from hub import clock, intake
-from hub.app import Hub
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import clock, intake
+from bhhub.app import Hub
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 
 def _practice_with_a_ready_claim(hub_home) -> str:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import InputError, MappingError
-from hub.mapping_tables import MappingSet
-from hub.remit.deadlines import FilingWindows
-from hub.remit.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
+from bhhub.errors import InputError, MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.remit.deadlines import FilingWindows
+from bhhub.remit.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
 
 DOMAIN_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "docs" / "domain-reference.md"
 

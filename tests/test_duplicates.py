@@ -6,9 +6,9 @@ import json
 
 from sqlalchemy import select
 
-from hub import intake
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import intake
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 
 def _visit(seed: int, encounter_id: str, **changes) -> bytes:
@@ -53,7 +53,7 @@ def test_a_rejected_first_claim_does_not_block_the_service_billed_again(hub):
 
 
 def test_bhhub_scrub_checks_unsent_claims_again_when_what_they_depend_on_changed(hub, hub_home, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     [first] = intake.receive(hub, json.dumps(encounter_bundle(5)).encode(), "visit.json").claims
     [second] = intake.receive(hub, _visit(5, "enc-5-copy"), "visit-again.json").claims

@@ -1,6 +1,6 @@
 """What a payer's 271 says reaches the claims it concerns, as a biller meets it through `bhhub`.
 
-Each test imports the practice's visits (synthetic FHIR bundles from ``hub.demo.synthetic``:
+Each test imports the practice's visits (synthetic FHIR bundles from ``bhhub.demo.synthetic``:
 seed 4 is member M00000004 of payer 87726, a 90837 at the office on 2026-10-16), then gives
 `bhhub intake` a 271 built here the way payers send them (005010X279A1: the payer, the
 practice, the subscriber with the date asked about, then the benefit loops or the AAA
@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-import hub.cli.main as cli_main
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+import bhhub.cli.main as cli_main
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 PAYER, MEMBER, MRN = "87726", "M00000004", "MRN0000004"  # seed 4: a 90837 on 2026-10-16
 CLAIM_DATE = date(2026, 10, 16)

@@ -1,7 +1,7 @@
 """Eligibility through the hub, as a biller uses it: `bhhub eligibility check | list | sweep`.
 
 Through the CLI with a temporary hub home on SQLite and PostgreSQL. The practice's visits are
-synthetic FHIR bundles (``hub.demo.synthetic``): seed 4 is a subscriber of payer 87726 (member
+synthetic FHIR bundles (``bhhub.demo.synthetic``): seed 4 is a subscriber of payer 87726 (member
 M00000004, a 90837 on 2026-10-16), seed 2 a child on a parent's plan with the same payer, seed 3
 another payer. The payers' answers are the 271 fixtures in tests/fixtures/x12/271/, read with
 ``read_271``, with the fixture's payer id, member id and trace number replaced by this
@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-import hub.cli.main as cli_main
-from hub import hookimpl
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.eligibility.x271 import read_271
-from hub.errors import RetriableError
-from hub.plugin_host import build_plugin_host
-from hub.store import schema
+import bhhub.cli.main as cli_main
+from bhhub import hookimpl
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import RetriableError
+from bhhub.plugin_host import build_plugin_host
+from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12" / "271"
@@ -335,7 +335,7 @@ def test_a_payer_no_portal_serves_goes_to_the_mailbox(home, portal, capsys):
 
 
 def test_the_daily_job_with_no_way_to_ask_is_one_alert(home, capsys):
-    from hub.exchange.runner import _eligibility_sweep
+    from bhhub.exchange.runner import _eligibility_sweep
 
     with Hub.open(home) as hub:
         _eligibility_sweep(hub)
@@ -378,7 +378,7 @@ def test_the_sweep_over_booked_appointments_runs_through_the_sandbox_and_the_end
     pytest.importorskip("pyx12")
     from datetime import date
 
-    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
 
     sandbox = SandboxClearinghouse(tmp_path / "sandbox", today=date(2026, 11, 30)).start()
     try:

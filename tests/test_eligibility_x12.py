@@ -22,16 +22,16 @@ from pathlib import Path
 import pytest
 from x12_models import x12sdk_problems
 
-from hub.eligibility import codes
-from hub.eligibility.benefits import UNSPECIFIED, EligibilityResponse
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x270 import write_270
-from hub.eligibility.x271 import read_271
-from hub.errors import InputError
-from hub.model import Payer, Person, PersonName, Provider
-from hub.x12.envelope import ControlNumbers, Envelope
-from hub.x12.recognize import recognize
-from hub.x12.tokens import segments
+from bhhub.eligibility import codes
+from bhhub.eligibility.benefits import UNSPECIFIED, EligibilityResponse
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x270 import write_270
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import InputError
+from bhhub.model import Payer, Person, PersonName, Provider
+from bhhub.x12.envelope import ControlNumbers, Envelope
+from bhhub.x12.recognize import recognize
+from bhhub.x12.tokens import segments
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "x12"
 EMEDNY_271 = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "emedny-x12" / "271-eligible.x12"
@@ -413,7 +413,7 @@ def test_mental_health_not_covered_is_told_from_the_plan_being_active(loops, cov
 
 
 def test_a_stored_answer_reads_back_into_the_same_benefits(commercial):
-    from hub.eligibility.benefits import benefits_from_json
+    from bhhub.eligibility.benefits import benefits_from_json
 
     again = benefits_from_json(json.loads(json.dumps(commercial.to_json())))
     assert again.keys() == commercial.benefits.keys()
@@ -657,7 +657,7 @@ def test_code_meanings_come_from_the_mapping_table():
 
 
 def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp_path):
-    from hub.mapping_tables import MappingSet
+    from bhhub.mapping_tables import MappingSet
 
     override = tmp_path / "x12" / "eligibility_codes.toml"
     override.parent.mkdir()
@@ -674,7 +674,7 @@ def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp
 
 
 def test_a_practice_widens_how_msg_text_states_an_authorization_rule(tmp_path):
-    from hub.mapping_tables import MappingSet
+    from bhhub.mapping_tables import MappingSet
 
     content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
         "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", "PAYER APPROVAL NEEDED PAST 12 SESSIONS")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from test_plugin_scaffold import bhhub_in, fresh_venv, install, run_in
 
-from hub.x12.validate import validate_x12
+from bhhub.x12.validate import validate_x12
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "csv_practice_export"
 

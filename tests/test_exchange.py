@@ -22,14 +22,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from connectors.sftp.testserver import SftpTestServer
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.exchange.cycle import check_acknowledgments_due, exchange
-from hub.exchange.inbound import pick_up
-from hub.exchange.mailboxes import load_mailboxes
-from hub.store import schema
+from bhhub.connectors.sftp.testserver import SftpTestServer
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.exchange.cycle import check_acknowledgments_due, exchange
+from bhhub.exchange.inbound import pick_up
+from bhhub.exchange.mailboxes import load_mailboxes
+from bhhub.store import schema
 from sftp_support import FaultProxy, SilentPeer, give_to_login, openssh_server, sshd_available
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ class Site:
         env.pop("BHHUB_CRASH_AT", None)
         if crash_at:
             env["BHHUB_CRASH_AT"] = crash_at
-        return subprocess.run([sys.executable, "-m", "hub.cli.main", *args], env=env, cwd=PROJECT,
+        return subprocess.run([sys.executable, "-m", "bhhub.cli.main", *args], env=env, cwd=PROJECT,
                               capture_output=True, text=True, timeout=120)
 
     def rows(self, table, *where):
@@ -202,8 +202,8 @@ def test_a_cycle_sends_the_ready_claims_once_as_the_stored_bytes(site):
 def test_an_upload_cut_at_a_random_byte_is_resent_with_the_same_bytes_and_isa13(request, tmp_path, kind, seed):
     import random
 
-    from hub.exchange.outbound import submit
-    from hub.errors import RetriableError
+    from bhhub.exchange.outbound import submit
+    from bhhub.errors import RetriableError
 
     site = _make_site(kind, request, tmp_path, claims=5)
     with site.hub() as hub:
@@ -641,7 +641,7 @@ def test_mailbox_test_reports_each_step(site):
 
 
 def test_claim_quirks_of_a_profile_shape_the_file_sent(request, tmp_path):
-    from hub.x12.validate import validate_x12
+    from bhhub.x12.validate import validate_x12
 
     site = _make_site("paramiko", request, tmp_path)
     profile = site.home / "mappings" / "clearinghouses" / "testch.toml"

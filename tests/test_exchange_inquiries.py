@@ -23,25 +23,25 @@ import pytest
 from sqlalchemy import select
 from x12_models import x12sdk_problems
 
-from hub import intake
-from hub.app import Hub
-from hub.claimstatus.records import StatusInquiry, inquiry_for_claim
-from hub.claimstatus.x277 import read_277
-from hub.demo.synthetic import encounter_bundle
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x271 import read_271
-from hub.errors import ConfigError
-from hub.exchange.cycle import exchange
-from hub.exchange.inquiries import queue_270, queue_276
-from hub.exchange.mailboxes import load_mailboxes, load_profile
-from hub.mapping_tables import MappingSet
-from hub.model import Payer, Person, PersonName, Provider
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.claimstatus.records import StatusInquiry, inquiry_for_claim
+from bhhub.claimstatus.x277 import read_277
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import ConfigError
+from bhhub.exchange.cycle import exchange
+from bhhub.exchange.inquiries import queue_270, queue_276
+from bhhub.exchange.mailboxes import load_mailboxes, load_profile
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Payer, Person, PersonName, Provider
+from bhhub.store import schema
 from sandbox_support import sandbox_host_key, sandbox_mailbox
-from hub.store.repo import claim_record
+from bhhub.store.repo import claim_record
 
 pytest.importorskip("pyx12")
-from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
+from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = (3, 5, 8, 11, 19)
@@ -94,7 +94,7 @@ class Setup:
         env.pop("BHHUB_CRASH_AT", None)
         if crash_at:
             env["BHHUB_CRASH_AT"] = crash_at
-        return subprocess.run([sys.executable, "-m", "hub.cli.main", *args], env=env, cwd=PROJECT,
+        return subprocess.run([sys.executable, "-m", "bhhub.cli.main", *args], env=env, cwd=PROJECT,
                               capture_output=True, text=True, timeout=120)
 
     def batch(self, batch_id: int) -> schema.Batch:
@@ -169,7 +169,7 @@ def test_a_270_for_three_members_is_uploaded_once_and_their_271_answers_come_bac
 def test_the_999_for_a_270_names_its_group_and_is_stored_in_the_inbox(setup):
     batch = setup.batch(setup.queue_270())
     report = setup.exchange()
-    from hub.x12.acks import read_999
+    from bhhub.x12.acks import read_999
 
     [group] = read_999(setup.inbox_content(picked(report, ".999").inbox_item_id))
     assert (group.functional_id, group.group_control_number) == ("HS", batch.group_control_number)
@@ -240,7 +240,7 @@ known_hosts = ["{key}"]
     with setup.hub() as hub, hub.store.session() as session:
         assert session.scalar(select(schema.Transmission).where(schema.Transmission.batch_id == elsewhere)) is None
     # It is not left to wait in silence: after an hour the runner's tick raises one alert.
-    from hub.exchange.cycle import INQUIRIES_WAITING, check_inquiries_waiting
+    from bhhub.exchange.cycle import INQUIRIES_WAITING, check_inquiries_waiting
 
     with setup.hub() as hub:
         assert check_inquiries_waiting(hub) == 0  # just written

@@ -19,19 +19,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.errors import RetriableError
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.exchange.outbound import submit
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.errors import RetriableError
+from bhhub.exchange.cycle import exchange
+from bhhub.exchange.mailboxes import load_mailboxes
+from bhhub.exchange.outbound import submit
+from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 from sftp_support import FaultProxy
 
 pytest.importorskip("pyx12")
-from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
+from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
 
 PROJECT = Path(__file__).resolve().parent.parent
 SEEDS = (3, 5, 8, 11, 19)
@@ -63,7 +63,7 @@ class Setup:
         env.pop("BHHUB_CRASH_AT", None)
         if crash_at:
             env["BHHUB_CRASH_AT"] = crash_at
-        return subprocess.run([sys.executable, "-m", "hub.cli.main", *args], env=env, cwd=PROJECT,
+        return subprocess.run([sys.executable, "-m", "bhhub.cli.main", *args], env=env, cwd=PROJECT,
                               capture_output=True, text=True, timeout=120)
 
     def statuses(self) -> dict[str, str]:

@@ -15,12 +15,12 @@ import pytest
 
 from conftest import official_visit_bundle
 
-from hub.errors import InputError, MappingError
-from hub.mapping_tables import MappingSet
-from hub.model import Encounter
-from hub.types import IntakeContext
-from plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, recognizes
-from plugins.ehr.fhir_r4.reader import claims_unrecognized
+from bhhub.errors import InputError, MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Encounter
+from bhhub.types import IntakeContext
+from bhhub.plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, recognizes
+from bhhub.plugins.ehr.fhir_r4.reader import claims_unrecognized
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "fhir"
 PACKAGED_MAP = Path(__file__).resolve().parent.parent / "mappings" / "ehr" / "fhir_r4.toml"
@@ -686,10 +686,10 @@ def test_encounter_service_type_is_one_codeable_concept_in_r4_and_can_mark_a_pho
     """R4's Encounter.serviceType is a single CodeableConcept (a list only in R5): read it as one."""
     import json
 
-    from hub.demo.synthetic import encounter_bundle
-    from hub.mapping_tables import MappingSet
-    from hub.types import IntakeContext
-    from plugins.ehr import fhir_r4
+    from bhhub.demo.synthetic import encounter_bundle
+    from bhhub.mapping_tables import MappingSet
+    from bhhub.types import IntakeContext
+    from bhhub.plugins.ehr import fhir_r4
 
     fmt = fhir_r4.bhhub_register_intake_formats()[0]
 

@@ -1,4 +1,4 @@
-"""Filing and appeal windows by payer kind, state and claim type (hub.remit.deadlines).
+"""Filing and appeal windows by payer kind, state and claim type (bhhub.remit.deadlines).
 
 The rules come from the domain reference 10.1 and the regulations cited in
 mappings/rules/filing_windows.toml: Medicare 12 calendar months from the date of service
@@ -18,18 +18,18 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.batches import export_837p
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.model import Coverage, Payer, PriorPayerAdjudication, Severity
-from hub.remit.deadlines import FilingWindows, Window, add_months
-from hub.remit.followups import create_replacement
-from hub.scrub import core
-from hub.store import schema
-from hub.store.repo import claim_record
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Coverage, Payer, PriorPayerAdjudication, Severity
+from bhhub.remit.deadlines import FilingWindows, Window, add_months
+from bhhub.remit.followups import create_replacement
+from bhhub.scrub import core
+from bhhub.store import schema
+from bhhub.store.repo import claim_record
 from test_remittance import Remit, claim_info
 from test_rule_validity import PLAN, TODAY, claim
 
@@ -189,7 +189,7 @@ kind = "medicaide"
 
 
 def test_the_shipped_table_is_sound_and_every_kind_names_its_indicators():
-    from hub.remit.deadlines import table_problems
+    from bhhub.remit.deadlines import table_problems
 
     table = MappingSet().load("rules/filing_windows.toml")
     assert table_problems(table) == []

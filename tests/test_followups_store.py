@@ -14,11 +14,11 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from hub import intake
-from hub.batches import export_837p
-from hub.cli.main import main
-from hub.store import schema
-from hub.x12.validate import validate_x12
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.cli.main import main
+from bhhub.store import schema
+from bhhub.x12.validate import validate_x12
 from test_remittance import Remit, claim_info
 
 D = Decimal
@@ -118,7 +118,7 @@ def test_the_secondary_claim_carries_the_primarys_adjudication_and_ar_follows_it
 def test_the_claim_to_the_secondary_payer_leaves_the_primarys_visit_used(hub, hub_home, tmp_path, capsys):
     """Issue 10: the ledger counts the visit once. The primary (00431) authorized 12 visits; the
     visit billed to it uses one, and billing the secondary (77027) afterwards gives none back."""
-    from hub.ledger import authorizations as ledger
+    from bhhub.ledger import authorizations as ledger
 
     with hub.store.session() as session:
         auth_id = ledger.add(session, payer_id="00431", member_id="2EG4TE5MK74", number="PA-12", quantity=12,

@@ -15,15 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import intake
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _bhhub(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "hub.cli.main", *args], cwd=PROJECT, **kwargs)
+    return subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", *args], cwd=PROJECT, **kwargs)
 
 
 def test_a_listing_whose_reader_goes_away_ends_quietly_without_a_traceback(sqlite_hub):
@@ -64,7 +64,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.skipif(not Path("/proc").is_dir() or (os.cpu_count() or 1) < 2,
                     reason="needs /proc and two cores (the worker starts only then)")
 def test_the_parse_worker_ends_when_its_intake_is_killed(tmp_path):
-    from hub.cli.commands import PARALLEL_FROM
+    from bhhub.cli.commands import PARALLEL_FROM
 
     folder = tmp_path / "visits"
     folder.mkdir()

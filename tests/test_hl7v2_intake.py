@@ -12,11 +12,11 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from conftest import FIXTURES
-from hub import intake, intake_many
-from hub.app import Hub
-from hub.cli.main import main
-from hub.store import schema
-from hub.x12.validate import validate_x12
+from bhhub import intake, intake_many
+from bhhub.app import Hub
+from bhhub.cli.main import main
+from bhhub.store import schema
+from bhhub.x12.validate import validate_x12
 from test_hl7v2_plugin import PRACTICE, ZTH_MINUTES
 
 HL7 = FIXTURES / "hl7v2"
@@ -25,8 +25,8 @@ HL7 = FIXTURES / "hl7v2"
 def with_practice(home: Path, hl7v2_override: str | None = None) -> Path:
     """``home`` a hub (made as `bhhub init` does, when it is not one yet) with the practice's
     EHR table, and ``hl7v2_override`` as its hl7v2 table."""
-    from hub.app import Hub
-    from hub.config import is_hub_home
+    from bhhub.app import Hub
+    from bhhub.config import is_hub_home
 
     if not is_hub_home(home):
         Hub.open(home, create=True).close()

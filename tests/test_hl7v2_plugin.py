@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES
-from hub.errors import InputError, MappingError
-from hub.mapping_tables import MappingSet
-from hub.model import Encounter
-from hub.records import Appointment, Registration
-from hub.types import IntakeContext
-from plugins.ehr.hl7v2 import FORMAT, bhhub_register_intake_formats, parse, recognizes, split
-from plugins.ehr.hl7v2.wire import Delimiters, read_message, unescape
+from bhhub.errors import InputError, MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Encounter
+from bhhub.records import Appointment, Registration
+from bhhub.types import IntakeContext
+from bhhub.plugins.ehr.hl7v2 import FORMAT, bhhub_register_intake_formats, parse, recognizes, split
+from bhhub.plugins.ehr.hl7v2.wire import Delimiters, read_message, unescape
 
 HL7 = FIXTURES / "hl7v2"
 
@@ -228,7 +228,7 @@ def test_the_fast_reader_cuts_messages_into_the_same_segments_and_fields_as_hl7a
     """Every segment, and every field the packaged map reads, as hl7apy's full parse sees it."""
     from hl7apy.parser import parse_message
 
-    from plugins.ehr.hl7v2.fieldmap import load_field_map
+    from bhhub.plugins.ehr.hl7v2.fieldmap import load_field_map
 
     read_by_the_map = {(p.segment, p.field) for p in _all_paths(load_field_map(MappingSet()).data)}
     files = sorted(HL7.glob("*.hl7")) + sorted((corpora / "fhir-converter-hl7v2").glob("*.hl7"))
@@ -312,8 +312,8 @@ state = "IL"
 
 
 def test_the_packaged_mapping_files_pass_their_own_schema():
-    from plugins.ehr.hl7v2.fieldmap import load_field_map
-    from plugins.ehr.hl7v2.practices import load_practices
+    from bhhub.plugins.ehr.hl7v2.fieldmap import load_field_map
+    from bhhub.plugins.ehr.hl7v2.practices import load_practices
 
     mappings = MappingSet()
     assert load_field_map(mappings).charges >= {"DFT^P03"}

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub import clock, intake
-from hub.app import Hub
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import clock, intake
+from bhhub.app import Hub
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -42,7 +42,7 @@ def _statuses(home: Path) -> dict[str, str]:
 
 def _bhhub(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     # In a child with a timeout: a regression that opens a FIFO fails here instead of hanging.
-    return subprocess.run([sys.executable, "-m", "hub.cli.main", *args], cwd=PROJECT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "bhhub.cli.main", *args], cwd=PROJECT, capture_output=True,
                           text=True, timeout=30, env=env)
 
 
@@ -144,8 +144,8 @@ def test_a_folder_with_a_fifo_in_it_is_still_walked(hub_home, tmp_path):
 
 
 def test_the_csv_reader_refuses_a_fifo_itself(hub, tmp_path):
-    from hub.errors import UsageError
-    from hub.ledger import authorization_imports
+    from bhhub.errors import UsageError
+    from bhhub.ledger import authorization_imports
 
     fifo = _fifo(tmp_path)
     # Should the reader open it (a regression), a writer comes after 10 s and ends the wait with

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli.main import build_parser, main
+from bhhub.cli.main import build_parser, main
 from test_ncci import mue_file, ptp_file
 
 # Keys that hold money, wherever they appear (and a string like "12.50" anywhere is refused too).
@@ -126,8 +126,8 @@ def _enrollment_csv(w: Walk) -> str:
 def _retired_mailbox(w: Walk) -> str:
     """A mailbox no longer configured that once sent a file (a name that never held work is a
     usage error): the demo's first transmission, long done, recorded as sent through it."""
-    from hub.app import Hub
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.store import schema
 
     with Hub.open(w.home) as hub, hub.store.session() as session:
         sent = session.query(schema.Transmission).order_by(schema.Transmission.id).first()
@@ -160,9 +160,9 @@ def _overridable(w: Walk) -> list[str]:
     clean claims, so a new visit (one whose E/M add-on lacks its minutes) comes in first."""
     from datetime import timedelta
 
-    from hub import clock
-    from hub.claims import OVERRIDABLE
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub import clock
+    from bhhub.claims import OVERRIDABLE
+    from bhhub.demo.synthetic import encounter_bundle
 
     visit = w.file("overridable.json", json.dumps(encounter_bundle(201, start=clock.today() - timedelta(days=60))))
     code, _, err = w.run("intake", visit)
@@ -275,8 +275,8 @@ def walked(tmp_path_factory) -> tuple[Walk, dict]:
     walk = Walk(root / "demo", root)
     code, _, err = walk.run("notice", "add", walk.pcn("denied"), "--signed-on", "2026-10-01")
     assert code == 0, err
-    from hub.cli.demo import _write_config
-    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    from bhhub.cli.demo import _write_config
+    from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
 
     results = {}
     # the demo's sandbox again (its folder, host key and password), so `exchange` and `mailbox test` reach it
@@ -288,8 +288,8 @@ def walked(tmp_path_factory) -> tuple[Walk, dict]:
 
 
 def test_every_command_with_json_is_walked():
-    from hub.cli.main import BUILTIN
-    from hub.plugin_host import build_plugin_host
+    from bhhub.cli.main import BUILTIN
+    from bhhub.plugin_host import build_plugin_host
 
     # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
@@ -375,8 +375,8 @@ def test_json_before_the_action_word_is_the_same_json(walked, path):
 def test_every_command_group_takes_json_on_either_side_of_the_action_word():
     """A group whose actions print JSON takes --json itself, and no action's own --json default
     resets the group's (argparse copies an action's defaults over its group's)."""
-    from hub.cli.main import BUILTIN
-    from hub.plugin_host import build_plugin_host
+    from bhhub.cli.main import BUILTIN
+    from bhhub.plugin_host import build_plugin_host
 
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
     groups = 0
@@ -393,8 +393,8 @@ def test_every_command_group_takes_json_on_either_side_of_the_action_word():
 
 
 def test_an_action_that_prints_no_json_refuses_it_given_before_it_too():
-    from hub.cli.json_option import honour_json_before_action
-    from hub.errors import UsageError
+    from bhhub.cli.json_option import honour_json_before_action
+    from bhhub.errors import UsageError
 
     parser = argparse.ArgumentParser(prog="bhhub")
     group = parser.add_subparsers(dest="command").add_parser("widgets")
@@ -578,7 +578,7 @@ def test_times_carry_their_offset_on_either_store(hub_home, tmp_path, capsys):
     """SQLite gives back naive times, PostgreSQL aware ones: both print as UTC with the offset."""
     from datetime import datetime, timedelta, timezone
 
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub.demo.synthetic import encounter_bundle
 
     visit = tmp_path / "visit.json"
     visit.write_text(json.dumps(encounter_bundle(4)))

@@ -1,8 +1,8 @@
 """The core's promises about what it imports, read from the source (no module is imported here).
 
-- No capability imports the command line: ``hub.cli`` sits on top of the core, and a library
+- No capability imports the command line: ``bhhub.cli`` sits on top of the core, and a library
   user (a plugin, a worker) must be able to use the core without it. Text and file-kind rules
-  the two share live in neutral modules (``hub.text``, ``hub.filekinds``).
+  the two share live in neutral modules (``bhhub.text``, ``bhhub.filekinds``).
 - The core never imports a plugin or a connector: they reach it through the plugin manager (the
   demo finds the sandbox clearinghouse there, by its registered name).
 - No import circles among the modules of ``hub``, ``plugins`` and ``connectors``: a module's
@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "hub"
-PACKAGES = ("hub", "plugins", "connectors")
+# folder -> the name it installs as (setup.py)
+PACKAGES = {"hub": "bhhub", "plugins": "bhhub.plugins", "connectors": "bhhub.connectors"}
 
 
 def _imports(path: Path) -> list[str]:
@@ -44,20 +45,21 @@ def test_the_walk_sees_the_core_and_its_imports():
     # A walk that found nothing (a moved folder) would pass the checks below vacuously.
     modules = _modules()
     assert len(modules) > 100
-    assert "hub.errors" in _imports(HUB / "batches.py")
-    assert "hub.x12.segments" in _imports(HUB / "x12" / "envelope.py")
+    assert "bhhub.errors" in _imports(HUB / "batches.py")
+    assert "bhhub.x12.segments" in _imports(HUB / "x12" / "envelope.py")
 
 
 @pytest.mark.parametrize("path", [p for p in _modules() if "cli" not in p.relative_to(HUB).parts[:1]], ids=_rel)
 def test_no_capability_imports_the_command_line(path):
-    wrong = [name for name in _imports(path) if name == "hub.cli" or name.startswith("hub.cli.")]
-    assert not wrong, f"{_rel(path)} imports {wrong}: move what it needs out of hub.cli"
+    wrong = [name for name in _imports(path) if name == "bhhub.cli" or name.startswith("bhhub.cli.")]
+    assert not wrong, f"{_rel(path)} imports {wrong}: move what it needs out of bhhub.cli"
 
 
 def test_the_core_imports_no_plugin_or_connector():
     wrong = {}
     for path in _modules():
-        names = [n for n in _imports(path) if n.split(".")[0] in ("plugins", "connectors")]
+        names = [n for n in _imports(path)
+                 if any(n == top or n.startswith(top + ".") for top in ("bhhub.plugins", "bhhub.connectors"))]
         if names:
             wrong[_rel(path)] = names
     assert not wrong, f"the core imports plugins or connectors directly: {wrong}"
@@ -71,10 +73,10 @@ def _module_names(root: Path) -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+            parts = list(path.relative_to(root / package).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            found[".".join(parts)] = path
+            found[".".join([PACKAGES[package], *parts])] = path
     return found
 
 
@@ -152,13 +154,13 @@ def test_the_circle_finder_sees_a_circle_and_ignores_lazy_imports(tmp_path):
     (tmp_path / "hub" / "x12").mkdir(parents=True)
     (tmp_path / "hub" / "__init__.py").write_text("")
     (tmp_path / "hub" / "x12" / "__init__.py").write_text("")
-    (tmp_path / "hub" / "x12" / "envelope.py").write_text("from hub.x12 import segments\n")
+    (tmp_path / "hub" / "x12" / "envelope.py").write_text("from bhhub.x12 import segments\n")
     (tmp_path / "hub" / "x12" / "segments.py").write_text("try:\n    from .envelope import Delimiters\nexcept ImportError:\n    pass\n")
     (tmp_path / "hub" / "lazy.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hub.eager\n"
-        "def later():\n    import hub.eager\n")
-    (tmp_path / "hub" / "eager.py").write_text("import hub.lazy\n")
-    assert _import_circles(tmp_path) == [["hub.x12.envelope", "hub.x12.segments", "hub.x12.envelope"]]
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import bhhub.eager\n"
+        "def later():\n    import bhhub.eager\n")
+    (tmp_path / "hub" / "eager.py").write_text("import bhhub.lazy\n")
+    assert _import_circles(tmp_path) == [["bhhub.x12.envelope", "bhhub.x12.segments", "bhhub.x12.envelope"]]
 
 
 def test_no_import_circles_among_the_hub_plugins_and_connectors():

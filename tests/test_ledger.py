@@ -17,16 +17,16 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.cli import ledger as ledger_cli
-from hub.errors import InputError, UsageError
-from hub.ledger import authorizations as ledger
-from hub.ledger import credentialing
-from hub.ledger.credentialing import EnrollmentFacts
-from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.plugin_host import build_plugin_host
-from hub.scrub import ledger_checks
-from hub.store import schema
+from bhhub import intake
+from bhhub.cli import ledger as ledger_cli
+from bhhub.errors import InputError, UsageError
+from bhhub.ledger import authorizations as ledger
+from bhhub.ledger import credentialing
+from bhhub.ledger.credentialing import EnrollmentFacts
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.plugin_host import build_plugin_host
+from bhhub.scrub import ledger_checks
+from bhhub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle
 
 PAYER, MEMBER = "AUTHPLAN", "M0000SHARED"
@@ -419,11 +419,11 @@ def test_credentialing_commands_import_add_and_list(hub, hub_home, tmp_path, cap
 
 
 def bhhub(hub_home, *argv: str) -> tuple[int, str]:
-    """The whole command line (``hub.cli.main``): its exit code and standard error."""
+    """The whole command line (``bhhub.cli.main``): its exit code and standard error."""
     import contextlib
     import io
 
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
@@ -477,7 +477,7 @@ def test_part_units_stay_allowed(hub):
 
 @pytest.mark.parametrize("stored", [Decimal("Infinity"), Decimal("-Infinity"), Decimal("NaN"), float("inf")])
 def test_a_count_that_is_not_finite_is_shown_as_it_is_not_a_traceback(stored):
-    from hub.cli.output import count
+    from bhhub.cli.output import count
 
     shown = count(stored)
     assert isinstance(shown, float) and str(shown) == str(float(stored))
@@ -525,7 +525,7 @@ def test_counts_in_json_are_integers_not_money(hub, hub_home, capsys):
 
 def test_a_payers_benefit_count_that_is_not_finite_is_left_as_the_payer_wrote_it():
     # the same float/Decimal reading as an authorization's count, in `eligibility --json`
-    from hub.cli.eligibility import _amounts
+    from bhhub.cli.eligibility import _amounts
 
     shown = _amounts({"visits_allowed": "Infinity", "copay": "NaN", "visits_remaining": "12"})
     assert shown == {"visits_allowed": "Infinity", "copay": "NaN", "visits_remaining": 12}

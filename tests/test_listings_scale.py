@@ -15,9 +15,9 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import event, insert, select
 
-from hub.cli.main import build_parser, main
-from hub.plugin_host import build_plugin_host
-from hub.store import schema
+from bhhub.cli.main import build_parser, main
+from bhhub.plugin_host import build_plugin_host
+from bhhub.store import schema
 
 PAYERS = ("AETNA", "BCBS01", "UHC77")
 STATUSES = ("ready", "needs_attention", "accepted", "paid", "denied")
@@ -143,7 +143,7 @@ def test_each_filter_agrees_with_filtering_the_whole_listing(hub, hub_home, caps
 
 
 def test_a_payer_the_hub_does_not_know_is_a_usage_error_not_an_empty_listing(hub, hub_home, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     seeded = seed(hub)
     add_claims(hub, seeded, 6)
@@ -210,9 +210,9 @@ def test_each_page_is_audited_with_the_claims_it_showed(hub, hub_home, capsys):
 def test_the_claims_listing_streams_and_never_asks_for_every_claims_rows_at_once(hub, capsys, monkeypatch, status):
     """With chunks of 4, a listing of 80 claims: one SELECT of claims, read as a stream; every
     other query names at most 4 claims; the first claim comes out before the 5th is asked about."""
-    from hub import listings as listings_module
-    from hub.listings import Page
-    from hub.listings.claims import ClaimFilter, claim_listing
+    from bhhub import listings as listings_module
+    from bhhub.listings import Page
+    from bhhub.listings.claims import ClaimFilter, claim_listing
 
     seeded = seed(hub)
     add_claims(hub, seeded, 80)
@@ -412,8 +412,8 @@ def add_every_kind_of_claim(hub) -> None:
 def straightforward_listing(session, rules, status: str | None = None) -> list[dict]:
     """``bhhub claims --json`` the plain way: each claim by itself, through the ORM and the
     per-claim functions (no chunks, no ranges, no batched decoding)."""
-    from hub.acks.standing import acknowledgment_json
-    from hub.remit import crossovers, plb
+    from bhhub.acks.standing import acknowledgment_json
+    from bhhub.remit import crossovers, plb
 
     c = schema.Claim
     claims = session.scalars(select(c).where(c.status == (status or c.status)).order_by(c.id)).all()
@@ -480,7 +480,7 @@ def printed(claims) -> str:
     import contextlib
     import io
 
-    from hub.cli.output import print_json_array
+    from bhhub.cli.output import print_json_array
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -494,8 +494,8 @@ def test_the_streamed_listing_prints_exactly_what_the_straightforward_listing_pr
     """Byte for byte, keys in order, for every kind of claim, whether a chunk holds a few claims
     (revisions and a batch's claims split across chunks) or all of them, unfiltered (ids asked
     for by range) and filtered (scattered ids asked for as a list)."""
-    from hub import listings as listings_module
-    from hub.remit.denials import DenialRules
+    from bhhub import listings as listings_module
+    from bhhub.remit.denials import DenialRules
 
     add_every_kind_of_claim(hub)
     monkeypatch.setattr(listings_module, "CHUNK", chunk)
@@ -517,7 +517,7 @@ def test_the_streamed_listing_prints_exactly_what_the_straightforward_listing_pr
 def test_every_kind_of_claim_is_in_the_reference_hub(hub):
     """The comparison above is only as good as the hub it runs on: each branch is taken."""
     add_every_kind_of_claim(hub)
-    from hub.remit.denials import DenialRules
+    from bhhub.remit.denials import DenialRules
 
     with hub.store.session() as session:
         claims = straightforward_listing(session, DenialRules.load(hub.mappings))
@@ -541,9 +541,9 @@ def test_a_listing_leaves_the_garbage_collector_as_it_found_it(sqlite_hub, monke
     lists (the workspace, the runner) collects its garbage as before."""
     import gc
 
-    from hub import listings as listings_module
-    from hub.listings import Page
-    from hub.listings.claims import ClaimFilter, claim_listing
+    from bhhub import listings as listings_module
+    from bhhub.listings import Page
+    from bhhub.listings.claims import ClaimFilter, claim_listing
 
     add_claims(sqlite_hub, seed(sqlite_hub), 12)
     monkeypatch.setattr(listings_module, "CHUNK", 5)

@@ -6,10 +6,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from connectors.mllp.ack import (
+from bhhub.connectors.mllp.ack import (
     NotHL7, build_ack, escape_text, read_ack, read_header,
 )
-from connectors.mllp.framing import FrameReader, FrameTooLarge, frame
+from bhhub.connectors.mllp.framing import FrameReader, FrameTooLarge, frame
 
 NOW = datetime(2026, 11, 29, 14, 5, 9, tzinfo=timezone.utc)
 

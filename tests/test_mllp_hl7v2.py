@@ -14,12 +14,12 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import FIXTURES
-from hub.app import Hub
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.store import schema
 from test_hl7v2_intake import with_practice
 from test_mllp_listener import MllpClient, err, msa
 
-from connectors.mllp.server import MllpListener
+from bhhub.connectors.mllp.server import MllpListener
 
 HL7 = FIXTURES / "hl7v2"
 

@@ -24,14 +24,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub import hookimpl
-from hub.errors import InputError
-from hub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.store import schema
-from hub.types import IntakeFormat
+from bhhub import hookimpl
+from bhhub.errors import InputError
+from bhhub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.store import schema
+from bhhub.types import IntakeFormat
 
-from connectors.mllp.answer import Answerer
-from connectors.mllp.server import MllpListener
+from bhhub.connectors.mllp.answer import Answerer
+from bhhub.connectors.mllp.server import MllpListener
 
 PROJECT = Path(__file__).resolve().parent.parent
 VT, FS, CR = b"\x0b", b"\x1c", b"\x0d"
@@ -126,10 +126,10 @@ class TestHl7Format:
 @pytest.fixture
 def hub(tmp_path):
     """A hub whose only message reader is the test format (installed EHR plugins left out)."""
-    from hub.app import Hub
-    from hub.plugin_host import build_plugin_host
+    from bhhub.app import Hub
+    from bhhub.plugin_host import build_plugin_host
 
-    others = [ep for ep in metadata.entry_points(group="bhhub") if not ep.value.startswith("plugins.ehr")]
+    others = [ep for ep in metadata.entry_points(group="bhhub") if not ep.value.startswith("bhhub.plugins.ehr")]
     host = build_plugin_host(others, extra=[("test-hl7", TestHl7Format())])
     with Hub.open(tmp_path / "home", plugins=host, create=True) as opened:
         yield opened
@@ -210,7 +210,7 @@ def test_pipelined_messages_on_one_connection_are_answered_in_order(hub, listene
 
 
 def test_no_ack_leaves_before_the_message_is_committed(hub):
-    from hub import intake
+    from bhhub import intake
 
     release = threading.Event()
     held_when_answered = []
@@ -268,7 +268,7 @@ def test_a_resent_quarantined_message_hears_the_same_ae_and_is_stored_once(hub, 
 
 
 def test_a_resent_message_a_crash_left_unprocessed_is_processed_then(hub, listener):
-    from hub import intake
+    from bhhub import intake
 
     with hub.store.session() as session:  # committed raw, then the listener died before parsing
         intake.store_raw(session, hub.store.dialect, "mllp://127.0.0.1/MSG0000020", dft(20))
@@ -375,7 +375,7 @@ def test_a_store_that_fails_before_the_commit_gets_ar_and_nothing_is_held(hub):
 
 
 def test_a_failure_after_the_commit_gets_ae_naming_the_stored_item(hub):
-    from hub import intake
+    from bhhub import intake
 
     def stored_then_crashed(hub, content, source_name):
         with hub.store.session() as session:
@@ -392,7 +392,7 @@ def test_a_failure_after_the_commit_gets_ae_naming_the_stored_item(hub):
 
 
 def test_stopping_finishes_the_message_in_hand_then_closes(hub):
-    from hub import intake
+    from bhhub import intake
 
     storing = threading.Event()
 
@@ -434,13 +434,13 @@ class ListenProcess:
     """``bhhub listen --port 0`` in its own process; ``address`` from the line it prints."""
 
     def __init__(self, home: Path, *extra: str):
-        from hub.app import Hub
-        from hub.config import is_hub_home
+        from bhhub.app import Hub
+        from bhhub.config import is_hub_home
 
         if not is_hub_home(home):  # bhhub makes a hub only with `init` (here: what init does)
             Hub.open(home, create=True).close()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli.main", "--home", str(home), "listen", "--port", "0", *extra],
+            [sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "listen", "--port", "0", *extra],
             cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
@@ -507,8 +507,8 @@ def test_listener_killed_mid_stream_keeps_every_acknowledged_message(tmp_path):
     assert 60 <= len(acknowledged) < len(messages), "the kill came too late to be mid-stream"
     assert set(acknowledged.values()) <= {"AA", "AE"}  # both mean "committed"
 
-    from hub.store.db import open_store
-    from hub.config import load_settings
+    from bhhub.store.db import open_store
+    from bhhub.config import load_settings
 
     store = open_store(load_settings(home).database_url)
     try:
@@ -550,14 +550,14 @@ def test_sigterm_stops_the_listener_cleanly_with_a_summary(tmp_path):
 
 
 def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
-    from hub.app import Hub
+    from bhhub.app import Hub
 
     Hub.open(tmp_path / "home", create=True).close()
     taken = socket.create_server(("127.0.0.1", 0))
     try:
         port = str(taken.getsockname()[1])
         done = subprocess.run(
-            [sys.executable, "-m", "hub.cli.main", "--home", str(tmp_path / "home"), "listen", "--port", port],
+            [sys.executable, "-m", "bhhub.cli.main", "--home", str(tmp_path / "home"), "listen", "--port", port],
             cwd=PROJECT, capture_output=True, text=True, timeout=60)
     finally:
         taken.close()
@@ -566,7 +566,7 @@ def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
 
 
 def test_listen_help_says_what_is_acknowledged_when(capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["listen", "--help"])

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from connectors.mllp.server import MllpListener
+from bhhub.connectors.mllp.server import MllpListener
 from test_mllp_listener import VT, MllpClient, dft, hub, inbox, msa, sha, wait_for  # noqa: F401 - fixture
 
 TRICKLE_EVERY = 0.25  # seconds between bytes: "a byte every few seconds", scaled down
@@ -136,8 +136,8 @@ def test_one_address_cannot_take_more_than_its_share_while_others_are_served(hub
 
 
 def test_the_deadlines_and_limits_come_from_bhhub_toml_and_options_override_them(tmp_path, capsys):
-    from hub.app import Hub
-    from connectors.mllp import command
+    from bhhub.app import Hub
+    from bhhub.connectors.mllp import command
 
     home = tmp_path / "home"
     home.mkdir()
@@ -163,11 +163,11 @@ def test_the_deadlines_and_limits_come_from_bhhub_toml_and_options_override_them
     assert "1 closed at the message deadline" in lines[-1] and "1 refused: too many from one address" in lines[-1]
 
     # An option given on the command line wins over the file; a typo in the file is one clear line.
-    from connectors.mllp.settings import ListenSettings
+    from bhhub.connectors.mllp.settings import ListenSettings
 
     assert ListenSettings.from_table({"message_timeout": 0.5}).with_overrides(message_timeout=9.0).message_timeout == 9.0
     (home / "bhhub.toml").write_text("[listen]\nmesage_timeout = 5\n")
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     capsys.readouterr()
     code = main(["--home", str(home), "listen", "--port", "0"])
@@ -179,7 +179,7 @@ def test_the_deadlines_and_limits_come_from_bhhub_toml_and_options_override_them
 def _args(*argv: str):
     import argparse
 
-    from connectors.mllp import command
+    from bhhub.connectors.mllp import command
 
     parser = argparse.ArgumentParser()
     command.configure(parser)
@@ -187,7 +187,7 @@ def _args(*argv: str):
 
 
 def test_listen_help_names_the_deadline_and_the_per_address_limit(capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     with pytest.raises(SystemExit):
         main(["listen", "--help"])

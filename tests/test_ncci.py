@@ -1,5 +1,5 @@
-"""NCCI procedure-to-procedure pairs and medically unlikely edits (hub.scrub.ncci), and loading
-CMS's quarterly files into a hub's mappings (hub.scrub.ncci_files, `bhhub rules load-ncci/load-mue`).
+"""NCCI procedure-to-procedure pairs and medically unlikely edits (bhhub.scrub.ncci), and loading
+CMS's quarterly files into a hub's mappings (bhhub.scrub.ncci_files, `bhhub rules load-ncci/load-mue`).
 
 The files written here follow CMS's published layouts: the practitioner PTP text export (title
 lines, then a tab-separated header "Column 1, Column 2, * = In existence prior to 1996, Effective
@@ -19,11 +19,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.cli.main import main
-from hub.errors import InputError
-from hub.mapping_tables import MappingSet
-from hub.model import ServiceLine, Severity
-from hub.scrub import ncci, ncci_files
+from bhhub.cli.main import main
+from bhhub.errors import InputError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import ServiceLine, Severity
+from bhhub.scrub import ncci, ncci_files
 from test_rule_validity import DOS, claim
 
 PTP_HEADER = ("Column 1\tColumn 2\t* = In existence prior to 1996\tEffective Date\tDeletion Date *=no data\t"
@@ -209,7 +209,7 @@ def test_bhhub_rules_load_commands_write_the_tables_under_the_hub_home(tmp_path,
 
 
 def test_the_check_is_registered_like_the_other_rule_packs_and_runs_in_a_hubs_scrub(sqlite_hub):
-    from hub.scrub.engine import scrub
+    from bhhub.scrub.engine import scrub
 
     checks = sqlite_hub.claim_checks
     assert "ncci" in {c.name for c in checks}

@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from hub.app import Hub
-from hub.cli.main import main
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.cli.main import main
+from bhhub.store import schema
 from test_hl7v2_intake import with_practice
 from test_mllp_listener import MllpClient
 
-from connectors.mllp.server import MllpListener
+from bhhub.connectors.mllp.server import MllpListener
 
 FAMILY, GIVEN, BIRTH, MEMBER, CHART = "Quillfeather", "Zebediah", "19730516", "QXM55501234", "QMRN7781234"
 CANARIES = (FAMILY, GIVEN, BIRTH, MEMBER, CHART, "1973-05-16")

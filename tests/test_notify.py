@@ -7,9 +7,9 @@ import dataclasses
 
 import pytest
 
-from hub.config import load_settings
-from hub.errors import ConfigError
-from hub.notify import EmailTarget, WebhookTarget, targets
+from bhhub.config import load_settings
+from bhhub.errors import ConfigError
+from bhhub.notify import EmailTarget, WebhookTarget, targets
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
 
 
@@ -120,7 +120,7 @@ def test_a_ca_file_that_is_not_there_is_named(tmp_path):
 # --- an incident that ended before anyone heard of it ---------------------------------------------------
 
 def _clear(hub, key: str) -> None:
-    from hub.exchange.alerts import clear_alert
+    from bhhub.exchange.alerts import clear_alert
 
     with hub.store.session() as session:
         assert clear_alert(session, key)
@@ -128,15 +128,15 @@ def _clear(hub, key: str) -> None:
 
 
 def _alert(hub, alert_id: int):
-    from hub.store import schema
+    from bhhub.store import schema
 
     with hub.store.session() as session:
         return session.get(schema.Alert, alert_id)
 
 
 def test_an_alert_cleared_before_delivery_goes_to_no_target(hub_home, receivers):
-    from hub.app import Hub
-    from hub.notify import CLEARED, deliver_pending
+    from bhhub.app import Hub
+    from bhhub.notify import CLEARED, deliver_pending
 
     notify_home(hub_home, receivers)
     with Hub.open(hub_home) as hub:
@@ -155,8 +155,8 @@ def test_an_alert_cleared_before_delivery_goes_to_no_target(hub_home, receivers)
 
 
 def test_a_target_that_was_down_does_not_get_an_alert_cleared_meanwhile(hub_home, receivers):
-    from hub.app import Hub
-    from hub.notify import CLEARED, deliver_pending
+    from bhhub.app import Hub
+    from bhhub.notify import CLEARED, deliver_pending
 
     notify_home(hub_home, receivers)
     receivers["handler"].failures_left = 1  # the webhook misses the first tick
@@ -180,8 +180,8 @@ SAID = "eligibility check 9: payer 87726 says coverage inactive for patient 42 (
 def _raise_said(hub) -> int:
     from sqlalchemy import select
 
-    from hub.exchange.alerts import raise_alert
-    from hub.store import schema
+    from bhhub.exchange.alerts import raise_alert
+    from bhhub.store import schema
 
     with hub.store.session() as session:
         raise_alert(session, ELIGIBILITY_KEY, "eligibility_inactive", SAID)
@@ -199,8 +199,8 @@ def _received(receivers) -> tuple[str, str]:
 
 
 def test_email_and_webhook_carry_ids_only_unless_the_practice_opts_in(hub_home, receivers):
-    from hub.app import Hub
-    from hub.notify import deliver_pending
+    from bhhub.app import Hub
+    from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
     with Hub.open(hub_home) as hub:
@@ -216,8 +216,8 @@ def test_email_and_webhook_carry_ids_only_unless_the_practice_opts_in(hub_home, 
 
 
 def test_include_message_sends_the_alerts_message_too(hub_home, receivers):
-    from hub.app import Hub
-    from hub.notify import deliver_pending
+    from bhhub.app import Hub
+    from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
     config = hub_home / "bhhub.toml"
@@ -236,9 +236,9 @@ def test_notify_test_reaches_every_target_and_records_nothing(hub_home, receiver
 
     from sqlalchemy import func, select
 
-    from hub.app import Hub
-    from hub.cli.main import main
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.cli.main import main
+    from bhhub.store import schema
 
     notify_home(hub_home, receivers)
     assert main(["--home", str(hub_home), "notify", "test", "--json"]) == 0
@@ -252,7 +252,7 @@ def test_notify_test_reaches_every_target_and_records_nothing(hub_home, receiver
 
 
 def test_notify_test_exits_1_naming_the_target_that_failed_and_still_tries_the_others(hub_home, receivers, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     notify_home(hub_home, receivers)
     receivers["handler"].failures_left = 1
@@ -267,7 +267,7 @@ def test_notify_test_with_the_smtp_server_gone_names_email(hub_home, receivers, 
     import json
     import socket
 
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     notify_home(hub_home, receivers)
     with socket.socket() as probe:  # a port nobody listens on
@@ -284,7 +284,7 @@ def test_notify_test_with_the_smtp_server_gone_names_email(hub_home, receivers, 
 
 
 def test_notify_test_with_nothing_configured_says_so(hub_home, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     assert main(["--home", str(hub_home), "notify", "test"]) == 1
     assert "nothing to test" in capsys.readouterr().err
@@ -301,8 +301,8 @@ def _keys_received(receivers) -> tuple[list[str], list[str]]:
 def test_two_deliveries_at_once_send_each_alert_once_to_each_target(hub_home, receivers):
     import threading
 
-    from hub.app import Hub
-    from hub.notify import deliver_pending
+    from bhhub.app import Hub
+    from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
     receivers["handler"].delay = 0.3  # each POST takes a while: the two runs overlap on every alert
@@ -338,14 +338,14 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
     from datetime import timedelta
     from pathlib import Path
 
-    from hub.app import Hub
-    from hub.notify import delivery as notify
+    from bhhub.app import Hub
+    from bhhub.notify import delivery as notify
 
     project = Path(__file__).resolve().parent.parent
     notify_home(hub_home, receivers)
     with Hub.open(hub_home) as hub:
         alert_id = raise_one(hub, "mailbox_unreachable:oa")
-    script = "import sys; from hub.app import Hub; from hub.notify import deliver_pending\n" \
+    script = "import sys; from bhhub.app import Hub; from bhhub.notify import deliver_pending\n" \
              "with Hub.open(sys.argv[1]) as hub: deliver_pending(hub)\n"
     env = {**os.environ, "BHHUB_CRASH_AT": "notify:after_send"}
     env.pop("BHHUB_DATABASE_URL", None)
@@ -369,8 +369,8 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
 def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers, monkeypatch):
     from datetime import timedelta
 
-    from hub.app import Hub
-    from hub.notify import delivery as notify
+    from bhhub.app import Hub
+    from bhhub.notify import delivery as notify
 
     class Killed(BaseException):
         """What SIGKILL does to the recording: it never happens."""
@@ -409,10 +409,10 @@ def test_a_webhook_secret_in_its_path_or_query_is_never_printed_nor_logged(hub_h
 
     from sqlalchemy import select
 
-    from hub.app import Hub
-    from hub.cli.main import main
-    from hub.notify import deliver_pending
-    from hub.store import schema
+    from bhhub.app import Hub
+    from bhhub.cli.main import main
+    from bhhub.notify import deliver_pending
+    from bhhub.store import schema
 
     port = _closed_port()
     config = hub_home / "bhhub.toml"  # Slack-like: the secret is the path; others put it in the query
@@ -437,7 +437,7 @@ def test_a_webhook_secret_in_its_path_or_query_is_never_printed_nor_logged(hub_h
 def test_a_long_failure_is_cut_at_a_word_not_inside_one(hub_home, monkeypatch, capsys):
     import json
 
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     config = hub_home / "bhhub.toml"
     config.write_text(config.read_text() + EMAIL)

@@ -13,11 +13,11 @@ import sys
 import time
 from pathlib import Path
 
-from hub.app import Hub
-from hub.cli.main import main
-from hub.exchange.observe import RunnerWatch
-from hub.notify import deliver_pending
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.cli.main import main
+from bhhub.exchange.observe import RunnerWatch
+from bhhub.notify import deliver_pending
+from bhhub.store import schema
 from notify_support import drips, raise_one  # noqa: F401 - a fixture
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -48,7 +48,7 @@ timeout = 5
 
 
 def _still_hanging(address: str) -> bool:
-    from hub.notify.deadline import _hanging
+    from bhhub.notify.deadline import _hanging
 
     _, thread = _hanging.get(address, ("", None))
     return thread is not None and thread.is_alive()
@@ -111,8 +111,8 @@ def test_a_webhook_that_drips_fails_the_attempt_and_gets_the_alert_once_it_answe
 def test_a_plugin_that_hangs_is_given_up_at_the_deadline_and_the_others_still_get_the_alert(hub_home, drips):
     import threading
 
-    from hub import hookimpl
-    from hub.plugin_host import build_plugin_host
+    from bhhub import hookimpl
+    from bhhub.plugin_host import build_plugin_host
 
     config = hub_home / "bhhub.toml"
     config.write_text(config.read_text() + f"\n[notify]\ndeadline = {DEADLINE}\n")
@@ -150,7 +150,7 @@ def test_bhhub_run_stops_on_sigterm_while_a_webhook_drips(hub_home, drips):
         raise_one(hub, "job_failed:dispatcher")
     env = {**os.environ, "BHHUB_HOME": str(hub_home)}
     env.pop("BHHUB_DATABASE_URL", None)
-    process = subprocess.Popen([sys.executable, "-m", "hub.cli.main", "run"], env=env, cwd=PROJECT,
+    process = subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", "run"], env=env, cwd=PROJECT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert drips["http"].connected.wait(30), "the dispatcher never tried the webhook"

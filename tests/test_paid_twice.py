@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from hub import intake
-from hub.store import schema
+from bhhub import intake
+from bhhub.store import schema
 from test_remittance import Remit, sent  # noqa: F401 - ``sent`` is a fixture
 
 PAID_10 = [("CO", "45", Decimal("10"))]

@@ -22,22 +22,22 @@ import requests
 import responses
 from responses import matchers
 
-import plugins.payer_portals.fhir_coverage as fhir_coverage
-import plugins.payer_portals.generic_json as generic_json
+import bhhub.plugins.payer_portals.fhir_coverage as fhir_coverage
+import bhhub.plugins.payer_portals.generic_json as generic_json
 from conftest import FIXTURES
-from hub.eligibility.x271 import read_271
-from hub.errors import ConfigError, InputError, MappingError, RetriableError
-from hub.model import Address, Coverage, Patient, Payer, PersonName
-from hub.testing import payer_portal
-from hub.testing.network import no_network
-from hub.testing.payer_portal import PayerPortalPluginContract, sample_request
-from connectors.http_api.client import (
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import ConfigError, InputError, MappingError, RetriableError
+from bhhub.model import Address, Coverage, Patient, Payer, PersonName
+from bhhub.testing import payer_portal
+from bhhub.testing.network import no_network
+from bhhub.testing.payer_portal import PayerPortalPluginContract, sample_request
+from bhhub.connectors.http_api.client import (
     PortalAnswerUnreadable,
     PortalCredentialsError,
     PortalRefusedRequest,
     PortalUnavailable,
 )
-from connectors.http_api.registry import PortalFiles
+from bhhub.connectors.http_api.registry import PortalFiles
 
 JSON_PAYER, FHIR_PAYER = "EXAMPLE-PORTAL-00000", "EXAMPLE-FHIR-00000"
 JSON_BASE, FHIR_BASE = "https://portal.example.invalid/api/v2", "https://fhir.example.invalid/r4"
@@ -45,7 +45,7 @@ JSON_URL, FHIR_URL = JSON_BASE + "/eligibility", FHIR_BASE + "/CoverageEligibili
 JSON_TOKEN, FHIR_TOKEN = "https://portal.example.invalid/oauth2/token", "https://fhir.example.invalid/oauth2/token"
 MEMBER_ID, SECRET, ACCESS_TOKEN = "ZQX10000101", "s3cr3t-client-value", "at-0123456789abcdef"
 ASKED = ("A6", "MH", "30")  # the 271 fixture's EB*1 covers 30, MH and A6
-PACKAGED = Path(str(resources.files("mappings").joinpath("payer_portals")))
+PACKAGED = Path(str(resources.files("bhhub.mappings").joinpath("payer_portals")))
 ANSWERS = FIXTURES / "payer_portals"
 
 
@@ -193,7 +193,7 @@ def test_the_fhir_request_asks_for_mental_health_benefits_on_the_date_of_service
 
 
 def test_a_dependents_fhir_request_names_the_subscriber_and_the_record_says_dependent(clock):
-    from hub.model import Person
+    from bhhub.model import Person
 
     child = Coverage(order=1, payer=Payer(FHIR_PAYER, "ACME HEALTH PLAN"), member_id=MEMBER_ID, relationship="19",
                      subscriber=Person(PersonName("Doe", "John"), birth_date=date(1980, 5, 1), gender="M"))
@@ -632,7 +632,7 @@ def test_loading_the_fhir_coverage_plugin_does_not_import_fhir_resources():
     import sys
     from pathlib import Path
 
-    script = ("import sys, plugins.payer_portals.fhir_coverage, plugins.payer_portals.fhir_coverage.exchange\n"
+    script = ("import sys, bhhub.plugins.payer_portals.fhir_coverage, bhhub.plugins.payer_portals.fhir_coverage.exchange\n"
               "print(sorted(m for m in sys.modules if m == 'fhir' or m.startswith('fhir.')))")
     result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent,
                             capture_output=True, text=True, timeout=120)

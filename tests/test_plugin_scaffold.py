@@ -1,5 +1,5 @@
 """A plugin author's story: `bhhub plugin new` writes a package that installs in a fresh virtual
-environment and passes its own tests there (the hub.testing contract kit); and the kit fails
+environment and passes its own tests there (the bhhub.testing contract kit); and the kit fails
 plugins that break the contract."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
-import hub
-import plugins.ehr.fhir_r4 as fhir_r4
+import bhhub
+import bhhub.plugins.ehr.fhir_r4 as fhir_r4
 from conftest import FIXTURES
-from hub.cli.main import main
-from hub.scaffold import generate
-from hub.testing import ContractFailure, clearinghouse, ehr, payer_portal
-from hub.testing.common import check_no_network_at_import, check_registers_cleanly
+from bhhub.cli.main import main
+from bhhub.scaffold import generate
+from bhhub.testing import ContractFailure, clearinghouse, ehr, payer_portal
+from bhhub.testing.common import check_no_network_at_import, check_registers_cleanly
 
 # --- a fresh virtual environment that sees this bhhub, installed without the network ---------
 
@@ -34,8 +34,9 @@ def fresh_venv(where: Path) -> Path:
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]  # where bhhub is installed (editable) and its dependencies
-    repo = Path(hub.__file__).resolve().parent.parent
-    Path(purelib, "bhhub_under_test.pth").write_text(f"import site; site.addsitedir({ours!r})\n{repo}\n")
+    # bhhub itself comes through its editable install's finder in ``ours``: under the name bhhub
+    # only, as from a wheel (the repository's folders are not on this venv's path).
+    Path(purelib, "bhhub_under_test.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     return python
 
 
@@ -71,7 +72,7 @@ def run_in(python: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def bhhub_in(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    return run_in(python, "-c", "import sys; from hub.cli.main import main; sys.exit(main(sys.argv[1:]))",
+    return run_in(python, "-c", "import sys; from bhhub.cli.main import main; sys.exit(main(sys.argv[1:]))",
                   *args, cwd=cwd)
 
 
@@ -198,7 +199,7 @@ def test_the_kit_fails_an_ehr_plugin_whose_parser_raises_value_error(tmp_path):
                  "    return date.fromisoformat(value)\n")
 
     module, package = _generated_module(tmp_path, "ehr", unguarded_dates)
-    with pytest.raises(ContractFailure, match=r"parse raised ValueError \(not a hub.errors.HubError\)"):
+    with pytest.raises(ContractFailure, match=r"parse raised ValueError \(not a bhhub.errors.HubError\)"):
         ehr.check_plugin(module, package / "tests" / "goldens", check_import=False)
 
 
@@ -268,14 +269,14 @@ def test_the_kit_fails_a_transport_whose_settings_check_raises_key_error(tmp_pat
 def test_the_builtin_fhir_plugin_and_sftp_transport_pass_the_kit(tmp_path):
     for name in ("lcsw-office-90837.json", "primary-secondary.json", "telehealth-video-45min.json"):
         (tmp_path / name).write_bytes((FIXTURES / "fhir" / name).read_bytes())
-        expected = f"{name}.expected.json"  # what each must read as (hub.testing.expected)
+        expected = f"{name}.expected.json"  # what each must read as (bhhub.testing.expected)
         (tmp_path / expected).write_bytes((FIXTURES / "contract" / "fhir" / expected).read_bytes())
     (tmp_path / "refused").mkdir()
     (tmp_path / "refused" / "bad-no-coverage.json").write_bytes((FIXTURES / "fhir" / "bad-no-coverage.json").read_bytes())
     results = ehr.check_plugin(fhir_r4, tmp_path, entry_point="fhir_r4")
     assert results["goldens become ready claims in a valid 837P"] == {"claims": 3, "pyx12": "valid"}
 
-    import connectors.sftp as sftp
+    import bhhub.connectors.sftp as sftp
 
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
     clearinghouse.check_plugin(sftp, entry_point="sftp", settings={"sftp": {

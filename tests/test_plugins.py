@@ -10,10 +10,10 @@ from importlib import metadata
 
 import pytest
 
-from hub import hookimpl, hookspecs
-from hub.cli.main import main
-from hub.plugin_host import build_plugin_host
-from hub.types import ClaimCheck, IntakeFormat
+from bhhub import hookimpl, hookspecs
+from bhhub.cli.main import main
+from bhhub.plugin_host import build_plugin_host
+from bhhub.types import ClaimCheck, IntakeFormat
 
 HOOKS = [
     (name, fn) for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("bhhub_")
@@ -59,7 +59,7 @@ def _ep(name: str, value: str) -> metadata.EntryPoint:
 
 
 def test_a_plugin_that_fails_to_import_is_reported_and_the_others_load():
-    host = build_plugin_host([_ep("broken", "bhhub_no_such_module_xyz"), _ep("fhir_r4", "plugins.ehr.fhir_r4")])
+    host = build_plugin_host([_ep("broken", "bhhub_no_such_module_xyz"), _ep("fhir_r4", "bhhub.plugins.ehr.fhir_r4")])
     infos = {i.name: i for i in host.plugin_infos()}
     assert not infos["broken"].loaded
     assert "ModuleNotFoundError" in infos["broken"].error
@@ -81,7 +81,7 @@ def test_a_failing_hook_implementation_is_reported_and_others_still_register(mon
 
     _module("bhhub_test_crashing", bhhub_register_claim_checks=bhhub_register_claim_checks)
     monkeypatch.setitem(sys.modules, "bhhub_test_crashing", sys.modules["bhhub_test_crashing"])
-    host = build_plugin_host([_ep("crashing", "bhhub_test_crashing"), _ep("core_checks", "hub.scrub.core")])
+    host = build_plugin_host([_ep("crashing", "bhhub_test_crashing"), _ep("core_checks", "bhhub.scrub.core")])
     checks = host.hooks.claim_checks()
     assert {c.name for c in checks} >= {"core.providers", "core.diagnoses"}
     assert any("crashing" in p and "RuntimeError" in p for p in host.problems)
@@ -95,7 +95,7 @@ def test_a_duplicate_registration_name_is_refused():
         def bhhub_register_intake_formats(self):
             return [fmt]
 
-    host = build_plugin_host([_ep("fhir_r4", "plugins.ehr.fhir_r4")], extra=[("impostor", Impostor())])
+    host = build_plugin_host([_ep("fhir_r4", "bhhub.plugins.ehr.fhir_r4")], extra=[("impostor", Impostor())])
     formats = host.hooks.intake_formats()
     assert len(formats) == 1 and formats[0] is not fmt
     assert any("impostor" in p and "already registered" in p for p in host.problems)
@@ -126,10 +126,10 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
     from dataclasses import replace
     from decimal import Decimal
 
-    from hub import intake
-    from hub.app import Hub
-    from hub.demo.synthetic import encounter_bundle
-    from hub.model import ServiceLine
+    from bhhub import intake
+    from bhhub.app import Hub
+    from bhhub.demo.synthetic import encounter_bundle
+    from bhhub.model import ServiceLine
 
     class FamilySessions:
         @hookimpl
@@ -142,7 +142,7 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
         result = intake.receive(hub, json.dumps(encounter_bundle(11)).encode(), "visit.json")
         [claim] = result.claims
         with hub.store.session() as session:
-            from hub.store import schema
+            from bhhub.store import schema
 
             lines = session.query(schema.ServiceLine).all()
     assert result.outcome == "imported" and claim.status == "ready"
@@ -150,9 +150,9 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
 
 
 def test_a_vendors_json_format_gets_its_files_and_fhir_still_refuses_other_json_precisely(tmp_path):
-    from hub import intake
-    from hub.app import Hub
-    from hub.errors import InputError
+    from bhhub import intake
+    from bhhub.app import Hub
+    from bhhub.errors import InputError
 
     seen = []
 
@@ -176,8 +176,8 @@ def test_a_vendors_json_format_gets_its_files_and_fhir_still_refuses_other_json_
 
 
 def test_a_plugin_command_joins_the_cli_and_cannot_take_a_builtin_name():
-    from hub.cli.main import BUILTIN, build_parser
-    from hub.types import Command
+    from bhhub.cli.main import BUILTIN, build_parser
+    from bhhub.types import Command
 
     class Reports:
         @hookimpl
@@ -211,7 +211,7 @@ def test_no_plugin_imports_another_plugin_and_the_core_imports_none():
     def own_package(path: Path) -> str:
         parts = path.relative_to(project).parts
         # plugins/<family>/<plugin>/...; the payer-portal plugins share their family package
-        return ".".join(parts[:2] if parts[1] == "payer_portals" else parts[:3])
+        return "bhhub." + ".".join(parts[:2] if parts[1] == "payer_portals" else parts[:3])
 
     crossings = []
     for path in sorted((project / "plugins").rglob("*.py")):
@@ -219,9 +219,9 @@ def test_no_plugin_imports_another_plugin_and_the_core_imports_none():
             continue  # the family packages' own __init__ files
         mine = own_package(path)
         crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
-                      if name.startswith("plugins.") and not (name + ".").startswith(mine + ".")]
+                      if name.startswith("bhhub.plugins.") and not (name + ".").startswith(mine + ".")]
     for folder in ("hub", "connectors"):
         for path in sorted((project / folder).rglob("*.py")):
             crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
-                          if name == "plugins" or name.startswith("plugins.")]
+                          if name == "bhhub.plugins" or name.startswith("bhhub.plugins.")]
     assert crossings == []

@@ -18,7 +18,7 @@ import pytest
 
 
 def _bhhub(home: Path, *args: str, umask: int = 0o022) -> subprocess.CompletedProcess:
-    code = f"import os, sys; os.umask({umask}); from hub.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    code = f"import os, sys; os.umask({umask}); from bhhub.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, "--home", str(home), *args],
                           capture_output=True, text=True, timeout=300)
 
@@ -54,7 +54,7 @@ def test_an_existing_home_and_store_open_to_others_are_tightened(tmp_path):
 
 def test_a_hub_opened_as_a_library_keeps_its_store_private(tmp_path):
     # A plugin or script opens the hub without the CLI (so without its umask).
-    from hub.app import Hub
+    from bhhub.app import Hub
 
     old = os.umask(0o022)
     try:

@@ -9,15 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.config import load_settings
-from hub.errors import ConfigError
-from hub.exchange.mailboxes import load_mailboxes, outbound_envelope
-from hub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
-from hub.mapping_tables import MappingSet
-from hub.types import Transport
+from bhhub.config import load_settings
+from bhhub.errors import ConfigError
+from bhhub.exchange.mailboxes import load_mailboxes, outbound_envelope
+from bhhub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
+from bhhub.mapping_tables import MappingSet
+from bhhub.types import Transport
 
 NOT_PROFILES = {"sandbox_rules.toml"}  # the sandbox clearinghouse's own rules live beside the profiles
-PROFILES = sorted(p.name.removesuffix(".toml") for p in resources.files("mappings").joinpath("clearinghouses").iterdir()
+PROFILES = sorted(p.name.removesuffix(".toml") for p in resources.files("bhhub.mappings").joinpath("clearinghouses").iterdir()
                   if p.name.endswith(".toml") and p.name not in NOT_PROFILES)
 PUBLISHED = ("availity", "optum_change_healthcare", "waystar", "trizetto")
 TRANSPORT = Transport(name="sftp", description="fake", configure=lambda table, where: table,

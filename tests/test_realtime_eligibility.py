@@ -1,7 +1,7 @@
 """Real-time eligibility through a clearinghouse: one 270 over HTTP (CAQH CORE vC2.2.0, MIME
 multipart), its 271 back at once, by the ``realtime_x12`` plugin.
 
-Against the sandbox clearinghouse's real HTTP endpoint on 127.0.0.1 (``plugins.clearinghouse.
+Against the sandbox clearinghouse's real HTTP endpoint on 127.0.0.1 (``bhhub.plugins.clearinghouse.
 sandbox.realtime``): no mocks. Its answers come from the same ``[eligibility]`` rules and 271
 writer as the mailbox's, so a member asked in real time must read the same as the same member
 asked by batch 270 (the sandbox's ``answer_upload``, what its SFTP server runs on an upload).
@@ -26,23 +26,23 @@ import pytest
 from test_eligibility_service import home, run_json  # noqa: F401 - the hub home fixture
 from test_sandbox_clearinghouse import ENVELOPE, GROUP_PRACTICE
 
-import plugins.clearinghouse.realtime as realtime
-from hub.eligibility import codes
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x270 import write_270
-from hub.eligibility.x271 import read_271
-from hub.errors import ConfigError, InputError, MappingError, RetriableError
-from hub.model import Coverage, Patient, Payer, PersonName
-from hub.x12.envelope import ControlNumbers
-from plugins.clearinghouse.realtime.config import build_endpoint, endpoint_problems
-from plugins.clearinghouse.realtime.exchange import exchange
-from plugins.clearinghouse.sandbox.clearinghouse import answer_upload
-from plugins.clearinghouse.sandbox.command import COMMAND, configure
-from plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
-from plugins.clearinghouse.sandbox.rules import load_rules
-from plugins.clearinghouse.sandbox.state import SandboxState
-from connectors.http_api.client import PortalCredentialsError, PortalRefusedRequest
-from connectors.http_api.registry import PortalFiles
+import bhhub.plugins.clearinghouse.realtime as realtime
+from bhhub.eligibility import codes
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x270 import write_270
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import ConfigError, InputError, MappingError, RetriableError
+from bhhub.model import Coverage, Patient, Payer, PersonName
+from bhhub.x12.envelope import ControlNumbers
+from bhhub.plugins.clearinghouse.realtime.config import build_endpoint, endpoint_problems
+from bhhub.plugins.clearinghouse.realtime.exchange import exchange
+from bhhub.plugins.clearinghouse.sandbox.clearinghouse import answer_upload
+from bhhub.plugins.clearinghouse.sandbox.command import COMMAND, configure
+from bhhub.plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
+from bhhub.plugins.clearinghouse.sandbox.rules import load_rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.connectors.http_api.client import PortalCredentialsError, PortalRefusedRequest
+from bhhub.connectors.http_api.registry import PortalFiles
 
 TODAY = date(2026, 11, 30)
 SERVICE_DATE = date(2026, 12, 2)

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from hub import intake
-from hub.store import schema
+from bhhub import intake
+from bhhub.store import schema
 from conftest import PROJECT
 from test_remittance import Remit, run_json, sent, statuses  # noqa: F401 - ``sent`` is a fixture
 
@@ -112,7 +112,7 @@ def test_two_processes_posting_the_same_payment_at_once_post_it_once(hub, hub_ho
         path.write_bytes(payment(trace, info, PAID_10, pcn=a).bytes(n))
         files.append(path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("BHHUB_") or k == "BHHUB_TODAY"}
-    command = [sys.executable, "-m", "hub.cli.main", "--home", str(hub_home), "intake"]
+    command = [sys.executable, "-m", "bhhub.cli.main", "--home", str(hub_home), "intake"]
     first = subprocess.Popen([*command, str(files[0])], cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env={**env, "BHHUB_PAUSE_AT": "apply:before_commit", "BHHUB_PAUSE_SECONDS": "3"})
     time.sleep(2.0)  # the first is inside its transaction, posted but not committed
@@ -209,7 +209,7 @@ def test_whatever_835_variants_arrive_each_claim_is_paid_what_the_payer_paid_net
 def test_claim_payments_inserted_in_bulk_are_each_kept_once_in_file_order(hub, sent, monkeypatch):
     """Unmatched and quarantined claim payments are written in chunks: every one is kept, once,
     with its place in the file, however the chunks fall among posted ones."""
-    from hub.remit import posting
+    from bhhub.remit import posting
 
     monkeypatch.setattr(posting._Unposted, "CHUNK", 3)
     a, *_ = sent

@@ -14,11 +14,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.batches import export_837p
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 SEEDS = (19, 2, 4, 1, 24)  # 2-line, 1-line, 1-line, 2-line, 2-line claims, all to the commercial plan
 D = Decimal

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.exchange.cycle import ORPHANED, check_orphaned_transmissions
-from hub.exchange.mailboxes import load_mailboxes
-from hub.exchange.outbound import _new_transmission
-from hub.exchange.routing import routes
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.exchange.cycle import ORPHANED, check_orphaned_transmissions
+from bhhub.exchange.mailboxes import load_mailboxes
+from bhhub.exchange.outbound import _new_transmission
+from bhhub.exchange.routing import routes
+from bhhub.store import schema
 
-MEDICARE = "00431"  # seed 6's payer (hub.demo.synthetic); seed 1's is 87726
+MEDICARE = "00431"  # seed 6's payer (bhhub.demo.synthetic); seed 1's is 87726
 BOX = ('profile = "generic"\nhost = "127.0.0.1"\nusername = "u"\npassword_env = "UNUSED"\n'
        'known_hosts = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]\n')
 
@@ -61,7 +61,7 @@ def _claims(hub) -> dict[str, tuple[str, int | None]]:
 
 
 def _reroute(home, capsys, *argv: str) -> tuple[int, dict | str]:
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     code = main(["--home", str(home), "mailbox", "reroute", *argv, "--json"])
     captured = capsys.readouterr()
@@ -129,7 +129,7 @@ def test_a_renamed_mailbox_takes_the_transmission_as_it_is(tmp_path, database_ur
 
 
 def test_a_second_reroute_after_a_move_says_nothing_waits_and_changes_nothing(tmp_path, database_url, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -185,7 +185,7 @@ def _cut_off_while_uploading(home, transmission) -> None:
 
 
 def test_a_claim_behind_an_upload_cut_off_for_a_removed_mailbox_has_a_way_out(stranded, database_url, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home, transmission = stranded
     _cut_off_while_uploading(home, transmission)
@@ -259,7 +259,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 def _start(home, *argv: str, **env: str) -> subprocess.Popen:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BHHUB_")} | env
-    return subprocess.Popen([sys.executable, "-m", "hub.cli.main", "--home", str(home), "mailbox", "reroute",
+    return subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "mailbox", "reroute",
                              "--from", "beta", "--include-uploading", "--json", *argv],
                             env=environment, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

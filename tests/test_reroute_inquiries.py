@@ -12,14 +12,14 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.exchange.cycle import check_inquiries_waiting
-from hub.exchange.mailboxes import load_mailboxes
-from hub.exchange.outbound import _inquiry_transmissions, _new_transmission
-from hub.exchange.routing import routes
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.exchange.cycle import check_inquiries_waiting
+from bhhub.exchange.mailboxes import load_mailboxes
+from bhhub.exchange.outbound import _inquiry_transmissions, _new_transmission
+from bhhub.exchange.routing import routes
+from bhhub.store import schema
 from test_reroute import BOX, MEDICARE, _configure, _reroute, _start
 
 OTHER = '[mailboxes.beta.interchange]\nreceiver_id = "OTHERCH"\n'
@@ -29,8 +29,8 @@ OTHER = '[mailboxes.beta.interchange]\nreceiver_id = "OTHERCH"\n'
 def asked(tmp_path, database_url):
     """A Medicare patient's eligibility and their sent claim's status, asked through mailbox beta
     (a clearinghouse of its own): one 270 and one 276 written for beta, not yet sent."""
-    from hub.claimstatus.service import status_checks
-    from hub.eligibility.service import check
+    from bhhub.claimstatus.service import status_checks
+    from bhhub.eligibility.service import check
 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -159,7 +159,7 @@ def test_a_second_reroute_after_inquiries_moved_finds_nothing_waiting(asked, dat
 
 
 def test_a_question_asked_again_by_hand_first_is_not_asked_a_third_time(asked, database_url, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home, outcomes, patient, pcn = asked
     _configure(home, database_url, {"alpha": ""})
@@ -179,7 +179,7 @@ def test_a_question_asked_again_by_hand_first_is_not_asked_a_third_time(asked, d
 
 
 def test_a_question_the_hub_cannot_ask_now_is_named_with_the_command_to_ask_it(asked, database_url, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home, outcomes, patient, pcn = asked
     # alpha and gamma, and Medicare routed to neither: the hub has nowhere to ask

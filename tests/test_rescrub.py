@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hub.cli.main import main
-from hub.demo.synthetic import encounter_bundle
+from bhhub.cli.main import main
+from bhhub.demo.synthetic import encounter_bundle
 
 FIXTURE = Path(__file__).parent / "fixtures" / "fhir" / "prior-auth.json"
 PAYER, MEMBER, NUMBER, CLINICIAN = "87726", "MEM1008", "PA-2026-0042", "1999999984"
@@ -111,7 +111,7 @@ def test_recording_a_terminated_enrollment_holds_the_providers_ready_claims(home
 
 
 def test_an_enrollment_for_another_payer_checks_none_of_the_providers_claims(home, capsys):
-    # a payer with no claim here yet: the practice names it, so the hub knows it (hub.ledger.payers)
+    # a payer with no claim here yet: the practice names it, so the hub knows it (bhhub.ledger.payers)
     (home / "mappings" / "payers.toml").write_text('[payer."00431"]\nname = "OTHER PLAN"\n', encoding="utf-8")
     result = run_json(home, capsys, "credentialing", "add", "--npi", CLINICIAN, "--payer", "00431",
                       "--status", "terminated")

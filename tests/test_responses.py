@@ -14,10 +14,10 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.batches import export_837p
-from hub.demo.synthetic import encounter_bundle
-from hub.store import schema
+from bhhub import intake
+from bhhub.batches import export_837p
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.store import schema
 
 
 @dataclass
@@ -104,7 +104,7 @@ def transmission_state(hub, sent: Sent) -> str:
 
 
 def test_an_accepting_999_acknowledges_the_transmission_and_clears_the_missing_ack_alert(hub, sent):
-    from hub.exchange.alerts import raise_alert
+    from bhhub.exchange.alerts import raise_alert
 
     with hub.store.session() as session:
         raise_alert(session, f"ack_missing:transmission:{sent.transmission_id}", "ack_missing", "no 999")
@@ -137,8 +137,8 @@ def test_a_rejecting_999_rejects_the_file_with_the_error_locations_per_claim(hub
 
 
 def test_a_rejected_claim_goes_out_again_only_when_resubmitted_in_a_new_batch(hub, sent, tmp_path):
-    from hub.claims import resubmit
-    from hub.errors import InputError
+    from bhhub.claims import resubmit
+    from bhhub.errors import InputError
 
     intake.receive(hub, ack_999(sent, "R", f"IK3*CLM*9*2300*8\nCTX*CLM01:{sent.pcns[0]}"), "ch:r.999")
     assert export_837p(hub, tmp_path / "again.x12") is None  # rejected claims are not re-batched by themselves
@@ -219,7 +219,7 @@ def test_an_835_is_posted_and_sets_each_claims_outcome(hub, sent):
 
 
 def test_intake_of_a_folder_mixing_bundles_and_responses(hub, sent, tmp_path):
-    from hub.intake_many import receive_many
+    from bhhub.intake_many import receive_many
 
     payloads = [("new.json", json.dumps(encounter_bundle(11)).encode()),
                 ("r.277", ack_277ca(sent, {sent.pcns[0]: "A2:20:PR"})),

@@ -13,20 +13,20 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.errors import ConfigError, UsageError
-from hub.exchange.cycle import exchange
-from hub.exchange.mailboxes import load_mailboxes
-from hub.exchange.routing import known_mailbox, mailbox_for_payer, routes
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.errors import ConfigError, UsageError
+from bhhub.exchange.cycle import exchange
+from bhhub.exchange.mailboxes import load_mailboxes
+from bhhub.exchange.routing import known_mailbox, mailbox_for_payer, routes
+from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 
 pytest.importorskip("pyx12")
-from plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
+from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse  # noqa: E402
 
-SEEDS = (1, 3, 6, 7, 19)  # payers 87726, 77027, 00431, 00431, 87726 (hub.demo.synthetic)
+SEEDS = (1, 3, 6, 7, 19)  # payers 87726, 77027, 00431, 00431, 87726 (bhhub.demo.synthetic)
 MEDICARE = "00431"
 PAYER = re.compile(rb"NM1\*PR\*2\*[^*~]*\*\*\*\*\*PI\*([^*~]+)")
 
@@ -78,8 +78,8 @@ def test_claims_270s_and_276s_each_reach_the_clearinghouse_their_payer_is_routed
                                      .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all()
     assert {p for *_, p in claims} == {"87726", "77027", MEDICARE}
     _exchange_all(home)  # the 837Ps, one per mailbox
-    from hub.claimstatus.service import status_checks
-    from hub.eligibility.service import check_many
+    from bhhub.claimstatus.service import status_checks
+    from bhhub.eligibility.service import check_many
 
     with Hub.open(home) as hub:
         outcomes = check_many(hub, [(patient, None, None) for _, patient, _ in claims], "asked")
@@ -142,7 +142,7 @@ def test_one_mailbox_needs_no_table_and_a_table_naming_no_mailbox_is_refused_wit
 
 
 def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_envelope(two, tmp_path, capsys):
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home, boxes = two
     _route(home, f'\n[routing]\ndefault = "alpha"\n[routing.payers]\n"{MEDICARE}" = "beta"\n')
@@ -168,7 +168,7 @@ def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_env
 
 
 def test_a_payer_id_written_with_spaces_is_refused_not_sent_to_the_default(tmp_path):
-    from hub.config import load_settings
+    from bhhub.config import load_settings
 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
@@ -178,8 +178,8 @@ def test_a_payer_id_written_with_spaces_is_refused_not_sent_to_the_default(tmp_p
 
 
 def test_a_transmission_left_for_a_mailbox_no_longer_configured_raises_one_alert(two):
-    from hub.exchange.cycle import ORPHANED, check_orphaned_transmissions
-    from hub.exchange.outbound import _new_transmission
+    from bhhub.exchange.cycle import ORPHANED, check_orphaned_transmissions
+    from bhhub.exchange.outbound import _new_transmission
 
     home, _ = two
     _route(home, f'\n[routing]\ndefault = "alpha"\n[routing.payers]\n"{MEDICARE}" = "beta"\n')
@@ -235,7 +235,7 @@ def test_every_command_refuses_a_mailbox_name_nobody_configured_before_changing_
         tmp_path, database_url, capsys, argv):
     from sqlalchemy import func
 
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     home = _two_offline(tmp_path, database_url)
     with Hub.open(home) as hub:

@@ -15,11 +15,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.mapping_tables import MappingSet
-from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine, Severity
-from hub.scrub import coding_rules
-from hub.scrub.engine import scrub
-from hub.types import ClaimCheck
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine, Severity
+from bhhub.scrub import coding_rules
+from bhhub.scrub.engine import scrub
+from bhhub.types import ClaimCheck
 
 DAY = date(2026, 3, 4)
 GROUP = Provider(npi="1234567893", organization_name="Sample Behavioral Health PLLC", tin="123456789",
@@ -435,7 +435,7 @@ def test_the_example_payer_entry_is_marked_as_an_example():
 
 
 def test_the_plugin_registers_through_the_hub_like_any_other():
-    from hub.plugin_host import build_plugin_host
+    from bhhub.plugin_host import build_plugin_host
 
     host = build_plugin_host(entry_points=[], extra=[("coding_rules", coding_rules)])
     [check] = host.hooks.claim_checks()  # the nine rules run as one pass over the claim

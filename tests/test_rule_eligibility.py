@@ -1,6 +1,6 @@
-"""The eligibility claim checks (``hub.scrub.eligibility_checks``), one row per rule.
+"""The eligibility claim checks (``bhhub.scrub.eligibility_checks``), one row per rule.
 
-The claim is seed 4 of ``hub.demo.synthetic`` (payer 87726, member M00000004, a 90837 on
+The claim is seed 4 of ``bhhub.demo.synthetic`` (payer 87726, member M00000004, a 90837 on
 2026-10-16). Each case stores one answer, read with ``read_271`` from a fixture in
 tests/fixtures/x12/271/ addressed to that member, and runs the check on the claim.
 """
@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from hub import intake
-from hub.demo.synthetic import encounter_bundle
-from hub.eligibility import store
-from hub.eligibility.x271 import read_271
-from hub.scrub.eligibility_checks import check_eligibility
-from hub.scrub.engine import BulkContext, ConnectionContext
-from hub.store import schema
-from hub.store.repo import claim_record
+from bhhub import intake
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.eligibility import store
+from bhhub.eligibility.x271 import read_271
+from bhhub.scrub.eligibility_checks import check_eligibility
+from bhhub.scrub.engine import BulkContext, ConnectionContext
+from bhhub.store import schema
+from bhhub.store.repo import claim_record
 
 FIXTURES = Path(__file__).parent / "fixtures" / "x12" / "271"
 PAYER, MEMBER = "87726", "M00000004"
@@ -107,7 +107,7 @@ def test_rule(sqlite_hub, claim, rule, fixture, index, replace, expected, messag
 
 
 def test_an_authorization_in_the_ledger_answers_the_payers_requirement(sqlite_hub, claim):
-    from hub.ledger import authorizations as ledger
+    from bhhub.ledger import authorizations as ledger
 
     keep(sqlite_hub, answer("dependents", 0))
     assert [f.code for f in check_eligibility(claim, sqlite_hub)] == ["eligibility.auth_required"]

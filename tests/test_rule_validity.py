@@ -1,4 +1,4 @@
-"""Code validity and timely filing: what the built-in checks (hub.scrub.core) reject a claim for.
+"""Code validity and timely filing: what the built-in checks (bhhub.scrub.core) reject a claim for.
 
 Claims are built directly; "today" is fixed at 2026-11-29 so the date rules are deterministic.
 Payer-specific behaviour comes from a practice's override tables, as in production.
@@ -13,10 +13,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from hub.mapping_tables import MappingSet
-from hub.model import Address, Claim, Coverage, Finding, Patient, Payer, PersonName, Provider, ServiceLine, Severity
-from hub.scrub import core
-from hub.scrub.engine import scrub
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Address, Claim, Coverage, Finding, Patient, Payer, PersonName, Provider, ServiceLine, Severity
+from bhhub.scrub import core
+from bhhub.scrub.engine import scrub
 
 TODAY = date(2026, 11, 29)
 DOS = date(2026, 11, 2)
@@ -343,8 +343,8 @@ def test_replacement_claims_are_not_held_to_the_original_filing_limit():
 def test_the_day_rules_count_from_is_bhhub_today_when_set(monkeypatch):
     from datetime import date
 
-    from hub import clock
-    from hub.errors import ConfigError
+    from bhhub import clock
+    from bhhub.errors import ConfigError
 
     monkeypatch.setenv("BHHUB_TODAY", "2027-03-01")
     assert clock.today() == date(2027, 3, 1)

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.exchange.runner import MISFIRE_GRACE_SECONDS, _on_event, build_scheduler, run
-from hub.store import schema
+from bhhub.app import Hub
+from bhhub.exchange.runner import MISFIRE_GRACE_SECONDS, _on_event, build_scheduler, run
+from bhhub.store import schema
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def _home(tmp_path: Path, mailboxes: dict[str, str]) -> Path:
 
 def _cli(home: Path, *args: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "BHHUB_HOME": str(home)}
-    return subprocess.Popen([sys.executable, "-m", "hub.cli.main", *args], env=env, cwd=PROJECT,
+    return subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", *args], env=env, cwd=PROJECT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
 
 

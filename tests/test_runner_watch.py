@@ -19,16 +19,16 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from hub import intake
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.exchange.alerts import raise_alert
-from hub.exchange.observe import RunnerWatch
-from hub.exchange.runner import _exchange_job
-from hub.logs import configure
-from hub.notify import MAX_ATTEMPTS, deliver_pending
-from hub.plugin_host import build_plugin_host
-from hub.store import schema
+from bhhub import intake
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.exchange.alerts import raise_alert
+from bhhub.exchange.observe import RunnerWatch
+from bhhub.exchange.runner import _exchange_job
+from bhhub.logs import configure
+from bhhub.notify import MAX_ATTEMPTS, deliver_pending
+from bhhub.plugin_host import build_plugin_host
+from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
 
@@ -60,7 +60,7 @@ def _patients(hub) -> list[str]:
 
 def test_an_exchange_logs_a_line_per_file_and_per_cycle_and_counts_them_for_metrics(tmp_path, restore_logging):
     pytest.importorskip("pyx12")
-    from plugins.clearinghouse.sandbox import SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
 
     sandbox = SandboxClearinghouse(tmp_path / "sandbox", today=date(2026, 11, 30)).start()
     try:
@@ -130,7 +130,7 @@ def test_bhhub_run_serves_metrics_and_health_and_logs_json_until_sigterm(tmp_pat
     log_file = tmp_path / "logs" / "run.log"
     log_file.parent.mkdir()
     env = {**os.environ, "BHHUB_HOME": str(home)}
-    process = subprocess.Popen([sys.executable, "-m", "hub.cli.main", "run", "--metrics-port", "0",
+    process = subprocess.Popen([sys.executable, "-m", "bhhub.cli.main", "run", "--metrics-port", "0",
                                 "--log-file", str(log_file), "--log-format", "json"],
                                env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -201,7 +201,7 @@ def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_
             assert alert.notify_attempts == MAX_ATTEMPTS and alert.notified_at is not None
             assert alert.notifications["email"] == "sent" and alert.notifications["webhook"].startswith("failed")
     assert len(receivers["mails"]) == 1
-    from hub.cli.main import main
+    from bhhub.cli.main import main
 
     assert main(["--home", str(hub_home), "alerts", "--json"]) == 0  # a person sees what did not go out
     listed = json.loads(capsys.readouterr().out)
@@ -209,7 +209,7 @@ def test_a_target_down_for_good_is_given_up_after_the_attempts_and_others_still_
 
 
 def test_a_plugin_receives_alerts_and_one_that_fails_is_tried_again_alone(hub_home, receivers):
-    from hub import hookimpl
+    from bhhub import hookimpl
 
     got: dict[str, list] = {"steady": [], "flaky": []}
 
@@ -260,7 +260,7 @@ def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path
     home = tmp_path / "home"
     home.mkdir()
     (home / "bhhub.toml").write_text(section)
-    result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
+    result = subprocess.run([sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert complaint in result.stderr and "Traceback" not in result.stderr
@@ -270,7 +270,7 @@ def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path
 @pytest.mark.parametrize("verbose, watched, shown", [
     (False, False, {"apscheduler WARNING"}),
     (False, True, {"apscheduler WARNING", "hub.run INFO"}),
-    (True, False, {"apscheduler WARNING", "hub.run INFO", "hub.intake INFO", "plugins.ehr INFO"}),
+    (True, False, {"apscheduler WARNING", "hub.run INFO", "bhhub.intake INFO", "bhhub.plugins.ehr INFO"}),
 ])
 def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_logging, verbose, watched, shown):
     log_file = tmp_path / "l.log"
@@ -279,9 +279,9 @@ def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_loggi
     logging.getLogger("apscheduler.executors").info("Running job dispatcher")  # a line per tick
     logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed")
     logging.getLogger("hub.run").info("exchange x: 0 file(s) sent")
-    logging.getLogger("hub.intake").info("inbox item 7 stored")
-    logging.getLogger("hub.intake").debug("parsed")
-    logging.getLogger("plugins.ehr").info("read")
+    logging.getLogger("bhhub.intake").info("inbox item 7 stored")
+    logging.getLogger("bhhub.intake").debug("parsed")
+    logging.getLogger("bhhub.plugins.ehr").info("read")
     for handler in logging.getLogger().handlers:
         handler.flush()
     seen = set()
@@ -395,7 +395,7 @@ def test_a_username_without_starttls_is_refused_before_any_password_is_sent(tmp_
     (home / "bhhub.toml").write_text('[notify.email]\nhost = "h"\nsender = "bhhub@h.example"\n'
                                      'to = ["billing@h.example"]\nstarttls = false\n'
                                      'username = "u"\npassword_env = "X"\n')
-    result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
+    result = subprocess.run([sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "run"], cwd=PROJECT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "password in clear" in result.stderr
 
@@ -424,6 +424,6 @@ def test_metrics_on_a_port_in_use_is_one_line_naming_it(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "hub.cli.main", "--home", str(home), "run", "--metrics-port",
+        result = subprocess.run([sys.executable, "-m", "bhhub.cli.main", "--home", str(home), "run", "--metrics-port",
                                  str(port)], cwd=PROJECT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and f"127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr

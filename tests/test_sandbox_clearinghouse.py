@@ -27,20 +27,20 @@ from types import SimpleNamespace
 
 import pytest
 
-import plugins.clearinghouse.sandbox as sandbox_plugin
-from connectors.sftp.client import SftpClient
-from connectors.sftp.settings import SftpSettings
-from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.plugin_host import build_plugin_host
-from hub.x12.claim837p import write_837p
-from hub.x12.envelope import ControlNumbers, Envelope
-from hub.x12.tokens import segments
-from hub.x12.validate import validate_x12
-from plugins.clearinghouse.sandbox import SandboxClearinghouse
-from plugins.clearinghouse.sandbox.clearinghouse import answer_upload
-from plugins.clearinghouse.sandbox.command import COMMAND
-from plugins.clearinghouse.sandbox.rules import load_rules
-from plugins.clearinghouse.sandbox.state import SandboxState
+import bhhub.plugins.clearinghouse.sandbox as sandbox_plugin
+from bhhub.connectors.sftp.client import SftpClient
+from bhhub.connectors.sftp.settings import SftpSettings
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.plugin_host import build_plugin_host
+from bhhub.x12.claim837p import write_837p
+from bhhub.x12.envelope import ControlNumbers, Envelope
+from bhhub.x12.tokens import segments
+from bhhub.x12.validate import validate_x12
+from bhhub.plugins.clearinghouse.sandbox import SandboxClearinghouse
+from bhhub.plugins.clearinghouse.sandbox.clearinghouse import answer_upload
+from bhhub.plugins.clearinghouse.sandbox.command import COMMAND
+from bhhub.plugins.clearinghouse.sandbox.rules import load_rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
 
 pytest.importorskip("pyx12")
 

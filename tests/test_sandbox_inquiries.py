@@ -15,18 +15,18 @@ import pytest
 from test_sandbox_clearinghouse import CLAIMS, COMMERCIAL, ENVELOPE, GROUP_PRACTICE, SERVICE_DATE, batch_837p
 from x12_models import x12sdk_problems
 
-from hub.claimstatus.records import StatusInquiry
-from hub.claimstatus.x276 import write_276
-from hub.claimstatus.x277 import read_277
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x270 import write_270
-from hub.eligibility.x271 import read_271
-from hub.model import Payer, Person, PersonName
-from hub.x12.acks import read_999
-from hub.x12.envelope import ControlNumbers
-from plugins.clearinghouse.sandbox.clearinghouse import answer_upload
-from plugins.clearinghouse.sandbox.rules import load_rules
-from plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.claimstatus.records import StatusInquiry
+from bhhub.claimstatus.x276 import write_276
+from bhhub.claimstatus.x277 import read_277
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x270 import write_270
+from bhhub.eligibility.x271 import read_271
+from bhhub.model import Payer, Person, PersonName
+from bhhub.x12.acks import read_999
+from bhhub.x12.envelope import ControlNumbers
+from bhhub.plugins.clearinghouse.sandbox.clearinghouse import answer_upload
+from bhhub.plugins.clearinghouse.sandbox.rules import load_rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
 
 NOW = datetime(2026, 11, 30, 12, 0)
 WRITTEN = datetime(2026, 11, 30, 9, 0)

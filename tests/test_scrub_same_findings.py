@@ -31,12 +31,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from hub.app import Hub
-from hub.demo.synthetic import encounter_bundle
-from hub.model import Address, Coverage, Payer, Person, PersonName, Provider, ServiceLine
-from hub.scrub.engine import BulkContext, scrub
-from hub.store import schema
-from hub.store.repo import claim_record
+from bhhub.app import Hub
+from bhhub.demo.synthetic import encounter_bundle
+from bhhub.model import Address, Coverage, Payer, Person, PersonName, Provider, ServiceLine
+from bhhub.scrub.engine import BulkContext, scrub
+from bhhub.store import schema
+from bhhub.store.repo import claim_record
 from test_eligibility_claims import MEMBER, PAYER, a_271, bhhub, give, import_visits
 
 REFERENCE = Path(__file__).parent / "data" / "scrub_reference.json"

@@ -22,12 +22,12 @@ from typing import Callable
 import paramiko
 import pytest
 
-from connectors.sftp.client import (
+from bhhub.connectors.sftp.client import (
     DISABLED_ALGORITHMS, AuthenticationError, HostKeyError, RemoteRefusedError, SftpClient, test_connection,
 )
-from connectors.sftp.settings import SftpSettings, parse_known_hosts_line
-from connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
-from hub.errors import ConfigError, RemoteFileError, RetriableError
+from bhhub.connectors.sftp.settings import SftpSettings, parse_known_hosts_line
+from bhhub.connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
+from bhhub.errors import ConfigError, RemoteFileError, RetriableError
 from sftp_support import FaultProxy, SilentPeer, give_to_login, openssh_server, sshd_available
 
 PROJECT = Path(__file__).resolve().parent.parent

@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from hub.store.db import open_store
-from hub.store.repo import next_counter
-from hub.store.schema import Base
+from bhhub.store.db import open_store
+from bhhub.store.repo import next_counter
+from bhhub.store.schema import Base
 
 
 def test_migrations_create_exactly_the_schema_the_models_describe(database_url):
@@ -48,7 +48,7 @@ def test_a_store_at_an_older_schema_upgrades_and_keeps_its_data(database_url):
     from alembic import command
     from sqlalchemy import text
 
-    from hub.store.db import Store, _alembic_config
+    from bhhub.store.db import Store, _alembic_config
 
     store = Store(database_url)
     with store.engine.begin() as conn:

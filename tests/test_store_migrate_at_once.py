@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from hub.store.db import open_store
+from bhhub.store.db import open_store
 
 PROJECT = Path(__file__).resolve().parent.parent
-OPEN = ("import sys; from hub.store.db import open_store\n"
+OPEN = ("import sys; from bhhub.store.db import open_store\n"
         "sys.stdin.read()  # every starter waits here until all are ready\n"
         "open_store(sys.argv[1]).close()\n")
 

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from hub.coding.engine import code_encounter
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.coding.engine import code_encounter
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
 
 DAY = date(2026, 3, 4)
 GROUP = Provider(npi="1234567893", organization_name="Sample Behavioral Health PLLC", tin="123456789",

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import InputError
-from hub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.x12.acks import (
+from bhhub.errors import InputError
+from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.x12.acks import (
     ack_codes,
     lookup,
     read_277ca,
@@ -28,9 +28,9 @@ from hub.x12.acks import (
     read_ta1,
     status_description,
 )
-from hub.x12.claim837p import write_837p
-from hub.x12.envelope import ControlNumbers, Envelope
-from hub.x12.recognize import HEAD_SIZE, recognize
+from bhhub.x12.claim837p import write_837p
+from bhhub.x12.envelope import ControlNumbers, Envelope
+from bhhub.x12.recognize import HEAD_SIZE, recognize
 
 DATA = Path(__file__).resolve().parent / "data" / "x12"
 EMEDNY = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "emedny-x12"

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from hub import intake
-from hub.errors import InputError
-from hub.x12.recognize import recognize
+from bhhub import intake
+from bhhub.errors import InputError
+from bhhub.x12.recognize import recognize
 
 ISA = ("ISA*00*          *00*          *ZZ*TESTCH         *ZZ*BHHUB          *261129*0800*^*00501*"
        "000000777*0*T*:~")

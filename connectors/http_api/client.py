@@ -18,7 +18,7 @@ What it does for every call:
 * A per-portal rate limit (token buckets, requests per second and per minute).
 * A 2xx that is not JSON (an HTML error page, truncated JSON) is ``PortalAnswerUnreadable``.
 
-Errors, drawn by what the caller does (all ``hub.errors``)::
+Errors, drawn by what the caller does (all ``bhhub.errors``)::
 
     InputError
      ├── PortalAnswerUnreadable   the portal answered something that is not JSON (or not the shape)
@@ -46,9 +46,9 @@ from datetime import timezone
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import ConfigError, InputError, RetriableError
+from bhhub.errors import ConfigError, InputError, RetriableError
 
-from connectors.http_api.connection import Connection
+from bhhub.connectors.http_api.connection import Connection
 
 if TYPE_CHECKING:  # requests loads with the first portal client, not with the plugin host
     import requests

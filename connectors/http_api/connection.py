@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 AUTH_TYPES = ("oauth2_client_credentials", "api_key", "none")
 

@@ -21,9 +21,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from hub.config import resolve_home
-from hub.errors import HubError, MappingError
-from hub.mapping_tables import overlay
+from bhhub.config import resolve_home
+from bhhub.errors import HubError, MappingError
+from bhhub.mapping_tables import overlay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -71,7 +71,7 @@ class PortalFiles(Generic[T]):
         if self.directories is not None:
             folders = self.directories
         else:
-            packaged = Path(str(resources.files("mappings").joinpath(self.folder)))
+            packaged = Path(str(resources.files("bhhub.mappings").joinpath(self.folder)))
             folders = [packaged, resolve_home() / "mappings" / self.folder]
         return [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.toml"))]
 

@@ -2,7 +2,7 @@
 
 A schema is a dict of key → kind, or key → nested schema. Kinds: ``string``, ``strings`` (a
 list), ``number`` (above zero), ``bool``, ``url`` (``https://``), ``path`` (a JSON path, see
-``connectors.http_api.jsonpath``), ``values`` (a table of portal value → string, number or
+``bhhub.connectors.http_api.jsonpath``), ``values`` (a table of portal value → string, number or
 true/false: a translation), ``any`` (anything: a request body template). A kind ending in
 ``?`` may be left out; the key ``*`` stands for any key.
 
@@ -16,9 +16,9 @@ import difflib
 
 from typing import Any
 
-from hub.errors import MappingError
+from bhhub.errors import MappingError
 
-from connectors.http_api.jsonpath import path_problem
+from bhhub.connectors.http_api.jsonpath import path_problem
 
 _SECRET_KEYS = ("client_secret", "secret", "password", "api_key", "access_token", "token", "client_id")
 

@@ -6,10 +6,10 @@ import argparse
 import signal
 import threading
 
-from hub.errors import ConfigError, UsageError
-from hub.types import Command
+from bhhub.errors import ConfigError, UsageError
+from bhhub.types import Command
 
-from connectors.mllp.settings import ListenSettings
+from bhhub.connectors.mllp.settings import ListenSettings
 
 DESCRIPTION = """\
 Receive HL7 v2 messages over MLLP (each framed 0x0B message 0x1C 0x0D) and answer each with an
@@ -66,7 +66,7 @@ def _print(line: str) -> None:
 
 def run(args: argparse.Namespace, hub, *, stop: threading.Event | None = None, out=_print) -> int:
     """Listen until ``stop`` is set (tests), SIGTERM or SIGINT; 0 on a clean stop."""
-    from connectors.mllp.server import MllpListener
+    from bhhub.connectors.mllp.server import MllpListener
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port number")

@@ -5,7 +5,7 @@
     ...
     listener.stop()                           # finishes the message in hand on every connection
 
-Deadlines (``connectors.mllp.settings`` says why the defaults):
+Deadlines (``bhhub.connectors.mllp.settings`` says why the defaults):
 
 - a message must arrive whole within ``message_timeout`` of its first byte (its start block, or
   anything but line ends sent after the last answer); bytes trickling in do not extend it, so a
@@ -33,10 +33,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from connectors.mllp.ack import APPLICATION_INTERNAL_ERROR, REJECT, NotHL7, build_ack, read_header
-from connectors.mllp.answer import Answerer
-from connectors.mllp.framing import FrameReader, FrameTooLarge, frame
-from connectors.mllp.settings import ListenSettings
+from bhhub.connectors.mllp.ack import APPLICATION_INTERNAL_ERROR, REJECT, NotHL7, build_ack, read_header
+from bhhub.connectors.mllp.answer import Answerer
+from bhhub.connectors.mllp.framing import FrameReader, FrameTooLarge, frame
+from bhhub.connectors.mllp.settings import ListenSettings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ import difflib
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 
 class ListenSettings(BaseModel):

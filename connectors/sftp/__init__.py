@@ -6,24 +6,24 @@ settings are checked by ``SftpSettings.from_mapping``: pinned host keys, secrets
 
 from __future__ import annotations
 
-from hub import hookimpl
-from hub.types import Transport
+from bhhub import hookimpl
+from bhhub.types import Transport
 
 
 def _configure(table: dict, where: str):
-    from connectors.sftp.settings import SftpSettings
+    from bhhub.connectors.sftp.settings import SftpSettings
 
     return SftpSettings.from_mapping(table, where=where)
 
 
 def _connect(settings):
-    from connectors.sftp.client import SftpClient
+    from bhhub.connectors.sftp.client import SftpClient
 
     return SftpClient(settings)
 
 
 def _test(settings, directories):
-    from connectors.sftp.client import test_connection
+    from bhhub.connectors.sftp.client import test_connection
 
     return test_connection(settings, directories)
 

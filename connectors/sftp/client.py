@@ -26,7 +26,7 @@
   the connection but did not answer the SSH handshake within 15 s", "stopped answering during
   log in"), never in paramiko's words ("No existing session"); paramiko's exception is chained.
   paramiko logs each failure of its connection thread as an ERROR traceback; those lines go to
-  ``connectors.sftp.client.ssh`` and are shown only when it logs at DEBUG.
+  ``bhhub.connectors.sftp.client.ssh`` and are shown only when it logs at DEBUG.
 
 Log lines name files, sizes and hosts, never contents. An SftpClient is not shared across
 threads: open one per worker (a shared paramiko session can deadlock, #1836).
@@ -55,8 +55,8 @@ from paramiko.sftp import (
     SFTP_FLAG_CREATE, SFTP_FLAG_READ, SFTP_FLAG_TRUNC, SFTP_FLAG_WRITE, SFTPError, int64,
 )
 
-from connectors.sftp.settings import PinnedKey, SftpSettings, check_secret_file
-from hub.errors import ConfigError, FatalError, HubError, RemoteFileError, RetriableError
+from bhhub.connectors.sftp.settings import PinnedKey, SftpSettings, check_secret_file
+from bhhub.errors import ConfigError, FatalError, HubError, RemoteFileError, RetriableError
 
 log = logging.getLogger(__name__)
 SSH_LOG = f"{__name__}.ssh"  # paramiko's own log of each connection

@@ -30,7 +30,7 @@ from types import SimpleNamespace
 
 import paramiko
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 
 @dataclass(frozen=True)

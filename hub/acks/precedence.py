@@ -10,7 +10,7 @@ An answer outranks another by, in order:
 4. **what it means.** Same kind, source and day: rejection, then not found, then acceptance.
 
 An 835 adjudication outranks every acknowledgment; it is not ranked here: a claim it decided is
-never moved by one (``hub.acks.standing``). The ranking reads only what the answers say, never
+never moved by one (``bhhub.acks.standing``). The ranking reads only what the answers say, never
 the order they arrived in, so one set of answers gives one status in any order.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from hub.model import ClaimStatus
-from hub.x12.acks import ACCEPTED, NOT_FOUND, OUTCOME_ORDER, RECEIVED, REJECTED
+from bhhub.model import ClaimStatus
+from bhhub.x12.acks import ACCEPTED, NOT_FOUND, OUTCOME_ORDER, RECEIVED, REJECTED
 
 CLEARINGHOUSE, PAYER = "clearinghouse", "payer"
 _SOURCES = (CLEARINGHOUSE, PAYER)  # least authoritative first

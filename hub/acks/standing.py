@@ -1,10 +1,10 @@
 """Where a claim stands after its acknowledgments: the deciding answer to its current
-submission (``hub.acks.precedence``) moves it, never an answer to an earlier submission.
+submission (``bhhub.acks.precedence``) moves it, never an answer to an earlier submission.
 
 A claim rejected, fixed and sent again (``bhhub resubmit``: a new batch) starts a new
 acknowledgment cycle, so only answers recorded against its current batch count. A TA1 or 999
 names its batch by control numbers. A 277CA names it when the sender echoes the 837's BHT03
-(``BATCH`` + ST02, ``hub.x12.envelope``) in 2200B TRN02; when it does not, and the claim has
+(``BATCH`` + ST02, ``bhhub.x12.envelope``) in 2200B TRN02; when it does not, and the claim has
 been sent more than once, an answer dated before its current batch was made is about an
 earlier submission and is kept in the history only.
 """
@@ -17,11 +17,11 @@ from typing import Iterable
 
 from sqlalchemy import and_, bindparam, func, or_, select
 
-from hub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.one_of import one_of
-from hub.x12.acks import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
+from bhhub.acks.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, Answer, deciding
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.one_of import one_of
+from bhhub.x12.acks import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
 
 # Statuses an acknowledgment may move a claim out of; an 835's outcome (paid, denied, ...) is
 # final for acknowledgments, and a claim not sent has nothing to acknowledge.
@@ -134,7 +134,7 @@ def settle(session, claim: schema.Claim, reason: str | None = None,
     ``reason`` is the history's reason when the deciding answer is one of ``applied`` (the
     rows just stored); otherwise the deciding answer describes itself.
     """
-    from hub.claims import set_status
+    from bhhub.claims import set_status
 
     if claim.batch_id is None or claim.status not in ACKNOWLEDGEABLE:
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hub.claimstatus.records import ClaimStatusResult, StatusInquiry
+from bhhub.claimstatus.records import ClaimStatusResult, StatusInquiry
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Claim status records: what a 276 asks (``StatusInquiry``) and what a 277 answers.
 
-The inquiry reuses the canonical records of ``hub.model`` (``Payer``, ``Provider``, ``Person``,
+The inquiry reuses the canonical records of ``bhhub.model`` (``Payer``, ``Provider``, ``Person``,
 ``ServiceLine``), so a stored ``Claim`` becomes an inquiry with ``inquiry_for_claim``. The
 answer (``ClaimStatusResult``) carries ids, codes, amounts and dates: never a patient's or
 subscriber's name. ``describe()`` gives one sentence for the biller with no PHI.
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from hub.errors import InputError
-from hub.model import Claim, Payer, Person, Provider, ServiceLine
-from hub.x12.acks import Code, status_description
+from bhhub.errors import InputError
+from bhhub.model import Claim, Payer, Person, Provider, ServiceLine
+from bhhub.x12.acks import Code, status_description
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,11 @@
     status_check(hub, claim) -> StatusOutcome       claim: a patient control number, or the claim's row id
     status_checks(hub, claims) -> [StatusOutcome]   one 276 for all of them
 
-The question is the claim as it was sent (``hub.claimstatus.records.inquiry_for_claim``: its
+The question is the claim as it was sent (``bhhub.claimstatus.records.inquiry_for_claim``: its
 coverage, billing provider, charge and dates, and the payer's claim number once a 277CA gave
 one), stored with its own trace number (state requested) in the transaction that queues the
-276 (``hub.exchange.inquiries.queue_276``); the next ``bhhub exchange`` sends it, and the 277
-comes back through the mailbox (or ``bhhub intake``) into ``hub.responses``.
+276 (``bhhub.exchange.inquiries.queue_276``); the next ``bhhub exchange`` sends it, and the 277
+comes back through the mailbox (or ``bhhub intake``) into ``bhhub.responses``.
 
 Only a claim that has left the hub can be asked about; with no mailbox configured there is no
 way to ask, and ``ConfigError`` says how to set one up.
@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from hub.claimstatus import store
-from hub.claimstatus.records import inquiry_for_claim
-from hub.claims import UNSENT
-from hub.errors import ConfigError, UsageError
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.repo import claim_record
+from bhhub.claimstatus import store
+from bhhub.claimstatus.records import inquiry_for_claim
+from bhhub.claims import UNSENT
+from bhhub.errors import ConfigError, UsageError
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.repo import claim_record
 
 NO_ROUTE = ("no way to ask about claim status: no clearinghouse mailbox is configured (fix: add a "
             "[mailboxes.NAME] section to bhhub.toml, see `bhhub mailbox test`; the 276 then goes out with the "
@@ -55,16 +55,16 @@ def status_check(hub, claim: str | int, *, mailbox: str | None = None) -> Status
 def status_checks(hub, claims: Sequence[str | int], reason: str = "asked", *,
                   mailbox: str | None = None) -> list[StatusOutcome]:
     """Queue a 276 about each sent claim, through ``mailbox`` when named, else the mailbox each
-    claim's payer is routed to (``hub.exchange.routing``)."""
-    from hub.exchange.mailboxes import load_mailboxes
+    claim's payer is routed to (``bhhub.exchange.routing``)."""
+    from bhhub.exchange.mailboxes import load_mailboxes
 
     if not load_mailboxes(hub):
         raise ConfigError(NO_ROUTE)
     if mailbox is not None:
-        from hub.exchange.routing import known_mailbox
+        from bhhub.exchange.routing import known_mailbox
 
         known_mailbox(hub, mailbox)
-    from hub.exchange.inquiries import queue_276  # the mailbox side; imported only when used
+    from bhhub.exchange.inquiries import queue_276  # the mailbox side; imported only when used
 
     with hub.store.session() as session:
         rows = [find_sent_claim(session, c) for c in claims]

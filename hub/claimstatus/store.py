@@ -8,7 +8,7 @@
 
 As with eligibility, answers are history: a second, different answer is a row of its own, and
 the same answer again changes nothing. Following 005010X212's matching rule
-(``hub.claimstatus.matching``), an answer that carries the question's trace number but names
+(``bhhub.claimstatus.matching``), an answer that carries the question's trace number but names
 another claim (REF*EJ) does not answer that question.
 """
 
@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.claimstatus.records import ClaimStatusResult
-from hub.store import schema
-from hub.store.repo import next_counter
-from hub.store.schema import utcnow
+from bhhub.claimstatus.records import ClaimStatusResult
+from bhhub.store import schema
+from bhhub.store.repo import next_counter
+from bhhub.store.schema import utcnow
 
 REQUESTED, ANSWERED, FAILED = "requested", "answered", "failed"
 SOURCE_X12 = "x12"

@@ -19,13 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 
-from hub.errors import ConfigError, InputError
-from hub.model import Payer, Person, Provider, ServiceLine
-from hub.x12 import parties
-from hub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
-from hub.x12.segments import SegmentList, date8, decimal_text, identifier, money, time4
+from bhhub.errors import ConfigError, InputError
+from bhhub.model import Payer, Person, Provider, ServiceLine
+from bhhub.x12 import parties
+from bhhub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
+from bhhub.x12.segments import SegmentList, date8, decimal_text, identifier, money, time4
 
-from hub.claimstatus.records import StatusInquiry
+from bhhub.claimstatus.records import StatusInquiry
 
 IMPLEMENTATION_GUIDE = "005010X212"
 FUNCTIONAL_ID = "HR"  # GS01 for a 276

@@ -1,7 +1,7 @@
 """The built-in ``bhhub`` sub-commands.
 
 Each imports the heavy parts it needs (SQLAlchemy, the store, the readers) when it runs, so that
-parsing the command line stays cheap (``hub.cli.main``).
+parsing the command line stays cheap (``bhhub.cli.main``).
 """
 
 from __future__ import annotations
@@ -14,18 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hub.cli.output import print_json, print_json_array, print_table, progress
-from hub.filekinds import input_file
-from hub.errors import InputError, UsageError
+from bhhub.cli.output import print_json, print_json_array, print_table, progress
+from bhhub.filekinds import input_file
+from bhhub.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from hub import intake
-    from hub.app import Hub
+    from bhhub import intake
+    from bhhub.app import Hub
 
 
 def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
     """The hub ``--home`` names; a folder that is not a hub is a usage error unless ``create``."""
-    from hub.app import Hub
+    from bhhub.app import Hub
 
     return Hub.open(args.home, plugins=getattr(args, "plugin_host", None), create=create)
 
@@ -45,7 +45,7 @@ def refused_as_usage() -> Iterator[None]:
     checks raise ``InputError`` (an importer skips such a row and goes on); for one request typed
     on the command line it is a usage error, exit code 2, nothing changed (README's table). A
     mapping table the hub cannot read (``MappingError``) is the hub's problem and stays exit 1."""
-    from hub.errors import MappingError
+    from bhhub.errors import MappingError
 
     try:
         yield
@@ -56,7 +56,7 @@ def refused_as_usage() -> Iterator[None]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hub.store.db import _safe
+    from bhhub.store.db import _safe
 
     with open_hub(args, create=True) as hub:
         print(f"hub home: {hub.settings.home}")
@@ -86,7 +86,7 @@ PARALLEL_FROM = 500  # files; below this a worker's start-up costs more than it 
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
-    from hub import intake_many
+    from bhhub import intake_many
 
     failed = 0
     results = []
@@ -198,10 +198,10 @@ def audit_listing(hub, session, action: str, object_type: str, ids, detail: str 
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from hub.cli.output import date_option, date_range
-    from hub.listings import Page
-    from hub.listings.claims import ClaimFilter, claim_listing
-    from hub.remit.denials import DenialRules
+    from bhhub.cli.output import date_option, date_range
+    from bhhub.listings import Page
+    from bhhub.listings.claims import ClaimFilter, claim_listing
+    from bhhub.remit.denials import DenialRules
 
     option = lambda name: getattr(args, name, None)  # noqa: E731 - callers in code (the demo) pass only some
     since, until = date_option(option("since"), "--since"), date_option(option("until"), "--until")
@@ -211,7 +211,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
         if wanted.payer_id is not None:
-            from hub.ledger.payers import check_known_payer
+            from bhhub.ledger.payers import check_known_payer
 
             check_known_payer(session, hub.mappings, wanted.payer_id)  # a typo is not "no claims": exit code 2
         rules = DenialRules.load(hub.mappings)
@@ -266,7 +266,7 @@ def _claim_notes(c: dict) -> Iterator[str]:
                f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
                f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
     if c["remittance"]:
-        from hub.remit.claim_view import lines_of
+        from bhhub.remit.claim_view import lines_of
 
         for text in lines_of(c["remittance"]):
             yield f"  {c['patient_control_number']} {text}"
@@ -284,7 +284,7 @@ def _claim_notes(c: dict) -> Iterator[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from hub.batches import export_837p
+    from bhhub.batches import export_837p
 
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
@@ -335,7 +335,7 @@ def _export_json(result, set_aside: list[tuple[str, str]], recovered: list[tuple
 
 def cmd_batch_write(args: argparse.Namespace) -> int:
     """`bhhub batch write ID --out FILE`: a stored batch's exact bytes, written again."""
-    from hub.batches import write_batch
+    from bhhub.batches import write_batch
 
     if args.out.endswith(("/", os.sep)):
         raise UsageError(f"--out {args.out} is a folder; name the file to write in it")
@@ -355,8 +355,8 @@ def cmd_batch_write(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox(args: argparse.Namespace) -> int:
-    from hub.listings import Page
-    from hub.listings.inbox import inbox_listing
+    from bhhub.listings import Page
+    from bhhub.listings.inbox import inbox_listing
 
     page = Page.from_options(getattr(args, "limit", None), getattr(args, "after", None))
     table, notes = [], []
@@ -383,7 +383,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_retry(args: argparse.Namespace) -> int:
-    from hub import intake
+    from bhhub import intake
 
     with open_hub(args) as hub:
         try:
@@ -401,7 +401,7 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from hub.app import named_home
+    from bhhub.app import named_home
 
     # The plugins installed are the same for every hub, so none is needed; but a home the user
     # names must be one (README: a mistyped --home is told, wherever it is given).

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
-from hub.errors import HubError, UsageError
+from bhhub.errors import HubError, UsageError
 
 SANDBOX_PLUGIN = "sandbox"  # the entry point the sandbox clearinghouse is registered under
 SEEDS = (3, 5, 8, 11, 19, 23, 29, 31)
@@ -40,16 +40,16 @@ PRACTICE_ENVIRONMENT = ("BHHUB_HOME", "BHHUB_DATABASE_URL")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hub import intake
-    from hub.app import Hub
-    from hub.cli.commands import _intake_line
-    from hub.cli.eligibility import cmd_list as cmd_eligibility_list
-    from hub.cli.remit import cmd_denials
-    from hub.config import resolve_home
-    from hub.eligibility.sweep import sweep
-    from hub.exchange.cycle import exchange
-    from hub.exchange.mailboxes import load_mailboxes
-    from hub.store import schema
+    from bhhub import intake
+    from bhhub.app import Hub
+    from bhhub.cli.commands import _intake_line
+    from bhhub.cli.eligibility import cmd_list as cmd_eligibility_list
+    from bhhub.cli.remit import cmd_denials
+    from bhhub.config import resolve_home
+    from bhhub.eligibility.sweep import sweep
+    from bhhub.exchange.cycle import exchange
+    from bhhub.exchange.mailboxes import load_mailboxes
+    from bhhub.store import schema
 
     home = _fresh_folder(resolve_home(args.home) / "demo")
     inbound = home / "exports"
@@ -115,7 +115,7 @@ def _sandbox_running(args: argparse.Namespace, home: Path) -> Iterator[tuple]:
 
 def _plugin_host(args: argparse.Namespace):
     """The plugins, loaded once for the whole run (the command line may hand over a builder)."""
-    from hub.plugin_host import PluginHost, build_plugin_host
+    from bhhub.plugin_host import PluginHost, build_plugin_host
 
     given = getattr(args, "plugin_host", None)
     if isinstance(given, PluginHost):
@@ -181,8 +181,8 @@ def _own_environment(home: Path) -> Iterator[None]:
 
 def _write_exports(inbound: Path) -> None:
     # Visits from the last two months, so they are always within every payer's filing window.
-    from hub import clock
-    from hub.demo.synthetic import encounter_bundle
+    from bhhub import clock
+    from bhhub.demo.synthetic import encounter_bundle
 
     start = clock.today() - timedelta(days=60)
     for seed in SEEDS:
@@ -231,7 +231,7 @@ def _write_config(home: Path, sandbox) -> None:
 
 
 def _ar_summary(hub) -> None:
-    from hub.remit.ar import ar_report, percent
+    from bhhub.remit.ar import ar_report, percent
 
     with hub.store.session() as session:
         figures = ar_report(session).figures
@@ -242,14 +242,14 @@ def _ar_summary(hub) -> None:
 
 
 def _claims(plugins, home: Path) -> None:
-    from hub.cli.commands import cmd_claims
+    from bhhub.cli.commands import cmd_claims
 
     cmd_claims(argparse.Namespace(home=home, status=None, json=False, plugin_host=plugins))
 
 
 def _validate(path: Path) -> int:
     try:
-        from hub.x12.validate import validate_x12
+        from bhhub.x12.validate import validate_x12
 
         errors = validate_x12(path.read_bytes())
     except ImportError:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal, InvalidOperation
 
-from hub.cli.commands import open_hub
-from hub.cli.output import clip, count, date_option, print_json, print_table
-from hub.errors import UsageError
+from bhhub.cli.commands import open_hub
+from bhhub.cli.output import clip, count, date_option, print_json, print_table
+from bhhub.errors import UsageError
 
 PATIENT_HELP = ("the patient: the hub's patient id (`patient_id` in `bhhub claims --json`, the PATIENT "
                 "column of `bhhub eligibility list`), the EHR's patient key as the hub stores it (e.g. "
@@ -72,7 +72,7 @@ def add_commands(sub) -> None:
 def _named_mailbox(hub, name: str | None) -> None:
     """A ``--mailbox`` that bhhub.toml does not configure: a usage error before anything is asked."""
     if name is not None:
-        from hub.exchange.routing import known_mailbox
+        from bhhub.exchange.routing import known_mailbox
 
         known_mailbox(hub, name)
 
@@ -81,7 +81,7 @@ def _named_mailbox(hub, name: str | None) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from hub.eligibility import service
+    from bhhub.eligibility import service
 
     day = date_option(args.date, "--date")
     with open_hub(args) as hub:
@@ -155,7 +155,7 @@ def _limits(mh: dict) -> list[str]:
 
 
 def _checks():
-    from hub.store import schema
+    from bhhub.store import schema
 
     return schema.EligibilityCheck
 
@@ -219,7 +219,7 @@ def _shown(value) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from hub.eligibility import service, store
+    from bhhub.eligibility import service, store
 
     with open_hub(args) as hub, hub.store.session() as session:
         patient_id = service.find_patient(session, args.patient) if args.patient else None
@@ -260,7 +260,7 @@ def _mental_health_cell(d: dict) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from hub.eligibility.sweep import sweep
+    from bhhub.eligibility.sweep import sweep
 
     if args.days is not None and args.days < 0:
         raise UsageError("--days must be 0 or more")
@@ -285,7 +285,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_status_check(args: argparse.Namespace) -> int:
-    from hub.claimstatus.service import status_check
+    from bhhub.claimstatus.service import status_check
 
     with open_hub(args) as hub:
         _named_mailbox(hub, args.mailbox)
@@ -300,8 +300,8 @@ def cmd_status_check(args: argparse.Namespace) -> int:
 
 
 def cmd_status_list(args: argparse.Namespace) -> int:
-    from hub.claimstatus import store
-    from hub.store import schema
+    from bhhub.claimstatus import store
+    from bhhub.store import schema
 
     with open_hub(args) as hub, hub.store.session() as session:
         rows = store.history(session)

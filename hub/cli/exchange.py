@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.cli.commands import open_hub, unknown_claims
-from hub.cli.output import print_json, print_table
-from hub.errors import UsageError
+from bhhub.cli.commands import open_hub, unknown_claims
+from bhhub.cli.output import print_json, print_table
+from bhhub.errors import UsageError
 
 
 def add_commands(sub) -> None:
@@ -49,7 +49,7 @@ def add_commands(sub) -> None:
     test.add_argument("name", metavar="NAME")
     test.add_argument("--json", action="store_true")
     test.set_defaults(func=cmd_mailbox_test)
-    from hub.cli.mailbox_reroute import add_reroute
+    from bhhub.cli.mailbox_reroute import add_reroute
 
     add_reroute(mailbox_sub)
 
@@ -92,11 +92,11 @@ def add_commands(sub) -> None:
 
 
 def _mailboxes(hub, only: str | None) -> list:
-    from hub.exchange.mailboxes import load_mailboxes
+    from bhhub.exchange.mailboxes import load_mailboxes
 
     mailboxes = load_mailboxes(hub)
     if only is not None:
-        from hub.exchange.routing import known_mailbox
+        from bhhub.exchange.routing import known_mailbox
 
         return [mailboxes[known_mailbox(hub, only)]]
     if not mailboxes:
@@ -106,7 +106,7 @@ def _mailboxes(hub, only: str | None) -> list:
 
 
 def cmd_exchange(args: argparse.Namespace) -> int:
-    from hub.exchange.cycle import exchange
+    from bhhub.exchange.cycle import exchange
 
     def waiting(message: str) -> None:
         print(f"bhhub: {message}", file=sys.stderr, flush=True)
@@ -132,7 +132,7 @@ def cmd_exchange(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from hub.exchange.runner import run
+    from bhhub.exchange.runner import run
 
     metrics = None
     if args.metrics_port is not None:
@@ -144,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_mailbox_list(args: argparse.Namespace) -> int:
-    from hub.exchange.mailboxes import load_mailboxes
+    from bhhub.exchange.mailboxes import load_mailboxes
 
     with open_hub(args) as hub:
         mailboxes = load_mailboxes(hub)
@@ -179,7 +179,7 @@ def cmd_mailbox_test(args: argparse.Namespace) -> int:
 def cmd_transmissions(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     with open_hub(args) as hub, hub.store.session() as session:
         t, b = schema.Transmission, schema.Batch
@@ -207,7 +207,7 @@ def cmd_transmissions(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     with open_hub(args) as hub, hub.store.session() as session:
         query = select(schema.Alert).order_by(schema.Alert.id)
@@ -215,7 +215,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
             query = query.where(schema.Alert.cleared_at.is_(None))
         data = [{"id": a.id, "key": a.key, "kind": a.kind, "message": a.message, "raised_at": a.raised_at,
                  "occurrences": a.occurrences, "cleared_at": a.cleared_at,
-                 # delivery to people (hub.notify): per target "sent" or why not
+                 # delivery to people (bhhub.notify): per target "sent" or why not
                  "notified_at": a.notified_at, "notifications": a.notifications or {}}
                 for a in session.scalars(query)]
     if args.json:
@@ -232,11 +232,11 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_resubmit(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.claims import resubmit
-    from hub.errors import InputError
-    from hub.model import ClaimStatus
+    from bhhub.claims import resubmit
+    from bhhub.errors import InputError
+    from bhhub.model import ClaimStatus
 
     if not args.claims and not args.all_rejected:
         raise UsageError("name the claims to send again (CLM01), or --all-rejected")
@@ -273,10 +273,10 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 def cmd_scrub(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.claims import UNSENT, rescrub
-    from hub.scrub.engine import BulkContext
+    from bhhub.claims import UNSENT, rescrub
+    from bhhub.scrub.engine import BulkContext
 
     changes, counts = [], {"ready": 0, "needs_attention": 0}
     with open_hub(args) as hub, hub.store.session() as session:
@@ -306,8 +306,8 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 def _check_overridable(row, args: argparse.Namespace) -> None:
     """A usage error (exit code 2) for an override the hub refuses: a claim already sent, a
     finding that would make the 837P invalid, or one the claim does not have."""
-    from hub.claims import OVERRIDABLE
-    from hub.scrub.never_overridden import why_not_overridable
+    from bhhub.claims import OVERRIDABLE
+    from bhhub.scrub.never_overridden import why_not_overridable
 
     if row.status not in OVERRIDABLE:
         raise UsageError(f"claim {args.claim} is {row.status}: an override changes only a claim not yet sent "
@@ -326,8 +326,8 @@ def _check_overridable(row, args: argparse.Namespace) -> None:
 def cmd_override(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.claims import rescrub
-    from hub.store import schema
+    from bhhub.claims import rescrub
+    from bhhub.store import schema
 
     if not args.reason.strip():
         raise UsageError("--reason must say why the finding does not apply")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from hub.errors import UsageError
+from bhhub.errors import UsageError
 
 JSON = "--json"
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal
 
-from hub.cli.commands import open_hub, refused_as_usage
-from hub.filekinds import input_file
-from hub.cli.output import count, date_option, print_json, print_table
-from hub.errors import UsageError
+from bhhub.cli.commands import open_hub, refused_as_usage
+from bhhub.filekinds import input_file
+from bhhub.cli.output import count, date_option, print_json, print_table
+from bhhub.errors import UsageError
 
 
 def add_commands(sub) -> None:
-    from hub.ledger import vocabulary
+    from bhhub.ledger import vocabulary
 
     p = sub.add_parser("auth", help="prior authorizations: what payers authorized, used and remaining",
                        description="The authorization ledger the scrubber checks claims against. A visit is "
@@ -90,7 +90,7 @@ def add_commands(sub) -> None:
 
 def _count(text: str, unit_type: str) -> Decimal:
     """``--visits``/``--units`` read as ``auth import`` reads a quantity: finite, positive, visits whole."""
-    from hub.ledger.authorizations import parse_quantity
+    from bhhub.ledger.authorizations import parse_quantity
 
     try:
         return parse_quantity(text, unit_type, name=f"--{unit_type}")
@@ -102,9 +102,9 @@ def _count(text: str, unit_type: str) -> Decimal:
 
 
 def cmd_auth_add(args: argparse.Namespace) -> int:
-    from hub.ledger import authorizations as ledger
-    from hub.ledger import rescrub
-    from hub.ledger.payers import check_known_payer
+    from bhhub.ledger import authorizations as ledger
+    from bhhub.ledger import rescrub
+    from bhhub.ledger.payers import check_known_payer
 
     unit_type, text = ("visits", args.visits) if args.visits is not None else ("units", args.units)
     quantity = _count(text, unit_type)
@@ -130,8 +130,8 @@ def cmd_auth_add(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_import(args: argparse.Namespace) -> int:
-    from hub.ledger import authorization_imports, rescrub
-    from hub.ledger.payers import known_payer_ids
+    from bhhub.ledger import authorization_imports, rescrub
+    from bhhub.ledger.payers import known_payer_ids
 
     input_file(args.file)
     with open_hub(args) as hub, hub.store.session() as session:
@@ -169,7 +169,7 @@ def _auth_data(row, used: Decimal) -> dict:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
-    from hub.ledger import authorizations as ledger
+    from bhhub.ledger import authorizations as ledger
 
     with open_hub(args) as hub, hub.store.session() as session:
         rows = ledger.list_authorizations(session, include_void=getattr(args, "all", False))
@@ -190,8 +190,8 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
 
 
 def cmd_auth_void(args: argparse.Namespace) -> int:
-    from hub.ledger import authorizations as ledger
-    from hub.ledger import rescrub
+    from bhhub.ledger import authorizations as ledger
+    from bhhub.ledger import rescrub
 
     with open_hub(args) as hub, hub.store.session() as session:
         with refused_as_usage():  # void already: exit code 2
@@ -212,8 +212,8 @@ def cmd_auth_void(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_import(args: argparse.Namespace) -> int:
-    from hub.ledger import credentialing, rescrub
-    from hub.ledger.payers import known_payer_ids
+    from bhhub.ledger import credentialing, rescrub
+    from bhhub.ledger.payers import known_payer_ids
 
     input_file(args.file)
     with open_hub(args) as hub, hub.store.session() as session:
@@ -230,8 +230,8 @@ def cmd_credentialing_import(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_add(args: argparse.Namespace) -> int:
-    from hub.ledger import credentialing, rescrub
-    from hub.ledger.payers import check_known_payer
+    from bhhub.ledger import credentialing, rescrub
+    from bhhub.ledger.payers import check_known_payer
 
     facts = credentialing.EnrollmentFacts(
         npi=args.npi, payer_id=args.payer, status=args.status, effective=date_option(args.effective, "--effective"),
@@ -253,7 +253,7 @@ def cmd_credentialing_add(args: argparse.Namespace) -> int:
 
 
 def cmd_credentialing_list(args: argparse.Namespace) -> int:
-    from hub.ledger import credentialing
+    from bhhub.ledger import credentialing
 
     with open_hub(args) as hub, hub.store.session() as session:
         data = [{"id": r.id, "npi": r.npi, "payer_id": r.payer_id, "status": r.status, "effective": r.effective_date,

@@ -1,14 +1,14 @@
 """``bhhub mailbox reroute --from OLD [--to NEW]``: what waits for a mailbox taken out of
 bhhub.toml (the ``transmissions_orphaned`` alert) goes to the one that replaced it, or back to
-the queue (``hub.exchange.reroute``)."""
+the queue (``bhhub.exchange.reroute``)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from hub.cli.commands import open_hub
-from hub.cli.output import print_json
+from bhhub.cli.commands import open_hub
+from bhhub.cli.output import print_json
 
 
 def add_reroute(mailbox_sub) -> None:
@@ -34,7 +34,7 @@ def add_reroute(mailbox_sub) -> None:
 
 
 def cmd_mailbox_reroute(args: argparse.Namespace) -> int:
-    from hub.exchange.reroute import reroute
+    from bhhub.exchange.reroute import reroute
 
     with open_hub(args) as hub:
         result = reroute(hub, args.old, args.to, include_uploading=args.include_uploading,

@@ -7,7 +7,7 @@ A mistake prints one clear line, never a traceback.
 Start-up is kept light: this module and the command modules import only the standard library and
 small hub modules at the top; each command imports what it needs when it runs. Plugins are loaded
 only for a plugin's command or ``bhhub plugins`` (``bhhub --help`` lists plugin commands from
-``hub.plugin_host.command_summaries``), or when a command asks the hub for a hook.
+``bhhub.plugin_host.command_summaries``), or when a command asks the hub for a hook.
 """
 
 from __future__ import annotations
@@ -17,21 +17,21 @@ import os
 import sys
 from collections.abc import Sequence
 
-from hub import __version__
-from hub.cli import commands, demo
-from hub.cli import eligibility as eligibility_cli
-from hub.cli import exchange as exchange_cli
-from hub.cli import ledger as ledger_cli
-from hub.cli import notices as notices_cli
-from hub.cli import notify as notify_cli
-from hub.cli import plugin_new as plugin_new_cli
-from hub.cli import remit as remit_cli
-from hub.cli import rules as rules_cli
-from hub.cli.json_option import honour_json_before_action
-from hub.errors import HubError, UsageError
-from hub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
-from hub.logs import configure as configure_logging
-from hub.model import ClaimStatus
+from bhhub import __version__
+from bhhub.cli import commands, demo
+from bhhub.cli import eligibility as eligibility_cli
+from bhhub.cli import exchange as exchange_cli
+from bhhub.cli import ledger as ledger_cli
+from bhhub.cli import notices as notices_cli
+from bhhub.cli import notify as notify_cli
+from bhhub.cli import plugin_new as plugin_new_cli
+from bhhub.cli import remit as remit_cli
+from bhhub.cli import rules as rules_cli
+from bhhub.cli.json_option import honour_json_before_action
+from bhhub.errors import HubError, UsageError
+from bhhub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from bhhub.logs import configure as configure_logging
+from bhhub.model import ClaimStatus
 
 DESCRIPTION = """\
 bhhub turns the encounters your EHR records into clean 837P professional claims and keeps
@@ -210,13 +210,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if word == "plugins" or (word is not None and word not in BUILTIN):
         # A plugin's command (or a mistyped one: argparse then lists every command), or the
         # listing of plugins: load them, and keep their commands for the next --help.
-        from hub.plugin_host import remember_commands
+        from bhhub.plugin_host import remember_commands
 
         host = build_plugin_host()
         plugin_commands = host.hooks.commands(taken=BUILTIN)
         remember_commands(plugin_commands)
     elif word is None and _asks_for_help(argv):
-        from hub.plugin_host import command_summaries
+        from bhhub.plugin_host import command_summaries
 
         plugin_commands = command_summaries(taken=BUILTIN)
     else:
@@ -276,8 +276,8 @@ def _refuse_blank_ids(args: argparse.Namespace) -> None:
 
 
 def build_plugin_host():
-    """Every installed plugin (``hub.plugin_host.build_plugin_host``), imported when first called."""
-    from hub.plugin_host import build_plugin_host as build
+    """Every installed plugin (``bhhub.plugin_host.build_plugin_host``), imported when first called."""
+    from bhhub.plugin_host import build_plugin_host as build
 
     return build()
 
@@ -314,7 +314,7 @@ def _asks_for_help(argv: Sequence[str]) -> bool:
 def _store_reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
     text = str(orig if orig is not None else exc).splitlines()[0] if str(orig or exc) else type(exc).__name__
-    from hub.cli.output import clip
+    from bhhub.cli.output import clip
 
     return clip(text, 200)  # at a word boundary, never mid-word
 

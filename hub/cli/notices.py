@@ -1,15 +1,15 @@
 """``bhhub notice``: advance notices (ABN, waivers) the patient signed, recorded by a biller.
 
-A PR-50/96/204 is the patient's to pay only with one on file (``hub.remit.responsibility``).
+A PR-50/96/204 is the patient's to pay only with one on file (``bhhub.remit.responsibility``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from hub.cli.commands import open_hub, refused_as_usage
-from hub.cli.output import date_option, print_json, print_table
-from hub.errors import UsageError
+from bhhub.cli.commands import open_hub, refused_as_usage
+from bhhub.cli.output import date_option, print_json, print_table
+from bhhub.errors import UsageError
 
 
 def add_commands(sub) -> None:
@@ -36,7 +36,7 @@ def add_commands(sub) -> None:
 def _claim(session, pcn: str) -> schema.Claim:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     claim = session.scalars(select(schema.Claim).where(schema.Claim.patient_control_number == pcn)
                             .order_by(schema.Claim.revision.desc())).first()
@@ -46,8 +46,8 @@ def _claim(session, pcn: str) -> schema.Claim:
 
 
 def cmd_notice_add(args: argparse.Namespace) -> int:
-    from hub.remit import notices
-    from hub.remit.denials import DenialRules
+    from bhhub.remit import notices
+    from bhhub.remit.denials import DenialRules
 
     signed_on = date_option(args.signed_on, "--signed-on")
     if args.note is not None and not args.note.strip():
@@ -77,7 +77,7 @@ def _notice_json(x) -> dict:
 def cmd_notice_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     n = schema.AdvanceNotice
     with open_hub(args) as hub, hub.store.session() as session:

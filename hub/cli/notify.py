@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hub.cli.commands import open_hub
-from hub.cli.output import print_json
+from bhhub.cli.commands import open_hub
+from bhhub.cli.output import print_json
 
 
 def add_commands(sub) -> None:
@@ -25,7 +25,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_notify_test(args: argparse.Namespace) -> int:
-    from hub.notify import send_test
+    from bhhub.notify import send_test
 
     with open_hub(args) as hub:
         outcomes = send_test(hub)

@@ -7,20 +7,20 @@ from __future__ import annotations
 
 import argparse
 
-from hub.cli.paths import output_folder
-from hub.errors import UsageError
+from bhhub.cli.paths import output_folder
+from bhhub.errors import UsageError
 
 NEXT_STEPS = """\
 next:
   cd {folder}
   pip install -e .           # into the environment where bhhub is installed
-  python -m pytest           # the hub.testing contract kit, and the plugin's own tests
+  python -m pytest           # the bhhub.testing contract kit, and the plugin's own tests
   bhhub plugins              # shows {package} from {distribution}
 see README.md in the package, and docs/plugins.md in bhhub."""
 
 
 def add_commands(sub) -> None:
-    from hub.scaffold import FAMILIES
+    from bhhub.scaffold import FAMILIES
 
     p = sub.add_parser("plugin", help="write a new plugin package (see also `bhhub plugins`)",
                        description="Tools for plugin authors. To list installed plugins, use `bhhub plugins`.")
@@ -30,7 +30,7 @@ def add_commands(sub) -> None:
         "new", help="write a separately installable plugin package from a template",
         description="Write a plugin package: pyproject.toml with its bhhub entry point, a plugin module "
                     "with a documented hook implementation, a mapping file, example (golden) files, tests "
-                    "that run the hub.testing contract kit, and a README. The folder must not exist.")
+                    "that run the bhhub.testing contract kit, and a README. The folder must not exist.")
     new.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
                      help="ehr (an intake format), clearinghouse (a transport) or payer-portal (eligibility)")
     new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. acme_ehr (lower case, '_' or '-')")
@@ -44,9 +44,9 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
-    from hub.app import named_home
-    from hub.scaffold import generate
-    from hub.scaffold import plugin_names
+    from bhhub.app import named_home
+    from bhhub.scaffold import generate
+    from bhhub.scaffold import plugin_names
 
     named_home(getattr(args, "home", None))  # needs no hub, but one the user names must be one (as `bhhub plugins`)
     folder = generate(args.family, args.name, args.out)

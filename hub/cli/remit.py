@@ -7,11 +7,11 @@ import csv
 import sys
 from datetime import date
 
-from hub.cli.commands import open_hub, refused_as_usage, unknown_claims
-from hub.clock import today
-from hub.cli.output import date_option, print_json, print_table
-from hub.errors import InputError, UsageError
-from hub.model import ClaimStatus
+from bhhub.cli.commands import open_hub, refused_as_usage, unknown_claims
+from bhhub.clock import today
+from bhhub.cli.output import date_option, print_json, print_table
+from bhhub.errors import InputError, UsageError
+from bhhub.model import ClaimStatus
 
 
 def add_commands(sub) -> None:
@@ -78,7 +78,7 @@ def add_commands(sub) -> None:
 def cmd_remit_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     with open_hub(args) as hub, hub.store.session() as session:
         rows = session.scalars(select(schema.RemitPayment).order_by(schema.RemitPayment.id)).all()
@@ -122,7 +122,7 @@ def _claim_payers(session, payment_ids: list[int]) -> dict[int, str]:
     which ``payer_id_835`` keeps. A payment that posted to no claim, or to several payers', has none."""
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     r, c, cov, payer = schema.RemitClaim, schema.Claim, schema.Coverage, schema.Payer
     found: dict[int, set[str]] = {}
@@ -135,12 +135,12 @@ def _claim_payers(session, payment_ids: list[int]) -> dict[int, str]:
 
 
 def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
-    """Each payment's PLB lines, named, with the claim their reference names (hub.remit.plb)."""
+    """Each payment's PLB lines, named, with the claim their reference names (bhhub.remit.plb)."""
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.remit import plb
+    from bhhub.remit import plb
 
     a = schema.ProviderAdjustment
     rows = session.scalars(select(a).where(a.payment_id.in_([d["id"] for d in data])).order_by(a.id)).all()
@@ -159,7 +159,7 @@ def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
 def cmd_remit_unmatched(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
     r = schema.RemitClaim
     with open_hub(args) as hub, hub.store.session() as session:
@@ -185,9 +185,9 @@ def cmd_remit_unmatched(args: argparse.Namespace) -> int:
 def cmd_remit_match(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.remit.posting import match_by_hand
+    from bhhub.remit.posting import match_by_hand
 
     with open_hub(args) as hub, hub.store.session() as session:
         # the latest revision the payer may have (a pending correction has not gone out)
@@ -217,10 +217,10 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 def cmd_denials(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.remit.denials import DenialRules
-    from hub.remit.next_steps import on_worklist
+    from bhhub.remit.denials import DenialRules
+    from bhhub.remit.next_steps import on_worklist
 
     d, c = schema.Denial, schema.Claim
     cov, payer = schema.Coverage, schema.Payer
@@ -259,8 +259,8 @@ def cmd_denials(args: argparse.Namespace) -> int:
 
 
 def cmd_denial_resolve(args: argparse.Namespace) -> int:
-    from hub.store import schema
-    from hub.store.schema import utcnow
+    from bhhub.store import schema
+    from bhhub.store.schema import utcnow
 
     how = args.how.strip()
     if not how:  # the worklist keeps it as what was done: an empty one records nothing
@@ -287,9 +287,9 @@ def cmd_denial_resolve(args: argparse.Namespace) -> int:
 def cmd_followup(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from hub.store import schema
+    from bhhub.store import schema
 
-    from hub.remit.followups import create_replacement, create_secondary, create_void
+    from bhhub.remit.followups import create_replacement, create_secondary, create_void
 
     if args.kind == "corrections":
         return _list_corrections(args)
@@ -339,7 +339,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
 
 
 def _list_corrections(args: argparse.Namespace) -> int:
-    from hub.remit.corrections import list_pending
+    from bhhub.remit.corrections import list_pending
 
     if args.claims or args.as_billed:
         raise UsageError("`bhhub followup corrections` lists every pending correction; it takes no CLAIM")
@@ -365,7 +365,7 @@ def _list_corrections(args: argparse.Namespace) -> int:
 
 
 def cmd_ar(args: argparse.Namespace) -> int:
-    from hub.remit.ar import BUCKETS, FORMULAS, ar_report, percent
+    from bhhub.remit.ar import BUCKETS, FORMULAS, ar_report, percent
 
     as_of = date_option(args.as_of, "--as-of") or today()
     with open_hub(args) as hub, hub.store.session() as session:

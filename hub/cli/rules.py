@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hub.cli.commands import open_hub
-from hub.filekinds import input_file
-from hub.cli.output import print_json
+from bhhub.cli.commands import open_hub
+from bhhub.filekinds import input_file
+from bhhub.cli.output import print_json
 
 _EPILOG = {
     "load-ncci": "CMS publishes the practitioner PTP edits each quarter (Medicare NCCI, or a state's Medicaid\n"
@@ -37,7 +37,7 @@ def add_commands(sub) -> None:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    from hub.scrub import ncci_files  # the loader reads large files: imported only when asked
+    from bhhub.scrub import ncci_files  # the loader reads large files: imported only when asked
 
     load = ncci_files.load_ptp if args.rules_kind == "load-ncci" else ncci_files.load_mue
     for name in args.files:

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hub.coding import rules
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.model import Encounter, Finding, Payer, ServiceLine, Severity
+from bhhub.coding import rules
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Encounter, Finding, Payer, ServiceLine, Severity
 
 OFFICE = "11"
 MAX_MODIFIERS = 4  # SV101-3 .. SV101-6

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.memo import IdentityMemo
-from hub.model import Payer, Provider
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.memo import IdentityMemo
+from bhhub.model import Payer, Provider
 
 PSYCHOTHERAPY = "coding/psychotherapy.toml"
 FEES = "fee_schedule.toml"

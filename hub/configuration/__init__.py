@@ -4,7 +4,7 @@
     hub_file.py    <home>/bhhub.toml: [store], [interchange], [submitter], [receiver], [mailboxes.*] ...
 
 Clearinghouse profiles (``mappings/clearinghouses/*.toml``) are modelled beside the code that uses
-them, ``hub.exchange.profiles``, with the same base class and the same error text. Every model
+them, ``bhhub.exchange.profiles``, with the same base class and the same error text. Every model
 refuses a key it does not know (``extra="forbid"``) and a value of the wrong type (``strict``):
 ``.get(key, default)`` on a person's file hides typos (STYLE 12).
 

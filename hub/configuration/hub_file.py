@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, create_model, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
-from hub.x12.envelope import ID_QUALIFIERS
+from bhhub.configuration.problems import HTTP_URL, NO_OUTER_SPACES, TEN_DIGITS, Strict, validated
+from bhhub.x12.envelope import ID_QUALIFIERS
 
 IdQualifier = Literal[tuple(sorted(ID_QUALIFIERS))]  # ISA05/ISA07: the qualifiers the envelope writer knows
 
@@ -80,7 +80,7 @@ class InterchangeOverrides(Strict):
     sender_id: str | None = Field(None, min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
     receiver_qualifier: IdQualifier | None = None
     receiver_id: str | None = Field(None, min_length=2, max_length=15, pattern=NO_OUTER_SPACES)
-    usage_indicator: Literal["T", "P"] | None = None  # only narrows the hub's: see hub.exchange.mailboxes
+    usage_indicator: Literal["T", "P"] | None = None  # only narrows the hub's: see bhhub.exchange.mailboxes
     acknowledgment_requested: bool | None = None  # ISA14: ask for a TA1
     application_sender_code: str | None = None  # GS02 when it differs from ISA06
     application_receiver_code: str | None = None  # GS03 when it differs from ISA08
@@ -125,13 +125,13 @@ class Eligibility(Section, key="eligibility"):
 
 
 # A notification's deadline and timeouts: finite, and at most five minutes, well inside the lease a
-# send holds on its target (hub.notify.delivery.LEASE, ten minutes); "inf" or 1e20 seconds would
+# send holds on its target (bhhub.notify.delivery.LEASE, ten minutes); "inf" or 1e20 seconds would
 # overflow the clock (OverflowError) and hold the runner's dispatcher for good.
 MAX_NOTIFY_SECONDS = 300
 
 
 class EmailNotifier(Strict):
-    """``[notify.email]``: alerts by SMTP (``hub.notify``). Secrets by reference only."""
+    """``[notify.email]``: alerts by SMTP (``bhhub.notify``). Secrets by reference only."""
 
     host: str = Field(min_length=1)
     port: int | None = Field(None, gt=0, lt=65536)  # default 587 with starttls, 25 without
@@ -203,7 +203,7 @@ def _is_mailbox(value: str) -> bool:
 
 
 class WebhookNotifier(Strict):
-    """``[notify.webhook]``: alerts POSTed as JSON (``hub.notify``)."""
+    """``[notify.webhook]``: alerts POSTed as JSON (``bhhub.notify``)."""
 
     # The address, or (when its path or query is the webhook's secret, as Slack's is) where to
     # find it: an environment variable or a file. Exactly one of the three.
@@ -247,7 +247,7 @@ class Notify(Section, key="notify"):
     email: EmailNotifier | None = None
     webhook: WebhookNotifier | None = None
     # By default email and webhook carry ids only; an alert's message (an eligibility alert's
-    # names a date of service) leaves the hub only when the practice says so (hub.notify).
+    # names a date of service) leaves the hub only when the practice says so (bhhub.notify).
     include_message: bool = False
     # The whole of one send (connecting, TLS, every read) to one target, a plugin included: a
     # server that answers a byte at a time never trips a per-read timeout, and would hold the
@@ -257,7 +257,7 @@ class Notify(Section, key="notify"):
 
 class Routing(Section, key="routing"):
     """``[routing]``: which clearinghouse mailbox carries each payer's files (837P claims, 270
-    eligibility and 276 status inquiries alike; ``hub.exchange.routing``).
+    eligibility and 276 status inquiries alike; ``bhhub.exchange.routing``).
 
         [routing]
         default = "officeally"            # every payer not listed below
@@ -281,7 +281,7 @@ class Routing(Section, key="routing"):
 
 class Listen(Section, key="listen"):
     """``[listen]``: the MLLP listener's limits. Its keys are the mllp connector's
-    (``connectors.mllp.settings.ListenSettings``), checked as strictly when `bhhub listen` starts;
+    (``bhhub.connectors.mllp.settings.ListenSettings``), checked as strictly when `bhhub listen` starts;
     the hub only sees that it is a table."""
 
     model_config = Strict.model_config | {"extra": "allow"}

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 
 class Strict(BaseModel):

@@ -1,9 +1,9 @@
 """Eligibility and benefits: the 270 inquiry and the 271 response (005010X279A1).
 
-    write_270(requests, envelope, controls, created_at) -> bytes      hub.eligibility.x270
-    read_271(content) -> [EligibilityResponse]                        hub.eligibility.x271
-    EligibilityRequest                                                hub.eligibility.inquiry
-    EligibilityResponse, ServiceBenefits, BenefitEntry ...            hub.eligibility.benefits
+    write_270(requests, envelope, controls, created_at) -> bytes      bhhub.eligibility.x270
+    read_271(content) -> [EligibilityResponse]                        bhhub.eligibility.x271
+    EligibilityRequest                                                bhhub.eligibility.inquiry
+    EligibilityResponse, ServiceBenefits, BenefitEntry ...            bhhub.eligibility.benefits
 
 The X12 modules are pure library code. Around them: ``store`` (checks and answers kept as
 history), ``service`` (asking a payer-portal plugin, else queuing a 270 for the mailbox),

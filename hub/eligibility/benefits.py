@@ -25,9 +25,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from hub.eligibility import codes, conditions
-from hub.eligibility.conditions import AuthRule
-from hub.eligibility.coverage import REFUSING_CODES, NotCovered, coverage
+from bhhub.eligibility import codes, conditions
+from bhhub.eligibility.conditions import AuthRule
+from bhhub.eligibility.coverage import REFUSING_CODES, NotCovered, coverage
 
 ACTIVE_CODES = frozenset({"1", "2", "3", "4", "5"})  # EB01, domain reference 8.3
 INACTIVE_CODES = frozenset({"6", "7", "8"})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.mapping_tables import MappingSet
+from bhhub.mapping_tables import MappingSet
 
 ELIGIBILITY_CODES = "x12/eligibility_codes.toml"
 
@@ -73,7 +73,7 @@ def mental_health_service_types() -> frozenset[str]:
 
 def authorization_patterns() -> dict[str, Any]:
     """The ``[authorization]`` patterns: how MSG text says an authorization is (not) required,
-    and under which condition (``hub.eligibility.conditions``)."""
+    and under which condition (``bhhub.eligibility.conditions``)."""
     return table()["authorization"]
 
 

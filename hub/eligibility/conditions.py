@@ -14,8 +14,8 @@ patterns of ``[authorization]`` in ``mappings/x12/eligibility_codes.toml``:
     AuthRule(readable=False)                  required under a condition the patterns cannot
                                               read: a warning on the claim, never an error
 
-``hub.eligibility.benefits`` attaches the service types of the benefit the message came with
-and where the plan year starts; ``hub.scrub.eligibility_checks`` judges each claim by them.
+``bhhub.eligibility.benefits`` attaches the service types of the benefit the message came with
+and where the plan year starts; ``bhhub.scrub.eligibility_checks`` judges each claim by them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from hub.eligibility import codes
+from bhhub.eligibility import codes
 
 MSG, EB11 = "MSG", "EB11"  # where a rule came from: free text, or the benefit's EB11 Y
 CALENDAR_YEAR = "01-01"

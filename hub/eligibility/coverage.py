@@ -6,8 +6,8 @@
            | (None, None) not mentioned
 
 A plan active on 30 (EB*1*IND*30) can still say EB*I*IND*MH: mental health not covered. The
-claim check (``hub.scrub.eligibility_checks``) asks this for each line's service types
-(``hub.eligibility.service_types``), the summary (``mental_health_summary``) for outpatient
+claim check (``bhhub.scrub.eligibility_checks``) asks this for each line's service types
+(``bhhub.eligibility.service_types``), the summary (``mental_health_summary``) for outpatient
 mental health (``codes.coverage_order``).
 """
 
@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from hub.eligibility import codes
+from bhhub.eligibility import codes
 
 if TYPE_CHECKING:
-    from hub.eligibility.benefits import ServiceBenefits
+    from bhhub.eligibility.benefits import ServiceBenefits
 
 
 NOT_COVERED_CODES = frozenset({"I", "E"})  # EB01 non-covered, exclusions

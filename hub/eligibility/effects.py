@@ -20,7 +20,7 @@ try again later (AAA 42) changes nothing at all.
 A flag the new answer raises that the previous did not (or a first answer that raises one)
 opens an alert, one per patient, payer and flag; a flag that went away clears it. Whatever it
 changed, the member's claims not yet sent are checked again at once
-(``hub.ledger.rescrub.for_members``): a ready claim for coverage that ended is held before it
+(``bhhub.ledger.rescrub.for_members``): a ready claim for coverage that ended is held before it
 goes out, one held for it is released when coverage is back, and what no flag shows (a benefit's
 dates, places and network, its own refusal, which patient the answer is about) reaches them too. Alert messages carry
 the check id, the hub's patient id and the payer id: never names or member ids.
@@ -31,9 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
-from hub.eligibility import refusals, store
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.store import schema
+from bhhub.eligibility import refusals, store
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.store import schema
 
 COVERAGE_FLAGS = ("inactive", "auth_required", "visits_exhausted", "carve_out", "not_covered")
 REJECTED = "rejected"
@@ -52,7 +52,7 @@ _SAYS = {
 class Effects:
     raised: list[str] = field(default_factory=list)  # flags newly true
     cleared: list[str] = field(default_factory=list)  # flags no longer true
-    rescrubbed: dict | None = None  # hub.ledger.rescrub.Rescrubbed.as_dict(), when claims were checked
+    rescrubbed: dict | None = None  # bhhub.ledger.rescrub.Rescrubbed.as_dict(), when claims were checked
 
     def as_dict(self) -> dict:
         return {"raised": self.raised, "cleared": self.cleared, "rescrubbed": self.rescrubbed}
@@ -136,7 +136,7 @@ def apply_answer(hub, session, row: schema.EligibilityCheck) -> Effects:
     # Every word from the payer is checked against the member's claims not yet sent, not only one
     # that changed a flag: which claims an answer holds depends on what no flag shows (the dates of
     # its benefits, their places and networks, a benefit's own refusal, which patient it is about).
-    from hub.ledger import rescrub
+    from bhhub.ledger import rescrub
 
     result = rescrub.for_members(hub, session, [(row.payer_id, row.member_id)], f"eligibility check {row.id} answered")
     effects.rescrubbed = result.as_dict()

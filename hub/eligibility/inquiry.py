@@ -1,6 +1,6 @@
 """An eligibility inquiry: who is asking which payer about whom, for which services.
 
-The parties are the canonical records of ``hub.model`` (``Payer``, ``Provider``, ``Person``),
+The parties are the canonical records of ``bhhub.model`` (``Payer``, ``Provider``, ``Person``),
 so an inquiry is built from what an encounter or appointment already holds.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from hub.model import Payer, Person, Provider
+from bhhub.model import Payer, Person, Provider
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,14 @@
 The question is built from the stored patient and coverage (the primary one, or the payer's),
 as a claim would be: a patient who is the subscriber (relationship 18) is asked about as the
 subscriber; otherwise the subscriber on the coverage is named with the patient as the dependent
-(a 2000D loop, ``hub.eligibility.inquiry``). Then, in order:
+(a 2000D loop, ``bhhub.eligibility.inquiry``). Then, in order:
 
 1. **Payer portals.** ``bhhub_check_eligibility`` (``Hooks.check_eligibility``): the first plugin
    serving the payer answers now; the answer, or the plugin's failure with its reason, is stored
-   at once (source ``portal:NAME``) and its effects applied (``hub.eligibility.effects``).
+   at once (source ``portal:NAME``) and its effects applied (``bhhub.eligibility.effects``).
 2. **The clearinghouse mailbox.** With no portal for the payer and a mailbox configured, the
    questions are stored (state requested, each with its own trace number) and one 270 is queued
-   for the next ``bhhub exchange`` (``hub.exchange.inquiries.queue_270``), in one transaction;
+   for the next ``bhhub exchange`` (``bhhub.exchange.inquiries.queue_270``), in one transaction;
    the 271 comes back through the mailbox (or ``bhhub intake``) and answers them by trace number.
 3. Neither: ``ConfigError`` saying how to set one up.
 
@@ -30,14 +30,14 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.clock import today
-from hub.eligibility import codes, effects, store
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.errors import ConfigError, InputError, UsageError
-from hub.model import Coverage, Patient, Provider
-from hub.store import schema
-from hub.store.repo import coverage_record, patient_record, provider_record
-from hub.store.schema import utcnow
+from bhhub.clock import today
+from bhhub.eligibility import codes, effects, store
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.errors import ConfigError, InputError, UsageError
+from bhhub.model import Coverage, Patient, Provider
+from bhhub.store import schema
+from bhhub.store.repo import coverage_record, patient_record, provider_record
+from bhhub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class CheckOutcome:
 def check(hub, patient_id: int, payer_id: str | None = None, service_date: date | None = None,
           reason: str = "asked", *, via: str | None = None) -> CheckOutcome:
     """Ask about one patient's coverage; ``ConfigError`` when there is no way to ask. ``via``
-    names the mailbox a 270 goes through (default: the payer's route, ``hub.exchange.routing``)."""
+    names the mailbox a 270 goes through (default: the payer's route, ``bhhub.exchange.routing``)."""
     outcome = check_many(hub, [(patient_id, payer_id, service_date)], reason, via=via)[0]
     if outcome.state == NOT_ASKED:
         raise ConfigError(outcome.error or NO_ROUTE.format(payer=outcome.payer_id))
@@ -104,7 +104,7 @@ def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reaso
     per question. A patient or coverage that cannot be found raises ``UsageError`` (the sweep
     only passes ones it found)."""
     if via is not None:
-        from hub.exchange.routing import known_mailbox
+        from bhhub.exchange.routing import known_mailbox
 
         known_mailbox(hub, via)  # before a portal is asked or anything is recorded
     reasons = [reason] * len(wanted) if isinstance(reason, str) else list(reason)
@@ -154,7 +154,7 @@ def _audit(hub, session: Session, outcomes: list[CheckOutcome]) -> None:
 
 def _queue_270(hub, session: Session, pending: list[tuple[Subject, CheckOutcome]], service_types,
                via: str | None = None) -> None:
-    from hub.exchange.mailboxes import load_mailboxes
+    from bhhub.exchange.mailboxes import load_mailboxes
 
     if not load_mailboxes(hub):
         for _, outcome in pending:
@@ -162,8 +162,8 @@ def _queue_270(hub, session: Session, pending: list[tuple[Subject, CheckOutcome]
         return
     from functools import partial
 
-    from hub.exchange.inquiries import queue_270 as queue_any  # the mailbox side; imported only when used
-    from hub.exchange.routing import mailbox_for_payer
+    from bhhub.exchange.inquiries import queue_270 as queue_any  # the mailbox side; imported only when used
+    from bhhub.exchange.routing import mailbox_for_payer
 
     queue_270 = partial(queue_any, mailbox=via)
     routed = []

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hub.errors import MappingError
+from bhhub.errors import MappingError
 
 TABLE = "rules/eligibility.toml"
 PLAN = "30"  # health benefit plan coverage: every service

@@ -27,12 +27,12 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from hub.clock import today
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import SELF
-from hub.store import schema
-from hub.store.repo import next_counter
-from hub.store.schema import utcnow
+from bhhub.clock import today
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import SELF
+from bhhub.store import schema
+from bhhub.store.repo import next_counter
+from bhhub.store.schema import utcnow
 
 REQUESTED, ANSWERED, FAILED = "requested", "answered", "failed"
 SOURCE_X12 = "x12"

@@ -12,7 +12,7 @@ Two lists, from ``mappings/rules/eligibility.toml`` ``[sweep]``:
 
 One question per payer, member and patient (dependents may share the subscriber's member id,
 and each is asked about), with the appointment's date, else the claim's date of service; all
-asked in one go (``hub.eligibility.service.check_many``: portals now, one 270 for the rest).
+asked in one go (``bhhub.eligibility.service.check_many``: portals now, one 270 for the rest).
 The runner runs it daily; ``bhhub eligibility sweep`` runs it by hand. Running it twice in a
 day asks nothing the second time.
 """
@@ -24,11 +24,11 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
-from hub.claims import UNSENT
-from hub.clock import today
-from hub.eligibility import service, store
-from hub.model import ClaimStatus
-from hub.store import schema
+from bhhub.claims import UNSENT
+from bhhub.clock import today
+from bhhub.eligibility import service, store
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
 
 TABLE = "rules/eligibility.toml"
 BOOKED = "booked"
@@ -75,7 +75,7 @@ def sweep(hub, days: int | None = None, *, via: str | None = None) -> SweepRepor
     """Ask about the coming ``days``' appointments and the stale unsent claims; each 270 goes
     through ``via`` when named, else through the mailbox its payer is routed to."""
     if via is not None:
-        from hub.exchange.routing import known_mailbox
+        from bhhub.exchange.routing import known_mailbox
 
         known_mailbox(hub, via)  # a mistyped --mailbox stops the sweep before anyone is asked
     rules = settings(hub)

@@ -19,13 +19,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from hub.eligibility import codes
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.errors import InputError
-from hub.model import Person, Provider
-from hub.x12 import parties
-from hub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers, write_trailers
-from hub.x12.segments import SegmentList, date8, identifier, time4
+from bhhub.eligibility import codes
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.errors import InputError
+from bhhub.model import Person, Provider
+from bhhub.x12 import parties
+from bhhub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers, write_trailers
+from bhhub.x12.segments import SegmentList, date8, identifier, time4
 
 IMPLEMENTATION_GUIDE = "005010X279A1"
 FUNCTIONAL_ID = "HS"  # GS01 of a 270

@@ -26,8 +26,8 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hub.eligibility import codes
-from hub.eligibility.benefits import (
+from bhhub.eligibility import codes
+from bhhub.eligibility.benefits import (
     by_service_type,
     coverage_active,
     BenefitEntry,
@@ -40,8 +40,8 @@ from hub.eligibility.benefits import (
     Trace,
     UnrecognizedSegment,
 )
-from hub.errors import InputError
-from hub.x12.tokens import Segment, segments
+from bhhub.errors import InputError
+from bhhub.x12.tokens import Segment, segments
 
 IMPLEMENTATION_GUIDES = ("005010X279A1", "005010X279")  # the addenda and the original guide
 _FIX_VERSION = "ask the clearinghouse or payer for 005010X279A1 (HIPAA 5010) eligibility responses"

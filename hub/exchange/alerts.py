@@ -11,8 +11,8 @@ import logging
 
 from sqlalchemy import select
 
-from hub.store import schema
-from hub.store.schema import utcnow
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 

@@ -9,14 +9,14 @@ from datetime import timedelta
 
 from sqlalchemy import exists, select
 
-from hub.errors import HubError, RetriableError
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, LockBusy, hub_lock
-from hub.intake import finish_received
-from hub.exchange.inbound import PickedUp, pick_up
-from hub.exchange.outbound import UPLOADED, Sent, submit
-from hub.store import schema
-from hub.store.schema import utcnow
+from bhhub.errors import HubError, RetriableError
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, LockBusy, hub_lock
+from bhhub.intake import finish_received
+from bhhub.exchange.inbound import PickedUp, pick_up
+from bhhub.exchange.outbound import UPLOADED, Sent, submit
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def exchange(hub, mailbox, *, wait: float = DEFAULT_WAIT_SECONDS,
              waiting: Callable[[str], None] | None = None) -> ExchangeReport:
     """Connect once, submit, pick up; a mailbox that cannot be reached is one alert, not a crash.
 
-    Holds the hub's exchange lock throughout (``hub.exchange.locks``): the runner's scheduled
+    Holds the hub's exchange lock throughout (``bhhub.exchange.locks``): the runner's scheduled
     exchange and a person's ``bhhub exchange`` never interleave; the second waits for the first.
     Items an interrupted run left stored but not applied are finished first.
     """
@@ -79,8 +79,8 @@ def _exchange(hub, mailbox, report: ExchangeReport) -> ExchangeReport:
 
 def _check_eligibility_before_batch(hub) -> None:
     """Ask about the members of claims about to be batched whose check is stale (see
-    ``hub.eligibility.sweep.before_batch``). Never stops the exchange: a failure is one alert."""
-    from hub.eligibility import sweep
+    ``bhhub.eligibility.sweep.before_batch``). Never stops the exchange: a failure is one alert."""
+    from bhhub.eligibility import sweep
 
     if not sweep.checks_before_batch(hub):
         return
@@ -156,7 +156,7 @@ ORPHANED = "transmissions_orphaned"
 def check_orphaned_transmissions(hub, configured: set[str]) -> int:
     """Transmissions not yet sent whose mailbox is no longer in bhhub.toml (its claims would wait
     ``batched`` for ever): one alert naming them and the way out, cleared when none is left."""
-    from hub.exchange.outbound import UNFINISHED
+    from bhhub.exchange.outbound import UNFINISHED
 
     t = schema.Transmission
     with hub.store.session() as session:

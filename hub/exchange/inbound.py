@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from hub import intake
-from hub.crashpoints import crash_point
-from hub.errors import HubError, RemoteFileError
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.store import schema
-from hub.store.schema import utcnow
+from bhhub import intake
+from bhhub.crashpoints import crash_point
+from bhhub.errors import HubError, RemoteFileError
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 SKIPPED = "remote_file_skipped"

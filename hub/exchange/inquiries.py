@@ -3,7 +3,7 @@
     batch_ids = queue_270(hub, session, requests)     # in the caller's transaction: one id per request
     batch_ids = queue_276(hub, session, inquiries)
 
-An inquiry file is recorded as an 837P batch is (``hub.batches``): its bytes, sha256 and control
+An inquiry file is recorded as an 837P batch is (``bhhub.batches``): its bytes, sha256 and control
 numbers are stored as a ``Batch`` (kind 270 or 276, no claims, no charge) before it goes
 anywhere, in the caller's transaction, so the answer's trace numbers and the batch commit
 together or not at all. ISA13, GS06 and ST02 come from the same persisted counters as the
@@ -11,9 +11,9 @@ together or not at all. ISA13, GS06 and ST02 come from the same persisted counte
 
 The file is written with the envelope of the mailbox that will carry it (its ISA08 must be the
 clearinghouse's): the named one, else the one its payer is routed to (``[routing]``,
-``hub.exchange.routing``; one file per mailbox when the inquiries' payers go to several); with
+``bhhub.exchange.routing``; one file per mailbox when the inquiries' payers go to several); with
 none configured, the hub's own envelope; a payer no mailbox serves is a ``ConfigError``.
-``hub.exchange.outbound.submit`` then gives it a transmission and uploads it, crash-safe, with
+``bhhub.exchange.outbound.submit`` then gives it a transmission and uploads it, crash-safe, with
 the same bytes on a resend, through the mailbox whose sender and receiver ids it carries.
 """
 
@@ -28,15 +28,15 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from hub.claimstatus.records import StatusInquiry
-from hub.claimstatus.x276 import write_276
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x270 import write_270
-from hub.errors import ConfigError, InputError, UsageError
-from hub.exchange.mailboxes import outbound_envelope
-from hub.store import schema
-from hub.store.repo import next_counter
-from hub.x12.envelope import ControlNumbers, Envelope
+from bhhub.claimstatus.records import StatusInquiry
+from bhhub.claimstatus.x276 import write_276
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x270 import write_270
+from bhhub.errors import ConfigError, InputError, UsageError
+from bhhub.exchange.mailboxes import outbound_envelope
+from bhhub.store import schema
+from bhhub.store.repo import next_counter
+from bhhub.x12.envelope import ControlNumbers, Envelope
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ INQUIRY_KINDS = (ELIGIBILITY, CLAIM_STATUS)
 
 def queue_270(hub, session, requests: Sequence[EligibilityRequest], *, mailbox: str | None = None) -> list[int]:
     """Store a 270 asking about ``requests`` as a batch (kind 270) per mailbox their payers are
-    routed to (``hub.exchange.routing``; all to ``mailbox`` when named); each request's batch id,
+    routed to (``bhhub.exchange.routing``; all to ``mailbox`` when named); each request's batch id,
     in order. The caller commits.
 
     ``InputError`` (naming the inquiry's trace number) when an inquiry cannot be written;
@@ -61,7 +61,7 @@ def queue_276(hub, session, inquiries: Sequence[StatusInquiry], *, mailbox: str 
 
 
 def _queue(hub, session, kind: str, items: Sequence, writer: Callable[..., bytes], mailbox: str | None) -> list[int]:
-    from hub.exchange.routing import mailbox_for_payer
+    from bhhub.exchange.routing import mailbox_for_payer
 
     groups: dict[str | None, list[int]] = {}
     for position, item in enumerate(items):
@@ -79,7 +79,7 @@ def _write(hub, session, kind: str, items: Sequence, writer: Callable[..., bytes
     controls = allocate_control_numbers(session, envelope)
     content = writer(items, envelope, controls, datetime.now(timezone.utc))
     if profile is not None and not profile.line_breaks:
-        content = content.replace(b"~\n", b"~")  # as hub.batches does for such a clearinghouse
+        content = content.replace(b"~\n", b"~")  # as bhhub.batches does for such a clearinghouse
     batch = schema.Batch(
         kind=kind,
         sender_id=envelope.sender_id,
@@ -100,7 +100,7 @@ def _write(hub, session, kind: str, items: Sequence, writer: Callable[..., bytes
 
 
 def allocate_control_numbers(session, envelope: Envelope) -> ControlNumbers:
-    """ISA13, GS06 and ST02 from the counters ``hub.batches.create_batch`` uses (same names)."""
+    """ISA13, GS06 and ST02 from the counters ``bhhub.batches.create_batch`` uses (same names)."""
     # One sequence per sender: ISA13 must be unique per sender (duplicates get TA1 note 025).
     scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
     return ControlNumbers(
@@ -110,7 +110,7 @@ def allocate_control_numbers(session, envelope: Envelope) -> ControlNumbers:
     )
 
 
-# --- asking again the questions of an inquiry released unsent (``hub.exchange.reroute``) ----------
+# --- asking again the questions of an inquiry released unsent (``bhhub.exchange.reroute``) ----------
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def ask_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgain]:
 
 
 def _eligibility_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgain]:
-    from hub.eligibility import service, store
+    from bhhub.eligibility import service, store
 
     check = schema.EligibilityCheck
     rows = session.scalars(select(check).where(check.batch_id == batch.id, check.state == store.REQUESTED)
@@ -196,10 +196,10 @@ def _eligibility_again(hub, session, batch: schema.Batch, why: str) -> list[Aske
 
 
 def _status_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgain]:
-    from hub.claimstatus import store
-    from hub.claimstatus.records import inquiry_for_claim
-    from hub.claimstatus.service import find_sent_claim
-    from hub.store.repo import claim_record
+    from bhhub.claimstatus import store
+    from bhhub.claimstatus.records import inquiry_for_claim
+    from bhhub.claimstatus.service import find_sent_claim
+    from bhhub.store.repo import claim_record
 
     check = schema.ClaimStatusCheck
     rows = session.scalars(select(check).where(check.batch_id == batch.id, check.state == store.REQUESTED)
@@ -244,7 +244,7 @@ def _status_again(hub, session, batch: schema.Batch, why: str) -> list[AskedAgai
 def _route(hub, payer_id: str) -> None:
     """``ConfigError`` unless a configured mailbox serves ``payer_id`` now (the file is never
     written in the hub's own envelope for no mailbox: nothing would carry it)."""
-    from hub.exchange.routing import mailbox_for_payer
+    from bhhub.exchange.routing import mailbox_for_payer
 
     if mailbox_for_payer(hub, payer_id) is None:
         raise ConfigError("no clearinghouse mailbox is configured")

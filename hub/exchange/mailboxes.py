@@ -21,12 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from hub.errors import ConfigError
-from hub.types import Transport
-from hub.x12.envelope import Envelope
+from bhhub.errors import ConfigError
+from bhhub.types import Transport
+from bhhub.x12.envelope import Envelope
 
 if TYPE_CHECKING:
-    from hub.exchange.profiles import ClearinghouseProfile
+    from bhhub.exchange.profiles import ClearinghouseProfile
 
 MAILBOX_KEYS = {"profile", "transport", "schedule", "interchange"}  # the rest goes to the transport
 # Where callers found these before profiles had their own module; imported when first asked for,
@@ -37,15 +37,15 @@ _FROM_PROFILES = {"DEFAULT_INQUIRY_NAME", "OUTBOUND_KINDS", "PICKUP_AFTER", "UPL
 
 def __getattr__(name: str):
     if name in _FROM_PROFILES:
-        from hub.exchange import profiles
+        from bhhub.exchange import profiles
 
         return getattr(profiles, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_profile(mappings, key: str) -> ClearinghouseProfile:
-    """``hub.exchange.profiles.load_profile``, imported when first used."""
-    from hub.exchange.profiles import load_profile as load
+    """``bhhub.exchange.profiles.load_profile``, imported when first used."""
+    from bhhub.exchange.profiles import load_profile as load
 
     return load(mappings, key)
 
@@ -93,7 +93,7 @@ def outbound_envelope(hub, name: str | None = None) -> tuple[Envelope, Clearingh
 
     ``name`` None means the only mailbox configured; with none it is the hub's own envelope and
     no profile (the file waits for a mailbox whose sender and receiver ids it carries, see
-    ``hub.exchange.outbound``). With several and no name, ``ConfigError``: a file addressed to
+    ``bhhub.exchange.outbound``). With several and no name, ``ConfigError``: a file addressed to
     no clearinghouse in particular would wait for ever. Needs no transport: queuing an inquiry
     connects nowhere.
     """

@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
-from hub.store import schema
+from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class RunnerWatch:
             "store": store,
             "uptime_seconds": round(self.clock() - self.started_at, 3),
             "last_successful_exchange": {name: _iso(at) for name, at in sorted(self.last_success_at.items())},
-            # Targets whose last send hangs past [notify] deadline (hub.notify.within_deadline): the
+            # Targets whose last send hangs past [notify] deadline (bhhub.notify.within_deadline): the
             # dispatcher has moved on, so the runner is healthy, but a person should look at them.
             "notify_hanging": _notify_hanging(),
         }
@@ -185,7 +185,7 @@ class RunnerWatch:
         try:
             server = make_server(host, port, self.app(), server_class=_Server, handler_class=_QuietHandler)
         except OSError as exc:
-            from hub.errors import UsageError
+            from bhhub.errors import UsageError
 
             raise UsageError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc} "
                              "(choose another --metrics-port or --metrics-host)") from None
@@ -223,7 +223,7 @@ class _QuietHandler(WSGIRequestHandler):
 def _notify_hanging() -> list[str]:
     import sys
 
-    deadline = sys.modules.get("hub.notify.deadline")  # not imported (no send yet): nothing can hang
+    deadline = sys.modules.get("bhhub.notify.deadline")  # not imported (no send yet): nothing can hang
     return deadline.hanging() if deadline is not None else []
 
 

@@ -3,14 +3,14 @@ nothing twice.
 
 A transmission moves ready → uploading → uploaded, each step committed before the next remote
 action (or, never uploaded and its mailbox taken out of bhhub.toml, ready → released:
-``hub.exchange.reroute``). Its bytes and control numbers were stored with its batch before any upload. An
+``bhhub.exchange.reroute``). Its bytes and control numbers were stored with its batch before any upload. An
 ``uploading`` transmission found later (the previous attempt crashed or lost its connection) is
 reconciled: if the file is on the server under its final name it was delivered; otherwise the
 same bytes, with the same ISA13, are sent again. If a first copy did arrive unseen (a write-once
 server hides it), the receiver's duplicate-interchange edit answers the second with a TA1 025,
 which the hub recognises as harmless.
 
-Inquiry batches (``hub.exchange.inquiries``) are stored before ``submit`` sees them; it gives each
+Inquiry batches (``bhhub.exchange.inquiries``) are stored before ``submit`` sees them; it gives each
 one not yet transmitted a transmission when this mailbox's sender and receiver ids are the ones
 in its ISA (the file was written for this clearinghouse), and from there it travels exactly as a
 claim batch does.
@@ -25,14 +25,14 @@ from datetime import datetime, timezone
 
 from sqlalchemy import exists, func, select
 
-from hub.batches import create_batch
-from hub.claims import set_status
-from hub.crashpoints import crash_point
-from hub.errors import HubError
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.schema import utcnow
-from hub.x12.recognize import recognize
+from bhhub.batches import create_batch
+from bhhub.claims import set_status
+from bhhub.crashpoints import crash_point
+from bhhub.errors import HubError
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
+from bhhub.x12.recognize import recognize
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,13 @@ class Sent:
     kind: str = "837P"  # 837P, 270 or 276
 
 
-INQUIRY_KINDS = ("270", "276")  # hub.exchange.inquiries
+INQUIRY_KINDS = ("270", "276")  # bhhub.exchange.inquiries
 
 
 def submit(hub, mailbox, connection) -> list[Sent]:
     """Finish this mailbox's unfinished transmissions, then send every ready claim routed to it
-    (``hub.exchange.routing``), then every inquiry batch written for it and not yet transmitted."""
-    from hub.exchange.routing import routes
+    (``bhhub.exchange.routing``), then every inquiry batch written for it and not yet transmitted."""
+    from bhhub.exchange.routing import routes
 
     table = routes(hub)
     sent = [_deliver(hub, mailbox, connection, t) for t in _unfinished(hub, mailbox.name)]
@@ -95,7 +95,7 @@ def _new_transmission(hub, mailbox, payers=None) -> int | None:
 def _watch_unrouted(hub, table) -> None:
     """Ready claims whose payer no mailbox serves (several mailboxes, no default): one alert
     naming the payer ids, cleared once the routing table covers them."""
-    from hub.exchange.alerts import clear_alert, raise_alert
+    from bhhub.exchange.alerts import clear_alert, raise_alert
 
     if table.default is not None:
         with hub.store.session() as session:

@@ -23,10 +23,10 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from hub.configuration.hub_file import InterchangeOverrides
-from hub.configuration.problems import Strict, validated
-from hub.errors import ConfigError, MappingError
-from hub.mapping_tables import MappingSet
+from bhhub.configuration.hub_file import InterchangeOverrides
+from bhhub.configuration.problems import Strict, validated
+from bhhub.errors import ConfigError, MappingError
+from bhhub.mapping_tables import MappingSet
 
 OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
 UPLOAD_METHODS = ("rename", "direct")

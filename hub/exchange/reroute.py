@@ -17,7 +17,7 @@ transmission (the old mailbox's exchange would have given it one) follows the sa
 (``--to NEW`` with its envelope: NEW's next exchange sends it), or released, recorded as a
 transmission in state ``released`` so that no exchange ever sends it, not even the old mailbox's
 if it is configured again. A released 270/276's questions still waiting for their answer are
-asked again in the same transaction (``hub.exchange.inquiries.ask_again``): each in a new file
+asked again in the same transaction (``bhhub.exchange.inquiries.ask_again``): each in a new file
 for the mailbox ``[routing]`` gives its payer now, sent by that mailbox's next exchange, by 270 or
 276 only (a payer portal is never called under the exchange lock). Not a third time when a
 person asked it again first; one the hub cannot ask now (no route for its payer, no coverage or
@@ -32,7 +32,7 @@ the same ISA13, which the clearinghouse answers with a TA1 025 if the first copy
 else released: its claims go into a new batch, and if the cut-off upload had reached the old
 clearinghouse they are billed twice; that risk is the person's choice, stated in the output.
 
-The work is one transaction, under the exchange lock (``hub.exchange.locks``): no upload is in
+The work is one transaction, under the exchange lock (``bhhub.exchange.locks``): no upload is in
 progress while it runs, so ``uploading`` means cut off, not under way; a twin waits and then
 finds nothing left; a kill leaves all of it undone. Running it again changes nothing.
 """
@@ -45,12 +45,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 
-from hub.claims import set_status
-from hub.crashpoints import crash_point
-from hub.errors import UsageError
-from hub.exchange.inquiries import INQUIRY_KINDS, AskedAgain, ask_again
-from hub.model import ClaimStatus
-from hub.store import schema
+from bhhub.claims import set_status
+from bhhub.crashpoints import crash_point
+from bhhub.errors import UsageError
+from bhhub.exchange.inquiries import INQUIRY_KINDS, AskedAgain, ask_again
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,9 @@ def reroute(hub, old: str, to: str | None = None, *, include_uploading: bool = F
     """Move or release every transmission not yet uploaded that waits for ``old``, a mailbox no
     longer configured (and those cut off while uploading, with ``include_uploading``); one
     transaction under the exchange lock, audited."""
-    from hub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, hub_lock
-    from hub.exchange.outbound import READY, UPLOADING
-    from hub.exchange.routing import known_mailbox
+    from bhhub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, hub_lock
+    from bhhub.exchange.outbound import READY, UPLOADING
+    from bhhub.exchange.routing import known_mailbox
 
     if not old.strip():
         raise UsageError("--from needs the name of the mailbox taken out of bhhub.toml")
@@ -190,7 +190,7 @@ def _held_work(hub, old: str) -> None:
 
 
 def _envelope_of(hub, name: str) -> tuple[str, str]:
-    from hub.exchange.mailboxes import outbound_envelope
+    from bhhub.exchange.mailboxes import outbound_envelope
 
     envelope, _ = outbound_envelope(hub, name)
     return envelope.sender_id, envelope.receiver_id
@@ -198,7 +198,7 @@ def _envelope_of(hub, name: str) -> tuple[str, str]:
 
 def _addressed_to(batch: schema.Batch, envelope: tuple[str, str]) -> bool:
     """True when the file's ISA06/ISA08 are the mailbox's: its bytes may go through it."""
-    from hub.x12.recognize import recognize
+    from bhhub.x12.recognize import recognize
 
     isa = recognize(batch.content)
     return isa is not None and (isa.sender_id, isa.receiver_id) == envelope
@@ -235,7 +235,7 @@ def _why(old: str, to: str | None) -> str:
 
 def _release_unsent(session, batch: schema.Batch, old: str, to: str | None) -> None:
     """A 270/276 never given a transmission, recorded as one ``released``: no exchange gives it
-    another (``hub.exchange.outbound`` takes only inquiry batches with none), so it is never sent."""
+    another (``bhhub.exchange.outbound`` takes only inquiry batches with none), so it is never sent."""
     transmission = schema.Transmission(batch_id=batch.id, mailbox=old, remote_name="", state=RELEASED)
     session.add(transmission)
     session.flush()
@@ -246,6 +246,6 @@ def _release_unsent(session, batch: schema.Batch, old: str, to: str | None) -> N
 
 def _recheck_orphans(hub) -> None:
     """The ``transmissions_orphaned`` alert cleared at once when nothing is left stranded."""
-    from hub.exchange.cycle import check_orphaned_transmissions
+    from bhhub.exchange.cycle import check_orphaned_transmissions
 
     check_orphaned_transmissions(hub, set(hub.settings.file.mailboxes))

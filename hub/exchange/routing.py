@@ -23,7 +23,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 
-from hub.errors import ConfigError, UsageError
+from bhhub.errors import ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Routes:
 
 def routes(hub) -> Routes:
     """The routing table in effect, checked against the configured mailboxes."""
-    from hub.configuration.hub_file import Routing
+    from bhhub.configuration.hub_file import Routing
 
     configured = tuple(sorted(hub.settings.file.mailboxes))
     table = hub.settings.section(Routing)

@@ -25,14 +25,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from hub.errors import ConfigError, UsageError
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.exchange.cycle import (check_acknowledgments_due, check_inquiries_waiting, check_orphaned_transmissions,
+from bhhub.errors import ConfigError, UsageError
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.exchange.cycle import (check_acknowledgments_due, check_inquiries_waiting, check_orphaned_transmissions,
                                 exchange)
-from hub.exchange.mailboxes import load_mailboxes
+from bhhub.exchange.mailboxes import load_mailboxes
 
 log = logging.getLogger(__name__)
-watched = logging.getLogger("hub.run")  # the lines `bhhub run` shows at its default level (hub.logs)
+watched = logging.getLogger("hub.run")  # the lines `bhhub run` shows at its default level (bhhub.logs)
 
 TICK_SECONDS = 60
 # A run that could not start on time still runs if it is at most this late; later ones are
@@ -73,7 +73,7 @@ class RunLock:
 
 
 def build_scheduler(hub, watch=None, stop: threading.Event | None = None) -> BackgroundScheduler:
-    """The runner's jobs; with ``watch`` (``hub.exchange.observe.RunnerWatch``) each run is timed
+    """The runner's jobs; with ``watch`` (``bhhub.exchange.observe.RunnerWatch``) each run is timed
     and counted for ``/metrics``. ``stop`` (set on SIGTERM) cuts short the dispatcher's wait for a
     notification, so a hanging mail server does not hold up the shutdown."""
     mailboxes = load_mailboxes(hub)
@@ -114,7 +114,7 @@ def _exchange_job(hub, mailbox_name: str, watch=None) -> None:
     report = exchange(hub, mailbox)
     seconds = time.perf_counter() - start
     # What a person watching the runner sees at its default level: a line per file, a line per
-    # cycle. Ids, file names and counts only (hub.logs).
+    # cycle. Ids, file names and counts only (bhhub.logs).
     for sent in report.sent:
         watched.info("exchange %s: sent %s transmission %s (batch %s, %d claim(s)) as %s (%s)", mailbox_name,
                      sent.kind, sent.transmission_id, sent.batch_id, sent.claims, sent.remote_name, sent.how,
@@ -139,8 +139,8 @@ def _exchange_job(hub, mailbox_name: str, watch=None) -> None:
 
 def _tick(hub, stop: threading.Event | None = None) -> None:
     """Due work read from the store: acknowledgments that are late, inquiries no mailbox takes,
-    alerts not yet delivered to people (hub.notify)."""
-    from hub.notify import deliver_pending
+    alerts not yet delivered to people (bhhub.notify)."""
+    from bhhub.notify import deliver_pending
 
     mailboxes = load_mailboxes(hub)
     for mailbox in mailboxes.values():
@@ -152,8 +152,8 @@ def _tick(hub, stop: threading.Event | None = None) -> None:
 
 def _enrollments(hub) -> None:
     """Alerts ahead of enrollments ending and re-attestations falling due (once per incident)."""
-    from hub.clock import today
-    from hub.ledger.credentialing import check_expirations
+    from bhhub.clock import today
+    from bhhub.ledger.credentialing import check_expirations
 
     with hub.store.session() as session:
         check_expirations(session, today(), days=EXPIRY_WARNING_DAYS)
@@ -163,7 +163,7 @@ def _enrollments(hub) -> None:
 def _eligibility_sweep(hub) -> None:
     """Ask about the coming days' appointments and the stale unsent claims; the 270 it queues goes
     out with the next exchange. No way to ask (no portal, no mailbox) is one alert, not a failure."""
-    from hub.eligibility.sweep import sweep
+    from bhhub.eligibility.sweep import sweep
 
     report = sweep(hub)
     not_asked = report.counts().get("not_asked", 0)
@@ -202,16 +202,16 @@ def run(hub, *, stop: threading.Event | None = None, metrics: tuple[str, int] | 
         started: Callable[[dict], None] | None = None) -> int:
     """Run until SIGINT/SIGTERM (or ``stop`` is set).
 
-    ``metrics``: (host, port) to serve ``/metrics`` and ``/healthz`` on (hub.exchange.observe);
+    ``metrics``: (host, port) to serve ``/metrics`` and ``/healthz`` on (bhhub.exchange.observe);
     ``started`` is told what was started (jobs, the metrics address), for tests and the CLI.
     """
-    from hub.exchange.observe import RunnerWatch
-    from hub.notify import targets
+    from bhhub.exchange.observe import RunnerWatch
+    from bhhub.notify import targets
 
     stop = stop or threading.Event()
     with RunLock(hub.settings.home):
         targets(hub.settings)  # a wrong [notify] section stops the start, not the first alert
-        from hub.exchange.routing import routes
+        from bhhub.exchange.routing import routes
 
         routes(hub)  # as does a [routing] table naming a mailbox that is not configured
         watch = RunnerWatch(hub)

@@ -28,18 +28,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.clock import DATE_RULE, iso_date
-from hub.csvfile import read_rows
-from hub.errors import InputError
-from hub.ledger import authorizations as ledger
-from hub.model import AuthorizationGrant
-from hub.store import schema
+from bhhub.clock import DATE_RULE, iso_date
+from bhhub.csvfile import read_rows
+from bhhub.errors import InputError
+from bhhub.ledger import authorizations as ledger
+from bhhub.model import AuthorizationGrant
+from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
-from hub.ledger.vocabulary import AUTHORIZATION_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
-from hub.ledger.vocabulary import AUTHORIZATION_REQUIRED as REQUIRED  # noqa: E402
-from hub.ledger.vocabulary import CSV_SOURCES  # noqa: E402
+from bhhub.ledger.vocabulary import AUTHORIZATION_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
+from bhhub.ledger.vocabulary import AUTHORIZATION_REQUIRED as REQUIRED  # noqa: E402
+from bhhub.ledger.vocabulary import CSV_SOURCES  # noqa: E402
 
 
 # --- from an EHR feed ------------------------------------------------------------------------------
@@ -158,7 +158,7 @@ def import_csv(session: Session, path: str | Path, known_payers: set[str] | None
     """Read the authorization CSV at ``path`` into the ledger (the caller commits).
 
     Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
-    ``known_payers``, when given, are the payer ids a row may name (``hub.ledger.payers``).
+    ``known_payers``, when given, are the payer ids a row may name (``bhhub.ledger.payers``).
     """
     path = Path(path)
     rows, problems = _read(path)

@@ -22,15 +22,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy import insert as insert_rows
 from sqlalchemy.orm import Session
 
-from hub import model
-from hub.errors import InputError, UsageError
-from hub.identifiers import npi_is_valid
-from hub.store import schema
-from hub.store.schema import utcnow
+from bhhub import model
+from bhhub.errors import InputError, UsageError
+from bhhub.identifiers import npi_is_valid
+from bhhub.store import schema
+from bhhub.store.schema import utcnow
 
 log = logging.getLogger(__name__)
 
-from hub.ledger.vocabulary import SOURCES, UNIT_TYPES  # noqa: E402 - re-exported: the CLI reads them there
+from bhhub.ledger.vocabulary import SOURCES, UNIT_TYPES  # noqa: E402 - re-exported: the CLI reads them there
 # CARCs that mean "not authorized" (domain reference 9.3): the line did not use the authorization.
 RELEASING_CARCS = frozenset({"197", "198", "15"})
 

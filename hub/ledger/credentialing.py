@@ -25,18 +25,18 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.clock import DATE_RULE, iso_date
-from hub.csvfile import read_rows
-from hub.errors import InputError
-from hub.exchange.alerts import clear_alert, raise_alert
-from hub.identifiers import npi_is_valid
-from hub.store import schema
+from bhhub.clock import DATE_RULE, iso_date
+from bhhub.csvfile import read_rows
+from bhhub.errors import InputError
+from bhhub.exchange.alerts import clear_alert, raise_alert
+from bhhub.identifiers import npi_is_valid
+from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
-from hub.ledger.vocabulary import ENROLLMENT_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
-from hub.ledger.vocabulary import ENROLLMENT_REQUIRED as REQUIRED  # noqa: E402
-from hub.ledger.vocabulary import ENROLLMENT_STATUSES as STATUSES  # noqa: E402
+from bhhub.ledger.vocabulary import ENROLLMENT_COLUMNS as COLUMNS  # noqa: E402 - kept under their old names
+from bhhub.ledger.vocabulary import ENROLLMENT_REQUIRED as REQUIRED  # noqa: E402
+from bhhub.ledger.vocabulary import ENROLLMENT_STATUSES as STATUSES  # noqa: E402
 _YES, _NO = {"yes", "y", "true", "1"}, {"no", "n", "false", "0"}
 
 
@@ -95,7 +95,7 @@ def import_csv(session: Session, path: str | Path, touched: set[tuple[str, str]]
 
     Raises ``InputError`` naming every bad row by its line number; then nothing is imported.
     ``touched``, when given, receives the (payer id, NPI) of every row recorded; ``known_payers``,
-    when given, are the payer ids a row may name (``hub.ledger.payers``).
+    when given, are the payer ids a row may name (``bhhub.ledger.payers``).
     """
     path = Path(path)
 

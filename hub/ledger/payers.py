@@ -12,9 +12,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.errors import UsageError
-from hub.mapping_tables import MappingSet
-from hub.store import schema
+from bhhub.errors import UsageError
+from bhhub.mapping_tables import MappingSet
+from bhhub.store import schema
 
 # (table, the key holding its payer ids)
 PAYER_TABLES = (("payers.toml", "payer"), ("rules/authorization.toml", "payers"))

@@ -17,7 +17,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from hub.errors import UsageError
+from bhhub.errors import UsageError
 
 # Rows per fetch and per related-data query: bounds memory and the IN lists. A chunk of the
 # claims listing costs some ten round trips to the store, each waiting its turn on a busy

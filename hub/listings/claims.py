@@ -1,6 +1,6 @@
 """``bhhub claims``: each claim as the listing shows it, streamed a chunk at a time.
 
-Every field comes from a query per chunk (``hub.listings.CHUNK`` claims): the claim with its
+Every field comes from a query per chunk (``bhhub.listings.CHUNK`` claims): the claim with its
 payer, its lines, findings, overrides, latest status reason, deciding acknowledgment and, once
 billed, what the 835s said. The object per claim is the one ``bhhub claims --json`` always had.
 """
@@ -13,12 +13,12 @@ from datetime import date
 
 from sqlalchemy import bindparam, func, select
 
-from hub.acks.standing import acknowledgments_json
-from hub.listings import Page, keyset_chunks
-from hub.listings.json_columns import decode_json, json_text
-from hub.remit.claim_view import remittances_of
-from hub.store import schema
-from hub.store.one_of import one_of
+from bhhub.acks.standing import acknowledgments_json
+from bhhub.listings import Page, keyset_chunks
+from bhhub.listings.json_columns import decode_json, json_text
+from bhhub.remit.claim_view import remittances_of
+from bhhub.store import schema
+from bhhub.store.one_of import one_of
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def listing_query(wanted: ClaimFilter):
 def claim_listing(session, wanted: ClaimFilter, page: Page, rules=None) -> Iterator[dict]:
     """Each claim ``wanted`` on ``page``, in id order, as ``bhhub claims --json`` shows it.
 
-    ``rules`` (the denial table) adds ``remittance`` to a billed claim (hub.remit.claim_view)."""
+    ``rules`` (the denial table) adds ``remittance`` to a billed claim (bhhub.remit.claim_view)."""
     for chunk in keyset_chunks(session, listing_query(wanted), schema.Claim.id, page):
         yield from _chunk_json(session, chunk, rules)
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 
-from hub.listings import Page, keyset_chunks
-from hub.store import schema
+from bhhub.listings import Page, keyset_chunks
+from bhhub.store import schema
 
 
 def inbox_listing(session, state: str | None, page: Page) -> Iterator[dict]:

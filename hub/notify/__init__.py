@@ -1,6 +1,6 @@
 """Alerts reach people: email (SMTP), a webhook, and plugins (``bhhub_alert_raised``).
 
-An alert is a row in the store (``hub.exchange.alerts``), raised by whichever process saw the
+An alert is a row in the store (``bhhub.exchange.alerts``), raised by whichever process saw the
 incident: the runner, a person's ``bhhub exchange``, an intake. Delivering it is the runner's
 work, from the store: every dispatcher tick (and at start) sends each alert not yet delivered to
 every target, and records per target that it went. So an alert raised by a command while the
@@ -52,9 +52,9 @@ The package: ``targets`` (what ``[notify]`` configures, and the email and webhoo
 ``bhhub notify test``). Importing it imports neither smtplib nor requests: each send does.
 """
 
-from hub.notify.deadline import hanging, within_deadline
-from hub.notify.delivery import CLEARED, LEASE, MAX_ATTEMPTS, SENT, TEST_KIND, deliver_pending, send_test
-from hub.notify.targets import AlertNotice, DeliveryFailed, EmailTarget, WebhookTarget, targets
+from bhhub.notify.deadline import hanging, within_deadline
+from bhhub.notify.delivery import CLEARED, LEASE, MAX_ATTEMPTS, SENT, TEST_KIND, deliver_pending, send_test
+from bhhub.notify.targets import AlertNotice, DeliveryFailed, EmailTarget, WebhookTarget, targets
 
 __all__ = ["CLEARED", "LEASE", "MAX_ATTEMPTS", "SENT", "TEST_KIND", "AlertNotice", "DeliveryFailed", "EmailTarget",
            "WebhookTarget", "deliver_pending", "hanging", "send_test", "targets", "within_deadline"]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from hub.notify.targets import DeliveryFailed
+from bhhub.notify.targets import DeliveryFailed
 
 
 # Sends given up at their deadline whose threads still run, by target address: one per target at

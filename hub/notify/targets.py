@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 
 @dataclass(frozen=True)
 class AlertNotice:
-    """What a notifier is given: no PHI by construction (see ``hub.exchange.alerts``)."""
+    """What a notifier is given: no PHI by construction (see ``bhhub.exchange.alerts``)."""
 
     id: int
     key: str
@@ -176,9 +176,9 @@ class DeliveryFailed(Exception):
 
 def targets(settings) -> list:
     """The notifiers ``[notify]`` in bhhub.toml configures (none by default), read from its
-    checked model (``hub.configuration.hub_file.Notify``): the file is read once, by the model,
+    checked model (``bhhub.configuration.hub_file.Notify``): the file is read once, by the model,
     and only the secrets it names (an environment variable, a file) are looked up here."""
-    from hub.configuration.hub_file import Notify
+    from bhhub.configuration.hub_file import Notify
 
     section = settings.section(Notify)
     where = f"{settings.config_path} [notify]"
@@ -192,7 +192,7 @@ def targets(settings) -> list:
 
 def deadline_of(settings) -> float:
     """``[notify] deadline``: the seconds one send to one target may take, a plugin's too."""
-    from hub.configuration.hub_file import Notify
+    from bhhub.configuration.hub_file import Notify
 
     return settings.section(Notify).deadline
 
@@ -214,8 +214,8 @@ def _webhook(config, where: str, include_message: bool, deadline: float) -> Webh
     ``url_env`` or ``url_file`` names where it is) looked up."""
     import re
 
-    from hub.configuration.hub_file import USER_INFO_REFUSED, has_user_info
-    from hub.configuration.problems import HTTP_URL
+    from bhhub.configuration.hub_file import USER_INFO_REFUSED, has_user_info
+    from bhhub.configuration.problems import HTTP_URL
 
     url = config.url
     if url is None:

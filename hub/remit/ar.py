@@ -8,7 +8,7 @@ Every figure is computed from claims, their status history, the acknowledgments 
   (appealed and paid, corrected, or written off). A later payer is billed the earlier one's
   patient share; what its 835 restates of the earlier payers' part is not its adjustment;
 - patient share = the PR amounts the patient owes: not a PR the payer put on the patient for a
-  wrong-payer reason or without an advance notice on file (``hub.remit.responsibility``), which
+  wrong-payer reason or without an advance notice on file (``bhhub.remit.responsibility``), which
   stays with insurance until worked;
 - patient balance = the last payer's patient share, once no payer is left: while a crossover's
   next payer has the claim, or another coverage on file is still to be billed, it is insurance
@@ -26,8 +26,8 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
 
-from hub.clock import today
-from hub.store import schema
+from bhhub.clock import today
+from bhhub.store import schema
 
 ZERO = Decimal(0)
 REVERSAL = "22"

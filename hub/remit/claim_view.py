@@ -1,6 +1,6 @@
 """What the 835s said about one claim, for ``bhhub claims``: each posting with the remark codes
 the payer applied (MOA/MIA for the claim, LQ for a line), a crossover still waiting for the next
-payer, and the PLB amounts that name the claim (``hub.remit.plb``)."""
+payer, and the PLB amounts that name the claim (``bhhub.remit.plb``)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from collections import namedtuple
 
 from sqlalchemy import select
 
-from hub.listings.json_columns import decode_json, json_text
-from hub.remit import crossovers, plb
-from hub.remit.denials import DenialRules
-from hub.store import schema
-from hub.store.one_of import one_of
+from bhhub.listings.json_columns import decode_json, json_text
+from bhhub.remit import crossovers, plb
+from bhhub.remit.denials import DenialRules
+from bhhub.store import schema
+from bhhub.store.one_of import one_of
 
 
 def remittance_of(session, rules: DenialRules, claim: schema.Claim) -> dict:
@@ -28,7 +28,7 @@ def remittances_of(session, rules: DenialRules, claims) -> dict[int, dict]:
         return {}
     conn = session.connection()
     pcns = sorted({claim.patient_control_number for claim in claims})
-    # every revision of these claims; what a PLB03-2 may carry for each (hub.remit.plb.references_of)
+    # every revision of these claims; what a PLB03-2 may carry for each (bhhub.remit.plb.references_of)
     pcn_of, refs = {}, {pcn: {pcn} for pcn in pcns}
     for claim_id, pcn, number in conn.execute(_REVISIONS, {"pcns": pcns}).all():
         pcn_of[claim_id] = pcn

@@ -6,7 +6,7 @@ The payer has the claim as billed, so a changed visit can no longer change it in
 - the same claim again (its 837P would be the same segments): nothing changes;
 - a changed claim the payer has (or may have): a new revision with status ``pending_correction``,
   checked and kept out of batches, until a biller sends it as the replacement (frequency 7) with
-  ``bhhub followup replace`` (``hub.remit.followups``); sent again before that, it is updated;
+  ``bhhub followup replace`` (``bhhub.remit.followups``); sent again before that, it is updated;
 - a changed original rejected at the front end (TA1, 999, 277CA): the payer never adjudicated
   it, so it is corrected in place and goes out again as an original (domain reference 7);
 - a claim voided by a frequency-8 revision: nothing changes (a new visit claim is the way).
@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
-from hub import model
-from hub.errors import InputError
-from hub.model import ClaimStatus
-from hub.store import schema
-from hub.store.repo import claim_record
-from hub.x12.claim837p import RenderedClaim, render_claim
+from bhhub import model
+from bhhub.errors import InputError
+from bhhub.model import ClaimStatus
+from bhhub.store import schema
+from bhhub.store.repo import claim_record
+from bhhub.x12.claim837p import RenderedClaim, render_claim
 
 PENDING = ClaimStatus.PENDING_CORRECTION.value
 REPLACEMENT, VOID = "7", "8"

@@ -7,7 +7,7 @@ a duplicate (it answers with CARC 18 / N522), so until its own 835 arrives:
 
 - no secondary claim is built (``bhhub followup secondary`` refuses and says why);
 - what the patient's share on the forwarding 835 was is owed by the next payer, not the patient
-  (insurance A/R in ``hub.remit.ar``);
+  (insurance A/R in ``bhhub.remit.ar``);
 - the claim says so (its status reason and ``bhhub claims``).
 
 The next payer's 835 usually comes back under the same patient control number (CLP01): it posts
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from hub.store import schema
+from bhhub.store import schema
 
 REVERSAL = "22"
 # CLP02: the payer's place in the order of payers (primary 1/19, secondary 2/20, tertiary 3/21).

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.remit.table_problems import is_table, subtable
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.remit.table_problems import is_table, subtable
 
 TABLE = "rules/filing_windows.toml"
 LEGACY = "remittance/denials.toml"

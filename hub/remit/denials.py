@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from hub.errors import InputError, MappingError
-from hub.mapping_tables import MappingSet
-from hub.remit.deadlines import CLAIM_TYPES, TABLE as WINDOWS
-from hub.remit.table_problems import is_table, subtable
+from bhhub.errors import InputError, MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.remit.deadlines import CLAIM_TYPES, TABLE as WINDOWS
+from bhhub.remit.table_problems import is_table, subtable
 
 DENIALS = "remittance/denials.toml"
 
@@ -55,7 +55,7 @@ class Classification:
     appeal_deadline_days: int | None   # days from the remittance date to appeal, when action is "appeal"
     carc_description: str
     rarc_descriptions: tuple[str, ...]
-    # The filing window (a claim type of hub.remit.deadlines) that decides whether ``action`` is
+    # The filing window (a claim type of bhhub.remit.deadlines) that decides whether ``action`` is
     # still possible, when the rule names one (timely filing); None: the action's own window.
     window: str | None = None
     expired_action: str | None = None       # the next action once that window has closed
@@ -92,7 +92,7 @@ class DenialRules:
             raise MappingError(f"{len(problems)} problem(s): " + "; ".join(problems), where=where,
                                fix="correct the table; its header documents the format")
         rules = cls(table)
-        rules.mappings = mappings  # for the appeal deadlines (hub.remit.deadlines)
+        rules.mappings = mappings  # for the appeal deadlines (bhhub.remit.deadlines)
         return rules
 
     def classify(self, group: str, reason: str, remarks: Sequence[str] = (), *, payer_id: str | None = None,
@@ -142,9 +142,9 @@ class DenialRules:
 
     @property
     def responsibility(self):
-        """Who owes a PR amount, and what counts as a crossover (``hub.remit.responsibility``),
+        """Who owes a PR amount, and what counts as a crossover (``bhhub.remit.responsibility``),
         from the same mappings as this table; loaded once."""
-        from hub.remit.responsibility import Responsibility
+        from bhhub.remit.responsibility import Responsibility
 
         if getattr(self, "_responsibility", None) is None:
             self._responsibility = Responsibility.load(getattr(self, "mappings", None) or MappingSet())
@@ -153,9 +153,9 @@ class DenialRules:
     def appeal_deadline(self, payer_id: str | None, remit_date: date, filing_indicator: str | None = None,
                         *, mappings: MappingSet | None = None) -> date | None:
         """Last day to appeal a denial on a remittance dated ``remit_date``, by the payer's row, else its
-        kind (``filing_indicator``, 835 CLP06), else the default (``hub.remit.deadlines``); None if
+        kind (``filing_indicator``, 835 CLP06), else the default (``bhhub.remit.deadlines``); None if
         no rule gives one. ``mappings`` defaults to the ones this table was loaded from."""
-        from hub.remit.deadlines import FilingWindows
+        from bhhub.remit.deadlines import FilingWindows
 
         windows = FilingWindows.of(mappings or getattr(self, "mappings", None) or MappingSet())
         window = windows.window("appeal", payer_id=payer_id, filing_indicator=filing_indicator)

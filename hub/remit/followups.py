@@ -1,12 +1,12 @@
 """Follow-up claims in the store: a replacement (7), a void (8), the claim to the secondary payer.
 
 Each is a new revision of the claim (same patient control number, ``revision`` + 1) built by
-``hub.x12.followup`` from the stored claim and, for the secondary, from the primary's posted
+``bhhub.x12.followup`` from the stored claim and, for the secondary, from the primary's posted
 835. It is rendered once, here, so it either goes into the next batch as it stands (status
 ``ready``) or is refused with a reason; the claim it follows is marked in its history.
 
 A replacement carries the correction: it is the claim's pending correction (the encounter sent
-again after billing, ``hub.remit.corrections``) checked again as a frequency-7 claim, so one
+again after billing, ``bhhub.remit.corrections``) checked again as a frequency-7 claim, so one
 whose corrected data fails a check is held (``needs_attention``) like any claim. Resending the
 claim exactly as billed is a deliberate choice (``as_billed``). REF*F8 of a replacement or void
 is the payer's claim number of the latest adjudication that stands.
@@ -19,14 +19,14 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from hub.claims import check_and_render, set_status
-from hub.errors import InputError
-from hub.model import ClaimStatus, LineAdjudication, PayerAdjustment, PriorPayerAdjudication
-from hub.remit import crossovers
-from hub.remit.corrections import billed_revision, payer_claim_number, pending_correction
-from hub.store import schema
-from hub.store.repo import claim_record, coverage_record
-from hub.x12 import followup
+from bhhub.claims import check_and_render, set_status
+from bhhub.errors import InputError
+from bhhub.model import ClaimStatus, LineAdjudication, PayerAdjustment, PriorPayerAdjudication
+from bhhub.remit import crossovers
+from bhhub.remit.corrections import billed_revision, payer_claim_number, pending_correction
+from bhhub.store import schema
+from bhhub.store.repo import claim_record, coverage_record
+from bhhub.x12 import followup
 
 _SENT = {ClaimStatus.SUBMITTED.value, ClaimStatus.ACCEPTED.value, ClaimStatus.PAID.value,
          ClaimStatus.PARTIALLY_PAID.value, ClaimStatus.DENIED.value, ClaimStatus.REVERSED.value}
@@ -188,7 +188,7 @@ def _adjudication(original, posting: dict) -> PriorPayerAdjudication:
 
 
 def _new_revision(session, row: schema.Claim, claim, frequency: str, reason: str) -> schema.Claim:
-    from hub.x12.claim837p import render_claim
+    from bhhub.x12.claim837p import render_claim
 
     rendered = render_claim(claim)
     revision = (session.scalar(select(func.max(schema.Claim.revision))

@@ -15,7 +15,7 @@
   and the payer id it uses) is not part of it: a payer re-sends a payment with a new trace
   number, check date or production date. The payer and the claim are the claim row's. When
   the same claim payment is a repeat, and when it is a payment made again after a reversal,
-  is ``hub.remit.repeats``' rule.
+  is ``bhhub.remit.repeats``' rule.
 """
 
 from __future__ import annotations

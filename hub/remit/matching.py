@@ -9,7 +9,7 @@
 3. Else the **lines**: the sent claim of this payer with the same charge and the same procedure
    codes on the same dates (payers drop or change modifiers on the way back).
 
-A match by 2 or 3 must also be this patient's (``hub.remit.identity.patient_disagreement``) and
+A match by 2 or 3 must also be this patient's (``bhhub.remit.identity.patient_disagreement``) and
 the only such claim; otherwise the claim payment waits in ``bhhub remit unmatched`` with the
 reason. The reason names fields and ids, never a patient's name or member id.
 """
@@ -21,9 +21,9 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from hub.memo import IdentityMemo
-from hub.remit.identity import patient_disagreement, payer_agrees, plain
-from hub.store import schema
+from bhhub.memo import IdentityMemo
+from bhhub.remit.identity import patient_disagreement, payer_agrees, plain
+from bhhub.store import schema
 
 PAYERS_TABLE = "payers.toml"
 _LATER_PAYER = {"2", "3", "20", "21"}  # CLP02: processed as secondary or tertiary

@@ -3,13 +3,13 @@
 Every next step that sends the payer something has a window (domain reference 10.1, 6.8): a
 corrected claim or void (``replacement``/``void``), an appeal, a resubmission, the claim to the
 next payer (``secondary``). Which window applies, and what starts its clock, is
-``hub.remit.deadlines``' answer for this claim: its payer's own row, else its kind (the claim
+``bhhub.remit.deadlines``' answer for this claim: its payer's own row, else its kind (the claim
 filing indicator, SBR09), the practice's state for Medicaid, else the default.
 
 A denial rule may name the window that decides whether its step is still possible (``window``)
 and what to do once it has closed (``expired_action``): a timely-filing denial of a claim that
 is still within its filing window is not written off but sent again or appealed before the last
-day; only past it does the write-off stand. The decision is the hub's clock's (``hub.clock``),
+day; only past it does the write-off stand. The decision is the hub's clock's (``bhhub.clock``),
 both when the 835 posts and when the worklist is shown.
 """
 
@@ -20,9 +20,9 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from hub.clock import today
-from hub.remit.deadlines import FilingWindows, Window
-from hub.store import schema
+from bhhub.clock import today
+from bhhub.remit.deadlines import FilingWindows, Window
+from bhhub.store import schema
 
 # The window each action must meet when the rule names none. The others (write off, bill the
 # patient, check eligibility, review) send the payer nothing, or a claim to a payer not known yet.
@@ -58,7 +58,7 @@ class ClaimClock:
     @classmethod
     def of(cls, session, mappings, claim: schema.Claim, remittance: date | None,
            clp_filing_indicator: str | None = None) -> ClaimClock:
-        from hub.coding.rules import claim_filing_indicator
+        from bhhub.coding.rules import claim_filing_indicator
 
         payer = session.get(schema.Coverage, claim.coverage_id).payer
         provider = session.get(schema.Provider, claim.billing_provider_id)

@@ -1,7 +1,7 @@
 """Advance notices: the patient agreed in writing, before the service, to pay if the payer won't.
 
 A Medicare ABN (CMS-R-131) or a plan's waiver makes a PR-50/96/204 the patient's to pay (see
-``hub.remit.responsibility``). The hub learns of one in two ways:
+``bhhub.remit.responsibility``). The hub learns of one in two ways:
 
 - the claim line carries a notice modifier (``notice_modifiers`` in
   ``mappings/remittance/responsibility.toml``: GA, GX), sent with the claim;
@@ -18,8 +18,8 @@ from datetime import date
 
 from sqlalchemy import select
 
-from hub.errors import InputError
-from hub.store import schema
+from bhhub.errors import InputError
+from bhhub.store import schema
 
 
 def notices_for(session, pcn: str) -> list[schema.AdvanceNotice]:

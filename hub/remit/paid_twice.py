@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select
 
-from hub.store import schema
+from bhhub.store import schema
 
 KIND = "claim_paid_twice"
 _REVERSAL = "22"
@@ -28,7 +28,7 @@ def key(claim_id: int) -> str:
 
 def watch(session, claim_ids: Iterable[int]) -> int:
     """Open or clear the alert of each claim in ``claim_ids``; how many stand paid twice."""
-    from hub.exchange.alerts import clear_alert, raise_alert
+    from bhhub.exchange.alerts import clear_alert, raise_alert
 
     claim_ids = sorted(set(claim_ids))
     if not claim_ids:

@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 from sqlalchemy import select
 
-from hub.mapping_tables import MappingSet
-from hub.store import schema
-from hub.store.one_of import one_of
+from bhhub.mapping_tables import MappingSet
+from bhhub.store import schema
+from bhhub.store.one_of import one_of
 
 TABLE = "remittance/provider_adjustments.toml"
 

@@ -1,6 +1,6 @@
 """Posting 835 payments to claims: every claim payment posted, unmatched or quarantined, once.
 
-Called by the inbox (``hub.responses``) inside the transaction that marks the 835 read, so a
+Called by the inbox (``bhhub.responses``) inside the transaction that marks the 835 read, so a
 file's postings and its state are committed together.
 
 - **Once.** A payment is the same payment when payer, trace number (TRN02), amount (BPR02),
@@ -8,9 +8,9 @@ file's postings and its state are committed together.
   of ``remit_payments``, and the same 835 twice posts nothing the second time. Each claim
   payment is also posted once whatever envelope it comes in (a new trace number, BPR amount or
   payer id): a file's claim payments that replay the latest postings of the claim are
-  ``repeat``, kept with the posting each repeats, not posted (``hub.remit.repeats``: a payment
+  ``repeat``, kept with the posting each repeats, not posted (``bhhub.remit.repeats``: a payment
   reversed and paid again the same posts; that file sent again does not).
-- **Matching** (``hub.remit.matching``): CLP01 = the CLM01 the hub sent to this payer; else the
+- **Matching** (``bhhub.remit.matching``): CLP01 = the CLM01 the hub sent to this payer; else the
   payer's claim number (CLP07); else the lines. A match by CLP07 or lines must be this payer's,
   this patient's and the only one. A claim payment that matches nothing is kept ``unmatched``
   with the reason, for ``bhhub remit match``.
@@ -35,19 +35,19 @@ from typing import Any
 
 from sqlalchemy import select
 
-from hub.claims import set_status
-from hub.clock import today
-from hub.mapping_tables import MappingSet
-from hub.remit import paid_twice
-from hub.ledger.authorizations import release_for_denial
-from hub.errors import InputError
-from hub.model import ClaimStatus
-from hub.remit.crossovers import crossover_of
-from hub.remit.responsibility import patient_share
-from hub.remit.identity import fingerprint
-from hub.remit.matching import ClaimMatcher, remittance_ids
-from hub.remit.repeats import Offer, PostedClaimPayments, lock
-from hub.store import schema
+from bhhub.claims import set_status
+from bhhub.clock import today
+from bhhub.mapping_tables import MappingSet
+from bhhub.remit import paid_twice
+from bhhub.ledger.authorizations import release_for_denial
+from bhhub.errors import InputError
+from bhhub.model import ClaimStatus
+from bhhub.remit.crossovers import crossover_of
+from bhhub.remit.responsibility import patient_share
+from bhhub.remit.identity import fingerprint
+from bhhub.remit.matching import ClaimMatcher, remittance_ids
+from bhhub.remit.repeats import Offer, PostedClaimPayments, lock
+from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +89,8 @@ class PostingReport:
 
 def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     """Post every payment in ``content`` (the caller commits)."""
-    from hub.remit.denials import DenialRules
-    from hub.x12.remit835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
+    from bhhub.remit.denials import DenialRules
+    from bhhub.x12.remit835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
 
     rules = DenialRules.load(hub.mappings)
     lock(session)  # before anything is read: a twin posting at once waits, then sees this one's rows
@@ -268,7 +268,7 @@ def _post_claim(hub, session, rules, matcher, posted, payment, paid, sequence: i
 
 def _take(hub, session, rules, posted: PostedClaimPayments, steps, report: PostingReport) -> None:
     """Post or keep as a repeat each claim payment ``steps`` name, in order; a payment posted
-    may let a reversal that waited for it apply right after it (``hub.remit.repeats``)."""
+    may let a reversal that waited for it apply right after it (``bhhub.remit.repeats``)."""
     queue = deque(steps)
     while queue:
         step = queue.popleft()
@@ -362,8 +362,8 @@ def _reasons(paid, row=None) -> str:
 
 
 def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.Denial]:
-    from hub.remit.deadlines import FilingWindows
-    from hub.remit.next_steps import ClaimClock, next_step
+    from bhhub.remit.deadlines import FilingWindows
+    from bhhub.remit.next_steps import ClaimClock, next_step
 
     has_secondary = bool(claim.other_coverage_ids)
     remit_date = payment.payment_date or today()
@@ -406,7 +406,7 @@ def tables_payer_id(session, mappings, payment: schema.RemitPayment, claim: sche
     its payer by TRN03 alone would otherwise miss the payer's appeal window and CARC rows)."""
     from types import SimpleNamespace
 
-    from hub.remit.identity import payer_agrees
+    from bhhub.remit.identity import payer_agrees
 
     sent_by = SimpleNamespace(payer_id=payment.payer_id, trace_originator=payment.payer_id,
                               payer_name=payment.payer_name)
@@ -551,7 +551,7 @@ def _stored(row: schema.RemitClaim) -> _StoredPayment:
 
 def match_by_hand(hub, session, remit_claim_id: int, claim: schema.Claim, who: str) -> schema.RemitClaim:
     """Post an unmatched claim payment to ``claim`` (``bhhub remit match``)."""
-    from hub.remit.denials import DenialRules
+    from bhhub.remit.denials import DenialRules
 
     row = session.get(schema.RemitClaim, remit_claim_id)
     if row is None:

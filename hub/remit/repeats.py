@@ -6,7 +6,7 @@ The rule (docs/architecture.md, "Posting once"):
    reversals (CLP02 22) of that amount, are one family: a reversal can only take back a payment
    of its own amount. Within a family, the claim payments are a sequence in the order the payer
    listed them (file after file, then CLP after CLP). Two of them are *the same* when their
-   ``hub.remit.identity.fingerprint`` agrees (which leaves the envelope out).
+   ``bhhub.remit.identity.fingerprint`` agrees (which leaves the envelope out).
 2. **Repeats.** The claim payments of one 835 in a family (the same one listed twice in a row
    counted once) repeat what is posted as far as they replay the latest of the family's posted
    sequence: the longest run of the file's first ones that is the same as the family's last
@@ -44,8 +44,8 @@ from typing import Any
 
 from sqlalchemy import select, text
 
-from hub.remit.identity import REVERSAL, fingerprint
-from hub.store import schema
+from bhhub.remit.identity import REVERSAL, fingerprint
+from bhhub.store import schema
 
 _LOCK = text("select pg_advisory_xact_lock(hashtextextended(current_schema() || ':remit:posting', 0))")
 

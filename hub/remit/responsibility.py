@@ -22,8 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
 
 TABLE = "remittance/responsibility.toml"
 LISTS = ("wrong_payer", "advance_notice", "notice_modifiers")
@@ -133,7 +133,7 @@ def _codes(value: Any, path: str, problems: list[str]) -> None:
 def patient_share(session, rules, payer_id: str | None, claim, row, procedure_code: str | None, adjustment,
                   remarks, found, has_secondary: bool) -> tuple[bool, str, str]:
     """(the patient owes it?, next action, its sentence) for one denied adjustment being posted."""
-    from hub.remit.notices import notices_for, on_file
+    from bhhub.remit.notices import notices_for, on_file
 
     if adjustment.group != "PR":
         return False, found.action, found.action_text

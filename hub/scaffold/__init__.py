@@ -4,7 +4,7 @@ A template is a folder under ``hub/scaffold/templates/<family>/`` whose files en
 Paths and contents may contain ``{{package}}`` (the import name), ``{{distribution}}`` (the
 name on PyPI), ``{{slug}}`` (the name with dashes, used for formats and transports),
 ``{{title}}`` and ``{{bhhub_version}}``; ``__package__`` in a path is the package folder. The
-generated package's own tests run the ``hub.testing`` contract kit and pass as generated.
+generated package's own tests run the ``bhhub.testing`` contract kit and pass as generated.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from hub import __version__
-from hub.errors import UsageError
+from bhhub import __version__
+from bhhub.errors import UsageError
 
 FAMILIES = {"ehr": "ehr", "clearinghouse": "clearinghouse", "payer-portal": "payer_portal"}
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
@@ -59,8 +59,8 @@ def refuse_taken(names: PluginNames) -> None:
     new one as "already taken"."""
     from importlib import metadata
 
-    from hub import PROJECT_NAME
-    from hub.plugin_host import ENTRY_POINT_GROUP, _distribution_name
+    from bhhub import PROJECT_NAME
+    from bhhub.plugin_host import ENTRY_POINT_GROUP, _distribution_name
 
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name.replace("-", "_") != names.package:
@@ -75,7 +75,7 @@ def refuse_taken(names: PluginNames) -> None:
 def template_root(family: str):
     if family not in FAMILIES:
         raise UsageError(f"no plugin template {family!r}; choose one of: {', '.join(FAMILIES)}")
-    return resources.files("hub.scaffold").joinpath("templates", FAMILIES[family])
+    return resources.files("bhhub.scaffold").joinpath("templates", FAMILIES[family])
 
 
 def _walk(folder, prefix: str = ""):

@@ -17,10 +17,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
-from hub import hookimpl
-from hub.model import Claim, Finding, Severity
-from hub.store import schema
-from hub.types import ClaimCheck
+from bhhub import hookimpl
+from bhhub.model import Claim, Finding, Severity
+from bhhub.store import schema
+from bhhub.types import ClaimCheck
 
 # A pending correction is not a claim at the payer: the revision it corrects stands for it.
 _NOT_STANDING = ("needs_attention", "rejected", "void", "pending_correction")

@@ -1,6 +1,6 @@
 """Claim checks against the payer's own eligibility answers (271s and payer portals).
 
-A built-in plugin like ``hub.scrub.ledger_checks``. A claim is judged by the payer's newest
+A built-in plugin like ``bhhub.scrub.ledger_checks``. A claim is judged by the payer's newest
 answered check (by the date the payer made it, BHT04) for its payer and member about its own
 patient (dependents may share the subscriber's member id: a 2000D answer is about a dependent, a
 2000C one about the subscriber) whose date of service is within ``window_days`` of the claim's
@@ -47,18 +47,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub import hookimpl
-from hub.eligibility import codes as eligibility_codes
-from hub.eligibility import refusals, store
-from hub.eligibility.benefits import DatePeriod, benefits_from_json, in_effect, limits_before
-from hub.eligibility.service_types import PLAN
-from hub.eligibility.conditions import AuthRule
-from hub.eligibility.coverage import coverage
-from hub.eligibility.service_types import ServiceTypes
-from hub.ledger import authorizations as ledger
-from hub.model import Claim, Finding, Severity
-from hub.store import schema
-from hub.types import ClaimCheck
+from bhhub import hookimpl
+from bhhub.eligibility import codes as eligibility_codes
+from bhhub.eligibility import refusals, store
+from bhhub.eligibility.benefits import DatePeriod, benefits_from_json, in_effect, limits_before
+from bhhub.eligibility.service_types import PLAN
+from bhhub.eligibility.conditions import AuthRule
+from bhhub.eligibility.coverage import coverage
+from bhhub.eligibility.service_types import ServiceTypes
+from bhhub.ledger import authorizations as ledger
+from bhhub.model import Claim, Finding, Severity
+from bhhub.store import schema
+from bhhub.types import ClaimCheck
 
 TABLE = "rules/eligibility.toml"
 DEFAULT_WINDOW_DAYS = 30
@@ -285,7 +285,7 @@ def _visit_number(context: Any, claim: Claim, rule: AuthRule, day: date, types: 
     """Which visit of the plan year ``day`` is: 1 + the other days the member (this patient) had a
     visit the rule is about, from the year's first day to the day before, in the hub's claims
     (every claim but voided ones: the visit happened whatever its claim's fate)."""
-    from hub.scrub.ledger_checks import plan_year
+    from bhhub.scrub.ledger_checks import plan_year
 
     first, _ = plan_year(day, rule.period_start)
     c, s, cov, payer, patient = schema.Claim, schema.ServiceLine, schema.Coverage, schema.Payer, schema.Patient

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from hub.model import Claim, Finding, Severity
-from hub.types import ClaimCheck
+from bhhub.model import Claim, Finding, Severity
+from bhhub.types import ClaimCheck
 
 log = logging.getLogger(__name__)
 

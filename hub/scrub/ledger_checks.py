@@ -1,6 +1,6 @@
 """Claim checks against the store's ledgers: authorizations, plan-year session limits, enrollment.
 
-A built-in plugin like ``hub.scrub.core``. The context is the hub: each check opens a short
+A built-in plugin like ``bhhub.scrub.core``. The context is the hub: each check opens a short
 read session of its own; without a hub (a claim checked on its own) there is nothing to check
 against and no finding. Which payer needs an authorization for which codes, session limits and
 warning thresholds are data: ``mappings/rules/authorization.toml``.
@@ -20,14 +20,14 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from hub import hookimpl
-from hub.ledger import authorizations as ledger
-from hub.ledger import credentialing
-from hub.ledger.authorizations import BilledClaim
-from hub.memo import IdentityMemo
-from hub.model import Claim, Finding, Severity
-from hub.store import schema
-from hub.types import ClaimCheck
+from bhhub import hookimpl
+from bhhub.ledger import authorizations as ledger
+from bhhub.ledger import credentialing
+from bhhub.ledger.authorizations import BilledClaim
+from bhhub.memo import IdentityMemo
+from bhhub.model import Claim, Finding, Severity
+from bhhub.store import schema
+from bhhub.types import ClaimCheck
 
 TABLE = "rules/authorization.toml"
 # A claim in one of these states holds a plan-year visit (denied, rejected, void ones do not).

@@ -10,7 +10,7 @@ kinds of edit, both from CMS's quarterly files (domain reference 1.10, 1.11):
   per date of service (2 policy: not payable; 3 clinical: appealable). Denied as CARC 151 / N362.
 
 Tables: ``mappings/rules/ncci_ptp.toml``, ``ncci_mue.toml`` (packaged subset; a practice's loaded
-CMS files laid over them, ``hub.scrub.ncci_files``) and ``ncci.toml`` (modifiers, exempt payers).
+CMS files laid over them, ``bhhub.scrub.ncci_files``) and ``ncci.toml`` (modifiers, exempt payers).
 They are compiled once per table into dictionaries, so a claim costs a few lookups per line.
 """
 
@@ -23,10 +23,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from hub import hookimpl
-from hub.mapping_tables import MappingSet
-from hub.model import Claim, Finding, ServiceLine, Severity
-from hub.types import ClaimCheck
+from bhhub import hookimpl
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Claim, Finding, ServiceLine, Severity
+from bhhub.types import ClaimCheck
 
 SETTINGS = "rules/ncci.toml"
 PTP = "rules/ncci_ptp.toml"

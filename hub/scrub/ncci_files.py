@@ -34,9 +34,9 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hub.errors import InputError
-from hub.mapping_tables import MappingSet
-from hub.scrub.ncci import MUE, PTP, SETTINGS
+from bhhub.errors import InputError
+from bhhub.mapping_tables import MappingSet
+from bhhub.scrub.ncci import MUE, PTP, SETTINGS
 
 _PTP_COLUMNS = {"column1": "column1", "column2": "column2", "effective": "effectivedate",
                 "deleted": "deletiondate", "modifier": "modifier", "rationale": "ptpeditrationale"}

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from hub.errors import StoreError
+from bhhub.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

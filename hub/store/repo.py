@@ -17,8 +17,8 @@ from sqlalchemy import Connection, bindparam, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from hub import model
-from hub.store import schema
+from bhhub import model
+from bhhub.store import schema
 
 
 class Upserter:

@@ -9,17 +9,17 @@ In a plugin's tests::
 or ``check_plugin(my_plugin, settings={...})``. The checks:
 
 1. ``check_registers_transports``: the plugin registers, implements only hooks bhhub specifies,
-   and registers at least one ``hub.types.Transport`` whose name can be written in a mailbox's
+   and registers at least one ``bhhub.types.Transport`` whose name can be written in a mailbox's
    ``transport = "..."`` (lower case, digits, ``_`` and ``-``), with a description and callable
    ``configure``, ``connect`` and ``test``, and a name no built-in transport (``sftp``) uses.
    Registering touches no network.
 2. ``check_settings``: ``configure(table, where)`` accepts each valid table given and returns
    settings; refuses an empty table and a table whose values all have the wrong type with a
-   ``hub.errors.HubError`` (normally ``ConfigError``) and never another exception; its refusal
+   ``bhhub.errors.HubError`` (normally ``ConfigError``) and never another exception; its refusal
    names ``where`` (the mailbox), so a person knows which table to fix. Configuring reaches no
    network: connecting is for ``connect`` and ``test``.
 3. ``check_no_network_at_import``, ``check_mapping_file``, ``check_entry_point`` from
-   ``hub.testing.common``.
+   ``bhhub.testing.common``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from hub.errors import HubError
-from hub.testing.common import (
+from bhhub.errors import HubError
+from bhhub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,
     check_no_network_at_import, check_registers_cleanly, check_registration_problems, fail, module_name_of,
     plugin_label, run_all,
 )
-from hub.types import Transport
+from bhhub.types import Transport
 
 __all__ = ["ClearinghousePluginContract", "check_plugin", "check_registers_transports", "check_settings"]
 
@@ -48,13 +48,13 @@ def check_registers_transports(plugin: object) -> list[Transport]:
     impls = [i for i in host.manager.hook.bhhub_register_transports.get_hookimpls() if i.plugin_name == UNDER_TEST]
     if not impls:
         raise fail(f"{plugin_label(plugin)} does not implement bhhub_register_transports",
-                   "a clearinghouse plugin returns its hub.types.Transport records from that hook")
+                   "a clearinghouse plugin returns its bhhub.types.Transport records from that hook")
     transports = check_calls_need_no_network(lambda: list(impls[0].function() or ()), "bhhub_register_transports")
     if not transports:
         raise fail("bhhub_register_transports returned no transports")
     for transport in transports:
         if not isinstance(transport, Transport):
-            raise fail(f"bhhub_register_transports returned a {type(transport).__name__}", "return hub.types.Transport")
+            raise fail(f"bhhub_register_transports returned a {type(transport).__name__}", "return bhhub.types.Transport")
         if not TRANSPORT_NAME.match(transport.name or ""):
             raise fail(f"transport name {transport.name!r} cannot be written in bhhub.toml",
                        "use lower case letters, digits, '_' and '-'")
@@ -95,7 +95,7 @@ def check_settings(transports: list[Transport], settings: Mapping[str, Mapping[s
                     continue
                 except Exception as exc:  # noqa: BLE001
                     raise fail(f"transport {transport.name!r}.configure raised {type(exc).__name__} on {label}, "
-                               f"not a hub.errors.ConfigError: {exc}",
+                               f"not a bhhub.errors.ConfigError: {exc}",
                                "check each setting and raise ConfigError listing every problem") from None
                 if label == "an empty table":
                     raise fail(f"transport {transport.name!r} accepts an empty table",

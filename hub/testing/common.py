@@ -16,10 +16,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from hub import PROJECT_NAME
-from hub.errors import HubError
-from hub.plugin_host import ENTRY_POINT_GROUP, PluginHost, _distribution_name, _register, build_plugin_host
-from hub.testing.network import imports_without_network, no_network
+from bhhub import PROJECT_NAME
+from bhhub.errors import HubError
+from bhhub.plugin_host import ENTRY_POINT_GROUP, PluginHost, _distribution_name, _register, build_plugin_host
+from bhhub.testing.network import imports_without_network, no_network
 
 UNDER_TEST = "plugin_under_test"  # the name the kit registers the plugin under
 
@@ -103,7 +103,7 @@ def check_registration_problems(host: PluginHost, what: str) -> None:
     mine = [p for p in host.problems if repr(UNDER_TEST) in p]
     if mine:
         raise fail(f"the hub refused what the plugin registered as {what}: " + "; ".join(mine),
-                   "return hub.types records with names no other plugin uses")
+                   "return bhhub.types records with names no other plugin uses")
 
 
 def check_entry_point(name: str, plugin: object) -> metadata.EntryPoint:
@@ -176,7 +176,7 @@ def check_mapping_file(plugin: object, path: Path | None = None, *, required: bo
     something in it, and passes the plugin's own ``validate_mapping(table)``.
 
     ``validate_mapping`` must return normally for a good table and raise a ``HubError`` (normally
-    ``hub.errors.MappingError``) listing the problems for a bad one; any other exception fails
+    ``bhhub.errors.MappingError``) listing the problems for a bad one; any other exception fails
     the check, and so does a validator that accepts an empty table while the packaged one has
     keys (it checks nothing). A plugin with ``validate_mapping`` but no ``MAPPING_FILE`` fails
     (it declares a mapping it does not ship to the kit), and so does, when ``required``, one
@@ -218,14 +218,14 @@ def check_mapping_file(plugin: object, path: Path | None = None, *, required: bo
         raise fail(f"the plugin's own validator refuses its mapping file {path.name}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - the point of the check
         raise fail(f"validate_mapping crashed on {path.name} with {type(exc).__name__}: {exc}",
-                   "raise hub.errors.MappingError naming every problem") from None
+                   "raise bhhub.errors.MappingError naming every problem") from None
     try:
         validate({})
     except HubError:
         pass
     except Exception as exc:  # noqa: BLE001
         raise fail(f"validate_mapping crashed on an empty table with {type(exc).__name__}: {exc}",
-                   "raise hub.errors.MappingError naming the missing keys") from None
+                   "raise bhhub.errors.MappingError naming the missing keys") from None
     else:
         raise fail("validate_mapping accepts an empty table", "check the keys the plugin needs are present")
     return table

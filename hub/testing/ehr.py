@@ -20,35 +20,35 @@ The checks, in order:
    binary, non-UTF-8 and other formats' payloads, and on damaged goldens; each golden is
    recognized by one of the plugin's formats.
 3. ``check_recognizes_only_its_format``: ``recognizes`` answers False for the built-in formats'
-   sample payloads, X12, HL7 v2, random JSON and other formats (``hub.testing.samples``): the
+   sample payloads, X12, HL7 v2, random JSON and other formats (``bhhub.testing.samples``): the
    hub gives a payload to the first format that recognizes it (docs/plugins.md).
-4. ``check_goldens_parse``: each golden parses into ``hub.model.Encounter`` records with every
-   field the 837P needs (``hub.testing.records``), unique keys, the same records when parsed
+4. ``check_goldens_parse``: each golden parses into ``bhhub.model.Encounter`` records with every
+   field the 837P needs (``bhhub.testing.records``), unique keys, the same records when parsed
    again; nothing the plugin logs while reading contains the patients' names, member ids or
    dates of birth (no PHI in logs).
 5. ``check_goldens_match_expected``: each golden with a sibling ``NAME.expected.json``
-   (``hub.testing.expected``) parses into exactly those fields (patient, coverages, providers,
+   (``bhhub.testing.expected``) parses into exactly those fields (patient, coverages, providers,
    diagnoses in order, lines with codes, modifiers, units, charges, dates); at least one golden
    must have one.
 6. ``check_goldens_become_claims``: in a temporary hub (SQLite, bhhub's built-in plugins plus
-   this one), ``hub.intake.receive`` imports each golden with the plugin's format (and no other
+   this one), ``bhhub.intake.receive`` imports each golden with the plugin's format (and no other
    format recognizes it too); every claim comes out ``ready`` (its error findings are listed if
    not); one 837P batch is exported with every claim and passes pyx12's implementation-guide
    check when pyx12 is installed. Dates are judged as of the day after the goldens' last date of
    service (``today=`` to choose), so timely filing never makes a golden rot.
 7. ``check_malformed_input``: ``parse`` on odd payloads and damaged goldens (cut, garbled, a
    column or a JSON key removed, a value of the wrong type) returns encounters or raises a
-   ``hub.errors.HubError``, never another exception (``KeyError``, ``TypeError``...: the hub
+   ``bhhub.errors.HubError``, never another exception (``KeyError``, ``TypeError``...: the hub
    would quarantine the file as a plugin crash); goldens in ``refused/`` raise ``InputError``.
 8. ``check_refuses_rather_than_skips``: there is at least one golden in ``refused/`` (without
    one the kit cannot tell refusing from swallowing), and a golden with one field damaged is
    refused or keeps every visit: a visit silently left out is a claim never billed.
-9. ``check_no_network_at_import`` (``hub.testing.common``): importing the plugin's module in a
+9. ``check_no_network_at_import`` (``bhhub.testing.common``): importing the plugin's module in a
    fresh interpreter reaches no network. Checks 2 to 8 run with the network refused as well.
-10. ``check_mapping_file`` (``hub.testing.common``): the plugin declares its ``MAPPING_FILE``,
+10. ``check_mapping_file`` (``bhhub.testing.common``): the plugin declares its ``MAPPING_FILE``,
     which is non-empty TOML and passes its ``validate_mapping`` (required with it). A plugin
     that truly reads no mapping says so (``require_mapping=False``) and is reported, not passed.
-11. ``check_entry_point`` (``hub.testing.common``, when ``entry_point`` is given): the installed
+11. ``check_entry_point`` (``bhhub.testing.common``, when ``entry_point`` is given): the installed
     distribution's ``bhhub`` entry point of that name loads this plugin, and is not a name a
     built-in plugin already uses (the hub would load the built-in and refuse this one).
 """
@@ -61,21 +61,21 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-from hub.errors import HubError, InputError
-from hub.mapping_tables import MappingSet
-from hub.model import Encounter
-from hub.testing.common import (
+from bhhub.errors import HubError, InputError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Encounter
+from bhhub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,
     check_no_network_at_import, check_registers_cleanly, check_registration_problems, fail,
     module_name_of, plugin_label, run_all,
 )
-from hub.testing.expected import differences, expected_of, expected_path, is_expected_file
-from hub.testing.logs import captured_logs, phi_of
-from hub.testing.payloads import damaged_copies, field_damages, odd_payloads
-from hub.testing.records import encounter_problems
-from hub.testing.samples import foreign_payloads
-from hub.testing.temporary_hub import bill_in_temporary_hub, validated
-from hub.types import IntakeContext, IntakeFormat
+from bhhub.testing.expected import differences, expected_of, expected_path, is_expected_file
+from bhhub.testing.logs import captured_logs, phi_of
+from bhhub.testing.payloads import damaged_copies, field_damages, odd_payloads
+from bhhub.testing.records import encounter_problems
+from bhhub.testing.samples import foreign_payloads
+from bhhub.testing.temporary_hub import bill_in_temporary_hub, validated
+from bhhub.types import IntakeContext, IntakeFormat
 
 __all__ = [
     "EhrPluginContract", "check_plugin", "check_registers_formats", "check_recognizes_any_bytes",
@@ -115,13 +115,13 @@ def check_registers_formats(plugin: object) -> list[IntakeFormat]:
     impls = [i for i in host.manager.hook.bhhub_register_intake_formats.get_hookimpls() if i.plugin_name == UNDER_TEST]
     if not impls:
         raise fail(f"{plugin_label(plugin)} does not implement bhhub_register_intake_formats",
-                   "an EHR plugin returns its hub.types.IntakeFormat records from that hook")
+                   "an EHR plugin returns its bhhub.types.IntakeFormat records from that hook")
     formats = check_calls_need_no_network(lambda: list(impls[0].function() or ()), "bhhub_register_intake_formats")
     if not formats:
         raise fail("bhhub_register_intake_formats returned no formats")
     for fmt in formats:
         if not isinstance(fmt, IntakeFormat):
-            raise fail(f"bhhub_register_intake_formats returned a {type(fmt).__name__}", "return hub.types.IntakeFormat")
+            raise fail(f"bhhub_register_intake_formats returned a {type(fmt).__name__}", "return bhhub.types.IntakeFormat")
         if not fmt.name or not fmt.name.strip() or fmt.name != fmt.name.strip():
             raise fail(f"intake format {fmt.name!r} needs a name (shown by `bhhub inbox` and stored per file)")
         if not fmt.description or not fmt.description.strip():
@@ -230,7 +230,7 @@ def check_goldens_parse(formats: Sequence[IntakeFormat], goldens: Sequence[Path]
 
 def check_goldens_match_expected(formats: Sequence[IntakeFormat], goldens: Sequence[Path],
                                  mappings_dir: Path | None = None) -> dict[str, Any]:
-    """Check 5: each golden with an expected file (``hub.testing.expected``) parses into exactly
+    """Check 5: each golden with an expected file (``bhhub.testing.expected``) parses into exactly
     its fields, every difference named; at least one golden has one (without, a silent default
     or a dropped diagnosis passes as long as the claim is ready). Returns
     ``{"compared": [names], "without expected file": [names]}``."""
@@ -238,7 +238,7 @@ def check_goldens_match_expected(formats: Sequence[IntakeFormat], goldens: Seque
     if not with_file:
         raise fail("no golden has an expected file, so no value the plugin reads is checked "
                    "(a wrong column, a silent default, a dropped diagnosis would all pass)",
-                   "write NAME.expected.json beside a golden: `python -m hub.testing.expected MODULE GOLDEN`, "
+                   "write NAME.expected.json beside a golden: `python -m bhhub.testing.expected MODULE GOLDEN`, "
                    "then check every value in it against the export by hand")
     problems: list[str] = []
 
@@ -313,7 +313,7 @@ def check_malformed_input(formats: Sequence[IntakeFormat], goldens: Sequence[Pat
                 except HubError:
                     continue
                 except Exception as exc:  # noqa: BLE001 - the point of the check
-                    raise fail(f"{fmt.name}.parse raised {type(exc).__name__} (not a hub.errors.HubError) on "
+                    raise fail(f"{fmt.name}.parse raised {type(exc).__name__} (not a bhhub.errors.HubError) on "
                                f"{label}: {exc}",
                                "wrap what your parser raises: raise InputError('...', where=..., fix=...) "
                                "from exc") from None
@@ -341,7 +341,7 @@ def check_refuses_rather_than_skips(formats: Sequence[IntakeFormat], goldens: Se
                                     refused: Sequence[Path], mappings_dir: Path | None = None) -> int:
     """Check 8: the plugin refuses bad input rather than skipping it. There must be a golden in
     ``refused/`` (else a reader that swallows every error passes); and each golden with one field
-    damaged (``hub.testing.payloads.field_damages``) is refused or still gives every visit it
+    damaged (``bhhub.testing.payloads.field_damages``) is refused or still gives every visit it
     gave whole. Returns how many damaged copies were read."""
     if not refused:
         raise fail(f"no golden in {REFUSED}/: nothing shows the plugin refuses what it cannot read "

@@ -12,7 +12,7 @@ wrong column, a silent default or a dropped diagnosis fails although the claim i
 Write one from what the plugin reads today, then check every value against the export by hand
 before committing it (it is the specification, not a snapshot)::
 
-    python -m hub.testing.expected my_plugin tests/goldens/day-export.csv [--mappings DIR]
+    python -m bhhub.testing.expected my_plugin tests/goldens/day-export.csv [--mappings DIR]
 """
 
 from __future__ import annotations
@@ -121,8 +121,8 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
 
 def write_expected(plugin: object, golden: Path | str, mappings_dir: Path | str | None = None) -> Path:
     """Write ``golden``'s expected file from what ``plugin`` reads today; returns its path."""
-    from hub.mapping_tables import MappingSet
-    from hub.types import IntakeContext
+    from bhhub.mapping_tables import MappingSet
+    from bhhub.types import IntakeContext
 
     golden = Path(golden)
     formats = [f for impl in _hook_impls(plugin) for f in impl() or ()]
@@ -143,7 +143,7 @@ def _hook_impls(plugin: object) -> Sequence:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hub.testing.expected",
+    parser = argparse.ArgumentParser(prog="python -m bhhub.testing.expected",
                                      description="write each golden's expected file from what the plugin reads "
                                                  "today; check every value by hand before committing it")
     parser.add_argument("module", help="the plugin's module, e.g. csv_practice_export")

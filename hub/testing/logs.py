@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from hub.model import Encounter
+from bhhub.model import Encounter
 
 
 class LogCapture(logging.Handler):

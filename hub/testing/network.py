@@ -80,7 +80,7 @@ def no_network() -> Iterator[list[NetworkAttempt]]:
 
     def refuse(call: str, where: str) -> NetworkBlocked:
         attempts.append(NetworkAttempt(call, where))
-        return NetworkBlocked(f"network access refused by hub.testing: {call}({where})")
+        return NetworkBlocked(f"network access refused by bhhub.testing: {call}({where})")
 
     def connect(self, address, *args):
         allowed, where = _target(address)
@@ -128,7 +128,7 @@ def no_network() -> Iterator[list[NetworkAttempt]]:
 
 _IMPORT_PROBE = """
 import importlib, json, sys
-from hub.testing.network import no_network
+from bhhub.testing.network import no_network
 result = {"attempts": [], "error": None}
 with no_network() as attempts:
     try:

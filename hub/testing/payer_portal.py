@@ -13,12 +13,12 @@ The checks:
    the next plugin is asked) and reaches no network: which payers a plugin serves is data.
 3. ``check_answers`` (when the test supplies a served request and makes the portal answer
    offline, e.g. with a fake transport or ``responses``): the hook returns a
-   ``hub.eligibility.benefits.EligibilityResponse`` (the record ``read_271`` makes) for the
+   ``bhhub.eligibility.benefits.EligibilityResponse`` (the record ``read_271`` makes) for the
    payer asked about, with benefits for each service type asked about or rejections saying
    why the payer would not answer, and a mental-health summary that can be made and written
    as JSON; reaching no network.
 4. ``check_no_network_at_import``, ``check_mapping_file``, ``check_entry_point`` from
-   ``hub.testing.common``.
+   ``bhhub.testing.common``.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, ClassVar
 
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import Address, Coverage, Patient, Payer, PersonName
-from hub.testing.common import (
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import Address, Coverage, Patient, Payer, PersonName
+from bhhub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,
     check_no_network_at_import, check_registers_cleanly, fail, module_name_of, plugin_label, run_all,
 )
@@ -83,7 +83,7 @@ def check_answers(plugin: object, request: dict[str, Any]) -> EligibilityRespons
     if not isinstance(answer, EligibilityResponse):
         raise fail(f"bhhub_check_eligibility returned {type(answer).__name__} for a payer it serves, "
                    "not an EligibilityResponse",
-                   "build a hub.eligibility.benefits.EligibilityResponse (the record read_271 makes) from the answer")
+                   "build a bhhub.eligibility.benefits.EligibilityResponse (the record read_271 makes) from the answer")
     payer_id = request["coverage"].payer.payer_id
     if answer.payer_id != payer_id:
         raise fail(f"the answer is for payer {answer.payer_id!r}, not {payer_id!r} which was asked about",
@@ -98,7 +98,7 @@ def check_answers(plugin: object, request: dict[str, Any]) -> EligibilityRespons
         answer.to_json()
     except Exception as exc:  # noqa: BLE001 - the point of the check
         raise fail(f"the answer cannot be summarised or written as JSON: {type(exc).__name__}: {exc}",
-                   "build benefits from hub.eligibility.benefits records (BenefitEntry, ServiceBenefits)") from None
+                   "build benefits from bhhub.eligibility.benefits records (BenefitEntry, ServiceBenefits)") from None
     return answer
 
 

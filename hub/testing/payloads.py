@@ -7,7 +7,7 @@ reordered or halved, its digits or delimiters gone, doubled, and every ``field_d
 ``field_damages(golden)`` touch one field and keep the rest whole: a field of the last line
 emptied or garbled, a column removed from the header and every row, a JSON value replaced or
 its key removed. A plugin reading any of them must answer ``recognizes`` with a bool, and
-``parse`` with encounters or a ``hub.errors.HubError``; after a field damage it must also keep
+``parse`` with encounters or a ``bhhub.errors.HubError``; after a field damage it must also keep
 every visit or refuse the file (a visit silently left out is a claim never billed).
 Every copy is named, so a failure says which damage the plugin did not handle.
 """

@@ -3,7 +3,7 @@
 ``encounter_problems(encounter)`` lists, in plain words, each field the 837P needs that is
 missing or has the wrong type or shape; an empty list means the record is complete. The hub's
 own checks (NPI check digits, code sets, payer rules) run later, on the claim; these are the
-conventions of ``hub.model`` a plugin must follow so that those checks can run at all.
+conventions of ``bhhub.model`` a plugin must follow so that those checks can run at all.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 
-from hub.identifiers import npi_is_valid, tin_is_valid
-from hub.model import SELF, Address, Coverage, Encounter, Patient, Person, Provider, ServiceLine
+from bhhub.identifiers import npi_is_valid, tin_is_valid
+from bhhub.model import SELF, Address, Coverage, Encounter, Patient, Person, Provider, ServiceLine
 
 ICD10_WITH_DOT = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")
 PROCEDURE = re.compile(r"^[0-9A-Z]{5}$")  # CPT or HCPCS level II
@@ -27,7 +27,7 @@ def _is_date(value: object) -> bool:
 
 def _address_problems(address: object, who: str) -> list[str]:
     if not isinstance(address, Address):
-        return [f"{who} address is missing (hub.model.Address: line1, city, state, postal_code)"]
+        return [f"{who} address is missing (bhhub.model.Address: line1, city, state, postal_code)"]
     problems = [f"{who} address has no {name}" for name in ("line1", "city", "state", "postal_code")
                 if not getattr(address, name)]
     if address.state and not re.fullmatch(r"[A-Z]{2}", address.state):
@@ -39,7 +39,7 @@ def _address_problems(address: object, who: str) -> list[str]:
 
 def _person_problems(person: object, who: str) -> list[str]:
     if not isinstance(person, Person):
-        return [f"{who} is not a hub.model.Person"]
+        return [f"{who} is not a bhhub.model.Person"]
     problems = []
     if not person.name or not person.name.family:
         problems.append(f"{who} has no family name")
@@ -52,7 +52,7 @@ def _person_problems(person: object, who: str) -> list[str]:
 
 def _provider_problems(provider: object, who: str) -> list[str]:
     if not isinstance(provider, Provider):
-        return [f"{who} is not a hub.model.Provider"]
+        return [f"{who} is not a bhhub.model.Provider"]
     problems = []
     if not npi_is_valid(str(provider.npi)):
         problems.append(f"{who} NPI is not 10 digits with a valid check digit")
@@ -64,7 +64,7 @@ def _provider_problems(provider: object, who: str) -> list[str]:
 def _coverage_problems(coverage: object, n: int) -> list[str]:
     who = f"coverage {n}"
     if not isinstance(coverage, Coverage):
-        return [f"{who} is not a hub.model.Coverage"]
+        return [f"{who} is not a bhhub.model.Coverage"]
     problems = []
     if not coverage.payer or not coverage.payer.payer_id or not coverage.payer.name:
         problems.append(f"{who} payer needs payer_id (the clearinghouse payer id) and name")
@@ -78,7 +78,7 @@ def _coverage_problems(coverage: object, n: int) -> list[str]:
 def _line_problems(line: object, n: int, diagnoses: int) -> list[str]:
     who = f"service line {n}"
     if not isinstance(line, ServiceLine):
-        return [f"{who} is not a hub.model.ServiceLine"]
+        return [f"{who} is not a bhhub.model.ServiceLine"]
     problems = []
     if not PROCEDURE.match(str(line.procedure_code)):
         problems.append(f"{who} procedure code is not a 5-character CPT/HCPCS code")
@@ -99,7 +99,7 @@ def _line_problems(line: object, n: int, diagnoses: int) -> list[str]:
 def encounter_problems(encounter: object) -> list[str]:
     """Every reason ``encounter`` cannot become an 837P claim as it stands; empty when complete."""
     if not isinstance(encounter, Encounter):
-        return [f"a {type(encounter).__name__} was returned, not a hub.model.Encounter"]
+        return [f"a {type(encounter).__name__} was returned, not a bhhub.model.Encounter"]
     problems = []
     if not isinstance(encounter.key, str) or not encounter.key:
         problems.append("key is empty (a source-scoped identity, stable across re-sends)")
@@ -108,7 +108,7 @@ def encounter_problems(encounter: object) -> list[str]:
     if not _is_date(encounter.service_date):
         problems.append("service_date is not a datetime.date")
     if not isinstance(encounter.patient, Patient):
-        problems.append("patient is not a hub.model.Patient")
+        problems.append("patient is not a bhhub.model.Patient")
     else:
         problems += _person_problems(encounter.patient, "patient")
         if not encounter.patient.key:

@@ -16,7 +16,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from hub.testing.common import fail, host_with
+from bhhub.testing.common import fail, host_with
 
 
 @contextmanager
@@ -40,7 +40,7 @@ def _environment(**values: str | None) -> Iterator[None]:
 def bill_in_temporary_hub(plugin: object, goldens: Sequence[Path], names: set[str], expected: int, today: date,
                           require_ready: bool, mappings_dir: Path | None = None) -> dict[str, Any]:
     """Receive each golden, check its claims, export one batch; ``{"claims": n, "content": bytes}``."""
-    from hub.app import Hub
+    from bhhub.app import Hub
 
     with tempfile.TemporaryDirectory(prefix="bhhub-contract-") as folder:
         if mappings_dir is not None:
@@ -54,9 +54,9 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
           folder: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from hub import intake
-    from hub.batches import export_837p
-    from hub.store import schema
+    from bhhub import intake
+    from bhhub.batches import export_837p
+    from bhhub.store import schema
 
     for golden in goldens:
         result = intake.receive(hub, golden.read_bytes(), golden.name)
@@ -65,7 +65,7 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
         if result.format not in names:
             raise fail(f"the hub read {golden.name} as {result.format!r}, not with the plugin's format",
                        "make the golden unambiguous, or recognizes() more specific")
-        if result.notes:  # another format recognized it too (hub.intake.choose_format)
+        if result.notes:  # another format recognized it too (bhhub.intake.choose_format)
             raise fail(f"the hub noted about {golden.name}: {'; '.join(result.notes)}",
                        "make recognizes() look for what only this format has")
         stuck = [c for c in result.claims if c.status != "ready"]
@@ -88,7 +88,7 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
 
 def validated(content: bytes, required: bool) -> str:
     """pyx12's verdict on the batch: "valid", "not installed" (unless ``required``) or a failure."""
-    from hub.x12.validate import validate_x12
+    from bhhub.x12.validate import validate_x12
 
     if not content:
         return "no batch"

@@ -22,9 +22,9 @@ from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterator
 
-from hub.errors import InputError
-from hub.mapping_tables import MappingSet
-from hub.x12.tokens import Segment, segments
+from bhhub.errors import InputError
+from bhhub.mapping_tables import MappingSet
+from bhhub.x12.tokens import Segment, segments
 
 ACK_CODES = "x12/ack_codes.toml"
 

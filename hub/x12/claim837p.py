@@ -19,12 +19,12 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from hub.errors import ConfigError, InputError
-from hub.model import Address, Claim, PersonName, Provider
-from hub.x12 import parties
-from hub.x12.claim_information import check_claim, claim_filing_indicator, claim_loop, payer_responsibility
-from hub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
-from hub.x12.segments import SegmentList, date8, identifier, text, time4
+from bhhub.errors import ConfigError, InputError
+from bhhub.model import Address, Claim, PersonName, Provider
+from bhhub.x12 import parties
+from bhhub.x12.claim_information import check_claim, claim_filing_indicator, claim_loop, payer_responsibility
+from bhhub.x12.envelope import ControlNumbers, Delimiters, Envelope, write_headers
+from bhhub.x12.segments import SegmentList, date8, identifier, text, time4
 
 IMPLEMENTATION_GUIDE = "005010X222A1"
 PATIENT_RELATIONSHIPS = frozenset("01 19 20 21 39 40 53 G8".split())  # PAT01

@@ -26,9 +26,9 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from hub.model import Claim, Coverage, LineAdjudication, PayerAdjustment, PriorPayerAdjudication, Provider, ServiceLine
-from hub.x12 import parties
-from hub.x12.segments import SegmentList, date8, decimal_text, identifier, money
+from bhhub.model import Claim, Coverage, LineAdjudication, PayerAdjustment, PriorPayerAdjudication, Provider, ServiceLine
+from bhhub.x12 import parties
+from bhhub.x12.segments import SegmentList, date8, decimal_text, identifier, money
 
 MAX_DIAGNOSES = 12  # HI01-HI12
 MAX_LINES = 50  # loop 2400 repeats at most 50 times

@@ -1,6 +1,6 @@
 """The settings around the claims of an 837P: interchange (ISA/GS), submitter and receiver.
 
-A clearinghouse assigns the ids; ``hub.config`` reads them from ``bhhub.toml``. Control numbers
+A clearinghouse assigns the ids; ``bhhub.config`` reads them from ``bhhub.toml``. Control numbers
 are not settings: they come from persisted counters, one set per file (domain reference 5.5).
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 # Delimiters live in their own module so the segment writer can use them without this one, which
 # writes ISA/GS through it; still importable from here, where the 837P's writers look for them.
-from hub.x12.delimiters import Delimiters as Delimiters
-from hub.x12.segments import SegmentList, date8, identifier, time4
+from bhhub.x12.delimiters import Delimiters as Delimiters
+from bhhub.x12.segments import SegmentList, date8, identifier, time4
 
 # ISA05/ISA07 codes the 00501 control map accepts.
 ID_QUALIFIERS = frozenset({"01", "14", "20", "27", "28", "29", "30", "33", "ZZ"})
@@ -104,7 +104,7 @@ class Envelope:
 
 def write_headers(out: SegmentList, envelope: Envelope, controls: ControlNumbers, created_at: datetime,
                   functional_id: str, guide: str) -> None:
-    """ISA and GS of any 005010 transaction into ``out`` (a ``hub.x12.segments.SegmentList``).
+    """ISA and GS of any 005010 transaction into ``out`` (a ``bhhub.x12.segments.SegmentList``).
 
     ``functional_id`` is GS01 (HC 837, HS 270, HR 276) and ``guide`` GS08 (e.g. 005010X279A1).
     ISA is fixed width: ids padded to 15, ISA02/ISA04 ten spaces. The same as the 837P's own

@@ -25,10 +25,10 @@ from collections.abc import Collection
 from dataclasses import replace
 from typing import Final
 
-from hub.errors import InputError
-from hub.model import Claim, Coverage, PriorPayerAdjudication, ServiceLine
-from hub.x12.claim837p import render_claim
-from hub.x12.claim_information import adjudicated_lines, same_coverage
+from bhhub.errors import InputError
+from bhhub.model import Claim, Coverage, PriorPayerAdjudication, ServiceLine
+from bhhub.x12.claim837p import render_claim
+from bhhub.x12.claim_information import adjudicated_lines, same_coverage
 
 REPLACEMENT, VOID = "7", "8"
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from hub.model import Address, Person, PersonName
-from hub.x12.segments import SegmentList, date8, identifier, text
+from bhhub.model import Address, Person, PersonName
+from bhhub.x12.segments import SegmentList, date8, identifier, text
 
 GENDERS = frozenset({"M", "F", "U"})  # DMG03
 

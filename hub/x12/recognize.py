@@ -16,7 +16,7 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
 HEAD_SIZE = 4096  # an ISA, a TA1 or two and a GS fit many times over
 _ISA_LENGTH = 106  # through the segment terminator
@@ -28,7 +28,7 @@ _KIND_BY_FUNCTIONAL_ID = {"HP": "835", "FA": "997", "HN": "277", "HB": "271", "H
 # (GS01, implementation guide in GS08) -> kind. GS08 is e.g. 005010X222A1: version 005010,
 # guide X222 (837P), addenda A1.
 # Two 277s share GS01 HN: the claim acknowledgment (277CA, X214) and the answer to a 276
-# (claim status, X212); only GS08 tells them apart (hub.claimstatus.x277).
+# (claim status, X212); only GS08 tells them apart (bhhub.claimstatus.x277).
 _KIND_BY_GUIDE = {
     ("HC", "X222"): "837P",
     ("HC", "X223"): "837I",

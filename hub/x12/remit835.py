@@ -41,9 +41,9 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO, Callable, Iterable, Iterator
 
-from hub.errors import InputError
-from hub.x12.envelope import Delimiters
-from hub.x12.tokens import ISA_LENGTH, delimiters_of
+from bhhub.errors import InputError
+from bhhub.x12.envelope import Delimiters
+from bhhub.x12.tokens import ISA_LENGTH, delimiters_of
 
 __all__ = ["Adjustment", "ServicePayment", "ClaimPayment", "BadClaim", "PaymentHeader",
            "ProviderAdjustment", "PaymentTrailer", "Event", "read_835"]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
-from hub.x12.delimiters import Delimiters
+from bhhub.x12.delimiters import Delimiters
 
 # X12 basic character set (X12.6): upper-case letters, digits, space and these.
 _BASIC_PUNCTUATION = "!\"&'()*+,-./:;?="

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from hub.errors import InputError
-from hub.x12.delimiters import Delimiters
+from bhhub.errors import InputError
+from bhhub.x12.delimiters import Delimiters
 
 ISA_LENGTH = 106  # through the segment terminator
 _WHITESPACE = " \t\r\n\ufeff"

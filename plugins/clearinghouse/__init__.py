@@ -1,1 +1,1 @@
-"""bhhub plugins.clearinghouse package."""
+"""bhhub bhhub.plugins.clearinghouse package."""

@@ -1,1 +1,1 @@
-"""bhhub plugins.ehr package."""
+"""bhhub bhhub.plugins.ehr package."""

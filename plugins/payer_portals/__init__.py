@@ -1,5 +1,5 @@
 """Payer-portal plugins: eligibility and benefits from payer REST APIs, as the same
-``hub.eligibility.benefits.EligibilityResponse`` a 271 gives.
+``bhhub.eligibility.benefits.EligibilityResponse`` a 271 gives.
 
 Two plugins, each registered through the ``bhhub`` entry point like a vendor's would be:
 
@@ -10,6 +10,6 @@ Two plugins, each registered through the ``bhhub`` entry point like a vendor's w
   ``CoverageEligibilityResponse`` out), configured by ``mappings/payer_portals/fhir/*.toml``.
 
 ``builder`` (benefit entries → an ``EligibilityResponse``) is shared by both. The HTTP client,
-the connection tables, the mapping-file checks and the file registry are ``connectors.http_api``,
+the connection tables, the mapping-file checks and the file registry are ``bhhub.connectors.http_api``,
 which the real-time clearinghouse plugin uses too.
 """

@@ -1,6 +1,6 @@
 """A portal's answer as the same ``EligibilityResponse`` the 271 reader makes.
 
-``hub.eligibility.benefits`` has no constructor from plain values (its records are built by the
+``bhhub.eligibility.benefits`` has no constructor from plain values (its records are built by the
 271 reader from EB segments), so this module writes the entries an equivalent 271 would carry
 and groups them exactly as ``read_271`` does. Then ``ServiceBenefits.copay()``,
 ``mental_health_summary()`` and ``to_json()`` combine them by the same rules whichever path
@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hub.eligibility.benefits import (
+from bhhub.eligibility.benefits import (
     by_service_type,
     coverage_active,
     BenefitEntry,

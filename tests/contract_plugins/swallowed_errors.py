@@ -3,7 +3,7 @@ never billed and nobody is told. Its goldens have no refused/ file, so nothing s
 import logging
 
 from contract_plugins.visits import MAPPING_FILE, VisitReader, plugin_parts, validate_mapping
-from hub.errors import HubError
+from bhhub.errors import HubError
 
 __all__ = ["FORMAT", "MAPPING_FILE", "bhhub_register_intake_formats", "validate_mapping"]
 

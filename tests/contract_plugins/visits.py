@@ -16,10 +16,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hub import hookimpl
-from hub.errors import InputError, MappingError
-from hub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
-from hub.types import IntakeContext, IntakeFormat
+from bhhub import hookimpl
+from bhhub.errors import InputError, MappingError
+from bhhub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.types import IntakeContext, IntakeFormat
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""bhhub's contract kit for EHR plugins (hub.testing.ehr): every check is a test here."""
+"""bhhub's contract kit for EHR plugins (bhhub.testing.ehr): every check is a test here."""
 from pathlib import Path
 
 import csv_practice_export
-from hub.testing.ehr import EhrPluginContract
+from bhhub.testing.ehr import EhrPluginContract
 
 
 class TestContract(EhrPluginContract):

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from hub.errors import InputError, MappingError
-from hub.mapping_tables import MappingSet
-from hub.types import IntakeContext
+from bhhub.errors import InputError, MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.types import IntakeContext
 
 from csv_practice_export import FORMAT
 from csv_practice_export.mapping import packaged_table, validate_mapping

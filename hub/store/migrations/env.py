@@ -1,13 +1,13 @@
-"""Alembic environment: runs on the connection the hub hands over (see hub.store.db.migrate)."""
+"""Alembic environment: runs on the connection the hub hands over (see bhhub.store.db.migrate)."""
 
 from alembic import context
 
-from hub.store.schema import Base
+from bhhub.store.schema import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:  # pragma: no cover - the hub always passes a connection
-    raise RuntimeError("run migrations through hub.store.db.migrate(), not the alembic CLI")
+    raise RuntimeError("run migrations through bhhub.store.db.migrate(), not the alembic CLI")
 
 context.configure(
     connection=connection,

@@ -13,7 +13,7 @@ Modules: ``config`` (the file's schema and the built endpoint), ``core`` (the CO
 HTTP MIME multipart envelope and its error codes; ``CoreClient``, the payer portals'
 ``PortalClient`` posting forms), ``exchange`` (270 out, 271 in, matched by trace number).
 The sandbox clearinghouse serves the same protocol on loopback
-(``plugins.clearinghouse.sandbox.realtime``, ``bhhub sandbox serve --realtime-port N``).
+(``bhhub.plugins.clearinghouse.sandbox.realtime``, ``bhhub sandbox serve --realtime-port N``).
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 
-from hub import hookimpl
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import Coverage, Patient
+from bhhub import hookimpl
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import Coverage, Patient
 
-from plugins.clearinghouse.realtime.config import RealtimeEndpoint, build_endpoint, validate_endpoint
-from plugins.clearinghouse.realtime.exchange import ask
-from connectors.http_api.registry import PortalFiles
+from bhhub.plugins.clearinghouse.realtime.config import RealtimeEndpoint, build_endpoint, validate_endpoint
+from bhhub.plugins.clearinghouse.realtime.exchange import ask
+from bhhub.connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ __all__ = ["FOLDER", "EXAMPLE_FILE", "bhhub_check_eligibility", "endpoint_files"
            "validate_endpoint"]
 
 FOLDER = "clearinghouses/realtime"  # under mappings/, packaged and the practice's
-EXAMPLE_FILE = resources.files("mappings").joinpath(f"{FOLDER}/example_realtime.toml")
+EXAMPLE_FILE = resources.files("bhhub.mappings").joinpath(f"{FOLDER}/example_realtime.toml")
 
 _files: PortalFiles[RealtimeEndpoint] = PortalFiles(FOLDER, build_endpoint)
 _client_options: dict = {}

@@ -3,7 +3,7 @@
 One file in ``mappings/clearinghouses/realtime/*.toml`` (bhhub's, then the practice's
 ``<hub home>/mappings/clearinghouses/realtime/``) describes one clearinghouse account for CAQH
 CORE real-time eligibility. The ``[portal]``, ``[auth]`` and ``[limits]`` tables are those of a
-payer-portal file (``connectors.http_api.connection``), so ``PortalFiles`` reads these files
+payer-portal file (``bhhub.connectors.http_api.connection``), so ``PortalFiles`` reads these files
 and ``PortalClient`` sends the requests; the other tables are the CORE and X12 ids:
 
 * ``[portal]``: name, payer ids served, ``base_url`` (the endpoint itself; https, or http to
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from hub.model import Provider
-from hub.x12.envelope import ID_QUALIFIERS, Envelope
+from bhhub.model import Provider
+from bhhub.x12.envelope import ID_QUALIFIERS, Envelope
 
-from connectors.http_api import connection as conn
-from connectors.http_api.connection import Connection, Secret
-from connectors.http_api.client import PortalClient
-from connectors.http_api.schema import check, raise_problems
+from bhhub.connectors.http_api import connection as conn
+from bhhub.connectors.http_api.connection import Connection, Secret
+from bhhub.connectors.http_api.client import PortalClient
+from bhhub.connectors.http_api.schema import check, raise_problems
 
 CORE_AUTH = "core_username_password"  # CORE Phase II: UserName and Password as envelope fields
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -26,7 +26,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import TYPE_CHECKING
 
-from connectors.http_api.client import (
+from bhhub.connectors.http_api.client import (
     PortalAnswerUnreadable, PortalClient, PortalCredentialsError, PortalRefusedRequest, PortalUnavailable,
 )
 

@@ -2,7 +2,7 @@
 
     response = ask(endpoint, patient, coverage, service_date, service_types)   # EligibilityResponse
 
-1. The inquiry is built as the hub builds a batch one (``hub.eligibility.service.request_for``):
+1. The inquiry is built as the hub builds a batch one (``bhhub.eligibility.service.request_for``):
    the subscriber, or the patient as a 2000D dependent under the coverage's subscriber; the
    practice asking (2100B) is the file's ``[provider]``. Its trace number (TRN02) is new for
    each question.
@@ -24,19 +24,19 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
 
-from hub.eligibility.benefits import EligibilityResponse
-from hub.eligibility.inquiry import EligibilityRequest
-from hub.eligibility.x270 import write_270
-from hub.eligibility.x271 import read_271
-from hub.errors import InputError
-from hub.model import Coverage, Patient
-from hub.x12.acks import read_999, read_ta1
-from hub.x12.envelope import ControlNumbers
-from hub.x12.recognize import recognize
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.x270 import write_270
+from bhhub.eligibility.x271 import read_271
+from bhhub.errors import InputError
+from bhhub.model import Coverage, Patient
+from bhhub.x12.acks import read_999, read_ta1
+from bhhub.x12.envelope import ControlNumbers
+from bhhub.x12.recognize import recognize
 
-from plugins.clearinghouse.realtime.config import RealtimeEndpoint
-from plugins.clearinghouse.realtime.core import CoreClient, raise_for_error, read_answer, request_fields
-from connectors.http_api.client import PortalAnswerUnreadable, PortalRefusedRequest
+from bhhub.plugins.clearinghouse.realtime.config import RealtimeEndpoint
+from bhhub.plugins.clearinghouse.realtime.core import CoreClient, raise_for_error, read_answer, request_fields
+from bhhub.connectors.http_api.client import PortalAnswerUnreadable, PortalRefusedRequest
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ _counter = ControlCounter()
 
 def inquiry(endpoint: RealtimeEndpoint, patient: Patient, coverage: Coverage, service_date: date,
             service_types: Sequence[str], trace_number: str) -> EligibilityRequest:
-    """The 270 inquiry about ``patient`` (as ``hub.eligibility.service.request_for`` builds one)."""
+    """The 270 inquiry about ``patient`` (as ``bhhub.eligibility.service.request_for`` builds one)."""
     common = {"trace_number": trace_number, "payer": coverage.payer, "provider": endpoint.provider,
               "member_id": coverage.member_id, "service_date": service_date, "service_types": tuple(service_types)}
     if coverage.patient_is_subscriber:
@@ -85,7 +85,7 @@ def ask(endpoint: RealtimeEndpoint, patient: Patient, coverage: Coverage, servic
     now = datetime.fromtimestamp(client.clock.wall(), timezone.utc)
     number = _counter.next(client.clock.wall())
     content = write_270([request], endpoint.envelope, ControlNumbers(number, number, number), now)
-    # One line: what real-time endpoints take most readily (as hub.exchange does for such profiles).
+    # One line: what real-time endpoints take most readily (as bhhub.exchange does for such profiles).
     return exchange(endpoint, content.replace(b"~\n", b"~"), trace_number, coverage.payer.payer_id, client_options)
 
 

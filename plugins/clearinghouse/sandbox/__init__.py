@@ -25,14 +25,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from hub import hookimpl
-from hub.types import Command
+from bhhub import hookimpl
+from bhhub.types import Command
 
-from plugins.clearinghouse.sandbox.command import COMMAND
+from bhhub.plugins.clearinghouse.sandbox.command import COMMAND
 
 if TYPE_CHECKING:
-    from plugins.clearinghouse.sandbox.rules import Rules, load_rules
-    from plugins.clearinghouse.sandbox.server import Handled, SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox.rules import Rules, load_rules
+    from bhhub.plugins.clearinghouse.sandbox.server import Handled, SandboxClearinghouse
 
 __all__ = ["SandboxClearinghouse", "Handled", "Rules", "load_rules", "bhhub_register_commands"]
 # Loaded on first use: the hub imports this module for every command; only serving needs them.
@@ -43,7 +43,7 @@ def __getattr__(name: str):
     if name in _LAZY:
         from importlib import import_module
 
-        return getattr(import_module(f"plugins.clearinghouse.sandbox.{_LAZY[name]}"), name)
+        return getattr(import_module(f"bhhub.plugins.clearinghouse.sandbox.{_LAZY[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

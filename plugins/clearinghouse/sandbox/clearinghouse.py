@@ -24,19 +24,19 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from hub.errors import InputError
-from hub.x12.segments import date8
-from hub.x12.tokens import segments
+from bhhub.errors import InputError
+from bhhub.x12.segments import date8
+from bhhub.x12.tokens import segments
 
-from plugins.clearinghouse.sandbox.inquiries import answer_inquiries
-from plugins.clearinghouse.sandbox.interchange import (
+from bhhub.plugins.clearinghouse.sandbox.inquiries import answer_inquiries
+from bhhub.plugins.clearinghouse.sandbox.interchange import (
     BAD_CONTENT, DUPLICATE, NO_ERROR, Answer, envelope_fault, reject_interchange,
 )
-from plugins.clearinghouse.sandbox.reader import Upload, read_837p, read_interchange_header
-from plugins.clearinghouse.sandbox.rules import DENIED, Rules, adjudicate, front_end_edits
-from plugins.clearinghouse.sandbox.state import SandboxState
-from plugins.clearinghouse.sandbox.syntax import Findings, syntax_findings, transaction_findings
-from plugins.clearinghouse.sandbox.writers import (
+from bhhub.plugins.clearinghouse.sandbox.reader import Upload, read_837p, read_interchange_header
+from bhhub.plugins.clearinghouse.sandbox.rules import DENIED, Rules, adjudicate, front_end_edits
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.plugins.clearinghouse.sandbox.syntax import Findings, syntax_findings, transaction_findings
+from bhhub.plugins.clearinghouse.sandbox.writers import (
     ClaimVerdict, Remittance, ReplyEnvelope, write_277ca, write_835, write_999, write_ta1,
 )
 

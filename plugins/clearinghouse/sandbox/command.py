@@ -10,8 +10,8 @@ import argparse
 import threading
 from pathlib import Path
 
-from hub.errors import UsageError
-from hub.types import Command
+from bhhub.errors import UsageError
+from bhhub.types import Command
 
 DEFAULT_PORT = 2222
 
@@ -41,12 +41,12 @@ def _print(line: str) -> None:
 def run(args: argparse.Namespace, hub, *, stop: threading.Event | None = None, out=_print) -> int:
     """Serve until ``stop`` is set (tests) or Ctrl-C; 0 on a clean stop."""
     # Imported here: every bhhub command loads this plugin, few of them serve (paramiko, pyx12).
-    from plugins.clearinghouse.sandbox.rules import load_rules
-    from plugins.clearinghouse.sandbox.server import SandboxClearinghouse
+    from bhhub.plugins.clearinghouse.sandbox.rules import load_rules
+    from bhhub.plugins.clearinghouse.sandbox.server import SandboxClearinghouse
 
     root = Path(args.root) if args.root else Path(hub.settings.home) / "sandbox"
     rules = load_rules(Path(args.rules)) if args.rules else load_rules(mappings=hub.mappings)
-    from hub.cli.output import date_option
+    from bhhub.cli.output import date_option
 
     today = date_option(args.today or None, "--today")  # the hub's one date rule: YYYY-MM-DD
     realtime_port = getattr(args, "realtime_port", None)
@@ -80,7 +80,7 @@ def _wait_forever() -> None:
 
 
 def _announce(sandbox, out) -> None:
-    from plugins.clearinghouse.sandbox.server import INBOUND, OUTBOUND
+    from bhhub.plugins.clearinghouse.sandbox.server import INBOUND, OUTBOUND
 
     out(f"bhhub sandbox clearinghouse: sftp://{sandbox.username}@{sandbox.host}:{sandbox.port}")
     out(f"  folder:        {sandbox.root}")

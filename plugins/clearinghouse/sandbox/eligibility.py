@@ -24,7 +24,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 KINDS = ("active", "inactive", "carve_out", "not_found")
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from plugins.clearinghouse.sandbox.interchange import DUPLICATE, NO_ERROR, Answer, envelope_fault, \
+from bhhub.plugins.clearinghouse.sandbox.interchange import DUPLICATE, NO_ERROR, Answer, envelope_fault, \
     reject_interchange
-from plugins.clearinghouse.sandbox.inquiry_reader import FUNCTIONAL_IDS, read_inquiries
-from plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, StatusAnswer, write_271, write_277
-from plugins.clearinghouse.sandbox.rules import Rules
-from plugins.clearinghouse.sandbox.state import SandboxState
-from plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_999, write_ta1
+from bhhub.plugins.clearinghouse.sandbox.inquiry_reader import FUNCTIONAL_IDS, read_inquiries
+from bhhub.plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, StatusAnswer, write_271, write_277
+from bhhub.plugins.clearinghouse.sandbox.rules import Rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_999, write_ta1
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from hub.x12.tokens import Segment, segments
+from bhhub.x12.tokens import Segment, segments
 
-from plugins.clearinghouse.sandbox.reader import Group, Interchange, Transaction, _group, _interchange, _with_trailer
-from plugins.clearinghouse.sandbox.syntax import Findings, GroupFindings, SegmentError, TransactionFindings
+from bhhub.plugins.clearinghouse.sandbox.reader import Group, Interchange, Transaction, _group, _interchange, _with_trailer
+from bhhub.plugins.clearinghouse.sandbox.syntax import Findings, GroupFindings, SegmentError, TransactionFindings
 
 ELIGIBILITY_GUIDE = "005010X279A1"
 STATUS_GUIDE = "005010X212"

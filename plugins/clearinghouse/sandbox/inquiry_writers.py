@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from hub.x12.segments import SegmentList, date8, money, text, time4
+from bhhub.x12.segments import SegmentList, date8, money, text, time4
 
-from plugins.clearinghouse.sandbox.eligibility import Coverage
-from plugins.clearinghouse.sandbox.inquiry_reader import ELIGIBILITY_GUIDE, STATUS_GUIDE, InquiryTransaction, Party, \
+from bhhub.plugins.clearinghouse.sandbox.eligibility import Coverage
+from bhhub.plugins.clearinghouse.sandbox.inquiry_reader import ELIGIBILITY_GUIDE, STATUS_GUIDE, InquiryTransaction, Party, \
     Question
-from plugins.clearinghouse.sandbox.writers import _DELIMITERS, ReplyEnvelope, _interchange, _safe, _TransactionSet
+from bhhub.plugins.clearinghouse.sandbox.writers import _DELIMITERS, ReplyEnvelope, _interchange, _safe, _TransactionSet
 
 PLAN_COVERAGE = "30"  # health benefit plan coverage
 MENTAL_HEALTH = "MH"

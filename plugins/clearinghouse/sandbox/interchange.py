@@ -11,10 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from plugins.clearinghouse.sandbox.reader import Interchange
-from plugins.clearinghouse.sandbox.rules import Rules
-from plugins.clearinghouse.sandbox.state import SandboxState
-from plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_ta1
+from bhhub.plugins.clearinghouse.sandbox.reader import Interchange
+from bhhub.plugins.clearinghouse.sandbox.rules import Rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_ta1
 
 log = logging.getLogger(__name__)
 

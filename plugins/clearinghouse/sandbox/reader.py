@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
-from hub.errors import InputError
-from hub.x12.envelope import Delimiters
-from hub.x12.tokens import Segment, segments
+from bhhub.errors import InputError
+from bhhub.x12.envelope import Delimiters
+from bhhub.x12.tokens import Segment, segments
 
 
 @dataclass(frozen=True)

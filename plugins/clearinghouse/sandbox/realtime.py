@@ -31,16 +31,16 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
-from plugins.clearinghouse.sandbox.interchange import envelope_fault
-from plugins.clearinghouse.sandbox.inquiries import _coverage
-from plugins.clearinghouse.sandbox.inquiry_reader import ELIGIBILITY_GUIDE, read_inquiries
-from plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, write_271
-from plugins.clearinghouse.sandbox.reader import read_interchange_header
-from plugins.clearinghouse.sandbox.rules import Rules
-from plugins.clearinghouse.sandbox.state import SandboxState
-from plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_999, write_ta1
+from bhhub.plugins.clearinghouse.sandbox.interchange import envelope_fault
+from bhhub.plugins.clearinghouse.sandbox.inquiries import _coverage
+from bhhub.plugins.clearinghouse.sandbox.inquiry_reader import ELIGIBILITY_GUIDE, read_inquiries
+from bhhub.plugins.clearinghouse.sandbox.inquiry_writers import EligibilityAnswer, write_271
+from bhhub.plugins.clearinghouse.sandbox.reader import read_interchange_header
+from bhhub.plugins.clearinghouse.sandbox.rules import Rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.plugins.clearinghouse.sandbox.writers import ReplyEnvelope, write_999, write_ta1
 
 log = logging.getLogger(__name__)
 

@@ -20,12 +20,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from hub.errors import ConfigError
-from hub.identifiers import npi_is_valid
-from hub.mapping_tables import MappingSet
+from bhhub.errors import ConfigError
+from bhhub.identifiers import npi_is_valid
+from bhhub.mapping_tables import MappingSet
 
-from plugins.clearinghouse.sandbox.eligibility import EVERYONE_ACTIVE, EligibilityRules, eligibility_from_table
-from plugins.clearinghouse.sandbox.reader import Claim, ServiceLine
+from bhhub.plugins.clearinghouse.sandbox.eligibility import EVERYONE_ACTIVE, EligibilityRules, eligibility_from_table
+from bhhub.plugins.clearinghouse.sandbox.reader import Claim, ServiceLine
 
 RULES_TABLE = "clearinghouses/sandbox_rules.toml"
 CENT = Decimal("0.01")

@@ -6,7 +6,7 @@
         sandbox.processed[-1].replies    # ('000000001.999', '000000001.277', ...) already in place
 
 It serves ``root`` (``/to-clearinghouse``, ``/from-clearinghouse``, ``/picked-up``) through
-``connectors.sftp.testserver.SftpTestServer``. When a file lands under its final name in
+``bhhub.connectors.sftp.testserver.SftpTestServer``. When a file lands under its final name in
 ``/to-clearinghouse`` (renamed into place, or closed after a direct write), the answer is
 written inside that rename, before the client hears back: when ``rename`` returns the replies
 are in ``/from-clearinghouse``. That makes demos and tests deterministic. ``*.part`` files and
@@ -31,12 +31,12 @@ from pathlib import Path
 
 import paramiko
 
-from connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
-from hub.errors import ConfigError
+from bhhub.connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
+from bhhub.errors import ConfigError
 
-from plugins.clearinghouse.sandbox.clearinghouse import Answer, answer_upload
-from plugins.clearinghouse.sandbox.rules import Rules, load_rules
-from plugins.clearinghouse.sandbox.state import SandboxState
+from bhhub.plugins.clearinghouse.sandbox.clearinghouse import Answer, answer_upload
+from bhhub.plugins.clearinghouse.sandbox.rules import Rules, load_rules
+from bhhub.plugins.clearinghouse.sandbox.state import SandboxState
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class SandboxClearinghouse:
         self._server.start()
         log.info("sandbox clearinghouse listening on %s:%d", self.host, self.port)
         if self._realtime_port is not None:
-            from plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
+            from bhhub.plugins.clearinghouse.sandbox.realtime import RealtimeSandbox
 
             try:  # the same rules, state (control numbers) and credentials as the mailbox
                 self.realtime = RealtimeSandbox(self.rules, self.state, port=self._realtime_port,

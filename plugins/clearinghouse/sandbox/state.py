@@ -15,7 +15,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from hub.errors import ConfigError
+from bhhub.errors import ConfigError
 
 _LARGEST = 999_999_999  # ISA13 is nine digits
 

@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from hub.x12.validate import validate_x12
+from bhhub.x12.validate import validate_x12
 
 log = logging.getLogger(__name__)
 

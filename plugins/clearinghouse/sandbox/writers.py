@@ -2,7 +2,7 @@
 
 Each writer returns one whole interchange as bytes, addressed back to the upload's sender, under
 the sandbox's own control number (ISA13 = GS06; ST02 counts the sets inside it). Segments go
-through ``hub.x12.segments.SegmentList`` as the 837P writer's do: free text is cleaned for X12,
+through ``bhhub.x12.segments.SegmentList`` as the 837P writer's do: free text is cleaned for X12,
 identifiers are echoed exactly. Shapes follow the domain reference, sections 6 and 7.
 """
 
@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from hub.x12.envelope import Delimiters
-from hub.x12.segments import SegmentList, date8, decimal_text, money, text, time4
+from bhhub.x12.envelope import Delimiters
+from bhhub.x12.segments import SegmentList, date8, decimal_text, money, text, time4
 
-from plugins.clearinghouse.sandbox.reader import Claim, Group, Interchange, Transaction
-from plugins.clearinghouse.sandbox.rules import ClaimPayment, PayerRules, Rules, Status
-from plugins.clearinghouse.sandbox.syntax import Findings, transaction_findings
+from bhhub.plugins.clearinghouse.sandbox.reader import Claim, Group, Interchange, Transaction
+from bhhub.plugins.clearinghouse.sandbox.rules import ClaimPayment, PayerRules, Rules, Status
+from bhhub.plugins.clearinghouse.sandbox.syntax import Findings, transaction_findings
 
 ACK_GUIDE = "005010X231A1"
 CLAIM_ACK_GUIDE = "005010X214"

@@ -2,7 +2,7 @@
 
 A built-in plugin, registered through the ``bhhub`` entry point exactly as a vendor's would be.
 It reads Bundles of type collection, transaction, batch, searchset or document (fhir.resources'
-R4B models, which read R4 content) and returns one ``hub.model.Encounter`` per finished
+R4B models, which read R4 content) and returns one ``bhhub.model.Encounter`` per finished
 Encounter and per FHIR Claim (``as_billed``). What differs between EHRs (code systems,
 identifier types, statuses, class → place of service, extension URLs) is in
 ``mappings/ehr/fhir_r4.toml``.
@@ -21,15 +21,15 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
-from hub import hookimpl
-from hub.errors import InputError
-from hub.model import Encounter
-from hub.types import IntakeContext, IntakeFormat
+from bhhub import hookimpl
+from bhhub.errors import InputError
+from bhhub.model import Encounter
+from bhhub.types import IntakeContext, IntakeFormat
 
-from plugins.ehr.fhir_r4 import claims, encounters
-from plugins.ehr.fhir_r4.fieldmap import FieldMap, _build, _Table, load_field_map
-from plugins.ehr.fhir_r4.reader import claims_unrecognized, read_bundle, recognizes
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4 import claims, encounters
+from bhhub.plugins.ehr.fhir_r4.fieldmap import FieldMap, _build, _Table, load_field_map
+from bhhub.plugins.ehr.fhir_r4.reader import claims_unrecognized, read_bundle, recognizes
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ __all__ = ["FORMAT", "FORMAT_NAME", "MAPPING_FILE", "parse", "map_bundle", "reco
            "bhhub_register_intake_formats"]
 
 # The packaged field map, which the contract kit checks with validate_mapping as it would a vendor's.
-MAPPING_FILE = resources.files("mappings").joinpath("ehr/fhir_r4.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("ehr/fhir_r4.toml")
 
 
 def validate_mapping(table: dict) -> None:

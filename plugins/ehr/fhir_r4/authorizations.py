@@ -25,13 +25,13 @@ from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from typing import Any
 
-from hub.errors import InputError
-from hub.model import AuthorizationGrant, Payer
+from bhhub.errors import InputError
+from bhhub.model import AuthorizationGrant, Payer
 
-from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.elements import as_date, code_in, identifier_value, period_covers
-from plugins.ehr.fhir_r4.fieldmap import FieldMap
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4 import people
+from bhhub.plugins.ehr.fhir_r4.elements import as_date, code_in, identifier_value, period_covers
+from bhhub.plugins.ehr.fhir_r4.fieldmap import FieldMap
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 log = logging.getLogger(__name__)
 

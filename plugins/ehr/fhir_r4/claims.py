@@ -14,15 +14,15 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from hub.errors import InputError
-from hub.model import Encounter, Provider, ServiceLine
+from bhhub.errors import InputError
+from bhhub.model import Encounter, Provider, ServiceLine
 
-from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
-from plugins.ehr.fhir_r4.elements import as_date, code_in, icd10cm, money
-from plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
-from plugins.ehr.fhir_r4.providers import RENDERING_TYPES, billing_provider, rendering_provider
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4 import people
+from bhhub.plugins.ehr.fhir_r4.authorizations import authorization_grants, prior_authorization
+from bhhub.plugins.ehr.fhir_r4.elements import as_date, code_in, icd10cm, money
+from bhhub.plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
+from bhhub.plugins.ehr.fhir_r4.providers import RENDERING_TYPES, billing_provider, rendering_provider
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 
 def billable(fmap: FieldMap, claim: Any) -> bool:

@@ -15,18 +15,18 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from hub.errors import InputError
-from hub.model import Encounter, Provider, ServiceLine
+from bhhub.errors import InputError
+from bhhub.model import Encounter, Provider, ServiceLine
 
-from plugins.ehr.fhir_r4 import people
-from plugins.ehr.fhir_r4.authorizations import authorization_grants, covering_authorizations
-from plugins.ehr.fhir_r4.elements import (
+from bhhub.plugins.ehr.fhir_r4 import people
+from bhhub.plugins.ehr.fhir_r4.authorizations import authorization_grants, covering_authorizations
+from bhhub.plugins.ehr.fhir_r4.elements import (
     as_code, as_date, code_in, coding_code, extension_value, extension_values, first_code, has_coding, icd10cm,
     minutes_of, money, period_minutes,
 )
-from plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
-from plugins.ehr.fhir_r4.providers import RENDERING_TYPES, billing_provider, rendering_provider
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
+from bhhub.plugins.ehr.fhir_r4.providers import RENDERING_TYPES, billing_provider, rendering_provider
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 MAX_POINTERS = 4  # SV107: a line points to at most four diagnoses
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
 
 TABLE = "ehr/fhir_r4.toml"
 

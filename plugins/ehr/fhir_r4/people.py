@@ -10,14 +10,14 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from hub.errors import InputError, MappingError
-from hub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonName
+from bhhub.errors import InputError, MappingError
+from bhhub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonName
 
-from plugins.ehr.fhir_r4.elements import (
+from bhhub.plugins.ehr.fhir_r4.elements import (
     as_date, code_in, first_identifier, identifier_value, period_covers, typed_identifier,
 )
-from plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4.fieldmap import TABLE, FieldMap
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 _NAME_USES = ("official", "usual", None)  # US Core: the official name is the legal one
 _ADDRESS_USES = ("home", "billing", None, "work")

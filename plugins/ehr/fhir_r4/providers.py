@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from hub.errors import InputError
-from hub.model import Provider
+from bhhub.errors import InputError
+from bhhub.model import Provider
 
-from plugins.ehr.fhir_r4.elements import code_in, codes_in, identifier_value
-from plugins.ehr.fhir_r4.fieldmap import FieldMap
-from plugins.ehr.fhir_r4.people import address, person_name
-from plugins.ehr.fhir_r4.references import BundleIndex
+from bhhub.plugins.ehr.fhir_r4.elements import code_in, codes_in, identifier_value
+from bhhub.plugins.ehr.fhir_r4.fieldmap import FieldMap
+from bhhub.plugins.ehr.fhir_r4.people import address, person_name
+from bhhub.plugins.ehr.fhir_r4.references import BundleIndex
 
 _MAX_PART_OF = 5  # Organization.partOf hops followed to find the NPI-holding parent
 BILLING_TYPES = ("Organization", "Practitioner", "PractitionerRole")

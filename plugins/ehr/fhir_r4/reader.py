@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
 BOM = b"\xef\xbb\xbf"
 _SNIFF = 4096  # bytes looked at by recognizes(); a Bundle's resourceType comes first in practice

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
 # Types whose back-references (who points at me) the mappers ask for, and the element that
 # points: ChargeItem.context → Encounter, Condition.encounter → Encounter, Coverage.beneficiary

@@ -3,13 +3,13 @@
 A built-in plugin, registered through the ``bhhub`` entry point exactly as a vendor's would be.
 It reads HL7 v2.3 through v2.5.1 (and later versions, which only add fields):
 
-* DFT^P03 → ``hub.model.Encounter``s, one per visit (patient, date, rendering clinician), with
+* DFT^P03 → ``bhhub.model.Encounter``s, one per visit (patient, date, rendering clinician), with
   the FT1 lines, DG1 diagnoses and IN1/IN2 coverages; the billing provider comes from the
   practice profile for MSH-4 (``mappings/ehr/practices.toml``). They go through the same
   coding, checks and 837P rendering as the FHIR plugin's.
-* ADT^A04/A08 (and A01, A05, A28, A31) → ``hub.records.Registration``: the patient and their
+* ADT^A04/A08 (and A01, A05, A28, A31) → ``bhhub.records.Registration``: the patient and their
   coverages, stored without a claim.
-* SIU^S12/S13/S14/S15 → ``hub.records.Appointment``, kept for eligibility sweeps; S15 cancels.
+* SIU^S12/S13/S14/S15 → ``bhhub.records.Appointment``, kept for eligibility sweeps; S15 cancels.
 
 Field positions are in ``mappings/ehr/hl7v2.toml``, so an EHR that sends minutes or the NPI
 elsewhere (a Z-segment) needs a mapping file, not code. A file of many messages is split into
@@ -30,15 +30,15 @@ from __future__ import annotations
 import logging
 from importlib import resources
 
-from hub import hookimpl
-from hub.errors import InputError
-from hub.records import Registration
-from hub.types import IntakeContext, IntakeFormat
+from bhhub import hookimpl
+from bhhub.errors import InputError
+from bhhub.records import Registration
+from bhhub.types import IntakeContext, IntakeFormat
 
-from plugins.ehr.hl7v2 import charges, people, scheduling
-from plugins.ehr.hl7v2.fieldmap import FieldMap, _build, load_field_map
-from plugins.ehr.hl7v2.shown import EVENT_CODE, VERSION, shown
-from plugins.ehr.hl7v2.wire import Message, looks_like_hl7, read_message, split_messages
+from bhhub.plugins.ehr.hl7v2 import charges, people, scheduling
+from bhhub.plugins.ehr.hl7v2.fieldmap import FieldMap, _build, load_field_map
+from bhhub.plugins.ehr.hl7v2.shown import EVENT_CODE, VERSION, shown
+from bhhub.plugins.ehr.hl7v2.wire import Message, looks_like_hl7, read_message, split_messages
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ __all__ = ["FORMAT", "FORMAT_NAME", "MAPPING_FILE", "parse", "recognizes", "spli
            "bhhub_register_intake_formats"]
 
 # The packaged field map, which the contract kit checks with validate_mapping as it would a vendor's.
-MAPPING_FILE = resources.files("mappings").joinpath("ehr/hl7v2.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("ehr/hl7v2.toml")
 
 
 def validate_mapping(table: dict) -> None:

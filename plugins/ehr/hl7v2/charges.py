@@ -16,17 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
-from hub.errors import InputError
-from hub.mapping_tables import MappingSet
-from hub.model import Encounter, PersonName, Provider, ServiceLine
+from bhhub.errors import InputError
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Encounter, PersonName, Provider, ServiceLine
 
-from plugins.ehr.hl7v2 import people
-from plugins.ehr.hl7v2.fieldmap import FieldMap
-from plugins.ehr.hl7v2.paths import Path, Scope, groups
-from plugins.ehr.hl7v2.practices import Practice, practice_for
-from plugins.ehr.hl7v2.shown import set_id as shown_set_id
-from plugins.ehr.hl7v2.values import decimal, required_date
-from plugins.ehr.hl7v2.wire import Message, Segment
+from bhhub.plugins.ehr.hl7v2 import people
+from bhhub.plugins.ehr.hl7v2.fieldmap import FieldMap
+from bhhub.plugins.ehr.hl7v2.paths import Path, Scope, groups
+from bhhub.plugins.ehr.hl7v2.practices import Practice, practice_for
+from bhhub.plugins.ehr.hl7v2.shown import set_id as shown_set_id
+from bhhub.plugins.ehr.hl7v2.values import decimal, required_date
+from bhhub.plugins.ehr.hl7v2.wire import Message, Segment
 
 # The DFT_P03 FINANCIAL group: FT1 with its notes, procedures, orders and results (v2.5.1 to v2.8).
 FINANCIAL_GROUP = frozenset({"FT1", "NTE", "PR1", "ROL", "ORC", "TQ1", "TQ2", "OBR", "OBX", "PRT"})

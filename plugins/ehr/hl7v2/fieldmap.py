@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
 
-from plugins.ehr.hl7v2.paths import Path, parse_path
-from plugins.ehr.hl7v2.schema import check, cached
+from bhhub.plugins.ehr.hl7v2.paths import Path, parse_path
+from bhhub.plugins.ehr.hl7v2.schema import check, cached
 
 TABLE = "ehr/hl7v2.toml"
 

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from plugins.ehr.hl7v2.wire import Message, Segment
+from bhhub.plugins.ehr.hl7v2.wire import Message, Segment
 
 _PATH = re.compile(r"^(?P<segment>[A-Z][A-Z0-9]{2})-(?P<field>[1-9][0-9]*)"
                    r"(?:\.(?P<component>[1-9][0-9]*)(?:\.(?P<sub>[1-9][0-9]*))?)?$")

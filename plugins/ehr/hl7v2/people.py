@@ -10,14 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from hub.errors import InputError
-from hub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonName
+from bhhub.errors import InputError
+from bhhub.model import SELF, Address, Coverage, Patient, Payer, Person, PersonName
 
-from plugins.ehr.hl7v2.fieldmap import FieldMap
-from plugins.ehr.hl7v2.paths import Path, Scope, groups
-from plugins.ehr.hl7v2.shown import set_id as shown_set_id
-from plugins.ehr.hl7v2.values import optional_date, parse_ts
-from plugins.ehr.hl7v2.wire import Message, Segment
+from bhhub.plugins.ehr.hl7v2.fieldmap import FieldMap
+from bhhub.plugins.ehr.hl7v2.paths import Path, Scope, groups
+from bhhub.plugins.ehr.hl7v2.shown import set_id as shown_set_id
+from bhhub.plugins.ehr.hl7v2.values import optional_date, parse_ts
+from bhhub.plugins.ehr.hl7v2.wire import Message, Segment
 
 INSURANCE_GROUP = frozenset({"IN1", "IN2", "IN3", "ROL", "PRT"})
 NEVER_KEYS = frozenset({"SS"})  # a social security number is never a patient's key

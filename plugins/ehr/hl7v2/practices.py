@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.errors import InputError, MappingError
-from hub.identifiers import npi_is_valid, tin_is_valid
-from hub.mapping_tables import MappingSet
-from hub.model import Address, Provider
+from bhhub.errors import InputError, MappingError
+from bhhub.identifiers import npi_is_valid, tin_is_valid
+from bhhub.mapping_tables import MappingSet
+from bhhub.model import Address, Provider
 
-from plugins.ehr.hl7v2.schema import cached
-from plugins.ehr.hl7v2.shown import IDENTIFIER, shown
+from bhhub.plugins.ehr.hl7v2.schema import cached
+from bhhub.plugins.ehr.hl7v2.shown import IDENTIFIER, shown
 
 TABLE = "ehr/practices.toml"
 _MODEL = None
@@ -28,7 +28,7 @@ def _model():
     if _MODEL is None:
         from pydantic import Field
 
-        from hub.configuration.problems import Strict
+        from bhhub.configuration.problems import Strict
 
         class PracticeAddress(Strict):
             line1: str = Field(min_length=1)  # a street address, not a PO box (2010AA N3)
@@ -85,7 +85,7 @@ def practice_for(mappings: MappingSet, namespace: str, universal: str, where: st
 def _build(table: dict[str, Any]) -> dict[str, Practice]:
     from pydantic import ValidationError
 
-    from hub.configuration.problems import describe
+    from bhhub.configuration.problems import describe
 
     problems: list[str] = []
     try:

@@ -8,17 +8,17 @@ the status from the trigger event.
 
 from __future__ import annotations
 
-from hub.errors import InputError
-from hub.identifiers import npi_is_valid
-from hub.model import Patient, PersonName
-from hub.records import Appointment
+from bhhub.errors import InputError
+from bhhub.identifiers import npi_is_valid
+from bhhub.model import Patient, PersonName
+from bhhub.records import Appointment
 
-from plugins.ehr.hl7v2 import people
-from plugins.ehr.hl7v2.fieldmap import FieldMap
-from plugins.ehr.hl7v2.paths import Scope
-from plugins.ehr.hl7v2.shown import EVENT_CODE, shown
-from plugins.ehr.hl7v2.values import as_utc, decimal, parse_ts
-from plugins.ehr.hl7v2.wire import Message
+from bhhub.plugins.ehr.hl7v2 import people
+from bhhub.plugins.ehr.hl7v2.fieldmap import FieldMap
+from bhhub.plugins.ehr.hl7v2.paths import Scope
+from bhhub.plugins.ehr.hl7v2.shown import EVENT_CODE, shown
+from bhhub.plugins.ehr.hl7v2.values import as_utc, decimal, parse_ts
+from bhhub.plugins.ehr.hl7v2.wire import Message
 
 
 def appointment(message: Message, fmap: FieldMap) -> Appointment:

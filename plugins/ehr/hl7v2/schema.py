@@ -13,9 +13,9 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from hub.mapping_tables import MappingSet
+from bhhub.mapping_tables import MappingSet
 
-from plugins.ehr.hl7v2.paths import path_problem
+from bhhub.plugins.ehr.hl7v2.paths import path_problem
 
 
 def check(table: Any, schema: dict[str, Any], *, required: bool, where: str = "") -> list[str]:

@@ -9,7 +9,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
 # DTM: YYYY[MM[DD[HH[MM[SS[.S[S[S[S]]]]]]]]][+/-ZZZZ] (v2.5.1 2A.3.22)
 _TS = re.compile(r"^(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.\d{1,4})?([+-]\d{4})?$")
@@ -69,7 +69,7 @@ def decimal(text: str, label: str, where: str) -> Decimal | None:
         value = Decimal(text.replace(",", ""))
     except InvalidOperation:
         value = None
-    if value is None or not value.is_finite():  # the value itself is never quoted (plugins.ehr.hl7v2.shown)
+    if value is None or not value.is_finite():  # the value itself is never quoted (bhhub.plugins.ehr.hl7v2.shown)
         raise InputError(f"{label} is not a number", where=where,
                          fix=f"send {label} as a plain number (e.g. 150.00)") from None
     return value

@@ -12,9 +12,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from hub.errors import InputError
+from bhhub.errors import InputError
 
-from plugins.ehr.hl7v2.shown import IDENTIFIER, shown
+from bhhub.plugins.ehr.hl7v2.shown import IDENTIFIER, shown
 
 # MLLP framing (HL7 v2.5.1 appendix C): <VT> message <FS><CR>. Stripped wherever found.
 _FRAMING = re.compile(rb"[\x0b\x1c]")
@@ -208,7 +208,7 @@ class Message:
 
     def where(self, label: str | None = None) -> str:
         """``FT1 set 2 in message MSG00042`` (or ``message MSG00042``): how refusals name the place.
-        MSH-10 is quoted only when it looks like a control id (``plugins.ehr.hl7v2.shown``)."""
+        MSH-10 is quoted only when it looks like a control id (``bhhub.plugins.ehr.hl7v2.shown``)."""
         message = f"message {shown(self.msh.value(10), IDENTIFIER)}" if self.msh.value(10) else "message (no MSH-10)"
         return f"{label} in {message}" if label else message
 

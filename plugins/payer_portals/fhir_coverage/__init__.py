@@ -18,20 +18,20 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 
-from hub import hookimpl
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import Coverage, Patient
+from bhhub import hookimpl
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import Coverage, Patient
 
-from plugins.payer_portals.fhir_coverage.exchange import coverage_eligibility_request, read_response
-from plugins.payer_portals.fhir_coverage.mapping import FhirPortal, build_portal, validate_mapping
-from connectors.http_api.client import PortalClient
-from connectors.http_api.registry import PortalFiles
+from bhhub.plugins.payer_portals.fhir_coverage.exchange import coverage_eligibility_request, read_response
+from bhhub.plugins.payer_portals.fhir_coverage.mapping import FhirPortal, build_portal, validate_mapping
+from bhhub.connectors.http_api.client import PortalClient
+from bhhub.connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MAPPING_FILE", "bhhub_check_eligibility", "check", "portal_files", "use_portal_files", "validate_mapping"]
 
-MAPPING_FILE = resources.files("mappings").joinpath("payer_portals/fhir/example_fhir_payer.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("payer_portals/fhir/example_fhir_payer.toml")
 FHIR_JSON = "application/fhir+json"
 
 _files: PortalFiles[FhirPortal] = PortalFiles("payer_portals/fhir", build_portal)

@@ -17,12 +17,12 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from hub.eligibility.benefits import EligibilityResponse, Rejection
-from hub.model import Coverage, Patient
+from bhhub.eligibility.benefits import EligibilityResponse, Rejection
+from bhhub.model import Coverage, Patient
 
-from plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
-from plugins.payer_portals.fhir_coverage.mapping import FhirPortal
-from connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable, PortalRefusedRequest
+from bhhub.plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
+from bhhub.plugins.payer_portals.fhir_coverage.mapping import FhirPortal
+from bhhub.connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable, PortalRefusedRequest
 
 log = logging.getLogger(__name__)
 _GENDER = {"M": "male", "F": "female", "U": "unknown"}

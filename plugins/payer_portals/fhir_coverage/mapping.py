@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.http_api import connection as conn
-from connectors.http_api.connection import Connection
-from connectors.http_api.client import PortalClient
-from connectors.http_api.schema import check, raise_problems
+from bhhub.connectors.http_api import connection as conn
+from bhhub.connectors.http_api.connection import Connection
+from bhhub.connectors.http_api.client import PortalClient
+from bhhub.connectors.http_api.schema import check, raise_problems
 
 X12_SERVICE_TYPES = "https://codesystem.x12.org/005010/1365"  # as Da Vinci CRD/PAS name X12 code list 1365
 EX_BENEFIT_CATEGORY = "http://terminology.hl7.org/CodeSystem/ex-benefitcategory"  # X12's codes, 28 of them

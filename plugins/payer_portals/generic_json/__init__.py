@@ -17,20 +17,20 @@ from collections.abc import Sequence
 from datetime import date
 from importlib import resources
 
-from hub import hookimpl
-from hub.eligibility.benefits import EligibilityResponse
-from hub.model import Coverage, Patient
+from bhhub import hookimpl
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.model import Coverage, Patient
 
-from plugins.payer_portals.generic_json.exchange import read_answer, request_body
-from plugins.payer_portals.generic_json.mapping import JsonPortal, build_portal, validate_mapping
-from connectors.http_api.client import PortalClient, PortalRefusedRequest
-from connectors.http_api.registry import PortalFiles
+from bhhub.plugins.payer_portals.generic_json.exchange import read_answer, request_body
+from bhhub.plugins.payer_portals.generic_json.mapping import JsonPortal, build_portal, validate_mapping
+from bhhub.connectors.http_api.client import PortalClient, PortalRefusedRequest
+from bhhub.connectors.http_api.registry import PortalFiles
 
 log = logging.getLogger(__name__)
 
 __all__ = ["MAPPING_FILE", "bhhub_check_eligibility", "check", "portal_files", "use_portal_files", "validate_mapping"]
 
-MAPPING_FILE = resources.files("mappings").joinpath("payer_portals/example_json_portal.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("payer_portals/example_json_portal.toml")
 
 _files: PortalFiles[JsonPortal] = PortalFiles("payer_portals", build_portal)
 _client_options: dict = {}

@@ -14,15 +14,15 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from hub.eligibility import codes
-from hub.eligibility.benefits import EligibilityResponse, Rejection, RelatedEntity
-from hub.model import Coverage, Patient
+from bhhub.eligibility import codes
+from bhhub.eligibility.benefits import EligibilityResponse, Rejection, RelatedEntity
+from bhhub.model import Coverage, Patient
 
-from connectors.http_api import jsonpath
-from plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
-from plugins.payer_portals.generic_json.mapping import JsonPortal
-from connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable
-from connectors.http_api.jsonpath import MISSING
+from bhhub.connectors.http_api import jsonpath
+from bhhub.plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction
+from bhhub.plugins.payer_portals.generic_json.mapping import JsonPortal
+from bhhub.connectors.http_api.client import PortalAnswer, PortalAnswerUnreadable
+from bhhub.connectors.http_api.jsonpath import MISSING
 
 log = logging.getLogger(__name__)
 _FIX = "nothing was recorded; compare the portal's API with the mapping's [response] paths and [values]"

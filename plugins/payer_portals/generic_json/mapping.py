@@ -9,10 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.http_api import connection as conn
-from connectors.http_api.connection import Connection
-from connectors.http_api.client import PortalClient
-from connectors.http_api.schema import check, raise_problems
+from bhhub.connectors.http_api import connection as conn
+from bhhub.connectors.http_api.connection import Connection
+from bhhub.connectors.http_api.client import PortalClient
+from bhhub.connectors.http_api.schema import check, raise_problems
 
 PLACEHOLDERS = frozenset({"member_id", "first_name", "last_name", "birth_date", "service_date", "service_types",
                           "payer_id", "group_number", "subscriber_member_id", "relationship",

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from importlib import resources
 
-from hub import hookimpl
-from hub.types import IntakeFormat
+from bhhub import hookimpl
+from bhhub.types import IntakeFormat
 
 from csv_practice_export.mapping import validate_mapping
 from csv_practice_export.reader import FORMAT_NAME, parse, recognizes
 
 __all__ = ["FORMAT", "MAPPING_FILE", "bhhub_register_intake_formats", "validate_mapping"]
 
-# The contract kit (hub.testing) checks this file parses and passes validate_mapping.
+# The contract kit (bhhub.testing) checks this file parses and passes validate_mapping.
 MAPPING_FILE = resources.files(__name__).joinpath("mapping.toml")
 
 FORMAT = IntakeFormat(

@@ -1,4 +1,4 @@
-"""The rows of one visit (one row per service) to one canonical ``hub.model.Encounter``.
+"""The rows of one visit (one row per service) to one canonical ``bhhub.model.Encounter``.
 
 A visit is the rows with the same chart number, date of service and rendering NPI: a
 psychiatrist's E/M and its psychotherapy add-on are two rows of one claim. Every refusal names
@@ -12,8 +12,8 @@ import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
-from hub.errors import InputError
-from hub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
+from bhhub.errors import InputError
+from bhhub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
 
 from csv_practice_export.mapping import ColumnMap
 

@@ -16,9 +16,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from hub.errors import MappingError
-from hub.mapping_tables import MappingSet
-from hub.identifiers import npi_is_valid, tin_is_valid
+from bhhub.errors import MappingError
+from bhhub.mapping_tables import MappingSet
+from bhhub.identifiers import npi_is_valid, tin_is_valid
 
 OVERRIDE = Path("ehr") / "csv_practice_export.toml"
 REQUIRED_COLUMNS = (

@@ -12,9 +12,9 @@ import csv
 import io
 import logging
 
-from hub.errors import HubError, InputError
-from hub.model import Encounter
-from hub.types import IntakeContext
+from bhhub.errors import HubError, InputError
+from bhhub.model import Encounter
+from bhhub.types import IntakeContext
 
 from csv_practice_export.encounters import Row, to_encounter
 from csv_practice_export.mapping import REQUIRED_COLUMNS, load_mapping, recognition_headers
