@@ -64,7 +64,7 @@ class _Shown(logging.Filter):
         top = record.name.split(".", 1)[0]
         if (self.watched or self.verbose) and any(record.name == w or record.name.startswith(w + ".") for w in WATCHED):
             return True
-        return self.verbose and top in ("hub", "plugins", "connectors")
+        return self.verbose and top == "bhhub"
 
 
 def configure(*, verbose: bool = False, watched: bool = False, log_file: str | None = None,

@@ -32,7 +32,7 @@ class MappingSet:
         return self._cache[name]
 
     def _read(self, name: str) -> dict[str, Any]:
-        packaged = resources.files("mappings").joinpath(name)
+        packaged = resources.files("bhhub.mappings").joinpath(name)
         table = _parse(packaged.read_bytes(), f"mappings/{name}") if packaged.is_file() else None
         local = self.override_dir / name if self.override_dir is not None else None
         if local is not None and local.is_file():

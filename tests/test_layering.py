@@ -19,7 +19,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HUB = ROOT / "hub"
-PACKAGES = ("hub", "plugins", "connectors")
+# folder -> the name it installs as (setup.py)
+PACKAGES = {"hub": "bhhub", "plugins": "bhhub.plugins", "connectors": "bhhub.connectors"}
 
 
 def _imports(path: Path) -> list[str]:
@@ -57,7 +58,8 @@ def test_no_capability_imports_the_command_line(path):
 def test_the_core_imports_no_plugin_or_connector():
     wrong = {}
     for path in _modules():
-        names = [n for n in _imports(path) if n.split(".")[0] in ("plugins", "connectors")]
+        names = [n for n in _imports(path)
+                 if any(n == top or n.startswith(top + ".") for top in ("bhhub.plugins", "bhhub.connectors"))]
         if names:
             wrong[_rel(path)] = names
     assert not wrong, f"the core imports plugins or connectors directly: {wrong}"
@@ -71,10 +73,10 @@ def _module_names(root: Path) -> dict[str, Path]:
     found = {}
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
-            parts = list(path.relative_to(root).with_suffix("").parts)
+            parts = list(path.relative_to(root / package).with_suffix("").parts)
             if parts[-1] == "__init__":
                 parts.pop()
-            found[".".join(parts)] = path
+            found[".".join([PACKAGES[package], *parts])] = path
     return found
 
 
@@ -155,9 +157,9 @@ def test_the_circle_finder_sees_a_circle_and_ignores_lazy_imports(tmp_path):
     (tmp_path / "hub" / "x12" / "envelope.py").write_text("from bhhub.x12 import segments\n")
     (tmp_path / "hub" / "x12" / "segments.py").write_text("try:\n    from .envelope import Delimiters\nexcept ImportError:\n    pass\n")
     (tmp_path / "hub" / "lazy.py").write_text(
-        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import hub.eager\n"
-        "def later():\n    import hub.eager\n")
-    (tmp_path / "hub" / "eager.py").write_text("import hub.lazy\n")
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import bhhub.eager\n"
+        "def later():\n    import bhhub.eager\n")
+    (tmp_path / "hub" / "eager.py").write_text("import bhhub.lazy\n")
     assert _import_circles(tmp_path) == [["bhhub.x12.envelope", "bhhub.x12.segments", "bhhub.x12.envelope"]]
 
 

@@ -45,7 +45,7 @@ JSON_URL, FHIR_URL = JSON_BASE + "/eligibility", FHIR_BASE + "/CoverageEligibili
 JSON_TOKEN, FHIR_TOKEN = "https://portal.example.invalid/oauth2/token", "https://fhir.example.invalid/oauth2/token"
 MEMBER_ID, SECRET, ACCESS_TOKEN = "ZQX10000101", "s3cr3t-client-value", "at-0123456789abcdef"
 ASKED = ("A6", "MH", "30")  # the 271 fixture's EB*1 covers 30, MH and A6
-PACKAGED = Path(str(resources.files("mappings").joinpath("payer_portals")))
+PACKAGED = Path(str(resources.files("bhhub.mappings").joinpath("payer_portals")))
 ANSWERS = FIXTURES / "payer_portals"
 
 

@@ -35,8 +35,9 @@ def fresh_venv(where: Path) -> Path:
     purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                              check=True, capture_output=True, text=True).stdout.strip()
     ours = sysconfig.get_paths()["purelib"]  # where bhhub is installed (editable) and its dependencies
-    repo = Path(hub.__file__).resolve().parent.parent
-    Path(purelib, "bhhub_under_test.pth").write_text(f"import site; site.addsitedir({ours!r})\n{repo}\n")
+    # bhhub itself comes through its editable install's finder in ``ours``: under the name bhhub
+    # only, as from a wheel (the repository's folders are not on this venv's path).
+    Path(purelib, "bhhub_under_test.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
     return python
 
 

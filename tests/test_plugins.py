@@ -211,7 +211,7 @@ def test_no_plugin_imports_another_plugin_and_the_core_imports_none():
     def own_package(path: Path) -> str:
         parts = path.relative_to(project).parts
         # plugins/<family>/<plugin>/...; the payer-portal plugins share their family package
-        return ".".join(parts[:2] if parts[1] == "payer_portals" else parts[:3])
+        return "bhhub." + ".".join(parts[:2] if parts[1] == "payer_portals" else parts[:3])
 
     crossings = []
     for path in sorted((project / "plugins").rglob("*.py")):
@@ -219,9 +219,9 @@ def test_no_plugin_imports_another_plugin_and_the_core_imports_none():
             continue  # the family packages' own __init__ files
         mine = own_package(path)
         crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
-                      if name.startswith("plugins.") and not (name + ".").startswith(mine + ".")]
+                      if name.startswith("bhhub.plugins.") and not (name + ".").startswith(mine + ".")]
     for folder in ("hub", "connectors"):
         for path in sorted((project / folder).rglob("*.py")):
             crossings += [f"{path.relative_to(project)} imports {name}" for name in imported(path)
-                          if name == "plugins" or name.startswith("plugins.")]
+                          if name == "bhhub.plugins" or name.startswith("bhhub.plugins.")]
     assert crossings == []

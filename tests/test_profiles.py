@@ -17,7 +17,7 @@ from bhhub.mapping_tables import MappingSet
 from bhhub.types import Transport
 
 NOT_PROFILES = {"sandbox_rules.toml"}  # the sandbox clearinghouse's own rules live beside the profiles
-PROFILES = sorted(p.name.removesuffix(".toml") for p in resources.files("mappings").joinpath("clearinghouses").iterdir()
+PROFILES = sorted(p.name.removesuffix(".toml") for p in resources.files("bhhub.mappings").joinpath("clearinghouses").iterdir()
                   if p.name.endswith(".toml") and p.name not in NOT_PROFILES)
 PUBLISHED = ("availity", "optum_change_healthcare", "waystar", "trizetto")
 TRANSPORT = Transport(name="sftp", description="fake", configure=lambda table, where: table,

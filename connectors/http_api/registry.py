@@ -71,7 +71,7 @@ class PortalFiles(Generic[T]):
         if self.directories is not None:
             folders = self.directories
         else:
-            packaged = Path(str(resources.files("mappings").joinpath(self.folder)))
+            packaged = Path(str(resources.files("bhhub.mappings").joinpath(self.folder)))
             folders = [packaged, resolve_home() / "mappings" / self.folder]
         return [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.toml"))]
 

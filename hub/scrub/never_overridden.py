@@ -18,7 +18,7 @@ TABLE = "rules/never_overridden.toml"
 @cache
 def never_overridden() -> dict[str, str]:
     """Finding code -> why it cannot be overridden."""
-    table = tomllib.loads(resources.files("mappings").joinpath(TABLE).read_text(encoding="utf-8"))
+    table = tomllib.loads(resources.files("bhhub.mappings").joinpath(TABLE).read_text(encoding="utf-8"))
     return {str(code): str(reason) for code, reason in table["never"].items()}
 
 

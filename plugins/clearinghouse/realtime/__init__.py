@@ -37,7 +37,7 @@ __all__ = ["FOLDER", "EXAMPLE_FILE", "bhhub_check_eligibility", "endpoint_files"
            "validate_endpoint"]
 
 FOLDER = "clearinghouses/realtime"  # under mappings/, packaged and the practice's
-EXAMPLE_FILE = resources.files("mappings").joinpath(f"{FOLDER}/example_realtime.toml")
+EXAMPLE_FILE = resources.files("bhhub.mappings").joinpath(f"{FOLDER}/example_realtime.toml")
 
 _files: PortalFiles[RealtimeEndpoint] = PortalFiles(FOLDER, build_endpoint)
 _client_options: dict = {}

@@ -40,7 +40,7 @@ __all__ = ["FORMAT", "FORMAT_NAME", "MAPPING_FILE", "parse", "map_bundle", "reco
            "bhhub_register_intake_formats"]
 
 # The packaged field map, which the contract kit checks with validate_mapping as it would a vendor's.
-MAPPING_FILE = resources.files("mappings").joinpath("ehr/fhir_r4.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("ehr/fhir_r4.toml")
 
 
 def validate_mapping(table: dict) -> None:

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MAPPING_FILE", "bhhub_check_eligibility", "check", "portal_files", "use_portal_files", "validate_mapping"]
 
-MAPPING_FILE = resources.files("mappings").joinpath("payer_portals/fhir/example_fhir_payer.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("payer_portals/fhir/example_fhir_payer.toml")
 FHIR_JSON = "application/fhir+json"
 
 _files: PortalFiles[FhirPortal] = PortalFiles("payer_portals/fhir", build_portal)

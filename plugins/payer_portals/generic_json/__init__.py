@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MAPPING_FILE", "bhhub_check_eligibility", "check", "portal_files", "use_portal_files", "validate_mapping"]
 
-MAPPING_FILE = resources.files("mappings").joinpath("payer_portals/example_json_portal.toml")
+MAPPING_FILE = resources.files("bhhub.mappings").joinpath("payer_portals/example_json_portal.toml")
 
 _files: PortalFiles[JsonPortal] = PortalFiles("payer_portals", build_portal)
 _client_options: dict = {}
