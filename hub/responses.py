@@ -15,9 +15,9 @@ in the inbox and never reaches this module twice.
   says to investigate), A3/A6/A7/A8 rejected with the STC reason.
 - Every TA1, 999 and 277CA answer is kept with what it means, who gave it (clearinghouse or
   payer) and its date, and the claim's status is decided by precedence over all answers to its
-  current submission (``bhhub.acks``), so the order files arrive in does not matter and a receipt
+  current submission (``bhhub.acknowledgments``), so the order files arrive in does not matter and a receipt
   never undoes a rejection. Claims a file rejects or the payer cannot find are one alert per file.
-- **835** payments are posted (``bhhub.remit.posting``): each claim payment posted, unmatched or
+- **835** payments are posted (``bhhub.remittance.posting``): each claim payment posted, unmatched or
   quarantined; each claim's status set from it.
 - **271** (005010X279A1) answers eligibility questions by the trace number echoed (TRN02); an
   answer no one here asked for is kept too. What changed since the member's previous answer
@@ -42,15 +42,15 @@ from datetime import date, datetime
 
 from sqlalchemy import select
 
-from bhhub.acks import precedence, standing
-from bhhub.claims import set_status
+from bhhub.acknowledgments import precedence, standing
+from bhhub.claims.build import set_status
 from bhhub.errors import InputError
 from bhhub.exchange.alerts import claims_refused, clear_alert, raise_alert
 from bhhub.model import ClaimStatus
 from bhhub.store import schema
 from bhhub.store.schema import utcnow
-from bhhub.clock import today
-from bhhub.x12.acks import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
+from bhhub.runtime.clock import today
+from bhhub.acknowledgments.reader import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
 from bhhub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from bhhub.x12.acks import read_ta1
+    from bhhub.acknowledgments.reader import read_ta1
 
     applied = Applied("TA1", "")
     notes = []
@@ -141,7 +141,7 @@ def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from bhhub.x12.acks import read_999
+    from bhhub.acknowledgments.reader import read_999
 
     applied = Applied("999", "")
     notes = []
@@ -195,8 +195,8 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     """Each claim's answer is stored against the submission it is about; the claim then stands
-    where the deciding answer to its current submission puts it (``bhhub.acks``)."""
-    from bhhub.x12.acks import read_277ca
+    where the deciding answer to its current submission puts it (``bhhub.acknowledgments``)."""
+    from bhhub.acknowledgments.reader import read_277ca
 
     applied = Applied("277CA", "")
     acks = read_277ca(content)
@@ -446,7 +446,7 @@ def _refuse_waiting(session, result, item_id: int) -> int:
 
 
 def _apply_835(hub, session, item_id: int, content: bytes) -> Applied:
-    from bhhub.remit.posting import post_835
+    from bhhub.remittance.posting import post_835
 
     report = post_835(hub, session, item_id, content)
     applied = Applied("835", report.summary(), dict(report.statuses))
