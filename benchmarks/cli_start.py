@@ -33,9 +33,9 @@ def fill_hub(home: Path, claims: int) -> float:
     """A hub of ``claims`` claims, taken in as `bhhub intake` does; the seconds it took."""
     from datetime import timedelta
 
-    from bhhub import intake_many
-    from bhhub.app import Hub
-    from bhhub.clock import today
+    from bhhub.intake import many as intake_many
+    from bhhub.runtime.app import Hub
+    from bhhub.runtime.clock import today
     from bhhub.demo.synthetic import encounter_bundle
 
     start_day = today() - timedelta(days=60)

@@ -44,7 +44,7 @@ AUTHORIZED_VISITS = 3
 
 
 def bundles(n: int) -> list[bytes]:
-    from bhhub.clock import today
+    from bhhub.runtime.clock import today
     from bhhub.demo.synthetic import encounter_bundle
 
     start = today() - timedelta(days=60)  # within every filing window, whenever it runs
@@ -65,9 +65,9 @@ def bundles(n: int) -> list[bytes]:
 def phase_setup(n: int, work: Path) -> dict:
     from sqlalchemy import select
 
-    from bhhub import intake_many
-    from bhhub.app import Hub
-    from bhhub.clock import today
+    from bhhub.intake import many as intake_many
+    from bhhub.runtime.app import Hub
+    from bhhub.runtime.clock import today
     from bhhub.ledger import authorizations as ledger
     from bhhub.store import schema
 
@@ -97,8 +97,8 @@ def _copy(work: Path, name: str) -> Path:
 
 
 def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
-    from bhhub.app import Hub
-    from bhhub.batches import export_837p
+    from bhhub.runtime.app import Hub
+    from bhhub.claims.batches import export_837p
 
     home = _copy(work, "hub-per-claim" if per_claim else "hub-export")
     if per_claim:
@@ -122,7 +122,7 @@ def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
 def _uses(home: Path) -> list:
     from sqlalchemy import select
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.store import schema
 
     u = schema.AuthorizationUse
@@ -136,10 +136,10 @@ def phase_baseline(n: int, work: Path) -> dict:
 
     from sqlalchemy import select, update
 
-    from bhhub.app import Hub
-    from bhhub.batches import _write_atomically, rendered_by_billing_provider
+    from bhhub.runtime.app import Hub
+    from bhhub.claims.batches import _write_atomically, rendered_by_billing_provider
     from bhhub.store import schema
-    from bhhub.x12.claim837p import assemble_837p
+    from bhhub.claims.claim837p import assemble_837p
     from bhhub.x12.envelope import ControlNumbers
 
     home = _copy(work, "hub-baseline")

@@ -3,7 +3,7 @@
     python benchmarks/fault_campaign.py [--rounds 2] [--backend sqlite,postgresql] [--json]
 
 Each round kills the `bhhub` command with SIGKILL at every fault point of intake, batching,
-upload, pickup and posting (``bhhub.crashpoints.POINTS``), on a fresh practice (six visits, bhhub's
+upload, pickup and posting (``bhhub.runtime.crashpoints.POINTS``), on a fresh practice (six visits, bhhub's
 sandbox clearinghouse on loopback SFTP), then runs the next command or the next scheduled
 exchange as cron would; and it runs each batching command twice at once. Then it counts, from the
 store and from what the clearinghouse received (tests/fault_support.py, ``Practice.figures``):
@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from fault_support import Practice  # noqa: E402
-from bhhub.crashpoints import POINTS  # noqa: E402
+from bhhub.runtime.crashpoints import POINTS  # noqa: E402
 
 PG_URL = os.environ.get("BHHUB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 INTAKE = {"intake:after_store_raw", "intake:before_commit"}

@@ -103,7 +103,7 @@ def message(seed: int, start) -> str:
 
 
 def messages(n: int) -> list[str]:
-    from bhhub.clock import today
+    from bhhub.runtime.clock import today
 
     start = today() - timedelta(days=45)  # within every filing window, whenever it runs
     return [message(seed, start) for seed in range(n)]
@@ -120,8 +120,8 @@ def phase_hl7apy(n: int, _work: Path, find_groups: bool) -> dict:
 
 
 def phase_intake(n: int, work: Path) -> dict:
-    from bhhub import intake_many
-    from bhhub.app import Hub
+    from bhhub.intake import many as intake_many
+    from bhhub.runtime.app import Hub
 
     home = work / "hub"
     Hub.open(home, create=True).close()

@@ -42,7 +42,7 @@ def bundles(n: int) -> list[bytes]:
 
     from datetime import timedelta
 
-    from bhhub.clock import today
+    from bhhub.runtime.clock import today
 
     start = today() - timedelta(days=60)  # within every filing window, whenever it runs
     return [json.dumps(encounter_bundle(seed, start=start)).encode() for seed in range(n)]
@@ -59,8 +59,8 @@ def phase_parse(n: int, _work: Path) -> dict:
 
 
 def phase_intake(n: int, work: Path, parse_in_worker: bool = True) -> dict:
-    from bhhub import intake_many
-    from bhhub.app import Hub
+    from bhhub.intake import many as intake_many
+    from bhhub.runtime.app import Hub
 
     payloads = bundles(n)
     with Hub.open(work / ("hub" if parse_in_worker else "hub-single"), create=True) as hub:
@@ -80,11 +80,11 @@ def phase_intake(n: int, work: Path, parse_in_worker: bool = True) -> dict:
 def phase_837p(n: int, work: Path) -> dict:
     from sqlalchemy import select
 
-    from bhhub.app import Hub
-    from bhhub.batches import MAX_CLAIMS_PER_BATCH, rendered_by_billing_provider
+    from bhhub.runtime.app import Hub
+    from bhhub.claims.batches import MAX_CLAIMS_PER_BATCH, rendered_by_billing_provider
     from bhhub.store import schema
     from bhhub.store.repo import claim_record
-    from bhhub.x12.claim837p import assemble_837p, write_837p
+    from bhhub.claims.claim837p import assemble_837p, write_837p
     from bhhub.x12.envelope import ControlNumbers
 
     with Hub.open(work / "hub") as hub, hub.store.session() as session:

@@ -47,7 +47,7 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
     """A hub of ``claims`` claims, written with bulk inserts (no intake: that is another benchmark)."""
     from sqlalchemy import insert
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.store import schema
 
     home.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -139,14 +139,14 @@ def fill(home: Path, claims: int, database_url: str | None) -> None:
 
 
 def _no_plugins():
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     return build_plugin_host([])
 
 
 COMMAND = """
 import argparse, sys
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.cli import commands
 args = argparse.Namespace(home=sys.argv[1], status=None, payer=None, since=None, until=None, limit=None, after=None,
                           state=None, json=True, plugin_host=build_plugin_host([]))
@@ -157,7 +157,7 @@ BARE_SELECT = """
 import sys
 from sqlalchemy import select
 from sqlalchemy import create_engine
-from bhhub.config import load_settings
+from bhhub.runtime.config import load_settings
 from bhhub.store import schema as s
 engine = create_engine(load_settings(sys.argv[1]).database_url)
 c, cov, p, l, f, i = s.Claim, s.Coverage, s.Payer, s.ServiceLine, s.Finding, s.InboxItem

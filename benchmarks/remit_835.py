@@ -5,7 +5,7 @@
 For each N, benchmarks/gen835.py writes a balanced 835 of N behavioral-health claims, and each
 reader reads it in a fresh process (so each peak is its own):
 
-  read_835              bhhub.x12.remit835: every event built (claims, lines, adjustments, balancing)
+  read_835              bhhub.remittance.x835: every event built (claims, lines, adjustments, balancing)
   oxedi                 oxedi.parse_file (Rust), its claim count and payment sum; "not installed"
                         when absent (pip install oxedi)
   pyx12 bare segments   pyx12.x12file.X12Reader, every segment, no loops
@@ -49,7 +49,7 @@ FLAT_SLACK_MB = 4.0  # peak growth at the largest N may exceed the smallest N's 
 
 
 def phase_reader(path: Path) -> dict:
-    from bhhub.x12.remit835 import BadClaim, ClaimPayment, read_835
+    from bhhub.remittance.x835 import BadClaim, ClaimPayment, read_835
 
     claims, paid = 0, Decimal(0)
     before = rss_mb()
@@ -131,8 +131,8 @@ def phase_post(path: Path) -> dict:
     """
     from sqlalchemy import func, select
 
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.store import schema
 
     content = path.read_bytes()

@@ -40,20 +40,20 @@ def main() -> int:
 
     from sqlalchemy import select
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.demo.synthetic import encounter_bundle
-    from bhhub.intake_many import receive_many
+    from bhhub.intake.many import receive_many
     from bhhub.scrub.engine import BulkContext, scrub
     from bhhub.store import schema
     from bhhub.store.repo import claim_record
-    from bhhub.x12.claim837p import assemble_837p, render_claim
+    from bhhub.claims.claim837p import assemble_837p, render_claim
     from bhhub.x12.envelope import ControlNumbers
 
     with tempfile.TemporaryDirectory(prefix="bhhub-scrub-bench-") as home, Hub.open(home, create=True) as hub:
         print(f"taking in {args.claims:,} encounters (not timed) ...", file=sys.stderr)
         from datetime import timedelta
 
-        from bhhub.clock import today
+        from bhhub.runtime.clock import today
 
         start = today() - timedelta(days=60)  # within every filing window, whenever it runs
         payloads = ((f"e{n}.json", json.dumps(encounter_bundle(n, start=start)).encode()) for n in range(args.claims))

@@ -2,7 +2,7 @@
 
 A plugin is a module (or object) with functions decorated ``@hub.hookimpl`` whose names match a
 spec here; it is found through the entry-point group ``bhhub``. Only the hub calls hooks, through
-``bhhub.plugin_host.Hooks``. Arguments are canonical model objects (``bhhub.model``) and plain values,
+``bhhub.runtime.plugin_host.Hooks``. Arguments are canonical model objects (``bhhub.model``) and plain values,
 never database sessions or rows.
 
 Two kinds of hook:

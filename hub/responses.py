@@ -9,7 +9,7 @@ in the inbox and never reaches this module twice.
         -> its read(content) -> its apply(context, read) -> Applied
 
 bhhub's own kinds register like any plugin's, each in the capability that owns it: TA1, 999 and
-277CA in ``bhhub.acks.transactions``, the 835 in ``bhhub.remit.transactions``, the 271 and the 999
+277CA in ``bhhub.acknowledgments.transactions``, the 835 in ``bhhub.remittance.transactions``, the 271 and the 999
 answering a 270 in ``bhhub.eligibility.transactions``, the 277 claim status and the 999 answering
 a 276 in ``bhhub.claimstatus.transactions``. A kind nobody registered, and a response that names
 nothing the hub sent, are quarantined with a reason; nothing is guessed.

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import argparse
 
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
     from bhhub.model import Claim, Encounter, Finding
-    from bhhub.records import Record
+    from bhhub.intake.records import Record
     from bhhub.x12.recognize import Recognized
 
 
@@ -37,7 +37,7 @@ class IntakeFormat:
 
     ``recognizes(content)`` answers cheaply from the bytes whether this format applies.
     ``parse(content, context)`` returns every record in the payload: ``bhhub.model.Encounter``
-    (billable visits) and ``bhhub.records`` records (``Registration``, ``Appointment``), or
+    (billable visits) and ``bhhub.intake.records`` records (``Registration``, ``Appointment``), or
     raises ``bhhub.errors.InputError`` naming what is wrong; it never returns part of a payload.
     ``split(content)``, when given, cuts a file holding several payloads (a folder drop of HL7
     messages) into its parts, each then stored and processed as its own inbox item; a file that

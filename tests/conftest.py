@@ -79,7 +79,7 @@ def hub_home(tmp_path, database_url):
 
 @pytest.fixture
 def hub(hub_home):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(hub_home) as opened:
         yield opened
@@ -88,7 +88,7 @@ def hub(hub_home):
 @pytest.fixture
 def sqlite_hub(tmp_path):
     """A hub on SQLite only, for tests about behaviour rather than storage."""
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(tmp_path / "home", create=True) as opened:
         yield opened

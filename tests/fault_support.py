@@ -1,5 +1,5 @@
 """A practice's hub driven from outside, as cron and a person would: the `bhhub` command in real
-processes, killed at a named fault point (``bhhub.crashpoints``) or run two at once, on the store
+processes, killed at a named fault point (``bhhub.runtime.crashpoints``) or run two at once, on the store
 under test (SQLite or PostgreSQL), with bhhub's sandbox clearinghouse on loopback SFTP.
 
 ``Practice.invariants()`` is what every fault test checks after the dust settles: nothing lost
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 from sandbox_support import sandbox_mailbox

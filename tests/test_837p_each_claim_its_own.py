@@ -64,7 +64,7 @@ def exported(home: Path, out: Path) -> list[list[str]]:
 
 def findings_of(home: Path) -> dict[str, list[tuple[str, str, str]]]:
     """member id -> (code, message, fix) of each finding on that member's claim."""
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(home) as hub, hub.store.session() as session:
         rows = session.execute(select(schema.Coverage.member_id, schema.Finding.code, schema.Finding.message,

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bhhub.errors import InputError
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, Person, PersonName, Provider, ServiceLine
-from bhhub.x12.claim837p import write_837p
+from bhhub.claims.claim837p import write_837p
 from bhhub.x12.envelope import ControlNumbers, Envelope
 from bhhub.x12.segments import decimal_text, money
 from bhhub.x12.validate import validate_x12

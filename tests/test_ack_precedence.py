@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import select
 from test_responses import Sent, ack_999, sent, statuses  # noqa: F401 (sent is a fixture)
 
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.store import schema
 from bhhub.x12.validate import validate_x12
@@ -122,7 +122,7 @@ def test_a_claim_is_decided_by_its_most_decisive_status_whatever_order_its_stcs_
 
 def test_a_payer_that_cannot_find_a_claim_leaves_it_in_flight_with_an_alert_and_the_listing_says_so(
         hub, hub_home, sent, capsys):
-    from bhhub.claims import resubmit
+    from bhhub.claims.build import resubmit
 
     a, b, _ = sent.pcns
     receive(hub, ack_277ca(sent.batch, {a: "A2:20:PR"}, source="clearinghouse", number=621), "ch:ch.277")
@@ -163,7 +163,7 @@ def test_a_999_rejection_raises_the_same_kind_of_alert(hub, sent):
 
 @pytest.mark.parametrize("echo_batch", [True, False], ids=["batch echoed", "batch not echoed"])
 def test_a_claim_sent_again_is_not_moved_by_answers_about_its_first_submission(hub, sent, tmp_path, echo_batch):
-    from bhhub.claims import resubmit
+    from bhhub.claims.build import resubmit
 
     pcn = sent.pcns[0]
     first_batch = sent.batch

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.cli.main import main
 from bhhub.errors import InputError
 from bhhub.ledger import authorization_imports
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.store import schema
 from bhhub.types import IntakeContext
 from bhhub.plugins.ehr.fhir_r4 import parse

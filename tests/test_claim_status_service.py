@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bhhub.app import Hub
-from bhhub.batches import export_837p
+from bhhub.runtime.app import Hub
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema

@@ -20,7 +20,7 @@ import pytest
 
 from conftest import FIXTURES
 from bhhub.cli.main import main
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.types import IntakeContext
 from bhhub.x12.validate import validate_x12
 from bhhub.plugins.ehr.hl7v2 import parse as parse_hl7

@@ -14,8 +14,8 @@ from bhhub.x12.validate import validate_x12
 
 
 def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
-    from bhhub.x12.acks import read_277ca
-    from bhhub.x12.remit835 import ClaimPayment, read_835
+    from bhhub.acknowledgments.reader import read_277ca
+    from bhhub.remittance.x835 import ClaimPayment, read_835
 
     assert main(["--home", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out
@@ -125,7 +125,7 @@ def test_the_exchange_logs_and_alerts_carry_no_phi(tmp_path, caplog, capsys):
 
     from sqlalchemy import select
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.cli.demo import SEEDS
     from bhhub.store import schema
 

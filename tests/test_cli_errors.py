@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub import clock, intake
-from bhhub.app import Hub
+from bhhub.runtime import clock
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import BUILTIN, build_parser, main
 from bhhub.errors import UsageError
 from bhhub.demo.synthetic import encounter_bundle
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.scrub.never_overridden import never_overridden
 from bhhub.store import schema
 

@@ -32,7 +32,7 @@ HEAVY = ("plugins", "connectors", "fhir", "fhir_core", "simple_icd_10_cm", "hl7a
          "requests")
 STORE = ("sqlalchemy", "alembic", "bhhub.store.schema")
 # Parsing the command line reads no configuration (a hub's bhhub.toml is the command's business).
-CONFIGURATION = ("pydantic", "bhhub.config", "bhhub.app")
+CONFIGURATION = ("pydantic", "bhhub.runtime.config", "bhhub.runtime.app")
 
 
 def _bhhub(tmp_path: Path, *args: str, cache: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -116,8 +116,9 @@ def test_a_plugins_command_still_runs_with_its_own_options(tmp_path, warm_cache)
 @pytest.mark.parametrize("listing", [["claims", "--json"], ["claims"], ["inbox", "--json"], ["claims", "--help"]])
 def test_listings_import_no_plugin_and_no_heavy_table(listing, tmp_path, warm_cache, hub_home):
     import datetime
-    from bhhub import clock, intake
-    from bhhub.app import Hub
+    from bhhub.runtime import clock
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.demo.synthetic import encounter_bundle
 
     with Hub.open(hub_home) as hub:  # a hub with a claim, so the listing has rows to print

@@ -47,8 +47,8 @@ def test_two_batching_transactions_take_disjoint_claims_even_without_the_lock(pr
     because commands take the exchange lock: two raw batching transactions never share a claim."""
     assert practice.here("intake", str(practice.exports)).returncode == 0
     script = textwrap.dedent(f"""
-        from bhhub.app import Hub
-        from bhhub.batches import create_batch
+        from bhhub.runtime.app import Hub
+        from bhhub.claims.build.batches import create_batch
         with Hub.open({str(practice.home)!r}) as hub, bhhub.store.writer() as session:
             batch = create_batch(hub, session, hub.settings.envelope, 5000)
             session.commit()

@@ -9,7 +9,7 @@ import tomllib
 
 import pytest
 
-from bhhub.config import DEFAULT_CONFIG, load_settings
+from bhhub.runtime.config import DEFAULT_CONFIG, load_settings
 from bhhub.configuration.hub_file import (MAILBOX_KEYS, InterchangeOverrides, Listen, Section, hub_file_model,
                                         load_hub_file)
 from bhhub.errors import ConfigError
@@ -145,7 +145,7 @@ def test_the_cli_prints_a_config_error_as_one_line_and_exits_1(tmp_path):
 ])
 def test_a_mistake_in_the_payer_table_is_refused_naming_file_key_and_nearest(tmp_path, text, problem):
     from bhhub.errors import MappingError
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
 
     (tmp_path / "payers.toml").write_text(text)
     with pytest.raises(MappingError) as caught:
@@ -155,7 +155,7 @@ def test_a_mistake_in_the_payer_table_is_refused_naming_file_key_and_nearest(tmp
 
 
 def test_the_packaged_payer_table_and_a_correct_override_load(tmp_path):
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
 
     (tmp_path / "payers.toml").write_text('[payer."87726"]\nname = "A PLAN"\nremittance_ids = ["ERA-1"]\n'
                                           'claim_filing_indicator = "CI"\n[payer."87726".telehealth]\nvideo_modifier = "95"\n')
@@ -168,7 +168,7 @@ def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_neare
 
     from bhhub.connectors.sftp import bhhub_register_transports
     from bhhub.exchange.mailboxes import load_mailboxes
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
 
     home = _write(tmp_path / "home", '[mailboxes.oa]\nprofile = "office_ally"\nhots = "sftp.example.invalid"\n'
                                      'username = "u"\npassword_env = "X"\nknown_hosts = []\n')
@@ -183,7 +183,7 @@ def test_a_misspelt_transport_setting_is_refused_by_the_transport_with_the_neare
 
 def test_a_misspelt_key_in_a_practice_profile_names_the_nearest(tmp_path):
     from bhhub.errors import MappingError
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
     from bhhub.plugins.ehr.hl7v2.practices import load_practices
 
     (tmp_path / "ehr").mkdir()

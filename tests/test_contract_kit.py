@@ -71,7 +71,7 @@ def test_a_recognizer_that_claims_any_json_fails():
 
 
 def test_every_builtin_format_has_a_sample_it_recognizes_and_the_other_builtins_refuse():
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
     from bhhub.testing.common import builtin_entry_points
     from bhhub.testing.samples import foreign_payloads
 
@@ -252,7 +252,7 @@ def test_plugin_new_refuses_an_installed_plugins_name_and_accepts_a_free_one(tmp
 def test_the_hub_reports_a_plugin_installed_under_a_builtins_name_and_loads_the_builtin(tmp_path, monkeypatch,
                                                                                         capsys):
     from bhhub.cli.main import main
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     monkeypatch.syspath_prepend(str(_installed(tmp_path / "site", "bhhub-renamed",
                                                {"hl7v2": "contract_plugins.builtin_name"})))

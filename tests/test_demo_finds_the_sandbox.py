@@ -6,7 +6,7 @@ from __future__ import annotations
 from importlib import metadata
 
 from bhhub.cli import main as cli
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 
 
 def _installed_without_sandbox():

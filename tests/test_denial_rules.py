@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from bhhub.errors import InputError, MappingError
-from bhhub.mapping_tables import MappingSet
-from bhhub.remit.deadlines import FilingWindows
-from bhhub.remit.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.remittance.deadlines import FilingWindows
+from bhhub.remittance.denials import ACTIONS, CATEGORIES, DENIALS, DenialRules, table_problems
 
 DOMAIN_REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "docs" / "domain-reference.md"
 

@@ -6,7 +6,7 @@ import json
 
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 

@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 import bhhub.cli.main as cli_main
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 

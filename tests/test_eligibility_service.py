@@ -19,11 +19,11 @@ from sqlalchemy import func, select
 
 import bhhub.cli.main as cli_main
 from bhhub import hookimpl
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.eligibility.x271 import read_271
 from bhhub.errors import RetriableError
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 

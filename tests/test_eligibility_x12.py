@@ -657,7 +657,7 @@ def test_code_meanings_come_from_the_mapping_table():
 
 
 def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp_path):
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
 
     override = tmp_path / "x12" / "eligibility_codes.toml"
     override.parent.mkdir()
@@ -674,7 +674,7 @@ def test_a_practice_override_of_the_table_changes_what_counts_as_a_carve_out(tmp
 
 
 def test_a_practice_widens_how_msg_text_states_an_authorization_rule(tmp_path):
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
 
     content = (FIXTURES / "271" / "msg-only-limits.x12").read_text().replace(
         "PRIOR AUTHORIZATION REQUIRED AFTER THE 12TH VISIT", "PAYER APPROVAL NEEDED PAST 12 SESSIONS")

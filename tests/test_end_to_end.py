@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import FIXTURES
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
@@ -332,8 +332,8 @@ def test_intake_of_a_folder_holding_the_hub_home_skips_the_hubs_own_files(tmp_pa
 
 
 def test_a_store_time_failure_quarantines_only_its_own_file(sqlite_hub, monkeypatch):
-    import bhhub.intake as intake_module
-    from bhhub import intake_many
+    import bhhub.intake.inbox as intake_module
+    from bhhub.intake import many as intake_many
     from bhhub.errors import InputError
 
     real = intake_module.store_encounter
@@ -353,7 +353,7 @@ def test_a_store_time_failure_quarantines_only_its_own_file(sqlite_hub, monkeypa
 
 
 def test_the_same_content_twice_in_one_command_is_imported_once(sqlite_hub):
-    from bhhub import intake_many
+    from bhhub.intake import many as intake_many
 
     content = json.dumps(encounter_bundle(3)).encode()
     results = list(intake_many.receive_many(sqlite_hub, [("a.json", content), ("b.json", content)]))
@@ -362,7 +362,7 @@ def test_the_same_content_twice_in_one_command_is_imported_once(sqlite_hub):
 
 
 def test_an_item_left_received_by_an_interrupted_intake_can_be_retried(sqlite_hub, monkeypatch, capsys):
-    from bhhub import intake_many
+    from bhhub.intake import many as intake_many
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt  # the process dies after the raw bytes were committed
@@ -396,7 +396,7 @@ def test_an_encounter_sent_twice_in_one_command_ends_as_one_claim_with_the_later
 
 
 def test_parsing_in_a_worker_process_gives_the_same_results(tmp_path):
-    from bhhub import intake_many
+    from bhhub.intake import many as intake_many
 
     payloads = [(f"{seed}.json", json.dumps(encounter_bundle(seed)).encode()) for seed in range(40, 52)]
     payloads.insert(5, ("cut.json", payloads[0][1][:100]))

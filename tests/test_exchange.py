@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bhhub.connectors.sftp.testserver import SftpTestServer
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.exchange.cycle import check_acknowledgments_due, exchange
 from bhhub.exchange.inbound import pick_up

@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import select
 from x12_models import x12sdk_problems
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.claimstatus.records import StatusInquiry, inquiry_for_claim
 from bhhub.claimstatus.x277 import read_277
 from bhhub.demo.synthetic import encounter_bundle
@@ -34,7 +34,7 @@ from bhhub.errors import ConfigError
 from bhhub.exchange.cycle import exchange
 from bhhub.exchange.inquiries import queue_270, queue_276
 from bhhub.exchange.mailboxes import load_mailboxes, load_profile
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Payer, Person, PersonName, Provider
 from bhhub.store import schema
 from sandbox_support import sandbox_host_key, sandbox_mailbox
@@ -169,7 +169,7 @@ def test_a_270_for_three_members_is_uploaded_once_and_their_271_answers_come_bac
 def test_the_999_for_a_270_names_its_group_and_is_stored_in_the_inbox(setup):
     batch = setup.batch(setup.queue_270())
     report = setup.exchange()
-    from bhhub.x12.acks import read_999
+    from bhhub.acknowledgments.reader import read_999
 
     [group] = read_999(setup.inbox_content(picked(report, ".999").inbox_item_id))
     assert (group.functional_id, group.group_control_number) == ("HS", batch.group_control_number)

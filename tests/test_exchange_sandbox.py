@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.errors import RetriableError
 from bhhub.exchange.cycle import exchange

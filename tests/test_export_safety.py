@@ -153,7 +153,7 @@ def test_batch_write_refuses_a_device_fifo_or_link_even_with_force(practice, tmp
 
 
 def test_the_rename_never_replaces_a_fifo_that_took_the_name_after_the_check(tmp_path):
-    from bhhub.batches import _place, _stage
+    from bhhub.claims.batches import _place, _stage
 
     out = tmp_path / "batch.x12"
     staged = _stage(out, b"ISA*...")

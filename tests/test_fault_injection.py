@@ -1,6 +1,6 @@
 """Killed at every step boundary, the next run finishes the work: nothing lost, nothing twice.
 
-For each fault point of intake, batching, upload, pickup and posting (``bhhub.crashpoints``), the
+For each fault point of intake, batching, upload, pickup and posting (``bhhub.runtime.crashpoints``), the
 `bhhub` command runs in a real process on the store under test and is killed there with SIGKILL
 (no cleanup, no commit), the way a power cut or an OOM kill would; then the same command (or the
 next scheduled one) runs again. ``Practice.invariants`` then holds: every stored file applied,
@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from fault_support import Practice, sandbox
-from bhhub.crashpoints import POINTS
+from bhhub.runtime.crashpoints import POINTS
 from bhhub.store import schema
 
 pytest.importorskip("pyx12")  # the sandbox validates what it receives

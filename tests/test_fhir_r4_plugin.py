@@ -16,7 +16,7 @@ import pytest
 from conftest import official_visit_bundle
 
 from bhhub.errors import InputError, MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Encounter
 from bhhub.types import IntakeContext
 from bhhub.plugins.ehr.fhir_r4 import FORMAT, bhhub_register_intake_formats, parse, recognizes
@@ -687,7 +687,7 @@ def test_encounter_service_type_is_one_codeable_concept_in_r4_and_can_mark_a_pho
     import json
 
     from bhhub.demo.synthetic import encounter_bundle
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
     from bhhub.types import IntakeContext
     from bhhub.plugins.ehr import fhir_r4
 

@@ -1,4 +1,4 @@
-"""Filing and appeal windows by payer kind, state and claim type (bhhub.remit.deadlines).
+"""Filing and appeal windows by payer kind, state and claim type (bhhub.remittance.deadlines).
 
 The rules come from the domain reference 10.1 and the regulations cited in
 mappings/rules/filing_windows.toml: Medicare 12 calendar months from the date of service
@@ -18,15 +18,15 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Coverage, Payer, PriorPayerAdjudication, Severity
-from bhhub.remit.deadlines import FilingWindows, Window, add_months
-from bhhub.remit.followups import create_replacement
+from bhhub.remittance.deadlines import FilingWindows, Window, add_months
+from bhhub.remittance.followups import create_replacement
 from bhhub.scrub import core
 from bhhub.store import schema
 from bhhub.store.repo import claim_record
@@ -189,7 +189,7 @@ kind = "medicaide"
 
 
 def test_the_shipped_table_is_sound_and_every_kind_names_its_indicators():
-    from bhhub.remit.deadlines import table_problems
+    from bhhub.remittance.deadlines import table_problems
 
     table = MappingSet().load("rules/filing_windows.toml")
     assert table_problems(table) == []

@@ -19,8 +19,8 @@ from bhhub.errors import InputError
 from bhhub.model import (
     Claim, Coverage, LineAdjudication, PayerAdjustment, Payer, PriorPayerAdjudication, ServiceLine,
 )
-from bhhub.x12.claim837p import assemble_837p, render_claim
-from bhhub.x12.followup import replacement, secondary, void
+from bhhub.claims.claim837p import assemble_837p, render_claim
+from bhhub.claims.followup import replacement, secondary, void
 from bhhub.x12.validate import validate_x12
 from strategies import claims, coverages
 from test_837p_writer import CONTROLS, CREATED_AT, ENVELOPE, SERVICE_DATE, example_claim, find, parse

@@ -14,8 +14,8 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.store import schema
 from bhhub.x12.validate import validate_x12

@@ -13,10 +13,12 @@ import pytest
 
 from conftest import FIXTURES
 from contract_plugins.visits import GOLDENS
-from bhhub import hookimpl, intake, intake_many
-from bhhub.app import Hub
+from bhhub import hookimpl
+from bhhub.intake import inbox as intake
+from bhhub.intake import many as intake_many
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.types import IntakeFormat
 from test_contract_kit import _installed
 
@@ -39,7 +41,7 @@ def test_a_payload_a_builtin_and_a_vendor_format_both_recognize_is_read_by_the_b
     (hub_home / "mappings" / "ehr").mkdir(parents=True)
     shutil.copy(FIXTURES / "contract" / "hl7v2" / "mappings" / "ehr" / "practices.toml", hub_home / "mappings" / "ehr")
     host = build_plugin_host(extra=[("greedy", GreedyHl7())])
-    with Hub.open(hub_home, plugins=host) as hub, caplog.at_level(logging.WARNING, logger="bhhub.intake"):
+    with Hub.open(hub_home, plugins=host) as hub, caplog.at_level(logging.WARNING, logger="bhhub.intake.inbox"):
         one = intake.receive(hub, HL7_MESSAGE, "dft.hl7")
         [many] = intake_many.receive_many(hub, [("full.hl7", HL7_FULL)])
         plain = intake.receive(hub, (FIXTURES / "fhir" / "lcsw-office-90837.json").read_bytes(), "visit.json")
@@ -48,7 +50,7 @@ def test_a_payload_a_builtin_and_a_vendor_format_both_recognize_is_read_by_the_b
         [note] = result.notes
         assert note.startswith("also recognized by greedy-hl7; read as hl7v2, the first registered")
     assert plain.outcome == "imported" and plain.notes == ()
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bhhub.intake"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bhhub.intake.inbox"]
     assert warnings == [f"inbox item {item} is recognized by intake formats hl7v2 and greedy-hl7; read as hl7v2"
                         for item in (one.item_id, many.item_id)]
     assert not any("Testperson" in w or "Sampleton" in w for w in warnings)  # ids only, no PHI

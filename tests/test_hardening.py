@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 

@@ -12,8 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from conftest import FIXTURES
-from bhhub import intake, intake_many
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.intake import many as intake_many
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
 from bhhub.store import schema
 from bhhub.x12.validate import validate_x12
@@ -25,8 +26,8 @@ HL7 = FIXTURES / "hl7v2"
 def with_practice(home: Path, hl7v2_override: str | None = None) -> Path:
     """``home`` a hub (made as `bhhub init` does, when it is not one yet) with the practice's
     EHR table, and ``hl7v2_override`` as its hl7v2 table."""
-    from bhhub.app import Hub
-    from bhhub.config import is_hub_home
+    from bhhub.runtime.app import Hub
+    from bhhub.runtime.config import is_hub_home
 
     if not is_hub_home(home):
         Hub.open(home, create=True).close()

@@ -15,9 +15,9 @@ import pytest
 
 from conftest import FIXTURES
 from bhhub.errors import InputError, MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Encounter
-from bhhub.records import Appointment, Registration
+from bhhub.intake.records import Appointment, Registration
 from bhhub.types import IntakeContext
 from bhhub.plugins.ehr.hl7v2 import FORMAT, bhhub_register_intake_formats, parse, recognizes, split
 from bhhub.plugins.ehr.hl7v2.wire import Delimiters, read_message, unescape

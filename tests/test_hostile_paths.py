@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub import clock, intake
-from bhhub.app import Hub
+from bhhub.runtime import clock
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema

@@ -126,7 +126,7 @@ def _enrollment_csv(w: Walk) -> str:
 def _retired_mailbox(w: Walk) -> str:
     """A mailbox no longer configured that once sent a file (a name that never held work is a
     usage error): the demo's first transmission, long done, recorded as sent through it."""
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.store import schema
 
     with Hub.open(w.home) as hub, hub.store.session() as session:
@@ -160,8 +160,8 @@ def _overridable(w: Walk) -> list[str]:
     clean claims, so a new visit (one whose E/M add-on lacks its minutes) comes in first."""
     from datetime import timedelta
 
-    from bhhub import clock
-    from bhhub.claims import OVERRIDABLE
+    from bhhub.runtime import clock
+    from bhhub.claims.build import OVERRIDABLE
     from bhhub.demo.synthetic import encounter_bundle
 
     visit = w.file("overridable.json", json.dumps(encounter_bundle(201, start=clock.today() - timedelta(days=60))))
@@ -289,7 +289,7 @@ def walked(tmp_path_factory) -> tuple[Walk, dict]:
 
 def test_every_command_with_json_is_walked():
     from bhhub.cli.main import BUILTIN
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     # the shipped plugins' commands too (`bhhub listen`, `bhhub sandbox`)
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
@@ -376,7 +376,7 @@ def test_every_command_group_takes_json_on_either_side_of_the_action_word():
     """A group whose actions print JSON takes --json itself, and no action's own --json default
     resets the group's (argparse copies an action's defaults over its group's)."""
     from bhhub.cli.main import BUILTIN
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     parser = build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
     groups = 0

@@ -2,7 +2,7 @@
 
 - No capability imports the command line: ``bhhub.cli`` sits on top of the core, and a library
   user (a plugin, a worker) must be able to use the core without it. Text and file-kind rules
-  the two share live in neutral modules (``bhhub.text``, ``bhhub.filekinds``).
+  the two share live in neutral modules (``bhhub.common.text``, ``bhhub.common.filekinds``).
 - The core never imports a plugin or a connector: they reach it through the plugin manager (the
   demo finds the sandbox clearinghouse there, by its registered name).
 - No import circles among the modules of ``hub``, ``plugins`` and ``connectors``: a module's
@@ -45,7 +45,7 @@ def test_the_walk_sees_the_core_and_its_imports():
     # A walk that found nothing (a moved folder) would pass the checks below vacuously.
     modules = _modules()
     assert len(modules) > 100
-    assert "bhhub.errors" in _imports(HUB / "batches.py")
+    assert "bhhub.errors" in _imports(HUB / "claims" / "batches.py")
     assert "bhhub.x12.segments" in _imports(HUB / "x12" / "envelope.py")
 
 

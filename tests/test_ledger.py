@@ -17,14 +17,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.cli import ledger as ledger_cli
 from bhhub.errors import InputError, UsageError
 from bhhub.ledger import authorizations as ledger
 from bhhub.ledger import credentialing
 from bhhub.ledger.credentialing import EnrollmentFacts
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.scrub import ledger_checks
 from bhhub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle

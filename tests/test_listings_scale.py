@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, insert, select
 
 from bhhub.cli.main import build_parser, main
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.store import schema
 
 PAYERS = ("AETNA", "BCBS01", "UHC77")
@@ -412,8 +412,8 @@ def add_every_kind_of_claim(hub) -> None:
 def straightforward_listing(session, rules, status: str | None = None) -> list[dict]:
     """``bhhub claims --json`` the plain way: each claim by itself, through the ORM and the
     per-claim functions (no chunks, no ranges, no batched decoding)."""
-    from bhhub.acks.standing import acknowledgment_json
-    from bhhub.remit import crossovers, plb
+    from bhhub.acknowledgments.standing import acknowledgment_json
+    from bhhub.remittance import crossovers, plb
 
     c = schema.Claim
     claims = session.scalars(select(c).where(c.status == (status or c.status)).order_by(c.id)).all()
@@ -495,7 +495,7 @@ def test_the_streamed_listing_prints_exactly_what_the_straightforward_listing_pr
     (revisions and a batch's claims split across chunks) or all of them, unfiltered (ids asked
     for by range) and filtered (scattered ids asked for as a list)."""
     from bhhub import listings as listings_module
-    from bhhub.remit.denials import DenialRules
+    from bhhub.remittance.denials import DenialRules
 
     add_every_kind_of_claim(hub)
     monkeypatch.setattr(listings_module, "CHUNK", chunk)
@@ -517,7 +517,7 @@ def test_the_streamed_listing_prints_exactly_what_the_straightforward_listing_pr
 def test_every_kind_of_claim_is_in_the_reference_hub(hub):
     """The comparison above is only as good as the hub it runs on: each branch is taken."""
     add_every_kind_of_claim(hub)
-    from bhhub.remit.denials import DenialRules
+    from bhhub.remittance.denials import DenialRules
 
     with hub.store.session() as session:
         claims = straightforward_listing(session, DenialRules.load(hub.mappings))

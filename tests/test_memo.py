@@ -1,9 +1,9 @@
-"""The identity memo the scrub's hot loops share (``bhhub.memo``): one answer per table object and
+"""The identity memo the scrub's hot loops share (``bhhub.common.memo``): one answer per table object and
 question, never another table's, and bounded."""
 
 from __future__ import annotations
 
-from bhhub.memo import IdentityMemo
+from bhhub.common.memo import IdentityMemo
 
 
 def counting(calls: list):

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from conftest import FIXTURES
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.store import schema
 from test_hl7v2_intake import with_practice
 from test_mllp_listener import MllpClient, err, msa

@@ -126,8 +126,8 @@ class TestHl7Format:
 @pytest.fixture
 def hub(tmp_path):
     """A hub whose only message reader is the test format (installed EHR plugins left out)."""
-    from bhhub.app import Hub
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.app import Hub
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     others = [ep for ep in metadata.entry_points(group="bhhub") if not ep.value.startswith("bhhub.plugins.ehr")]
     host = build_plugin_host(others, extra=[("test-hl7", TestHl7Format())])
@@ -210,7 +210,7 @@ def test_pipelined_messages_on_one_connection_are_answered_in_order(hub, listene
 
 
 def test_no_ack_leaves_before_the_message_is_committed(hub):
-    from bhhub import intake
+    from bhhub.intake import inbox as intake
 
     release = threading.Event()
     held_when_answered = []
@@ -268,7 +268,7 @@ def test_a_resent_quarantined_message_hears_the_same_ae_and_is_stored_once(hub, 
 
 
 def test_a_resent_message_a_crash_left_unprocessed_is_processed_then(hub, listener):
-    from bhhub import intake
+    from bhhub.intake import inbox as intake
 
     with hub.store.session() as session:  # committed raw, then the listener died before parsing
         intake.store_raw(session, hub.store.dialect, "mllp://127.0.0.1/MSG0000020", dft(20))
@@ -375,7 +375,7 @@ def test_a_store_that_fails_before_the_commit_gets_ar_and_nothing_is_held(hub):
 
 
 def test_a_failure_after_the_commit_gets_ae_naming_the_stored_item(hub):
-    from bhhub import intake
+    from bhhub.intake import inbox as intake
 
     def stored_then_crashed(hub, content, source_name):
         with hub.store.session() as session:
@@ -392,7 +392,7 @@ def test_a_failure_after_the_commit_gets_ae_naming_the_stored_item(hub):
 
 
 def test_stopping_finishes_the_message_in_hand_then_closes(hub):
-    from bhhub import intake
+    from bhhub.intake import inbox as intake
 
     storing = threading.Event()
 
@@ -434,8 +434,8 @@ class ListenProcess:
     """``bhhub listen --port 0`` in its own process; ``address`` from the line it prints."""
 
     def __init__(self, home: Path, *extra: str):
-        from bhhub.app import Hub
-        from bhhub.config import is_hub_home
+        from bhhub.runtime.app import Hub
+        from bhhub.runtime.config import is_hub_home
 
         if not is_hub_home(home):  # bhhub makes a hub only with `init` (here: what init does)
             Hub.open(home, create=True).close()
@@ -508,7 +508,7 @@ def test_listener_killed_mid_stream_keeps_every_acknowledged_message(tmp_path):
     assert set(acknowledged.values()) <= {"AA", "AE"}  # both mean "committed"
 
     from bhhub.store.db import open_store
-    from bhhub.config import load_settings
+    from bhhub.runtime.config import load_settings
 
     store = open_store(load_settings(home).database_url)
     try:
@@ -550,7 +550,7 @@ def test_sigterm_stops_the_listener_cleanly_with_a_summary(tmp_path):
 
 
 def test_a_port_in_use_is_one_clear_line_and_exit_code_2(tmp_path):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     Hub.open(tmp_path / "home", create=True).close()
     taken = socket.create_server(("127.0.0.1", 0))

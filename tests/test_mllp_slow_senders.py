@@ -136,7 +136,7 @@ def test_one_address_cannot_take_more_than_its_share_while_others_are_served(hub
 
 
 def test_the_deadlines_and_limits_come_from_bhhub_toml_and_options_override_them(tmp_path, capsys):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.connectors.mllp import command
 
     home = tmp_path / "home"

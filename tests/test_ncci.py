@@ -21,7 +21,7 @@ import pytest
 
 from bhhub.cli.main import main
 from bhhub.errors import InputError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import ServiceLine, Severity
 from bhhub.scrub import ncci, ncci_files
 from test_rule_validity import DOS, claim

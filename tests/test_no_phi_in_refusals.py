@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from conftest import FIXTURES
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
 from bhhub.store import schema
 from test_hl7v2_intake import with_practice

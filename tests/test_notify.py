@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 
-from bhhub.config import load_settings
+from bhhub.runtime.config import load_settings
 from bhhub.errors import ConfigError
 from bhhub.notify import EmailTarget, WebhookTarget, targets
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
@@ -135,7 +135,7 @@ def _alert(hub, alert_id: int):
 
 
 def test_an_alert_cleared_before_delivery_goes_to_no_target(hub_home, receivers):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import CLEARED, deliver_pending
 
     notify_home(hub_home, receivers)
@@ -155,7 +155,7 @@ def test_an_alert_cleared_before_delivery_goes_to_no_target(hub_home, receivers)
 
 
 def test_a_target_that_was_down_does_not_get_an_alert_cleared_meanwhile(hub_home, receivers):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import CLEARED, deliver_pending
 
     notify_home(hub_home, receivers)
@@ -199,7 +199,7 @@ def _received(receivers) -> tuple[str, str]:
 
 
 def test_email_and_webhook_carry_ids_only_unless_the_practice_opts_in(hub_home, receivers):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
@@ -216,7 +216,7 @@ def test_email_and_webhook_carry_ids_only_unless_the_practice_opts_in(hub_home, 
 
 
 def test_include_message_sends_the_alerts_message_too(hub_home, receivers):
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
@@ -236,7 +236,7 @@ def test_notify_test_reaches_every_target_and_records_nothing(hub_home, receiver
 
     from sqlalchemy import func, select
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.cli.main import main
     from bhhub.store import schema
 
@@ -301,7 +301,7 @@ def _keys_received(receivers) -> tuple[list[str], list[str]]:
 def test_two_deliveries_at_once_send_each_alert_once_to_each_target(hub_home, receivers):
     import threading
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import deliver_pending
 
     notify_home(hub_home, receivers)
@@ -338,14 +338,14 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
     from datetime import timedelta
     from pathlib import Path
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import delivery as notify
 
     project = Path(__file__).resolve().parent.parent
     notify_home(hub_home, receivers)
     with Hub.open(hub_home) as hub:
         alert_id = raise_one(hub, "mailbox_unreachable:oa")
-    script = "import sys; from bhhub.app import Hub; from bhhub.notify import deliver_pending\n" \
+    script = "import sys; from bhhub.runtime.app import Hub; from bhhub.notify import deliver_pending\n" \
              "with Hub.open(sys.argv[1]) as hub: deliver_pending(hub)\n"
     env = {**os.environ, "BHHUB_CRASH_AT": "notify:after_send"}
     env.pop("BHHUB_DATABASE_URL", None)
@@ -369,7 +369,7 @@ def test_a_kill_between_sending_and_recording_sends_again_after_the_lease_never_
 def test_a_sender_killed_every_time_stops_after_the_attempts(hub_home, receivers, monkeypatch):
     from datetime import timedelta
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.notify import delivery as notify
 
     class Killed(BaseException):
@@ -409,7 +409,7 @@ def test_a_webhook_secret_in_its_path_or_query_is_never_printed_nor_logged(hub_h
 
     from sqlalchemy import select
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
     from bhhub.cli.main import main
     from bhhub.notify import deliver_pending
     from bhhub.store import schema

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.cli.main import main
 from bhhub.exchange.observe import RunnerWatch
 from bhhub.notify import deliver_pending
@@ -112,7 +112,7 @@ def test_a_plugin_that_hangs_is_given_up_at_the_deadline_and_the_others_still_ge
     import threading
 
     from bhhub import hookimpl
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     config = hub_home / "bhhub.toml"
     config.write_text(config.read_text() + f"\n[notify]\ndeadline = {DEADLINE}\n")

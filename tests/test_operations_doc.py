@@ -27,7 +27,7 @@ def _bhhub_arguments(command: str) -> list[str]:
 def _parser():
     """The CLI's parser with the installed plugins' commands (``listen`` is one), as ``main`` builds it."""
     from bhhub.cli.main import BUILTIN, build_parser
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     return build_parser(build_plugin_host().hooks.commands(taken=BUILTIN))
 

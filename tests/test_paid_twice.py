@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.store import schema
 from test_remittance import Remit, sent  # noqa: F401 - ``sent`` is a fixture
 

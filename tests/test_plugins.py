@@ -12,7 +12,7 @@ import pytest
 
 from bhhub import hookimpl, hookspecs
 from bhhub.cli.main import main
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.types import ClaimCheck, IntakeFormat
 
 HOOKS = [
@@ -126,8 +126,8 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
     from dataclasses import replace
     from decimal import Decimal
 
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.demo.synthetic import encounter_bundle
     from bhhub.model import ServiceLine
 
@@ -150,8 +150,8 @@ def test_a_coding_plugin_can_take_over_coding(tmp_path):
 
 
 def test_a_vendors_json_format_gets_its_files_and_fhir_still_refuses_other_json_precisely(tmp_path):
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.errors import InputError
 
     seen = []

@@ -54,7 +54,7 @@ def test_an_existing_home_and_store_open_to_others_are_tightened(tmp_path):
 
 def test_a_hub_opened_as_a_library_keeps_its_store_private(tmp_path):
     # A plugin or script opens the hub without the CLI (so without its umask).
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     old = os.umask(0o022)
     try:

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bhhub.config import load_settings
+from bhhub.runtime.config import load_settings
 from bhhub.errors import ConfigError
 from bhhub.exchange.mailboxes import load_mailboxes, outbound_envelope
 from bhhub.exchange.profiles import SUPPLIABLE, ProfileFile, load_profile
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.types import Transport
 
 NOT_PROFILES = {"sandbox_rules.toml"}  # the sandbox clearinghouse's own rules live beside the profiles

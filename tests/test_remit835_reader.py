@@ -1,4 +1,4 @@
-"""Reading 835 remittances (bhhub.x12.remit835): real payers' samples, other projects' samples, our
+"""Reading 835 remittances (bhhub.remittance.x835): real payers' samples, other projects' samples, our
 own fixtures in the guide's shape, and a generated file of 20,000 claims read in flat memory."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bhhub.errors import InputError
-from bhhub.x12.remit835 import (Adjustment, BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, ProviderAdjustment,
+from bhhub.remittance.x835 import (Adjustment, BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, ProviderAdjustment,
                               read_835)
 
 PROJECT = Path(__file__).resolve().parents[1]

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select, update
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.store import schema
 from conftest import PROJECT
 from test_remittance import Remit, run_json, sent, statuses  # noqa: F401 - ``sent`` is a fixture
@@ -209,7 +209,7 @@ def test_whatever_835_variants_arrive_each_claim_is_paid_what_the_payer_paid_net
 def test_claim_payments_inserted_in_bulk_are_each_kept_once_in_file_order(hub, sent, monkeypatch):
     """Unmatched and quarantined claim payments are written in chunks: every one is kept, once,
     with its place in the file, however the chunks fall among posted ones."""
-    from bhhub.remit import posting
+    from bhhub.remittance import posting
 
     monkeypatch.setattr(posting._Unposted, "CHUNK", 3)
     a, *_ = sent

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.cli.main import main
 from bhhub.store import schema
 from test_remittance import Remit, sent, statuses  # noqa: F401 - ``sent`` is a fixture
@@ -96,7 +96,7 @@ def test_the_payer_named_by_its_835_name_or_a_listed_remittance_id_is_the_claims
     intake.receive(hub, by_name.bytes(25), "by-name.835")
     (hub_home / "mappings").mkdir(exist_ok=True)
     (hub_home / "mappings" / "payers.toml").write_text('[payer."87726"]\nremittance_ids = ["PAYER-87726-ERA"]\n')
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(hub_home) as reopened:  # the practice's mappings are read when the hub opens
         by_listed_id = Remit("TRACE-LISTED", payer=("PAYER-87726-ERA", "UNKNOWN NAME"))

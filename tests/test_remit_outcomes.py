@@ -15,11 +15,11 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.cli.main import main
-from bhhub.batches import export_837p
-from bhhub.mapping_tables import MappingSet
-from bhhub.remit.denials import DenialRules
+from bhhub.claims.batches import export_837p
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.remittance.denials import DenialRules
 from bhhub.store import schema
 from test_followups_store import _send_one
 from test_remittance import Remit, run_json, sent, statuses  # noqa: F401  (sent is a fixture)
@@ -272,7 +272,7 @@ def test_a_zero_payment_to_the_deductible_is_paid_not_denied(hub, sent):
 
 
 def test_a_payer_may_have_its_own_lists(tmp_path):
-    from bhhub.remit.responsibility import Responsibility
+    from bhhub.remittance.responsibility import Responsibility
 
     (tmp_path / "remittance").mkdir()
     (tmp_path / "remittance" / "responsibility.toml").write_text(
@@ -287,7 +287,7 @@ def test_a_payer_may_have_its_own_lists(tmp_path):
 
 
 def test_a_mistyped_responsibility_table_names_the_nearest_key():
-    from bhhub.remit.responsibility import table_problems
+    from bhhub.remittance.responsibility import table_problems
 
     problems = table_problems({"patient": {"wrong_payers": ["27"], "advance_notice": [50]}})
     assert any("wrong_payers: unknown key (did you mean 'wrong_payer'?)" in p for p in problems)
@@ -356,8 +356,8 @@ def test_remark_codes_and_plb_amounts_show_with_the_claim_they_name(hub, hub_hom
 
 @pytest.mark.parametrize("status", ["19", "20", "21"])
 def test_each_forwarded_claim_status_is_a_crossover(status):
-    from bhhub.remit.crossovers import crossover_of
-    from bhhub.remit.responsibility import Responsibility
+    from bhhub.remittance.crossovers import crossover_of
+    from bhhub.remittance.responsibility import Responsibility
 
     class Paid:
         status_code, remarks, services, crossover_payer = status, (), (), None
@@ -382,7 +382,7 @@ def test_a_payers_own_rows_apply_when_its_835_names_it_without_that_id(hub, hub_
         encoding="utf-8")
     remit = Remit("BYNAME1", payer=payer_name)  # N1*PR name only; TRN03 is an EIN no claim payer has
     remit.claim(a, info, "4", lines=[[("CO", "50", charge)] for _, charge, _ in info["lines"]])
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(hub_home) as fresh:  # the practice's tables as a new process reads them
         post(fresh, remit, "byname.835")

@@ -14,8 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema

@@ -4,8 +4,8 @@ hub's (a practice's override is its own)."""
 
 from __future__ import annotations
 
-from bhhub.mapping_tables import MappingSet
-from bhhub.remit.matching import remittance_ids
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.remittance.matching import remittance_ids
 
 
 def test_one_loaded_table_is_read_once_for_every_claim_payment():

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.exchange.cycle import ORPHANED, check_orphaned_transmissions
 from bhhub.exchange.mailboxes import load_mailboxes

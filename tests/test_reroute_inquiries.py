@@ -12,8 +12,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.exchange.cycle import check_inquiries_waiting
 from bhhub.exchange.mailboxes import load_mailboxes

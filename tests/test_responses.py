@@ -14,8 +14,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 
@@ -137,7 +137,7 @@ def test_a_rejecting_999_rejects_the_file_with_the_error_locations_per_claim(hub
 
 
 def test_a_rejected_claim_goes_out_again_only_when_resubmitted_in_a_new_batch(hub, sent, tmp_path):
-    from bhhub.claims import resubmit
+    from bhhub.claims.build import resubmit
     from bhhub.errors import InputError
 
     intake.receive(hub, ack_999(sent, "R", f"IK3*CLM*9*2300*8\nCTX*CLM01:{sent.pcns[0]}"), "ch:r.999")
@@ -219,7 +219,7 @@ def test_an_835_is_posted_and_sets_each_claims_outcome(hub, sent):
 
 
 def test_intake_of_a_folder_mixing_bundles_and_responses(hub, sent, tmp_path):
-    from bhhub.intake_many import receive_many
+    from bhhub.intake.many import receive_many
 
     payloads = [("new.json", json.dumps(encounter_bundle(11)).encode()),
                 ("r.277", ack_277ca(sent, {sent.pcns[0]: "A2:20:PR"})),

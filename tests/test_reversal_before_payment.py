@@ -1,5 +1,5 @@
 """A reversal listed before the payment it reverses, and a payment reversed and paid again with
-the very same amounts (bhhub.remit.repeats, the rule at its top).
+the very same amounts (bhhub.remittance.repeats, the rule at its top).
 
 - In one 835, a reversal (CLP02 22) that finds no payment of its amount standing waits for the
   next payment of its amount in the file and applies right after it; one whose payment comes
@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.store import schema
 from test_remit_idempotency import _forget_remittances, paid_by_claim
 from test_remittance import Remit, sent, statuses  # noqa: F401 - ``sent`` is a fixture
@@ -213,7 +213,7 @@ def test_matching_by_hand_follows_the_same_rule(hub, sent):
     import pytest
 
     from bhhub.errors import InputError
-    from bhhub.remit.posting import match_by_hand
+    from bhhub.remittance.posting import match_by_hand
 
     a, *_ = sent
     info = sent[a]

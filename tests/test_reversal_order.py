@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from test_remit_idempotency import paid_by_claim, payment
 from test_remittance import Remit, statuses, sent  # noqa: F401 - ``sent`` is a fixture
 

@@ -13,8 +13,8 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.errors import ConfigError, UsageError
 from bhhub.exchange.cycle import exchange
@@ -168,7 +168,7 @@ def test_export_837_with_several_mailboxes_writes_one_mailboxs_claims_in_its_env
 
 
 def test_a_payer_id_written_with_spaces_is_refused_not_sent_to_the_default(tmp_path):
-    from bhhub.config import load_settings
+    from bhhub.runtime.config import load_settings
 
     home = tmp_path / "home"
     home.mkdir(mode=0o700)

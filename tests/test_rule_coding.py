@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine, Severity
 from bhhub.scrub import coding_rules
 from bhhub.scrub.engine import scrub
@@ -435,7 +435,7 @@ def test_the_example_payer_entry_is_marked_as_an_example():
 
 
 def test_the_plugin_registers_through_the_hub_like_any_other():
-    from bhhub.plugin_host import build_plugin_host
+    from bhhub.runtime.plugin_host import build_plugin_host
 
     host = build_plugin_host(entry_points=[], extra=[("coding_rules", coding_rules)])
     [check] = host.hooks.claim_checks()  # the nine rules run as one pass over the claim

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.eligibility import store
 from bhhub.eligibility.x271 import read_271

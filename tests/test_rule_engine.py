@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.batches import export_837p
+from bhhub.intake import inbox as intake
+from bhhub.claims.batches import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
@@ -64,7 +64,7 @@ def test_a_visit_is_counted_when_its_claim_goes_out_and_given_back_when_denied_f
                  "--number", "AUTH-1", "--visits", "1", "--cpt", "90834", "--from", start.isoformat(),
                  "--to", end.isoformat()]) == 0
 
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with Hub.open(hub_home) as fresh:  # the practice's table and the authorization, as a new process sees them
         [claim] = intake.receive(fresh, json.dumps(bundle).encode(), "visit.json").claims

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Address, Claim, Coverage, Finding, Patient, Payer, PersonName, Provider, ServiceLine, Severity
 from bhhub.scrub import core
 from bhhub.scrub.engine import scrub
@@ -343,7 +343,7 @@ def test_replacement_claims_are_not_held_to_the_original_filing_limit():
 def test_the_day_rules_count_from_is_bhhub_today_when_set(monkeypatch):
     from datetime import date
 
-    from bhhub import clock
+    from bhhub.runtime import clock
     from bhhub.errors import ConfigError
 
     monkeypatch.setenv("BHHUB_TODAY", "2027-03-01")

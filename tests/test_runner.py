@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.exchange.runner import MISFIRE_GRACE_SECONDS, _on_event, build_scheduler, run
 from bhhub.store import schema
 

@@ -19,15 +19,15 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from bhhub import intake
-from bhhub.app import Hub
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.exchange.alerts import raise_alert
 from bhhub.exchange.observe import RunnerWatch
 from bhhub.exchange.runner import _exchange_job
-from bhhub.logs import configure
+from bhhub.runtime.logs import configure
 from bhhub.notify import MAX_ATTEMPTS, deliver_pending
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.store import schema
 from sandbox_support import sandbox_mailbox
 from notify_support import notify_home, raise_one, receivers  # noqa: F401 - a fixture
@@ -270,7 +270,7 @@ def test_a_wrong_notify_section_stops_bhhub_run_at_start_naming_the_key(tmp_path
 @pytest.mark.parametrize("verbose, watched, shown", [
     (False, False, {"apscheduler WARNING"}),
     (False, True, {"apscheduler WARNING", "hub.run INFO"}),
-    (True, False, {"apscheduler WARNING", "hub.run INFO", "bhhub.intake INFO", "bhhub.plugins.ehr INFO"}),
+    (True, False, {"apscheduler WARNING", "hub.run INFO", "bhhub.intake.inbox INFO", "bhhub.plugins.ehr INFO"}),
 ])
 def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_logging, verbose, watched, shown):
     log_file = tmp_path / "l.log"
@@ -279,8 +279,8 @@ def test_what_each_level_shows_and_library_chatter_never(tmp_path, restore_loggi
     logging.getLogger("apscheduler.executors").info("Running job dispatcher")  # a line per tick
     logging.getLogger("apscheduler.scheduler").warning("Run time of job was missed")
     logging.getLogger("hub.run").info("exchange x: 0 file(s) sent")
-    logging.getLogger("bhhub.intake").info("inbox item 7 stored")
-    logging.getLogger("bhhub.intake").debug("parsed")
+    logging.getLogger("bhhub.intake.inbox").info("inbox item 7 stored")
+    logging.getLogger("bhhub.intake.inbox").debug("parsed")
     logging.getLogger("bhhub.plugins.ehr").info("read")
     for handler in logging.getLogger().handlers:
         handler.flush()

@@ -31,8 +31,8 @@ import bhhub.plugins.clearinghouse.sandbox as sandbox_plugin
 from bhhub.connectors.sftp.client import SftpClient
 from bhhub.connectors.sftp.settings import SftpSettings
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from bhhub.plugin_host import build_plugin_host
-from bhhub.x12.claim837p import write_837p
+from bhhub.runtime.plugin_host import build_plugin_host
+from bhhub.claims.claim837p import write_837p
 from bhhub.x12.envelope import ControlNumbers, Envelope
 from bhhub.x12.tokens import segments
 from bhhub.x12.validate import validate_x12

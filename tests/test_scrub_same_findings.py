@@ -31,7 +31,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bhhub.app import Hub
+from bhhub.runtime.app import Hub
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.model import Address, Coverage, Payer, Person, PersonName, Provider, ServiceLine
 from bhhub.scrub.engine import BulkContext, scrub

@@ -18,7 +18,7 @@ import pytest
 
 from bhhub.coding.engine import code_encounter
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Address, Coverage, Encounter, Patient, Payer, PersonName, Provider, ServiceLine
 
 DAY = date(2026, 3, 4)

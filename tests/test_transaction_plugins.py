@@ -14,10 +14,11 @@ import pytest
 from sqlalchemy import select
 
 import bhhub.cli.main as cli_main
-from bhhub import hookimpl, intake
-from bhhub.app import Hub
+from bhhub import hookimpl
+from bhhub.intake import inbox as intake
+from bhhub.runtime.app import Hub
 from bhhub.errors import InputError
-from bhhub.plugin_host import build_plugin_host
+from bhhub.runtime.plugin_host import build_plugin_host
 from bhhub.store import schema
 from bhhub.types import Applied, X12Transaction
 from bhhub.x12.recognize import recognize

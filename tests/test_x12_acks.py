@@ -20,7 +20,7 @@ import pytest
 
 from bhhub.errors import InputError
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from bhhub.x12.acks import (
+from bhhub.acknowledgments.reader import (
     ack_codes,
     lookup,
     read_277ca,
@@ -28,7 +28,7 @@ from bhhub.x12.acks import (
     read_ta1,
     status_description,
 )
-from bhhub.x12.claim837p import write_837p
+from bhhub.claims.claim837p import write_837p
 from bhhub.x12.envelope import ControlNumbers, Envelope
 from bhhub.x12.recognize import HEAD_SIZE, recognize
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.errors import InputError
 from bhhub.x12.recognize import recognize
 

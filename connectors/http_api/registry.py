@@ -21,9 +21,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from bhhub.config import resolve_home
+from bhhub.runtime.config import resolve_home
 from bhhub.errors import HubError, MappingError
-from bhhub.mapping_tables import overlay
+from bhhub.runtime.mapping_tables import overlay
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

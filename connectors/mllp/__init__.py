@@ -2,7 +2,7 @@
 
 A built-in plugin, registered through the ``bhhub`` entry point as a vendor's would be. It adds
 ``bhhub listen --port N``. Each framed message is committed to the inbox
-(``bhhub.intake.receive``) before it is answered: AA imported or held already, AE stored but
+(``bhhub.intake.inbox.receive``) before it is answered: AA imported or held already, AE stored but
 quarantined, AR not stored. What reads the message is whichever intake format recognizes it
 (the HL7 v2 EHR plugin); this package only moves bytes and answers.
 

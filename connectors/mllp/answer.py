@@ -1,6 +1,6 @@
 """One MLLP message → the inbox → the ACK that says truthfully what happened to it.
 
-The ACK is built only after ``bhhub.intake.receive`` has returned, and ``receive`` commits the
+The ACK is built only after ``bhhub.intake.inbox.receive`` has returned, and ``receive`` commits the
 raw bytes before it parses them, so an AA or AE always names a committed inbox item:
 
 - ``AA``: imported, or the same bytes are in the inbox already and were imported (a sender
@@ -26,14 +26,14 @@ from bhhub.connectors.mllp.ack import (
     ACCEPT, APPLICATION_INTERNAL_ERROR, ERROR, REJECT, SEGMENT_SEQUENCE_ERROR, UNSUPPORTED_MESSAGE_TYPE,
     MessageHeader, NotHL7, build_ack, read_header,
 )
-from bhhub import intake
+from bhhub.intake import inbox as intake
 from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
 NOT_HL7 = "not an HL7 v2 message (no MSH segment); nothing was stored"
 # Reasons that mean "the hub does not read this kind of message" (HL7 table 0357 code 200):
-# bhhub.intake.format_for's words, and the HL7 v2 reader's for a message type it does not take.
+# bhhub.intake.inbox.format_for's words, and the HL7 v2 reader's for a message type it does not take.
 UNRECOGNIZED = ("not a format any installed plugin reads", "MSH-9 message type")
 
 

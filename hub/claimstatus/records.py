@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from bhhub.errors import InputError
 from bhhub.model import Claim, Payer, Person, Provider, ServiceLine
-from bhhub.x12.acks import Code, status_description
+from bhhub.acknowledgments.reader import Code, status_description
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from bhhub.claimstatus import store
 from bhhub.claimstatus.records import inquiry_for_claim
-from bhhub.claims import UNSENT
+from bhhub.claims.build import UNSENT
 from bhhub.errors import ConfigError, UsageError
 from bhhub.model import ClaimStatus
 from bhhub.store import schema

@@ -7,7 +7,7 @@
   move it: only an 835 posts money and denials. Rejected, denied, not found, no payment and
   information requested are alerts, one per claim. Registered for any guide, so a claim-status
   group under another GS08 reaches the reader, which names the guide it reads; the 277CA
-  (X214, ``bhhub.acks.transactions``) names its guide and so wins its own files.
+  (X214, ``bhhub.acknowledgments.transactions``) names its guide and so wins its own files.
 - A **999** group answering a 276 (GS01 HR) acknowledges or rejects that inquiry file; rejected,
   its questions fail with the 999's reason.
 """
@@ -17,8 +17,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bhhub import hookimpl
-from bhhub.acks import standing
-from bhhub.claims import set_status
+from bhhub.acknowledgments import standing
+from bhhub.claims.build import set_status
 from bhhub.errors import InputError
 from bhhub.exchange.alerts import clear_alert, raise_alert
 from bhhub.model import ClaimStatus
@@ -132,7 +132,7 @@ def _refuse_waiting(session, result, item_id: int) -> int:
 
 def apply_999_to_276(context: TransactionContext, group) -> list[str]:
     """One 999 group about 276 files: the notes for the 999's summary."""
-    from bhhub.acks.transactions import apply_999_to_inquiries
+    from bhhub.acknowledgments.transactions import apply_999_to_inquiries
     from bhhub.claimstatus import store
 
     return apply_999_to_inquiries(context, group, "276", store, schema.ClaimStatusCheck)

@@ -15,17 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bhhub.cli.output import print_json, print_json_array, print_table, progress
-from bhhub.filekinds import input_file
+from bhhub.common.filekinds import input_file
 from bhhub.errors import InputError, UsageError
 
 if TYPE_CHECKING:
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
 
 
 def open_hub(args: argparse.Namespace, *, create: bool = False) -> Hub:
     """The hub ``--home`` names; a folder that is not a hub is a usage error unless ``create``."""
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     return Hub.open(args.home, plugins=getattr(args, "plugin_host", None), create=create)
 
@@ -86,7 +86,7 @@ PARALLEL_FROM = 500  # files; below this a worker's start-up costs more than it 
 
 
 def cmd_intake(args: argparse.Namespace) -> int:
-    from bhhub import intake_many
+    from bhhub.intake import many as intake_many
 
     failed = 0
     results = []
@@ -201,7 +201,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     from bhhub.cli.output import date_option, date_range
     from bhhub.listings import Page
     from bhhub.listings.claims import ClaimFilter, claim_listing
-    from bhhub.remit.denials import DenialRules
+    from bhhub.remittance.denials import DenialRules
 
     option = lambda name: getattr(args, name, None)  # noqa: E731 - callers in code (the demo) pass only some
     since, until = date_option(option("since"), "--since"), date_option(option("until"), "--until")
@@ -266,7 +266,7 @@ def _claim_notes(c: dict) -> Iterator[str]:
                f"({ack['kind']} {ack['code']}, {ack['effective_on']}): investigate (`bhhub status check "
                f"{c['patient_control_number']}`); `bhhub resubmit` sends it again if the payer never got it")
     if c["remittance"]:
-        from bhhub.remit.claim_view import lines_of
+        from bhhub.remittance.claim_view import lines_of
 
         for text in lines_of(c["remittance"]):
             yield f"  {c['patient_control_number']} {text}"
@@ -284,7 +284,7 @@ def _claim_notes(c: dict) -> Iterator[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bhhub.batches import export_837p
+    from bhhub.claims.batches import export_837p
 
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
@@ -335,7 +335,7 @@ def _export_json(result, set_aside: list[tuple[str, str]], recovered: list[tuple
 
 def cmd_batch_write(args: argparse.Namespace) -> int:
     """`bhhub batch write ID --out FILE`: a stored batch's exact bytes, written again."""
-    from bhhub.batches import write_batch
+    from bhhub.claims.batches import write_batch
 
     if args.out.endswith(("/", os.sep)):
         raise UsageError(f"--out {args.out} is a folder; name the file to write in it")
@@ -383,7 +383,7 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
 
 def cmd_inbox_retry(args: argparse.Namespace) -> int:
-    from bhhub import intake
+    from bhhub.intake import inbox as intake
 
     with open_hub(args) as hub:
         try:
@@ -401,7 +401,7 @@ def cmd_inbox_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from bhhub.app import named_home
+    from bhhub.runtime.app import named_home
 
     # The plugins installed are the same for every hub, so none is needed; but a home the user
     # names must be one (README: a mistyped --home is told, wherever it is given).

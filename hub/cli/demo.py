@@ -40,12 +40,12 @@ PRACTICE_ENVIRONMENT = ("BHHUB_HOME", "BHHUB_DATABASE_URL")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.cli.commands import _intake_line
     from bhhub.cli.eligibility import cmd_list as cmd_eligibility_list
     from bhhub.cli.remit import cmd_denials
-    from bhhub.config import resolve_home
+    from bhhub.runtime.config import resolve_home
     from bhhub.eligibility.sweep import sweep
     from bhhub.exchange.cycle import exchange
     from bhhub.exchange.mailboxes import load_mailboxes
@@ -115,7 +115,7 @@ def _sandbox_running(args: argparse.Namespace, home: Path) -> Iterator[tuple]:
 
 def _plugin_host(args: argparse.Namespace):
     """The plugins, loaded once for the whole run (the command line may hand over a builder)."""
-    from bhhub.plugin_host import PluginHost, build_plugin_host
+    from bhhub.runtime.plugin_host import PluginHost, build_plugin_host
 
     given = getattr(args, "plugin_host", None)
     if isinstance(given, PluginHost):
@@ -181,7 +181,7 @@ def _own_environment(home: Path) -> Iterator[None]:
 
 def _write_exports(inbound: Path) -> None:
     # Visits from the last two months, so they are always within every payer's filing window.
-    from bhhub import clock
+    from bhhub.runtime import clock
     from bhhub.demo.synthetic import encounter_bundle
 
     start = clock.today() - timedelta(days=60)
@@ -231,7 +231,7 @@ def _write_config(home: Path, sandbox) -> None:
 
 
 def _ar_summary(hub) -> None:
-    from bhhub.remit.ar import ar_report, percent
+    from bhhub.remittance.ar import ar_report, percent
 
     with hub.store.session() as session:
         figures = ar_report(session).figures

@@ -234,7 +234,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.claims import resubmit
+    from bhhub.claims.build import resubmit
     from bhhub.errors import InputError
     from bhhub.model import ClaimStatus
 
@@ -275,7 +275,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.claims import UNSENT, rescrub
+    from bhhub.claims.build import UNSENT, rescrub
     from bhhub.scrub.engine import BulkContext
 
     changes, counts = [], {"ready": 0, "needs_attention": 0}
@@ -306,7 +306,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 def _check_overridable(row, args: argparse.Namespace) -> None:
     """A usage error (exit code 2) for an override the hub refuses: a claim already sent, a
     finding that would make the 837P invalid, or one the claim does not have."""
-    from bhhub.claims import OVERRIDABLE
+    from bhhub.claims.build import OVERRIDABLE
     from bhhub.scrub.never_overridden import why_not_overridable
 
     if row.status not in OVERRIDABLE:
@@ -326,7 +326,7 @@ def _check_overridable(row, args: argparse.Namespace) -> None:
 def cmd_override(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from bhhub.claims import rescrub
+    from bhhub.claims.build import rescrub
     from bhhub.store import schema
 
     if not args.reason.strip():

@@ -6,7 +6,7 @@ import argparse
 from decimal import Decimal
 
 from bhhub.cli.commands import open_hub, refused_as_usage
-from bhhub.filekinds import input_file
+from bhhub.common.filekinds import input_file
 from bhhub.cli.output import count, date_option, print_json, print_table
 from bhhub.errors import UsageError
 

@@ -7,7 +7,7 @@ A mistake prints one clear line, never a traceback.
 Start-up is kept light: this module and the command modules import only the standard library and
 small hub modules at the top; each command imports what it needs when it runs. Plugins are loaded
 only for a plugin's command or ``bhhub plugins`` (``bhhub --help`` lists plugin commands from
-``bhhub.plugin_host.command_summaries``), or when a command asks the hub for a hook.
+``bhhub.runtime.plugin_host.command_summaries``), or when a command asks the hub for a hook.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from bhhub.cli import remit as remit_cli
 from bhhub.cli import rules as rules_cli
 from bhhub.cli.json_option import honour_json_before_action
 from bhhub.errors import HubError, UsageError
-from bhhub.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
-from bhhub.logs import configure as configure_logging
+from bhhub.runtime.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
+from bhhub.runtime.logs import configure as configure_logging
 from bhhub.model import ClaimStatus
 
 DESCRIPTION = """\
@@ -210,13 +210,13 @@ def _main(argv: Sequence[str] | None) -> int:
     if word == "plugins" or (word is not None and word not in BUILTIN):
         # A plugin's command (or a mistyped one: argparse then lists every command), or the
         # listing of plugins: load them, and keep their commands for the next --help.
-        from bhhub.plugin_host import remember_commands
+        from bhhub.runtime.plugin_host import remember_commands
 
         host = build_plugin_host()
         plugin_commands = host.hooks.commands(taken=BUILTIN)
         remember_commands(plugin_commands)
     elif word is None and _asks_for_help(argv):
-        from bhhub.plugin_host import command_summaries
+        from bhhub.runtime.plugin_host import command_summaries
 
         plugin_commands = command_summaries(taken=BUILTIN)
     else:
@@ -276,8 +276,8 @@ def _refuse_blank_ids(args: argparse.Namespace) -> None:
 
 
 def build_plugin_host():
-    """Every installed plugin (``bhhub.plugin_host.build_plugin_host``), imported when first called."""
-    from bhhub.plugin_host import build_plugin_host as build
+    """Every installed plugin (``bhhub.runtime.plugin_host.build_plugin_host``), imported when first called."""
+    from bhhub.runtime.plugin_host import build_plugin_host as build
 
     return build()
 

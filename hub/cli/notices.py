@@ -1,6 +1,6 @@
 """``bhhub notice``: advance notices (ABN, waivers) the patient signed, recorded by a biller.
 
-A PR-50/96/204 is the patient's to pay only with one on file (``bhhub.remit.responsibility``).
+A PR-50/96/204 is the patient's to pay only with one on file (``bhhub.remittance.responsibility``).
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def _claim(session, pcn: str) -> schema.Claim:
 
 
 def cmd_notice_add(args: argparse.Namespace) -> int:
-    from bhhub.remit import notices
-    from bhhub.remit.denials import DenialRules
+    from bhhub.remittance import notices
+    from bhhub.remittance.denials import DenialRules
 
     signed_on = date_option(args.signed_on, "--signed-on")
     if args.note is not None and not args.note.strip():

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from bhhub.errors import UsageError
-from bhhub.text import clip  # noqa: F401 - the CLI's modules take it from here
+from bhhub.common.text import clip  # noqa: F401 - the CLI's modules take it from here
 
 T = TypeVar("T")
 
@@ -112,8 +112,8 @@ def progress(items: Sequence[T], label: str, *, stream=None) -> Iterator[T]:
 
 def date_option(text: str | None, option: str) -> date | None:
     """The date an option names (``--from 2026-11-30``); None when it was not given. Written
-    YYYY-MM-DD only, the hub's one date rule (``bhhub.clock.iso_date``): 20261130 is refused too."""
-    from bhhub.clock import DATE_RULE, iso_date
+    YYYY-MM-DD only, the hub's one date rule (``bhhub.runtime.clock.iso_date``): 20261130 is refused too."""
+    from bhhub.runtime.clock import DATE_RULE, iso_date
 
     if text is None:
         return None

@@ -45,7 +45,7 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def cmd_plugin_new(args: argparse.Namespace) -> int:
-    from bhhub.app import named_home
+    from bhhub.runtime.app import named_home
     from bhhub.scaffold import generate
     from bhhub.scaffold import plugin_names
 

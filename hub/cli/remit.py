@@ -8,7 +8,7 @@ import sys
 from datetime import date
 
 from bhhub.cli.commands import open_hub, refused_as_usage, unknown_claims
-from bhhub.clock import today
+from bhhub.runtime.clock import today
 from bhhub.cli.output import date_option, print_json, print_table
 from bhhub.errors import InputError, UsageError
 from bhhub.model import ClaimStatus
@@ -135,12 +135,12 @@ def _claim_payers(session, payment_ids: list[int]) -> dict[int, str]:
 
 
 def _provider_adjustment_lines(hub, session, data: list[dict]) -> None:
-    """Each payment's PLB lines, named, with the claim their reference names (bhhub.remit.plb)."""
+    """Each payment's PLB lines, named, with the claim their reference names (bhhub.remittance.plb)."""
     from sqlalchemy import select
 
     from bhhub.store import schema
 
-    from bhhub.remit import plb
+    from bhhub.remittance import plb
 
     a = schema.ProviderAdjustment
     rows = session.scalars(select(a).where(a.payment_id.in_([d["id"] for d in data])).order_by(a.id)).all()
@@ -187,7 +187,7 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.remit.posting import match_by_hand
+    from bhhub.remittance.posting import match_by_hand
 
     with open_hub(args) as hub, hub.store.session() as session:
         # the latest revision the payer may have (a pending correction has not gone out)
@@ -219,8 +219,8 @@ def cmd_denials(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.remit.denials import DenialRules
-    from bhhub.remit.next_steps import on_worklist
+    from bhhub.remittance.denials import DenialRules
+    from bhhub.remittance.next_steps import on_worklist
 
     d, c = schema.Denial, schema.Claim
     cov, payer = schema.Coverage, schema.Payer
@@ -289,7 +289,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.remit.followups import create_replacement, create_secondary, create_void
+    from bhhub.remittance.followups import create_replacement, create_secondary, create_void
 
     if args.kind == "corrections":
         return _list_corrections(args)
@@ -339,7 +339,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
 
 
 def _list_corrections(args: argparse.Namespace) -> int:
-    from bhhub.remit.corrections import list_pending
+    from bhhub.remittance.corrections import list_pending
 
     if args.claims or args.as_billed:
         raise UsageError("`bhhub followup corrections` lists every pending correction; it takes no CLAIM")
@@ -365,7 +365,7 @@ def _list_corrections(args: argparse.Namespace) -> int:
 
 
 def cmd_ar(args: argparse.Namespace) -> int:
-    from bhhub.remit.ar import BUCKETS, FORMULAS, ar_report, percent
+    from bhhub.remittance.ar import BUCKETS, FORMULAS, ar_report, percent
 
     as_of = date_option(args.as_of, "--as-of") or today()
     with open_hub(args) as hub, hub.store.session() as session:

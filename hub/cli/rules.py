@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from bhhub.cli.commands import open_hub
-from bhhub.filekinds import input_file
+from bhhub.common.filekinds import input_file
 from bhhub.cli.output import print_json
 
 _EPILOG = {

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from bhhub.coding import rules
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Encounter, Finding, Payer, ServiceLine, Severity
 
 OFFICE = "11"

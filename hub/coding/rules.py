@@ -8,8 +8,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
-from bhhub.memo import IdentityMemo
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.common.memo import IdentityMemo
 from bhhub.model import Payer, Provider
 
 PSYCHOTHERAPY = "coding/psychotherapy.toml"

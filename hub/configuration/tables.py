@@ -1,6 +1,6 @@
 """Mapping tables a practice edits that are configuration rather than code sets, as strict models.
 
-``bhhub.mapping_tables.MappingSet`` checks each of these once when it loads the table (the packaged file
+``bhhub.runtime.mapping_tables.MappingSet`` checks each of these once when it loads the table (the packaged file
 with the practice's copy laid over it); the callers keep reading the table as parsed. Parts
 another module checks more closely are typed only as tables here (the telehealth rules:
 ``bhhub.coding.rules``, which refuses their unknown keys itself).

@@ -10,7 +10,7 @@ import random
 from datetime import date, timedelta
 from typing import Any
 
-from bhhub.identifiers import npi_check_digit
+from bhhub.common.identifiers import npi_check_digit
 
 NPI = "http://hl7.org/fhir/sid/us-npi"
 TIN = "urn:oid:2.16.840.1.113883.4.4"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 
 ELIGIBILITY_CODES = "x12/eligibility_codes.toml"
 

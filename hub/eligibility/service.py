@@ -30,7 +30,7 @@ from datetime import date
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bhhub.clock import today
+from bhhub.runtime.clock import today
 from bhhub.eligibility import codes, effects, store
 from bhhub.eligibility.inquiry import EligibilityRequest
 from bhhub.errors import ConfigError, InputError, UsageError

@@ -27,7 +27,7 @@ from datetime import date, datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from bhhub.clock import today
+from bhhub.runtime.clock import today
 from bhhub.eligibility.benefits import EligibilityResponse
 from bhhub.model import SELF
 from bhhub.store import schema

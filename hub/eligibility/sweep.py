@@ -24,8 +24,8 @@ from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import select
 
-from bhhub.claims import UNSENT
-from bhhub.clock import today
+from bhhub.claims.build import UNSENT
+from bhhub.runtime.clock import today
 from bhhub.eligibility import service, store
 from bhhub.model import ClaimStatus
 from bhhub.store import schema

@@ -63,7 +63,7 @@ def apply_271(context: TransactionContext, responses) -> Applied:
 
 def apply_999_to_270(context: TransactionContext, group) -> list[str]:
     """One 999 group about 270 files: the notes for the 999's summary."""
-    from bhhub.acks.transactions import apply_999_to_inquiries
+    from bhhub.acknowledgments.transactions import apply_999_to_inquiries
     from bhhub.eligibility import store
     from bhhub.store import schema
 

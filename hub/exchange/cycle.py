@@ -12,7 +12,7 @@ from sqlalchemy import exists, select
 from bhhub.errors import HubError, RetriableError
 from bhhub.exchange.alerts import clear_alert, raise_alert
 from bhhub.exchange.locks import DEFAULT_WAIT_SECONDS, EXCHANGE, LockBusy, hub_lock
-from bhhub.intake import finish_received
+from bhhub.intake.inbox import finish_received
 from bhhub.exchange.inbound import PickedUp, pick_up
 from bhhub.exchange.outbound import UPLOADED, Sent, submit
 from bhhub.store import schema

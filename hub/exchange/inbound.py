@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from bhhub import intake
-from bhhub.crashpoints import crash_point
+from bhhub.intake import inbox as intake
+from bhhub.runtime.crashpoints import crash_point
 from bhhub.errors import HubError, RemoteFileError
 from bhhub.exchange.alerts import clear_alert, raise_alert
 from bhhub.store import schema

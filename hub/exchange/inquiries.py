@@ -3,7 +3,7 @@
     batch_ids = queue_270(hub, session, requests)     # in the caller's transaction: one id per request
     batch_ids = queue_276(hub, session, inquiries)
 
-An inquiry file is recorded as an 837P batch is (``bhhub.batches``): its bytes, sha256 and control
+An inquiry file is recorded as an 837P batch is (``bhhub.claims.batches``): its bytes, sha256 and control
 numbers are stored as a ``Batch`` (kind 270 or 276, no claims, no charge) before it goes
 anywhere, in the caller's transaction, so the answer's trace numbers and the batch commit
 together or not at all. ISA13, GS06 and ST02 come from the same persisted counters as the
@@ -79,7 +79,7 @@ def _write(hub, session, kind: str, items: Sequence, writer: Callable[..., bytes
     controls = allocate_control_numbers(session, envelope)
     content = writer(items, envelope, controls, datetime.now(timezone.utc))
     if profile is not None and not profile.line_breaks:
-        content = content.replace(b"~\n", b"~")  # as bhhub.batches does for such a clearinghouse
+        content = content.replace(b"~\n", b"~")  # as bhhub.claims.batches does for such a clearinghouse
     batch = schema.Batch(
         kind=kind,
         sender_id=envelope.sender_id,
@@ -100,7 +100,7 @@ def _write(hub, session, kind: str, items: Sequence, writer: Callable[..., bytes
 
 
 def allocate_control_numbers(session, envelope: Envelope) -> ControlNumbers:
-    """ISA13, GS06 and ST02 from the counters ``bhhub.batches.create_batch`` uses (same names)."""
+    """ISA13, GS06 and ST02 from the counters ``bhhub.claims.batches.create_batch`` uses (same names)."""
     # One sequence per sender: ISA13 must be unique per sender (duplicates get TA1 note 025).
     scope = f"{envelope.sender_qualifier}:{envelope.sender_id}"
     return ControlNumbers(

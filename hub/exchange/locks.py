@@ -2,7 +2,7 @@
 
 A cron job and a person typing the same command, or ``bhhub run``'s scheduled exchange and a
 ``bhhub exchange`` by hand, must not interleave: the claims each takes are already disjoint
-(``bhhub.batches`` takes them atomically), but two pickups would download the same file and two
+(``bhhub.claims.batches`` takes them atomically), but two pickups would download the same file and two
 uploads would race on one transmission. Every command that batches, uploads or picks up holds
 this lock for its work, and the second one waits for the first (up to a deadline), then runs
 and finds what is left.

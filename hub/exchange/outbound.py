@@ -25,9 +25,9 @@ from datetime import datetime, timezone
 
 from sqlalchemy import exists, func, select
 
-from bhhub.batches import create_batch
-from bhhub.claims import set_status
-from bhhub.crashpoints import crash_point
+from bhhub.claims.batches import create_batch
+from bhhub.claims.build import set_status
+from bhhub.runtime.crashpoints import crash_point
 from bhhub.errors import HubError
 from bhhub.model import ClaimStatus
 from bhhub.store import schema

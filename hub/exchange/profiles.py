@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 from bhhub.configuration.hub_file import InterchangeOverrides
 from bhhub.configuration.problems import Strict, validated
 from bhhub.errors import ConfigError, MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 
 OUTBOUND_KINDS = ("837P", "270", "276")  # what the hub uploads: claims, eligibility and status inquiries
 UPLOAD_METHODS = ("rename", "direct")

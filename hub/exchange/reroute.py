@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import exists, select
 
-from bhhub.claims import set_status
-from bhhub.crashpoints import crash_point
+from bhhub.claims.build import set_status
+from bhhub.runtime.crashpoints import crash_point
 from bhhub.errors import UsageError
 from bhhub.exchange.inquiries import INQUIRY_KINDS, AskedAgain, ask_again
 from bhhub.model import ClaimStatus

@@ -32,7 +32,7 @@ from bhhub.exchange.cycle import (check_acknowledgments_due, check_inquiries_wai
 from bhhub.exchange.mailboxes import load_mailboxes
 
 log = logging.getLogger(__name__)
-watched = logging.getLogger("hub.run")  # the lines `bhhub run` shows at its default level (bhhub.logs)
+watched = logging.getLogger("hub.run")  # the lines `bhhub run` shows at its default level (bhhub.runtime.logs)
 
 TICK_SECONDS = 60
 # A run that could not start on time still runs if it is at most this late; later ones are
@@ -114,7 +114,7 @@ def _exchange_job(hub, mailbox_name: str, watch=None) -> None:
     report = exchange(hub, mailbox)
     seconds = time.perf_counter() - start
     # What a person watching the runner sees at its default level: a line per file, a line per
-    # cycle. Ids, file names and counts only (bhhub.logs).
+    # cycle. Ids, file names and counts only (bhhub.runtime.logs).
     for sent in report.sent:
         watched.info("exchange %s: sent %s transmission %s (batch %s, %d claim(s)) as %s (%s)", mailbox_name,
                      sent.kind, sent.transmission_id, sent.batch_id, sent.claims, sent.remote_name, sent.how,
@@ -152,7 +152,7 @@ def _tick(hub, stop: threading.Event | None = None) -> None:
 
 def _enrollments(hub) -> None:
     """Alerts ahead of enrollments ending and re-attestations falling due (once per incident)."""
-    from bhhub.clock import today
+    from bhhub.runtime.clock import today
     from bhhub.ledger.credentialing import check_expirations
 
     with hub.store.session() as session:

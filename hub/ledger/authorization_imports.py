@@ -28,8 +28,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bhhub.clock import DATE_RULE, iso_date
-from bhhub.csvfile import read_rows
+from bhhub.runtime.clock import DATE_RULE, iso_date
+from bhhub.ledger.csvfile import read_rows
 from bhhub.errors import InputError
 from bhhub.ledger import authorizations as ledger
 from bhhub.model import AuthorizationGrant

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from bhhub import model
 from bhhub.errors import InputError, UsageError
-from bhhub.identifiers import npi_is_valid
+from bhhub.common.identifiers import npi_is_valid
 from bhhub.store import schema
 from bhhub.store.schema import utcnow
 

@@ -25,11 +25,11 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bhhub.clock import DATE_RULE, iso_date
-from bhhub.csvfile import read_rows
+from bhhub.runtime.clock import DATE_RULE, iso_date
+from bhhub.ledger.csvfile import read_rows
 from bhhub.errors import InputError
 from bhhub.exchange.alerts import clear_alert, raise_alert
-from bhhub.identifiers import npi_is_valid
+from bhhub.common.identifiers import npi_is_valid
 from bhhub.store import schema
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bhhub.errors import UsageError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.store import schema
 
 # (table, the key holding its payer ids)

@@ -3,7 +3,7 @@
 An authorization entered, imported or voided changes what the scrubber finds on the member's
 claims with that payer; an enrollment recorded changes it for the rendering provider's claims
 with that payer. Only claims not yet sent (needs_attention, ready) are checked again, with
-``bhhub.claims.rescrub``, so a claim held for a missing authorization is ready the moment it is
+``bhhub.claims.build.rescrub``, so a claim held for a missing authorization is ready the moment it is
 entered, and a claim for a provider whose enrollment ended is held before it goes out.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
-from bhhub.claims import UNSENT, rescrub
+from bhhub.claims.build import UNSENT, rescrub
 from bhhub.scrub.engine import ConnectionContext
 from bhhub.store import schema
 

@@ -13,10 +13,10 @@ from datetime import date
 
 from sqlalchemy import bindparam, func, select
 
-from bhhub.acks.standing import acknowledgments_json
+from bhhub.acknowledgments.standing import acknowledgments_json
 from bhhub.listings import Page, keyset_chunks
 from bhhub.listings.json_columns import decode_json, json_text
-from bhhub.remit.claim_view import remittances_of
+from bhhub.remittance.claim_view import remittances_of
 from bhhub.store import schema
 from bhhub.store.one_of import one_of
 
@@ -59,7 +59,7 @@ def listing_query(wanted: ClaimFilter):
 def claim_listing(session, wanted: ClaimFilter, page: Page, rules=None) -> Iterator[dict]:
     """Each claim ``wanted`` on ``page``, in id order, as ``bhhub claims --json`` shows it.
 
-    ``rules`` (the denial table) adds ``remittance`` to a billed claim (bhhub.remit.claim_view)."""
+    ``rules`` (the denial table) adds ``remittance`` to a billed claim (bhhub.remittance.claim_view)."""
     for chunk in keyset_chunks(session, listing_query(wanted), schema.Claim.id, page):
         yield from _chunk_json(session, chunk, rules)
 

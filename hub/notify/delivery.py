@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from bhhub.crashpoints import crash_point
+from bhhub.runtime.crashpoints import crash_point
 from bhhub.notify.deadline import within_deadline
 from bhhub.notify.targets import AlertNotice, DeliveryFailed, deadline_of, redact, targets
 from bhhub.store import schema
 from bhhub.store.schema import utcnow
-from bhhub.text import clip
+from bhhub.common.text import clip
 
 log = logging.getLogger(__name__)
 

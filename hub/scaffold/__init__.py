@@ -62,7 +62,7 @@ def refuse_taken(names: PluginNames) -> None:
     from importlib import metadata
 
     from bhhub import PROJECT_NAME
-    from bhhub.plugin_host import ENTRY_POINT_GROUP, _distribution_name
+    from bhhub.runtime.plugin_host import ENTRY_POINT_GROUP, _distribution_name
 
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name.replace("-", "_") != names.package:

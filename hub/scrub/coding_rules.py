@@ -23,8 +23,8 @@ from typing import Any
 from bhhub import hookimpl
 from bhhub.coding import rules as telehealth
 from bhhub.coding.rules import claim_filing_indicator
-from bhhub.mapping_tables import MappingSet
-from bhhub.memo import IdentityMemo
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.common.memo import IdentityMemo
 from bhhub.model import Claim, Finding, ServiceLine, Severity
 from bhhub.types import ClaimCheck
 
@@ -81,7 +81,7 @@ def current(entries: list[dict], on: date) -> dict | None:
 def payer_rules(table: dict, mappings: MappingSet, claim: Claim, on: date) -> dict:
     """Default, then the claim filing indicator's, then the payer's own entry, laid over in turn."""
     section = table.get("payer_rules", {})
-    # The stored claim already carries SBR09 as the payer table says (bhhub.claims).
+    # The stored claim already carries SBR09 as the payer table says (bhhub.claims.build).
     indicator = claim.coverage.payer.claim_filing_indicator or claim_filing_indicator(mappings, claim.coverage.payer)
     payer_id = claim.coverage.payer.payer_id
     return _PAYER_RULES.get(table, (indicator, payer_id, on), _payer_rules, section, indicator, payer_id, on)

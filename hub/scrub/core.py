@@ -7,7 +7,7 @@ codes, add-ons, same-day pairs, authorizations) live in their own rule pack.
 Tables: ``mappings/rules/validity.toml`` (severities, place-of-service codes, EIN prefixes,
 timely-filing warning window), ``mappings/rules/icd10cm_versions.toml`` (ICD-10-CM changes by
 release, for the code set in effect on the date of service) and the filing windows by payer kind
-and claim type in ``mappings/rules/filing_windows.toml`` (``bhhub.remit.deadlines``). Date rules
+and claim type in ``mappings/rules/filing_windows.toml`` (``bhhub.remittance.deadlines``). Date rules
 ask :func:`today`, which tests replace.
 """
 
@@ -21,13 +21,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from bhhub import clock, hookimpl
+from bhhub import hookimpl
+from bhhub.runtime import clock
 from bhhub.coding.rules import claim_filing_indicator
-from bhhub.identifiers import npi_is_valid, tin_is_valid
-from bhhub.mapping_tables import MappingSet
-from bhhub.memo import IdentityMemo
+from bhhub.common.identifiers import npi_is_valid, tin_is_valid
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.common.memo import IdentityMemo
 from bhhub.model import Claim, Finding, Person, Provider, Severity
-from bhhub.remit.deadlines import FilingWindows
+from bhhub.remittance.deadlines import FilingWindows
 from bhhub.store import schema
 from bhhub.types import ClaimCheck
 
@@ -45,7 +46,7 @@ _PACKAGED = MappingSet()  # the packaged tables, when a check runs without a hub
 
 
 def today() -> date:
-    """The date the date rules (future service, timely filing) measure from (``bhhub.clock``)."""
+    """The date the date rules (future service, timely filing) measure from (``bhhub.runtime.clock``)."""
     return clock.today()
 
 
@@ -384,7 +385,7 @@ def check_lines(claim: Claim, context: Any = None) -> Iterator[Finding]:
 
 def check_timely_filing(claim: Claim, context: Any = None) -> Iterator[Finding]:
     # Domain reference 10.1: the window and what starts its clock depend on the payer's kind
-    # (SBR09), its state (Medicaid) and the claim type; bhhub.remit.deadlines answers from
+    # (SBR09), its state (Medicaid) and the claim type; bhhub.remittance.deadlines answers from
     # mappings/rules/filing_windows.toml. A clock whose start is unknown yet is not judged.
     if not claim.lines:
         return

@@ -24,7 +24,7 @@ from bhhub import hookimpl
 from bhhub.ledger import authorizations as ledger
 from bhhub.ledger import credentialing
 from bhhub.ledger.authorizations import BilledClaim
-from bhhub.memo import IdentityMemo
+from bhhub.common.memo import IdentityMemo
 from bhhub.model import Claim, Finding, Severity
 from bhhub.store import schema
 from bhhub.types import ClaimCheck

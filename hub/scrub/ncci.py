@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from bhhub import hookimpl
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Claim, Finding, ServiceLine, Severity
 from bhhub.types import ClaimCheck
 

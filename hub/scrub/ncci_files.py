@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bhhub.errors import InputError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.scrub.ncci import MUE, PTP, SETTINGS
 
 _PTP_COLUMNS = {"column1": "column1", "column2": "column2", "effective": "effectivedate",

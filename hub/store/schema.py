@@ -162,7 +162,7 @@ class Claim(Base):
     diagnoses: Mapped[list] = mapped_column(JSON)  # ICD-10-CM with dots, principal first
     # Other coverages (2320/2330), ids of coverages rows in order.
     other_coverage_ids: Mapped[list] = mapped_column(JSON, default=list)
-    # The claim's 837P segments, rendered and checked when it was built (bhhub.x12.claim837p
+    # The claim's 837P segments, rendered and checked when it was built (bhhub.claims.claim837p
     # RenderedClaim); None while it needs attention.
     rendered_x12: Mapped[dict | None] = mapped_column(JSON)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)
@@ -305,7 +305,7 @@ class Acknowledgment(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # What the answer means for the claim and who gave it, so a claim's status can be decided by
     # precedence over all answers to its submission, whatever order they came in
-    # (bhhub.acks.precedence): received | accepted | not_found | rejected; clearinghouse | payer;
+    # (bhhub.acknowledgments.precedence): received | accepted | not_found | rejected; clearinghouse | payer;
     # the date the answer speaks for (STC02, else the file's date).
     outcome: Mapped[str | None] = mapped_column(String(12))
     source: Mapped[str | None] = mapped_column(String(15))
@@ -415,7 +415,7 @@ class RemitClaim(Base):
     as one already posted to ``claim_id``, not posted again). A reversal (CLP02 22) is posted
     with its negative amounts and ``reverses_id`` pointing at the posting it undoes, which gets
     ``reversed_by_id``. ``fingerprint`` is the claim payment's identity whatever its envelope
-    (``bhhub.remit.identity``); ``generation`` counts the posted ones with that identity on the
+    (``bhhub.remittance.identity``); ``generation`` counts the posted ones with that identity on the
     claim (a reversal makes room for one more), so one claim, fingerprint and generation is
     posted once even by two processes at once.
     """
@@ -447,7 +447,7 @@ class RemitClaim(Base):
     generation: Mapped[int | None] = mapped_column(Integer)  # posted rows only
     posted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # The payer forwarded the claim to the next payer itself (CLP02 19/20/21, NM1*TT, MA18/N89):
-    # nothing is billed to that payer by hand; its own 835 follows (bhhub.remit.crossovers).
+    # nothing is billed to that payer by hand; its own 835 follows (bhhub.remittance.crossovers).
     crossed_over: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     crossover_payer: Mapped[str] = mapped_column(String(80), default="", server_default="")
 
@@ -493,7 +493,7 @@ class Denial(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolution: Mapped[str | None] = mapped_column(Text)
     # A PR amount the patient really owes (or their next payer first); False for CO/OA/PI and for
-    # a PR the hub may not bill them for: a wrong payer, or no advance notice (bhhub.remit.responsibility).
+    # a PR the hub may not bill them for: a wrong payer, or no advance notice (bhhub.remittance.responsibility).
     patient_owes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from bhhub import PROJECT_NAME
 from bhhub.errors import HubError
-from bhhub.plugin_host import ENTRY_POINT_GROUP, PluginHost, _distribution_name, _register, build_plugin_host
+from bhhub.runtime.plugin_host import ENTRY_POINT_GROUP, PluginHost, _distribution_name, _register, build_plugin_host
 from bhhub.testing.network import imports_without_network, no_network
 
 UNDER_TEST = "plugin_under_test"  # the name the kit registers the plugin under

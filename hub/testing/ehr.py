@@ -31,7 +31,7 @@ The checks, in order:
    diagnoses in order, lines with codes, modifiers, units, charges, dates); at least one golden
    must have one.
 6. ``check_goldens_become_claims``: in a temporary hub (SQLite, bhhub's built-in plugins plus
-   this one), ``bhhub.intake.receive`` imports each golden with the plugin's format (and no other
+   this one), ``bhhub.intake.inbox.receive`` imports each golden with the plugin's format (and no other
    format recognizes it too); every claim comes out ``ready`` (its error findings are listed if
    not); one 837P batch is exported with every claim and passes pyx12's implementation-guide
    check when pyx12 is installed. Dates are judged as of the day after the goldens' last date of
@@ -62,7 +62,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from bhhub.errors import HubError, InputError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Encounter
 from bhhub.testing.common import (
     UNDER_TEST, ContractFailure, check_calls_need_no_network, check_entry_point, check_mapping_file,

@@ -121,7 +121,7 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
 
 def write_expected(plugin: object, golden: Path | str, mappings_dir: Path | str | None = None) -> Path:
     """Write ``golden``'s expected file from what ``plugin`` reads today; returns its path."""
-    from bhhub.mapping_tables import MappingSet
+    from bhhub.runtime.mapping_tables import MappingSet
     from bhhub.types import IntakeContext
 
     golden = Path(golden)

@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime
 from decimal import Decimal
 
-from bhhub.identifiers import npi_is_valid, tin_is_valid
+from bhhub.common.identifiers import npi_is_valid, tin_is_valid
 from bhhub.model import SELF, Address, Coverage, Encounter, Patient, Person, Provider, ServiceLine
 
 ICD10_WITH_DOT = re.compile(r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$")

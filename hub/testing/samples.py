@@ -1,7 +1,7 @@
 """Payloads of other formats, that an EHR plugin's ``recognizes`` must answer False.
 
 The hub asks every format's ``recognizes`` about every payload and gives it to the first that
-says yes (``bhhub.intake.choose_format``): a recognizer that says yes to what is not its format
+says yes (``bhhub.intake.inbox.choose_format``): a recognizer that says yes to what is not its format
 either takes files from the format that reads them, or never gets them because a built-in came
 first. ``foreign_payloads()`` are the built-in formats' own samples (each labelled with the
 format that reads it, so the built-in under test is not asked about its own), X12 and HL7 of

@@ -40,7 +40,7 @@ def _environment(**values: str | None) -> Iterator[None]:
 def bill_in_temporary_hub(plugin: object, goldens: Sequence[Path], names: set[str], expected: int, today: date,
                           require_ready: bool, mappings_dir: Path | None = None) -> dict[str, Any]:
     """Receive each golden, check its claims, export one batch; ``{"claims": n, "content": bytes}``."""
-    from bhhub.app import Hub
+    from bhhub.runtime.app import Hub
 
     with tempfile.TemporaryDirectory(prefix="bhhub-contract-") as folder:
         if mappings_dir is not None:
@@ -54,8 +54,8 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
           folder: Path) -> dict[str, Any]:
     from sqlalchemy import select
 
-    from bhhub import intake
-    from bhhub.batches import export_837p
+    from bhhub.intake import inbox as intake
+    from bhhub.claims.batches import export_837p
     from bhhub.store import schema
 
     for golden in goldens:
@@ -65,7 +65,7 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
         if result.format not in names:
             raise fail(f"the hub read {golden.name} as {result.format!r}, not with the plugin's format",
                        "make the golden unambiguous, or recognizes() more specific")
-        if result.notes:  # another format recognized it too (bhhub.intake.choose_format)
+        if result.notes:  # another format recognized it too (bhhub.intake.inbox.choose_format)
             raise fail(f"the hub noted about {golden.name}: {'; '.join(result.notes)}",
                        "make recognizes() look for what only this format has")
         stuck = [c for c in result.claims if c.status != "ready"]

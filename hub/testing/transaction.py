@@ -113,8 +113,8 @@ def check_applies_once(plugin: object, name: str, sample: bytes,
                        prepare: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Check 4: applied from the inbox, and a resent copy changes nothing. ``prepare(hub)``, when
     given, stores what the sample answers first (claims, batches). Returns both results."""
-    from bhhub import intake
-    from bhhub.app import Hub
+    from bhhub.intake import inbox as intake
+    from bhhub.runtime.app import Hub
     from bhhub.testing.common import host_with
     from bhhub.testing.temporary_hub import _environment
 

@@ -1,6 +1,6 @@
 """The settings around the claims of an 837P: interchange (ISA/GS), submitter and receiver.
 
-A clearinghouse assigns the ids; ``bhhub.config`` reads them from ``bhhub.toml``. Control numbers
+A clearinghouse assigns the ids; ``bhhub.runtime.config`` reads them from ``bhhub.toml``. Control numbers
 are not settings: they come from persisted counters, one set per file (domain reference 5.5).
 """
 

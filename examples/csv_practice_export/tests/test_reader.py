@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from bhhub.errors import InputError, MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.types import IntakeContext
 
 from csv_practice_export import FORMAT

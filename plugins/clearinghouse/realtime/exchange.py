@@ -30,7 +30,7 @@ from bhhub.eligibility.x270 import write_270
 from bhhub.eligibility.x271 import read_271
 from bhhub.errors import InputError
 from bhhub.model import Coverage, Patient
-from bhhub.x12.acks import read_999, read_ta1
+from bhhub.acknowledgments.reader import read_999, read_ta1
 from bhhub.x12.envelope import ControlNumbers
 from bhhub.x12.recognize import recognize
 

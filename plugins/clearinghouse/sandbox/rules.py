@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from bhhub.errors import ConfigError
-from bhhub.identifiers import npi_is_valid
-from bhhub.mapping_tables import MappingSet
+from bhhub.common.identifiers import npi_is_valid
+from bhhub.runtime.mapping_tables import MappingSet
 
 from bhhub.plugins.clearinghouse.sandbox.eligibility import EVERYONE_ACTIVE, EligibilityRules, eligibility_from_table
 from bhhub.plugins.clearinghouse.sandbox.reader import Claim, ServiceLine

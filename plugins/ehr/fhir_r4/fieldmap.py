@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 
 TABLE = "ehr/fhir_r4.toml"
 

@@ -7,9 +7,9 @@ It reads HL7 v2.3 through v2.5.1 (and later versions, which only add fields):
   the FT1 lines, DG1 diagnoses and IN1/IN2 coverages; the billing provider comes from the
   practice profile for MSH-4 (``mappings/ehr/practices.toml``). They go through the same
   coding, checks and 837P rendering as the FHIR plugin's.
-* ADT^A04/A08 (and A01, A05, A28, A31) → ``bhhub.records.Registration``: the patient and their
+* ADT^A04/A08 (and A01, A05, A28, A31) → ``bhhub.intake.records.Registration``: the patient and their
   coverages, stored without a claim.
-* SIU^S12/S13/S14/S15 → ``bhhub.records.Appointment``, kept for eligibility sweeps; S15 cancels.
+* SIU^S12/S13/S14/S15 → ``bhhub.intake.records.Appointment``, kept for eligibility sweeps; S15 cancels.
 
 Field positions are in ``mappings/ehr/hl7v2.toml``, so an EHR that sends minutes or the NPI
 elsewhere (a Z-segment) needs a mapping file, not code. A file of many messages is split into
@@ -32,7 +32,7 @@ from importlib import resources
 
 from bhhub import hookimpl
 from bhhub.errors import InputError
-from bhhub.records import Registration
+from bhhub.intake.records import Registration
 from bhhub.types import IntakeContext, IntakeFormat
 
 from bhhub.plugins.ehr.hl7v2 import charges, people, scheduling

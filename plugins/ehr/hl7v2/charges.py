@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 from bhhub.errors import InputError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Encounter, PersonName, Provider, ServiceLine
 
 from bhhub.plugins.ehr.hl7v2 import people

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 
 from bhhub.plugins.ehr.hl7v2.paths import Path, parse_path
 from bhhub.plugins.ehr.hl7v2.schema import check, cached

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bhhub.errors import InputError, MappingError
-from bhhub.identifiers import npi_is_valid, tin_is_valid
-from bhhub.mapping_tables import MappingSet
+from bhhub.common.identifiers import npi_is_valid, tin_is_valid
+from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Address, Provider
 
 from bhhub.plugins.ehr.hl7v2.schema import cached

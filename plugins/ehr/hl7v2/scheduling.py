@@ -9,9 +9,9 @@ the status from the trigger event.
 from __future__ import annotations
 
 from bhhub.errors import InputError
-from bhhub.identifiers import npi_is_valid
+from bhhub.common.identifiers import npi_is_valid
 from bhhub.model import Patient, PersonName
-from bhhub.records import Appointment
+from bhhub.intake.records import Appointment
 
 from bhhub.plugins.ehr.hl7v2 import people
 from bhhub.plugins.ehr.hl7v2.fieldmap import FieldMap

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from bhhub.mapping_tables import MappingSet
+from bhhub.runtime.mapping_tables import MappingSet
 
 from bhhub.plugins.ehr.hl7v2.paths import path_problem
 

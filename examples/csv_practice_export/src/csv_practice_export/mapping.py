@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from bhhub.errors import MappingError
-from bhhub.mapping_tables import MappingSet
-from bhhub.identifiers import npi_is_valid, tin_is_valid
+from bhhub.runtime.mapping_tables import MappingSet
+from bhhub.common.identifiers import npi_is_valid, tin_is_valid
 
 OVERRIDE = Path("ehr") / "csv_practice_export.toml"
 REQUIRED_COLUMNS = (

@@ -16,7 +16,7 @@ depends_on = None
 
 def upgrade() -> None:
     # Rows posted before this revision keep NULLs: posting computes their identity from what they
-    # hold (bhhub.remit.repeats), and NULLs never collide in the unique constraint.
+    # hold (bhhub.remittance.repeats), and NULLs never collide in the unique constraint.
     with op.batch_alter_table('remit_claims', schema=None) as batch_op:
         batch_op.add_column(sa.Column('fingerprint', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('generation', sa.Integer(), nullable=True))
