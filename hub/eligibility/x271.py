@@ -27,19 +27,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bhhub.eligibility import codes
-from bhhub.eligibility.benefits import (
-    by_service_type,
-    coverage_active,
-    BenefitEntry,
-    DatePeriod,
-    Delivery,
-    EligibilityResponse,
-    PatientIdentity,
-    Rejection,
-    RelatedEntity,
-    Trace,
-    UnrecognizedSegment,
-)
+from bhhub.eligibility.benefit_entries import BenefitEntry, DatePeriod, Delivery, Rejection, RelatedEntity
+from bhhub.eligibility.benefits import EligibilityResponse, PatientIdentity, Trace, UnrecognizedSegment
+from bhhub.eligibility.service_benefits import by_service_type, coverage_active
 from bhhub.errors import InputError
 from bhhub.x12.tokens import Segment, segments
 

@@ -50,7 +50,8 @@ from sqlalchemy.orm import Session
 from bhhub import hookimpl
 from bhhub.eligibility import codes as eligibility_codes
 from bhhub.eligibility import refusals, store
-from bhhub.eligibility.benefits import DatePeriod, benefits_from_json, in_effect, limits_before
+from bhhub.eligibility.benefit_entries import DatePeriod, in_effect, limits_before
+from bhhub.eligibility.service_benefits import benefits_from_json
 from bhhub.eligibility.service_types import PLAN
 from bhhub.eligibility.conditions import AuthRule
 from bhhub.eligibility.coverage import coverage
