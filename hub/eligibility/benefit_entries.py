@@ -173,8 +173,8 @@ class Delivery:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Delivery:
         return cls(data["quantity_qualifier"], parse_decimal(data.get("quantity")), data.get("unit") or "",
-                   parse_decimal(data.get("sample_size")), data.get("time_period") or "", parse_decimal(data.get("period_count")),
-                   data.get("frequency") or "", data.get("pattern") or "")
+                   parse_decimal(data.get("sample_size")), data.get("time_period") or "",
+                   parse_decimal(data.get("period_count")), data.get("frequency") or "", data.get("pattern") or "")
 
 
 @dataclass(frozen=True)
