@@ -39,7 +39,7 @@ from bhhub.claims.build import set_status
 from bhhub.runtime.clock import today
 from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.remittance import paid_twice
-from bhhub.ledger.authorizations import release_for_denial
+from bhhub.ledger.authorization_uses import release_for_denial
 from bhhub.errors import InputError
 from bhhub.model import ClaimStatus
 from bhhub.remittance.crossovers import crossover_of
