@@ -50,7 +50,7 @@ from bhhub.model import ClaimStatus
 from bhhub.store import schema
 from bhhub.store.schema import utcnow
 from bhhub.runtime.clock import today
-from bhhub.acknowledgments.reader import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
+from bhhub.acknowledgments.codes import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
 from bhhub.x12.recognize import Recognized
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ def apply(hub, session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from bhhub.acknowledgments.reader import read_ta1
+    from bhhub.acknowledgments.ta1 import read_ta1
 
     applied = Applied("TA1", "")
     notes = []
@@ -141,7 +141,7 @@ def _apply_ta1(session, item_id: int, recognized: Recognized, content: bytes) ->
 
 
 def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) -> Applied:
-    from bhhub.acknowledgments.reader import read_999
+    from bhhub.acknowledgments.x999 import read_999
 
     applied = Applied("999", "")
     notes = []
@@ -196,7 +196,7 @@ def _apply_999(session, item_id: int, recognized: Recognized, content: bytes) ->
 def _apply_277ca(session, item_id: int, content: bytes) -> Applied:
     """Each claim's answer is stored against the submission it is about; the claim then stands
     where the deciding answer to its current submission puts it (``bhhub.acknowledgments``)."""
-    from bhhub.acknowledgments.reader import read_277ca
+    from bhhub.acknowledgments.x277ca import read_277ca
 
     applied = Applied("277CA", "")
     acks = read_277ca(content)

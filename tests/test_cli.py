@@ -14,7 +14,7 @@ from bhhub.x12.validate import validate_x12
 
 
 def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
-    from bhhub.acknowledgments.reader import read_277ca
+    from bhhub.acknowledgments.x277ca import read_277ca
     from bhhub.remittance.x835 import ClaimPayment, read_835
 
     assert main(["--home", str(tmp_path), "demo"]) == 0
