@@ -33,7 +33,10 @@ from bhhub.store import schema
 from bhhub.store.schema import utcnow
 from bhhub.runtime.clock import today
 from bhhub.types import Applied, TransactionContext, X12Transaction
-from bhhub.acknowledgments.reader import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED, read_277ca, read_999, read_ta1
+from bhhub.acknowledgments.codes import ACCEPTED, NOT_FOUND, RECEIVED, REJECTED
+from bhhub.acknowledgments.ta1 import read_ta1
+from bhhub.acknowledgments.x277ca import read_277ca
+from bhhub.acknowledgments.x999 import read_999
 from bhhub.x12.recognize import Recognized
 
 _CLEARINGHOUSE = precedence.CLEARINGHOUSE

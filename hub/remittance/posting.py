@@ -90,7 +90,8 @@ class PostingReport:
 def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     """Post every payment in ``content`` (the caller commits)."""
     from bhhub.remittance.denials import DenialRules
-    from bhhub.remittance.x835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
+    from bhhub.remittance.x835 import read_835
+    from bhhub.remittance.x835_events import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer
 
     rules = DenialRules.load(hub.mappings)
     lock(session)  # before anything is read: a twin posting at once waits, then sees this one's rows
