@@ -48,8 +48,8 @@ def test_two_batching_transactions_take_disjoint_claims_even_without_the_lock(pr
     assert practice.here("intake", str(practice.exports)).returncode == 0
     script = textwrap.dedent(f"""
         from bhhub.runtime.app import Hub
-        from bhhub.claims.build.batches import create_batch
-        with Hub.open({str(practice.home)!r}) as hub, bhhub.store.writer() as session:
+        from bhhub.claims.batches import create_batch
+        with Hub.open({str(practice.home)!r}) as hub, hub.store.writer() as session:
             batch = create_batch(hub, session, hub.settings.envelope, 5000)
             session.commit()
             print(batch.claim_count if batch else 0)
