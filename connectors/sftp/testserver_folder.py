@@ -4,10 +4,10 @@ in it, and the misbehaviours of a file's handling.
 Paths are confined to the root: ``..`` cannot climb out of it, symbolic links leading outside are
 refused, and relative paths start at the root (as OpenSSH's ``internal-sftp -d`` does); the
 hidden ``moved_dir`` is invisible. A file whose owner may not read (or write) it cannot be opened
-for that, even when the tests run as root. Here are the server's ``move_on_close``,
-``refuse_rename``, ``stall_after_bytes``, ``fail_remove`` and ``fail_reads`` (read at each
-request), and the calls of ``on_file_ready`` when a file is in place; the server's module
-describes them.
+for that, even when the tests run as root. The server's file-level misbehaviours are carried
+out here (``move_on_close``, ``refuse_rename``, ``stall_after_bytes``, ``fail_remove``,
+``fail_reads``, each read at each request), and ``on_file_ready`` is called from here once a
+file is in place; ``bhhub.connectors.sftp.testserver`` describes them.
 """
 
 from __future__ import annotations

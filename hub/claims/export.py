@@ -116,7 +116,7 @@ def _export(hub, out: Path, max_claims: int, set_aside: list, force: bool, targe
             session.commit()  # the claims set aside keep their findings
             return None
         remaining = session.scalar(of_payers(select(func.count()).select_from(schema.Claim)
-                                              .where(schema.Claim.status == ClaimStatus.READY.value), payers))
+                                             .where(schema.Claim.status == ClaimStatus.READY.value), payers))
         pcns = tuple(session.scalars(select(schema.Claim.patient_control_number)
                                      .where(schema.Claim.batch_id == batch.id).order_by(schema.Claim.id)))
         # The bytes are on disk, fsynced, before the claims are committed as batched: a file
