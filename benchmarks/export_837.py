@@ -102,13 +102,13 @@ def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
 
     home = _copy(work, "hub-per-claim" if per_claim else "hub-export")
     if per_claim:
-        from bhhub.ledger import authorizations as ledger
+        from bhhub.ledger import authorization_uses
 
         def one_at_a_time(session, rows):
             for row in rows:
-                ledger.consume(session, row)
+                authorization_uses.consume(session, row)
 
-        ledger.consume_many = one_at_a_time
+        authorization_uses.consume_many = one_at_a_time
     out = work / ("per-claim.x12" if per_claim else "export.x12")
     with Hub.open(home) as hub:
         hub.plugins.hooks  # plugin loading is start-up, not export

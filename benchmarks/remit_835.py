@@ -49,7 +49,8 @@ FLAT_SLACK_MB = 4.0  # peak growth at the largest N may exceed the smallest N's 
 
 
 def phase_reader(path: Path) -> dict:
-    from bhhub.remittance.x835 import BadClaim, ClaimPayment, read_835
+    from bhhub.remittance.x835 import read_835
+    from bhhub.remittance.x835_events import BadClaim, ClaimPayment
 
     claims, paid = 0, Decimal(0)
     before = rss_mb()

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from bhhub.eligibility.benefits import EligibilityResponse
     from bhhub.model import Coverage, Encounter, Patient
     from bhhub.notify import AlertNotice
-    from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
+    from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport, X12Transaction
 
 # --- intake -------------------------------------------------------------------------------
 
@@ -138,6 +138,22 @@ def bhhub_submit_batch(batch_id: int, content: bytes, payer_ids: Sequence[str]) 
 
 
 # --- acknowledgment -----------------------------------------------------------------------
+
+
+@hookspec
+def bhhub_register_x12_transactions() -> list[X12Transaction]:
+    """Declare the inbound X12 transactions this plugin reads and applies (a 278 response, a
+    payer's proprietary acknowledgment); bhhub's own TA1, 999, 277CA, 835, 271 and 277 come
+    through this hook too.
+
+    Called once when the hub starts. Return a list of ``bhhub.types.X12Transaction``; an empty list
+    (or ``None``) means none. Each inbound X12 payload (``bhhub intake``, a mailbox pickup) is
+    matched by its ST01 and GS08 to one registration, read with its ``read`` and applied with its
+    ``apply`` in the transaction that marks the inbox item processed. A second registration of
+    a name, or of a transaction set and guide another plugin claims, is refused and reported by
+    ``bhhub plugins`` naming both plugins; a payload no registration matches is quarantined.
+    """
+
 
 
 @hookspec

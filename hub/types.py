@@ -7,7 +7,7 @@ reports it with the plugin's name, rather than letting plugin order decide.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from bhhub.runtime.mapping_tables import MappingSet
     from bhhub.model import Claim, Encounter, Finding
     from bhhub.intake.records import Record
+    from bhhub.x12.recognize import Recognized
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,74 @@ class Transport:
     configure: Callable[[dict, str], Any]
     connect: Callable[[Any], Any]
     test: Callable[[Any, Sequence[str]], Any]
+
+
+@dataclass
+class Applied:
+    """What applying one inbound X12 file did, for the intake report and the hooks after commit.
+
+    ``kind`` is the transaction's name; ``summary`` one line for a person (ids, never PHI);
+    ``claims`` maps a patient control number to the status the file moved its claim to;
+    ``notify`` holds ``bhhub_acknowledgment_received`` calls (kind, ISA13, accepted, pcns) and
+    ``remittances`` ``bhhub_remittance_posted`` calls (payer id, trace, pcns), both made after
+    the commit.
+    """
+
+    kind: str
+    summary: str
+    claims: dict[str, str] = field(default_factory=dict)
+    notify: list[tuple] = field(default_factory=list)
+    remittances: list[tuple] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class TransactionContext:
+    """Where one inbound X12 file is being applied.
+
+    ``session`` is the database session of the transaction that marks the inbox item
+    ``item_id`` processed: whatever ``apply`` writes commits with it, or not at all, so a file is
+    applied exactly once. (The one hook that sees a session: applying a response is changing
+    the hub's own records.) ``recognized`` holds the envelope (ISA13, sender, receiver, GS08,
+    ST01); ``content`` the file's bytes; ``hub`` the running hub (mappings, plugins, settings).
+    """
+
+    hub: Any
+    session: Any
+    item_id: int
+    recognized: Recognized
+    content: bytes
+
+
+@dataclass(frozen=True)
+class X12Transaction:
+    """An inbound X12 transaction the hub applies: a response, an acknowledgment, a payment.
+
+    ``name`` is the kind (``"835"``, ``"277CA"``, ``"278"``): the inbox shows the item's format
+    as ``x12-<name>``, and a name already registered is refused. A payload is this kind when
+    the ST01 of its first transaction is ``transaction_set`` (``"TA1"`` stands for an
+    interchange acknowledgment without a functional group) and its GS08 matches one of
+    ``guides``: each is a prefix of GS08 (``"005010X217"``) or of its implementation-guide part
+    after the six-digit version (``"X217"``, any version); an empty tuple matches any GS08. A
+    registration naming a guide wins over one that names none for the same transaction set;
+    two registrations claiming the same transaction set and guide are an error naming both.
+
+    ``read(content)`` parses the bytes into whatever ``apply`` takes, raising
+    ``bhhub.errors.InputError`` (which names the segment, never a patient) when it cannot; it
+    must not touch the database. ``apply(context, read_result)`` applies it inside the inbox
+    item's transaction (``TransactionContext``) and returns an ``Applied``; raising
+    ``InputError`` quarantines the item with that reason and rolls back everything it wrote.
+    ``apply`` must be a no-op on a repeat: the same answer arriving again (a resent file with
+    a new ISA13) changes nothing the first copy did not.
+
+    ``answers``, on a registration for an acknowledgment's groups (the 999 answering a 270 or
+    276), is the GS01 of the groups it is about (``"HS"``): the owning acknowledgment's
+    ``apply`` gives each such group to it (``Registry.answering``); ``read`` is then unused.
+    """
+
+    name: str
+    description: str
+    transaction_set: str
+    read: Callable[[bytes], Any]
+    apply: Callable[[TransactionContext, Any], Any]
+    guides: tuple[str, ...] = ()
+    answers: str = ""

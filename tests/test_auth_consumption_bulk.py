@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 
 from bhhub.intake import inbox as intake
 from bhhub.claims.export import export_837p
-from bhhub.ledger import authorizations as ledger
+from bhhub.ledger import authorization_uses
 from bhhub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle
 
@@ -65,7 +65,7 @@ def going_out(session, claim_ids=None) -> list[schema.Claim]:
 
 def one_claim_at_a_time(session, rows) -> None:
     for row in rows:
-        ledger.consume(session, row)
+        authorization_uses.consume(session, row)
 
 
 def ledger_if(hub, consume, claim_ids=None) -> list[tuple]:
@@ -107,7 +107,7 @@ def test_a_batch_that_uses_up_an_authorization_midway_records_what_the_per_claim
     with hub.store.session() as session:
         ready = len(going_out(session))
     expected = ledger_if(hub, one_claim_at_a_time)
-    assert ledger_if(hub, ledger.consume_many) == expected
+    assert ledger_if(hub, authorization_uses.consume_many) == expected
 
     # The rule as the per-claim code has it: the visits past the limit still take the authorization.
     assert uses_of(expected, shared) == 5
@@ -121,7 +121,7 @@ def test_a_batch_that_uses_up_an_authorization_midway_records_what_the_per_claim
     assert result.claim_count == ready and result.set_aside == ()
     with hub.store.session() as session:
         assert ledger_rows(session) == expected
-        assert ledger.remaining(session, shared) == -2
+        assert authorization_uses.remaining(session, shared) == -2
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -151,7 +151,7 @@ def test_any_mix_of_members_authorizations_earlier_batches_and_revisions_gives_t
     assert set(later) <= set(ready)
 
     expected = ledger_if(hub, one_claim_at_a_time, ready)
-    assert ledger_if(hub, ledger.consume_many, ready) == expected
+    assert ledger_if(hub, authorization_uses.consume_many, ready) == expected
     assert any(r[4] and r[5] == "replaced by revision 1" for r in expected)  # revisions gave uses back
 
 
@@ -159,8 +159,8 @@ def test_a_batch_consumed_twice_records_its_uses_once(hub):
     authorize(hub, "M-ONCE", "A-1", 2)
     ids = [visit(hub, 200 + i, START + timedelta(days=i), "M-ONCE") for i in range(3)]
     with hub.store.writer() as session:
-        made = ledger.consume_many(session, going_out(session, ids))  # one use per line
+        made = authorization_uses.consume_many(session, going_out(session, ids))  # one use per line
         assert made >= 3
-        assert ledger.consume_many(session, going_out(session, ids)) == 0
+        assert authorization_uses.consume_many(session, going_out(session, ids)) == 0
         session.commit()
         assert len(ledger_rows(session)) == made

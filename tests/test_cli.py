@@ -14,8 +14,9 @@ from bhhub.x12.validate import validate_x12
 
 
 def test_demo_exchanges_with_the_sandbox_and_shows_each_claims_status_from_its_answers(tmp_path, capsys):
-    from bhhub.acknowledgments.reader import read_277ca
-    from bhhub.remittance.x835 import ClaimPayment, read_835
+    from bhhub.acknowledgments.x277ca import read_277ca
+    from bhhub.remittance.x835 import read_835
+    from bhhub.remittance.x835_events import ClaimPayment
 
     assert main(["--home", str(tmp_path), "demo"]) == 0
     out = capsys.readouterr().out

@@ -23,8 +23,9 @@ import pytest
 from x12_models import x12sdk_problems
 
 from bhhub.eligibility import codes
-from bhhub.eligibility.benefits import UNSPECIFIED, EligibilityResponse
+from bhhub.eligibility.benefits import EligibilityResponse
 from bhhub.eligibility.inquiry import EligibilityRequest
+from bhhub.eligibility.service_benefits import UNSPECIFIED
 from bhhub.eligibility.x270 import write_270
 from bhhub.eligibility.x271 import read_271
 from bhhub.errors import InputError
@@ -413,7 +414,7 @@ def test_mental_health_not_covered_is_told_from_the_plan_being_active(loops, cov
 
 
 def test_a_stored_answer_reads_back_into_the_same_benefits(commercial):
-    from bhhub.eligibility.benefits import benefits_from_json
+    from bhhub.eligibility.service_benefits import benefits_from_json
 
     again = benefits_from_json(json.loads(json.dumps(commercial.to_json())))
     assert again.keys() == commercial.benefits.keys()

@@ -169,7 +169,7 @@ def test_a_270_for_three_members_is_uploaded_once_and_their_271_answers_come_bac
 def test_the_999_for_a_270_names_its_group_and_is_stored_in_the_inbox(setup):
     batch = setup.batch(setup.queue_270())
     report = setup.exchange()
-    from bhhub.acknowledgments.reader import read_999
+    from bhhub.acknowledgments.x999 import read_999
 
     [group] = read_999(setup.inbox_content(picked(report, ".999").inbox_item_id))
     assert (group.functional_id, group.group_control_number) == ("HS", batch.group_control_number)

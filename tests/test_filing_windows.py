@@ -27,7 +27,7 @@ from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Coverage, Payer, PriorPayerAdjudication, Severity
 from bhhub.remittance.deadlines import FilingWindows, Window, add_months
 from bhhub.remittance.followups import create_replacement
-from bhhub.scrub import core
+from bhhub.scrub import core_common, filing_checks
 from bhhub.store import schema
 from bhhub.store.repo import claim_record
 from test_remittance import Remit, claim_info
@@ -47,7 +47,7 @@ def practice(tmp_path, files: dict[str, str]) -> SimpleNamespace:
 
 
 def filing(c, context=None) -> list[tuple[str, Severity]]:
-    return [(f.code, f.severity) for f in core.check_timely_filing(c, context)]
+    return [(f.code, f.severity) for f in filing_checks.check_timely_filing(c, context)]
 
 
 def to(payer: Payer, days_ago: int, **changes):
@@ -57,7 +57,7 @@ def to(payer: Payer, days_ago: int, **changes):
 
 @pytest.fixture(autouse=True)
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(core, "today", lambda: TODAY)
+    monkeypatch.setattr(core_common, "today", lambda: TODAY)
 
 
 # ---- the window for a claim ------------------------------------------------------------------
@@ -73,7 +73,7 @@ def test_a_medicare_claim_is_late_the_day_after_twelve_calendar_months():
     late = replace(claim(on=dos), coverage=replace(claim().coverage, payer=MEDICARE))
     [(code, severity)] = filing(late)
     assert (code, severity) == ("filing.deadline_passed", Severity.ERROR)
-    [found] = core.check_timely_filing(late)
+    [found] = filing_checks.check_timely_filing(late)
     assert "12 months from the date of service" in found.message and "2026-11-28" in found.message
     assert filing(replace(late, lines=(replace(late.lines[0], service_date=date(2025, 11, 29)),))) == [
         ("filing.deadline_near", Severity.WARNING)]  # today is the last day
@@ -154,7 +154,7 @@ def test_a_secondary_claim_runs_from_the_primarys_remittance():
                         prior_adjudications=(PriorPayerAdjudication(primary, D("50"), TODAY - timedelta(days=30)),))
     assert filing(secondary) == []  # 200 days after the visit, 30 after the primary paid
     old = replace(secondary, prior_adjudications=(PriorPayerAdjudication(primary, D("50"), TODAY - timedelta(days=95)),))
-    [found] = core.check_timely_filing(old)
+    [found] = filing_checks.check_timely_filing(old)
     assert found.code == "filing.deadline_passed" and "primary payer's remittance" in found.message
     # Medicare as the secondary payer keeps 12 months from the date of service
     to_medicare = replace(old, coverage=replace(old.coverage, payer=MEDICARE))
@@ -233,14 +233,14 @@ def test_a_replacement_is_judged_from_the_payers_remittance_not_the_visit(hub, t
         corrected = claim_record(session, new)
 
     def on(day: date) -> list[tuple[str, Severity]]:
-        monkeypatch.setattr(core, "today", lambda: day)
+        monkeypatch.setattr(core_common, "today", lambda: day)
         return filing(corrected, hub)
 
     # from the visit (2026-10-09) 90 days ended 2027-01-07; from the remittance they end 2027-02-23
     assert on(date(2027, 2, 1)) == []
     assert on(date(2027, 2, 20)) == [("filing.deadline_near", Severity.WARNING)]
     assert on(date(2027, 3, 1)) == [("filing.deadline_passed", Severity.ERROR)]
-    [late] = core.check_timely_filing(corrected, hub)
+    [late] = filing_checks.check_timely_filing(corrected, hub)
     assert "2026-11-25" in late.message and "2027-02-23" in late.message
 
 

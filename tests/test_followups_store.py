@@ -118,6 +118,7 @@ def test_the_secondary_claim_carries_the_primarys_adjudication_and_ar_follows_it
 def test_the_claim_to_the_secondary_payer_leaves_the_primarys_visit_used(hub, hub_home, tmp_path, capsys):
     """Issue 10: the ledger counts the visit once. The primary (00431) authorized 12 visits; the
     visit billed to it uses one, and billing the secondary (77027) afterwards gives none back."""
+    from bhhub.ledger import authorization_uses
     from bhhub.ledger import authorizations as ledger
 
     with hub.store.session() as session:
@@ -126,7 +127,7 @@ def test_the_claim_to_the_secondary_payer_leaves_the_primarys_visit_used(hub, hu
         session.commit()
     pcn, info = _send_one(hub, tmp_path, "primary-secondary.json")
     with hub.store.session() as session:
-        assert ledger.remaining(session, auth_id) == 11
+        assert authorization_uses.remaining(session, auth_id) == 11
     remit = Remit("TRACE300").claim(pcn, info, lines=[[("CO", "45", D("30")), ("PR", "2", D("24"))]],
                                     payer_number="PRIMARY-3")
     intake.receive(hub, remit.bytes(1), "primary.835")
@@ -134,6 +135,6 @@ def test_the_claim_to_the_secondary_payer_leaves_the_primarys_visit_used(hub, hu
     export_837p(hub, tmp_path / "secondary.x12")
     assert validate_x12((tmp_path / "secondary.x12").read_bytes()) == []
     with hub.store.session() as session:
-        assert ledger.remaining(session, auth_id) == 11  # main showed 12 of 12 left here
+        assert authorization_uses.remaining(session, auth_id) == 11  # main showed 12 of 12 left here
         uses = session.scalars(select(schema.AuthorizationUse)).all()
         assert [(u.authorization_id, u.released_at) for u in uses] == [(auth_id, None)]

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from bhhub.intake import inbox as intake
 from bhhub.cli import ledger as ledger_cli
 from bhhub.errors import InputError, UsageError
+from bhhub.ledger import authorization_uses
 from bhhub.ledger import authorizations as ledger
 from bhhub.ledger import credentialing
 from bhhub.ledger.credentialing import EnrollmentFacts
@@ -83,7 +84,7 @@ def send(hub, claim: schema.Claim) -> None:
     with hub.store.session() as session:
         row = session.get(schema.Claim, claim.id)
         row.status = "submitted"
-        ledger.consume(session, row)
+        authorization_uses.consume(session, row)
         session.commit()
 
 
@@ -129,7 +130,7 @@ def test_a_fifth_visit_on_a_four_visit_authorization_is_blocked(ledgered):
     assert "auth.exhausted" in codes(fifth)
     assert fifth.status == "needs_attention"
     with ledgered.store.session() as session:
-        assert ledger.remaining(session, ledger.list_authorizations(session)[0].id) == 0
+        assert authorization_uses.remaining(session, ledger.list_authorizations(session)[0].id) == 0
 
 
 @pytest.mark.parametrize("authorization, claim, expected", [
@@ -184,11 +185,11 @@ def test_a_visit_denied_co_197_is_given_back(ledgered, carc, given_back):
     claim = receive(ledgered, 5, START + timedelta(days=3))
     send(ledgered, claim)
     with ledgered.store.session() as session:
-        assert ledger.remaining(session, auth_id) == 0
-        released = ledger.release_for_denial(session, claim.id, 1, carc)
+        assert authorization_uses.remaining(session, auth_id) == 0
+        released = authorization_uses.release_for_denial(session, claim.id, 1, carc)
         session.commit()
         assert (released == 1) is given_back
-        assert ledger.remaining(session, auth_id) == (1 if given_back else 0)
+        assert authorization_uses.remaining(session, auth_id) == (1 if given_back else 0)
     later = receive(ledgered, 8, START + timedelta(days=10))
     assert ("auth.exhausted" in codes(later)) is not given_back
 
@@ -199,18 +200,18 @@ def test_a_claim_going_out_twice_uses_its_visit_once_and_a_replacement_takes_its
     send(ledgered, claim)
     send(ledgered, claim)
     with ledgered.store.session() as session:
-        assert ledger.remaining(session, auth_id) == 0
+        assert authorization_uses.remaining(session, auth_id) == 0
     replacement_id = revise(ledgered, claim.id, "7")
     # The check leaves out the claim's own earlier revision: the replacement is not "a second visit".
     billed = canonical(claim.service_date, pcn=claim.patient_control_number, npi=OTHER_CLINICIAN)
     assert "auth.exhausted" not in ledger_findings(billed, ledgered)
     with ledgered.store.session() as session:
-        ledger.consume(session, session.get(schema.Claim, replacement_id))
+        authorization_uses.consume(session, session.get(schema.Claim, replacement_id))
         session.commit()
         uses = session.scalars(select(schema.AuthorizationUse).order_by(schema.AuthorizationUse.id)).all()
         assert [(u.claim_id, u.released_at is not None) for u in uses] == [(claim.id, True), (replacement_id, False)]
         assert uses[0].release_reason == "replaced by revision 1"
-        assert ledger.remaining(session, auth_id) == 0
+        assert authorization_uses.remaining(session, auth_id) == 0
 
 
 def test_an_authorization_is_refused_with_every_problem_named(hub):

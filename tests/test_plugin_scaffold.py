@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -20,7 +21,7 @@ import bhhub.plugins.ehr.fhir_r4 as fhir_r4
 from conftest import FIXTURES
 from bhhub.cli.main import main
 from bhhub.scaffold import generate
-from bhhub.testing import ContractFailure, clearinghouse, ehr, payer_portal
+from bhhub.testing import ContractFailure, clearinghouse, ehr, payer_portal, transaction
 from bhhub.testing.common import check_no_network_at_import, check_registers_cleanly
 
 # --- a fresh virtual environment that sees this bhhub, installed without the network ---------
@@ -78,7 +79,8 @@ def bhhub_in(python: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess
 
 # --- the generated package, installed and tested in a fresh environment --------------------
 
-FAMILIES = {"ehr": "acme_ehr", "clearinghouse": "acme_mailbox", "payer-portal": "acme_portal"}
+FAMILIES = {"ehr": "acme_ehr", "clearinghouse": "acme_mailbox", "payer-portal": "acme_portal",
+            "transaction": "acme_receipts"}
 
 
 @pytest.mark.parametrize("family", list(FAMILIES))
@@ -225,6 +227,44 @@ def test_the_kit_fails_a_recognizer_that_raises_on_binary(tmp_path):
         p / "src" / n / "reader.py", "    head = content[:256]\n", "    head = content[:256].decode('utf-8').encode()\n"))
     with pytest.raises(ContractFailure, match="recognizes raised UnicodeDecodeError on random binary"):
         ehr.check_recognizes_any_bytes(ehr.check_registers_formats(module), [])
+
+
+def _receipt_sample(package: Path) -> bytes:
+    return (package / "tests" / "samples" / "receipt.x12").read_bytes()
+
+
+def test_the_kit_passes_the_transaction_plugin_as_generated(tmp_path):
+    module, package = _generated_module(tmp_path, "transaction")
+    results = transaction.check_plugin(module, {module.KIND: _receipt_sample(package)}, check_import=False)
+    assert "rejection(s) raised" in results[f"{module.KIND}: applied once"]["first"].summary
+
+
+def test_the_kit_fails_a_transaction_whose_apply_is_not_a_no_op_on_a_repeat(tmp_path):
+    module, package = _generated_module(tmp_path, "transaction", lambda p, n: _replace(
+        p / "src" / n / "receipt.py", "        elif _open_alert(context.session, key) is None:\n",
+        "        else:\n"))
+    with pytest.raises(ContractFailure, match=r"changed things the second time: alerts 1 -> 2 rows"):
+        transaction.check_applies_once(module, module.KIND, _receipt_sample(package))
+
+
+def test_the_kit_fails_a_transaction_whose_sample_is_under_another_guide(tmp_path):
+    module, package = _generated_module(tmp_path, "transaction")
+    sample = _receipt_sample(package).replace(b"*X*005010", b"*X*004010")
+    with pytest.raises(ContractFailure, match=r"recognized as X12 \(ST01 864, GS08 004010"):
+        transaction.check_recognizes(module, module.KIND, sample)
+
+
+def test_the_kit_fails_a_transaction_that_claims_a_builtin_kinds_transaction_set(tmp_path):
+    def steal_835s(package, name):
+        init = package / "src" / name / "__init__.py"
+        text = re.sub(r'"864",(\s+)read_receipts, apply_receipts, guides=\("\w+",\)\)',
+                      r'"835",\1read_receipts, apply_receipts)', init.read_text())
+        assert '"835"' in text
+        init.write_text(text)
+
+    module, _ = _generated_module(tmp_path, "transaction", steal_835s)
+    with pytest.raises(ContractFailure, match=r"already claimed by '835' of plugin 'remit_transactions'"):
+        transaction.check_registers_transactions(module)
 
 
 def test_the_kit_fails_a_misspelt_hook(tmp_path):

@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from bhhub.errors import InputError
-from bhhub.remittance.x835 import (Adjustment, BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, ProviderAdjustment,
-                              read_835)
+from bhhub.remittance.x835 import read_835
+from bhhub.remittance.x835_events import (Adjustment, BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer,
+                                          ProviderAdjustment)
 
 PROJECT = Path(__file__).resolve().parents[1]
 SAMPLES = Path(__file__).resolve().parent / "data" / "x12" / "835"

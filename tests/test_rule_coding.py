@@ -1,4 +1,4 @@
-"""The behavioral-health coding rules (hub/scrub/coding_rules.py, mappings/rules/coding.toml).
+"""The behavioral-health coding rules (hub/scrub/coding_*.py, mappings/rules/coding.toml).
 
 Each test bills what a practice might send and checks the finding a biller would see: its code,
 severity, line, and that the fix names the right code or units. Section numbers are the domain

@@ -1,4 +1,4 @@
-"""Code validity and timely filing: what the built-in checks (bhhub.scrub.core) reject a claim for.
+"""Code validity and timely filing: what the built-in checks (bhhub.scrub.core and siblings) reject a claim for.
 
 Claims are built directly; "today" is fixed at 2026-11-29 so the date rules are deterministic.
 Payer-specific behaviour comes from a practice's override tables, as in production.
@@ -15,7 +15,7 @@ import pytest
 
 from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.model import Address, Claim, Coverage, Finding, Patient, Payer, PersonName, Provider, ServiceLine, Severity
-from bhhub.scrub import core
+from bhhub.scrub import core, core_common, diagnosis_checks
 from bhhub.scrub.engine import scrub
 
 TODAY = date(2026, 11, 29)
@@ -72,7 +72,7 @@ def practice(tmp_path, files: dict[str, str]):
 
 @pytest.fixture(autouse=True)
 def fixed_today(monkeypatch):
-    monkeypatch.setattr(core, "today", lambda: TODAY)
+    monkeypatch.setattr(core_common, "today", lambda: TODAY)
 
 
 def test_the_base_claim_is_clean():
@@ -188,7 +188,7 @@ def test_a_category_is_still_not_billable_with_billable_suggestions():
 def test_the_version_table_agrees_with_the_code_set_simple_icd_10_cm_ships():
     import simple_icd_10_cm as icd
 
-    changes = core.CodeSetChanges.of(MappingSet())
+    changes = diagnosis_checks.CodeSetChanges.of(MappingSet())
     deleted_again = set(changes.deleted)  # e.g. Z59.86: added FY2023, a header since FY2026
     for code in changes.added:
         assert icd.is_valid_item(code) and (icd.is_leaf(code) or code in deleted_again), code

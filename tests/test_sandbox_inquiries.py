@@ -22,7 +22,7 @@ from bhhub.eligibility.inquiry import EligibilityRequest
 from bhhub.eligibility.x270 import write_270
 from bhhub.eligibility.x271 import read_271
 from bhhub.model import Payer, Person, PersonName
-from bhhub.acknowledgments.reader import read_999
+from bhhub.acknowledgments.x999 import read_999
 from bhhub.x12.envelope import ControlNumbers
 from bhhub.plugins.clearinghouse.sandbox.clearinghouse import answer_upload
 from bhhub.plugins.clearinghouse.sandbox.rules import load_rules

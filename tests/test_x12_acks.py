@@ -20,14 +20,10 @@ import pytest
 
 from bhhub.errors import InputError
 from bhhub.model import Address, Claim, Coverage, Patient, Payer, PersonName, Provider, ServiceLine
-from bhhub.acknowledgments.reader import (
-    ack_codes,
-    lookup,
-    read_277ca,
-    read_999,
-    read_ta1,
-    status_description,
-)
+from bhhub.acknowledgments.codes import ack_codes, lookup
+from bhhub.acknowledgments.ta1 import read_ta1
+from bhhub.acknowledgments.x277ca import read_277ca, status_description
+from bhhub.acknowledgments.x999 import read_999
 from bhhub.claims.claim837p import write_837p
 from bhhub.x12.envelope import ControlNumbers, Envelope
 from bhhub.x12.recognize import HEAD_SIZE, recognize

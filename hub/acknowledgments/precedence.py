@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from bhhub.model import ClaimStatus
-from bhhub.acknowledgments.reader import ACCEPTED, NOT_FOUND, OUTCOME_ORDER, RECEIVED, REJECTED
+from bhhub.acknowledgments.codes import ACCEPTED, NOT_FOUND, OUTCOME_ORDER, RECEIVED, REJECTED
 
 CLEARINGHOUSE, PAYER = "clearinghouse", "payer"
 _SOURCES = (CLEARINGHOUSE, PAYER)  # least authoritative first

@@ -21,7 +21,7 @@ from bhhub.acknowledgments.precedence import CLEARINGHOUSE, PAYER, STATUS_FOR, A
 from bhhub.model import ClaimStatus
 from bhhub.store import schema
 from bhhub.store.one_of import one_of
-from bhhub.acknowledgments.reader import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
+from bhhub.acknowledgments.codes import NOT_FOUND, OUTCOMES, RECEIVED, REJECTED
 
 # Statuses an acknowledgment may move a claim out of; an 835's outcome (paid, denied, ...) is
 # final for acknowledgments, and a claim not sent has nothing to acknowledge.

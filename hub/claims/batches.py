@@ -85,7 +85,7 @@ def create_batch(hub, session, envelope: Envelope, max_claims: int, path: Path |
     )
     session.add(batch)
     session.flush()
-    from bhhub.ledger.authorizations import consume_many
+    from bhhub.ledger.authorization_uses import consume_many
 
     _claim_for_batch(session, [row.id for row in rows], batch.id)
     for row in rows:

@@ -14,7 +14,8 @@ from decimal import Decimal
 
 from bhhub.errors import InputError
 from bhhub.model import Claim, Payer, Person, Provider, ServiceLine
-from bhhub.acknowledgments.reader import Code, status_description
+from bhhub.acknowledgments.codes import Code
+from bhhub.acknowledgments.x277ca import status_description
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
     read_277(content) -> [ClaimStatusResult]    one per claim loop (2200D/2200E), in order,
                                                 then one per refused level with no claim under it
 
-Not the 277CA (005010X214), the claim acknowledgment ``bhhub.acknowledgments.reader.read_277ca`` reads: both
+Not the 277CA (005010X214), the claim acknowledgment ``bhhub.acknowledgments.x277ca.read_277ca`` reads: both
 are transaction set 277 with GS01 HN, and only GS08 (005010X212 here) and BHT (0010 ... DG
 here; 0085 ... TH on a 277CA) tell them apart. A 277CA given to this reader is refused with
 an ``InputError`` saying so, since reading one as the other would file acknowledgments as
@@ -31,7 +31,7 @@ from typing import Any
 
 from bhhub.errors import InputError
 from bhhub.runtime.mapping_tables import MappingSet
-from bhhub.acknowledgments.reader import Code, lookup
+from bhhub.acknowledgments.codes import Code, lookup
 from bhhub.x12.tokens import Segment, segments
 
 from bhhub.claimstatus.records import (
@@ -50,7 +50,7 @@ ACKNOWLEDGMENT_GUIDE = "005010X214"
 _LEVELS = {"20": ("A", "payer"), "21": ("B", "receiver"), "19": ("C", "provider"),
            "22": ("D", "subscriber"), "23": ("E", "dependent")}
 _CLAIM_LEVELS = frozenset({"22", "23"})
-_NOT_ACKNOWLEDGMENT = "read it as a claim acknowledgment (bhhub.acknowledgments.reader.read_277ca), not as a claim status response"
+_NOT_ACKNOWLEDGMENT = "read it as a claim acknowledgment (bhhub.acknowledgments.x277ca.read_277ca), not as a claim status response"
 
 
 @functools.cache

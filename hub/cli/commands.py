@@ -407,7 +407,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     # names must be one (README: a mistyped --home is told, wherever it is given).
     named_home(getattr(args, "home", None))
     host = args.plugin_host
-    host.hooks.intake_formats(), host.hooks.claim_checks()  # surface registration problems
+    host.hooks.intake_formats(), host.hooks.claim_checks(), host.hooks.x12_transactions()  # surface registration problems
     infos = host.plugin_infos()
     if args.json:
         print_json({

@@ -169,11 +169,12 @@ def _auth_data(row, used: Decimal) -> dict:
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
+    from bhhub.ledger import authorization_uses
     from bhhub.ledger import authorizations as ledger
 
     with open_hub(args) as hub, hub.store.session() as session:
         rows = ledger.list_authorizations(session, include_void=getattr(args, "all", False))
-        used = ledger.used(session, [r.id for r in rows])
+        used = authorization_uses.used(session, [r.id for r in rows])
         data = [_auth_data(r, used.get(r.id, Decimal(0))) for r in rows]
         hub.audit(session, "list_authorizations", "authorization", [r.id for r in rows], None)
         session.commit()

@@ -1,4 +1,4 @@
-"""``bhhub plugin new ehr|clearinghouse|payer-portal NAME``: start a plugin package.
+"""``bhhub plugin new ehr|clearinghouse|payer-portal|transaction NAME``: start a plugin package.
 
 Beside ``bhhub plugins`` (the listing of installed plugins): ``plugin`` is for writing one.
 """
@@ -32,7 +32,8 @@ def add_commands(sub) -> None:
                     "with a documented hook implementation, a mapping file, example (golden) files, tests "
                     "that run the bhhub.testing contract kit, and a README. The folder must not exist.")
     new.add_argument("family", choices=list(FAMILIES), metavar="FAMILY",
-                     help="ehr (an intake format), clearinghouse (a transport) or payer-portal (eligibility)")
+                     help="ehr (an intake format), clearinghouse (a transport), payer-portal (eligibility) or "
+                          "transaction (an inbound X12 transaction the hub applies)")
     new.add_argument("name", metavar="NAME", help="the plugin's name, e.g. acme_ehr (lower case, '_' or '-')")
     new.add_argument("--out", default=".", metavar="DIR", type=output_folder,
                      help="where to create the NAME folder (default: here)")

@@ -3,7 +3,9 @@
     write_270(requests, envelope, controls, created_at) -> bytes      bhhub.eligibility.x270
     read_271(content) -> [EligibilityResponse]                        bhhub.eligibility.x271
     EligibilityRequest                                                bhhub.eligibility.inquiry
-    EligibilityResponse, ServiceBenefits, BenefitEntry ...            bhhub.eligibility.benefits
+    EligibilityResponse, MentalHealthSummary, Trace ...               bhhub.eligibility.benefits
+    ServiceBenefits, CarveOut, by_service_type                        bhhub.eligibility.service_benefits
+    BenefitEntry, DatePeriod, Rejection, RelatedEntity, Delivery      bhhub.eligibility.benefit_entries
 
 The X12 modules are pure library code. Around them: ``store`` (checks and answers kept as
 history), ``service`` (asking a payer-portal plugin, else queuing a 270 for the mailbox),

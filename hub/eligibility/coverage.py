@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from bhhub.eligibility import codes
 
 if TYPE_CHECKING:
-    from bhhub.eligibility.benefits import ServiceBenefits
+    from bhhub.eligibility.service_benefits import ServiceBenefits
 
 
 NOT_COVERED_CODES = frozenset({"I", "E"})  # EB01 non-covered, exclusions

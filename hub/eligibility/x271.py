@@ -1,5 +1,11 @@
 """The 005010X279A1 271 reader: one ``EligibilityResponse`` per patient the payer answered about.
 
+One file on purpose (about 500 lines): it is one reader, a loop-aware walk over a transaction's
+segments (``_Transaction``, its per-segment handlers, the HL levels it builds, and the element
+readers whose messages name the segment and loop); split, following one loop through it would
+go back and forth between files. The records it makes live in ``bhhub.eligibility.benefits``,
+``benefit_entries`` and ``service_benefits``.
+
     read_271(content) -> [EligibilityResponse]
 
 Loop-aware, by the HL hierarchy (domain reference 8.1): 2000A/2100A information source (the
@@ -27,19 +33,9 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bhhub.eligibility import codes
-from bhhub.eligibility.benefits import (
-    by_service_type,
-    coverage_active,
-    BenefitEntry,
-    DatePeriod,
-    Delivery,
-    EligibilityResponse,
-    PatientIdentity,
-    Rejection,
-    RelatedEntity,
-    Trace,
-    UnrecognizedSegment,
-)
+from bhhub.eligibility.benefit_entries import BenefitEntry, DatePeriod, Delivery, Rejection, RelatedEntity
+from bhhub.eligibility.benefits import EligibilityResponse, PatientIdentity, Trace, UnrecognizedSegment
+from bhhub.eligibility.service_benefits import by_service_type, coverage_active
 from bhhub.errors import InputError
 from bhhub.x12.tokens import Segment, segments
 

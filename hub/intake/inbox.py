@@ -196,7 +196,7 @@ def process(hub, item_id: int, content: bytes, source_name: str, *,
 
 def _process_once(hub, item_id: int, content: bytes, source_name: str, states: tuple[str, ...]) -> IntakeResult:
     try:
-        recognized = recognize(content)
+        recognized = recognize(content, hub.x12_transactions)
     except HubError as exc:
         return _quarantine(hub, item_id, source_name, "x12", str(exc), states)
     if recognized is not None:

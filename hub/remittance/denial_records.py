@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from bhhub.ledger.authorizations import release_for_denial
+from bhhub.ledger.authorization_uses import release_for_denial
 from bhhub.remittance.matching import remittance_ids
 from bhhub.remittance.responsibility import patient_share
 from bhhub.runtime.clock import today

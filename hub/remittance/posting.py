@@ -1,7 +1,7 @@
 """Posting 835 payments to claims: every claim payment posted, unmatched or quarantined, once.
 
-Called by the inbox (``bhhub.responses``) inside the transaction that marks the 835 read, so a
-file's postings and its state are committed together.
+Called by the 835's registered transaction (``bhhub.remittance.transactions``), inside the inbox
+transaction that marks the 835 read, so a file's postings and its state are committed together.
 
 - **Once.** A payment is the same payment when payer, trace number (TRN02), amount (BPR02),
   date (BPR16) and credit/debit all agree (payers reuse trace numbers); that is the natural key
@@ -90,7 +90,8 @@ class PostingReport:
 def post_835(hub, session, item_id: int, content: bytes) -> PostingReport:
     """Post every payment in ``content`` (the caller commits)."""
     from bhhub.remittance.denials import DenialRules
-    from bhhub.remittance.x835 import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer, read_835
+    from bhhub.remittance.x835 import read_835
+    from bhhub.remittance.x835_events import BadClaim, ClaimPayment, PaymentHeader, PaymentTrailer
 
     rules = DenialRules.load(hub.mappings)
     lock(session)  # before anything is read: a twin posting at once waits, then sees this one's rows

@@ -18,6 +18,7 @@ from bhhub.store.db import Store, open_store
 from bhhub.types import ClaimCheck, IntakeFormat, Transport
 
 if TYPE_CHECKING:
+    from bhhub.x12.registry import TransactionRegistry
     from bhhub.runtime.plugin_host import PluginHost
 
 log = logging.getLogger(__name__)
@@ -140,6 +141,12 @@ class Hub:
     @cached_property
     def claim_checks(self) -> list[ClaimCheck]:
         return self.plugins.hooks.claim_checks()
+
+    @cached_property
+    def x12_transactions(self) -> TransactionRegistry:
+        from bhhub.x12.registry import TransactionRegistry
+
+        return TransactionRegistry(self.plugins.hooks.x12_transactions())
 
     @cached_property
     def transports(self) -> list[Transport]:

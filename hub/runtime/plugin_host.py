@@ -28,7 +28,7 @@ import pluggy
 
 from bhhub import PROJECT_NAME, hookspecs
 from bhhub.errors import HubError, RetriableError
-from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport
+from bhhub.types import ClaimCheck, Command, IntakeFormat, Job, Transport, X12Transaction
 
 log = logging.getLogger(__name__)
 
@@ -253,6 +253,34 @@ class Hooks:
     def transports(self) -> list[Transport]:
         return self._registry("bhhub_register_transports", Transport)
 
+    def x12_transactions(self) -> list[X12Transaction]:
+        """The registered inbound X12 transactions; besides a taken name, a registration whose
+        transaction set and guide (and answered group) another plugin claims is refused, naming
+        both, so which plugin applies a file never depends on plugin order."""
+        owners: dict[str, str] = {}
+        claimed: dict[tuple[str, str, str], tuple[str, str]] = {}
+        kept = []
+        for record in self._registry("bhhub_register_x12_transactions", X12Transaction, owners=owners):
+            problem = _malformed_transaction(record)
+            if problem:
+                self._host.problems.append(f"plugin {owners[record.name]!r}: X12Transaction {record.name!r} "
+                                           f"{problem}; ignored")
+                continue
+            keys = [(record.transaction_set, guide, record.answers) for guide in (record.guides or ("",))]
+            clash = next((claimed[k] for k in keys if k in claimed), None)
+            if clash is not None:
+                guide = next(k[1] for k in keys if k in claimed)
+                self._host.problems.append(
+                    f"plugin {owners[record.name]!r}: X12Transaction {record.name!r} claims transaction set "
+                    f"{record.transaction_set}" + (f" guide {guide}" if guide else " (any guide)")
+                    + (f" answering {record.answers}" if record.answers else "")
+                    + f", already claimed by {clash[1]!r} of plugin {clash[0]!r}; ignored")
+                continue
+            for key in keys:
+                claimed[key] = (owners[record.name], record.name)
+            kept.append(record)
+        return kept
+
     # --- broadcasts ---
 
     def encounters_received(self, encounters: Sequence[Any], source_name: str) -> None:
@@ -348,7 +376,8 @@ class Hooks:
         for _ in self._each(hook_name, **kwargs):
             pass
 
-    def _registry(self, hook_name: str, record_type: type, taken: set[str] | None = None) -> list:
+    def _registry(self, hook_name: str, record_type: type, taken: set[str] | None = None,
+                  owners: dict[str, str] | None = None) -> list:
         seen: dict[str, str] = {name: "bhhub" for name in (taken or ())}
         records = []
         for plugin_name, result in self._each(hook_name):
@@ -367,4 +396,20 @@ class Hooks:
                     continue
                 seen[record.name] = plugin_name
                 records.append(record)
+        if owners is not None:
+            owners.update(seen)
         return records
+
+
+def _malformed_transaction(record: X12Transaction) -> str | None:
+    """Why ``record`` cannot be matched or applied, or None."""
+    if not (isinstance(record.name, str) and record.name and record.name.isprintable()):
+        return "has no name"
+    if not (isinstance(record.transaction_set, str) and record.transaction_set.isalnum()
+            and 1 < len(record.transaction_set) <= 3):
+        return "needs transaction_set, the ST01 it reads (e.g. '278'), or 'TA1'"
+    if isinstance(record.guides, str) or not all(isinstance(g, str) and g.isalnum() for g in record.guides):
+        return "needs guides as a tuple of GS08 prefixes (e.g. ('005010X217',))"
+    if not callable(record.apply) or not (record.answers or callable(record.read)):
+        return "needs callable read and apply"
+    return None

@@ -3,7 +3,8 @@
 A template is a folder under ``hub/scaffold/templates/<family>/`` whose files end in ``.tmpl``.
 Paths and contents may contain ``{{package}}`` (the import name), ``{{distribution}}`` (the
 name on PyPI), ``{{slug}}`` (the name with dashes, used for formats and transports),
-``{{title}}`` and ``{{bhhub_version}}``; ``__package__`` in a path is the package folder. The
+``{{title}}``, ``{{bhhub_version}}`` and ``{{guide}}`` (a GS08 for a transaction plugin's
+sample: 005010 and the name's first letters); ``__package__`` in a path is the package folder. The
 generated package's own tests run the ``bhhub.testing`` contract kit and pass as generated.
 """
 
@@ -19,7 +20,8 @@ from pathlib import Path
 from bhhub import __version__
 from bhhub.errors import UsageError
 
-FAMILIES = {"ehr": "ehr", "clearinghouse": "clearinghouse", "payer-portal": "payer_portal"}
+FAMILIES = {"ehr": "ehr", "clearinghouse": "clearinghouse", "payer-portal": "payer_portal",
+            "transaction": "transaction"}
 NAME = re.compile(r"^[a-z][a-z0-9]*(?:[_-][a-z0-9]+)*$")
 # Top-level names a plugin must not take: bhhub's own packages, and what tests import by name.
 RESERVED = {"hub", "plugins", "connectors", "mappings", "tests", "test", "bhhub", "src", "conftest"}
@@ -86,9 +88,15 @@ def _walk(folder, prefix: str = ""):
             yield f"{prefix}{entry.name[:-5]}", entry.read_text(encoding="utf-8")
 
 
+def sample_guide(names: PluginNames) -> str:
+    """The GS08 a transaction plugin's sample is written under: 005010 and up to six letters of
+    the name (GS08 is at most 12 characters), e.g. 005010ACMERC."""
+    return "005010" + "".join(c for c in names.package if c.isalnum()).upper()[:6]
+
+
 def render(text: str, names: PluginNames) -> str:
     values = {"package": names.package, "distribution": names.distribution, "slug": names.slug,
-              "title": names.title, "bhhub_version": __version__}
+              "title": names.title, "bhhub_version": __version__, "guide": sample_guide(names)}
     for key, value in values.items():
         text = text.replace("{{" + key + "}}", value)
     return text

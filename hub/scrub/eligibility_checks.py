@@ -50,12 +50,13 @@ from sqlalchemy.orm import Session
 from bhhub import hookimpl
 from bhhub.eligibility import codes as eligibility_codes
 from bhhub.eligibility import refusals, store
-from bhhub.eligibility.benefits import DatePeriod, benefits_from_json, in_effect, limits_before
+from bhhub.eligibility.benefit_entries import DatePeriod, in_effect, limits_before
+from bhhub.eligibility.service_benefits import benefits_from_json
 from bhhub.eligibility.service_types import PLAN
 from bhhub.eligibility.conditions import AuthRule
 from bhhub.eligibility.coverage import coverage
 from bhhub.eligibility.service_types import ServiceTypes
-from bhhub.ledger import authorizations as ledger
+from bhhub.ledger import authorization_matching
 from bhhub.model import Claim, Finding, Severity
 from bhhub.store import schema
 from bhhub.types import ClaimCheck
@@ -391,7 +392,7 @@ def _authorized(context: Any, payer_id: str, member_id: str, service_date: date)
     are the authorization checks' to judge)."""
     def covering(session: Session) -> bool:
         return any(a.start_date <= service_date <= a.end_date
-                   for a in ledger.candidates(session, payer_id, member_id))
+                   for a in authorization_matching.candidates(session, payer_id, member_id))
 
     shared = getattr(context, "connection", None)
     if shared is not None:

@@ -21,9 +21,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from bhhub import hookimpl
+from bhhub.ledger import authorization_matching, authorization_uses
 from bhhub.ledger import authorizations as ledger
 from bhhub.ledger import credentialing
-from bhhub.ledger.authorizations import BilledClaim
+from bhhub.ledger.authorization_matching import BilledClaim
 from bhhub.common.memo import IdentityMemo
 from bhhub.model import Claim, Finding, Severity
 from bhhub.store import schema
@@ -121,10 +122,10 @@ def _session(context: Any) -> Session:
 def _authorization_findings(session, billed: BilledClaim, rules: PayerRules, needing: set[int]) -> Iterator[Finding]:
     if not needing:
         return
-    authorizations = ledger.candidates(session, billed.payer_id, billed.member_id)
-    others = ledger.used(session, [a.id for a in authorizations], excluding_pcn=billed.patient_control_number)
-    matches = ledger.match_lines(billed, authorizations, others)
-    needs = ledger.line_needs(matches)
+    authorizations = authorization_matching.candidates(session, billed.payer_id, billed.member_id)
+    others = authorization_uses.used(session, [a.id for a in authorizations], excluding_pcn=billed.patient_control_number)
+    matches = authorization_matching.match_lines(billed, authorizations, others)
+    needs = authorization_matching.line_needs(matches)
     taken: dict[int, Decimal] = {}
     last_line: dict[int, tuple] = {}
     for m in matches:

@@ -3,6 +3,8 @@
 * ``bhhub.testing.ehr``: intake formats (``EhrPluginContract``, ``check_plugin``);
 * ``bhhub.testing.clearinghouse``: transports (``ClearinghousePluginContract``, ``check_plugin``);
 * ``bhhub.testing.payer_portal``: eligibility (``PayerPortalPluginContract``, ``check_plugin``);
+* ``bhhub.testing.transaction``: inbound X12 transactions (``TransactionPluginContract``,
+  ``check_plugin``);
 * ``bhhub.testing.common``: what every family shares (registration, entry point, mapping file,
   no network at import); ``bhhub.testing.network``: the network guard itself;
 * ``bhhub.testing.expected``: expected-output goldens (``NAME.expected.json``; ``python -m

@@ -98,7 +98,8 @@ def check_answers(plugin: object, request: dict[str, Any]) -> EligibilityRespons
         answer.to_json()
     except Exception as exc:  # noqa: BLE001 - the point of the check
         raise fail(f"the answer cannot be summarised or written as JSON: {type(exc).__name__}: {exc}",
-                   "build benefits from bhhub.eligibility.benefits records (BenefitEntry, ServiceBenefits)") from None
+                   "build benefits from BenefitEntry (bhhub.eligibility.benefit_entries) and ServiceBenefits "
+                   "(bhhub.eligibility.service_benefits) records") from None
     return answer
 
 

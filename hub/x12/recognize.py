@@ -9,6 +9,9 @@ intake can quarantine it with a reason instead of passing it to the next plugin.
 
 The kind comes from the first functional group: GS01 (functional identifier) and GS08 (the
 implementation guide), domain reference 5.1. An interchange with a TA1 and no GS is a TA1.
+Given the registered transactions (``bhhub.x12.registry``), the one whose transaction set (ST01
+of the first transaction) and guide match names the kind: that is how a plugin's 278 or
+proprietary acknowledgment is told apart from what bhhub knows by itself.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 from bhhub.errors import InputError
+
+if TYPE_CHECKING:
+    from bhhub.x12.registry import TransactionRegistry
 
 HEAD_SIZE = 4096  # an ISA, a TA1 or two and a GS fit many times over
 _ISA_LENGTH = 106  # through the segment terminator
@@ -49,10 +57,12 @@ class Recognized:
     sender_id: str  # ISA06, without its padding
     receiver_id: str  # ISA08, without its padding
     usage_indicator: str  # ISA15: P production, T test, I information
+    transaction_set: str = ""  # ST01 of the first transaction, "TA1" for a TA1 alone; "" when unseen
 
 
-def recognize(data: bytes) -> Recognized | None:
-    """The kind of X12 ``data`` holds; None when it is not X12 at all.
+def recognize(data: bytes, transactions: TransactionRegistry | None = None) -> Recognized | None:
+    """The kind of X12 ``data`` holds; None when it is not X12 at all. With ``transactions``,
+    a registered transaction matching its ST01 and GS08 names the kind.
 
     Raises ``InputError`` when ``data`` starts with "ISA" but the ISA is malformed.
     """
@@ -65,22 +75,32 @@ def recognize(data: bytes) -> Recognized | None:
     text = head.decode("utf-8", errors="replace")
     isa, terminator, element = _interchange_header(text)
     kind, version = "X12", ""
+    functional_id, transaction_set = None, ""
     saw_ta1 = False
     _check_separators(text[_ISA_LENGTH:], terminator, element)
     for piece in text[_ISA_LENGTH:].split(terminator):
         fields = piece.strip(_TEXT_WHITESPACE).split(element)
-        if fields[0] == "TA1":
+        if fields[0] == "TA1" and functional_id is None:
             saw_ta1 = True
-        elif fields[0] == "GS":
+        elif fields[0] == "GS" and functional_id is None:
             version = fields[8] if len(fields) > 8 else ""
-            kind = _kind(fields[1] if len(fields) > 1 else "", version)
+            functional_id = fields[1] if len(fields) > 1 else ""
+        elif fields[0] == "ST":
+            # The first transaction's set (ST01), read only after a GS: without one it is malformed.
+            transaction_set = (fields[1] if len(fields) > 1 else "") if functional_id is not None else ""
             break
-        elif fields[0] in ("ST", "IEA"):
-            # No GS: a TA1 on its own, or malformed content the readers will name.
-            kind = "TA1" if saw_ta1 else "X12"
+        elif fields[0] == "IEA" or functional_id is not None:
             break
+    if functional_id is not None:
+        kind = _kind(functional_id, version)
     else:
+        # No GS: a TA1 on its own, or malformed content the readers will name.
         kind = "TA1" if saw_ta1 else "X12"
+        transaction_set = "TA1" if saw_ta1 else ""
+    if transactions is not None and transaction_set:
+        registered = transactions.match(transaction_set, version)
+        if registered is not None:
+            kind = registered.name
     return Recognized(
         kind=kind,
         version=version,
@@ -88,6 +108,7 @@ def recognize(data: bytes) -> Recognized | None:
         sender_id=isa[6].strip(),
         receiver_id=isa[8].strip(),
         usage_indicator=isa[15],
+        transaction_set=transaction_set,
     )
 
 

@@ -1,7 +1,7 @@
 """A portal's answer as the same ``EligibilityResponse`` the 271 reader makes.
 
-``bhhub.eligibility.benefits`` has no constructor from plain values (its records are built by the
-271 reader from EB segments), so this module writes the entries an equivalent 271 would carry
+``bhhub.eligibility.benefit_entries`` has no constructor from plain values (its records are built
+by the 271 reader from EB segments), so this module writes the entries an equivalent 271 would carry
 and groups them exactly as ``read_271`` does. Then ``ServiceBenefits.copay()``,
 ``mental_health_summary()`` and ``to_json()`` combine them by the same rules whichever path
 the answer came by:
@@ -27,14 +27,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from bhhub.eligibility.benefits import (
-    by_service_type,
-    coverage_active,
-    BenefitEntry,
-    EligibilityResponse,
-    Rejection,
-    RelatedEntity,
-)
+from bhhub.eligibility.benefit_entries import BenefitEntry, Rejection, RelatedEntity
+from bhhub.eligibility.benefits import EligibilityResponse
+from bhhub.eligibility.service_benefits import by_service_type, coverage_active
 
 PER_VISIT, CALENDAR_YEAR, YEAR_TO_DATE, REMAINING = "27", "23", "24", "29"  # EB06 time periods
 PORTAL_LOOP = "portal"  # Rejection.loop of a refusal a portal gave (not an X12 loop)

@@ -30,7 +30,8 @@ from bhhub.eligibility.x270 import write_270
 from bhhub.eligibility.x271 import read_271
 from bhhub.errors import InputError
 from bhhub.model import Coverage, Patient
-from bhhub.acknowledgments.reader import read_999, read_ta1
+from bhhub.acknowledgments.ta1 import read_ta1
+from bhhub.acknowledgments.x999 import read_999
 from bhhub.x12.envelope import ControlNumbers
 from bhhub.x12.recognize import recognize
 

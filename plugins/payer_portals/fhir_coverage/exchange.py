@@ -17,7 +17,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from bhhub.eligibility.benefits import EligibilityResponse, Rejection
+from bhhub.eligibility.benefit_entries import Rejection
+from bhhub.eligibility.benefits import EligibilityResponse
 from bhhub.model import Coverage, Patient
 
 from bhhub.plugins.payer_portals.builder import PORTAL_LOOP, PortalBenefit, eligibility_response, percent_as_fraction

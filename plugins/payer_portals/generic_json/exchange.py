@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from bhhub.eligibility import codes
-from bhhub.eligibility.benefits import EligibilityResponse, Rejection, RelatedEntity
+from bhhub.eligibility.benefit_entries import Rejection, RelatedEntity
+from bhhub.eligibility.benefits import EligibilityResponse
 from bhhub.model import Coverage, Patient
 
 from bhhub.connectors.http_api import jsonpath
