@@ -98,7 +98,7 @@ def _copy(work: Path, name: str) -> Path:
 
 def phase_export(n: int, work: Path, *, per_claim: bool = False) -> dict:
     from bhhub.runtime.app import Hub
-    from bhhub.claims.batches import export_837p
+    from bhhub.claims.export import export_837p
 
     home = _copy(work, "hub-per-claim" if per_claim else "hub-export")
     if per_claim:
@@ -137,7 +137,8 @@ def phase_baseline(n: int, work: Path) -> dict:
     from sqlalchemy import select, update
 
     from bhhub.runtime.app import Hub
-    from bhhub.claims.batches import _write_atomically, rendered_by_billing_provider
+    from bhhub.claims.batches import rendered_by_billing_provider
+    from bhhub.claims.export_file import write_atomically
     from bhhub.store import schema
     from bhhub.claims.claim837p import assemble_837p
     from bhhub.x12.envelope import ControlNumbers
@@ -152,7 +153,7 @@ def phase_baseline(n: int, work: Path) -> dict:
             rows = session.scalars(select(c).where(c.status == "ready").order_by(c.billing_provider_id, c.id)).all()
             content = assemble_837p(rendered_by_billing_provider(session, rows), envelope, ControlNumbers(1, 1, 1),
                                     datetime.now(timezone.utc))
-            _write_atomically(out, content)
+            write_atomically(out, content)
             session.execute(update(c).where(c.status == "ready").values(status="batched"))
             session.commit()
         seconds = time.perf_counter() - start

@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bhhub.intake import inbox as intake
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.ledger import authorization_uses
 from bhhub.store import schema
 from ledger_support import add_authorization, revise, visit_bundle

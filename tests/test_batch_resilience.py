@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bhhub.intake import inbox as intake
 from bhhub.intake import many as intake_many
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema
 from bhhub.x12.validate import validate_x12

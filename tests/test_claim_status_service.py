@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bhhub.runtime.app import Hub
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema

@@ -11,7 +11,8 @@ import pytest
 from bhhub.model import ClaimStatus
 
 PROJECT = Path(__file__).resolve().parent.parent
-SENDING = sorted([*(PROJECT / "hub" / "exchange").glob("*.py"), PROJECT / "hub" / "claims" / "batches.py"])
+SENDING = sorted([*(PROJECT / "hub" / "exchange").glob("*.py"), PROJECT / "hub" / "claims" / "batches.py",
+                  PROJECT / "hub" / "claims" / "export.py"])
 STATUSES = {s.value for s in ClaimStatus}
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from conftest import FIXTURES
 from bhhub.intake import inbox as intake
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.cli.main import main
 from bhhub.store import schema
 from bhhub.x12.validate import validate_x12

@@ -153,13 +153,13 @@ def test_batch_write_refuses_a_device_fifo_or_link_even_with_force(practice, tmp
 
 
 def test_the_rename_never_replaces_a_fifo_that_took_the_name_after_the_check(tmp_path):
-    from bhhub.claims.batches import _place, _stage
+    from bhhub.claims.export_file import place, stage
 
     out = tmp_path / "batch.x12"
-    staged = _stage(out, b"ISA*...")
+    staged = stage(out, b"ISA*...")
     os.mkfifo(out)  # appeared between the command's check and the rename
     with pytest.raises(FileExistsError):
-        _place(staged, out, force=True)
+        place(staged, out, force=True)
     assert stat.S_ISFIFO(os.lstat(out).st_mode) and not staged.exists()
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from bhhub.intake import inbox as intake
 from bhhub.cli.main import main
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.remittance.denials import DenialRules
 from bhhub.store import schema

@@ -213,7 +213,7 @@ def test_matching_by_hand_follows_the_same_rule(hub, sent):
     import pytest
 
     from bhhub.errors import InputError
-    from bhhub.remittance.posting import match_by_hand
+    from bhhub.remittance.hand_matching import match_by_hand
 
     a, *_ = sent
     info = sent[a]

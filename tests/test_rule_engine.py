@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from bhhub.intake import inbox as intake
-from bhhub.claims.batches import export_837p
+from bhhub.claims.export import export_837p
 from bhhub.cli.main import main
 from bhhub.demo.synthetic import encounter_bundle
 from bhhub.store import schema

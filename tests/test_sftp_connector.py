@@ -22,9 +22,8 @@ from typing import Callable
 import paramiko
 import pytest
 
-from bhhub.connectors.sftp.client import (
-    DISABLED_ALGORITHMS, AuthenticationError, HostKeyError, RemoteRefusedError, SftpClient, test_connection,
-)
+from bhhub.connectors.sftp.client import RemoteRefusedError, SftpClient, test_connection
+from bhhub.connectors.sftp.connection import DISABLED_ALGORITHMS, AuthenticationError, HostKeyError
 from bhhub.connectors.sftp.settings import SftpSettings, parse_known_hosts_line
 from bhhub.connectors.sftp.testserver import SftpTestServer, generate_ed25519_key
 from bhhub.errors import ConfigError, RemoteFileError, RetriableError
@@ -499,7 +498,7 @@ def test_only_the_sftp_client_may_set_a_host_key_policy():
             for node in ast.walk(tree):
                 name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else ""
                 relative = path.relative_to(PROJECT).as_posix()
-                if name == "set_missing_host_key_policy" and relative != "connectors/sftp/client.py":
+                if name == "set_missing_host_key_policy" and relative != "connectors/sftp/connection.py":
                     offenders.append(f"{relative}:{node.lineno} {name}")
                 if name in ("AutoAddPolicy", "WarningPolicy", "load_system_host_keys"):
                     offenders.append(f"{relative}:{node.lineno} {name}")

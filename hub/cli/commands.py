@@ -284,7 +284,7 @@ def _claim_notes(c: dict) -> Iterator[str]:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from bhhub.claims.batches import export_837p
+    from bhhub.claims.export import export_837p
 
     if args.max_claims < 1:
         raise UsageError("--max-claims must be at least 1")
@@ -335,7 +335,7 @@ def _export_json(result, set_aside: list[tuple[str, str]], recovered: list[tuple
 
 def cmd_batch_write(args: argparse.Namespace) -> int:
     """`bhhub batch write ID --out FILE`: a stored batch's exact bytes, written again."""
-    from bhhub.claims.batches import write_batch
+    from bhhub.claims.export import write_batch
 
     if args.out.endswith(("/", os.sep)):
         raise UsageError(f"--out {args.out} is a folder; name the file to write in it")

@@ -2,7 +2,7 @@
 
 Used as argparse ``type=`` functions, so a wrong path is a usage error (exit code 2) in one line,
 raised before anything is written: ``--out`` naming a file where a folder is wanted. (An 837P's
-``--out FILE`` is checked by the export itself, before any claim changes: ``bhhub.claims.batches``
+``--out FILE`` is checked by the export itself, before any claim changes: ``bhhub.claims.export_file``
 refuses a folder, a device, a FIFO, a socket or a symbolic link even with ``--force``.)
 
 A file a command reads must be a regular file (``input_file``, from ``bhhub.common.filekinds``).

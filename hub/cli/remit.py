@@ -187,7 +187,7 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 
     from bhhub.store import schema
 
-    from bhhub.remittance.posting import match_by_hand
+    from bhhub.remittance.hand_matching import match_by_hand
 
     with open_hub(args) as hub, hub.store.session() as session:
         # the latest revision the payer may have (a pending correction has not gone out)

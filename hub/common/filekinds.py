@@ -3,7 +3,7 @@
 Reading a FIFO blocks until someone writes to it and a device such as /dev/zero never ends (it
 would fill the spool); writing "over" a device, a FIFO or a link by rename replaces it. So a file
 the hub reads or writes on a person's word must be a regular file. Used by the CLI's path checks
-(``bhhub.cli.paths``), the CSV imports (``bhhub.ledger.csvfile``) and the 837P export (``bhhub.claims.batches``).
+(``bhhub.cli.paths``), the CSV imports (``bhhub.ledger.csvfile``) and the 837P export (``bhhub.claims.export_file``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Posting 835 payments to claims: every claim payment posted, unmatched or quarantined, once.
 
-Called by the inbox (``bhhub.responses``) inside the transaction that marks the 835 read, so a
-file's postings and its state are committed together.
+Called by the 835's registered transaction (``bhhub.remittance.transactions``), inside the inbox
+transaction that marks the 835 read, so a file's postings and its state are committed together.
 
 - **Once.** A payment is the same payment when payer, trace number (TRN02), amount (BPR02),
   date (BPR16) and credit/debit all agree (payers reuse trace numbers); that is the natural key
@@ -22,6 +22,10 @@ file's postings and its state are committed together.
   normally. A reversal listed before the payment it reverses, with no payment of its amount
   standing, applies right after that payment; one whose payment the file does not carry
   applies at the end of the file, reversing nothing the hub has.
+
+A posted claim payment's denials are recorded by ``bhhub.remittance.denial_records``; a claim
+payment kept unmatched is posted by hand (``bhhub remit match``) by
+``bhhub.remittance.hand_matching``, through ``apply_posting`` here.
 """
 
 from __future__ import annotations
@@ -36,23 +40,19 @@ from typing import Any
 from sqlalchemy import select
 
 from bhhub.claims.build import set_status
-from bhhub.runtime.clock import today
-from bhhub.runtime.mapping_tables import MappingSet
 from bhhub.remittance import paid_twice
-from bhhub.ledger.authorization_uses import release_for_denial
 from bhhub.errors import InputError
 from bhhub.model import ClaimStatus
 from bhhub.remittance.crossovers import crossover_of
-from bhhub.remittance.responsibility import patient_share
+from bhhub.remittance.denial_records import record_denials
 from bhhub.remittance.identity import fingerprint
-from bhhub.remittance.matching import ClaimMatcher, remittance_ids
+from bhhub.remittance.matching import ClaimMatcher
 from bhhub.remittance.repeats import Offer, PostedClaimPayments, lock
 from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
 POSTED, UNMATCHED, QUARANTINED, REPEAT = "posted", "unmatched", "quarantined", "repeat"
-_AUTHORIZATION_DENIALS = frozenset({"15", "197", "198"})
 REVERSAL = "22"
 ZERO = Decimal(0)
 
@@ -320,7 +320,7 @@ def apply_posting(hub, session, rules, payment, row: schema.RemitClaim, claim: s
                 f"(remittance claim {standing.id}) stands")
     else:
         row.crossed_over, row.crossover_payer = crossover_of(paid, rules.responsibility)
-        denials = _record_denials(session, rules, payment, row, claim, paid)
+        denials = record_denials(session, rules, payment, row, claim, paid)
         status = _status_of(paid, denials)
     if claim.status in _ADJUDICABLE:
         set_status(session, claim, status, f"835 trace {payment.trace_number}: paid {paid.paid} of {paid.charge}, "
@@ -360,73 +360,6 @@ def _reasons(paid, row=None) -> str:
         text += (f"; forwarded to {to} by this payer (crossover): not billed again, the patient's share is owed by "
                  f"{to} until its 835 arrives")
     return text
-
-
-def _record_denials(session, rules, payment, row, claim, paid) -> list[schema.Denial]:
-    from bhhub.remittance.deadlines import FilingWindows
-    from bhhub.remittance.next_steps import ClaimClock, next_step
-
-    has_secondary = bool(claim.other_coverage_ids)
-    remit_date = payment.payment_date or today()
-    mappings = rules.mappings if getattr(rules, "mappings", None) is not None else MappingSet()
-    windows = FilingWindows.of(mappings)
-    clock = None
-    payer_id = None
-    made = []
-    for line, procedure, adjustment, remarks in _each_adjustment(paid):
-        if adjustment.amount <= ZERO:
-            continue
-        payer_id = payer_id or tables_payer_id(session, mappings, payment, claim)
-        found = rules.classify(adjustment.group, adjustment.reason, remarks, payer_id=payer_id,
-                               has_secondary=has_secondary)
-        if not found.is_denial:
-            continue
-        owes, action, action_text = patient_share(session, rules, payer_id, claim, row, procedure,
-                                                  adjustment, remarks, found, has_secondary)
-        # Every step with a window gets its last day, judged against the claim's own windows.
-        clock = clock or ClaimClock.of(session, mappings, claim, remit_date, getattr(paid, "filing_indicator", None))
-        step = next_step(windows, clock, found, action, action_text)
-        action, action_text, deadline = step.action, step.text, step.deadline
-        denial = schema.Denial(
-            remit_claim_id=row.id, claim_id=claim.id, line=line, procedure_code=procedure,
-            group_code=adjustment.group, reason_code=adjustment.reason, remark_codes=list(remarks),
-            amount=adjustment.amount, category=found.category, action=action, action_text=action_text,
-            deadline=deadline, status="open", patient_owes=owes)
-        session.add(denial)
-        made.append(denial)
-        if adjustment.reason in _AUTHORIZATION_DENIALS:
-            release_for_denial(session, claim.id, line, adjustment.reason)  # the visit was not used
-    return made
-
-
-def tables_payer_id(session, mappings, payment: schema.RemitPayment, claim: schema.Claim) -> str:
-    """The payer id the denial and responsibility tables are read by for this claim payment: the
-    hub's id of the payer that sent it (mappings/ rows are keyed by the claim payer ids the hub
-    bills), the claim's own payer's when the 835 is from it, another coverage's on file for a
-    crossover, and the 835's own id only when the hub knows the payer by no other (an 835 naming
-    its payer by TRN03 alone would otherwise miss the payer's appeal window and CARC rows)."""
-    from types import SimpleNamespace
-
-    from bhhub.remittance.identity import payer_agrees
-
-    sent_by = SimpleNamespace(payer_id=payment.payer_id, trace_originator=payment.payer_id,
-                              payer_name=payment.payer_name)
-    listed = remittance_ids(mappings)
-    own = session.get(schema.Coverage, claim.coverage_id)
-    coverages = [own, *(session.get(schema.Coverage, i) for i in (claim.other_coverage_ids or ()))]
-    for coverage in coverages:
-        if coverage is not None and payer_agrees(sent_by, coverage.payer.payer_id, coverage.payer.name,
-                                                 listed.get(coverage.payer.payer_id, ())):
-            return coverage.payer.payer_id
-    return payment.payer_id
-
-
-def _each_adjustment(paid):
-    for adjustment in paid.adjustments:
-        yield None, None, adjustment, tuple(paid.remarks)
-    for number, service in enumerate(paid.services, start=1):
-        for adjustment in service.adjustments:
-            yield number, service.procedure_code, adjustment, tuple(service.remarks) or tuple(paid.remarks)
 
 
 def _lines_adjustments(paid):
@@ -500,79 +433,3 @@ def _remit_values(payment, sequence: int, claim, state: str, reason: str | None,
     # Unmatched ones too: matched by hand later, they are checked the same way.
     values["fingerprint"] = fingerprint(SimpleNamespace(**values))
     return values
-
-
-# --- matching by hand ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _StoredAdjustment:
-    group: str
-    reason: str
-    amount: Decimal
-
-
-@dataclass(frozen=True)
-class _StoredService:
-    procedure_code: str
-    adjustments: tuple
-    remarks: tuple
-
-
-@dataclass(frozen=True)
-class _StoredPayment:
-    """A stored claim payment in the shape posting reads (for matching by hand)."""
-
-    patient_control_number: str
-    status_code: str
-    charge: Decimal
-    paid: Decimal
-    patient_responsibility: Decimal
-    payer_claim_control_number: str
-    adjustments: tuple
-    services: tuple
-    remarks: tuple
-
-    @property
-    def all_adjustments(self) -> tuple:
-        return self.adjustments + tuple(a for s in self.services for a in s.adjustments)
-
-
-def _stored(row: schema.RemitClaim) -> _StoredPayment:
-    def adjustments(line):
-        return tuple(_StoredAdjustment(a["group"], a["reason"], Decimal(a["amount"]))
-                     for a in row.adjustments if a["line"] == line)
-
-    services = tuple(_StoredService(s["code"], adjustments(n), tuple(s.get("remarks", ())))
-                     for n, s in enumerate(row.services, start=1))
-    return _StoredPayment(row.patient_control_number, row.status_code, row.charge, row.paid,
-                          row.patient_responsibility, row.payer_claim_control_number, adjustments(None), services,
-                          tuple(row.remarks))
-
-
-def match_by_hand(hub, session, remit_claim_id: int, claim: schema.Claim, who: str) -> schema.RemitClaim:
-    """Post an unmatched claim payment to ``claim`` (``bhhub remit match``)."""
-    from bhhub.remittance.denials import DenialRules
-
-    row = session.get(schema.RemitClaim, remit_claim_id)
-    if row is None:
-        raise InputError(f"no claim payment {remit_claim_id}", fix="`bhhub remit unmatched` lists them")
-    if row.state != UNMATCHED:
-        raise InputError(f"claim payment {remit_claim_id} is {row.state}, not unmatched")
-    if claim.batch_id is None:
-        raise InputError(f"claim {claim.patient_control_number} was never sent; a payment cannot be for it")
-    lock(session)
-    payment = session.get(schema.RemitPayment, row.payment_id)
-    stored = _stored(row)
-    sequence = PostedClaimPayments(session)
-    step = (sequence.offer(Offer(claim, row, stored, payment)) + sequence.finish())[0]
-    if not step.post:
-        raise InputError(f"claim payment {remit_claim_id} is the same as claim payment {step.repeated_id}, already "
-                         f"posted to claim {claim.patient_control_number}: posting it would pay the claim twice")
-    row.state, row.claim_id, row.reason = POSTED, claim.id, f"matched by hand by {who}"
-    row.generation = step.generation
-    payment.claims_unmatched -= 1
-    apply_posting(hub, session, DenialRules.load(hub.mappings), payment, row, claim, stored, None)
-    session.flush()
-    paid_twice.watch(session, [claim.id])
-    return row

@@ -1,5 +1,12 @@
 """The store's tables (SQLAlchemy 2 typed ORM). Alembic migrations create and upgrade them.
 
+One file, though longer than the hub's others, on purpose: it is the one declaration of the
+database, read as a whole. Its tables refer to each other (foreign keys, relationships), they
+share one ``Base`` and its naming convention, the Alembic migrations under ``migrations/``
+mirror it table by table, and every module that touches the store imports it as ``schema``
+(``schema.Claim``, ``schema.Batch``): split by capability, a migration's author would have to
+gather the tables back from several modules to compare them with the database.
+
 Every piece of work is a row with an explicit state, and natural-key unique constraints make
 repeats harmless: an inbox item by its sha256, an encounter by its source key, a claim by its
 patient control number and revision, a batch by its interchange control number.

@@ -55,7 +55,7 @@ def _bill(hub, goldens: Sequence[Path], names: set[str], expected: int, require_
     from sqlalchemy import select
 
     from bhhub.intake import inbox as intake
-    from bhhub.claims.batches import export_837p
+    from bhhub.claims.export import export_837p
     from bhhub.store import schema
 
     for golden in goldens:
