@@ -47,10 +47,13 @@ timeout = 5
     return hub_home
 
 
-def _still_hanging(address: str) -> bool:
+def _still_hanging(url: str) -> bool:
+    """Whether the send to ``url`` given up at its deadline still runs: looked up by the address
+    the deliverer keys it by (scheme://host:port, never the URL's path)."""
     from bhhub.notify.deadline import _hanging
+    from bhhub.notify.targets import origin
 
-    _, thread = _hanging.get(address, ("", None))
+    _, thread = _hanging.get(origin(url), ("", None))
     return thread is not None and thread.is_alive()
 
 
@@ -97,6 +100,7 @@ def test_a_webhook_that_drips_fails_the_attempt_and_gets_the_alert_once_it_answe
         assert drips["http"].connections == 1
         with hub.store.session() as session:
             assert session.get(schema.Alert, alert_id).notifications["webhook"].endswith("still hangs")
+        assert _still_hanging(drips["http"].url)  # (so the wait below waits for the right thread)
 
         drips["http"].heal()  # the server is fixed: the hanging send ends, the next one is answered
         assert _wait_until(lambda: not _still_hanging(drips["http"].url))
