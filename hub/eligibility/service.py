@@ -109,9 +109,9 @@ def check_many(hub, wanted: Sequence[tuple[int, str | None, date | None]], reaso
         known_mailbox(hub, via)  # before a portal is asked or anything is recorded
     reasons = [reason] * len(wanted) if isinstance(reason, str) else list(reason)
     service_types = codes.default_service_types()
-    practice_npi = hub.settings.raw.get("eligibility", {}).get("provider_npi")
+    npi = practice_npi(hub)
     with hub.store.session() as session:
-        subjects = [subject(session, p, payer, day, why, practice_npi=practice_npi)
+        subjects = [subject(session, p, payer, day, why, practice_npi=npi)
                     for (p, payer, day), why in zip(wanted, reasons)]
     asked_at = utcnow()
     answers = [hub.plugins.hooks.check_eligibility(s.patient, s.coverage, s.service_date, service_types)
@@ -221,6 +221,14 @@ def _fill(outcome: CheckOutcome, row: schema.EligibilityCheck) -> None:
 
 
 # --- who is asked about ------------------------------------------------------------------------------
+
+
+def practice_npi(hub) -> str | None:
+    """``[eligibility] provider_npi`` of bhhub.toml, as its model checked it: who asks when a
+    claim names no provider. The one place the setting is read."""
+    from bhhub.configuration.hub_file import Eligibility
+
+    return hub.settings.section(Eligibility).provider_npi
 
 
 def subject(session: Session, patient_id: int, payer_id: str | None = None, service_date: date | None = None,

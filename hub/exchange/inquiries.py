@@ -157,7 +157,7 @@ def _eligibility_again(hub, session, batch: schema.Batch, why: str) -> list[Aske
     check = schema.EligibilityCheck
     rows = session.scalars(select(check).where(check.batch_id == batch.id, check.state == store.REQUESTED)
                            .order_by(check.id).with_for_update()).all()
-    practice_npi = hub.settings.raw.get("eligibility", {}).get("provider_npi")
+    practice_npi = service.practice_npi(hub)
     done: list[AskedAgain] = []
     pending = []
     for row in rows:
