@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 
 from bhhub.acknowledgments.codes import Code, lookup
+from bhhub.acknowledgments.elements import required
 from bhhub.errors import InputError
 from bhhub.x12.tokens import Segment, segments
 
@@ -53,23 +54,16 @@ def read_ta1(data: bytes | str) -> list[InterchangeAck]:
                 raise InputError("a TA1 belongs to the interchange, not inside a transaction set",
                                  where=str(segment))
             acks.append(InterchangeAck(
-                interchange_control_number=_required(segment, 1, "TA101 interchange control number"),
+                interchange_control_number=required(segment, 1, "TA101 interchange control number"),
                 interchange_date=_yymmdd(segment, 2),
                 interchange_time=_hhmm(segment, 3),
-                result=lookup("interchange_ack", _required(segment, 4, "TA104 acknowledgment code")),
-                note=lookup("interchange_note", _required(segment, 5, "TA105 note code")),
+                result=lookup("interchange_ack", required(segment, 4, "TA104 acknowledgment code")),
+                note=lookup("interchange_note", required(segment, 5, "TA105 note code")),
             ))
     return acks
 
 
 # --- element readers: messages name the element and segment, never the value ----------------------
-
-
-def _required(segment: Segment, position: int, name: str) -> str:
-    value = segment[position]
-    if not value:
-        raise InputError(f"{name} is missing", where=str(segment))
-    return value
 
 
 def _yymmdd(segment: Segment, position: int) -> date:

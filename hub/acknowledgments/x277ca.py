@@ -26,6 +26,7 @@ from bhhub.acknowledgments.codes import (
     REJECTED_CATEGORIES,
     lookup,
 )
+from bhhub.acknowledgments.elements import at, required
 from bhhub.errors import InputError
 from bhhub.x12.tokens import Segment, segments
 
@@ -215,7 +216,7 @@ class _ClaimStatusReader:
         elif segment.id == "TRN":
             if claim_level:
                 self._close_claim()
-                self.claim = {"patient_control_number": _required(segment, 2, "TRN02 trace number",
+                self.claim = {"patient_control_number": required(segment, 2, "TRN02 trace number",
                                                                   "2200" + loop[-1]),
                               "statuses": [], "lines": []}
             else:
@@ -225,7 +226,7 @@ class _ClaimStatusReader:
         elif segment.id == "SVC":
             if self.claim is None:
                 raise InputError("service line (SVC) with no claim (no TRN before it)",
-                                 where=_at(segment, "2220D"))
+                                 where=at(segment, "2220D"))
             self._close_line()
             procedure = segment.components(1)
             self.line = {
@@ -254,7 +255,7 @@ class _ClaimStatusReader:
         if claim_level:
             if self.claim is None:
                 raise InputError("claim status (STC) with no claim (no TRN before it)",
-                                 where=_at(segment, "2200D"))
+                                 where=at(segment, "2200D"))
             if self.line is not None:
                 self.line["statuses"].extend(_statuses(segment, "line", "2220D"))
             else:
@@ -264,7 +265,7 @@ class _ClaimStatusReader:
             self.level.rejections.extend(s for s in statuses if s.rejected)
         else:
             raise InputError("claim status (STC) outside a receiver, provider or claim loop",
-                             where=_at(segment, loop))
+                             where=at(segment, loop))
 
     def _close_line(self) -> None:
         if self.line is not None and self.claim is not None:
@@ -298,7 +299,7 @@ class _ClaimStatusReader:
 def _statuses(segment: Segment, level: str, loop: str) -> list[Status]:
     """The status triples of one STC: STC01, then STC10 and STC11 when present."""
     if not segment.components(1):
-        raise InputError("STC01, the claim status, is missing", where=_at(segment, loop))
+        raise InputError("STC01, the claim status, is missing", where=at(segment, loop))
     when = _ccyymmdd(segment, 2, loop)
     statuses = []
     for position in (1, 10, 11):
@@ -329,28 +330,13 @@ def status_description(category: str, status: str, entity: str = "") -> str:
 # --- element readers: messages name the element and segment, never the value ----------------------
 
 
-def _at(segment: Segment, loop: str) -> str:
-    return f"{segment.id} (segment {segment.number}, loop {loop})"
-
-
-def _where(segment: Segment, loop: str | None) -> str:
-    return _at(segment, loop) if loop else str(segment)
-
-
-def _required(segment: Segment, position: int, name: str, loop: str | None = None) -> str:
-    value = segment[position]
-    if not value:
-        raise InputError(f"{name} is missing", where=_where(segment, loop))
-    return value
-
-
 def _amount(segment: Segment, position: int, loop: str) -> Decimal | None:
     if not segment[position]:
         return None
     try:
         return Decimal(segment[position])
     except InvalidOperation:
-        raise InputError(f"{segment.id}{position:02d} is not an amount", where=_at(segment, loop)) from None
+        raise InputError(f"{segment.id}{position:02d} is not an amount", where=at(segment, loop)) from None
 
 
 def _ccyymmdd(segment: Segment, position: int, loop: str) -> date | None:
@@ -360,4 +346,4 @@ def _ccyymmdd(segment: Segment, position: int, loop: str) -> date | None:
         return datetime.strptime(segment[position], "%Y%m%d").date()
     except ValueError:
         raise InputError(f"{segment.id}{position:02d} is not a date (CCYYMMDD)",
-                         where=_at(segment, loop)) from None
+                         where=at(segment, loop)) from None

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bhhub.acknowledgments.codes import Code, lookup
+from bhhub.acknowledgments.elements import at, required
 from bhhub.errors import InputError
 from bhhub.x12.tokens import Segment, segments
 
@@ -182,7 +183,7 @@ class _Group:
         elif segment.id in ("AK2", "AK9") and self.ak1 is None:
             raise InputError("the 999 has no AK1 before this segment", where=str(segment))
         elif segment.id in ("AK2", "AK9") and self.open is not None:
-            raise InputError("the AK2 loop before this segment has no IK5", where=_at(segment, self.open.loop))
+            raise InputError("the AK2 loop before this segment has no IK5", where=at(segment, self.open.loop))
         elif segment.id == "AK2":
             self.open = _Transaction(segment)
         elif segment.id == "AK9":
@@ -207,10 +208,10 @@ class _Group:
         return FunctionalAck(
             control_number=self.control_number,
             functional_id=self.ak1[1],
-            group_control_number=_required(self.ak1, 2, "AK102 group control number"),
+            group_control_number=required(self.ak1, 2, "AK102 group control number"),
             version=self.ak1[3],
             transactions=tuple(self.transactions),
-            result=lookup("group_ack", _required(ak9, 1, "AK901 acknowledgment code")),
+            result=lookup("group_ack", required(ak9, 1, "AK901 acknowledgment code")),
             sets_included=_count(ak9, 2),
             sets_received=_count(ak9, 3),
             sets_accepted=_count(ak9, 4),
@@ -233,14 +234,14 @@ class _Transaction:
             self._close_segment()
             self.loop = "2100"
             self.segment = {
-                "segment_id": _required(segment, 1, "IK301 segment id", self.loop),
+                "segment_id": required(segment, 1, "IK301 segment id", self.loop),
                 "position": _number(segment, 2, "IK302 segment position", self.loop),
                 "loop_id": segment[3],
                 "error": lookup("segment_error", segment[4]) if segment[4] else None,
                 "triggers": [], "element_errors": [],
             }
         elif self.segment is None:
-            raise InputError(f"{segment.id} before any IK3 of its AK2 loop", where=_at(segment, "2000"))
+            raise InputError(f"{segment.id} before any IK3 of its AK2 loop", where=at(segment, "2000"))
         elif segment.id == "IK4":
             self._close_element()
             self.loop = "2110"
@@ -251,7 +252,7 @@ class _Transaction:
                 "component": _optional_number(segment, position, 1),
                 "repetition": _optional_number(segment, position, 2),
                 "data_element": segment[2],
-                "error": lookup("element_error", _required(segment, 3, "IK403 error code", self.loop)),
+                "error": lookup("element_error", required(segment, 3, "IK403 error code", self.loop)),
                 "triggers": [],
             }
             # IK404 (the bad value itself) is deliberately not read.
@@ -272,9 +273,9 @@ class _Transaction:
         self._close_segment()
         return TransactionAck(
             transaction_set_id=self.ak2[1],
-            control_number=_required(self.ak2, 2, "AK202 transaction set control number", "2000"),
+            control_number=required(self.ak2, 2, "AK202 transaction set control number", "2000"),
             implementation_reference=self.ak2[3],
-            result=lookup("transaction_ack", _required(ik5, 1, "IK501 acknowledgment code", "2000")),
+            result=lookup("transaction_ack", required(ik5, 1, "IK501 acknowledgment code", "2000")),
             syntax_errors=tuple(lookup("transaction_error", ik5[i]) for i in range(2, 7) if ik5[i]),
             errors=tuple(self.errors),
         )
@@ -298,25 +299,10 @@ class _Transaction:
 # --- element readers: messages name the element and segment, never the value ----------------------
 
 
-def _at(segment: Segment, loop: str) -> str:
-    return f"{segment.id} (segment {segment.number}, loop {loop})"
-
-
-def _where(segment: Segment, loop: str | None) -> str:
-    return _at(segment, loop) if loop else str(segment)
-
-
-def _required(segment: Segment, position: int, name: str, loop: str | None = None) -> str:
-    value = segment[position]
-    if not value:
-        raise InputError(f"{name} is missing", where=_where(segment, loop))
-    return value
-
-
 def _number(segment: Segment, position: int, name: str, loop: str, value: str | None = None) -> int:
     value = segment[position] if value is None else value
     if not value.isdigit():
-        raise InputError(f"{name} is missing or not a number", where=_at(segment, loop))
+        raise InputError(f"{name} is missing or not a number", where=at(segment, loop))
     return int(value)
 
 
