@@ -102,7 +102,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(content)
     print(f"\nthe 837P sent: {out}")
-    return _validate(out)
+    checked = _validate(out)
+    if getattr(args, "serve", False):
+        return _serve(args, home) or checked
+    return checked
+
+
+def _serve(args: argparse.Namespace, home: Path) -> int:
+    """Leave the demo's hub open in the workspace, with a biller and a viewer to sign in as
+    (new passwords each run, printed once; the biller enrols a one-time code at first sign-in)."""
+    import secrets
+
+    from bhhub.accounts import add_user
+    from bhhub.cli.serve import serve
+    from bhhub.runtime.app import Hub
+
+    print("\n7. the workspace on the demo's hub")
+    with _own_environment(home), Hub.open(home, plugins=_plugin_host(args)) as hub:
+        for name, role in (("biller", "biller"), ("viewer", "viewer")):
+            password = secrets.token_urlsafe(12)
+            add_user(hub, name, role, password)
+            print(f"   sign in as {name:6} password {password}" + (
+                "  (then scan the QR code with an authenticator app)" if role == "biller" else
+                "  (figures and claims by id, no patient data)"))
+        return serve(hub, port=getattr(args, "port", None), users_hint=False)
 
 
 @contextmanager

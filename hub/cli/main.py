@@ -27,6 +27,7 @@ from bhhub.cli import notify as notify_cli
 from bhhub.cli import plugin_new as plugin_new_cli
 from bhhub.cli import remit as remit_cli
 from bhhub.cli import rules as rules_cli
+from bhhub.cli import serve as serve_cli
 from bhhub.cli.json_option import honour_json_before_action
 from bhhub.errors import HubError, UsageError
 from bhhub.runtime.logs import DEFAULT_BACKUPS, DEFAULT_MAX_BYTES
@@ -134,6 +135,10 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
                                    "clearinghouse (on 127.0.0.1, its host key pinned), apply the 999, 277CA, 835 "
                                    "and 271 it answers with, and print each claim's status, the denial worklist, "
                                    "A/R, each patient's coverage, and the pyx12 check of the 837P.")
+    p.add_argument("--serve", action="store_true",
+                   help="then leave the demo's hub open in the workspace (`bhhub serve`) with a biller and a "
+                        "viewer to sign in as; Ctrl-C stops it")
+    p.add_argument("--port", type=int, metavar="PORT", help="with --serve: the workspace's port (default 8080)")
     p.set_defaults(func=demo.cmd_demo)
 
     exchange_cli.add_commands(sub)
@@ -144,6 +149,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     eligibility_cli.add_commands(sub)
     rules_cli.add_commands(sub)
     notify_cli.add_commands(sub)
+    serve_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)

@@ -11,6 +11,8 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from bhhub.errors import UsageError
+from bhhub.common.jsontext import plain as _plain
+from bhhub.common.jsontext import timestamp  # noqa: F401 - the CLI's modules take it from here
 from bhhub.common.text import clip  # noqa: F401 - the CLI's modules take it from here
 
 T = TypeVar("T")
@@ -37,32 +39,6 @@ def print_json_array(items: Iterable[Any]) -> int:
         count += 1
     write("\n]\n" if count else "[]\n")
     return count
-
-
-def _plain(value: Any) -> Any:
-    """What JSON cannot say itself, in the one vocabulary every ``--json`` shares: money (a
-    ``Decimal``) as a number of dollars, a date as ``YYYY-MM-DD``, a time with its offset."""
-    convert = _PLAIN.get(type(value))  # the exact types first: called for every amount and date of a listing
-    if convert is not None:
-        return convert(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return timestamp(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def timestamp(value: datetime) -> str:
-    """``value`` in ISO 8601 with its offset. The hub stores UTC; SQLite gives it back without
-    a zone, so a time without one is UTC (``2026-12-07T15:43:50+00:00``), never left ambiguous."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
-
-
-_PLAIN = {Decimal: float, date: date.isoformat, datetime: timestamp}
 
 
 def count(value: Decimal | float | int | None) -> int | float | None:

@@ -1,0 +1,128 @@
+"""What each page and its ``/api/`` twin show: the objects the CLI's ``--json`` prints, gathered
+for one request. No figure is computed and no rule applied here: each value comes from the
+function the command names beside it, and the page and the API answer are the same object
+(the page renders it, the API returns it), with PHI taken out for a viewer
+(``bhhub.web.privacy``).
+
+Every view is an audit row (``view_page``: the path, never its query, since a filter may hold
+an id a person typed), besides the rows the capability writes itself for the claims it shows
+(``list_claims``, ``show_claim``, ``list_denials``: the claim ids), all under the user's name and
+address.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from bhhub.web.guard import Visitor
+from bhhub.web.privacy import without_phi
+
+
+def shown(who: Visitor, data):
+    return data if who.sees_phi else without_phi(data)
+
+
+def audit_view(who: Visitor, path: str, object_type: str = "page", ids=()) -> None:
+    with who.hub.store.writer() as session:
+        who.hub.audit(session, "view_page", object_type, list(ids), path)
+        session.commit()
+
+
+def overview(who: Visitor) -> dict:
+    """The pipeline (``bhhub claims --by-status``), A/R with its figures and formulas (``bhhub
+    ar``), the figures month by month (``bhhub ar --trend``) and the open alerts (``bhhub alerts``)."""
+    from bhhub.claims.pipeline import status_counts
+    from bhhub.exchange.alert_list import alerts
+    from bhhub.remittance.ar import ar_report, report_json
+    from bhhub.remittance.trends import trend_report
+
+    hub = who.hub
+    with hub.store.session() as session:
+        pipeline = status_counts(session)
+        report = ar_report(session)
+        ar = report_json(report)
+        open_alerts = alerts(session, open_only=True)
+        trend = trend_report(hub, session, months=12)  # audits the claims it counted
+        hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], f"{report.as_of}")
+        session.commit()
+    return {"pipeline": pipeline, "ar": ar, "trend": trend, "alerts": open_alerts}
+
+
+def claims(who: Visitor, *, status=None, payer=None, provider=None, patient=None, since=None, until=None,
+           after=None, limit: int = 50) -> dict:
+    """A page of ``bhhub claims --json`` with its filters."""
+    from bhhub.listings.claims import claim_page
+
+    with who.hub.store.session() as session:
+        rows, cursor = claim_page(who.hub, session, status=status, payer=payer, provider=provider,
+                                  patient=patient, since=since, until=until, limit=limit, after=after)
+    return {"claims": rows, "next_cursor": cursor}
+
+
+def claim(who: Visitor, pcn: str) -> dict | None:
+    """``bhhub claims show PCN --json``."""
+    from bhhub.claims.detail import claim_detail
+
+    with who.hub.store.session() as session:
+        return claim_detail(who.hub, session, pcn)
+
+
+def work(who: Visitor) -> dict:
+    """The denial worklist (``bhhub denials --json``), its actions, and the claims that need
+    attention with their findings and fixes (``bhhub claims --status needs_attention --json``)."""
+    from bhhub.listings.claims import claim_page
+    from bhhub.remittance.denial_actions import ACTIONS
+    from bhhub.remittance.worklist import denial_worklist
+
+    hub = who.hub
+    with hub.store.session() as session:
+        denials = denial_worklist(hub, session)
+        session.commit()
+    with hub.store.session() as session:
+        attention, cursor = claim_page(hub, session, status="needs_attention", limit=200)
+    return {"denials": denials, "actions": list(ACTIONS), "needs_attention": attention,
+            "needs_attention_next_cursor": cursor}
+
+
+def authorizations(who: Visitor) -> list[dict]:
+    """``bhhub auth list --json``: used, left, days to expiry, burn-down, run-out before appointments."""
+    from bhhub.ledger.authorization_status import authorization_status
+
+    with who.hub.store.session() as session:
+        return authorization_status(who.hub, session)
+
+
+def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
+    """``bhhub inbox --json`` (a page) and ``bhhub mailbox status --json``."""
+    from bhhub.exchange.mailbox_status import mailbox_status
+    from bhhub.listings import Page
+    from bhhub.listings.inbox import inbox_listing
+
+    page = Page.from_options(limit, after)
+    with who.hub.store.session() as session:
+        listing = inbox_listing(session, state, page)
+        try:
+            items = list(listing)
+        finally:
+            listing.close()
+        mailboxes = mailbox_status(who.hub, session)
+    return {"items": items, "next_cursor": page.next_cursor, "mailboxes": mailboxes}
+
+
+def eligibility(who: Visitor) -> list[dict]:
+    """``bhhub eligibility list --json``: the last answer per patient and coverage."""
+    from bhhub.eligibility.answers import latest_answers
+
+    with who.hub.store.session() as session:
+        return latest_answers(who.hub, session)
+
+
+def day(text: str | None, name: str) -> date | None:
+    from bhhub.errors import UsageError
+
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"{name} must be a date (YYYY-MM-DD), not {text!r}") from None
