@@ -27,6 +27,7 @@ def add_commands(sub) -> None:
     add.add_argument("name", metavar="NAME", help="the login name: letters, digits, '.', '_', '@', '-'")
     add.add_argument("--role", required=True, choices=ROLES, help="admin, biller or viewer")
     add.add_argument("--password-file", metavar="FILE", help="a file whose first line is the password")
+    add.add_argument("--json", action="store_true", help="the user added, as an object (as `user list` shows it)")
     add.set_defaults(func=cmd_user_add)
     listing = user_sub.add_parser("list", help="every user: role, second factor, locked, disabled")
     listing.add_argument("--json", action="store_true", help="JSON array, one object per user")
@@ -37,6 +38,7 @@ def add_commands(sub) -> None:
                          ("reset-mfa", "forget NAME's second factor (a lost phone): the next login enrols again")):
         a = user_sub.add_parser(action, help=text)
         a.add_argument("name", metavar="NAME")
+        a.add_argument("--json", action="store_true", help="the user afterwards, as an object (as `user list` shows it)")
         a.set_defaults(func=cmd_user_change, change=action)
 
     p = sub.add_parser("audit", help="the audit trail: check its hash chain, list its rows",
@@ -87,9 +89,18 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     accounts.users.check_new_password(password)  # before the hub is opened: a short one is told at once
     with open_hub(args) as hub:
         user_id = accounts.add_user(hub, args.name, args.role, password)
+        if args.json:
+            print_json(_user_json(hub, args.name))
+            return 0
     needs = " (a TOTP second factor is enrolled at the first login)" if args.role in accounts.MFA_ROLES else ""
     print(f"user {args.name} added as {args.role}, id {user_id}{needs}")
     return 0
+
+
+def _user_json(hub, name: str) -> dict:
+    from bhhub import accounts
+
+    return next(u for u in accounts.list_users(hub) if u["name"] == name)
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
@@ -119,6 +130,9 @@ def cmd_user_change(args: argparse.Namespace) -> int:
             accounts.unlock(hub, args.name)
         else:
             accounts.reset_totp(hub, args.name)
+        if args.json:
+            print_json(_user_json(hub, args.name))
+            return 0
     done = {"disable": "disabled (its sessions ended)", "enable": "enabled", "unlock": "unlocked",
             "reset-mfa": "has no second factor now: the next login enrols one (its sessions ended)"}
     print(f"user {args.name} {done[args.change]}")
