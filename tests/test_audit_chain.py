@@ -213,3 +213,36 @@ def test_rows_of_existing_callers_are_chained(sqlite_hub, capsys):
     assert "list_advance_notices" in actions
     found = _verify(sqlite_hub)
     assert found.ok and found.checked == len(actions) >= 1
+
+
+def test_an_audit_early_in_a_transaction_does_not_hold_the_chain_while_it_waits_for_a_row(hub):
+    """A audits, then waits for a row B holds; B audits and commits. Were A's audit appended at
+    once, A would hold the chain while waiting for B, and B wait for the chain: a deadlock."""
+    import threading
+
+    with hub.store.session() as session:
+        session.execute(text("insert into control_counters (name, value) values ('audit:test', 0)"))
+        session.commit()
+    first, second = hub.store.session(), hub.store.session()
+    failed = []
+
+    def finish_first():
+        try:
+            first.execute(text("update control_counters set value = 2 where name = 'audit:test'"))
+            first.commit()
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failed.append(exc)
+
+    hub.audit(first, "list_claims", "claim", [1], "first")
+    second.execute(text("update control_counters set value = 1 where name = 'audit:test'"))
+    waiting = threading.Thread(target=finish_first)
+    waiting.start()
+    waiting.join(1)  # the first now waits for the row the second holds
+    hub.audit(second, "list_claims", "claim", [2], "second")
+    second.commit()
+    waiting.join(60)
+    first.close(), second.close()
+    assert not failed and not waiting.is_alive()
+    with hub.store.session() as session:
+        assert session.scalars(select(A.detail).order_by(A.id)).all() == ["second", "first"]  # commit order
+    assert _verify(hub).ok

@@ -10,6 +10,12 @@ Appends are serialized so two writers never chain to the same row: on PostgreSQL
 transaction-scoped advisory lock is taken before the last hash is read; on SQLite the INSERT
 itself takes the database's write lock, held to commit, and the previous row is read after it.
 The unique constraint on ``prev_hash`` is the backstop: a fork cannot be committed.
+
+``Hub.audit`` does not append at once: it queues the row on the session (``record``) and the
+rows are appended when the session commits, as its last statements. The chain's lock is then
+held only for the commit: taken mid-transaction, it would be held while the caller goes on to
+wait for row locks another writer holds, who may be waiting for the chain (a deadlock on
+PostgreSQL). A row's ``at`` is the time of the call; ids follow the order of the commits.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timezone
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import event, insert, select, text, update
 
 from bhhub.store import schema
 
@@ -49,6 +55,37 @@ def canonical(row: Any) -> bytes:
 
 def row_hash(row: Any) -> str:
     return hashlib.sha256(canonical(row)).hexdigest()
+
+
+_PENDING = "bhhub_audit_pending"  # session.info key: rows waiting for the commit
+
+
+def record(session, *, actor: str, action: str, object_type: str, object_ids: Sequence[Any],
+           detail: str | None = None, source: str = "cli", outcome: str | None = None) -> None:
+    """Queue a row on ``session`` (an ORM Session): appended to the chain when it commits, dropped
+    when it rolls back."""
+    if _PENDING not in session.info:
+        session.info[_PENDING] = []
+        if not event.contains(session, "before_commit", _append_pending):
+            event.listen(session, "before_commit", _append_pending)
+            event.listen(session, "after_transaction_end", _forget_pending)
+    session.connection()  # a transaction is begun, so commit() has one to end (with these rows)
+    session.info[_PENDING].append({"actor": actor, "action": action, "object_type": object_type,
+                                   "object_ids": list(object_ids), "detail": detail, "source": source,
+                                   "outcome": outcome, "at": schema.utcnow()})
+
+
+def _append_pending(session) -> None:
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        connection = session.connection()
+        for row in rows:
+            append(connection, **row)
+
+
+def _forget_pending(session, transaction) -> None:
+    if transaction.parent is None:  # the outermost transaction ended: rolled back, or committed without
+        session.info.pop(_PENDING, None)
 
 
 def append(connection, *, actor: str, action: str, object_type: str, object_ids: Sequence[Any],

@@ -158,13 +158,13 @@ class Hub:
               *, actor: str | None = None, source: str | None = None, outcome: str | None = None) -> None:
         """Record a read or change of PHI (promise 8), or a login. Ids only, never the data itself.
 
-        The row joins the hash chain (``bhhub.audit.chain``) in ``session``'s transaction; until it
-        commits, other writers' audit rows wait (appends are serialized so the chain never forks).
+        The row joins the hash chain (``bhhub.audit.chain``) when ``session`` (an ORM Session)
+        commits, and is dropped if it rolls back; it is not visible before the commit.
         ``actor`` and ``source`` default to the hub's (the workspace passes the user and the
         client's address); ``outcome`` says how it ended where that matters ("ok", "failed")."""
-        from bhhub.audit.chain import append
+        from bhhub.audit.chain import record
 
-        append(session.connection(), actor=actor or self.actor, source=source or self.source, action=action,
+        record(session, actor=actor or self.actor, source=source or self.source, action=action,
                object_type=object_type, object_ids=object_ids, detail=detail, outcome=outcome)
 
     def close(self) -> None:
