@@ -235,11 +235,25 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
         w.scratch / "ptp.txt", ["90791\t90832\t\t20200101\t*\t0\tMutually exclusive procedures"]))]),
     (("rules", "load-mue"), lambda w: ["rules", "load-mue", str(mue_file(
         w.scratch / "mue.csv", ['90837,1,"2 Date of Service Edit: Policy","Code Descriptor / CPT Instruction"']))]),
+    (("user", "add"), lambda w: ["user", "add", "ann", "--role", "biller", "--password-file", _password_file(w)]),
+    (("user", "disable"), lambda w: ["user", "disable", "ann"]),
+    (("user", "enable"), lambda w: ["user", "enable", "ann"]),
+    (("user", "unlock"), lambda w: ["user", "unlock", "ann"]),
+    (("user", "reset-mfa"), lambda w: ["user", "reset-mfa", "ann"]),
+    (("user", "list"), lambda w: ["user", "list"]),
+    (("audit", "verify"), lambda w: ["audit", "verify"]),
+    (("audit", "list"), lambda w: ["audit", "list", "--limit", "200"]),
 ]
+def _password_file(w) -> str:
+    path = w.scratch / "password"
+    path.write_text("a long enough password\n", encoding="utf-8")
+    return str(path)
+
+
 # Listings the populated hub must fill: the checks below would be empty words on an empty list.
 FILLED = {("claims",), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
           ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list"),
-          ("notice",)}
+          ("notice",), ("audit", "list"), ("user", "list")}
 # Commands that act on one thing: their --json is that thing's object, and says what became of it.
 ACTED = {("remit", "match"): {"state": "posted"}, ("denials", "resolve"): {"status": "resolved"},
          ("override",): {"code": None}, ("notice", "add"): {"signed_on": "2026-09-30"}}
@@ -359,7 +373,7 @@ def test_a_command_that_acts_on_one_thing_prints_that_thing(walked, path):
 
 # The listings of the command groups, each run with --json before the action word too.
 GROUP_LISTINGS = [("remit", "list"), ("remit", "unmatched"), ("auth", "list"), ("credentialing", "list"),
-                  ("eligibility", "list"), ("status", "list"), ("notice", "list"), ("mailbox", "list")]
+                  ("eligibility", "list"), ("status", "list"), ("notice", "list"), ("mailbox", "list"), ("audit", "list")]
 
 
 @pytest.mark.parametrize("path", GROUP_LISTINGS, ids=" ".join)

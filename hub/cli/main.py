@@ -18,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from bhhub import __version__
+from bhhub.cli import accounts as accounts_cli
 from bhhub.cli import commands, demo
 from bhhub.cli import eligibility as eligibility_cli
 from bhhub.cli import exchange as exchange_cli
@@ -150,6 +151,7 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     rules_cli.add_commands(sub)
     notify_cli.add_commands(sub)
     serve_cli.add_commands(sub)
+    accounts_cli.add_commands(sub)
 
     for command in plugin_commands:
         p = sub.add_parser(command.name, help=command.help)
@@ -195,7 +197,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status", "rules", "notice", "notify")
+           "eligibility", "status", "rules", "notice", "notify", "user", "audit")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -279,6 +279,16 @@ class Routing(Section, key="routing"):
         return self
 
 
+class Workspace(Section, key="workspace"):
+    """``[workspace]``: the web workspace (``bhhub serve``) and its logins (``bhhub.accounts``)."""
+
+    host: str = Field("127.0.0.1", min_length=1)  # loopback: another address exposes PHI pages to that network
+    port: int = Field(8080, gt=0, lt=65536)
+    idle_minutes: float = Field(15, gt=0, le=24 * 60, allow_inf_nan=False)  # a session unused this long ends
+    lockout_after: int = Field(5, ge=1, le=1000)  # failed logins (password or code) in a row lock the account
+    lockout_minutes: float = Field(15, gt=0, le=7 * 24 * 60, allow_inf_nan=False)  # ... for this long
+
+
 class Listen(Section, key="listen"):
     """``[listen]``: the MLLP listener's limits. Its keys are the mllp connector's
     (``bhhub.connectors.mllp.settings.ListenSettings``), checked as strictly when `bhhub listen` starts;

@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -96,6 +96,8 @@ class Hub:
     # plugins are installed).
     given_plugins: PluginHost | Callable[[], PluginHost] | None = None
     actor: str = field(default_factory=lambda: _actor())
+    # From where this hub's work comes, for the audit trail: "cli", or "web:<client ip>" per request.
+    source: str = "cli"
     # Rows this process has committed, by their exact values (see bhhub.store.repo.Upserter).
     known_rows: dict = field(default_factory=dict, repr=False)
 
@@ -152,14 +154,18 @@ class Hub:
     def transports(self) -> list[Transport]:
         return self.plugins.hooks.transports()
 
-    def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None) -> None:
-        """Record a read or change of PHI (promise 8). Ids only, never the data itself."""
-        from bhhub.store.schema import utcnow
+    def audit(self, session, action: str, object_type: str, object_ids: Sequence[int], detail: str | None = None,
+              *, actor: str | None = None, source: str | None = None, outcome: str | None = None) -> None:
+        """Record a read or change of PHI (promise 8), or a login. Ids only, never the data itself.
 
-        session.connection().execute(_insert_audit(), {
-            "at": utcnow(), "actor": self.actor, "action": action, "object_type": object_type,
-            "object_ids": list(object_ids), "detail": detail,
-        })
+        The row joins the hash chain (``bhhub.audit.chain``) when ``session`` (an ORM Session)
+        commits, and is dropped if it rolls back; it is not visible before the commit.
+        ``actor`` and ``source`` default to the hub's (the workspace passes the user and the
+        client's address); ``outcome`` says how it ended where that matters ("ok", "failed")."""
+        from bhhub.audit.chain import record
+
+        record(session, actor=actor or self.actor, source=source or self.source, action=action,
+               object_type=object_type, object_ids=object_ids, detail=detail, outcome=outcome)
 
     def close(self) -> None:
         self.store.close()
@@ -169,15 +175,6 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@cache
-def _insert_audit():
-    from sqlalchemy import insert
-
-    from bhhub.store import schema
-
-    return insert(schema.AuditEvent.__table__)
 
 
 def _actor() -> str:

@@ -52,6 +52,14 @@ phone = "5555550100"    # in quotes: ids and numbers are strings, so leading zer
 # Loop 1000B: the clearinghouse receiving the file.
 name = "CLEARINGHOUSE"
 id = "CLEARINGHOUSE"
+
+[workspace]
+# The web workspace (`bhhub serve`) and its logins (`bhhub user add`).
+host = "127.0.0.1"      # loopback only; another address shows PHI pages to that network
+port = 8080
+idle_minutes = 15       # a session unused this long ends
+lockout_after = 5       # failed logins (password or code) in a row lock the account ...
+lockout_minutes = 15    # ... for this long
 """
 
 

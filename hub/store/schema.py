@@ -365,7 +365,10 @@ class ControlCounter(Base):
 
 
 class AuditEvent(Base):
-    """Append-only trail of every read or change of PHI through the hub's interfaces."""
+    """Append-only trail of every read or change of PHI through the hub's interfaces, and of every
+    login. Rows are hash-chained (``bhhub.audit.chain``): each holds the hash of the row before
+    it, so an edited or deleted row is found by ``bhhub audit verify``. Written only through
+    ``Hub.audit``, which serializes appends; the unique ``prev_hash`` makes a fork impossible."""
 
     __tablename__ = "audit_events"
 
@@ -376,6 +379,44 @@ class AuditEvent(Base):
     object_type: Mapped[str] = mapped_column(String(50))
     object_ids: Mapped[list] = mapped_column(JSON)
     detail: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(100), default="cli", server_default="cli")  # "cli", or "web:<client ip>"
+    outcome: Mapped[str | None] = mapped_column(String(20))  # "ok", "failed" ... where it has one
+    prev_hash: Mapped[str | None] = mapped_column(String(64), unique=True)  # NULL only mid-append
+    hash: Mapped[str | None] = mapped_column(String(64))  # hex sha256, bhhub.audit.chain.row_hash
+
+
+# --- workspace users (bhhub.accounts) -----------------------------------------------------------
+
+
+class User(Base):
+    """A person who may log in to the workspace (``bhhub serve``). Secrets as hashes only."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))  # admin | biller | viewer (bhhub.accounts.ROLES)
+    password_hash: Mapped[str] = mapped_column(String(255))  # argon2id, PHC string
+    totp_secret: Mapped[str | None] = mapped_column(String(64))  # base32; NULL until enrolled
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)  # the last 30 s step accepted: no replay
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WebSession(Base):
+    """A logged-in browser. The cookie's token is never stored, only its sha256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    mfa_done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 # --- remittance (835) ---------------------------------------------------------------------------
