@@ -80,6 +80,10 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("claims", help="list claims with their status and findings")
     p.add_argument("--status", choices=statuses, metavar="STATUS", help="only this status: " + ", ".join(statuses))
     p.add_argument("--payer", metavar="PAYER_ID", help="only claims to this payer (its payer id)")
+    p.add_argument("--provider", metavar="NPI", help="only claims this rendering provider gave (their NPI)")
+    p.add_argument("--patient", type=int, metavar="ID",
+                   help="only this patient's claims: the hub's patient id (patient_id in --json, as "
+                        "`eligibility check --patient` takes), never a name or member id")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only dates of service on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only dates of service on or before this day")
     _paging_arguments(p, "claims")
