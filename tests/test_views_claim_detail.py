@@ -58,11 +58,11 @@ def test_the_claim_as_the_listing_shows_it_with_the_patient_apart(exchanged, cap
     with Hub.open(exchanged) as hub, hub.store.session() as session:
         detail = as_printed(claim_detail(hub, session, pcn))
         patient = session.get(schema.Patient, listed["patient_id"])
-    assert detail["patient"]["member_id"] == listed.pop("member_id") and "member_id" not in detail
-    assert detail["patient"]["family_name"] == patient.family_name and detail["patient"]["id"] == listed["patient_id"]
+    assert detail["patient_phi"]["member_id"] == listed.pop("member_id") and "member_id" not in detail
+    assert detail["patient_phi"]["family_name"] == patient.family_name and detail["patient_phi"]["id"] == listed["patient_id"]
     assert {k: detail[k] for k in listed} == listed  # the same figures: lines, findings, remittance...
-    names = json.dumps({k: v for k, v in detail.items() if k != "patient"})
-    assert patient.family_name not in names  # PHI only under "patient", for the web to hide
+    names = json.dumps({k: v for k, v in detail.items() if k != "patient_phi"})
+    assert patient.family_name not in names  # PHI only under "patient_phi", for the web to hide
 
 
 def test_the_837p_segments_are_the_claims_part_of_the_batch_file(exchanged):

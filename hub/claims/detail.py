@@ -6,13 +6,15 @@ The claim's own figures (lines, findings with their fixes, acknowledgment, remit
 the listing's queries (``bhhub.listings.claims.claim_json``), so the page and the listing never
 disagree. The history is read from the rows each part of the hub already keeps: status events,
 batches and their transmissions, TA1/999/277CA acknowledgments, 835 postings and denials, overrides
-and claim status checks. The patient's name, birth date and member id are only under ``patient``,
-so a viewer's page can leave that key out.
+and claim status checks. The patient's name, birth date and member id are only under ``patient_phi``,
+so a viewer's page can leave that key out (not ``patient``: in every ``--json`` that word is an amount
+the patient owes).
 """
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
 from sqlalchemy import or_, select
 
@@ -34,7 +36,7 @@ def claim_detail(hub, session, pcn: str) -> dict | None:
     first), ``history`` (events, oldest first: each {at, kind, revision, ...}; kinds ``status``,
     ``batch``, ``transmission``, ``acknowledgment``, ``remittance``, ``denial``, ``override``,
     ``status_check``), ``x12`` ({batch_id, interchange_control_number, segments}: the claim's CLM
-    loop as it went out, each segment with its terminator; None before it went out) and ``patient``
+    loop as it went out, each segment with its terminator; None before it went out) and ``patient_phi``
     ({id, family_name, given_name, middle_name, birth_date, member_id}: PHI)."""
     from bhhub.listings.claims import claim_json
     from bhhub.remittance.denials import DenialRules
@@ -62,7 +64,7 @@ def claim_detail(hub, session, pcn: str) -> dict | None:
                        "batch_id": r.batch_id, "created_at": r.created_at} for r in rows],
         "history": history,
         "x12": _sent_as(session, rows),
-        "patient": {"id": latest.patient_id, "family_name": patient.family_name, "given_name": patient.given_name,
+        "patient_phi": {"id": latest.patient_id, "family_name": patient.family_name, "given_name": patient.given_name,
                     "middle_name": patient.middle_name, "birth_date": patient.birth_date, "member_id": member_id},
     }
     session.rollback()  # the reads end before the audit writes
@@ -120,9 +122,11 @@ def _history(session, rows: list[schema.Claim], ids: list[int]) -> list[dict]:
         add(posting.posted_at, "remittance", posting.claim_id, remit_claim_id=posting.id, state=posting.state,
             status_code=posting.status_code, charge=posting.charge, paid=posting.paid,
             patient_responsibility=posting.patient_responsibility, contractual=posting.contractual,
-            other_adjustments=posting.other_adjustments, adjustments=posting.adjustments, remarks=posting.remarks,
+            other_adjustments=posting.other_adjustments, adjustments=_adjustments(posting.adjustments),
+            remarks=posting.remarks,
             payer_claim_control_number=posting.payer_claim_control_number, reverses_id=posting.reverses_id,
-            payer_id=payment.payer_id, trace_number=payment.trace_number, payment_date=payment.payment_date,
+            # the 835's own payer id (maybe its TRN03), named as bhhub.remittance.claim_view names it
+            payer_id_835=payment.payer_id, trace_number=payment.trace_number, payment_date=payment.payment_date,
             inbox_item_id=payment.inbox_item_id)
     d = schema.Denial
     for denial in session.scalars(select(d).where(d.claim_id.in_(ids)).order_by(d.id)):
@@ -142,6 +146,12 @@ def _history(session, rows: list[schema.Claim], ids: list[int]) -> list[dict]:
             batch_id=check.batch_id)
     # sorted() is stable: events at the same moment keep the order above (status, batch, sending, answers)
     return sorted(events, key=lambda event: event["at"])
+
+
+def _adjustments(stored: list) -> list[dict]:
+    """The CAS adjustments as stored ({level, line, group, reason, amount}), the amount as money
+    (the JSON column keeps it as text, to the cent)."""
+    return [{**adjustment, "amount": Decimal(str(adjustment["amount"]))} for adjustment in stored or ()]
 
 
 def _sent_as(session, rows: list[schema.Claim]) -> dict | None:

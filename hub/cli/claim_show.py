@@ -20,7 +20,7 @@ def add_commands(claims_parser: argparse.ArgumentParser) -> None:
     p.add_argument("claim", metavar="CLAIM", help="patient control number (CLM01)")
     p.add_argument("--json", action="store_true",
                    help="one JSON object (bhhub.claims.detail.claim_detail); the patient's name, birth date and "
-                        "member id only under \"patient\"")
+                        "member id only under \"patient_phi\"")
     p.set_defaults(func=cmd_claim_show)
 
 
@@ -39,7 +39,7 @@ def cmd_claim_show(args: argparse.Namespace) -> int:
 
 
 def _print(d: dict) -> None:
-    patient = d["patient"]
+    patient = d["patient_phi"]
     rendering = d["rendering_provider"] or {}
     out = [f"claim {d['patient_control_number']} revision {d['revision']} (frequency {d['frequency_code']}): "
            f"{d['status']}" + (f": {d['status_reason']}" if d["status_reason"] else ""),
