@@ -14,7 +14,7 @@ from bhhub.exchange.cycle import exchange
 from bhhub.exchange.mailboxes import load_mailboxes
 from bhhub.runtime.app import Hub
 from bhhub.store import schema
-from views_support import as_printed, start_sandbox, take_in, with_sandbox_mailbox
+from views_support import as_printed, start_sandbox, take_in, take_in_a_member_id_typo, with_sandbox_mailbox
 
 pytest.importorskip("pyx12")
 
@@ -24,6 +24,7 @@ def exchanged(hub_home, tmp_path, request):
     with_sandbox_mailbox(hub_home, start_sandbox(tmp_path, request))
     with Hub.open(hub_home) as hub:
         take_in(hub)
+        take_in_a_member_id_typo(hub)
         report = exchange(hub, load_mailboxes(hub)["sandbox"])
     assert report.ok, report.error
     return hub_home
@@ -105,3 +106,30 @@ def test_an_unknown_claim_is_a_usage_error(exchanged, capsys):
     assert capsys.readouterr().err == "bhhub: no claim NOPE123 (see `bhhub claims`)\n"
     with Hub.open(exchanged) as hub, hub.store.session() as session:
         assert claim_detail(hub, session, "NOPE123") is None
+
+
+def test_a_voided_claim_shows_both_revisions_both_batches_and_goes_out_last_as_the_void(exchanged, capsys):
+    pcn = _a_paid_claim(exchanged)
+    assert main(["--home", str(exchanged), "followup", "void", pcn]) == 0
+    with Hub.open(exchanged) as hub:
+        assert exchange(hub, load_mailboxes(hub)["sandbox"]).ok
+        with hub.store.session() as session:
+            detail = claim_detail(hub, session, pcn)
+    assert [(r["revision"], r["frequency_code"]) for r in detail["revisions"]] == [(0, "1"), (1, "8")]
+    batches = [e["batch_id"] for e in detail["history"] if e["kind"] == "batch"]
+    assert len(batches) == 2 and detail["x12"]["batch_id"] == max(batches)
+    assert detail["x12"]["segments"][0].startswith(f"CLM*{pcn}*") and ":B:8*" in detail["x12"]["segments"][0]
+    assert {e["revision"] for e in detail["history"] if e["kind"] == "status"} == {0, 1}
+
+
+def test_a_rejected_claim_queued_again_still_shows_the_segments_it_went_out_as(exchanged, capsys):
+    with Hub.open(exchanged) as hub, hub.store.session() as session:
+        rejected = session.scalars(select(schema.Claim.patient_control_number)
+                                   .where(schema.Claim.status == "rejected")).first()
+    assert rejected, "the fixture needs a claim the sandbox rejects"
+    assert main(["--home", str(exchanged), "resubmit", rejected]) == 0
+    with Hub.open(exchanged) as hub, hub.store.session() as session:
+        detail = claim_detail(hub, session, rejected)
+    assert detail["status"] == "ready" and detail["batch_id"] is None  # queued: no batch of its own yet
+    sent = [e["batch_id"] for e in detail["history"] if e["kind"] == "batch"]
+    assert detail["x12"]["batch_id"] == sent[-1] and detail["x12"]["segments"][0].startswith(f"CLM*{rejected}*")

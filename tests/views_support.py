@@ -18,6 +18,16 @@ def take_in(hub, seeds=SEEDS) -> None:
         assert result.outcome == "imported", result.reason
 
 
+def take_in_a_member_id_typo(hub, seed: int = 41) -> None:
+    """A visit whose member id has a dash in it, as the demo's: the sandbox's 277CA rejects it."""
+    bundle = encounter_bundle(seed)
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Coverage":
+            member = entry["resource"]["subscriberId"]
+            entry["resource"]["subscriberId"] = member[:4] + "-" + member[4:]
+    assert intake.receive(hub, json.dumps(bundle).encode(), f"typo{seed}.json").outcome == "imported"
+
+
 def as_printed(data):
     """``data`` as ``--json`` prints it, read back: money as numbers, dates and times as text."""
     from bhhub.cli.output import _plain

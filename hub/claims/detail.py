@@ -36,7 +36,7 @@ def claim_detail(hub, session, pcn: str) -> dict | None:
     first), ``history`` (events, oldest first: each {at, kind, revision, ...}; kinds ``status``,
     ``batch``, ``transmission``, ``acknowledgment``, ``remittance``, ``denial``, ``override``,
     ``status_check``), ``x12`` ({batch_id, interchange_control_number, segments}: the claim's CLM
-    loop as it went out, each segment with its terminator; None before it went out) and ``patient_phi``
+    loop as it last went out, each segment with its terminator; None before it went out) and ``patient_phi``
     ({id, family_name, given_name, middle_name, birth_date, member_id}: PHI)."""
     from bhhub.listings.claims import claim_json
     from bhhub.remittance.denials import DenialRules
@@ -63,7 +63,7 @@ def claim_detail(hub, session, pcn: str) -> dict | None:
         "revisions": [{"id": r.id, "revision": r.revision, "frequency_code": r.frequency_code, "status": r.status,
                        "batch_id": r.batch_id, "created_at": r.created_at} for r in rows],
         "history": history,
-        "x12": _sent_as(session, rows),
+        "x12": _sent_as(session, rows, history),
         "patient_phi": {"id": latest.patient_id, "family_name": patient.family_name, "given_name": patient.given_name,
                     "middle_name": patient.middle_name, "birth_date": patient.birth_date, "member_id": member_id},
     }
@@ -154,15 +154,20 @@ def _adjustments(stored: list) -> list[dict]:
     return [{**adjustment, "amount": Decimal(str(adjustment["amount"]))} for adjustment in stored or ()]
 
 
-def _sent_as(session, rows: list[schema.Claim]) -> dict | None:
-    """The CLM loop of the latest revision that went out, cut from its batch's stored bytes."""
-    sent = next((r for r in reversed(rows) if r.batch_id is not None), None)
-    if sent is None:
-        return None
+def _sent_as(session, rows: list[schema.Claim], history: list[dict]) -> dict | None:
+    """The claim's CLM loop in the last 837P batch it went out in, cut from the batch's stored
+    bytes. From its history, not the claim's ``batch_id``: a claim queued to go again
+    (``bhhub resubmit``) has none until its next batch, yet went out as the last one shows."""
+    sent = sorted({e["batch_id"] for e in history if e["kind"] == "batch"}, reverse=True)
+    pcn = rows[-1].patient_control_number
     b = schema.Batch
-    batch = session.execute(select(b.id, b.interchange_control_number, b.content).where(b.id == sent.batch_id)).one()
-    return {"batch_id": batch.id, "interchange_control_number": batch.interchange_control_number,
-            "segments": clm_loop(batch.content, sent.patient_control_number)}
+    for batch_id in sent:
+        batch = session.execute(select(b.id, b.interchange_control_number, b.content).where(b.id == batch_id)).one()
+        segments = clm_loop(batch.content, pcn)
+        if segments:
+            return {"batch_id": batch.id, "interchange_control_number": batch.interchange_control_number,
+                    "segments": segments}
+    return None
 
 
 def clm_loop(content: bytes, pcn: str) -> list[str]:
