@@ -44,7 +44,10 @@ def test_the_history_tells_the_claims_whole_journey_in_time_order(exchanged):
     kinds = [e["kind"] for e in history]
     assert {"status", "batch", "transmission", "acknowledgment", "remittance"} <= set(kinds)
     assert [e["at"] for e in history] == sorted(e["at"] for e in history)
-    assert {e["acknowledgment"] for e in history if e["kind"] == "acknowledgment"} >= {"999", "277CA"}
+    answers = [e for e in history if e["kind"] == "acknowledgment"]
+    assert {e["acknowledgment"] for e in answers if e["whole_file"]} >= {"TA1", "999"}  # the file's
+    [claims_own] = [e for e in answers if not e["whole_file"]]  # its own 277CA, not its batch-mates'
+    assert claims_own["acknowledgment"] == "277CA" and pcn in claims_own["detail"]
     statuses = [e["status"] for e in history if e["kind"] == "status"]
     assert statuses.index("batched") < statuses.index("submitted") < statuses.index(detail["status"])
     assert kinds.index("batch") < kinds.index("remittance")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 
 from bhhub.store import schema
 
@@ -96,11 +96,12 @@ def _history(session, rows: list[schema.Claim], ids: list[int]) -> list[dict]:
         if found:
             batch_ids.add(int(found.group(1)))
     a = schema.Acknowledgment
-    acknowledgments = session.scalars(select(a).where(or_(a.claim_id.in_(ids), a.batch_id.in_(batch_ids)))
-                                      .order_by(a.id)).all()
-    batch_ids |= {ack.batch_id for ack in acknowledgments if ack.batch_id is not None and ack.claim_id in ids}
-    acknowledgments = [ack for ack in acknowledgments if ack.claim_id in ids
-                       or (ack.claim_id is None and ack.batch_id in batch_ids)]  # the file's, or this claim's
+    own = session.scalars(select(a).where(a.claim_id.in_(ids))).all()
+    batch_ids |= {ack.batch_id for ack in own if ack.batch_id is not None}
+    # this claim's answers, and the whole file's (a TA1, a 999) of each batch it went out in; not
+    # the other claims' answers in those batches (a batch may hold thousands)
+    acknowledgments = session.scalars(select(a).where(or_(a.claim_id.in_(ids), and_(
+        a.claim_id.is_(None), a.batch_id.in_(batch_ids)))).order_by(a.id)).all()
     b, t, te = schema.Batch, schema.Transmission, schema.TransmissionEvent
     for batch in session.execute(select(b.id, b.kind, b.interchange_control_number, b.claim_count, b.created_at,
                                         b.path).where(b.id.in_(batch_ids), b.kind == "837P").order_by(b.id)):
