@@ -182,9 +182,11 @@ def _overridable(w: Walk) -> list[str]:
 # but its output is still JSON.
 RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("claims",), lambda w: ["claims"]),
+    (("claims", "show"), lambda w: ["claims", "show", w.pcn("paid")]),
     (("inbox",), lambda w: ["inbox"]),
     (("plugins",), lambda w: ["plugins"]),
     (("mailbox", "list"), lambda w: ["mailbox", "list"]),
+    (("mailbox", "status"), lambda w: ["mailbox", "status"]),
     (("mailbox",), lambda w: ["mailbox"]),
     (("transmissions",), lambda w: ["transmissions"]),
     (("alerts",), lambda w: ["alerts", "--all"]),
@@ -251,7 +253,7 @@ def _password_file(w) -> str:
 
 
 # Listings the populated hub must fill: the checks below would be empty words on an empty list.
-FILLED = {("claims",), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
+FILLED = {("claims",), ("claims", "show"), ("mailbox", "status"), ("inbox",), ("transmissions",), ("alerts",), ("eligibility",), ("remit",), ("exchange",),
           ("remit", "unmatched"), ("denials",), ("auth",), ("credentialing",), ("status",), ("notice", "list"),
           ("notice",), ("audit", "list"), ("user", "list")}
 # Commands that act on one thing: their --json is that thing's object, and says what became of it.
@@ -496,6 +498,7 @@ def _required(w: Walk) -> dict[tuple[str, ...], list[str]]:
 
 # The commands that name a claim, with the rest of their command line ({} is the claim).
 CLAIM_ARGUMENTS = {
+    ("claims", "show"): ["claims", "show", "{}"],
     ("status", "check"): ["status", "check", "{}"],
     ("resubmit",): ["resubmit", "{}"],
     ("override",): ["override", "{}", "coding.time_missing", "--reason", "payer said so"],

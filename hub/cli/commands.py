@@ -168,52 +168,27 @@ def _records_summary(records) -> str:
 
 
 def _intake_json(result: intake.IntakeResult) -> dict:
-    return {
-        "source": result.source_name,
-        "inbox_item_id": result.item_id,
-        "outcome": result.outcome,
-        "format": result.format,
-        "reason": result.reason,
-        "summary": result.summary,
-        "updated": result.updated,
-        "claims": [
-            {"patient_control_number": c.patient_control_number, "status": c.status, "action": c.action, "note": c.note}
-            for c in result.claims
-        ],
-        "records": [{"kind": r.kind, "id": r.row_id, "action": r.action} for r in result.records],
-        "notes": list(result.notes),
-    }
+    return result.to_json()  # the web workspace's intake and retry answer with the same object
 
 
 # --- claims -------------------------------------------------------------------------------
 
 
-AUDIT_IDS_PER_EVENT = 10_000  # a long listing is audited in several events, each naming its ids
-
-
-def audit_listing(hub, session, action: str, object_type: str, ids, detail: str | None) -> None:
-    """Record the ids a listing showed: one event, or one per ``AUDIT_IDS_PER_EVENT`` ids."""
-    for start in range(0, max(len(ids), 1), AUDIT_IDS_PER_EVENT):
-        hub.audit(session, action, object_type, ids[start:start + AUDIT_IDS_PER_EVENT].tolist(), detail)
-
-
 def cmd_claims(args: argparse.Namespace) -> int:
     from bhhub.cli.output import date_option, date_range
     from bhhub.listings import Page
-    from bhhub.listings.claims import ClaimFilter, claim_listing
+    from bhhub.listings.claims import audit_claims_shown, claim_filter, claim_listing
     from bhhub.remittance.denials import DenialRules
 
     option = lambda name: getattr(args, name, None)  # noqa: E731 - callers in code (the demo) pass only some
     since, until = date_option(option("since"), "--since"), date_option(option("until"), "--until")
     date_range(since, until)
-    wanted = ClaimFilter(status=args.status, payer_id=option("payer"), since=since, until=until)
     page = Page.from_options(option("limit"), option("after"))
     table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
-        if wanted.payer_id is not None:
-            from bhhub.ledger.payers import check_known_payer
-
-            check_known_payer(session, hub.mappings, wanted.payer_id)  # a typo is not "no claims": exit code 2
+        # a typo (an unknown payer, a malformed NPI) is not "no claims": exit code 2
+        wanted = claim_filter(session, hub, status=args.status, payer=option("payer"), provider=option("provider"),
+                              patient=option("patient"), since=since, until=until)
         rules = DenialRules.load(hub.mappings)
         claims = claim_listing(session, wanted, page, rules)
         try:
@@ -226,8 +201,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
         finally:
             claims.close()  # the streaming SELECT ends, and the read with it, before the audit writes
             session.rollback()
-            detail = "; ".join(filter(None, [args.status, wanted.describe()])) or None
-            audit_listing(hub, session, "list_claims", "claim", page.shown, detail)
+            audit_claims_shown(hub, session, wanted, page)
             session.commit()
     if not args.json and not table:
         print("no claims" + (f" with status {args.status}" if args.status else "")

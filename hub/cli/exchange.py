@@ -39,12 +39,20 @@ def add_commands(sub) -> None:
                    help="address for --metrics-port (default 127.0.0.1: loopback only)")
     p.set_defaults(func=cmd_run, watched=True)
 
-    p = sub.add_parser("mailbox", help="list mailboxes, or test one's connection")
+    p = sub.add_parser("mailbox", help="list mailboxes, show how they stand, or test one's connection")
     mailbox_sub = p.add_subparsers(dest="mailbox_command", metavar="ACTION")
     p.set_defaults(func=cmd_mailbox_list, json=False)
     listing = mailbox_sub.add_parser("list", help="the configured mailboxes")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(func=cmd_mailbox_list)
+    status = mailbox_sub.add_parser(
+        "status", help="each mailbox's last exchange, files in flight and overdue responses",
+        description="For each configured mailbox: its last exchange (when, ok or failed and why), the files "
+                    "sent and not yet answered by a TA1/999, and the uploads whose 999 is overdue (the profile's "
+                    "expect_999_within_hours; the ack_missing alerts). Reads the store only: no connection.")
+    status.add_argument("--json", action="store_true",
+                        help="JSON array, one object per mailbox (bhhub.exchange.mailbox_status.mailbox_status)")
+    status.set_defaults(func=cmd_mailbox_status)
     test = mailbox_sub.add_parser("test", help="connect, check the host key, log in and list the folders")
     test.add_argument("name", metavar="NAME")
     test.add_argument("--json", action="store_true")
@@ -161,6 +169,31 @@ def cmd_mailbox_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mailbox_status(args: argparse.Namespace) -> int:
+    from bhhub.exchange.mailbox_status import mailbox_status
+
+    with open_hub(args) as hub, hub.store.session() as session:
+        data = mailbox_status(hub, session)
+    if args.json:
+        print_json(data)
+        return 0
+    if not data:
+        print("no mailboxes configured")
+        return 0
+    for m in data:
+        last = m["last_exchange"]
+        said = ("no exchange yet" if last is None else
+                f"last exchange {last['at']:%Y-%m-%d %H:%M} " + ("ok" if last["outcome"] == "ok" else f"FAILED: {last['error']}"))
+        print(f"mailbox {m['mailbox']} ({m['clearinghouse']}): {said}; {len(m['in_flight'])} file(s) in flight, "
+              f"{len(m['missing'])} response(s) overdue")
+        for f in m["in_flight"]:
+            print(f"  in flight  {f['remote_name']} (transmission {f['transmission_id']}, {f['kind']}): {f['state']}")
+        for f in m["missing"]:
+            print(f"  MISSING    {f['expected']} for {f['remote_name']} (transmission {f['transmission_id']}, "
+                  f"uploaded {f['uploaded_at']:%Y-%m-%d %H:%M}, due within {f['due_within_hours']:g} h)")
+    return 0
+
+
 def cmd_mailbox_test(args: argparse.Namespace) -> int:
     with open_hub(args) as hub:
         [mailbox] = _mailboxes(hub, args.name)
@@ -205,19 +238,10 @@ def cmd_transmissions(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from bhhub.store import schema
+    from bhhub.exchange.alert_list import alerts
 
     with open_hub(args) as hub, hub.store.session() as session:
-        query = select(schema.Alert).order_by(schema.Alert.id)
-        if not args.all:
-            query = query.where(schema.Alert.cleared_at.is_(None))
-        data = [{"id": a.id, "key": a.key, "kind": a.kind, "message": a.message, "raised_at": a.raised_at,
-                 "occurrences": a.occurrences, "cleared_at": a.cleared_at,
-                 # delivery to people (bhhub.notify): per target "sent" or why not
-                 "notified_at": a.notified_at, "notifications": a.notifications or {}}
-                for a in session.scalars(query)]
+        data = alerts(session, open_only=not args.all)
     if args.json:
         print_json(data)
     elif not data:

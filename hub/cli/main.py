@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from bhhub import __version__
 from bhhub.cli import accounts as accounts_cli
+from bhhub.cli import claim_show as claim_show_cli
 from bhhub.cli import commands, demo
 from bhhub.cli import eligibility as eligibility_cli
 from bhhub.cli import exchange as exchange_cli
@@ -79,14 +80,19 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_intake)
 
     statuses = [s.value for s in ClaimStatus]
-    p = sub.add_parser("claims", help="list claims with their status and findings")
+    p = sub.add_parser("claims", help="list claims with their status and findings; `claims show CLAIM`: one claim's page")
     p.add_argument("--status", choices=statuses, metavar="STATUS", help="only this status: " + ", ".join(statuses))
     p.add_argument("--payer", metavar="PAYER_ID", help="only claims to this payer (its payer id)")
+    p.add_argument("--provider", metavar="NPI", help="only claims this rendering provider gave (their NPI)")
+    p.add_argument("--patient", type=int, metavar="ID",
+                   help="only this patient's claims: the hub's patient id (patient_id in --json, as "
+                        "`eligibility check --patient` takes), never a name or member id")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only dates of service on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only dates of service on or before this day")
     _paging_arguments(p, "claims")
     p.add_argument("--json", action="store_true", help="JSON array, one object per claim")
     p.set_defaults(func=commands.cmd_claims)
+    claim_show_cli.add_commands(p)
 
     p = sub.add_parser("export-837", help="write every claim ready to bill into one 837P file",
                        description="Write one 837P (005010X222A1) batch of every claim with status "

@@ -104,22 +104,28 @@ def check_acknowledgments_due(hub, mailbox) -> None:
     """An upload with no 999 within the profile's window is an alert ("expected file missing");
     it clears when the 999 (or a TA1 rejecting the file) arrives. An accepting TA1 only says the
     file arrived: the 999 is still expected."""
-    deadline = utcnow() - timedelta(hours=mailbox.profile.expect_999_within_hours)
     with hub.store.session() as session:
-        overdue = session.scalars(
-            select(schema.Transmission).where(
-                schema.Transmission.mailbox == mailbox.name,
-                schema.Transmission.state == UPLOADED,
-                schema.Transmission.uploaded_at < deadline,
-                ~exists().where(schema.Acknowledgment.batch_id == schema.Transmission.batch_id,
-                                schema.Acknowledgment.kind == "999"),
-            )
-        ).all()
-        for transmission in overdue:
+        for transmission in acknowledgments_overdue(session, mailbox):
             raise_alert(session, f"ack_missing:transmission:{transmission.id}", "ack_missing",
                         f"mailbox {mailbox.name}: no 999 for {transmission.remote_name} (transmission "
                         f"{transmission.id}) {mailbox.profile.expect_999_within_hours:g} hours after upload")
         session.commit()
+
+
+def acknowledgments_overdue(session, mailbox) -> list[schema.Transmission]:
+    """The mailbox's uploads whose 999 is overdue (the profile's ``expect_999_within_hours``), in
+    id order: the files ``check_acknowledgments_due`` raises ``ack_missing`` for, and
+    ``bhhub mailbox status`` shows as expected responses missing."""
+    deadline = utcnow() - timedelta(hours=mailbox.profile.expect_999_within_hours)
+    return list(session.scalars(
+        select(schema.Transmission).where(
+            schema.Transmission.mailbox == mailbox.name,
+            schema.Transmission.state == UPLOADED,
+            schema.Transmission.uploaded_at < deadline,
+            ~exists().where(schema.Acknowledgment.batch_id == schema.Transmission.batch_id,
+                            schema.Acknowledgment.kind == "999"),
+        ).order_by(schema.Transmission.id)
+    ).all())
 
 
 INQUIRIES_WAITING = "inquiries_waiting"

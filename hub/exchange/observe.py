@@ -29,11 +29,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
+from bhhub.exchange.outbound import IN_FLIGHT  # a transmission not yet answered by a TA1/999
 from bhhub.store import schema
 
 log = logging.getLogger(__name__)
 
-IN_FLIGHT = ("ready", "uploading", "uploaded")  # a transmission not yet answered by a TA1/999
 JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900)
 
 

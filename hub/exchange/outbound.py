@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 READY, UPLOADING, UPLOADED, ACKNOWLEDGED, REJECTED = "ready", "uploading", "uploaded", "acknowledged", "rejected"
 UNFINISHED = (READY, UPLOADING)
+IN_FLIGHT = (READY, UPLOADING, UPLOADED)  # a transmission not yet answered by a TA1/999: a file in flight
 
 
 @dataclass(frozen=True)

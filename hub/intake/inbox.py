@@ -56,6 +56,22 @@ class IntakeResult:
     def failed(self) -> bool:
         return self.outcome == QUARANTINED
 
+    def to_json(self) -> dict:
+        """The object ``bhhub intake --json`` and ``bhhub inbox retry --json`` print for it."""
+        return {
+            "source": self.source_name,
+            "inbox_item_id": self.item_id,
+            "outcome": self.outcome,
+            "format": self.format,
+            "reason": self.reason,
+            "summary": self.summary,
+            "updated": self.updated,
+            "claims": [{"patient_control_number": c.patient_control_number, "status": c.status, "action": c.action,
+                        "note": c.note} for c in self.claims],
+            "records": [{"kind": r.kind, "id": r.row_id, "action": r.action} for r in self.records],
+            "notes": list(self.notes),
+        }
+
 
 def receive(hub, content: bytes, source_name: str) -> IntakeResult:
     """Store ``content`` raw, then process it; the same bytes again change nothing.

@@ -24,6 +24,7 @@ from bhhub.errors import UsageError
 # machine: 2,000 rather than 500 took `claims --json` of 100,000 claims on PostgreSQL from
 # 2.4x to 1.9x the bare SELECT's time, for about 10 MB more at the peak.
 CHUNK = 2000
+AUDIT_IDS_PER_EVENT = 10_000  # a long listing is audited in several events, each naming its ids
 
 
 @dataclass
@@ -40,6 +41,13 @@ class Page:
         if limit is not None and limit < 1:
             raise UsageError("--limit must be at least 1")
         return cls(after=parse_cursor(after), limit=limit)
+
+
+def audit_shown(hub, session, action: str, object_type: str, ids, detail: str | None) -> None:
+    """Record the ids a listing showed: one event, or one per ``AUDIT_IDS_PER_EVENT`` ids."""
+    ids = array("q", ids)
+    for start in range(0, max(len(ids), 1), AUDIT_IDS_PER_EVENT):
+        hub.audit(session, action, object_type, ids[start:start + AUDIT_IDS_PER_EVENT].tolist(), detail)
 
 
 def parse_cursor(text: str | None) -> int | None:

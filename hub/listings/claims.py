@@ -29,10 +29,14 @@ class ClaimFilter:
     payer_id: str | None = None  # the payer's id (as in the claim's ``payer_id``)
     since: date | None = None  # date of service on or after
     until: date | None = None  # date of service on or before
+    provider_npi: str | None = None  # the rendering provider's NPI
+    patient_id: int | None = None  # the hub's own patient id (patients.id, the listing's ``patient_id``): not PHI
 
     def describe(self) -> str | None:
         """For the audit trail and "no claims ..." (filters only: no PHI)."""
         parts = [f"payer {self.payer_id}" if self.payer_id else "",
+                 f"rendering provider {self.provider_npi}" if self.provider_npi else "",
+                 f"patient {self.patient_id}" if self.patient_id is not None else "",
                  f"service on or after {self.since}" if self.since else "",
                  f"service on or before {self.until}" if self.until else ""]
         return ", ".join(p for p in parts if p) or None
@@ -53,6 +57,12 @@ def listing_query(wanted: ClaimFilter):
         query = query.where(c.service_date >= wanted.since)
     if wanted.until:
         query = query.where(c.service_date <= wanted.until)
+    if wanted.provider_npi:
+        # NPIs are unique: one provider row, looked up by the store inside the same SELECT
+        rendering = select(schema.Provider.id).where(schema.Provider.npi == wanted.provider_npi)
+        query = query.where(c.rendering_provider_id == rendering.scalar_subquery())
+    if wanted.patient_id is not None:
+        query = query.where(c.patient_id == wanted.patient_id)
     return query
 
 
@@ -62,6 +72,72 @@ def claim_listing(session, wanted: ClaimFilter, page: Page, rules=None) -> Itera
     ``rules`` (the denial table) adds ``remittance`` to a billed claim (bhhub.remittance.claim_view)."""
     for chunk in keyset_chunks(session, listing_query(wanted), schema.Claim.id, page):
         yield from _chunk_json(session, chunk, rules)
+
+
+def claim_json(session, claim_id: int, rules=None) -> dict | None:
+    """One claim (by its row id) as ``bhhub claims --json`` shows it, or None: the same queries."""
+    page = Page()
+    query = listing_query(ClaimFilter()).where(schema.Claim.id == claim_id)
+    for chunk in keyset_chunks(session, query, schema.Claim.id, page):
+        return next(_chunk_json(session, chunk, rules))
+    return None
+
+
+def claim_page(hub, session, *, status: str | None = None, payer: str | None = None, provider: str | None = None,
+               patient: int | None = None, since: date | None = None, until: date | None = None,
+               limit: int | None = 50, after: str | int | None = None) -> tuple[list[dict], str | None]:
+    """One page of ``bhhub claims``: the claims (each the object ``bhhub claims --json`` prints),
+    and the cursor of the next page (None on the last), for callers that show a page at a time
+    (the web workspace). The ids shown are recorded in the audit trail as ``bhhub claims``
+    records them, and the session is committed.
+
+    ``payer`` is a payer id, ``provider`` a rendering provider's NPI, ``patient`` the hub's
+    patient id; an unknown payer or a malformed NPI is a ``UsageError``, as on the command line."""
+    from bhhub.listings import Page
+    from bhhub.remittance.denials import DenialRules
+
+    wanted = claim_filter(session, hub, status=status, payer=payer, provider=provider, patient=patient,
+                          since=since, until=until)
+    page = Page.from_options(limit, None if after is None else str(after))
+    claims = claim_listing(session, wanted, page, DenialRules.load(hub.mappings))
+    try:
+        rows = list(claims)
+    finally:
+        claims.close()
+    session.rollback()  # the read ends before the audit writes
+    audit_claims_shown(hub, session, wanted, page)
+    session.commit()
+    return rows, page.next_cursor
+
+
+def claim_filter(session, hub, *, status: str | None = None, payer: str | None = None, provider: str | None = None,
+                 patient: int | None = None, since: date | None = None, until: date | None = None) -> ClaimFilter:
+    """The filter these options ask for, checked: a typo is a ``UsageError`` (exit 2), not "no claims"."""
+    from bhhub.errors import UsageError
+
+    if status is not None:
+        from bhhub.model import ClaimStatus
+
+        if status not in {s.value for s in ClaimStatus}:
+            raise UsageError(f"--status must be one of {', '.join(s.value for s in ClaimStatus)}, not {status!r}")
+    if payer is not None:
+        from bhhub.ledger.payers import check_known_payer
+
+        check_known_payer(session, hub.mappings, payer)
+    if provider is not None and not (len(provider) == 10 and provider.isdigit()):
+        raise UsageError(f"--provider must be a rendering provider's NPI (10 digits), not {provider!r}")
+    if since is not None and until is not None and since > until:
+        raise UsageError(f"--since {since} is after --until {until}")
+    return ClaimFilter(status=status, payer_id=payer, since=since, until=until, provider_npi=provider,
+                       patient_id=patient)
+
+
+def audit_claims_shown(hub, session, wanted: ClaimFilter, page: Page) -> None:
+    """One ``list_claims`` event per ``AUDIT_IDS_PER_EVENT`` claims shown (ids and filters only)."""
+    from bhhub.listings import audit_shown
+
+    detail = "; ".join(filter(None, [wanted.status, wanted.describe()])) or None
+    audit_shown(hub, session, "list_claims", "claim", page.shown, detail)
 
 
 def _per_chunk(make) -> dict[str, object]:

@@ -11,6 +11,28 @@ from bhhub.listings import Page, keyset_chunks
 from bhhub.store import schema
 
 
+STATES = ("received", "processed", "quarantined")
+
+
+def inbox_page(session, *, state: str | None = None, limit: int | None = 50,
+               after: str | int | None = None) -> tuple[list[dict], str | None]:
+    """One page of ``bhhub inbox`` (each item the object ``bhhub inbox --json`` prints) and the
+    cursor of the next page (None on the last). Bookkeeping only: no content, no PHI, not
+    audited (as the command). ``bhhub.intake.inbox.retry(hub, item_id)`` processes an item again;
+    its result's ``to_json()`` is what ``bhhub inbox retry --json`` prints."""
+    from bhhub.errors import UsageError
+
+    if state is not None and state not in STATES:
+        raise UsageError(f"--state must be one of {', '.join(STATES)}, not {state!r}")
+    page = Page.from_options(limit, None if after is None else str(after))
+    items = inbox_listing(session, state, page)
+    try:
+        rows = list(items)
+    finally:
+        items.close()
+    return rows, page.next_cursor
+
+
 def inbox_listing(session, state: str | None, page: Page) -> Iterator[dict]:
     i = schema.InboxItem
     query = select(i.id, i.source_name, i.state, i.format, i.size, i.sha256, i.received_at, i.attempts, i.reason)
