@@ -177,7 +177,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     with open_hub(args) as hub, hub.store.session() as session:
         patient_id = service.find_patient(session, args.patient) if args.patient else None
-        if args.latest:
+        if getattr(args, "latest", False):  # `bhhub eligibility` alone lists every check
             data = latest_answers(hub, session, patient_id=patient_id)
         else:
             data = eligibility_history(hub, session, patient_id=patient_id)
