@@ -271,6 +271,7 @@ def _balances(facts: _Facts, known_by: date | None = None) -> list[ClaimBalance]
         if posting.id in seen:
             reversal = posting.reversed_by_id if posting.reversed_by_id in seen else None
             postings[posting.claim_id].append((_Posting(posting, reversal), payer_id))
+    reversal_of = {posting.id: posting.reversed_by_id for posting, _ in facts.postings}
     denials: dict[int, list] = defaultdict(list)
     for denial in facts.denials:
         if cutoff is None:
@@ -280,8 +281,7 @@ def _balances(facts: _Facts, known_by: date | None = None) -> list[ClaimBalance]
         if not known(denial.created_at) or denial.remit_claim_id not in seen:
             continue
         if denial.status == "undone":  # undone when its payment's reversal posted
-            reversal = next((p.reversed_by_id for p, _ in facts.postings if p.id == denial.remit_claim_id), None)
-            if reversal in seen:
+            if reversal_of.get(denial.remit_claim_id) in seen:
                 continue
         worked = denial.status != "open" and denial.resolved_at is not None and known(denial.resolved_at)
         denials[denial.claim_id].append(_DenialThen(denial, "resolved" if worked else "open"))
