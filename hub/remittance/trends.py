@@ -4,7 +4,8 @@ Each month's figures are ``bhhub.remittance.ar``'s own (``ar_report``: the same 
 ``FORMULAS``), computed from what the store had recorded by the end of that month: claims batched,
 277CAs, 835s posted and denials worked by then, each by the time the hub recorded it. A claim
 denied in a month first counts in that month's denial rate; the rates cover every claim known by
-then, as ``bhhub ar`` does today.
+then, as ``bhhub ar`` does today. The last point, the month so far, is ``bhhub ar --as-of``'s
+report itself (everything recorded now).
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def _months(session, months: int, as_of: date) -> tuple[list[dict], list[int]]:
     facts = _Facts.read(session)  # one read; each month is computed from it
     out, report = [], None
     for end in month_ends(as_of, months):
-        report = ar_report(session, end, facts=facts, known_by=end)
+        # The month so far is `bhhub ar --as-of` itself (everything known now), so the trend's
+        # last point and the A/R page agree; a past month end is what was known by then.
+        report = ar_report(session, end, facts=facts, known_by=None if end == as_of else end)
         out.append({"month": f"{end:%Y-%m}", "as_of": end, "figures": report.figures,
                     "aging_by_payer": report.aging["by_payer"]})
     # every claim a month counts is known by the last one
