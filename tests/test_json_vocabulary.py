@@ -200,6 +200,7 @@ RUNS: list[tuple[tuple[str, ...], Callable[[Walk], list[str]]]] = [
     (("denials",), lambda w: ["denials", "--all"]),
     (("remit", "match"), lambda w: ["remit", "match", _unmatched_payment(w), w.pcn("paid")]),
     (("denials", "resolve"), lambda w: ["denials", "resolve", _open_denial(w), "--how", "written off"]),
+    (("denials", "act"), lambda w: ["denials", "act", _open_denial(w), "write_off", "--note", "small balance"]),
     (("override",), lambda w: ["override", *_overridable(w), "--reason", "payer confirmed by phone"]),
     (("inbox", "retry"), lambda w: ["inbox", "retry", w.quarantined()]),
     (("mailbox", "test"), lambda w: ["mailbox", "test", "sandbox"]),
@@ -258,6 +259,7 @@ FILLED = {("claims",), ("claims", "show"), ("mailbox", "status"), ("inbox",), ("
           ("notice",), ("audit", "list"), ("user", "list")}
 # Commands that act on one thing: their --json is that thing's object, and says what became of it.
 ACTED = {("remit", "match"): {"state": "posted"}, ("denials", "resolve"): {"status": "resolved"},
+         ("denials", "act"): {"status": "resolved", "action": "write_off", "followup": None},
          ("override",): {"code": None}, ("notice", "add"): {"signed_on": "2026-09-30"}}
 
 
@@ -489,6 +491,7 @@ def _required(w: Walk) -> dict[tuple[str, ...], list[str]]:
         ("status", "check"): [c["patient_control_number"]],
         ("claims",): [],
         ("ar",): [],
+        ("auth", "list"): [],
         ("auth", "add"): ["--payer", c["payer_id"], "--member", c["member_id"], "--number", "PA-X", "--visits", "1",
                           "--from", "2026-10-01", "--to", "2026-12-31"],
         ("credentialing", "add"): ["--npi", "1234567893", "--payer", c["payer_id"], "--status", "enrolled"],
@@ -579,10 +582,12 @@ def test_a_request_the_hub_refuses_as_it_stands_is_a_usage_error(walked):
     walk, results = walked
     matched = json.loads(results[("remit", "match")][1])["id"]
     resolved = json.loads(results[("denials", "resolve")][1])["id"]
+    acted = json.loads(results[("denials", "act")][1])["id"]
     before = _state(walk)
     for argv in (["remit", "match", str(matched), walk.pcn("paid")],  # posted already
                  ["denials", "resolve", str(resolved), "--how", "again"],  # resolved already
-                 ["denials", "resolve", _open_denial(walk), "--how", "  "],  # says nothing was done
+                 ["denials", "act", str(acted), "write_off"],  # worked already
+                 ["denials", "resolve", str(acted), "--how", "  "],  # says nothing was done (asked first)
                  ["resubmit", walk.pcn("rejected"), "--reason", " "],  # nor what was fixed
                  ["notice", "add", walk.pcn("denied"), "--signed-on", "2027-01-01"]):  # after the service
         _one_mistake(walk, [*argv, "--json"], before)

@@ -6,6 +6,7 @@ import argparse
 from decimal import Decimal, InvalidOperation
 
 from bhhub.cli.commands import open_hub
+from bhhub.eligibility.answers import AMOUNTS, COUNTS, amounts as _amounts, check_json as _check_json  # noqa: F401
 from bhhub.cli.output import clip, count, date_option, print_json, print_table
 from bhhub.errors import UsageError
 
@@ -39,6 +40,9 @@ def add_commands(sub) -> None:
     check.set_defaults(func=cmd_check)
     listing = elig_sub.add_parser("list", help="answers and questions, newest first (the default)")
     listing.add_argument("--patient", metavar="ID", help="only this patient: " + PATIENT_HELP)
+    listing.add_argument("--latest", action="store_true",
+                         help="only the last answer per patient and coverage (payer and member id): what the payer "
+                              "says now")
     listing.add_argument("--json", action="store_true", help="one object per check, with its benefits per service type")
     listing.set_defaults(func=cmd_list)
     sweep = elig_sub.add_parser("sweep", help="ask about the coming days' appointments and stale unsent claims",
@@ -160,57 +164,6 @@ def _checks():
     return schema.EligibilityCheck
 
 
-def _check_json(row) -> dict:
-    """One check as ``eligibility list --json`` gives it: ids, state, and the answer's benefits."""
-    response = row.response or {}
-    benefits = {}
-    for stc, b in (response.get("benefits") or {}).items():
-        benefits[stc] = _amounts({
-            "description": b.get("description"), "active": b.get("active"),
-            "copay": b.get("copay"), "coinsurance": b.get("coinsurance"),
-            "deductible": b.get("deductible"), "deductible_remaining": b.get("deductible_remaining"),
-            "out_of_pocket": b.get("out_of_pocket"), "out_of_pocket_remaining": b.get("out_of_pocket_remaining"),
-            "visits_allowed": b.get("visits_allowed"), "visits_remaining": b.get("visits_remaining"),
-            "auth_required": b.get("auth_required"), "in_network": b.get("in_network"),
-            "non_covered": b.get("non_covered"), "carve_out": b.get("carve_out"),
-        })
-    return {
-        "id": row.id, "trace_number": row.trace_number, "patient_id": row.patient_id, "payer_id": row.payer_id,
-        "member_id": row.member_id, "service_date": row.service_date, "service_types": row.service_types,
-        "source": row.source, "reason": row.reason, "state": row.state, "active": row.active,
-        "requested_at": row.requested_at, "checked_at": row.answered_at, "error": row.error,
-        "batch_id": row.batch_id, "inbox_item_id": row.inbox_item_id,
-        "plan": response.get("plan_description"), "group_number": response.get("group_number"),
-        "benefits": benefits, "mental_health": _amounts(response.get("mental_health")),
-        "rejections": response.get("rejections", []), "messages": response.get("messages", []),
-    }
-
-
-# What a 271 states as amounts and counts, kept as the payer wrote them (EB07 "30", EB08 "0.2").
-AMOUNTS = ("copay", "coinsurance", "deductible", "deductible_remaining", "out_of_pocket", "out_of_pocket_remaining",
-           "visits_allowed", "visits_remaining")
-COUNTS = ("visits_allowed", "visits_remaining")  # integers (5, not 5.0), as every --json gives a count
-
-
-def _amounts(benefit: dict | None) -> dict | None:
-    """``benefit`` with its amounts as JSON numbers, as every ``--json`` gives money (dollars;
-    coinsurance as a fraction, visits as a count); text that is not a number is left as it is."""
-    if not benefit:
-        return benefit
-    out = dict(benefit)
-    for key in AMOUNTS:
-        value = out.get(key)
-        if isinstance(value, str):
-            try:
-                number = Decimal(value)
-            except InvalidOperation:
-                continue
-            if not number.is_finite():
-                continue  # a payer's "Infinity" or "NaN" is no amount: left as the payer wrote it
-            out[key] = count(number) if key in COUNTS else float(number)
-    return out
-
-
 def _shown(value) -> str:
     """An amount for people: ``30`` and ``0.2`` as the payer wrote them, not ``30.0``."""
     if isinstance(value, float):
@@ -219,13 +172,15 @@ def _shown(value) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bhhub.eligibility import service, store
+    from bhhub.eligibility import service
+    from bhhub.eligibility.answers import eligibility_history, latest_answers
 
     with open_hub(args) as hub, hub.store.session() as session:
         patient_id = service.find_patient(session, args.patient) if args.patient else None
-        rows = store.history(session, patient_id)
-        data = [_check_json(r) for r in rows]
-        hub.audit(session, "list_eligibility", "eligibility_check", [r.id for r in rows], None)
+        if getattr(args, "latest", False):  # `bhhub eligibility` alone lists every check
+            data = latest_answers(hub, session, patient_id=patient_id)
+        else:
+            data = eligibility_history(hub, session, patient_id=patient_id)
         session.commit()
     if args.json:
         print_json(data)

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from bhhub.cli.commands import open_hub, refused_as_usage
 from bhhub.common.filekinds import input_file
-from bhhub.cli.output import count, date_option, print_json, print_table
+from bhhub.cli.output import date_option, print_json, print_table
 from bhhub.errors import UsageError
 
 
@@ -53,7 +53,11 @@ def add_commands(sub) -> None:
     imp.set_defaults(func=cmd_auth_import)
     listing = auth_sub.add_parser("list", help="authorizations with used and remaining (the default)")
     listing.add_argument("--all", action="store_true", help="void ones too")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--as-of", metavar="YYYY-MM-DD",
+                         help="count days to expiry and the booked appointments ahead from this day (default today)")
+    listing.add_argument("--json", action="store_true",
+                         help="one object per authorization, with days_to_expiry, burn_down and whether it runs "
+                              "out before the booked appointments")
     listing.set_defaults(func=cmd_auth_list)
     void = auth_sub.add_parser("void", help="void an authorization entered in error")
     void.add_argument("authorization_id", type=int, metavar="ID")
@@ -161,22 +165,18 @@ def _print_rescrubbed(checked: rescrub.Rescrubbed) -> None:
 
 
 def _auth_data(row, used: Decimal) -> dict:
-    return {"id": row.id, "payer_id": row.payer_id, "member_id": row.member_id, "patient_id": row.patient_id,
-            "number": row.number, "procedure_codes": row.procedure_codes, "unit_type": row.unit_type,
-            "authorized": count(row.quantity), "used": count(used), "remaining": count(row.quantity - used),
-            "start": row.start_date, "end": row.end_date, "rendering_npi": row.rendering_npi,
-            "source": row.source, "status": row.status}
+    from bhhub.ledger.authorization_status import authorization_data
+
+    return authorization_data(row, used)
 
 
 def cmd_auth_list(args: argparse.Namespace) -> int:
-    from bhhub.ledger import authorization_uses
     from bhhub.ledger import authorizations as ledger
+    from bhhub.ledger.authorization_status import authorization_status
 
+    as_of = date_option(getattr(args, "as_of", None), "--as-of")
     with open_hub(args) as hub, hub.store.session() as session:
-        rows = ledger.list_authorizations(session, include_void=getattr(args, "all", False))
-        used = authorization_uses.used(session, [r.id for r in rows])
-        data = [_auth_data(r, used.get(r.id, Decimal(0))) for r in rows]
-        hub.audit(session, "list_authorizations", "authorization", [r.id for r in rows], None)
+        data = authorization_status(hub, session, as_of=as_of, include_void=getattr(args, "all", False))
         session.commit()
     if args.json:
         print_json(data)
@@ -187,6 +187,13 @@ def cmd_auth_list(args: argparse.Namespace) -> int:
                     [(d["id"], d["payer_id"], d["member_id"], d["number"], ",".join(d["procedure_codes"]) or "any",
                       d["start"], d["end"], d["rendering_npi"] or "any", f"{ledger.count_text(d['authorized'])} {d['unit_type']}",
                       ledger.count_text(d["used"]), ledger.count_text(d["remaining"]), d["status"]) for d in data])
+        for d in data:
+            if d["runs_out_before_appointments"]:
+                print(f"  {d['id']}: runs out before the booked appointments: {d['appointments_ahead']} ahead need "
+                      f"{ledger.count_text(d['needed_ahead'])}, {ledger.count_text(d['remaining'])} left; the first "
+                      f"not covered is on {d['first_uncovered_appointment']}")
+            elif d["status"] == "active" and 0 <= d["days_to_expiry"] <= 30:
+                print(f"  {d['id']}: ends in {d['days_to_expiry']} day(s)")
     return 0
 
 

@@ -48,6 +48,20 @@ def add_commands(sub) -> None:
     resolve.add_argument("--how", required=True, help="what was done, recorded and audited (not empty)")
     resolve.add_argument("--json", action="store_true", help="the denial resolved, as an object")
     resolve.set_defaults(func=cmd_denial_resolve)
+    from bhhub.remittance.denial_actions import ACTIONS  # no imports of its own
+
+    act = denial_sub.add_parser("act", help="take the worklist's action on a denial and mark it worked",
+                                description="corrected_claim, void and bill_secondary build the follow-up claim "
+                                            "(as `bhhub followup replace|void|secondary` does); appeal_done and "
+                                            "write_off record that resolution. A denial someone else has just "
+                                            "worked is refused (exit code 2) and nothing is done twice.")
+    act.add_argument("denial_id", type=int, metavar="ID")
+    act.add_argument("action", choices=ACTIONS)
+    act.add_argument("--note", help="added to the recorded resolution")
+    act.add_argument("--as-billed", action="store_true",
+                     help="corrected_claim: resend the claim exactly as billed (no pending correction)")
+    act.add_argument("--json", action="store_true", help="the denial resolved and the follow-up built, as an object")
+    act.set_defaults(func=cmd_denial_act)
 
     p = sub.add_parser("followup", help="a corrected (7) or void (8) claim, or the claim to the secondary payer",
                        description="Build the follow-up claim a remittance calls for, as a new revision of the "
@@ -69,6 +83,9 @@ def add_commands(sub) -> None:
                                    "and net collection rates, each with its formula; and the claims with no response "
                                    "at all for 30 days.")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", help="report as of this date (default today, or BHHUB_TODAY)")
+    p.add_argument("--trend", action="store_true",
+                   help="the figures at each of the last months' ends (as the store knew them then), oldest first")
+    p.add_argument("--months", type=int, default=12, metavar="N", help="with --trend: how many month ends (default 12)")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--csv", action="store_true", help="the aging table as CSV")
@@ -215,35 +232,10 @@ def cmd_remit_match(args: argparse.Namespace) -> int:
 
 
 def cmd_denials(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
+    from bhhub.remittance.worklist import denial_worklist
 
-    from bhhub.store import schema
-
-    from bhhub.remittance.denials import DenialRules
-    from bhhub.remittance.next_steps import on_worklist
-
-    d, c = schema.Denial, schema.Claim
-    cov, payer = schema.Coverage, schema.Payer
     with open_hub(args) as hub, hub.store.session() as session:
-        # payer_id is the claim's (the id `bhhub claims` gives and mappings/ rows are keyed by),
-        # not how the 835 named its payer: the worklist's deadlines are looked up by it
-        query = (select(d, c.patient_control_number, c.other_coverage_ids, payer.payer_id)
-                 .join(c, c.id == d.claim_id).join(cov, cov.id == c.coverage_id).join(payer, payer.id == cov.payer_id))
-        if not args.all:
-            query = query.where(d.status == "open")
-        rows = session.execute(query).all()
-        rules = DenialRules.load(hub.mappings)
-        # A step whose last day has passed since the 835 posted is shown as it stands today.
-        steps = {x.id: on_worklist(rules, x, payer_id, bool(others)) for x, _, others, payer_id in rows}
-        rows.sort(key=lambda row: (steps[row[0].id].deadline is None, steps[row[0].id].deadline or date.max,
-                                   row[0].id))
-        data = [{"id": x.id, "patient_control_number": pcn, "payer_id": claim_payer, "line": x.line,
-                 "procedure_code": x.procedure_code, "adjustment": f"{x.group_code}-{x.reason_code}",
-                 "remarks": x.remark_codes, "amount": x.amount,
-                 "category": x.category, "action": steps[x.id].action, "next_step": steps[x.id].text,
-                 "deadline": steps[x.id].deadline, "status": x.status, "resolution": x.resolution}
-                for x, pcn, _, claim_payer in rows]
-        hub.audit(session, "list_denials", "claim", sorted({x.claim_id for x, *_ in rows}), None)
+        data = denial_worklist(hub, session, include_resolved=args.all)
         session.commit()
     if args.json:
         print_json(data)
@@ -259,28 +251,33 @@ def cmd_denials(args: argparse.Namespace) -> int:
 
 
 def cmd_denial_resolve(args: argparse.Namespace) -> int:
-    from bhhub.store import schema
-    from bhhub.store.schema import utcnow
+    from bhhub.remittance.worklist import resolve_denial
 
-    how = args.how.strip()
-    if not how:  # the worklist keeps it as what was done: an empty one records nothing
-        raise UsageError("--how must say what was done (e.g. \"appealed with auth 12345\")")
-    with open_hub(args) as hub, hub.store.session() as session:
-        denial = session.get(schema.Denial, args.denial_id)
-        if denial is None:
-            raise UsageError(f"no denial {args.denial_id} (`bhhub denials --all` lists them)")
-        if denial.status != "open":  # the request, not the hub, is wrong: exit code 2
-            raise UsageError(f"denial {args.denial_id} is {denial.status}, not open; nothing was changed")
-        denial.status, denial.resolution, denial.resolved_at = "resolved", how, utcnow()
-        hub.audit(session, "resolve_denial", "claim", [denial.claim_id], how)
-        session.commit()
-        pcn = session.get(schema.Claim, denial.claim_id).patient_control_number
-        data = {"id": denial.id, "patient_control_number": pcn, "status": denial.status,
-                "resolution": denial.resolution, "resolved_at": denial.resolved_at, "amount": denial.amount}
+    with open_hub(args) as hub:
+        data = resolve_denial(hub, args.denial_id, args.how)
     if args.json:
         print_json(data)
     else:
-        print(f"denial {args.denial_id} resolved: {how}")
+        print(f"denial {args.denial_id} resolved: {data['resolution']}")
+    return 0
+
+
+def cmd_denial_act(args: argparse.Namespace) -> int:
+    from bhhub.remittance.worklist import act_on_denial
+
+    if args.as_billed and args.action != "corrected_claim":
+        raise UsageError("--as-billed is for `bhhub denials act ID corrected_claim`")
+    with open_hub(args) as hub, refused_as_usage():  # a follow-up that cannot be built: exit code 2
+        data = act_on_denial(hub, args.denial_id, args.action, args.note, as_billed=args.as_billed)
+    if args.json:
+        print_json(data)
+    else:
+        print(f"denial {args.denial_id} resolved: {data['resolution']}")
+        made = data["followup"]
+        if made is not None:
+            print(f"  {made['patient_control_number']} revision {made['revision']} (frequency "
+                  f"{made['frequency_code']}) is {made['status']}"
+                  + (f": {', '.join(made['errors'])}" if made["errors"] else ""))
     return 0
 
 
@@ -290,6 +287,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
     from bhhub.store import schema
 
     from bhhub.remittance.followups import create_replacement, create_secondary, create_void
+    from bhhub.remittance.worklist import followup_summary
 
     if args.kind == "corrections":
         return _list_corrections(args)
@@ -314,10 +312,7 @@ def cmd_followup(args: argparse.Namespace) -> int:
                     new = make(session, row, hub=hub, as_billed=args.as_billed)
                     hub.audit(session, f"followup_{args.kind}", "claim", [row.id, new.id], None)
                     session.commit()
-                    done.append({"patient_control_number": pcn, "revision": new.revision,
-                                 "frequency_code": new.frequency_code,
-                                 "status": new.status, "payer_claim_control_number": new.payer_claim_control_number,
-                                 "errors": [f.code for f in new.findings if f.severity == "error"]})
+                    done.append(followup_summary(pcn, new))
                 except InputError as exc:
                     session.rollback()
                     refused.append({"patient_control_number": pcn, "reason": str(exc)})
@@ -368,6 +363,10 @@ def cmd_ar(args: argparse.Namespace) -> int:
     from bhhub.remittance.ar import BUCKETS, FORMULAS, ar_report, percent
 
     as_of = date_option(args.as_of, "--as-of") or today()
+    if args.trend:
+        return _ar_trend(args, as_of)
+    if args.months != 12:
+        raise UsageError("--months is for `bhhub ar --trend`")
     with open_hub(args) as hub, hub.store.session() as session:
         report = ar_report(session, as_of)
         hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], str(as_of))
@@ -410,4 +409,31 @@ def cmd_ar(args: argparse.Namespace) -> int:
     print(f"\nno response at all for 30 days ({FORMULAS['no_response_30_days']}): {len(report.no_response)}")
     for b in report.no_response:
         print(f"  {b.patient_control_number}  payer {b.payer_id}  billed {b.billed_on}  charge {b.charge}")
+    return 0
+
+
+def _ar_trend(args: argparse.Namespace, as_of: date) -> int:
+    from bhhub.remittance.ar import FORMULAS, percent
+    from bhhub.remittance.trends import trend_report
+
+    if args.csv:
+        raise UsageError("--csv is the aging table; `bhhub ar --trend` prints a table or --json")
+    if not 1 <= args.months <= 120:
+        raise UsageError(f"--months must be 1 to 120, not {args.months}")
+    with open_hub(args) as hub, hub.store.session() as session:
+        data = trend_report(hub, session, months=args.months, as_of=as_of)
+        session.commit()
+    if args.json:
+        print_json(data)
+        return 0
+    names = ("clean_claim_rate", "denial_rate_count", "denial_rate_dollars", "net_collection_rate")
+    print(f"revenue-cycle figures at each month's end, as known then (to {data['as_of']})\n")
+    print_table(["MONTH", "AS OF", "DAYS IN A/R", "CLEAN", "DENIED (CLAIMS)", "DENIED ($)", "NET COLLECTION",
+                 "TOTAL A/R"],
+                [(m["month"], m["as_of"], "n/a" if m["figures"]["days_in_ar"] is None else m["figures"]["days_in_ar"],
+                  *(percent(m["figures"][name]) for name in names), m["figures"]["total_ar"])
+                 for m in data["months"]])
+    print()
+    for name in ("days_in_ar", *names):
+        print(f"  {name.replace('_', ' '):22} = {FORMULAS[name]}")
     return 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
@@ -164,9 +164,12 @@ def bucket(days: int) -> str:
     return "120+"
 
 
-def ar_report(session, as_of: date | None = None) -> ArReport:
+def ar_report(session, as_of: date | None = None, *, facts: _Facts | None = None, known_by: date | None = None) -> ArReport:
+    """The A/R report as of a day. ``known_by`` restricts it to what the store had recorded by
+    the end of that day (a trend's month end: ``bhhub.remittance.trends``); ``facts`` reuses rows
+    already read (one read for every month of a trend)."""
     as_of = as_of or today()  # the hub's clock: BHHUB_TODAY re-dates a report as it re-dates the checks
-    balances = _balances(session)
+    balances = _balances(facts or _Facts.read(session), known_by)
     report = ArReport(as_of, balances)
     report.aging = _aging(balances, as_of)
     report.figures = _figures(balances, as_of)
@@ -175,47 +178,126 @@ def ar_report(session, as_of: date | None = None) -> ArReport:
     return report
 
 
-def _balances(session) -> list[ClaimBalance]:
-    c = schema.Claim
-    rows = session.scalars(select(c).where(c.batch_id.is_not(None)).order_by(c.patient_control_number, c.revision)).all()
-    if not rows:
-        return []
-    ids = [row.id for row in rows]
-    payers = dict(session.execute(select(schema.Coverage.id, schema.Payer.payer_id)
-                                  .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all())
-    npis = dict(session.execute(select(schema.Provider.id, schema.Provider.npi)).all())
+def _utc(at: datetime | None) -> datetime | None:
+    """SQLite gives timestamps back without their zone; they were written in UTC."""
+    return at.replace(tzinfo=timezone.utc) if at is not None and at.tzinfo is None else at
+
+
+@dataclass
+class _Facts:
+    """Every row the figures are computed from, read once, each with the time it was recorded."""
+
+    rows: list  # sent claims (every revision ever put in a batch)
+    payers: dict
+    npis: dict
+    events: list  # (claim_id, status, at) in order
+    acknowledgments: list  # (claim_id, at) of 277CAs
+    overrides: list  # (claim_id, created_at)
+    postings: list  # (RemitClaim, the 835's payer id), posted ones, in order
+    denials: list
+
+    @classmethod
+    def read(cls, session) -> _Facts:
+        c = schema.Claim
+        rows = session.scalars(select(c).where(c.batch_id.is_not(None)).order_by(c.patient_control_number, c.revision)).all()
+        if not rows:
+            return cls([], {}, {}, [], [], [], [], [])
+        ids = [row.id for row in rows]
+        e, a, o = schema.ClaimStatusEvent, schema.Acknowledgment, schema.FindingOverride
+        r, p = schema.RemitClaim, schema.RemitPayment
+        return cls(
+            rows=rows,
+            payers=dict(session.execute(select(schema.Coverage.id, schema.Payer.payer_id)
+                                        .join(schema.Payer, schema.Payer.id == schema.Coverage.payer_id)).all()),
+            npis=dict(session.execute(select(schema.Provider.id, schema.Provider.npi)).all()),
+            events=session.execute(select(e.claim_id, e.status, e.at).where(e.claim_id.in_(ids)).order_by(e.id)).all(),
+            acknowledgments=session.execute(select(a.claim_id, a.at).where(a.kind == "277CA", a.claim_id.in_(ids))).all(),
+            # A finding a person overrode is a manual change: that claim was not clean.
+            overrides=session.execute(select(o.claim_id, o.created_at).where(o.claim_id.in_(ids))).all(),
+            postings=session.execute(select(r, p.payer_id).join(p, p.id == r.payment_id)
+                                     .where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)).all(),
+            denials=session.scalars(select(schema.Denial).where(schema.Denial.claim_id.in_(ids))
+                                    .order_by(schema.Denial.id)).all())
+
+
+@dataclass
+class _Posting:
+    """A posted claim payment as it stood at the cutoff: a reversal posted later had not undone it."""
+
+    row: schema.RemitClaim
+    reversed_by_id: int | None
+
+    def __getattr__(self, name):
+        return getattr(self.row, name)
+
+
+@dataclass
+class _DenialThen:
+    """A denial as it stood at the cutoff: open until it was worked (or its payment reversed)."""
+
+    row: schema.Denial
+    status: str
+
+    def __getattr__(self, name):
+        return getattr(self.row, name)
+
+
+def _balances(facts: _Facts, known_by: date | None = None) -> list[ClaimBalance]:
+    """Every sent claim's balance from ``facts``; with ``known_by``, from what had been recorded
+    by the end of that day (UTC): batches, status changes, 277CAs, overrides, 835 postings,
+    denials and their working, each by the time the hub recorded it."""
+    cutoff = (datetime.combine(known_by + timedelta(days=1), time.min, tzinfo=timezone.utc)
+              if known_by is not None else None)
+
+    def known(at) -> bool:
+        return cutoff is None or (at is not None and _utc(at) < cutoff)
+
     history: dict[int, list[str]] = defaultdict(list)
     billed: dict[int, date] = {}
-    for claim_id, status, at in session.execute(
-            select(schema.ClaimStatusEvent.claim_id, schema.ClaimStatusEvent.status, schema.ClaimStatusEvent.at)
-            .where(schema.ClaimStatusEvent.claim_id.in_(ids)).order_by(schema.ClaimStatusEvent.id)):
+    for claim_id, status, at in facts.events:
+        if not known(at):
+            continue
         history[claim_id].append(status)
         if status == "batched" and claim_id not in billed:
             billed[claim_id] = at.date()
-    acknowledged = set(session.scalars(select(schema.Acknowledgment.claim_id).where(
-        schema.Acknowledgment.kind == "277CA", schema.Acknowledgment.claim_id.in_(ids))))
-    # A finding a person overrode is a manual change: that claim was not clean.
-    overridden = set(session.scalars(select(schema.FindingOverride.claim_id).where(
-        schema.FindingOverride.claim_id.in_(ids))))
-    postings: dict[int, list[tuple[schema.RemitClaim, str]]] = defaultdict(list)
-    r, p = schema.RemitClaim, schema.RemitPayment
-    for posting, payer_id in session.execute(select(r, p.payer_id).join(p, p.id == r.payment_id)
-                                             .where(r.claim_id.in_(ids), r.state == "posted").order_by(r.id)):
-        postings[posting.claim_id].append((posting, payer_id))
-    denials: dict[int, list[schema.Denial]] = defaultdict(list)
-    for denial in session.scalars(select(schema.Denial).where(schema.Denial.claim_id.in_(ids))):
-        if denial.status != "undone":
-            denials[denial.claim_id].append(denial)
+    rows = [row for row in facts.rows if cutoff is None or "batched" in history.get(row.id, ())]
+    if not rows:
+        return []
+    acknowledged = {claim_id for claim_id, at in facts.acknowledgments if known(at)}
+    overridden = {claim_id for claim_id, at in facts.overrides if known(at)}
+    seen = {posting.id for posting, _ in facts.postings if known(posting.posted_at)}
+    postings: dict[int, list[tuple[_Posting, str]]] = defaultdict(list)
+    for posting, payer_id in facts.postings:
+        if posting.id in seen:
+            reversal = posting.reversed_by_id if posting.reversed_by_id in seen else None
+            postings[posting.claim_id].append((_Posting(posting, reversal), payer_id))
+    reversal_of = {posting.id: posting.reversed_by_id for posting, _ in facts.postings}
+    denials: dict[int, list] = defaultdict(list)
+    for denial in facts.denials:
+        if cutoff is None:
+            if denial.status != "undone":
+                denials[denial.claim_id].append(denial)
+            continue
+        if not known(denial.created_at) or denial.remit_claim_id not in seen:
+            continue
+        if denial.status == "undone":  # undone when its payment's reversal posted
+            if reversal_of.get(denial.remit_claim_id) in seen:
+                continue
+        worked = denial.status != "open" and denial.resolved_at is not None and known(denial.resolved_at)
+        denials[denial.claim_id].append(_DenialThen(denial, "resolved" if worked else "open"))
+    status_then = {claim_id: statuses[-1] for claim_id, statuses in history.items()} if cutoff else {}
 
     by_pcn: dict[str, list[schema.Claim]] = defaultdict(list)
     for row in rows:
         by_pcn[row.patient_control_number].append(row)
+    payers, npis = facts.payers, facts.npis
     out = []
     for pcn, revisions in by_pcn.items():
         first, last = revisions[0], revisions[-1]
+        last_status = status_then.get(last.id, last.status)
         balance = ClaimBalance(
             claim_id=last.id, patient_control_number=pcn, payer_id=payers.get(last.coverage_id, "?"),
-            provider=npis.get(first.rendering_provider_id or first.billing_provider_id, "?"), status=last.status,
+            provider=npis.get(first.rendering_provider_id or first.billing_provider_id, "?"), status=last_status,
             service_date=first.service_date, billed_on=billed.get(first.id), charge=first.total_charge)
         stages: list[_Stage] = []
         stage_of: dict[int, _Stage] = {}  # posting id -> its stage
@@ -248,7 +330,7 @@ def _balances(session) -> list[ClaimBalance]:
                     stage.not_patients += denial.amount  # a wrong payer's, or no advance notice
                 if denial.status == "open":
                     stage.open_denials += denial.amount  # still owed by a payer until worked
-        if last.status == "void" or last.frequency_code == "8":
+        if last_status == "void" or last.frequency_code == "8":
             balance.insurance_balance = balance.patient_balance = ZERO
         else:
             billed_amount = balance.charge
