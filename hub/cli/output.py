@@ -11,6 +11,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from bhhub.errors import UsageError
+from bhhub.common.jsontext import count  # noqa: F401 - the CLI's modules take it from here
 from bhhub.common.jsontext import plain as _plain
 from bhhub.common.jsontext import timestamp  # noqa: F401 - the CLI's modules take it from here
 from bhhub.common.text import clip  # noqa: F401 - the CLI's modules take it from here
@@ -39,17 +40,6 @@ def print_json_array(items: Iterable[Any]) -> int:
         count += 1
     write("\n]\n" if count else "[]\n")
     return count
-
-
-def count(value: Decimal | float | int | None) -> int | float | None:
-    """A count (visits, units) for JSON: a whole one is an integer (``5``, not ``5.0``, which is
-    how money reads); a part unit stays a number (``1.5``). One that is not finite (stored
-    before the ledger refused it) is shown as it is, never a traceback."""
-    if value is None or isinstance(value, bool):
-        return value
-    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
-        return float(value)
-    return int(value) if value == int(value) else float(value)
 
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -360,7 +360,7 @@ def _list_corrections(args: argparse.Namespace) -> int:
 
 
 def cmd_ar(args: argparse.Namespace) -> int:
-    from bhhub.remittance.ar import BUCKETS, FORMULAS, ar_report, percent
+    from bhhub.remittance.ar import BUCKETS, FORMULAS, ar_report, percent, report_json
 
     as_of = date_option(args.as_of, "--as-of") or today()
     if args.trend:
@@ -372,9 +372,7 @@ def cmd_ar(args: argparse.Namespace) -> int:
         hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], str(as_of))
         session.commit()
     if args.json:
-        print_json({"as_of": report.as_of, "figures": report.figures, "formulas": FORMULAS, "aging": report.aging,
-                    "no_response_30_days": [{"patient_control_number": b.patient_control_number, "payer_id": b.payer_id,
-                                             "billed_on": b.billed_on, "charge": b.charge} for b in report.no_response]})
+        print_json(report_json(report))
         return 0
     if args.csv:
         writer = csv.writer(sys.stdout)

@@ -6,6 +6,7 @@ through here, so a figure reads the same in a script and in a browser."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -34,6 +35,17 @@ def timestamp(value: datetime) -> str:
 
 
 _PLAIN = {Decimal: float, date: date.isoformat, datetime: timestamp}
+
+
+def count(value: Decimal | float | int | None) -> int | float | None:
+    """A count (visits, units) for JSON: a whole one is an integer (``5``, not ``5.0``, which is
+    how money reads); a part unit stays a number (``1.5``). One that is not finite (stored
+    before the ledger refused it) is shown as it is, never a traceback."""
+    if value is None or isinstance(value, bool):
+        return value
+    if not (value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+        return float(value)
+    return int(value) if value == int(value) else float(value)
 
 
 def dumps(data: Any, *, indent: int | None = None) -> str:

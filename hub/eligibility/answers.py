@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from bhhub.cli.output import count  # how every --json gives a count
+from bhhub.common.jsontext import count  # how every --json gives a count
 
 
 def eligibility_history(hub, session, *, patient_id: int | None = None) -> list[dict]:

@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import select
 
-from bhhub.cli.output import count  # how every --json gives a count: 12 visits, 3.5 units
+from bhhub.common.jsontext import count  # how every --json gives a count: 12 visits, 3.5 units
 from bhhub.ledger import authorization_uses
 from bhhub.ledger import authorizations as ledger
 from bhhub.runtime.clock import today

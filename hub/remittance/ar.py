@@ -152,6 +152,13 @@ class ArReport:
     no_response: list[ClaimBalance] = field(default_factory=list)
 
 
+def report_json(report: ArReport) -> dict:
+    """What ``bhhub ar --json`` prints (and the workspace's overview shows)."""
+    return {"as_of": report.as_of, "figures": report.figures, "formulas": FORMULAS, "aging": report.aging,
+            "no_response_30_days": [{"patient_control_number": b.patient_control_number, "payer_id": b.payer_id,
+                                     "billed_on": b.billed_on, "charge": b.charge} for b in report.no_response]}
+
+
 def bucket(days: int) -> str:
     if days <= 30:
         return "0-30"

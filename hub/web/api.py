@@ -60,7 +60,7 @@ def work(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
 
 @router.post("/denials/{denial_id}", summary="take a worklist action on a denial: form or JSON {action, note}")
 async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends(guard.acting)) -> Response:
-    from bhhub.remittance.denial_actions import act_on_denial
+    from bhhub.remittance.worklist import act_on_denial
 
     guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"))
     body = await _body(request)
@@ -88,19 +88,23 @@ def inbox(request: Request, state: str | None = None, after: str | None = None, 
 @router.post("/inbox/{item_id}/retry", summary="process a quarantined item again")
 async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.acting)) -> Response:
     from bhhub.intake import inbox as intake
-    from bhhub.intake.results import result_json
 
     guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"))
     try:
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
-    return JSONText(dumps(result_json(result)))
+    return JSONText(dumps(result.to_json()))
 
 
 @router.get("/eligibility", summary="the last eligibility answer per patient and coverage")
 def eligibility(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
     return _answer(request, who, views.eligibility(who))
+
+
+@router.get("/openapi.json", summary="this API described as OpenAPI 3 (for code generators)")
+def openapi(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
+    return JSONText(dumps(request.app.openapi()))
 
 
 async def _body(request: Request) -> dict:

@@ -51,9 +51,8 @@ def _folder(name: str) -> Path:
 def create_app(hub: Hub) -> FastAPI:
     """The workspace over ``hub`` (opened by the caller, closed by it)."""
     # No Swagger or ReDoc pages: both load their script from a CDN. The OpenAPI document itself
-    # is served (behind the login) for a vendor's code generator.
-    app = FastAPI(title="bhhub workspace", version=_version(), docs_url=None, redoc_url=None,
-                  openapi_url="/api/openapi.json",
+    # is served behind the login (bhhub.web.api) for a vendor's code generator.
+    app = FastAPI(title="bhhub workspace", version=_version(), docs_url=None, redoc_url=None, openapi_url=None,
                   description="What the workspace's pages show, as JSON: the same objects `bhhub ... --json` prints. "
                               "Sign in through /login first; the session cookie authorises these calls, and a "
                               "POST carries the session's CSRF token in the X-CSRF-Token header.")

@@ -74,7 +74,7 @@ def work(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
 
 @router.post("/work/denials/{denial_id}")
 async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends(guard.acting)) -> Response:
-    from bhhub.remittance.denial_actions import act_on_denial
+    from bhhub.remittance.worklist import act_on_denial
 
     form = await request.form()
     guard.check_csrf(who.csrf, form.get("csrf"))

@@ -95,18 +95,12 @@ def authorizations(who: Visitor) -> list[dict]:
 def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
     """``bhhub inbox --json`` (a page) and ``bhhub mailbox status --json``."""
     from bhhub.exchange.mailbox_status import mailbox_status
-    from bhhub.listings import Page
-    from bhhub.listings.inbox import inbox_listing
+    from bhhub.listings.inbox import inbox_page
 
-    page = Page.from_options(limit, after)
     with who.hub.store.session() as session:
-        listing = inbox_listing(session, state, page)
-        try:
-            items = list(listing)
-        finally:
-            listing.close()
+        items, cursor = inbox_page(session, state=state, limit=limit, after=after)
         mailboxes = mailbox_status(who.hub, session)
-    return {"items": items, "next_cursor": page.next_cursor, "mailboxes": mailboxes}
+    return {"items": items, "next_cursor": cursor, "mailboxes": mailboxes}
 
 
 def eligibility(who: Visitor) -> list[dict]:
