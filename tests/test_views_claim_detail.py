@@ -63,7 +63,8 @@ def test_the_claim_as_the_listing_shows_it_with_the_patient_apart(exchanged, cap
         detail = as_printed(claim_detail(hub, session, pcn))
         patient = session.get(schema.Patient, listed["patient_id"])
     assert detail["patient_phi"]["member_id"] == listed.pop("member_id") and "member_id" not in detail
-    assert detail["patient_phi"]["family_name"] == patient.family_name and detail["patient_phi"]["id"] == listed["patient_id"]
+    phi = detail["patient_phi"]
+    assert phi["family_name"] == patient.family_name and phi["id"] == listed["patient_id"]
     assert {k: detail[k] for k in listed} == listed  # the same figures: lines, findings, remittance...
     names = json.dumps({k: v for k, v in detail.items() if k != "patient_phi"})
     assert patient.family_name not in names  # PHI only under "patient_phi", for the web to hide

@@ -105,8 +105,8 @@ def _history(session, rows: list[schema.Claim], ids: list[int]) -> list[dict]:
     b, t, te = schema.Batch, schema.Transmission, schema.TransmissionEvent
     for batch in session.execute(select(b.id, b.kind, b.interchange_control_number, b.claim_count, b.created_at,
                                         b.path).where(b.id.in_(batch_ids), b.kind == "837P").order_by(b.id)):
-        add(batch.created_at, "batch", None, batch_id=batch.id, interchange_control_number=batch.interchange_control_number,
-            claims=batch.claim_count, path=batch.path)
+        add(batch.created_at, "batch", None, batch_id=batch.id,
+            interchange_control_number=batch.interchange_control_number, claims=batch.claim_count, path=batch.path)
     transmissions = {row.id: row for row in session.scalars(select(t).where(t.batch_id.in_(batch_ids)))}
     for event in session.scalars(select(te).where(te.transmission_id.in_(transmissions)).order_by(te.id)):
         sent = transmissions[event.transmission_id]

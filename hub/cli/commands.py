@@ -187,7 +187,7 @@ def cmd_claims(args: argparse.Namespace) -> int:
     table, notes = [], []
     with open_hub(args) as hub, hub.store.session() as session:
         # a typo (an unknown payer, a malformed NPI) is not "no claims": exit code 2
-        wanted = claim_filter(session, hub, status=args.status, payer=option("payer"), provider=option("provider"),
+        wanted = claim_filter(hub, session, status=args.status, payer=option("payer"), provider=option("provider"),
                               patient=option("patient"), since=since, until=until)
         rules = DenialRules.load(hub.mappings)
         claims = claim_listing(session, wanted, page, rules)

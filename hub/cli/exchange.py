@@ -182,8 +182,8 @@ def cmd_mailbox_status(args: argparse.Namespace) -> int:
         return 0
     for m in data:
         last = m["last_exchange"]
-        said = ("no exchange yet" if last is None else
-                f"last exchange {last['at']:%Y-%m-%d %H:%M} " + ("ok" if last["outcome"] == "ok" else f"FAILED: {last['error']}"))
+        said = "no exchange yet" if last is None else f"last exchange {last['at']:%Y-%m-%d %H:%M} " + (
+            "ok" if last["outcome"] == "ok" else f"FAILED: {last['error']}")
         print(f"mailbox {m['mailbox']} ({m['clearinghouse']}): {said}; {len(m['in_flight'])} file(s) in flight, "
               f"{len(m['missing'])} response(s) overdue")
         for f in m["in_flight"]:

@@ -89,14 +89,15 @@ def claim_page(hub, session, *, status: str | None = None, payer: str | None = N
     """One page of ``bhhub claims``: the claims (each the object ``bhhub claims --json`` prints),
     and the cursor of the next page (None on the last), for callers that show a page at a time
     (the web workspace). The ids shown are recorded in the audit trail as ``bhhub claims``
-    records them, and the session is committed.
+    records them: the read is ended (rolled back) and the audit committed, so call it on a
+    session holding no changes of its own. ``limit=None`` is the whole listing in memory.
 
     ``payer`` is a payer id, ``provider`` a rendering provider's NPI, ``patient`` the hub's
     patient id; an unknown payer or a malformed NPI is a ``UsageError``, as on the command line."""
     from bhhub.listings import Page
     from bhhub.remittance.denials import DenialRules
 
-    wanted = claim_filter(session, hub, status=status, payer=payer, provider=provider, patient=patient,
+    wanted = claim_filter(hub, session, status=status, payer=payer, provider=provider, patient=patient,
                           since=since, until=until)
     page = Page.from_options(limit, None if after is None else str(after))
     claims = claim_listing(session, wanted, page, DenialRules.load(hub.mappings))
@@ -110,7 +111,7 @@ def claim_page(hub, session, *, status: str | None = None, payer: str | None = N
     return rows, page.next_cursor
 
 
-def claim_filter(session, hub, *, status: str | None = None, payer: str | None = None, provider: str | None = None,
+def claim_filter(hub, session, *, status: str | None = None, payer: str | None = None, provider: str | None = None,
                  patient: int | None = None, since: date | None = None, until: date | None = None) -> ClaimFilter:
     """The filter these options ask for, checked: a typo is a ``UsageError`` (exit 2), not "no claims"."""
     from bhhub.errors import UsageError
