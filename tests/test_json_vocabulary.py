@@ -492,6 +492,7 @@ def _required(w: Walk) -> dict[tuple[str, ...], list[str]]:
         ("claims",): [],
         ("ar",): [],
         ("auth", "list"): [],
+        ("audit", "list"): [],
         ("auth", "add"): ["--payer", c["payer_id"], "--member", c["member_id"], "--number", "PA-X", "--visits", "1",
                           "--from", "2026-10-01", "--to", "2026-12-31"],
         ("credentialing", "add"): ["--npi", "1234567893", "--payer", c["payer_id"], "--status", "enrolled"],
