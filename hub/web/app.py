@@ -63,6 +63,7 @@ def create_app(hub: Hub) -> FastAPI:
                                  trend_points=charts.trend_points, burn_points=charts.burn_points)
     templates.env.filters["money"] = _money
     templates.env.filters["rate"] = _rate
+    templates.env.filters["when"] = _when
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_folder("static"))), name="static")
 
@@ -155,6 +156,24 @@ def _rate(value) -> str:
     if value is None:
         return "-"
     return f"{float(value) * 100:.1f}%"
+
+
+def _when(value) -> str:
+    """A stored time to the minute, in UTC, said so (the hub keeps UTC; SQLite drops the zone)."""
+    from datetime import datetime, timezone
+
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _version() -> str:
