@@ -30,7 +30,7 @@ def _render(request: Request, who: Visitor, name: str, page: str, context: dict)
 def overview(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
     from bhhub.remittance.ar import BUCKETS
 
-    data = views.shown(who, views.overview(who))
+    data = views.shown(who, views.overview(who, request.app.state.figures))
     return _render(request, who, "overview.html", "overview", {"data": data, "buckets": BUCKETS})
 
 
