@@ -96,6 +96,8 @@ def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
     with who.hub.store.session() as session:
         items, cursor = inbox_page(session, state=state, limit=limit, after=after)
         mailboxes = mailbox_status(who.hub, session)
+    if not who.sees_phi:  # a file's name is the EHR's or a person's choice and may name a patient
+        items = [{**item, "source": None} for item in items]
     return {"items": items, "next_cursor": cursor, "mailboxes": mailboxes}
 
 
