@@ -116,6 +116,7 @@ async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.act
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    await run_in_threadpool(views.audit_retry, who, item_id, result)
     outcome = "quarantined again: " + (result.reason or "") if result.failed else "processed"
     return RedirectResponse("/inbox?" + urlencode({"done": f"item {item_id}: {outcome}"}), status_code=303)
 
