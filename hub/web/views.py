@@ -31,9 +31,9 @@ def audit_view(who: Visitor, path: str, object_type: str = "page", ids=()) -> No
 def audit_retry(who: Visitor, item_id: int, result) -> None:
     """A retry from the workspace is an action whatever came of it: intake audits the claims a
     processed item stored, but an item quarantined again stores nothing and would leave no row."""
+    detail, outcome = ("quarantined again", "failed") if result.failed else ("processed", "ok")
     with who.hub.store.writer() as session:
-        who.hub.audit(session, "inbox_retry", "inbox_item", [item_id],
-                      "quarantined again" if result.failed else "processed", outcome="failed" if result.failed else "ok")
+        who.hub.audit(session, "inbox_retry", "inbox_item", [item_id], detail, outcome=outcome)
         session.commit()
 
 
