@@ -8,8 +8,9 @@ URL and brought back after; a form stripped of its CSRF token is refused; an idl
 and every one of those visits left audit rows that verify. The same forms work with JavaScript
 off. The last test photographs the overview of the demo's hub for the README.
 
-Chromium is launched by path (never downloaded). Outside CI a machine without it skips these
-tests; in CI (``BHHUB_REQUIRE_CHROMIUM=1``, set by .ci/run, which installs it) that is a failure.
+Chromium is launched by path, never downloaded (``BHHUB_CHROMIUM`` names another path). Outside
+CI a machine without it skips these tests; in CI (``BHHUB_REQUIRE_CHROMIUM=1``, set by .ci/run,
+which installs it) that is a failure.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def sign_in(browser, url: str, hub, role: str, *, name: str | None = None, start
             **context_options):
     """A new user ``name`` signs in on a fresh browser context from ``start`` (sent to the form);
     a biller or admin enrols the one-time code by typing the key the enrolment page shows.
-    Returns the page (on ``start`` again), the user's name and TOTP secret."""
+    Returns the page (on ``start`` again), the user's name, TOTP secret and the code it used."""
     from bhhub.accounts import add_user
 
     name = name or _user(role[0])
@@ -105,16 +106,17 @@ def sign_in(browser, url: str, hub, role: str, *, name: str | None = None, start
     page = context.new_page()
     page.goto(start)
     _sign_in_form(page, name)
-    secret = ""
+    secret = code = ""
     if role != "viewer":
         assert urlsplit(page.url).path == "/login/enrol", page.url
         assert page.locator("figure.qr svg").count() == 1  # the QR code to scan
         secret = page.inner_text("code.secret").strip()
-        page.fill("input[name=code]", pyotp.TOTP(secret).now())
+        code = pyotp.TOTP(secret).now()
+        page.fill("input[name=code]", code)
         page.click("button:has-text('Turn on and continue')")
     assert _path(page) == start, page.url
     assert page.locator("form.who").inner_text().startswith(f"{name} ({role})")
-    return page, name, secret
+    return page, name, secret, code
 
 
 def _trail(hub, actor: str) -> list:
@@ -158,7 +160,7 @@ def open_denial(hub) -> int:
 
 
 def test_a_biller_signs_in_with_password_and_code_and_again_with_the_code_page(browser, url, hub):
-    page, name, secret = sign_in(browser, url, hub, "biller")
+    page, name, secret, used = sign_in(browser, url, hub, "biller")
     assert page.locator("#days-in-ar").is_visible()
     page.context.close()
     # A second sign-in on another browser: the code page this time. The code just used is
@@ -168,7 +170,7 @@ def test_a_biller_signs_in_with_password_and_code_and_again_with_the_code_page(b
     page.goto("/claims")
     _sign_in_form(page, name)
     assert urlsplit(page.url).path == "/login/code"
-    page.fill("input[name=code]", pyotp.TOTP(secret).now())
+    page.fill("input[name=code]", used)
     page.click("button:has-text('Continue')")
     assert urlsplit(page.url).path == "/login/code"
     assert "was used already" in page.inner_text("p.error")
@@ -185,7 +187,7 @@ def test_a_biller_signs_in_with_password_and_code_and_again_with_the_code_page(b
 
 
 def test_a_biller_walks_every_page_by_its_links_and_each_shows_its_content(browser, url, hub):
-    page, name, _ = sign_in(browser, url, hub, "biller")
+    page, name, *_ = sign_in(browser, url, hub, "biller")
     nav = page.locator("header nav a")
     assert nav.all_inner_texts() == NAV
 
@@ -253,7 +255,7 @@ def test_a_biller_walks_every_page_by_its_links_and_each_shows_its_content(brows
 
 
 def test_a_biller_writes_off_a_denial_from_its_form_and_it_leaves_the_worklist(browser, url, hub, open_denial):
-    page, name, _ = sign_in(browser, url, hub, "biller", start="/work")
+    page, name, *_ = sign_in(browser, url, hub, "biller", start="/work")
     denial = open_denial
     row = page.locator(f"#denial-{denial}")
     row.locator("select[name=action]").select_option("write_off")
@@ -271,7 +273,7 @@ def test_a_biller_writes_off_a_denial_from_its_form_and_it_leaves_the_worklist(b
 
 
 def test_a_biller_retries_a_quarantined_file_from_the_inbox_and_sees_what_happened(browser, url, hub):
-    page, name, _ = sign_in(browser, url, hub, "biller", start="/inbox")
+    page, name, *_ = sign_in(browser, url, hub, "biller", start="/inbox")
     page.click("main a:has-text('quarantined')")
     assert _path(page) == "/inbox?state=quarantined"
     row = page.locator("#inbox tr[id^=item-]").first
@@ -299,7 +301,7 @@ def test_a_biller_retries_a_quarantined_file_from_the_inbox_and_sees_what_happen
 def test_a_viewer_never_sees_a_patient_name_or_member_id_on_any_page(browser, url, hub):
     names = phi_of(hub)
     assert len(names) > 10  # the hub holds some: a test with none could not fail
-    page, name, _ = sign_in(browser, url, hub, "viewer")
+    page, name, *_ = sign_in(browser, url, hub, "viewer")
 
     def clean(where: str) -> None:
         shown = page.content() + page.inner_text("body")
@@ -339,14 +341,12 @@ def test_a_browser_not_signed_in_is_sent_to_sign_in_from_every_url_and_brought_b
         assert page.locator("main form input[name=password]").count() == 1
     context.close()
     # signed in from a deep link, each lands where it asked, through the code enrolment too
-    page, _, _ = sign_in(browser, url, hub, "viewer", start="/inbox?state=quarantined")
+    page, *_ = sign_in(browser, url, hub, "viewer", start="/inbox?state=quarantined")
     page.context.close()
-    page, _, _ = sign_in(browser, url, hub, "biller", start="/claims/BH00000002")
+    page, *_ = sign_in(browser, url, hub, "biller", start="/claims/BH00000002")
     assert "CLM*BH00000002*" in page.inner_text("#segments")
     page.context.close()
     # and a next that leaves the workspace is not followed
-    page, _, _ = sign_in(browser, url, hub, "viewer", start="/")
-    page.context.close()
     context = browser.new_context(base_url=url)
     page = context.new_page()
     from bhhub.accounts import add_user
@@ -363,7 +363,7 @@ def test_a_browser_not_signed_in_is_sent_to_sign_in_from_every_url_and_brought_b
 def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(browser, url, hub, open_denial):
     # bypass_csp: the page's Content-Security-Policy would stop the forger's script, which is
     # not what this test is about
-    page, name, _ = sign_in(browser, url, hub, "biller", start="/work", bypass_csp=True)
+    page, name, *_ = sign_in(browser, url, hub, "biller", start="/work", bypass_csp=True)
     denial = open_denial
     row = page.locator(f"#denial-{denial}")
     row.locator("input[name=csrf]").evaluate("input => input.remove()")
@@ -390,7 +390,7 @@ def test_an_idle_session_ends_and_the_next_click_asks_to_sign_in(browser, url, h
     from bhhub.accounts import clock
     from bhhub.configuration.hub_file import Workspace
 
-    page, name, _ = sign_in(browser, url, hub, "viewer")
+    page, name, *_ = sign_in(browser, url, hub, "viewer")
     idle = hub.settings.section(Workspace).idle_minutes
     later = clock.now() + timedelta(minutes=idle + 1)
     monkeypatch.setattr(clock, "now", lambda: later)  # the server runs in this process
@@ -405,7 +405,7 @@ def test_an_idle_session_ends_and_the_next_click_asks_to_sign_in(browser, url, h
 
 
 def test_the_workspace_works_with_javascript_off(browser, url, hub, open_denial):
-    page, name, _ = sign_in(browser, url, hub, "biller", start="/work", java_script_enabled=False)
+    page, name, *_ = sign_in(browser, url, hub, "biller", start="/work", java_script_enabled=False)
     denial = open_denial
     row = page.locator(f"#denial-{denial}")
     row.locator("select[name=action]").select_option("appeal_done")
@@ -434,7 +434,7 @@ def test_a_screenshot_of_the_overview_from_the_demos_hub(browser, tmp_path, monk
     assert cmd_demo(argparse.Namespace(home=tmp_path, serve=False, plugin_host=None)) == 0
     capsys.readouterr()
     with Hub.open(tmp_path / "demo") as hub, serving(hub) as url:
-        page, _, _ = sign_in(browser, url, hub, "viewer", name="viewer", viewport={"width": 1280, "height": 900})
+        page, *_ = sign_in(browser, url, hub, "viewer", name="viewer", viewport={"width": 1280, "height": 900})
         assert page.locator("main svg.chart").count() >= 4
         text = page.content()
         assert not [x for x in phi_of(hub) if x in text]
