@@ -5,7 +5,8 @@ appointments booked past what it has left; on whichever store ``database_url`` n
 
 And a signed-in client: ``signed_in(client, hub, role)`` makes a user, signs in with the
 password and, for admins and billers, enrols a one-time code from the QR page's key, as a
-person with an authenticator app would.
+person with an authenticator app would. And ``serving(hub)``: the workspace run by uvicorn in
+this process, for a real browser (tests/test_web_browser.py).
 """
 
 from __future__ import annotations
