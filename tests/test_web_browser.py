@@ -380,6 +380,14 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(browser, u
     with page.expect_response(lambda r: r.url.endswith(f"/work/denials/{denial}")) as answer:
         row.locator("button:has-text('Do')").click()
     assert answer.value.status == 403
+    # another site's page posting the same form into this signed-in browser: the SameSite=Strict
+    # cookie stays home, so the post is a stranger's and is sent to sign in
+    other = page.context.new_page()
+    other.set_content(f'<form method="post" action="{url}/work/denials/{denial}">'
+                      '<input name="action" value="write_off"><button>Win a prize</button></form>')
+    other.click("button")
+    other.wait_for_load_state()
+    assert urlsplit(other.url).path == "/login", other.url
     page.context.close()
     assert _open_denial(hub) == denial
     assert not [r for r in _trail(hub, f"web:{name}") if r.action == "resolve_denial"]
@@ -417,6 +425,8 @@ def test_the_workspace_works_with_javascript_off(browser, url, hub, open_denial)
     assert _path(page).startswith("/claims?status=denied")
     page.click("button:has-text('Sign out')")
     assert urlsplit(page.url).path == "/login"
+    page.go_back()  # the claims page is not kept (no-store): going back asks the server, which says sign in
+    assert urlsplit(page.url).path == "/login" and page.locator("#claims").count() == 0
     page.context.close()
     assert any(r.action == "resolve_denial" and r.detail == "appeal_done" for r in _trail(hub, f"web:{name}"))
     assert "logout" in {r.action for r in _trail(hub, name)}
