@@ -94,6 +94,7 @@ async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.act
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    await run_in_threadpool(views.audit_retry, who, item_id, result)
     return JSONText(dumps(result.to_json()))
 
 

@@ -28,6 +28,15 @@ def audit_view(who: Visitor, path: str, object_type: str = "page", ids=()) -> No
         session.commit()
 
 
+def audit_retry(who: Visitor, item_id: int, result) -> None:
+    """A retry from the workspace is an action whatever came of it: intake audits the claims a
+    processed item stored, but an item quarantined again stores nothing and would leave no row."""
+    detail, outcome = ("quarantined again", "failed") if result.failed else ("processed", "ok")
+    with who.hub.store.writer() as session:
+        who.hub.audit(session, "inbox_retry", "inbox_item", [item_id], detail, outcome=outcome)
+        session.commit()
+
+
 def overview(who: Visitor, figures) -> dict:
     """The pipeline (``bhhub claims --by-status``), A/R with its figures and formulas (``bhhub ar
     --json``), the figures month by month (``bhhub ar --trend --json``) and the open alerts
