@@ -88,7 +88,8 @@ def test_wrong_password_unknown_name_and_disabled_all_get_one_message(hub, now):
     assert messages == {"wrong name or password, or the account is locked"}
     failed = _audited(hub, "login_failed")
     assert [(r.actor, r.detail, r.outcome) for r in failed] == [
-        ("ann", "wrong password", "failed"), ("nobody", "unknown name", "failed"), ("old", "disabled", "failed")]
+        ("ann", "wrong password", "failed"), ("(unknown name)", "unknown name (6 characters)", "failed"),
+        ("old", "disabled", "failed")]
     assert all(PASSWORD not in (r.detail or "") + r.actor for r in _audited(hub))
 
 

@@ -139,7 +139,8 @@ def signed_in(client, hub, name: str, role: str) -> str:
     page = client.get(answer.headers["location"])
     secret = _field(page.text, "secret")
     done = client.post("/login/enrol", data={"csrf": _field(page.text, "csrf"), "secret": secret, "next": "/",
-                                             "code": pyotp.TOTP(secret).now()}, follow_redirects=False)
+                                             "seal": _field(page.text, "seal"), "code": pyotp.TOTP(secret).now()},
+                       follow_redirects=False)
     assert done.status_code == 303 and done.headers["location"] == "/", done.text
     return secret
 

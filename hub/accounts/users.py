@@ -144,8 +144,10 @@ def check_password(hub, name: str, password: str, *, source: str) -> Login:
     with hub.store.writer() as session:
         user = locked_row(session, found.id) if found else None
         if user is None:
-            hub.audit(session, "login_failed", "user", [], "unknown name", actor=printable(name), source=source,
-                      outcome="failed")
+            # not the name as typed: it may be a password typed in the wrong field, or read
+            # "cli:root" to whoever reads the trail; its length tells a probe from a slip
+            hub.audit(session, "login_failed", "user", [], f"unknown name ({len(name)} characters)",
+                      actor="(unknown name)", source=source, outcome="failed")
             session.commit()
             raise LoginRefused()
         reason = ("locked" if _locked(user, now) else "disabled" if user.disabled

@@ -43,8 +43,11 @@ def serve(hub, *, host: str | None = None, port: int | None = None, users_hint: 
     _check_free(host, port)
     if users_hint and not list_users(hub):
         print("no users yet: add one with `bhhub user add NAME --role admin` to sign in")
+    # proxy_headers off: the audit trail's "from where" is the connection's address, never an
+    # X-Forwarded-For any program on this machine could send (a TLS proxy in front is recorded
+    # as itself)
     config = uvicorn.Config(create_app(hub), host=host, port=port, log_config=None, access_log=False,
-                            server_header=False, timeout_graceful_shutdown=5)
+                            server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
     print(f"bhhub workspace on http://{_shown(host)}:{port}/ (Ctrl-C stops it)", flush=True)
     try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -36,8 +36,9 @@ def overview(request: Request, who: Visitor = Depends(guard.visitor)) -> Respons
 
 @router.get("/claims", summary="a page of claims as `bhhub claims --json`; next_cursor is the next page's `after`")
 def claims(request: Request, status: str | None = None, payer: str | None = None, provider: str | None = None,
-           patient: int | None = None, since: str | None = None, until: str | None = None,
-           after: str | None = None, limit: int = 50, who: Visitor = Depends(guard.visitor)) -> Response:
+           patient: int | None = Query(None, ge=1, le=guard.MAX_ID), since: str | None = None,
+           until: str | None = None, after: str | None = None, limit: int = 50,
+           who: Visitor = Depends(guard.visitor)) -> Response:
     if not 0 < limit <= 1000:
         raise UsageError("limit must be 1-1000")
     data = views.claims(who, status=status, payer=payer, provider=provider, patient=patient,
@@ -59,10 +60,11 @@ def work(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
 
 
 @router.post("/denials/{denial_id}", summary="take a worklist action on a denial: form or JSON {action, note}")
-async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends(guard.acting)) -> Response:
+async def act_on_denial(request: Request, denial_id: int = Path(ge=1, le=guard.MAX_ID),
+                        who: Visitor = Depends(guard.acting)) -> Response:
     from bhhub.remittance.worklist import act_on_denial
 
-    guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"))
+    guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"), who)
     body = await _body(request)
     try:
         done = await run_in_threadpool(act_on_denial, who.hub, denial_id, str(body.get("action") or ""),
@@ -82,14 +84,17 @@ def inbox(request: Request, state: str | None = None, after: str | None = None, 
           who: Visitor = Depends(guard.visitor)) -> Response:
     if state and state not in ("received", "processed", "quarantined"):
         raise UsageError("state must be received, processed or quarantined")
+    if not 0 < limit <= 1000:
+        raise UsageError("limit must be 1-1000")
     return _answer(request, who, views.inbox(who, state=state, after=after, limit=limit))
 
 
 @router.post("/inbox/{item_id}/retry", summary="process a quarantined item again")
-async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.acting)) -> Response:
+async def retry(request: Request, item_id: int = Path(ge=1, le=guard.MAX_ID),
+                who: Visitor = Depends(guard.acting)) -> Response:
     from bhhub.intake import inbox as intake
 
-    guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"))
+    guard.check_csrf(who.csrf, request.headers.get("x-csrf-token"), who)
     try:
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:

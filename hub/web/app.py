@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import secrets
 from importlib import resources
 from pathlib import Path
 
@@ -69,6 +70,7 @@ def create_app(hub: Hub) -> FastAPI:
                               "Sign in through /login first; the session cookie authorises these calls, and a "
                               "POST carries the session's CSRF token in the X-CSRF-Token header.")
     app.state.hub = hub
+    app.state.enrol_key = secrets.token_bytes(32)  # seals the TOTP secret an enrolment page offers
     app.state.figures = figures
     templates = Jinja2Templates(directory=str(_folder("templates")))
     templates.env.globals.update(bars=charts.bars, stacked=charts.stacked, line=charts.line,
@@ -82,7 +84,11 @@ def create_app(hub: Hub) -> FastAPI:
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # noqa: BLE001 - an unexpected failure: our page, with our headers
+            log.error("request %s failed: %s", request.url.path, type(exc).__name__)
+            response = _problem(request, 500, "the hub could not do this; the log names the cause")
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         if request.url.scheme == "https":
@@ -103,11 +109,13 @@ def create_app(hub: Hub) -> FastAPI:
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, exc: CsrfRefused):
+        await _refused(request, exc.who, "no valid CSRF token")
         return _problem(request, 403, "this form has expired or did not come from this workspace: "
                                       "reload the page and try again")
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, exc: Forbidden):
+        await _refused(request, exc.who, "not allowed for the role")
         return _problem(request, 403, str(exc))
 
     @app.exception_handler(UsageError)
@@ -129,6 +137,21 @@ def create_app(hub: Hub) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(api.router)
     return app
+
+
+async def _refused(request: Request, who, why: str) -> None:
+    """An action refused before it ran is a row too: the trail shows someone probing the actions."""
+    if who is None:
+        return
+    from fastapi.concurrency import run_in_threadpool
+
+    def write() -> None:
+        with who.hub.store.writer() as session:
+            who.hub.audit(session, "action_refused", "page", [], f"{request.method} {request.url.path}: {why}",
+                          outcome="refused")
+            session.commit()
+
+    await run_in_threadpool(write)
 
 
 def _problem(request: Request, status: int, message: str) -> Response:

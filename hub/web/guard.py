@@ -25,6 +25,7 @@ from bhhub.runtime.app import Hub
 SESSION_COOKIE = "bhhub_session"
 PRE_COOKIE = "bhhub_login"  # before sign-in: the login form's CSRF token (double submit)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+MAX_ID = 2**63 - 1  # the largest row id either store keeps: a bigger one is refused, not a 500
 
 
 class LoginNeeded(Exception):
@@ -36,11 +37,19 @@ class LoginNeeded(Exception):
 
 
 class CsrfRefused(Exception):
-    """A POST without this session's CSRF token."""
+    """A POST without this session's CSRF token; ``who`` when the session is known."""
+
+    def __init__(self, who: Visitor | None = None):
+        super().__init__("csrf")
+        self.who = who
 
 
 class Forbidden(Exception):
     """Signed in, but the role may not do this."""
+
+    def __init__(self, reason: str, who: Visitor | None = None):
+        super().__init__(reason)
+        self.who = who
 
 
 @dataclass(frozen=True)
@@ -86,13 +95,13 @@ def acting(request: Request) -> Visitor:
     """FastAPI dependency for an action: a biller or an admin."""
     who = visitor(request)
     if not who.acts:
-        raise Forbidden("a viewer cannot change claims: ask a biller or an admin")
+        raise Forbidden("a viewer cannot change claims: ask a biller or an admin", who)
     return who
 
 
-def check_csrf(expected: str, given: str | None) -> None:
-    if not given or not hmac.compare_digest(expected.encode(), given.encode()):
-        raise CsrfRefused()
+def check_csrf(expected: str, given: str | None, who: Visitor | None = None) -> None:
+    if not given or not hmac.compare_digest(expected.encode(), str(given).encode()):
+        raise CsrfRefused(who)
 
 
 def secure_cookie(request: Request) -> bool:

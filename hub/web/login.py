@@ -5,6 +5,8 @@ them); a wrong name, a wrong password and a locked account read the same to the 
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
@@ -122,7 +124,20 @@ def enrol_form(request: Request, next: str = "/") -> Response:
         return RedirectResponse(guard.safe_next(next), status_code=303)
     enrolment = accounts.begin_totp(request.app.state.hub, found.user_id)
     return _render(request, "enrol.html", {"csrf": found.csrf_token, "next": guard.safe_next(next),
-                                           "enrolment": enrolment, "error": None})
+                                           "enrolment": enrolment, "seal": _seal(request, found, enrolment.secret),
+                                           "error": None})
+
+
+def _seal(request: Request, found, secret: str) -> str:
+    """The server's mark on the secret it offered this session: the form carries the secret back
+    (the page is the only place it lives until it is confirmed), and a secret the server did not
+    offer (all zeros, one a script gives every account) is refused. Keyed by a random key of
+    this server process: a restart only means scanning a new code."""
+    import hashlib
+    import hmac
+
+    message = f"{found.id}:{found.user_id}:{secret}".encode()
+    return hmac.new(request.app.state.enrol_key, message, hashlib.sha256).hexdigest()
 
 
 @router.post("/login/enrol")
@@ -138,11 +153,14 @@ async def enrol(request: Request) -> Response:
     target = guard.safe_next(str(form.get("next") or "/"))
     hub = request.app.state.hub
     secret = str(form.get("secret") or "")
+    if not hmac.compare_digest(_seal(request, found, secret), str(form.get("seal") or "")):
+        raise guard.CsrfRefused()  # not the secret this server offered this session
     ok = await run_in_threadpool(accounts.finish_totp, hub, found.user_id, secret,
                                  str(form.get("code") or "").strip(), source=f"web:{client_address(request)}")
     if not ok:
         enrolment = await run_in_threadpool(accounts.begin_totp, hub, found.user_id)
         return _render(request, "enrol.html", {"csrf": found.csrf_token, "next": target, "enrolment": enrolment,
+                                               "seal": _seal(request, found, enrolment.secret),
                                                "error": "that code did not match: scan this new code and "
                                                         "enter the one your app shows"}, status=401)
     await run_in_threadpool(accounts.mark_mfa_done, hub, token)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 
@@ -23,7 +23,26 @@ router = APIRouter()
 def _render(request: Request, who: Visitor, name: str, page: str, context: dict) -> Response:
     views.audit_view(who, request.url.path)
     return request.app.state.templates.TemplateResponse(
-        request, name, {"user": who, "page": page, "notice": request.query_params.get("done"), **context})
+        request, name, {"user": who, "page": page, "notice": _notice(request.query_params.get("done")), **context})
+
+
+def _notice(code: str | None) -> str | None:
+    """The status line after an action, in the workspace's own words. The redirect carries a
+    code (``denial.12.write_off``, ``retry.7.failed``), never text: a link that put its own words
+    in that line ("your session expired, sign in at ...") would read as the workspace's."""
+    from bhhub.remittance.denial_actions import FOLLOWUP_ACTIONS, RESOLVING_ACTIONS
+
+    kind, _, rest = (code or "").partition(".")
+    number, _, what = rest.partition(".")
+    if not number.isdigit() or len(number) > 19:
+        return None
+    if kind == "denial" and what in RESOLVING_ACTIONS:
+        return f"denial {number}: {RESOLVING_ACTIONS[what]}"
+    if kind == "denial" and what in FOLLOWUP_ACTIONS:
+        return f"denial {number}: {FOLLOWUP_ACTIONS[what]} claim built"
+    if kind == "retry" and what in ("ok", "failed"):
+        return f"item {number}: " + ("processed" if what == "ok" else "quarantined again (its reason is below)")
+    return None
 
 
 @router.get("/")
@@ -52,8 +71,8 @@ def claims(request: Request, status: str | None = None, payer: str | None = None
 
 def _claim_filters(filters: dict) -> dict:
     patient = filters["patient"]
-    if patient is not None and not patient.isdigit():
-        raise UsageError(f"patient must be the hub's patient id (a number), not {patient!r}")
+    if patient is not None and not (patient.isdigit() and 0 < int(patient) <= guard.MAX_ID):
+        raise UsageError(f"patient must be the hub's patient id (a number), not {patient[:40]!r}")
     return {**filters, "patient": int(patient) if patient else None,
             "since": views.day(filters["since"], "since"), "until": views.day(filters["until"], "until")}
 
@@ -73,22 +92,21 @@ def work(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
 
 
 @router.post("/work/denials/{denial_id}")
-async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends(guard.acting)) -> Response:
-    from bhhub.remittance.denial_actions import FOLLOWUP_ACTIONS, RESOLVING_ACTIONS
+async def act_on_denial(request: Request, denial_id: int = Path(ge=1, le=guard.MAX_ID),
+                        who: Visitor = Depends(guard.acting)) -> Response:
     from bhhub.remittance.worklist import act_on_denial
 
     form = await request.form()
-    guard.check_csrf(who.csrf, form.get("csrf"))
+    guard.check_csrf(who.csrf, form.get("csrf"), who)
     action = str(form.get("action") or "")
     note = str(form.get("note") or "").strip() or None
     try:
         await run_in_threadpool(act_on_denial, who.hub, denial_id, action, note)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
-    # the action's own words ("written off", "appeal sent", "replace claim built"), not the
+    # a code the page turns into the action's own words ("written off", "appeal sent"), not the
     # note: a note is the biller's free text and a URL ends up in histories and proxy logs
-    done = RESOLVING_ACTIONS.get(action) or f"{FOLLOWUP_ACTIONS[action]} claim built"
-    return RedirectResponse("/work?" + urlencode({"done": f"denial {denial_id}: {done}"}), status_code=303)
+    return RedirectResponse("/work?" + urlencode({"done": f"denial.{denial_id}.{action}"}), status_code=303)
 
 
 @router.get("/authorizations")
@@ -110,18 +128,19 @@ def inbox(request: Request, state: str | None = None, after: str | None = None,
 
 
 @router.post("/inbox/{item_id}/retry")
-async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.acting)) -> Response:
+async def retry(request: Request, item_id: int = Path(ge=1, le=guard.MAX_ID),
+                who: Visitor = Depends(guard.acting)) -> Response:
     from bhhub.intake import inbox as intake
 
     form = await request.form()
-    guard.check_csrf(who.csrf, form.get("csrf"))
+    guard.check_csrf(who.csrf, form.get("csrf"), who)
     try:
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
     await run_in_threadpool(views.audit_retry, who, item_id, result)
-    outcome = "quarantined again: " + (result.reason or "") if result.failed else "processed"
-    return RedirectResponse("/inbox?" + urlencode({"done": f"item {item_id}: {outcome}"}), status_code=303)
+    done = f"retry.{item_id}.{'failed' if result.failed else 'ok'}"
+    return RedirectResponse("/inbox?" + urlencode({"done": done}), status_code=303)
 
 
 @router.get("/eligibility")

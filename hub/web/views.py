@@ -12,6 +12,8 @@ address.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
 from bhhub.web.guard import Visitor
@@ -20,6 +22,37 @@ from bhhub.web.privacy import without_phi
 
 def shown(who: Visitor, data):
     return data if who.sees_phi else without_phi(data)
+
+
+@contextmanager
+def reading(who: Visitor) -> Iterator:
+    """A read-only session for a page, whose audit rows are written after the read, in a write
+    transaction of their own.
+
+    The capabilities audit what they show on the session they read with (``hub.audit``), which a
+    command then commits. Two people browsing at once make that a problem on SQLite: a read
+    transaction that another request has written past cannot become a write ("database is
+    locked", at once, not after the busy wait). So while the page reads, this request's hub
+    collects its audit rows, and they are appended once the read is over: the same rows, the
+    same actor and source, each chained as usual (``bhhub.audit.chain``); none lost when a
+    capability's own commit would have been skipped."""
+    hub = who.hub
+    rows: list[tuple] = []
+
+    def collect(session, action, object_type, object_ids, detail=None, **options) -> None:
+        rows.append((action, object_type, list(object_ids), detail, options))
+
+    hub.audit = collect  # this request's own copy of the hub (bhhub.web.app.request_hub)
+    try:
+        with hub.store.session() as session:
+            yield session
+    finally:
+        del hub.audit  # the Hub's own method again
+    if rows:
+        with hub.store.writer() as session:
+            for action, object_type, ids, detail, options in rows:
+                hub.audit(session, action, object_type, ids, detail, **options)
+            session.commit()
 
 
 def audit_view(who: Visitor, path: str, object_type: str = "page", ids=()) -> None:
@@ -46,7 +79,7 @@ def overview(who: Visitor, figures) -> dict:
     from bhhub.exchange.alert_list import alerts
 
     computed, state = figures.current()
-    with who.hub.store.session() as session:
+    with reading(who) as session:
         pipeline = status_counts(session)
         open_alerts = alerts(session, open_only=True)
     return {"pipeline": pipeline, "ar": computed["ar"], "trend": computed["trend"], "figures": state,
@@ -58,7 +91,7 @@ def claims(who: Visitor, *, status=None, payer=None, provider=None, patient=None
     """A page of ``bhhub claims --json`` with its filters."""
     from bhhub.listings.claims import claim_page
 
-    with who.hub.store.session() as session:
+    with reading(who) as session:
         rows, cursor = claim_page(who.hub, session, status=status, payer=payer, provider=provider,
                                   patient=patient, since=since, until=until, limit=limit, after=after)
     return {"claims": rows, "next_cursor": cursor}
@@ -68,8 +101,9 @@ def claim(who: Visitor, pcn: str) -> dict | None:
     """``bhhub claims show PCN --json``."""
     from bhhub.claims.detail import claim_detail
 
-    with who.hub.store.session() as session:
-        return claim_detail(who.hub, session, pcn)
+    with reading(who) as session:
+        found = claim_detail(who.hub, session, pcn)
+    return found
 
 
 def work(who: Visitor) -> dict:
@@ -80,10 +114,8 @@ def work(who: Visitor) -> dict:
     from bhhub.remittance.worklist import denial_worklist
 
     hub = who.hub
-    with hub.store.session() as session:
+    with reading(who) as session:
         denials = denial_worklist(hub, session)
-        session.commit()
-    with hub.store.session() as session:
         attention, cursor = claim_page(hub, session, status="needs_attention", limit=200)
     return {"denials": denials, "actions": list(ACTIONS), "needs_attention": attention,
             "needs_attention_next_cursor": cursor}
@@ -93,8 +125,9 @@ def authorizations(who: Visitor) -> list[dict]:
     """``bhhub auth list --json``: used, left, days to expiry, burn-down, run-out before appointments."""
     from bhhub.ledger.authorization_status import authorization_status
 
-    with who.hub.store.session() as session:
-        return authorization_status(who.hub, session)
+    with reading(who) as session:
+        found = authorization_status(who.hub, session)
+    return found
 
 
 def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
@@ -102,7 +135,7 @@ def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
     from bhhub.exchange.mailbox_status import mailbox_status
     from bhhub.listings.inbox import inbox_page
 
-    with who.hub.store.session() as session:
+    with reading(who) as session:
         items, cursor = inbox_page(session, state=state, limit=limit, after=after)
         mailboxes = mailbox_status(who.hub, session)
     if not who.sees_phi:  # a file's name is the EHR's or a person's choice and may name a patient
@@ -114,8 +147,9 @@ def eligibility(who: Visitor) -> list[dict]:
     """``bhhub eligibility list --json``: the last answer per patient and coverage."""
     from bhhub.eligibility.answers import latest_answers
 
-    with who.hub.store.session() as session:
-        return latest_answers(who.hub, session)
+    with reading(who) as session:
+        found = latest_answers(who.hub, session)
+    return found
 
 
 def day(text: str | None, name: str) -> date | None:
