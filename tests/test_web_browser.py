@@ -91,6 +91,7 @@ def _sign_in_form(page, name: str) -> None:
     page.fill("input[name=name]", name)
     page.fill("input[name=password]", PASSWORD)
     page.click("button:has-text('Sign in')")
+    page.wait_for_load_state("load")  # with JavaScript off the click does not wait for the next page
 
 
 def sign_in(browser, url: str, hub, role: str, *, name: str | None = None, start: str = "/",
@@ -108,12 +109,15 @@ def sign_in(browser, url: str, hub, role: str, *, name: str | None = None, start
     _sign_in_form(page, name)
     secret = code = ""
     if role != "viewer":
-        assert urlsplit(page.url).path == "/login/enrol", page.url
-        assert page.locator("figure.qr svg").count() == 1  # the QR code to scan
+        page.wait_for_url("**/login/enrol**")
+        page.locator("figure.qr svg").wait_for()  # the QR code to scan
+        assert page.locator("figure.qr svg").count() == 1
         secret = page.inner_text("code.secret").strip()
         code = pyotp.TOTP(secret).now()
         page.fill("input[name=code]", code)
         page.click("button:has-text('Turn on and continue')")
+        page.wait_for_url(lambda u: urlsplit(u).path != "/login/enrol")
+    page.locator("form.who").wait_for()
     assert _path(page) == start, page.url
     assert page.locator("form.who").inner_text().startswith(f"{name} ({role})")
     return page, name, secret, code
