@@ -24,8 +24,8 @@ Targets (issue 16): p95 under 200 ms, at most 2x the direct query (p50 against p
 against p95), and the server's peak memory flat from --small to --claims (here: within 1.25x).
 Timings are wall clock on this machine; the README names the machine the figures are from.
 
-With --database-url the PostgreSQL database named is EMPTIED (its public schema dropped) before
-each fill: give it a scratch database.
+With --database-url each hub is filled in a schema of its own in that PostgreSQL database
+(``bhhub_workspace_SIZE_PID``), dropped at the end (kept with --keep); nothing else is touched.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import argparse
 import copy
 import json
 import math
+import os
 import random
 import re
 import socket
@@ -66,21 +67,21 @@ def fill(home: Path, claims: int, database_url: str | None) -> dict:
     """listings.py's hub of ``claims`` claims, then denials on some of its paid claims."""
     from listings import fill as fill_claims
 
-    if database_url:
-        _empty(database_url)
     fill_claims(home, claims, database_url)
     add_batch_content(home)
     return add_denials(home)
 
 
-def _empty(database_url: str) -> None:
+def scratch_schema(database_url: str, name: str, *, drop: bool = False) -> str:
+    """A PostgreSQL schema of its own for one hub (created, or dropped), and the URL that puts
+    the hub in it: nothing else in the database is touched."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(database_url)
     with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE' if drop else f'CREATE SCHEMA "{name}"'))
     engine.dispose()
+    return f"{database_url}{'&' if '?' in database_url else '?'}options=-csearch_path%3D{name}"
 
 
 def interchange(number: int, claims: list) -> bytes:
@@ -418,11 +419,21 @@ def some_pcns(home: Path, count: int = 10) -> list[str]:
 
 
 def measure(size: int, tmp: Path, args) -> dict:
+    schema = f"bhhub_workspace_{size}_{os.getpid()}"
+    url = scratch_schema(args.database_url, schema) if args.database_url else None
+    try:
+        return _measure(size, tmp, url, args)
+    finally:
+        if args.database_url and not args.keep:
+            scratch_schema(args.database_url, schema, drop=True)
+
+
+def _measure(size: int, tmp: Path, url: str | None, args) -> dict:
     home = tmp / f"home-{size}"
     started = time.perf_counter()
     fill_argv = [sys.executable, __file__, "--fill", str(home), "--claims", str(size)]
-    out = subprocess.run(fill_argv + (["--database-url", args.database_url] if args.database_url else []),
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(fill_argv + (["--database-url", url] if url else []), check=True, capture_output=True,
+                         text=True)
     filled = json.loads(out.stdout.strip().splitlines()[-1])
     fill_s = time.perf_counter() - started
     user_id, secret = make_admin(home)
@@ -464,8 +475,8 @@ def main() -> int:
                         help="timed requests of the overview and its API twin (default 5: each reads every claim)")
     parser.add_argument("--load-seconds", type=float, default=30,
                         help="how long the 8 clients run (default 30 s; requests under way are waited for)")
-    parser.add_argument("--database-url", help="a scratch PostgreSQL database to fill (EMPTIED first) instead of "
-                        "fresh SQLite files")
+    parser.add_argument("--database-url", help="a PostgreSQL database to fill (each hub in a schema of its own, "
+                        "dropped after) instead of fresh SQLite files")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--save", metavar="FILE", help="write the figures as JSON to FILE too")
     parser.add_argument("--keep", metavar="DIR", help="fill the hubs in DIR and keep them, with the server's log "
