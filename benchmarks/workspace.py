@@ -1,8 +1,9 @@
 """The practice workspace at a practice's scale: ``bhhub serve`` on a hub of 100,000 claims,
 timed over HTTP as a signed-in admin, beside the same query run directly on the store.
 
-    python benchmarks/workspace.py [--claims 100000] [--small 10000] [--requests 30] [--json]
-                                   [--database-url URL]
+    python benchmarks/workspace.py [--claims 100000] [--small 10000] [--requests 30]
+                                   [--overview-requests 5] [--load-seconds 30] [--json]
+                                   [--database-url URL] [--keep DIR] [--save FILE]
 
 For each size (``--small`` claims, then ``--claims``) it fills a fresh hub (``listings.py``'s
 filler: claims with lines, status history, 277CAs, 835 postings; plus denials: a quarter of the
@@ -17,7 +18,8 @@ form's CSRF field and cookie, password, then a fresh TOTP code), and measures:
               this process on the same store, timed the same way: the query without HTTP,
               sessions, audit of the view, templates or JSON
   throughput  requests per second with 8 concurrent clients (threads, each its own connection,
-              one signed-in session) over a mix of the six URLs
+              one signed-in session) over a mix of the six URLs, then over the pages without
+              the overview (whose seconds-long answers are otherwise the whole figure)
   memory      the server process's VmRSS and VmHWM (its peak) from /proc/PID/status after the run
 
 Targets (issue 16): p95 under 200 ms, at most 2x the direct query (p50 against p50 and p95
