@@ -119,8 +119,11 @@ def test_a_rolled_back_audit_leaves_no_trace_in_the_chain(hub):
 
 
 def _append_rows(home: str, n: int, label: str, start) -> None:
-    start.wait(60)
     with Hub.open(home) as hub:
+        with hub.store.session() as session:  # connected and imported: the race starts at the barrier,
+            hub.audit(session, "warm_up", "claim", [], label)  # not when each process is done starting
+            session.rollback()
+        start.wait(60)
         for i in range(n):
             with hub.store.session() as session:
                 hub.audit(session, "list_claims", "claim", [i], label)
@@ -129,11 +132,10 @@ def _append_rows(home: str, n: int, label: str, start) -> None:
 
 def test_two_processes_appending_at_once_leave_one_unbroken_chain(hub, hub_home):
     ctx = multiprocessing.get_context("spawn")
-    start = ctx.Event()
+    start = ctx.Barrier(2)  # both processes ready, then both go (a loaded machine starts them seconds apart)
     workers = [ctx.Process(target=_append_rows, args=(str(hub_home), 200, name, start)) for name in ("a", "b")]
     for worker in workers:
         worker.start()
-    start.set()
     for worker in workers:
         worker.join(300)
         assert worker.exitcode == 0

@@ -289,3 +289,57 @@ def test_a_used_code_does_not_sign_in_again(client, hub):
         replay = other.post("/login/code", data={"csrf": csrf, "code": code}, follow_redirects=False)
         assert replay.status_code == 401
         assert other.get("/", follow_redirects=False).status_code == 303
+
+
+@pytest.fixture
+def own_hub(tmp_path, database_url, request):
+    """A filled hub of this test's own (its denial is worked here, not by another test)."""
+    from bhhub.runtime.app import Hub
+
+    fill(tmp_path / "own", database_url, tmp_path, request)
+    with Hub.open(tmp_path / "own") as opened:
+        yield opened
+
+
+def test_the_overview_figures_follow_the_data(own_hub):
+    """The overview keeps its A/R figures until the data changes (bhhub.web.figures); working a
+    denial changes what is owed, and the next visit shows ``bhhub ar``'s figures as they are now."""
+    import json
+
+    from bhhub.claims.pipeline import status_counts
+    from bhhub.common.jsontext import dumps
+    from bhhub.remittance.ar import ar_report, report_json
+
+    from bhhub.web.app import create_app
+
+    hub = own_hub
+    client = TestClient(create_app(hub), base_url="https://testserver")
+    signed_in(client, hub, _user(), "biller")
+    before = client.get("/api/overview").json()
+    with hub.store.session() as session:
+        assert before["ar"] == json.loads(dumps(report_json(ar_report(session))))
+        assert before["pipeline"] == json.loads(dumps(status_counts(session)))
+    assert before["figures"]["updating"] is False
+    denial = _open_denial(hub)
+    assert denial is not None
+    client.post(f"/api/denials/{denial}", json={"action": "appeal_done"}, headers={"X-CSRF-Token": csrf_of(client)})
+    after = client.get("/api/overview").json()
+    with hub.store.session() as session:
+        now = json.loads(dumps(report_json(ar_report(session))))
+    assert after["ar"] == now
+    assert after["ar"]["figures"] != before["ar"]["figures"]  # the worked denial left insurance A/R
+
+
+def test_the_data_version_moves_with_each_kind_of_write(sqlite_hub):
+    from bhhub.web.figures import data_version
+
+    hub = sqlite_hub
+    with hub.store.session() as session:
+        first = data_version(session)
+        again = data_version(session)
+    assert first == again
+    with hub.store.writer() as session:
+        session.add(schema.Payer(payer_id="99999", name="A payer"))
+        session.commit()
+    with hub.store.session() as session:
+        assert data_version(session) != first

@@ -5,14 +5,20 @@ appointments booked past what it has left; on whichever store ``database_url`` n
 
 And a signed-in client: ``signed_in(client, hub, role)`` makes a user, signs in with the
 password and, for admins and billers, enrols a one-time code from the QR page's key, as a
-person with an authenticator app would.
+person with an authenticator app would. And ``serving(hub)``: the workspace run by uvicorn in
+this process, for a real browser (tests/test_web_browser.py).
 """
 
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Iterator
 
 import pyotp
 
@@ -51,6 +57,7 @@ def _authorization(hub) -> None:
     appointments booked after today (as an SIU feed would leave them): it runs out before the second."""
     from sqlalchemy import select
 
+    from bhhub.ledger import authorization_uses
     from bhhub.ledger import authorizations as ledger
     from bhhub.runtime.clock import today
     from bhhub.store import schema
@@ -62,12 +69,44 @@ def _authorization(hub) -> None:
         payer = session.get(schema.Payer, cov.payer_id)
         ledger.add(session, payer_id=payer.payer_id, member_id=cov.member_id, number="AUTH-WEB-1", quantity=2,
                    start=claim.service_date - timedelta(days=5), end=today() + timedelta(days=60))
+        session.flush()
+        assert authorization_uses.consume(session, claim)  # the claim came before the authorization
         item = session.scalars(select(schema.InboxItem.id).order_by(schema.InboxItem.id)).first()
         for days in (3, 10, 17):
             session.add(schema.Appointment(key=f"web-test-{days}", patient_key="web-test",
                                            patient_id=claim.patient_id, service_date=today() + timedelta(days=days),
                                            status="booked", inbox_item_id=item))
         session.commit()
+
+
+@contextmanager
+def serving(hub) -> Iterator[str]:
+    """The workspace over ``hub``, served by uvicorn in a thread of this process on a free
+    loopback port (a socket bound before the server starts: no race for the port); its base URL.
+    In process, so a test can move ``bhhub.accounts.clock`` under the running server."""
+    import uvicorn
+
+    from bhhub.web.app import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(hub), log_config=None, access_log=False, server_header=False,
+                            timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="bhhub-workspace", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "the workspace did not start"
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
 
 
 def phi_of(hub) -> list[str]:

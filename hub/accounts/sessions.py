@@ -48,8 +48,8 @@ def open_session(hub, user_id: int, *, mfa_done: bool, source: str) -> tuple[str
     now = clock.now()
     with hub.store.writer() as session:
         user = session.get(schema.User, user_id)
-        if user is None:
-            raise UsageError(f"no user {user_id}")
+        if user is None or user.disabled:
+            raise UsageError(f"no user {user_id} who may log in")
         session.execute(delete(schema.WebSession).where(schema.WebSession.last_seen < now - _idle(hub)))
         row = schema.WebSession(token_hash=token_hash(token), user_id=user_id, csrf_token=csrf, mfa_done=mfa_done,
                                 created_at=now, last_seen=now)

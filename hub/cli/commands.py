@@ -174,7 +174,25 @@ def _intake_json(result: intake.IntakeResult) -> dict:
 # --- claims -------------------------------------------------------------------------------
 
 
+def _claims_by_status(args: argparse.Namespace) -> int:
+    from bhhub.claims.pipeline import status_counts
+
+    narrowing = [name for name in ("status", "payer", "provider", "patient", "since", "until", "limit", "after")
+                 if getattr(args, name, None) is not None]
+    if narrowing:
+        raise UsageError(f"--by-status counts every claim: drop --{narrowing[0]}")
+    with open_hub(args) as hub, hub.store.session() as session:
+        data = status_counts(session)
+    if args.json:
+        print_json(data)
+    else:
+        print_table(["STATUS", "CLAIMS", "CHARGES"], [(x["status"], x["claims"], f"{x['charges']:.2f}") for x in data])
+    return 0
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
+    if getattr(args, "by_status", False):
+        return _claims_by_status(args)
     from bhhub.cli.output import date_option, date_range
     from bhhub.listings import Page
     from bhhub.listings.claims import audit_claims_shown, claim_filter, claim_listing

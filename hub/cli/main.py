@@ -90,7 +90,9 @@ def build_parser(plugin_commands: Sequence = ()) -> argparse.ArgumentParser:
     p.add_argument("--since", metavar="YYYY-MM-DD", help="only dates of service on or after this day")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="only dates of service on or before this day")
     _paging_arguments(p, "claims")
-    p.add_argument("--json", action="store_true", help="JSON array, one object per claim")
+    p.add_argument("--by-status", action="store_true",
+                   help="instead of the claims, how many stand at each status and their charges (the pipeline)")
+    p.add_argument("--json", action="store_true", help="JSON array, one object per claim (per status with --by-status)")
     p.set_defaults(func=commands.cmd_claims)
     claim_show_cli.add_commands(p)
 
@@ -203,7 +205,7 @@ def _plugin_runner(command):
 
 BUILTIN = ("init", "intake", "claims", "export-837", "batch", "inbox", "plugins", "plugin", "demo",
            "exchange", "run", "mailbox", "transmissions", "alerts", "resubmit", "remit", "denials", "ar", "followup", "scrub", "auth", "credentialing", "override",
-           "eligibility", "status", "rules", "notice", "notify", "user", "audit")
+           "eligibility", "status", "rules", "notice", "notify", "user", "audit", "serve")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

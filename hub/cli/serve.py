@@ -40,19 +40,35 @@ def serve(hub, *, host: str | None = None, port: int | None = None, users_hint: 
     port = settings.port if port is None else port
     if not 0 < port < 65536:
         raise UsageError(f"--port must be 1-65535, not {port}")
+    _check_free(host, port)
     if users_hint and not list_users(hub):
         print("no users yet: add one with `bhhub user add NAME --role admin` to sign in")
-    print(f"bhhub workspace on http://{_shown(host)}:{port}/ (Ctrl-C stops it)", flush=True)
     config = uvicorn.Config(create_app(hub), host=host, port=port, log_config=None, access_log=False,
                             server_header=False, timeout_graceful_shutdown=5)
     server = uvicorn.Server(config)
+    print(f"bhhub workspace on http://{_shown(host)}:{port}/ (Ctrl-C stops it)", flush=True)
     try:
         server.run()
-    except OSError as exc:  # the port is taken, the address is not this machine's
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    if not server.started:
-        raise UsageError(f"cannot listen on {host}:{port} (taken by another program?)")
+    except SystemExit as exc:  # uvicorn exits when it cannot bind (another program took the port since)
+        raise UsageError(f"cannot listen on {host}:{port} (taken by another program?)") from exc
     return 0
+
+
+def _check_free(host: str, port: int) -> None:
+    """A clear line, before anything starts, when the address cannot be listened on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
 def _shown(host: str) -> str:

@@ -31,7 +31,7 @@ def _answer(request: Request, who: Visitor, data: Any) -> Response:
 
 @router.get("/overview", summary="the pipeline, A/R with figures and formulas, 12 months of figures, open alerts")
 def overview(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
-    return _answer(request, who, views.overview(who))
+    return _answer(request, who, views.overview(who, request.app.state.figures))
 
 
 @router.get("/claims", summary="a page of claims as `bhhub claims --json`; next_cursor is the next page's `after`")
@@ -94,6 +94,7 @@ async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.act
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    await run_in_threadpool(views.audit_retry, who, item_id, result)
     return JSONText(dumps(result.to_json()))
 
 

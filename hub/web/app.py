@@ -50,19 +50,33 @@ def _folder(name: str) -> Path:
 
 def create_app(hub: Hub) -> FastAPI:
     """The workspace over ``hub`` (opened by the caller, closed by it)."""
+    from contextlib import asynccontextmanager
+
+    from bhhub.web.figures import Figures
+
+    figures = Figures(hub)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        figures.start()  # the overview's first figures, computed while the server starts
+        yield
+
     # No Swagger or ReDoc pages: both load their script from a CDN. The OpenAPI document itself
     # is served behind the login (bhhub.web.api) for a vendor's code generator.
     app = FastAPI(title="bhhub workspace", version=_version(), docs_url=None, redoc_url=None, openapi_url=None,
+                  lifespan=lifespan,
                   description="What the workspace's pages show, as JSON: the same objects `bhhub ... --json` prints. "
                               "Sign in through /login first; the session cookie authorises these calls, and a "
                               "POST carries the session's CSRF token in the X-CSRF-Token header.")
     app.state.hub = hub
+    app.state.figures = figures
     templates = Jinja2Templates(directory=str(_folder("templates")))
     templates.env.globals.update(bars=charts.bars, stacked=charts.stacked, line=charts.line,
                                  pipeline_items=charts.pipeline_items, aging_rows=charts.aging_rows,
                                  trend_points=charts.trend_points, burn_points=charts.burn_points)
     templates.env.filters["money"] = _money
     templates.env.filters["rate"] = _rate
+    templates.env.filters["when"] = _when
     app.state.templates = templates
     app.mount("/static", StaticFiles(directory=str(_folder("static"))), name="static")
 
@@ -155,6 +169,24 @@ def _rate(value) -> str:
     if value is None:
         return "-"
     return f"{float(value) * 100:.1f}%"
+
+
+def _when(value) -> str:
+    """A stored time to the minute, in UTC, said so (the hub keeps UTC; SQLite drops the zone)."""
+    from datetime import datetime, timezone
+
+    if value is None or value == "":
+        return "-"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if not isinstance(value, datetime):
+        return str(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _version() -> str:

@@ -64,7 +64,7 @@ def stacked(rows: Sequence[tuple[str, Sequence[object]]], keys: Sequence[str], *
     age bucket), with a legend. Each piece carries its value in a ``<title>`` (hover)."""
     if not rows:
         return _empty(title)
-    row, left, right = 24, 150, 110
+    row, left, right = 24, 150, 130
     legend = 22
     height = legend + row * len(rows) + 8
     totals = [sum(_number(v) for v in values) for _, values in rows]

@@ -30,7 +30,7 @@ def _render(request: Request, who: Visitor, name: str, page: str, context: dict)
 def overview(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
     from bhhub.remittance.ar import BUCKETS
 
-    data = views.shown(who, views.overview(who))
+    data = views.shown(who, views.overview(who, request.app.state.figures))
     return _render(request, who, "overview.html", "overview", {"data": data, "buckets": BUCKETS})
 
 
@@ -74,6 +74,7 @@ def work(request: Request, who: Visitor = Depends(guard.visitor)) -> Response:
 
 @router.post("/work/denials/{denial_id}")
 async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends(guard.acting)) -> Response:
+    from bhhub.remittance.denial_actions import FOLLOWUP_ACTIONS, RESOLVING_ACTIONS
     from bhhub.remittance.worklist import act_on_denial
 
     form = await request.form()
@@ -84,8 +85,10 @@ async def act_on_denial(request: Request, denial_id: int, who: Visitor = Depends
         await run_in_threadpool(act_on_denial, who.hub, denial_id, action, note)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
-    return RedirectResponse("/work?" + urlencode({"done": f"denial {denial_id}: {action.replace('_', ' ')} done"}),
-                            status_code=303)
+    # the action's own words ("written off", "appeal sent", "replace claim built"), not the
+    # note: a note is the biller's free text and a URL ends up in histories and proxy logs
+    done = RESOLVING_ACTIONS.get(action) or f"{FOLLOWUP_ACTIONS[action]} claim built"
+    return RedirectResponse("/work?" + urlencode({"done": f"denial {denial_id}: {done}"}), status_code=303)
 
 
 @router.get("/authorizations")
@@ -116,6 +119,7 @@ async def retry(request: Request, item_id: int, who: Visitor = Depends(guard.act
         result = await run_in_threadpool(intake.retry, who.hub, item_id)
     except InputError as exc:
         raise UsageError(str(exc)) from exc
+    await run_in_threadpool(views.audit_retry, who, item_id, result)
     outcome = "quarantined again: " + (result.reason or "") if result.failed else "processed"
     return RedirectResponse("/inbox?" + urlencode({"done": f"item {item_id}: {outcome}"}), status_code=303)
 

@@ -28,24 +28,29 @@ def audit_view(who: Visitor, path: str, object_type: str = "page", ids=()) -> No
         session.commit()
 
 
-def overview(who: Visitor) -> dict:
-    """The pipeline (``bhhub claims --by-status``), A/R with its figures and formulas (``bhhub
-    ar``), the figures month by month (``bhhub ar --trend``) and the open alerts (``bhhub alerts``)."""
+def audit_retry(who: Visitor, item_id: int, result) -> None:
+    """A retry from the workspace is an action whatever came of it: intake audits the claims a
+    processed item stored, but an item quarantined again stores nothing and would leave no row."""
+    detail, outcome = ("quarantined again", "failed") if result.failed else ("processed", "ok")
+    with who.hub.store.writer() as session:
+        who.hub.audit(session, "inbox_retry", "inbox_item", [item_id], detail, outcome=outcome)
+        session.commit()
+
+
+def overview(who: Visitor, figures) -> dict:
+    """The pipeline (``bhhub claims --by-status``), A/R with its figures and formulas (``bhhub ar
+    --json``), the figures month by month (``bhhub ar --trend --json``) and the open alerts
+    (``bhhub alerts --json``). The A/R objects come from ``figures`` (``bhhub.web.figures``: kept
+    until the data changes, with when they were computed); the rest is read now. No PHI."""
     from bhhub.claims.pipeline import status_counts
     from bhhub.exchange.alert_list import alerts
-    from bhhub.remittance.ar import ar_report, report_json
-    from bhhub.remittance.trends import trend_report
 
-    hub = who.hub
-    with hub.store.session() as session:
+    computed, state = figures.current()
+    with who.hub.store.session() as session:
         pipeline = status_counts(session)
-        report = ar_report(session)
-        ar = report_json(report)
         open_alerts = alerts(session, open_only=True)
-        trend = trend_report(hub, session, months=12)  # audits the claims it counted
-        hub.audit(session, "ar_report", "claim", [b.claim_id for b in report.claims], f"{report.as_of}")
-        session.commit()
-    return {"pipeline": pipeline, "ar": ar, "trend": trend, "alerts": open_alerts}
+    return {"pipeline": pipeline, "ar": computed["ar"], "trend": computed["trend"], "figures": state,
+            "alerts": open_alerts}
 
 
 def claims(who: Visitor, *, status=None, payer=None, provider=None, patient=None, since=None, until=None,
@@ -100,6 +105,8 @@ def inbox(who: Visitor, *, state=None, after=None, limit: int = 100) -> dict:
     with who.hub.store.session() as session:
         items, cursor = inbox_page(session, state=state, limit=limit, after=after)
         mailboxes = mailbox_status(who.hub, session)
+    if not who.sees_phi:  # a file's name is the EHR's or a person's choice and may name a patient
+        items = [{**item, "source": None} for item in items]
     return {"items": items, "next_cursor": cursor, "mailboxes": mailboxes}
 
 
