@@ -85,3 +85,23 @@ def test_the_export_benchmark_times_the_whole_command_beside_its_baseline():
     assert figures["claims"] > 0 and figures["authorizations"] > 0
     for key in ("export_seconds", "per_claim_ledger_seconds", "baseline_seconds", "command_seconds", "ratio"):
         assert figures[key] > 0
+
+
+def test_the_workspace_benchmark_signs_in_to_bhhub_serve_and_times_every_page_beside_its_query():
+    run = subprocess.run([sys.executable, str(PROJECT / "benchmarks" / "workspace.py"), "--claims", "60", "--small", "30",
+                          "--requests", "2", "--overview-requests", "1", "--load-seconds", "1", "--json"],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(run.stdout)
+    assert [size["claims"] for size in figures["sizes"]] == [30, 60]
+    for size in figures["sizes"]:
+        assert size["denials"] > 0  # the denied filter and the claim pages have something to show
+        assert {row["request"] for row in size["rows"]} == {
+            "overview", "overview API", "claims?status=denied", "claims API ?status=denied", "claim page", "claim API"}
+        for row in size["rows"]:
+            for key in ("p50_ms", "p95_ms", "direct_p50_ms", "direct_p95_ms", "ratio_p50", "ratio_p95"):
+                assert row[key] > 0
+        for key in ("throughput", "throughput_without_overview"):
+            assert size[key]["requests"] > 0 and size[key]["rps"] > 0
+        assert size["server_mb"]["peak"] >= size["server_mb"]["rss"] > 0
+    assert set(figures["verdict"]) == {"p95_under_200ms", "within_2x_direct", "memory_flat", "no_errors_under_load"}
