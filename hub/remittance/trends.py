@@ -39,7 +39,18 @@ def monthly_figures(session, *, months: int = 12, as_of: date | None = None) -> 
 
 
 def _months(session, months: int, as_of: date) -> tuple[list[dict], list[int]]:
+    out, report = report_and_months(session, months=months, as_of=as_of)
+    # every claim a month counts is known by the last one
+    return out, [b.claim_id for b in report.claims]
+
+
+def report_and_months(session, *, months: int = 12, as_of: date | None = None):
+    """``monthly_figures`` and, from the same read, the month so far's report, which is ``ar_report``
+    as of ``as_of`` (``bhhub ar``): one read of every claim and one computation of its balances
+    fewer than asking for both (the workspace's overview shows both)."""
     from bhhub.remittance.ar import _Facts, ar_report
+
+    as_of = as_of or today()
 
     if months < 1:
         raise ValueError("months must be at least 1")
@@ -51,8 +62,7 @@ def _months(session, months: int, as_of: date) -> tuple[list[dict], list[int]]:
         report = ar_report(session, end, facts=facts, known_by=None if end == as_of else end)
         out.append({"month": f"{end:%Y-%m}", "as_of": end, "figures": report.figures,
                     "aging_by_payer": report.aging["by_payer"]})
-    # every claim a month counts is known by the last one
-    return out, [b.claim_id for b in report.claims]
+    return out, report
 
 
 def trend_report(hub, session, *, months: int = 12, as_of: date | None = None) -> dict:

@@ -86,19 +86,19 @@ class Figures:
                 threading.Thread(target=self._compute, args=(None,), name="bhhub-figures", daemon=True).start()
 
     def _compute(self, version: tuple | None) -> None:
-        from bhhub.remittance.ar import FORMULAS, ar_report, report_json
-        from bhhub.remittance.trends import monthly_figures
+        from bhhub.remittance.ar import FORMULAS, report_json
+        from bhhub.remittance.trends import report_and_months
 
         started = time.monotonic()
         try:
             with self.hub.store.session() as session:
                 if version is None:
                     version = data_version(session)
-                report = ar_report(session)
+                # ``bhhub ar --json``'s report is the trend's month so far: one read for both.
                 # ``bhhub ar --trend --json``'s object (trend_report without its audit row: the
                 # overview shows no PHI, and the view itself is audited by the page)
-                trend = {"as_of": report.as_of, "months": monthly_figures(session, months=12, as_of=report.as_of),
-                         "formulas": FORMULAS}
+                months, report = report_and_months(session, months=12)
+                trend = {"as_of": report.as_of, "months": months, "formulas": FORMULAS}
                 result = {"ar": report_json(report), "trend": trend,
                           "computed_at": datetime.now(timezone.utc)}
             log.info("A/R figures computed in %.1f s (%d claims)", time.monotonic() - started, len(report.claims))
