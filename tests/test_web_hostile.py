@@ -893,9 +893,6 @@ def test_adding_a_user_twice_is_one_clear_line(filled):
     assert len(again.stderr.strip().splitlines()) == 1, again.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="DEFECT (low): user names are unique only as typed: 'Ann' (biller) and 'ann' "
-                                        "(viewer) are two accounts, so the audit trail's web:Ann and web:ann read as "
-                                        "one person and a sign-in as 'ann' locks out a different account than 'Ann'")
 def test_a_name_that_differs_only_in_case_is_refused_as_taken(hub):
     from bhhub.accounts import add_user
     from bhhub.errors import UsageError

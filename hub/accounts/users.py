@@ -99,7 +99,7 @@ def add_user(hub, name: str, role: str, password: str, *, actor: str | None = No
             session.flush()
         except IntegrityError:
             session.rollback()
-            raise UsageError(f"a user named {name} exists already") from None
+            raise UsageError(f"a user named {name} exists already") from None  # or one differing only in case
         hub.audit(session, "user_add", "user", [user.id], f"role {role}", actor=actor, source=source, outcome="ok")
         session.commit()
         return user.id

@@ -23,9 +23,11 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
+    func,
     Numeric,
     String,
     Text,
@@ -403,6 +405,10 @@ class User(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# 'Ann' and 'ann' would read as one person in the audit trail: a name is unique whatever its case
+Index("uq_users_name_folded", func.lower(User.name), unique=True)
 
 
 class WebSession(Base):
