@@ -41,6 +41,7 @@ def _every_command_on_a_hub(tmp_path: Path) -> list[list[str]]:
         ["alerts"], ["remit", "list"], ["denials"], ["followup", "void", "BH1"], ["ar"], ["notice", "list", "BH1"],
         ["auth", "list"], ["credentialing", "import", str(csv)], ["eligibility", "list"], ["status", "list"],
         ["rules", "load-ncci", str(csv)], ["notify", "test"], ["listen", "--port", "0"], ["sandbox", "serve"],
+        ["serve", "--port", "0"], ["user", "list"], ["audit", "verify"],
     ]
 
 
