@@ -116,6 +116,7 @@ def sign_in(browser, url: str, hub, role: str, *, name: str | None = None, start
         code = pyotp.TOTP(secret).now()
         page.fill("input[name=code]", code)
         page.click("button:has-text('Turn on and continue')")
+        page.wait_for_load_state("load")  # the next page, loaded
         page.wait_for_url(lambda u: urlsplit(u).path != "/login/enrol")
     page.locator("form.who").wait_for()
     assert _path(page) == start, page.url
@@ -176,10 +177,12 @@ def test_a_biller_signs_in_with_password_and_code_and_again_with_the_code_page(b
     assert urlsplit(page.url).path == "/login/code"
     page.fill("input[name=code]", used)
     page.click("button:has-text('Continue')")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert urlsplit(page.url).path == "/login/code"
     assert "was used already" in page.inner_text("p.error")
     page.fill("input[name=code]", pyotp.TOTP(secret).at(time.time() + 30))
     page.click("button:has-text('Continue')")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert _path(page) == "/claims"
     assert page.locator("#claims tr").count() > 5
     context.close()
@@ -213,14 +216,17 @@ def test_a_biller_walks_every_page_by_its_links_and_each_shows_its_content(brows
             assert box["x"] >= panel["x"] and box["x"] + box["width"] <= panel["x"] + panel["width"], \
                 panels.nth(i).locator("h2").inner_text()
     page.click("details.formulas summary")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert page.locator("details.formulas dd").count() >= 4
 
     nav.get_by_text("Claims", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/claims"
     assert page.locator("#claims tr").count() > 5
     sent = page.locator("#claims tr", has_text="paid").locator("a").first
     pcn = sent.inner_text().strip()
     sent.click()
+    page.wait_for_load_state("load")  # the next page, loaded
     assert _path(page) == f"/claims/{pcn}"
     assert page.inner_text("h1").startswith(f"Claim {pcn}")
     history = page.inner_text("#history")
@@ -229,26 +235,31 @@ def test_a_biller_walks_every_page_by_its_links_and_each_shows_its_content(brows
     assert page.inner_text("#patient-name").strip()  # a biller sees who the patient is
 
     nav.get_by_text("Work to do", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/work"
     assert page.locator("#denials tr[id^=denial-]").count() >= 1
     assert page.locator("#attention tr").count() >= 2  # the claim that needs attention, with its fix
 
     nav.get_by_text("Authorizations", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/authorizations"
     assert "AUTH-WEB-1" in page.inner_text("#authorizations")
     assert "AUTH-WEB-1" in page.inner_text("#runs-out")
     assert page.locator("main svg.chart").count() >= 1  # its burn-down
 
     nav.get_by_text("Inbox & mailboxes", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/inbox"
     assert "sandbox" in page.locator("#mailboxes tr").nth(1).inner_text()
     assert page.locator("#inbox tr[id^=item-]").count() > 5
 
     nav.get_by_text("Eligibility", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/eligibility"
     assert page.locator("#eligibility tr").count() > 2
 
     nav.get_by_text("Overview", exact=True).click()
+    page.wait_for_load_state("load")
     assert _path(page) == "/"
     page.context.close()
     walked = {"/", "/claims", f"/claims/{pcn}", "/work", "/authorizations", "/inbox", "/eligibility"}
@@ -265,6 +276,7 @@ def test_a_biller_writes_off_a_denial_from_its_form_and_it_leaves_the_worklist(b
     row.locator("select[name=action]").select_option("write_off")
     row.locator("input[name=note]").fill("too small to appeal")
     row.locator("button:has-text('Do')").click()
+    page.wait_for_load_state("load")
     assert urlsplit(page.url).path == "/work"
     assert page.inner_text("p.notice") == f"denial {denial}: written off"
     assert page.locator(f"#denial-{denial}").count() == 0
@@ -279,10 +291,12 @@ def test_a_biller_writes_off_a_denial_from_its_form_and_it_leaves_the_worklist(b
 def test_a_biller_retries_a_quarantined_file_from_the_inbox_and_sees_what_happened(browser, url, hub):
     page, name, *_ = sign_in(browser, url, hub, "biller", start="/inbox")
     page.click("main a:has-text('quarantined')")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert _path(page) == "/inbox?state=quarantined"
     row = page.locator("#inbox tr[id^=item-]").first
     item = int(row.get_attribute("id").removeprefix("item-"))
     row.locator("button:has-text('Retry')").click()
+    page.wait_for_load_state("load")
     assert urlsplit(page.url).path == "/inbox"
     notice = page.inner_text("p.notice")
     # the truncated file is still truncated: quarantined again, and its row says why
@@ -315,6 +329,7 @@ def test_a_viewer_never_sees_a_patient_name_or_member_id_on_any_page(browser, ur
     clean("/")
     for label in NAV[1:]:
         page.locator("header nav a").get_by_text(label, exact=True).click()
+        page.wait_for_load_state("load")
         clean(_path(page))
     page.goto("/claims")
     claims = page.locator("#claims a[href^='/claims/']").all_inner_texts()
@@ -374,6 +389,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(browser, u
     row.locator("select[name=action]").select_option("write_off")
     with page.expect_response(lambda r: r.url.endswith(f"/work/denials/{denial}")) as answer:
         row.locator("button:has-text('Do')").click()
+        page.wait_for_load_state("load")
     assert answer.value.status == 403
     assert page.inner_text("h1") == "Not done"
     assert "did not come from this workspace" in page.inner_text("p.error")
@@ -383,6 +399,7 @@ def test_a_form_without_its_csrf_token_is_refused_and_changes_nothing(browser, u
     row.locator("input[name=csrf]").evaluate("input => { input.value = 'forged' }")
     with page.expect_response(lambda r: r.url.endswith(f"/work/denials/{denial}")) as answer:
         row.locator("button:has-text('Do')").click()
+        page.wait_for_load_state("load")
     assert answer.value.status == 403
     # another site's page posting the same form into this signed-in browser: the SameSite=Strict
     # cookie stays home, so the post is a stranger's and is sent to sign in
@@ -407,6 +424,7 @@ def test_an_idle_session_ends_and_the_next_click_asks_to_sign_in(browser, url, h
     later = clock.now() + timedelta(minutes=idle + 1)
     monkeypatch.setattr(clock, "now", lambda: later)  # the server runs in this process
     page.locator("header nav a").get_by_text("Claims", exact=True).click()
+    page.wait_for_load_state("load")
     assert urlsplit(page.url).path == "/login"
     assert parse_qs(urlsplit(page.url).query)["next"] == ["/claims"]
     assert page.context.cookies() and "bhhub_session" not in {c["name"] for c in page.context.cookies()}
@@ -422,12 +440,16 @@ def test_the_workspace_works_with_javascript_off(browser, url, hub, open_denial)
     row = page.locator(f"#denial-{denial}")
     row.locator("select[name=action]").select_option("appeal_done")
     row.locator("button:has-text('Do')").click()
+    page.wait_for_load_state("load")
     assert page.inner_text("p.notice") == f"denial {denial}: appeal sent"
     page.locator("header nav a").get_by_text("Claims", exact=True).click()
+    page.wait_for_load_state("load")
     page.select_option("select[name=status]", "denied")
     page.click("form.filters button:has-text('Show')")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert _path(page).startswith("/claims?status=denied")
     page.click("button:has-text('Sign out')")
+    page.wait_for_load_state("load")  # the next page, loaded
     assert urlsplit(page.url).path == "/login"
     page.go_back()  # the claims page is not kept (no-store): going back asks the server, which says sign in
     assert urlsplit(page.url).path == "/login" and page.locator("#claims").count() == 0

@@ -10,10 +10,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+
+from web_support import PASSWORD, fill
 
 BHHUB = [str(Path(sys.executable).parent / "bhhub")]  # the installed command, as a person runs it
 
@@ -117,3 +120,63 @@ def test_demo_serve_leaves_the_demo_hub_open_with_users_to_sign_in_as(tmp_path):
     finally:
         code = _stop(process)
     assert code == 130  # interrupted (Ctrl-C), as the README's exit codes say, after a clean shutdown
+
+
+def _field(html: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+
+def _audit(hub, action: str):
+    from sqlalchemy import select
+
+    from bhhub.store import schema
+
+    with hub.store.session() as session:
+        return session.scalars(select(schema.AuditEvent).where(schema.AuditEvent.action == action)
+                               .order_by(schema.AuditEvent.id)).all()
+
+
+# From tests/test_web_hostile.py's attacks: the real server, another process on the store.
+def test_the_audit_source_is_the_connection_not_a_header_the_client_sends(tmp_path, request):
+    """On a hub of its own: the real `bhhub serve` here is another process on the store."""
+    import os
+    import time
+
+    import httpx
+
+    from bhhub.runtime.app import Hub
+
+    filled = tmp_path / "home"
+    fill(filled, f"sqlite:///{tmp_path / 'store.db'}", tmp_path, request)
+    hub = Hub.open(filled)
+    request.addfinalizer(hub.close)
+
+    port = _free_port()
+    server = subprocess.Popen([str(Path(sys.executable).with_name("bhhub")), "serve", "--port", str(port)],
+                              env={**os.environ, "BHHUB_HOME": str(filled)}, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                httpx.get(f"{base}/login", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        typed = f"x{uuid.uuid4().hex[:8]}"
+        from bhhub.accounts import add_user
+
+        add_user(hub, typed, "viewer", PASSWORD)  # a known name: its failures are recorded under it
+        with httpx.Client(base_url=base) as browser:
+            form = browser.get("/login")
+            csrf = _field(form.text, "csrf")
+            # the cookie is Secure (loopback counts as secure for browsers); httpx keeps it to https
+            pre = re.search(r"bhhub_login=([^;]+)", form.headers["set-cookie"]).group(1)
+            refused = browser.post("/login", data={"name": typed, "password": "wrong", "csrf": csrf},
+                                   headers={"x-forwarded-for": "203.0.113.9", "cookie": f"bhhub_login={pre}"})
+            assert refused.status_code == 401, refused.text[:300]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    rows = [r for r in _audit(hub, action="login_failed") if r.actor == typed]
+    assert rows and rows[0].source == "web:127.0.0.1", [r.source for r in rows]

@@ -343,3 +343,32 @@ def test_the_data_version_moves_with_each_kind_of_write(sqlite_hub):
         session.commit()
     with hub.store.session() as session:
         assert data_version(session) != first
+
+
+def test_a_payers_free_text_is_not_shown_to_a_viewer(client, hub):
+    """A 271's MSG text is the payer's own words and may name the patient: a biller reads it on the
+    eligibility page, a viewer does not (the key is not a PHI key; the value may be)."""
+    said = "Coverage for Zelda Q. Canarypatient ends 12/31"
+    with hub.store.writer() as session:
+        check = session.scalars(select(schema.EligibilityCheck).where(schema.EligibilityCheck.state == "answered")
+                                .order_by(schema.EligibilityCheck.id.desc())).first()
+        before = check.response
+        check.response = {**(before or {}), "messages": [said]}
+        session.commit()
+    try:
+        signed_in(client, hub, _user(), "biller")
+        assert said in client.get("/eligibility").text
+        assert said in json_text(client.get("/api/eligibility"))
+        client.cookies.clear()
+        signed_in(client, hub, _user(), "viewer")
+        assert said not in client.get("/eligibility").text
+        assert said not in json_text(client.get("/api/eligibility"))
+    finally:
+        with hub.store.writer() as session:
+            session.get(schema.EligibilityCheck, check.id).response = before
+            session.commit()
+
+
+def json_text(answer) -> str:
+    assert answer.status_code == 200, answer.text[:200]
+    return answer.text

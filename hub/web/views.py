@@ -149,6 +149,8 @@ def eligibility(who: Visitor) -> list[dict]:
 
     with reading(who) as session:
         found = latest_answers(who.hub, session)
+    if not who.sees_phi:  # a payer's free text (271 MSG) may name the patient: the hub cannot know
+        found = [{**answer, "messages": []} for answer in found]
     return found
 
 
