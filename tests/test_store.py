@@ -64,3 +64,33 @@ def test_a_store_at_an_older_schema_upgrades_and_keeps_its_data(database_url):
         assert next_counter(session, "isa13:ZZ:OLD") == 42
         assert set(inspect(store.engine).get_table_names()) >= {"transmissions", "acknowledgments", "alerts"}
     store.close()
+
+
+def test_a_second_store_on_an_open_sqlite_file_never_opens_the_file_itself(tmp_path, monkeypatch):
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included: opening a second Store (a second Hub) on a store this process already has
+    connections to must not open and close the database file behind SQLite's back."""
+    import os
+
+    from bhhub.store.db import Store
+
+    path = tmp_path / "store.db"
+    first = Store(f"sqlite:///{path}")
+    first.migrate()
+    opened = []
+    real_open = os.open
+
+    def watching(name, *args, **kwargs):
+        fd = real_open(name, *args, **kwargs)
+        opened.append(str(name))  # a descriptor was made (its close would drop the locks)
+        return fd
+
+    with first.engine.connect() as held:  # a live connection, holding SQLite's locks
+        held.exec_driver_sql("select count(*) from alembic_version").all()
+        monkeypatch.setattr(os, "open", watching)
+        second = Store(f"sqlite:///{path}")
+        monkeypatch.setattr(os, "open", real_open)
+        assert str(path) not in opened
+    second.close()
+    first.close()
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)

@@ -107,10 +107,17 @@ def open_store(url: str, *, migrate: bool = True, connect_args: dict | None = No
 def _private_sqlite_file(path: Path) -> None:
     """The database file readable by its owner only (0600), created so before SQLite opens it.
 
-    SQLite gives its -wal and -shm files the main file's permissions, so they follow.
+    SQLite gives its -wal and -shm files the main file's permissions, so they follow. An existing
+    file is never opened here, only chmod-ed by its path: POSIX locks belong to the process, so
+    closing any descriptor of the file would drop the locks of every SQLite connection this
+    process has open on it (a second Hub on the same store), and another process could then
+    checkpoint or remove the WAL under them ("How To Corrupt An SQLite Database File", 2.2).
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))  # new: no connection has it open
+    except FileExistsError:
+        pass
     for each in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
         try:
             found = each.stat()
